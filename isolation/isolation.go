@@ -1,0 +1,143 @@
+// Package isolation is the contract between the engine and a sandbox: run one call of
+// one skill under a grant and a budget, and report what came out and what it used.
+// A sandbox reports; it never calls back into the engine.
+package isolation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+// Sandbox runs calls of skills. Implementations are safe for concurrent use; every
+// call gets a fresh instance (wasm) or a fresh container, and nothing survives it.
+type Sandbox interface {
+	// Run executes one call. On failure it returns a *Error and still fills in the
+	// Result's Logs, Usage and Egress as far as the call got.
+	Run(ctx context.Context, call Call) (Result, error)
+	// Close releases cached compilations, pools and helpers.
+	Close(ctx context.Context) error
+}
+
+// Skill identifies the code to run.
+type Skill struct {
+	Manifest *manifest.Manifest
+	// Dir is the package directory holding the code (module.wasm or image.tar).
+	Dir string
+	// Digest is the code digest ("sha256:<hex>"): the wasm module's sha256 or the image ID.
+	Digest string
+}
+
+// Grant is what the call really gets: the manifest's ask, narrowed by the operator.
+type Grant struct {
+	Network []manifest.Origin
+	Files   []Mount
+	// Env holds granted env values and resolved secrets, by name.
+	Env map[string]string
+}
+
+// Mount binds a guest path to a host directory.
+type Mount struct {
+	Guest  string // absolute, clean path the skill sees
+	Host   string // absolute host directory
+	Access manifest.Access
+}
+
+// Limits is the effective per-call budget: min(manifest, grant, caller).
+type Limits struct {
+	Timeout  time.Duration
+	Memory   int64 // bytes
+	Output   int64 // stdout bytes
+	Logs     int64 // stderr bytes
+	CPU      float64
+	Requests int   // outbound requests; 0 with a network grant means none may be made
+	Response int64 // bytes of one response body read from the network
+}
+
+// Call is one invocation.
+type Call struct {
+	ID     string // unique per call; names containers and audit records
+	Skill  Skill
+	Input  []byte // JSON, already validated against the input schema
+	Grant  Grant
+	Limits Limits
+}
+
+// Result is what came out of a call and what it used.
+type Result struct {
+	Output []byte // stdout
+	Logs   []byte // stderr, capped
+	Usage  Usage
+	Egress []EgressRecord
+}
+
+// Usage is what one call consumed.
+type Usage struct {
+	Wall           time.Duration
+	PeakMemory     int64
+	OutputBytes    int64
+	Requests       int // requests that went out
+	DeniedRequests int
+}
+
+// EgressRecord is one outbound request decision.
+type EgressRecord struct {
+	Time    time.Time
+	Method  string
+	URL     string
+	Allowed bool
+	Reason  string // why denied, empty when allowed
+	Status  int    // HTTP status when the request was made
+	Bytes   int64  // response bytes read
+}
+
+// Reason is the machine-readable cause of a failed call.
+type Reason string
+
+// Reasons a call can fail for. The engine maps each to a gRPC code in one place.
+const (
+	ReasonTimeout       Reason = "TIMEOUT"       // wall-clock budget
+	ReasonMemory        Reason = "MEMORY"        // memory budget
+	ReasonOutput        Reason = "OUTPUT_LIMIT"  // stdout budget
+	ReasonLogs          Reason = "LOG_LIMIT"     // stderr budget
+	ReasonRequests      Reason = "REQUEST_LIMIT" // outbound request budget
+	ReasonEgressDenied  Reason = "EGRESS_DENIED" // a request to an origin not granted
+	ReasonNotGranted    Reason = "NOT_GRANTED"   // the code needs a capability it was not granted (e.g. a network import)
+	ReasonInvalidModule Reason = "INVALID_CODE"  // the module or image cannot be run
+	ReasonSkillFailed   Reason = "SKILL_FAILED"  // trap, non-zero exit, crash
+	ReasonCanceled      Reason = "CANCELED"      // the caller or the kill switch ended the call
+	ReasonInternal      Reason = "INTERNAL"      // the sandbox itself failed
+)
+
+// Error is a failed call with its reason.
+type Error struct {
+	Reason Reason
+	Msg    string // one line for the user
+	Err    error  // underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Msg, e.Err)
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error.
+func Errorf(reason Reason, format string, args ...any) *Error {
+	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ReasonOf returns the reason carried by err, or ReasonInternal.
+func ReasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ReasonInternal
+}

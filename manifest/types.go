@@ -1,0 +1,93 @@
+// Package manifest holds skill.yaml as Go types: a strict parser, validation that
+// reports every problem with its field path, and the JSON Schemas of a skill's input
+// and output compiled at load time.
+package manifest
+
+import "time"
+
+// APIVersion is the only manifest apiVersion this build understands.
+const APIVersion = "skillbox/v1"
+
+// Manifest is a parsed, validated skill.yaml.
+type Manifest struct {
+	APIVersion   string         `yaml:"apiVersion" json:"apiVersion"`
+	Name         string         `yaml:"name" json:"name"`
+	Version      string         `yaml:"version" json:"version"`
+	Description  string         `yaml:"description" json:"description"`
+	Sandbox      Sandbox        `yaml:"sandbox" json:"sandbox"`
+	Input        map[string]any `yaml:"input" json:"input"`
+	Output       map[string]any `yaml:"output" json:"output"`
+	Capabilities Capabilities   `yaml:"capabilities" json:"capabilities"`
+	Limits       Limits         `yaml:"limits" json:"limits"`
+
+	schemas *schemas // compiled Input and Output; set by Parse (see schema.go)
+}
+
+// Sandbox says how the skill's code runs: exactly one of Wasm or Container is set.
+type Sandbox struct {
+	Wasm      *WasmSandbox      `yaml:"wasm,omitempty" json:"wasm,omitempty"`
+	Container *ContainerSandbox `yaml:"container,omitempty" json:"container,omitempty"`
+}
+
+// WasmSandbox names a WASI preview1 command module inside the package.
+type WasmSandbox struct {
+	Module string `yaml:"module" json:"module"`
+	SHA256 string `yaml:"sha256" json:"sha256"` // lowercase hex of the module bytes
+}
+
+// ContainerSandbox names a container image: a docker-save tarball inside the package or
+// a registry reference pinned by digest.
+type ContainerSandbox struct {
+	Image   string   `yaml:"image" json:"image"`
+	ID      string   `yaml:"id" json:"id"` // sha256:… image ID checked after loading
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+}
+
+// Capabilities is everything the skill may do; what is not listed is denied.
+type Capabilities struct {
+	Network []Origin    `yaml:"network,omitempty" json:"network,omitempty"`
+	Files   []FileGrant `yaml:"files,omitempty" json:"files,omitempty"`
+	Env     []string    `yaml:"env,omitempty" json:"env,omitempty"`
+	Secrets []string    `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+}
+
+// Origin is an outbound origin, scheme://host[:port]. Host is lowercase ASCII (IDNs in
+// punycode); Wildcard means any one or more labels in front of Host ("*.example.com"
+// is Host "example.com", Wildcard true). Port is always set (80/443 by default).
+type Origin struct {
+	Scheme   string
+	Host     string
+	Port     int
+	Wildcard bool
+}
+
+// Access is how a granted file path may be used.
+type Access string
+
+// The two file access modes.
+const (
+	AccessRead      Access = "read"
+	AccessReadWrite Access = "read-write"
+)
+
+// FileGrant is a path the skill sees (absolute, clean) and how it may use it.
+type FileGrant struct {
+	Path   string `yaml:"path" json:"path"`
+	Access Access `yaml:"access" json:"access"`
+}
+
+// Limits is the most one call may use. Zero means "not set" before defaults apply;
+// after Parse every field holds a value (see Defaults).
+type Limits struct {
+	Timeout  Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Memory   Size     `yaml:"memory,omitempty" json:"memory,omitempty"`
+	Output   Size     `yaml:"output,omitempty" json:"output,omitempty"`
+	CPU      float64  `yaml:"cpu,omitempty" json:"cpu,omitempty"`
+	Requests int      `yaml:"requests,omitempty" json:"requests,omitempty"`
+}
+
+// Size is a byte count written as 64MiB, 512KiB, 1GB or a plain integer.
+type Size int64
+
+// Duration is a Go duration written as 10s, 1m30s, 500ms.
+type Duration time.Duration
