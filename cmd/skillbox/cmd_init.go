@@ -2,10 +2,268 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 func initCommand() *cli.Command {
-	return &cli.Command{Name: "init", Usage: "not yet implemented", Action: func(*cli.Context) error { return errors.New("init: not yet implemented") }}
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "scaffold a skill: manifest, main program, test, build files",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox init NAME [--container] [--dir PARENT]\n\n" +
+			"Example:\n  skillbox init hello && cd hello && go test ./... && make && skillbox pack .",
+		Description: "Creates PARENT/NAME with skill.yaml, main.go (plain Go: JSON on stdin, JSON on stdout,\n" +
+			"logs on stderr), main_test.go, go.mod, a Makefile and a README. The default builds a\n" +
+			"WASI module; --container builds a static binary in a FROM scratch image instead.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "container", Usage: "scaffold a container skill instead of a wasm one"},
+			&cli.StringFlag{Name: "dir", Value: ".", Usage: "create the skill directory under `PARENT`"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := authorArgs(c)
+			if err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			if len(args) != 1 {
+				return errors.New("init: want exactly one NAME (see skillbox init --help)")
+			}
+			name := args[0]
+			if err := manifest.CheckName(name); err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			dir := filepath.Join(c.String("dir"), name)
+			if err := scaffold(dir, name, c.Bool("container")); err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			next := "make && skillbox pack ."
+			fmt.Fprintf(c.App.Writer, "created %s\nnext: cd %s && go test ./... && %s\n", dir, dir, next)
+			return nil
+		},
+	}
 }
+
+// scaffold writes a new skill directory; it refuses to touch an existing one.
+func scaffold(dir, name string, container bool) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists", dir)
+		}
+		return err
+	}
+	files := map[string]string{
+		"main.go":      scaffoldMain,
+		"main_test.go": scaffoldTest,
+		// A dotted path: one-word module paths can clash with reserved names ("tool", "std").
+		"go.mod": "// Change the module path to your repository's.\nmodule example.com/skills/" + name + "\n\ngo 1.26\n",
+	}
+	if container {
+		files["skill.yaml"] = scaffoldManifestContainer
+		files["Dockerfile"] = scaffoldDockerfile
+		files["Makefile"] = scaffoldMakeContainer
+		files["README.md"] = scaffoldReadmeContainer
+		files[".dockerignore"] = "*\n!skill\n"
+	} else {
+		files["skill.yaml"] = scaffoldManifestWasm
+		files["Makefile"] = scaffoldMakeWasm
+		files["README.md"] = scaffoldReadmeWasm
+	}
+	for file, text := range files {
+		text = strings.ReplaceAll(text, "NAME", name)
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const scaffoldManifestHead = `# skill.yaml: what NAME is and what it may do. Everything not listed is denied.
+apiVersion: skillbox/v1
+name: NAME
+version: 0.1.0
+description: Greets someone by name.
+`
+
+const scaffoldSchemas = `input: # JSON Schema of the input; a call that does not match never reaches the skill
+  type: object
+  required: [name]
+  additionalProperties: false
+  properties:
+    name: {type: string, minLength: 1, maxLength: 100}
+output: # JSON Schema of the output, checked after every call
+  type: object
+  required: [greeting]
+  properties:
+    greeting: {type: string}
+# capabilities: # uncomment what the skill needs; the operator may grant less
+#   network: [https://api.example.com]
+#   files: [{path: /data, access: read}]
+#   env: [LANG]
+#   secrets: [API_TOKEN]
+`
+
+const scaffoldManifestWasm = scaffoldManifestHead + `sandbox:
+  wasm:
+    module: module.wasm
+    sha256: "" # filled in by: skillbox pack .
+` + scaffoldSchemas + `limits:
+  timeout: 5s
+  memory: 32MiB
+  output: 64KiB
+`
+
+const scaffoldManifestContainer = scaffoldManifestHead + `sandbox:
+  container:
+    image: image.tar # docker save output; or a registry reference pinned as repo@sha256:...
+    id: "" # the image ID, filled in by: skillbox pack .
+` + scaffoldSchemas + `limits:
+  timeout: 5s
+  memory: 32MiB
+  output: 64KiB
+  cpu: 0.5
+`
+
+const scaffoldMain = `// Command NAME is a skillbox skill: it reads one JSON object on stdin, writes one JSON
+// object on stdout and logs to stderr. It needs nothing but the standard library.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+)
+
+// Input matches input in skill.yaml.
+type Input struct {
+	Name string ` + "`json:\"name\"`" + `
+}
+
+// Output matches output in skill.yaml.
+type Output struct {
+	Greeting string ` + "`json:\"greeting\"`" + `
+}
+
+func main() {
+	log.SetFlags(0)
+	if err := run(os.Stdin, os.Stdout); err != nil {
+		log.Print(err) // stderr: the operator's log, not the answer
+		os.Exit(1)
+	}
+}
+
+func run(r io.Reader, w io.Writer) error {
+	var in Input
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	out, err := greet(in)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(out)
+}
+
+// greet is the skill's logic, kept apart from I/O so it is easy to test.
+func greet(in Input) (Output, error) {
+	if in.Name == "" {
+		return Output{}, errors.New("name is empty")
+	}
+	return Output{Greeting: "Hello, " + in.Name + "!"}, nil
+}
+`
+
+const scaffoldTest = `package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestGreet(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{in: "Ada", want: "Hello, Ada!"},
+		{in: "", wantErr: true},
+	} {
+		out, err := greet(Input{Name: tc.in})
+		if (err != nil) != tc.wantErr || out.Greeting != tc.want {
+			t.Errorf("greet(%q) = %q, %v", tc.in, out.Greeting, err)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(strings.NewReader(` + "`" + `{"name":"Ada"}` + "`" + `), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != ` + "`" + `{"greeting":"Hello, Ada!"}` + "`" + `+"\n" {
+		t.Errorf("output %q", got)
+	}
+	if err := run(strings.NewReader(` + "`" + `{"nom":"Ada"}` + "`" + `), &out); err == nil {
+		t.Error("unknown field accepted")
+	}
+}
+`
+
+const scaffoldMakeWasm = `# Build the WASI module, then compute its digest into skill.yaml.
+module.wasm: main.go go.mod
+	GOOS=wasip1 GOARCH=wasm go build -o module.wasm .
+
+test:
+	go test ./...
+
+pack: module.wasm
+	skillbox pack .
+
+.PHONY: test pack
+`
+
+const scaffoldMakeContainer = `# Build a static binary, put it in a FROM scratch image, save the image, pack.
+skill: main.go go.mod
+	CGO_ENABLED=0 GOOS=linux go build -o skill .
+
+image.tar: skill Dockerfile
+	docker build -t NAME:dev .
+	docker save -o image.tar NAME:dev
+
+test:
+	go test ./...
+
+pack: image.tar
+	skillbox pack .
+
+.PHONY: test pack
+`
+
+const scaffoldDockerfile = `# The skill runs as nobody, with nothing in the image but its own binary.
+# Build the binary first: CGO_ENABLED=0 GOOS=linux go build -o skill .
+FROM scratch
+COPY skill /skill
+USER 65534:65534
+ENTRYPOINT ["/skill"]
+`
+
+const scaffoldReadmeWasm = "# NAME\n\nA skillbox skill (WASI). Build, test and pack:\n\n" +
+	"```sh\ngo test ./...\nGOOS=wasip1 GOARCH=wasm go build -o module.wasm .\nskillbox pack .\n" +
+	"skillbox run . --input '{\"name\":\"Ada\"}'\n```\n"
+
+const scaffoldReadmeContainer = "# NAME\n\nA skillbox skill (container). Build, test and pack:\n\n" +
+	"```sh\ngo test ./...\nCGO_ENABLED=0 GOOS=linux go build -o skill .\ndocker build -t NAME:dev .\n" +
+	"docker save -o image.tar NAME:dev\nskillbox pack .\n" +
+	"skillbox run . --input '{\"name\":\"Ada\"}'\n```\n"

@@ -2,10 +2,105 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
 func packCommand() *cli.Command {
-	return &cli.Command{Name: "pack", Usage: "not yet implemented", Action: func(*cli.Context) error { return errors.New("pack: not yet implemented") }}
+	return &cli.Command{
+		Name:      "pack",
+		Usage:     "compute the code digest into skill.yaml, validate, optionally archive",
+		ArgsUsage: "DIR",
+		UsageText: "skillbox pack DIR [-o FILE.tar.gz]\n\nExample:\n  skillbox pack ./hello -o hello-0.1.0.tar.gz",
+		Description: "Writes the sha256 of the wasm module (or the image ID of image.tar, computed without\n" +
+			"Docker) into skill.yaml, keeping its comments, validates the manifest and prints both\n" +
+			"digests. With -o it also writes a deterministic archive of the package.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the package to `FILE.tar.gz`"},
+		},
+		Action: func(c *cli.Context) error {
+			args, err := authorArgs(c)
+			if err != nil {
+				return fmt.Errorf("pack: %w", err)
+			}
+			if len(args) != 1 {
+				return errors.New("pack: want exactly one DIR (see skillbox pack --help)")
+			}
+			dir := args[0]
+			p, err := skillpkg.Fill(dir)
+			if err != nil {
+				return fmt.Errorf("pack: %s", authorError(err))
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "%s %s\n", skillpkg.ManifestFile, skillpkg.ManifestDigest(p.ManifestBytes))
+			fmt.Fprintf(w, "%s sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			if out := c.String("output"); out != "" {
+				if err := skillpkg.Archive(dir, out); err != nil {
+					return fmt.Errorf("pack: %s", authorError(err))
+				}
+				fmt.Fprintf(w, "wrote %s\n", out)
+			}
+			return nil
+		},
+	}
+}
+
+// authorError renders an error as one line; manifest problems are joined with "; ".
+func authorError(err error) string {
+	var me *manifest.Error
+	var pe *skillpkg.ManifestError
+	if errors.As(err, &pe) && errors.As(err, &me) {
+		return pe.File + ": " + strings.Join(me.Lines(), "; ")
+	}
+	return err.Error()
+}
+
+// authorArgs returns the positional arguments, applying flags written after them
+// ("pack DIR -o x.tar.gz"), which urfave/cli v2 would otherwise leave unparsed.
+func authorArgs(c *cli.Context) ([]string, error) {
+	var pos []string
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var flag cli.Flag
+		for _, f := range c.Command.Flags {
+			for _, n := range f.Names() {
+				if n == name {
+					flag = f
+				}
+			}
+		}
+		if flag == nil {
+			return nil, fmt.Errorf("unknown flag %s", a)
+		}
+		if _, isBool := flag.(*cli.BoolFlag); isBool {
+			if !hasVal {
+				val = "true"
+			}
+		} else if !hasVal {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag %s needs a value", a)
+			}
+			i++
+			val = args[i]
+		}
+		if err := c.Set(flag.Names()[0], val); err != nil {
+			return nil, fmt.Errorf("flag %s: %w", a, err)
+		}
+	}
+	return pos, nil
 }

@@ -33,7 +33,15 @@ func newApp() *cli.App {
 			verifyCommand(),
 			verifyBundleCommand(),
 			reviewCommand(),
+			installCommand(),
+			approveCommand(),
 			runCommand(),
+			serveCommand(),
+			invokeCommand(),
+			skillsCommand(),
+			disableCommand(),
+			enableCommand(),
+			auditCommand(),
 		},
 	}
 }

@@ -1,0 +1,21 @@
+# The two commands a fresh machine needs are `make demo` and `make test` (see README.md).
+GO ?= go
+
+.PHONY: test check demo bench skills
+
+# The whole test suite: format and vet checks, every package's tests, and the race
+# detector on the engine and the sandboxes' shared paths.
+test: check
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race ./runtime/... ./isolation/egress/...
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo:
+	./scripts/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./isolation/... ./runtime/...

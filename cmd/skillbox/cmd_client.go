@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+)
+
+// clientFlags are the flags of every command that talks to a server.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{
+		homeFlag(),
+		&cli.StringFlag{Name: "server", EnvVars: []string{"SKILLBOX_SERVER"}, Usage: "server ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
+		&cli.StringFlag{Name: "ca", Usage: "CA certificate (PEM) that verifies a TLS server"},
+		&cli.StringFlag{Name: "cert", Usage: "client certificate (PEM) for a server that asks for one"},
+		&cli.StringFlag{Name: "key", Usage: "client key (PEM) for --cert"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"SKILLBOX_TOKEN"}, Usage: "bearer token for a server with a token file"},
+	}
+}
+
+func dial(c *cli.Context) (*grpc.ClientConn, error) {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return nil, err
+	}
+	return transport.Dial(c.Context, transport.ClientConfig{
+		Addr: c.String("server"), Home: home, CACert: c.String("ca"),
+		ClientCert: c.String("cert"), ClientKey: c.String("key"), Token: c.String("token"),
+	})
+}
+
+// serverDown reports whether err means that no server answered (as opposed to a
+// server that answered with a refusal).
+func serverDown(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// statusLine turns a gRPC error into one line with its machine-readable reason.
+func statusLine(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, d := range st.Details() {
+		if ed, ok := d.(*pb.ErrorDetail); ok {
+			msg := fmt.Sprintf("%s (%s, %s)", ed.GetMessage(), ed.GetReason(), st.Code())
+			if ed.GetAuditId() != "" {
+				msg += " audit " + ed.GetAuditId()
+			}
+			return errors.New(msg)
+		}
+	}
+	return fmt.Errorf("%s (%s)", st.Message(), st.Code())
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func invokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "invoke",
+		Usage:     "call a skill over gRPC",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin)", Required: true},
+			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
+			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("invoke: want exactly one NAME (see skillbox invoke --help)")
+			}
+			input, err := readInput(c.String("input"))
+			if err != nil {
+				return fmt.Errorf("invoke: %w", err)
+			}
+			conn, err := dial(c)
+			if err != nil {
+				return fmt.Errorf("invoke: %w", err)
+			}
+			defer conn.Close()
+			req := &pb.InvokeRequest{Name: c.Args().First(), Pin: c.String("pin"), InputJson: string(input)}
+			if d := c.Duration("timeout"); d > 0 {
+				req.Limits = &pb.Limits{TimeoutMs: d.Milliseconds()}
+			}
+			res, err := pb.NewSkillsClient(conn).Invoke(c.Context, req)
+			if err != nil {
+				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
+			}
+			return writeJSON(c.App.Writer, map[string]any{
+				"output":  json.RawMessage(res.GetOutputJson()),
+				"logs":    res.GetLogs(),
+				"usage":   res.GetUsage(),
+				"egress":  res.GetEgress(),
+				"version": res.GetVersion(),
+				"callId":  res.GetCallId(),
+				"auditId": res.GetAuditId(),
+			})
+		},
+	}
+}
+
+// readInput reads --input: inline JSON, @FILE or @- for stdin.
+func readInput(s string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(s, "@"); ok {
+		if name == "-" {
+			return io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
+		}
+		return os.ReadFile(name)
+	}
+	return []byte(s), nil
+}
+
+func skillsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "skills",
+		Usage:     "list the skills a server offers",
+		UsageText: "skillbox skills [--server ADDR] [--json]\n\nExample:\n  skillbox skills --json | jq '.[].name'",
+		Flags:     append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
+		Action: func(c *cli.Context) error {
+			conn, err := dial(c)
+			if err != nil {
+				return fmt.Errorf("skills: %w", err)
+			}
+			defer conn.Close()
+			res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
+			if err != nil {
+				return fmt.Errorf("skills: %w", statusLine(err))
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, res.GetSkills())
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
+			for _, s := range res.GetSkills() {
+				sandbox := strings.ToLower(strings.TrimPrefix(s.GetSandbox().String(), "SANDBOX_KIND_"))
+				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func disableCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "disable",
+		Usage:     "the kill switch: refuse new calls of a skill and cancel its calls in flight",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox disable [--server ADDR] NAME [--reason TEXT]\n\nExample:\n  skillbox disable fetch --reason 'suspicious egress'",
+		Description: "With a server answering, it cancels the skill's calls in flight and returns once they\n" +
+			"have ended. With no server answering, the state is written to $SKILLBOX_HOME and holds\n" +
+			"from the next start. Either way it survives restarts until `skillbox enable NAME`.",
+		Flags: append(clientFlags(), &cli.StringFlag{Name: "reason", Usage: "why, for the audit log"}, &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
+		Action: func(c *cli.Context) error {
+			return switchSkill(c, true)
+		},
+	}
+}
+
+func enableCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "enable",
+		Usage:     "lift the kill switch of a skill",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox enable [--server ADDR] NAME\n\nExample:\n  skillbox enable fetch",
+		Flags:     append(clientFlags(), &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
+		Action: func(c *cli.Context) error {
+			return switchSkill(c, false)
+		},
+	}
+}
+
+// switchSkill disables or enables through the server, or, with none answering, in the
+// skill home directly.
+func switchSkill(c *cli.Context, disable bool) error {
+	verb := map[bool]string{true: "disable", false: "enable"}[disable]
+	if c.NArg() != 1 {
+		return fmt.Errorf("%s: want exactly one NAME (see skillbox %s --help)", verb, verb)
+	}
+	name := c.Args().First()
+	conn, err := dial(c)
+	if err == nil {
+		defer conn.Close()
+		admin := pb.NewAdminClient(conn)
+		if disable {
+			res, err := admin.Disable(c.Context, &pb.DisableRequest{Name: name, Reason: c.String("reason")})
+			if err == nil {
+				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
+				return nil
+			}
+			if !serverDown(err) {
+				return fmt.Errorf("disable %s: %w", name, statusLine(err))
+			}
+		} else {
+			_, err := admin.Enable(c.Context, &pb.EnableRequest{Name: name})
+			if err == nil {
+				fmt.Fprintf(c.App.Writer, "enabled %s\n", name)
+				return nil
+			}
+			if !serverDown(err) {
+				return fmt.Errorf("enable %s: %w", name, statusLine(err))
+			}
+		}
+	}
+	eng, err := openEngine(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	defer eng.Close()
+	if disable {
+		if _, err := eng.Disable(c.Context, name, operator(c), c.String("reason")); err != nil {
+			return err
+		}
+	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)\n", verb, name)
+	return nil
+}
+
+// notifyReload asks a running server to re-read approvals; no server is fine.
+func notifyReload(c *cli.Context) {
+	conn, err := dial(c)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(c.Context, 3*time.Second)
+	defer cancel()
+	if _, err := pb.NewAdminClient(conn).Reload(ctx, &pb.ReloadRequest{}); err == nil {
+		fmt.Fprintln(c.App.Writer, "the running server reloaded its approvals")
+	} else if !serverDown(err) {
+		fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: the server did not reload: %v\n", statusLine(err))
+	}
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/container"
+	"github.com/skillbox-dev/skillbox/review"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+)
+
+// homeFlag is the skill home, shared by every operator command.
+func homeFlag() cli.Flag {
+	return &cli.StringFlag{Name: "home", EnvVars: []string{"SKILLBOX_HOME"}, Usage: "skill home (trust.yaml, skills/, approvals/, audit/)", DefaultText: "~/.skillbox"}
+}
+
+func skillboxHome(c *cli.Context) (string, error) {
+	if h := c.String("home"); h != "" {
+		return filepath.Abs(h)
+	}
+	if h := os.Getenv("SKILLBOX_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no SKILLBOX_HOME and no home directory: %w", err)
+	}
+	return filepath.Join(dir, ".skillbox"), nil
+}
+
+// operator names the person or process acting, for the audit log.
+func operator(c *cli.Context) string {
+	if by := c.String("by"); by != "" {
+		return by
+	}
+	name := fmt.Sprintf("uid:%d", os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return "cli:" + name
+}
+
+// openEngine opens the engine on the skill home for a one-shot command. withContainer
+// connects to Docker when one answers (install needs it to load images).
+func openEngine(c *cli.Context, sandboxes ...isolation.Sandbox) (*engine.Engine, error) {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg := engine.Config{Home: home}
+	for _, sb := range sandboxes {
+		switch sb.(type) {
+		case *container.Sandbox:
+			cfg.Container = sb
+		default:
+			cfg.Wasm = sb
+		}
+	}
+	return engine.Open(c.Context, cfg)
+}
+
+func installCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "install",
+		Usage:     "verify a signed package against trust.yaml and copy it into the store",
+		ArgsUsage: "DIR|FILE.tar.gz",
+		UsageText: "skillbox install DIR|FILE.tar.gz\n\nExample:\n  skillbox install ./fetch\n  skillbox install fetch-1.0.0.tar.gz",
+		Description: "The package's bundle must verify against $SKILLBOX_HOME/trust.yaml: signature, the exact\n" +
+			"two subjects and both digests recomputed from the files. Container packages have their\n" +
+			"image.tar loaded and its ID checked against the signed manifest. Installing does not\n" +
+			"approve: run `skillbox approve NAME` next.",
+		Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is installing, for the audit log"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("install: want exactly one DIR or FILE.tar.gz (see skillbox install --help)")
+			}
+			var extra []isolation.Sandbox
+			if cs, err := container.New(c.Context); err == nil {
+				defer cs.Close(context.WithoutCancel(c.Context))
+				extra = append(extra, cs)
+			}
+			eng, err := openEngine(c, extra...)
+			if err != nil {
+				return fmt.Errorf("install: %w", err)
+			}
+			defer eng.Close()
+			in, err := eng.Install(c.Context, c.Args().First(), operator(c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "installed %s %s (%s)\nsigned by %s\nnext: skillbox review %s && skillbox approve %s\n",
+				in.Entry.Name, in.Entry.Version, in.Entry.ManifestDigest, in.Signer, in.Entry.Name, in.Entry.Name)
+			return nil
+		},
+	}
+}
+
+func approveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "approve",
+		Usage:     "show the review of an installed skill, then grant it (what it asks, or less)",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox approve NAME [--grant FILE] [--by WHO] [--yes] [--pin VERSION|DIGEST]\n\nExample:\n  skillbox approve fetch --grant fetch-grant.yaml --by alice --yes",
+		Description: "Writes $SKILLBOX_HOME/approvals/NAME.yaml pinned to the manifest digest and signer.\n" +
+			"Without --grant the skill gets exactly what its manifest asks (file capabilities then\n" +
+			"need a grant file, since only the operator can choose host directories). A grant wider\n" +
+			"than the manifest is refused. Grant file format (every key optional):\n\n" +
+			"  network: [\"https://api.example.com\"]      # a subset of the manifest's origins\n" +
+			"  files: [{path: /data, host: /srv/data, access: read}]\n" +
+			"  env: {LANG: C.UTF-8}\n" +
+			"  secrets: {API_TOKEN: \"env:ACME_TOKEN\"}   # or file:/abs/path\n" +
+			"  limits: {timeout: 5s, memory: 32MiB, output: 256KiB, requests: 5}\n" +
+			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n",
+		Flags: []cli.Flag{homeFlag(),
+			&cli.StringFlag{Name: "grant", Usage: "grant file (YAML); default: exactly what the manifest asks"},
+			&cli.StringFlag{Name: "by", Usage: "who approves, recorded in the approval and the audit log"},
+			&cli.StringFlag{Name: "pin", Usage: "approve this version or manifest digest (default: the newest installed)"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve without asking"},
+			&cli.StringFlag{Name: "server", Usage: "server to tell to reload (default: the local socket, if one answers)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("approve: want exactly one NAME (see skillbox approve --help)")
+			}
+			eng, err := openEngine(c)
+			if err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			defer eng.Close()
+			cand, err := eng.Candidate(c.Context, c.Args().First(), c.String("pin"))
+			if err != nil {
+				return fmt.Errorf("approve: %w", err)
+			}
+			var grant *approval.Grant
+			if f := c.String("grant"); f != "" {
+				g, err := approval.LoadGrant(f)
+				if err != nil {
+					return fmt.Errorf("approve: %w", err)
+				}
+				grant = &g
+			}
+			if err := writeCandidateReview(c.App.Writer, cand, false); err != nil {
+				return err
+			}
+			if !c.Bool("yes") && !confirm(c, "Approve "+cand.Entry.Name+" "+cand.Entry.Version+"?") {
+				return errors.New("approve: not approved (answer y, or pass --yes)")
+			}
+			a, err := eng.Approve(c.Context, cand, grant, operator(c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "approved %s %s for signer %s by %s\n", a.Skill, cand.Entry.Version, a.Signer, a.ApprovedBy)
+			notifyReload(c)
+			return nil
+		},
+	}
+}
+
+// confirm asks on stdin; anything but y/yes is no, and so is a closed stdin.
+func confirm(c *cli.Context, question string) bool {
+	fmt.Fprintf(c.App.Writer, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// writeCandidateReview prints what the operator must read: first what is new since the
+// approved version, then the whole review.
+func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON bool) error {
+	r := review.Describe(cand.Entry.Manifest)
+	r.Signer = cand.Signer.String()
+	r.ManifestDigest = cand.Entry.ManifestDigest
+	r.CodeDigest = cand.Entry.CodeDigest
+	var changes *review.Changes
+	if cand.Approved != nil && cand.Approved.ManifestDigest != cand.Entry.ManifestDigest {
+		ch := review.Diff(cand.Approved.Manifest, cand.Entry.Manifest)
+		changes = &ch
+	}
+	if asJSON {
+		type out struct {
+			review.Report
+			Approved        bool            `json:"approved"`
+			ApprovedVersion string          `json:"approvedVersion,omitempty"`
+			Changes         *review.Changes `json:"changes,omitempty"`
+		}
+		o := out{Report: r, Changes: changes}
+		if cand.Approval != nil {
+			o.Approved = cand.Approval.ManifestDigest == cand.Entry.ManifestDigest
+		}
+		if cand.Approved != nil {
+			o.ApprovedVersion = cand.Approved.Version
+		}
+		return writeJSON(w, o)
+	}
+	switch {
+	case cand.Approval == nil:
+		fmt.Fprintf(w, "NOT APPROVED: no version of %s has been approved yet.\n\n", cand.Entry.Name)
+	case cand.Approval.ManifestDigest == cand.Entry.ManifestDigest:
+		fmt.Fprintf(w, "APPROVED by %s at %s.\n\n", cand.Approval.ApprovedBy, cand.Approval.ApprovedAt.Format("2006-01-02 15:04 MST"))
+	case changes != nil:
+		fmt.Fprintf(w, "NEW VERSION %s is not approved (approved: %s).\n", cand.Entry.Version, cand.Approved.Version)
+		if changes.Empty() {
+			fmt.Fprintln(w, "It asks for nothing beyond the approved version.")
+		} else {
+			fmt.Fprint(w, changes.Text())
+		}
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "NOT APPROVED: the approved version %s is no longer installed.\n\n", cand.Approval.ManifestDigest)
+	}
+	return r.WriteText(w)
+}
+
+func auditCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "audit",
+		Usage: "check or follow the audit log",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "verify",
+				Usage:     "check the log's hash chain; names the first bad line",
+				UsageText: "skillbox audit verify [--file PATH]\n\nExample:\n  skillbox audit verify",
+				Flags:     []cli.Flag{homeFlag(), &cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"}},
+				Action: func(c *cli.Context) error {
+					path, err := auditPath(c)
+					if err != nil {
+						return err
+					}
+					f, err := os.Open(path)
+					if err != nil {
+						return fmt.Errorf("audit verify: %w", err)
+					}
+					defer f.Close()
+					n, head, err := audit.VerifyReader(f)
+					if err != nil {
+						return fmt.Errorf("audit verify: %s: %w", path, err)
+					}
+					fmt.Fprintf(c.App.Writer, "ok: %d records, chain intact, head %s\n", n, head)
+					return nil
+				},
+			},
+			{
+				Name:      "tail",
+				Usage:     "print the audit log, optionally following it",
+				UsageText: "skillbox audit tail [-f] [--file PATH]\n\nExample:\n  skillbox audit tail -f | jq -c 'select(.event==\"invoke.end\")'",
+				Flags: []cli.Flag{homeFlag(),
+					&cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"},
+					&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new records"}},
+				Action: func(c *cli.Context) error {
+					path, err := auditPath(c)
+					if err != nil {
+						return err
+					}
+					if err := audit.Tail(c.Context, path, c.Bool("follow"), c.App.Writer); err != nil && !errors.Is(err, context.Canceled) {
+						return fmt.Errorf("audit tail: %w", err)
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func auditPath(c *cli.Context) (string, error) {
+	if f := c.String("file"); f != "" {
+		return f, nil
+	}
+	home, err := skillboxHome(c)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "audit", audit.FileName), nil
+}

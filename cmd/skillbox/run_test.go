@@ -1,0 +1,110 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runSkillDir makes an unsigned skill directory around a committed test module.
+func runSkillDir(t *testing.T, module, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	code, err := os.ReadFile(filepath.Join("..", "..", "isolation", "wasm", "testdata", module))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(code)
+	yaml := `apiVersion: skillbox/v1
+name: echo
+version: 1.0.0
+description: Echo the input.
+sandbox:
+  wasm:
+    module: module.wasm
+    sha256: ` + hex.EncodeToString(sum[:]) + `
+input:
+  type: object
+  properties:
+    name: {type: string}
+  required: [name]
+` + extra
+	if err := os.WriteFile(filepath.Join(dir, "skill.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runRunCLI runs the CLI and returns exit code, stdout and stderr.
+func runRunCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("SKILLBOX_HOME", t.TempDir())
+	outF, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errF, err := os.CreateTemp(t.TempDir(), "err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := run(append([]string{"skillbox"}, args...), outF, errF)
+	out, _ := os.ReadFile(outF.Name())
+	errOut, _ := os.ReadFile(errF.Name())
+	return code, string(out), string(errOut)
+}
+
+func TestRunCommand(t *testing.T) {
+	echo := runSkillDir(t, "echo.wasm", "capabilities:\n  files:\n    - path: /data\n      access: read\n")
+	loop := runSkillDir(t, "loop.wasm", "limits:\n  timeout: 100ms\n")
+	host := t.TempDir()
+	inFile := filepath.Join(t.TempDir(), "in.json")
+	if err := os.WriteFile(inFile, []byte(`{"name":"file"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring of the last stderr line
+	}{
+		{"echo", []string{"run", echo, "--input", `{"name":"Ada"}`, "--mount", "/data=" + host, "--json"}, 0, `"output":{"name":"Ada"}`, "UNVERIFIED"},
+		{"input from file, flags first", []string{"run", "--input", "@" + inFile, "--mount=/data=" + host, echo}, 0, `"name": "file"`, "UNVERIFIED"},
+		{"invalid input", []string{"run", echo, "--input", `{"nam":"x"}`, "--mount", "/data=" + host}, 1, "", "invalid input: input.name"},
+		{"file capability without mount", []string{"run", echo, "--input", `{"name":"x"}`}, 1, "", "bind it with --mount /data=HOSTDIR"},
+		{"mount not asked for", []string{"run", echo, "--input", `{"name":"x"}`, "--mount", "/data=" + host, "--mount", "/etc=/etc"}, 1, "", "asks for no files at /etc"},
+		{"no input", []string{"run", echo}, 1, "", "--input is required"},
+		{"timeout", []string{"run", loop, "--input", `{"name":"x"}`}, 1, "", "TIMEOUT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runRunCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr)
+			}
+			if !strings.Contains(stdout, tc.stdout) {
+				t.Errorf("stdout %q does not contain %q", stdout, tc.stdout)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if last := lines[len(lines)-1]; !strings.Contains(last, tc.stderr) {
+				t.Errorf("stderr %q does not end with %q", stderr, tc.stderr)
+			}
+			if tc.code == 0 {
+				var out map[string]any
+				if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+					t.Fatalf("stdout is not one JSON object: %v", err)
+				}
+				if w, _ := out["warning"].(string); !strings.Contains(w, "nothing was verified or approved") {
+					t.Errorf("warning %q", w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,235 @@
+// Package container is the Docker sandbox: every call runs in a fresh, hardened,
+// single-use container (non-root, no capabilities, read-only root, no network unless
+// granted and then only through skillbox's egress proxy), optionally taken from a small
+// warm pool of containers that are already started and blocked on their stdin.
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
+)
+
+// Labels every object skillbox creates carries; Reap and the tests find them by these.
+const (
+	LabelManaged  = "dev.skillbox.managed"
+	LabelSkill    = "dev.skillbox.skill"
+	LabelCall     = "dev.skillbox.call"
+	LabelInstance = "dev.skillbox.instance"
+	LabelPID      = "dev.skillbox.pid"
+	LabelHost     = "dev.skillbox.host"
+)
+
+// Defaults applied when a call's limit is zero.
+const (
+	DefaultTimeout = 10 * time.Second
+	DefaultMemory  = 64 << 20
+	DefaultOutput  = 1 << 20
+	DefaultLogs    = 64 << 10
+	DefaultCPU     = 1.0
+	DefaultPids    = 64
+	nobody         = "65534:65534"
+)
+
+// ErrNoEngine is returned by New when no Docker engine answers.
+var ErrNoEngine = errors.New("no docker engine answers")
+
+// EgressProxy is the part of skillbox's egress proxy (*egress.Proxy) the sandbox needs:
+// it serves one listener per internal network and maps a per-call token to a Guard.
+type EgressProxy interface {
+	Serve(l net.Listener) error
+	Register(g *egress.Guard) (token string, release func())
+}
+
+// Option configures a Sandbox.
+type Option func(*Sandbox)
+
+// WithClient uses an existing Docker client instead of one built from the environment.
+func WithClient(c *client.Client) Option { return func(s *Sandbox) { s.cli = c } }
+
+// WithEgressProxy sets the proxy that network-granted containers must go through.
+// Without it a call with a network grant is refused (ReasonNotGranted).
+func WithEgressProxy(p EgressProxy) Option { return func(s *Sandbox) { s.proxy = p } }
+
+// WithGuardOptions passes options (e.g. a resolver) to every call's egress.Guard.
+func WithGuardOptions(opts ...egress.Option) Option {
+	return func(s *Sandbox) { s.guardOpts = append(s.guardOpts, opts...) }
+}
+
+// WithWarmPool keeps up to n started containers per skill and grant shape (0 disables).
+func WithWarmPool(n int) Option { return func(s *Sandbox) { s.poolSize = n } }
+
+// WithMaxPools bounds how many distinct pools (skill × grant shape) are kept.
+func WithMaxPools(n int) Option { return func(s *Sandbox) { s.maxPools = n } }
+
+// WithPidsLimit sets the process/thread cap of every container.
+func WithPidsLimit(n int64) Option { return func(s *Sandbox) { s.pids = n } }
+
+// WithoutReap skips removing leftovers of dead skillbox processes in New.
+func WithoutReap() Option { return func(s *Sandbox) { s.noReap = true } }
+
+// Sandbox runs container skills. It is safe for concurrent use.
+type Sandbox struct {
+	cli       *client.Client
+	ownClient bool
+	proxy     EgressProxy
+	guardOpts []egress.Option
+	poolSize  int
+	maxPools  int
+	pids      int64
+	noReap    bool
+
+	instance string // random id of this Sandbox, on every label
+	pid      string
+	host     string
+	dir      string // private host directory (the resolv.conf we mount)
+	resolv   string
+
+	bg       context.Context // background work: pool refills, removals
+	bgCancel context.CancelFunc
+	removals sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	images   map[string]imageInfo
+	networks map[string]*skillNet
+	pools    map[string]*pool
+}
+
+var _ isolation.Sandbox = (*Sandbox)(nil)
+
+// New connects to the Docker engine (API version negotiated), checks it answers and
+// removes leftovers of earlier, dead skillbox processes.
+func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{
+		maxPools: 16,
+		pids:     DefaultPids,
+		images:   map[string]imageInfo{},
+		networks: map[string]*skillNet{},
+		pools:    map[string]*pool{},
+		pid:      fmt.Sprint(os.Getpid()),
+		instance: randomID(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.cli == nil {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("docker client: %w", err)
+		}
+		s.cli, s.ownClient = c, true
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.cli.Ping(pctx); err != nil {
+		s.closeClient()
+		return nil, fmt.Errorf("%w: %v", ErrNoEngine, err)
+	}
+	s.cli.NegotiateAPIVersion(pctx)
+	s.host, _ = os.Hostname()
+	dir, err := os.MkdirTemp("", "skillbox-container-")
+	if err != nil {
+		s.closeClient()
+		return nil, fmt.Errorf("sandbox dir: %w", err)
+	}
+	s.dir = dir
+	if err := s.writeResolvConf(); err != nil {
+		s.closeClient()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.bg, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	if !s.noReap {
+		if err := s.Reap(ctx); err != nil {
+			s.bgCancel()
+			s.closeClient()
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Client returns the Docker client the sandbox uses.
+func (s *Sandbox) Client() *client.Client { return s.cli }
+
+// Instance returns this Sandbox's id, the value of LabelInstance on what it creates.
+func (s *Sandbox) Instance() string { return s.instance }
+
+func (s *Sandbox) closeClient() {
+	if s.ownClient {
+		s.cli.Close()
+	}
+}
+
+// Close drains the warm pools, waits for calls in flight to end and for pending
+// removals, removes the networks it created and closes the client. It does not
+// cancel calls: their callers (the engine's kill switch) do.
+func (s *Sandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	pools := s.pools
+	s.pools = map[string]*pool{}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, p := range pools {
+		errs = append(errs, p.drain(ctx))
+	}
+	s.removals.Wait()
+	s.bgCancel()
+	s.mu.Lock()
+	nets := s.networks
+	s.networks = map[string]*skillNet{}
+	s.mu.Unlock()
+	for _, n := range nets {
+		errs = append(errs, s.removeNetwork(ctx, n))
+	}
+	s.closeClient()
+	errs = append(errs, os.RemoveAll(s.dir))
+	return errors.Join(errs...)
+}
+
+// Drain removes the warm containers of one skill and its network when idle; the kill
+// switch calls it so no prepared container of a disabled skill survives.
+func (s *Sandbox) Drain(ctx context.Context, skill string) error {
+	s.mu.Lock()
+	var drained []*pool
+	for k, p := range s.pools {
+		if p.skill == skill {
+			drained = append(drained, p)
+			delete(s.pools, k)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range drained {
+		errs = append(errs, p.drain(ctx))
+	}
+	s.mu.Lock()
+	n := s.networks[skill]
+	if n != nil && n.users == 0 {
+		delete(s.networks, skill)
+	} else {
+		n = nil
+	}
+	s.mu.Unlock()
+	if n != nil {
+		errs = append(errs, s.removeNetwork(ctx, n))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,196 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// ErrRegistryPull is returned for a manifest image that is a registry reference.
+var ErrRegistryPull = fmt.Errorf("registry pull not supported in this build: ship the image as image.tar")
+
+// MismatchError is an image tarball whose loaded ID is not the signed one.
+type MismatchError struct {
+	Want string
+	Got  []string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("image ID mismatch: manifest says %s, tarball holds %s", e.Want, strings.Join(e.Got, ", "))
+}
+
+type imageInfo struct {
+	user string // the user the container runs as
+}
+
+// LoadImage loads a `docker save` tarball and checks that it holds exactly the image
+// wantID ("sha256:…"). On a mismatch it refuses and removes the images the load added.
+// An image already present under wantID is not loaded again: its ID is its content.
+func (s *Sandbox) LoadImage(ctx context.Context, tarPath, wantID string) error {
+	if !validID(wantID) {
+		return fmt.Errorf("load %s: image id %q is not sha256:<64 hex>", tarPath, wantID)
+	}
+	if _, err := s.cli.ImageInspect(ctx, wantID); err == nil {
+		return nil
+	}
+	before, err := s.imageIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", tarPath, err)
+	}
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return fmt.Errorf("load image: %w", err)
+	}
+	defer f.Close()
+	resp, err := s.cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("load %s: %w", tarPath, err)
+	}
+	defer resp.Body.Close()
+	loaded, err := loadedIDs(ctx, s.cli, resp.Body)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", tarPath, err)
+	}
+	if len(loaded) == 1 && loaded[0] == wantID {
+		return nil
+	}
+	for _, id := range loaded {
+		if !before[id] {
+			_, _ = s.cli.ImageRemove(context.WithoutCancel(ctx), id, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
+	}
+	if len(loaded) == 0 {
+		loaded = []string{"no image"}
+	}
+	return fmt.Errorf("load %s: %w", tarPath, &MismatchError{Want: wantID, Got: loaded})
+}
+
+func (s *Sandbox) imageIDs(ctx context.Context) (map[string]bool, error) {
+	list, err := s.cli.ImageList(ctx, image.ListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	ids := make(map[string]bool, len(list))
+	for _, im := range list {
+		ids[im.ID] = true
+	}
+	return ids, nil
+}
+
+// loadedIDs reads the load response stream ("Loaded image ID: …" or "Loaded image:
+// repo:tag") and returns the IDs it names.
+func loadedIDs(ctx context.Context, cli *client.Client, body interface{ Read([]byte) (int, error) }) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	dec := json.NewDecoder(bufio.NewReader(body))
+	for dec.More() {
+		var msg struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			return nil, fmt.Errorf("read load response: %w", err)
+		}
+		if msg.Error != "" {
+			return nil, fmt.Errorf("engine: %s", msg.Error)
+		}
+		line := strings.TrimSpace(msg.Stream)
+		var id string
+		switch {
+		case strings.HasPrefix(line, "Loaded image ID: "):
+			id = strings.TrimPrefix(line, "Loaded image ID: ")
+		case strings.HasPrefix(line, "Loaded image: "):
+			ins, err := cli.ImageInspect(ctx, strings.TrimPrefix(line, "Loaded image: "))
+			if err != nil {
+				return nil, fmt.Errorf("inspect loaded image: %w", err)
+			}
+			id = ins.ID
+		default:
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ensureImage makes sure the call's image is present (loading the package's tarball
+// when it is not) and returns what running it needs to know.
+func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, imageInfo, error) {
+	id := sk.Digest
+	var tar string
+	if c := sk.Manifest; c != nil && c.Sandbox.Container != nil {
+		if id == "" {
+			id = c.Sandbox.Container.ID
+		}
+		tar = c.Sandbox.Container.Image
+	}
+	if !validID(id) {
+		return "", imageInfo{}, isolation.Errorf(isolation.ReasonInvalidModule, "image id %q is not sha256:<64 hex>", id)
+	}
+	s.mu.Lock()
+	info, ok := s.images[id]
+	s.mu.Unlock()
+	if ok {
+		return id, info, nil
+	}
+	ins, err := s.cli.ImageInspect(ctx, id)
+	if errdefs.IsNotFound(err) {
+		switch {
+		case tar == "" || sk.Dir == "":
+			return "", imageInfo{}, isolation.Errorf(isolation.ReasonInvalidModule, "image %s is not loaded and the package has no image.tar", id)
+		case strings.Contains(tar, "@sha256:") || strings.ContainsAny(tar, ":") && !strings.HasSuffix(tar, ".tar"):
+			return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "image " + tar, Err: ErrRegistryPull}
+		}
+		if err := s.LoadImage(ctx, filepath.Join(sk.Dir, filepath.Clean("/"+tar)), id); err != nil {
+			return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "load image", Err: err}
+		}
+		ins, err = s.cli.ImageInspect(ctx, id)
+	}
+	if err != nil {
+		return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "inspect image " + id, Err: err}
+	}
+	info = imageInfo{user: nobody}
+	if ins.Config != nil && !isRoot(ins.Config.User) {
+		info.user = ins.Config.User
+	}
+	s.mu.Lock()
+	s.images[id] = info
+	s.mu.Unlock()
+	return id, info, nil
+}
+
+// isRoot reports whether an image's USER runs as root (empty means root).
+func isRoot(user string) bool {
+	u, _, _ := strings.Cut(user, ":")
+	return u == "" || u == "0" || u == "root"
+}
+
+func validID(id string) bool {
+	h, ok := strings.CutPrefix(id, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

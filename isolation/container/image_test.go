@@ -1,0 +1,111 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// saveImage writes `docker save ref` to dir/image.tar.
+func saveImage(t *testing.T, ref, dir string) string {
+	t.Helper()
+	rc, err := env.cli.ImageSave(context.Background(), []string{ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	path := filepath.Join(dir, "image.tar")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadImage(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	wrong := "sha256:" + strings.Repeat("ab", 32)
+
+	// An image that is not loaded yet: tagged, saved, removed.
+	tag := fmt.Sprintf("skillbox-test/other:%d", os.Getpid())
+	otherID, err := buildImage(ctx, env.cli, "./testdata/hostile", "other", tag, "LABEL dev.skillbox.test.other=1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = env.cli.ImageRemove(context.Background(), otherID, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	dir := t.TempDir()
+	tarPath := saveImage(t, tag, dir)
+	removeImage := func() {
+		t.Helper()
+		if _, err := env.cli.ImageRemove(ctx, otherID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeImage()
+
+	var mm *MismatchError
+	if err := s.LoadImage(ctx, tarPath, wrong); !errors.As(err, &mm) || len(mm.Got) != 1 || mm.Got[0] != otherID {
+		t.Fatalf("LoadImage with the wrong id = %v, want a MismatchError naming %s", err, otherID)
+	}
+	if _, err := env.cli.ImageInspect(ctx, otherID); !errdefs.IsNotFound(err) {
+		t.Fatalf("a refused image stayed loaded (inspect: %v)", err)
+	}
+	if err := s.LoadImage(ctx, tarPath, "latest"); err == nil {
+		t.Fatal("LoadImage accepted a non-digest id")
+	}
+	if err := s.LoadImage(ctx, tarPath, otherID); err != nil {
+		t.Fatalf("LoadImage with the right id: %v", err)
+	}
+	if _, err := env.cli.ImageInspect(ctx, otherID); err != nil {
+		t.Fatalf("loaded image missing: %v", err)
+	}
+
+	// An image that was already present is not removed by a refused load.
+	hostileTar := saveImage(t, env.hostileID, t.TempDir())
+	if err := s.LoadImage(ctx, hostileTar, wrong); !errors.As(err, &mm) {
+		t.Fatalf("LoadImage(hostile, wrong) = %v, want MismatchError", err)
+	}
+	if _, err := env.cli.ImageInspect(ctx, env.hostileID); err != nil {
+		t.Fatalf("the pre-existing image was removed: %v", err)
+	}
+
+	// Run loads the package's image.tar itself when the image is missing.
+	removeImage()
+	call := hostileCall(`{"mode":"echo"}`)
+	call.Skill.Dir = dir
+	call.Skill.Digest = otherID
+	call.Skill.Manifest.Sandbox.Container.ID = otherID
+	res, err := s.Run(ctx, call)
+	if err != nil {
+		t.Fatalf("Run from image.tar: %v", err)
+	}
+	if !strings.Contains(string(res.Output), "echo") {
+		t.Errorf("output = %s", res.Output)
+	}
+
+	// A registry reference is refused clearly.
+	call = hostileCall(`{"mode":"echo"}`)
+	call.Skill.Digest = "sha256:" + strings.Repeat("cd", 32)
+	call.Skill.Manifest.Sandbox.Container.Image = "registry.example/skill@sha256:" + strings.Repeat("cd", 32)
+	call.Skill.Dir = dir
+	if _, err := s.Run(ctx, call); !errors.Is(err, ErrRegistryPull) || isolation.ReasonOf(err) != isolation.ReasonInvalidModule {
+		t.Fatalf("registry image = %v, want ErrRegistryPull", err)
+	}
+}

@@ -1,0 +1,108 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// skillNet is one skill's internal network and the proxy listener on its gateway.
+type skillNet struct {
+	id, name string
+	gateway  string
+	ln       net.Listener
+	users    int // containers created on it and not yet removed
+}
+
+// proxyURL is what HTTP_PROXY holds for a container on this network.
+func (n *skillNet) proxyURL(token string) string {
+	return "http://skillbox:" + token + "@" + n.ln.Addr().String()
+}
+
+// writeResolvConf writes the resolv.conf every container gets: a name server on the
+// container's own loopback, where nothing listens, so a lookup fails at once and no
+// query leaves the container.
+func (s *Sandbox) writeResolvConf() error {
+	s.resolv = filepath.Join(s.dir, "resolv.conf")
+	err := os.WriteFile(s.resolv, []byte("nameserver 127.0.0.1\noptions attempts:1 timeout:1\n"), 0o644)
+	if err != nil {
+		return fmt.Errorf("write resolv.conf: %w", err)
+	}
+	return nil
+}
+
+// acquireNetwork returns the skill's internal network, creating it (and starting the
+// proxy on its gateway address) on first use, and counts one more user.
+func (s *Sandbox) acquireNetwork(ctx context.Context, skill string) (*skillNet, error) {
+	if s.proxy == nil {
+		return nil, isolation.Errorf(isolation.ReasonNotGranted, "skill %s has a network grant but this sandbox has no egress proxy", skill)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
+	}
+	if n := s.networks[skill]; n != nil {
+		n.users++
+		return n, nil
+	}
+	name := "skillbox-" + skill + "-" + s.instance
+	resp, err := s.cli.NetworkCreate(ctx, name, network.CreateOptions{
+		Driver:   "bridge",
+		Internal: true,
+		Labels:   s.labels(skill, ""),
+		// Containers of one skill must not talk to each other either.
+		Options: map[string]string{"com.docker.network.bridge.enable_icc": "false"},
+	})
+	if err != nil {
+		return nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "create network " + name, Err: err}
+	}
+	n := &skillNet{id: resp.ID, name: name}
+	ins, err := s.cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
+	if err == nil {
+		for _, c := range ins.IPAM.Config {
+			if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+				n.gateway = c.Gateway
+			}
+		}
+		if n.gateway == "" {
+			err = fmt.Errorf("network %s has no IPv4 gateway", name)
+		}
+	}
+	if err == nil {
+		// The proxy listens on the gateway only: the one host address the internal
+		// network is meant to reach.
+		n.ln, err = net.Listen("tcp", net.JoinHostPort(n.gateway, "0"))
+	}
+	if err != nil {
+		_ = s.cli.NetworkRemove(context.WithoutCancel(ctx), resp.ID)
+		return nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "set up network " + name, Err: err}
+	}
+	go func() { _ = s.proxy.Serve(n.ln) }()
+	n.users = 1
+	s.networks[skill] = n
+	return n, nil
+}
+
+// releaseNetwork counts one user less.
+func (s *Sandbox) releaseNetwork(n *skillNet) {
+	s.mu.Lock()
+	n.users--
+	s.mu.Unlock()
+}
+
+func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	if err := s.cli.NetworkRemove(context.WithoutCancel(ctx), n.id); err != nil {
+		return fmt.Errorf("remove network %s: %w", n.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// pool holds up to size started containers of one spec, each used once.
+type pool struct {
+	s     *Sandbox
+	sp    *spec
+	skill string
+	ready chan *instance
+
+	mu      sync.Mutex
+	filling bool
+	closed  bool
+	fillers sync.WaitGroup // drain waits for a fill in progress
+}
+
+// takeWarm returns a ready container for sp, or nil. A call with no pool for its spec
+// starts one (filled in the background) so the next such call is warm.
+func (s *Sandbox) takeWarm(sp *spec) *instance {
+	if s.poolSize <= 0 {
+		return nil
+	}
+	p := s.poolFor(sp)
+	if p == nil {
+		return nil
+	}
+	defer p.refill()
+	select {
+	case inst := <-p.ready:
+		return inst
+	default:
+		return nil
+	}
+}
+
+func (s *Sandbox) poolFor(sp *spec) *pool {
+	k := sp.key()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	p := s.pools[k]
+	if p == nil {
+		if len(s.pools) >= s.maxPools {
+			return nil
+		}
+		p = &pool{s: s, sp: sp, skill: sp.Skill, ready: make(chan *instance, s.poolSize)}
+		s.pools[k] = p
+	}
+	return p
+}
+
+// Prewarm fills the pool for this call's skill, grant and limits and waits until it
+// is full, so the next matching calls skip container creation.
+func (s *Sandbox) Prewarm(ctx context.Context, call isolation.Call) error {
+	if s.poolSize <= 0 {
+		return errors.New("prewarm: the warm pool is disabled (WithWarmPool)")
+	}
+	sp, err := s.specFor(ctx, call, withDefaults(call.Limits))
+	if err != nil {
+		return err
+	}
+	p := s.poolFor(sp)
+	if p == nil {
+		return errors.New("prewarm: no pool available (sandbox closed or too many pools)")
+	}
+	for len(p.ready) < cap(p.ready) {
+		inst, err := s.prepare(ctx, sp, "pool")
+		if err != nil {
+			return err
+		}
+		if !p.put(inst) {
+			s.remove(inst)
+			return nil
+		}
+	}
+	return nil
+}
+
+// put adds a prepared instance unless the pool is closed or full.
+func (p *pool) put(inst *instance) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	select {
+	case p.ready <- inst:
+		return true
+	default:
+		return false
+	}
+}
+
+// refill tops the pool up in the background; one filler per pool at a time.
+func (p *pool) refill() {
+	p.mu.Lock()
+	if p.filling || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if !p.s.track() {
+		p.mu.Unlock()
+		return
+	}
+	p.filling = true
+	p.fillers.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.fillers.Done()
+		defer p.s.removals.Done()
+		defer func() {
+			p.mu.Lock()
+			p.filling = false
+			p.mu.Unlock()
+		}()
+		for len(p.ready) < cap(p.ready) {
+			inst, err := p.s.prepare(p.s.bg, p.sp, "pool")
+			if err != nil {
+				return // the next call tries again
+			}
+			if !p.put(inst) {
+				p.s.remove(inst)
+				return
+			}
+		}
+	}()
+}
+
+// drain closes the pool and removes its containers, including one being added.
+func (p *pool) drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.fillers.Wait()
+	for {
+		select {
+		case inst := <-p.ready:
+			p.s.remove(inst)
+		default:
+			return ctx.Err()
+		}
+	}
+}

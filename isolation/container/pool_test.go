@@ -1,0 +1,153 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// pooled counts the ready warm containers of this sandbox.
+func pooled(t testing.TB, s *Sandbox) int { return len(poolIDs(t, s)) }
+
+// poolIDs returns the running warm containers of this sandbox.
+func poolIDs(t testing.TB, s *Sandbox) map[string]bool {
+	t.Helper()
+	cs, err := env.cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", LabelInstance+"="+s.Instance()), filters.Arg("label", LabelCall+"=pool"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, c := range cs {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestWarmPool(t *testing.T) {
+	s := newSandbox(t, WithWarmPool(2))
+	ctx := context.Background()
+	call := hostileCall(`{"mode":"echo"}`)
+	if err := s.Prewarm(ctx, call); err != nil {
+		t.Fatalf("Prewarm: %v", err)
+	}
+	if n := pooled(t, s); n != 2 {
+		t.Fatalf("after Prewarm %d warm containers, want 2", n)
+	}
+	for i := 0; i < 4; i++ {
+		call := hostileCall(`{"mode":"echo","n":` + string(rune('0'+i)) + `}`)
+		before := poolIDs(t, s)
+		res, err := s.Run(ctx, call)
+		after := poolIDs(t, s)
+		consumed := 0
+		for id := range before {
+			if !after[id] {
+				consumed++
+			}
+		}
+		if consumed != 1 {
+			t.Errorf("call %d consumed %d warm containers, want 1 (served from the pool)", i, consumed)
+		}
+		if err != nil {
+			t.Fatalf("warm call %d: %v", i, err)
+		}
+		if !bytes.Contains(res.Output, []byte(`"n":`+string(rune('0'+i)))) {
+			t.Errorf("call %d got another call's output: %s", i, res.Output)
+		}
+		waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 })
+	}
+	// A different grant shape does not take from this pool.
+	other := hostileCall(`{"mode":"echo"}`)
+	other.Limits.Memory = 48 << 20
+	if _, err := s.Run(ctx, other); err != nil {
+		t.Fatalf("cold call with another shape: %v", err)
+	}
+	// A failing warm call still leaves nothing behind and the pool refills.
+	if _, err := s.Run(ctx, hostileCall(`{"mode":"fail"}`)); isolation.ReasonOf(err) != isolation.ReasonSkillFailed {
+		t.Fatalf("warm failing call = %v", err)
+	}
+	waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 })
+	if err := s.Drain(ctx, "hostile"); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if n := pooled(t, s); n != 0 {
+		t.Fatalf("after Drain %d warm containers remain", n)
+	}
+	// Close (in cleanup) must also remove a refilled pool.
+	if err := s.Prewarm(ctx, call); err != nil {
+		t.Fatalf("Prewarm again: %v", err)
+	}
+}
+
+// BenchmarkWarmPoolCall is one call served from the warm pool (removal of the used
+// container happens after the reply, in the background).
+func BenchmarkWarmPoolCall(b *testing.B) {
+	s := newSandbox(b, WithWarmPool(3))
+	ctx := context.Background()
+	call := hostileCall(`{"mode":"echo"}`)
+	if err := s.Prewarm(ctx, call); err != nil {
+		b.Fatal(err)
+	}
+	var times []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		waitFor(b, "pool refill", func() bool { return pooled(b, s) == 3 })
+		b.StartTimer()
+		start := time.Now()
+		if _, err := s.Run(ctx, call); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(median(times).Microseconds())/1000, "median-ms")
+}
+
+// BenchmarkDockerRunRm is the baseline: `docker run --rm -i --network none` of the
+// same image through the docker CLI.
+func BenchmarkDockerRunRm(b *testing.B) {
+	needEngine(b)
+	if _, err := exec.LookPath("docker"); err != nil {
+		b.Skip("SKIPPING: no docker CLI")
+	}
+	var times []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		cmd := exec.Command("docker", "run", "--rm", "-i", "--network", "none", env.hostileID)
+		cmd.Stdin = bytes.NewReader([]byte(`{"mode":"echo"}`))
+		if out, err := cmd.Output(); err != nil || !bytes.Contains(out, []byte("echo")) {
+			b.Fatalf("docker run: %v %s", err, out)
+		}
+		times = append(times, time.Since(start))
+	}
+	b.ReportMetric(float64(median(times).Microseconds())/1000, "median-ms")
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}

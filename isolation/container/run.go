@@ -1,0 +1,406 @@
+package container
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/strslice"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+var errTimeout = errors.New("call timed out")
+
+// spec is everything that shapes a container before its input: two calls with the
+// same spec can share a warm pool.
+type spec struct {
+	Skill    string
+	Image    string
+	User     string
+	Command  []string
+	Env      []string // NAME=value, sorted
+	Mounts   []isolation.Mount
+	Network  []manifest.Origin
+	Memory   int64
+	CPU      float64
+	Requests int
+	Response int64
+}
+
+// key identifies the pool a spec belongs to; env values (secrets) enter only hashed.
+func (sp *spec) key() string {
+	b, _ := json.Marshal(sp)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// instance is one created, attached and started container waiting for its input.
+type instance struct {
+	id      string
+	skill   string
+	hijack  types.HijackedResponse
+	guard   *egress.Guard
+	release func() // proxy token
+	net     *skillNet
+}
+
+func withDefaults(l isolation.Limits) isolation.Limits {
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.Output <= 0 {
+		l.Output = DefaultOutput
+	}
+	if l.Logs <= 0 {
+		l.Logs = DefaultLogs
+	}
+	if l.CPU <= 0 {
+		l.CPU = DefaultCPU
+	}
+	return l
+}
+
+func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolation.Limits) (*spec, error) {
+	if call.Skill.Manifest == nil {
+		return nil, isolation.Errorf(isolation.ReasonInvalidModule, "call %s has no manifest", call.ID)
+	}
+	img, info, err := s.ensureImage(ctx, call.Skill)
+	if err != nil {
+		return nil, err
+	}
+	sp := &spec{
+		Skill: call.Skill.Manifest.Name, Image: img, User: info.user,
+		Mounts: call.Grant.Files, Network: call.Grant.Network,
+		Memory: lim.Memory, CPU: lim.CPU,
+	}
+	if c := call.Skill.Manifest.Sandbox.Container; c != nil {
+		sp.Command = c.Command
+	}
+	for _, m := range sp.Mounts {
+		if !path.IsAbs(m.Guest) || path.Clean(m.Guest) != m.Guest || m.Guest == "/" || m.Guest == "/etc/resolv.conf" ||
+			!filepath.IsAbs(m.Host) {
+			return nil, isolation.Errorf(isolation.ReasonInternal, "grant mount %s=%s: guest and host paths must be absolute and clean", m.Guest, m.Host)
+		}
+	}
+	for k, v := range call.Grant.Env {
+		if strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
+			return nil, isolation.Errorf(isolation.ReasonInternal, "env %q cannot be passed to a container", k)
+		}
+		sp.Env = append(sp.Env, k+"="+v)
+	}
+	sort.Strings(sp.Env)
+	if len(sp.Network) > 0 {
+		sp.Requests, sp.Response = lim.Requests, lim.Response
+	}
+	return sp, nil
+}
+
+// Run executes one call in a fresh container: from the warm pool when one matches,
+// otherwise created now. The container is removed before Run returns on failure, and
+// in the background right after a successful reply.
+func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Result, error) {
+	start := time.Now()
+	lim := withDefaults(call.Limits)
+	ctx, cancel := context.WithTimeoutCause(ctx, lim.Timeout, errTimeout)
+	defer cancel()
+	var res isolation.Result
+	sp, err := s.specFor(ctx, call, lim)
+	if err != nil {
+		res.Usage.Wall = time.Since(start)
+		return res, ctxErr(ctx, err)
+	}
+	inst := s.takeWarm(sp)
+	if inst == nil {
+		inst, err = s.prepare(ctx, sp, call.ID)
+		if err != nil {
+			res.Usage.Wall = time.Since(start)
+			return res, ctxErr(ctx, err)
+		}
+	}
+	res, err = s.exec(ctx, inst, call.Input, lim)
+	res.Usage.Wall = time.Since(start)
+	if inst.guard != nil {
+		res.Egress = inst.guard.Records()
+		res.Usage.Requests, res.Usage.DeniedRequests = inst.guard.Counts()
+	}
+	return res, err
+}
+
+// prepare creates, attaches and starts a container for sp; it then blocks on stdin.
+func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *instance, err error) {
+	if !s.track() {
+		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
+	}
+	inst = &instance{skill: sp.Skill}
+	defer func() {
+		if err != nil {
+			s.remove(inst)
+		}
+	}()
+	cfg := &container.Config{
+		Image:        sp.Image,
+		User:         sp.User,
+		Env:          append([]string(nil), sp.Env...),
+		Labels:       s.labels(sp.Skill, callID),
+		AttachStdin:  true,
+		AttachStdout: true,
+		AttachStderr: true,
+		OpenStdin:    true,
+		StdinOnce:    true,
+	}
+	if len(sp.Command) > 0 {
+		cfg.Entrypoint = strslice.StrSlice(sp.Command)
+		cfg.Cmd = strslice.StrSlice{}
+	}
+	pids := s.pids
+	hc := &container.HostConfig{
+		NetworkMode:    "none",
+		CapDrop:        strslice.StrSlice{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges:true"},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,size=16m,mode=1777,noexec,nosuid,nodev"},
+		Privileged:     false,
+		DNS:            []string{"127.0.0.1"},
+		IpcMode:        "private",
+		Resources: container.Resources{
+			Memory:     sp.Memory,
+			MemorySwap: sp.Memory,
+			NanoCPUs:   int64(sp.CPU * 1e9),
+			PidsLimit:  &pids,
+		},
+		LogConfig: container.LogConfig{Type: "none"},
+		Mounts: []mount.Mount{{
+			Type: mount.TypeBind, Source: s.resolv, Target: "/etc/resolv.conf", ReadOnly: true,
+		}},
+	}
+	for _, m := range sp.Mounts {
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type: mount.TypeBind, Source: m.Host, Target: m.Guest,
+			ReadOnly:    m.Access != manifest.AccessReadWrite,
+			BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate},
+		})
+	}
+	var netCfg *network.NetworkingConfig
+	if len(sp.Network) > 0 {
+		n, err := s.acquireNetwork(ctx, sp.Skill)
+		if err != nil {
+			return inst, err
+		}
+		inst.net = n
+		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: sp.Requests, MaxResponseBytes: sp.Response}, s.guardOpts...)
+		token, release := s.proxy.Register(inst.guard)
+		inst.release = release
+		u := n.proxyURL(token)
+		cfg.Env = append(cfg.Env, "HTTP_PROXY="+u, "HTTPS_PROXY="+u, "http_proxy="+u, "https_proxy="+u)
+		hc.NetworkMode = container.NetworkMode(n.name)
+		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n.name: {}}}
+	}
+	created, err := s.cli.ContainerCreate(ctx, cfg, hc, netCfg, nil, "skillbox-"+sp.Skill+"-"+randomID())
+	if err != nil {
+		return inst, classify(err, "create container")
+	}
+	inst.id = created.ID
+	// Attach before start so nothing the skill writes early is lost.
+	inst.hijack, err = s.cli.ContainerAttach(ctx, inst.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return inst, classify(err, "attach container")
+	}
+	if err = s.cli.ContainerStart(ctx, inst.id, container.StartOptions{}); err != nil {
+		return inst, classify(err, "start container")
+	}
+	return inst, nil
+}
+
+func classify(err error, what string) error {
+	if errdefs.IsInvalidParameter(err) || errdefs.IsNotFound(err) {
+		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: what, Err: err}
+	}
+	return &isolation.Error{Reason: isolation.ReasonInternal, Msg: what, Err: err}
+}
+
+// capWriter collects up to max bytes and fails past it.
+type capWriter struct {
+	buf    []byte
+	max    int64
+	reason isolation.Reason
+}
+
+type overflow struct{ reason isolation.Reason }
+
+func (o overflow) Error() string { return "over the " + string(o.reason) }
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if int64(len(w.buf)+len(p)) > w.max {
+		w.buf = append(w.buf, p[:w.max-int64(len(w.buf))]...)
+		return 0, overflow{w.reason}
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// exec sends the input to a started container, collects stdout and stderr under
+// their caps and waits for the exit. Every instance passed in is removed.
+func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim isolation.Limits) (res isolation.Result, err error) {
+	stdout := &capWriter{max: lim.Output, reason: isolation.ReasonOutput}
+	stderr := &capWriter{max: lim.Logs, reason: isolation.ReasonLogs}
+	clean := true // the container ended normally: remove it in the background
+	copied := make(chan error, 1)
+	copyDone := false
+	defer func() {
+		if clean {
+			go s.remove(inst)
+		} else {
+			s.remove(inst) // kills it and closes the stream, which ends the copy
+		}
+		if !copyDone {
+			<-copied
+		}
+		res.Output, res.Logs = stdout.buf, stderr.buf
+		res.Usage.OutputBytes = int64(len(stdout.buf))
+	}()
+	// Wait on a context of our own: the exit must be seen even as ctx ends.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	waitC, waitErr := s.cli.ContainerWait(wctx, inst.id, container.WaitConditionNotRunning)
+
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, stderr, inst.hijack.Reader)
+		copied <- err
+	}()
+	// The write is not waited for: a skill may exit without reading its input, and
+	// a large input must not block past the call's deadline.
+	go func() {
+		if _, err := inst.hijack.Conn.Write(input); err == nil {
+			_ = inst.hijack.CloseWrite()
+		}
+	}()
+	select {
+	case err := <-copied:
+		copyDone = true
+		var ov overflow
+		if errors.As(err, &ov) {
+			clean = false
+			what := "stdout"
+			max := lim.Output
+			if ov.reason == isolation.ReasonLogs {
+				what, max = "stderr", lim.Logs
+			}
+			return res, isolation.Errorf(ov.reason, "%s exceeded %d bytes; container killed", what, max)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			clean = false
+			return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "read output", Err: err}
+		}
+	case <-ctx.Done():
+		clean = false
+		return res, ctxErr(ctx, nil)
+	}
+	var code int64
+	select {
+	case w := <-waitC:
+		code = w.StatusCode
+		if w.Error != nil {
+			clean = false
+			return res, isolation.Errorf(isolation.ReasonInternal, "wait container: %s", w.Error.Message)
+		}
+	case err := <-waitErr:
+		clean = false
+		return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "wait container", Err: err}
+	case <-ctx.Done():
+		clean = false
+		return res, ctxErr(ctx, nil)
+	}
+	if code == 0 {
+		return res, nil
+	}
+	clean = false
+	ins, ierr := s.cli.ContainerInspect(context.WithoutCancel(ctx), inst.id)
+	if ierr == nil && ins.State != nil && ins.State.OOMKilled {
+		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %d bytes reached; container killed", lim.Memory)
+	}
+	return res, isolation.Errorf(isolation.ReasonSkillFailed, "skill exited with code %d: %s", code, tail(stderr.buf, 512))
+}
+
+// ctxErr turns the end of the call's context into its reason.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), errTimeout) {
+		return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call exceeded its time limit; container killed", Err: err}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "caller's deadline passed; container killed", Err: err}
+	}
+	return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled; container killed", Err: err}
+}
+
+// track counts one more instance (or filler) that Close must wait for; it refuses
+// once the sandbox is closed. Every tracked instance is removed exactly once.
+func (s *Sandbox) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.removals.Add(1)
+	return true
+}
+
+// remove kills and removes an instance's container, releasing its proxy token and
+// network. It retries, as the engine can be briefly busy; what still fails is left
+// to Reap.
+func (s *Sandbox) remove(inst *instance) {
+	defer s.removals.Done()
+	if inst.hijack.Conn != nil {
+		inst.hijack.Close()
+	}
+	if inst.id != "" {
+		for attempt := 0; attempt < 5; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := s.cli.ContainerRemove(ctx, inst.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			cancel()
+			if err == nil || isGone(err) {
+				break
+			}
+			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		}
+	}
+	if inst.release != nil {
+		inst.release()
+	}
+	if inst.net != nil {
+		s.releaseNetwork(inst.net)
+	}
+}
+
+func isGone(err error) bool {
+	return errdefs.IsNotFound(err) || strings.Contains(err.Error(), "is already in progress")
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+}

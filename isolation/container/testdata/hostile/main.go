@@ -1,0 +1,158 @@
+// Command hostile is the test skill for the container sandbox: one static binary whose
+// input selects a behaviour, from a well-mannered echo to a fork bomb.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type input struct {
+	Mode  string `json:"mode"`
+	Addr  string `json:"addr,omitempty"`
+	URL   string `json:"url,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Path  string `json:"path,omitempty"`
+	Sleep string `json:"sleep,omitempty"`
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		time.Sleep(time.Minute)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		serve()
+		return
+	}
+	var in input
+	raw, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail("read stdin: %v", err)
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		fail("decode input: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "mode %s uid %d\n", in.Mode, os.Getuid())
+	switch in.Mode {
+	case "echo":
+		reply(map[string]any{"echo": json.RawMessage(raw), "uid": os.Getuid(), "gid": os.Getgid()})
+	case "fail":
+		fail("failing on purpose")
+	case "forkbomb":
+		n := 0
+		for ; n < 10000; n++ {
+			if _, err := os.StartProcess("/proc/self/exe", []string{"hostile", "child"}, &os.ProcAttr{}); err != nil {
+				fail("fork %d: %v", n, err)
+			}
+		}
+		reply(map[string]any{"spawned": n})
+	case "membomb":
+		var keep [][]byte
+		for {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+	case "writeroot":
+		err := os.WriteFile("/pwned", []byte("x"), 0o644)
+		tmpErr := os.WriteFile("/tmp/ok", []byte("x"), 0o644)
+		reply(map[string]any{"root": errString(err), "tmp": errString(tmpErr)})
+	case "write":
+		err := os.WriteFile(in.Path, []byte("x"), 0o644)
+		reply(map[string]any{"error": errString(err)})
+	case "read":
+		b, err := os.ReadFile(in.Path)
+		reply(map[string]any{"data": string(b), "error": errString(err)})
+	case "privileged":
+		f := "/tmp/chown-me"
+		_ = os.WriteFile(f, nil, 0o644)
+		chown := os.Chown(f, 0, 0)
+		_, rawErr := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+		reply(map[string]any{"chown": errString(chown), "raw": errString(rawErr)})
+	case "sleep":
+		d, _ := time.ParseDuration(in.Sleep)
+		time.Sleep(d)
+		reply(map[string]any{"slept": in.Sleep})
+	case "flood":
+		w := bufio.NewWriter(os.Stdout)
+		line := strings.Repeat("A", 1023) + "\n"
+		for {
+			if _, err := w.WriteString(line); err != nil {
+				os.Exit(3)
+			}
+		}
+	case "logflood":
+		line := strings.Repeat("L", 1023) + "\n"
+		for {
+			if _, err := os.Stderr.WriteString(line); err != nil {
+				os.Exit(3)
+			}
+		}
+	case "dial":
+		c, err := net.DialTimeout("tcp", in.Addr, 3*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		reply(map[string]any{"error": errString(err)})
+	case "get":
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+		resp, err := client.Get(in.URL)
+		if err != nil {
+			reply(map[string]any{"error": err.Error()})
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		reply(map[string]any{"status": resp.StatusCode, "body": string(body)})
+	case "lookup":
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		addrs, err := net.DefaultResolver.LookupHost(ctx, in.Name)
+		reply(map[string]any{"addrs": addrs, "error": errString(err), "ms": time.Since(start).Milliseconds()})
+	case "env":
+		reply(map[string]any{"env": os.Environ()})
+	default:
+		fail("unknown mode %q", in.Mode)
+	}
+}
+
+// serve is the test origin server: it answers every request with a fixed body.
+func serve() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from origin %s", r.URL.Path)
+	})
+	if err := http.ListenAndServe(":8080", nil); err != nil {
+		fail("serve: %v", err)
+	}
+}
+
+func reply(v any) {
+	if err := json.NewEncoder(os.Stdout).Encode(v); err != nil {
+		os.Exit(4)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}

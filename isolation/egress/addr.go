@@ -1,0 +1,118 @@
+package egress
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+// addrClass sorts the addresses the policy treats specially.
+type addrClass int
+
+const (
+	classPublic    addrClass = iota
+	classInternal            // loopback, RFC 1918, ULA, CGNAT, other non-global unicast
+	classLinkLocal           // 169.254/16 (cloud metadata), fe80::/10
+	classNever               // unspecified, multicast, broadcast
+)
+
+func (c addrClass) String() string {
+	switch c {
+	case classInternal:
+		return "internal (loopback/private)"
+	case classLinkLocal:
+		return "link-local"
+	case classNever:
+		return "unspecified, multicast or broadcast"
+	}
+	return "public"
+}
+
+var (
+	internalPrefixes = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+		netip.MustParsePrefix("10.0.0.0/8"),      // RFC 1918
+		netip.MustParsePrefix("100.64.0.0/10"),   // CGNAT
+		netip.MustParsePrefix("127.0.0.0/8"),     // loopback
+		netip.MustParsePrefix("172.16.0.0/12"),   // RFC 1918
+		netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+		netip.MustParsePrefix("192.0.2.0/24"),    // TEST-NET-1
+		netip.MustParsePrefix("192.168.0.0/16"),  // RFC 1918
+		netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+		netip.MustParsePrefix("198.51.100.0/24"), // TEST-NET-2
+		netip.MustParsePrefix("203.0.113.0/24"),  // TEST-NET-3
+		netip.MustParsePrefix("240.0.0.0/4"),     // reserved
+		netip.MustParsePrefix("::1/128"),         // loopback
+		netip.MustParsePrefix("fc00::/7"),        // ULA
+		netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+		netip.MustParsePrefix("100::/64"),        // discard
+		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	}
+	linkLocalPrefixes = []netip.Prefix{
+		netip.MustParsePrefix("169.254.0.0/16"),
+		netip.MustParsePrefix("fe80::/10"),
+	}
+	// IPv6 prefixes that carry an IPv4 address a gateway may forward to.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// classify says which class a dialled address is in. IPv4-mapped and NAT64 forms
+// are judged by the IPv4 address they carry.
+func classify(a netip.Addr) addrClass {
+	a = a.Unmap()
+	if a.Is6() && nat64.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	}
+	if a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return classNever
+	}
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
+		return classNever
+	}
+	for _, p := range linkLocalPrefixes {
+		if p.Contains(a) {
+			return classLinkLocal
+		}
+	}
+	for _, p := range internalPrefixes {
+		if p.Contains(a) {
+			return classInternal
+		}
+	}
+	return classPublic
+}
+
+// CheckAddr decides whether a connection to addr may be made for a request that
+// matched origin. Public addresses are always fine. Otherwise:
+//   - unspecified, multicast and broadcast: never;
+//   - an origin whose host is an IP literal reaches exactly that address, whatever it is;
+//   - an exact (non-wildcard) name the operator granted may resolve to internal
+//     addresses (loopback, private, ULA, CGNAT): the operator named that host;
+//   - link-local (including 169.254.169.254, the cloud metadata service) is reached
+//     only through an IP-literal origin: a name resolving there is an attack;
+//   - wildcard origins never reach non-public addresses.
+func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
+	addr = addr.Unmap()
+	c := classify(addr)
+	switch {
+	case c == classPublic:
+		return nil
+	case c == classNever:
+		return fmt.Errorf("address %s is %s", addr, c)
+	}
+	if ip, err := netip.ParseAddr(originHost(origin)); err == nil && !origin.Wildcard {
+		if ip == addr {
+			return nil
+		}
+		return fmt.Errorf("address %s is not the granted address %s", addr, ip)
+	}
+	if origin.Wildcard {
+		return fmt.Errorf("address %s is %s; wildcard origins reach public addresses only", addr, c)
+	}
+	if c == classInternal {
+		return nil
+	}
+	return fmt.Errorf("address %s is %s; only an origin naming that address reaches it", addr, c)
+}

@@ -1,0 +1,369 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// ProxyUser is the user name container skills put in their proxy URL
+// (HTTP_PROXY=http://skillbox:TOKEN@host:port); the password is the call's token.
+const ProxyUser = "skillbox"
+
+// ProxyOption configures a Proxy.
+type ProxyOption func(*proxyOptions)
+
+type proxyOptions struct {
+	idle time.Duration
+}
+
+// WithIdleTimeout sets how long an idle client connection or tunnel is kept
+// (default 60s).
+func WithIdleTimeout(d time.Duration) ProxyOption {
+	return func(o *proxyOptions) { o.idle = d }
+}
+
+// Proxy is an HTTP forward proxy for container skills. Each request names its call
+// by the token Register returned, and goes out only through that call's Guard:
+// absolute-form requests are checked and sent by the Guard, CONNECT tunnels are
+// checked against the https origins and the dialled address. Redirects are handed
+// back to the client, whose next request is checked (and counted) like any other.
+type Proxy struct {
+	opts proxyOptions
+	srv  *http.Server
+
+	mu      sync.Mutex
+	calls   map[string]*registration
+	tunnels map[net.Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type registration struct {
+	g      *Guard
+	ctx    context.Context // ends when the call is released
+	cancel context.CancelFunc
+}
+
+// NewProxy returns a Proxy with no calls registered.
+func NewProxy(opts ...ProxyOption) *Proxy {
+	p := &Proxy{
+		opts:    proxyOptions{idle: 60 * time.Second},
+		calls:   map[string]*registration{},
+		tunnels: map[net.Conn]struct{}{},
+	}
+	for _, o := range opts {
+		o(&p.opts)
+	}
+	p.srv = &http.Server{
+		Handler:           p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       p.opts.idle,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          nil,
+	}
+	return p
+}
+
+// Serve accepts proxy connections on l until Close. It returns nil after Close.
+func (p *Proxy) Serve(l net.Listener) error {
+	err := p.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Register makes g reachable through the proxy and returns the token that names it.
+// release ends the registration and closes the call's open tunnels; it is safe to
+// call more than once.
+func (p *Proxy) Register(g *Guard) (token string, release func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	token = rand.Text()
+	p.mu.Lock()
+	p.calls[token] = &registration{g: g, ctx: ctx, cancel: cancel}
+	p.mu.Unlock()
+	var once sync.Once
+	return token, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			delete(p.calls, token)
+			p.mu.Unlock()
+			cancel()
+		})
+	}
+}
+
+// Close stops accepting connections, closes open ones and tunnels, and waits for
+// the tunnels to finish.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.tunnels {
+		c.Close()
+	}
+	for _, r := range p.calls {
+		r.cancel()
+	}
+	p.mu.Unlock()
+	err := p.srv.Close()
+	p.wg.Wait()
+	return err
+}
+
+// lookup returns the registration named by the request's Proxy-Authorization.
+func (p *Proxy) lookup(r *http.Request) *registration {
+	auth := r.Header.Get("Proxy-Authorization")
+	const prefix = "Basic "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth[len(prefix):]))
+	if err != nil {
+		return nil
+	}
+	user, token, ok := strings.Cut(string(raw), ":")
+	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(ProxyUser)) != 1 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[token]
+}
+
+// refuse answers with one line saying why and closes the connection.
+func refuse(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(code)
+	io.WriteString(w, strings.ReplaceAll(msg, "\n", " ")+"\n")
+}
+
+// refuseErr maps a Guard error to a status: 403 for a policy denial, 429 for a spent
+// request budget, 502 for an upstream failure.
+func refuseErr(w http.ResponseWriter, err error) {
+	var de *DeniedError
+	switch {
+	case errors.As(err, &de):
+		refuse(w, http.StatusForbidden, de.Error())
+	case IsBudget(err):
+		refuse(w, http.StatusTooManyRequests, err.Error())
+	default:
+		refuse(w, http.StatusBadGateway, err.Error())
+	}
+}
+
+// ServeHTTP implements the proxy.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reg := p.lookup(r)
+	if reg == nil {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="skillbox"`)
+		refuse(w, http.StatusProxyAuthRequired, "skillbox egress proxy: unknown or missing call token")
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(reg.ctx, cancel)
+	defer stop()
+	if r.Method == http.MethodConnect {
+		p.connect(ctx, w, r, reg)
+		return
+	}
+	if !r.URL.IsAbs() {
+		refuse(w, http.StatusBadRequest, "skillbox egress proxy: absolute-form URL required")
+		return
+	}
+	p.forward(ctx, w, r, reg)
+}
+
+func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	out, err := http.NewRequestWithContext(ctx, r.Method, r.URL.String(), body)
+	if err != nil {
+		refuse(w, http.StatusBadRequest, "skillbox egress proxy: "+err.Error())
+		return
+	}
+	out.Header = r.Header.Clone()
+	out.ContentLength = r.ContentLength
+	resp, err := reg.g.do(ctx, out, false)
+	if err != nil {
+		refuseErr(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	if limit := reg.g.limits.MaxResponseBytes; resp.ContentLength > limit {
+		e := &ResponseTooLargeError{URL: recordURL(out.URL), Limit: limit}
+		if cb, ok := resp.Body.(*cappedBody); ok {
+			reg.g.update(cb.idx, func(rec *isolation.EgressRecord) { rec.Reason = e.Error() })
+		}
+		refuse(w, http.StatusBadGateway, e.Error())
+		return
+	}
+	for k, v := range cleanHeaders(resp.Header) {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		// The status is out; cutting the connection is the only way left to say the
+		// body is not whole.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (p *Proxy) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
+	g := reg.g
+	u := &url.URL{Scheme: "https", Host: r.Host}
+	ru := u.String()
+	t, origin, err := Check(g.origins, u)
+	if err != nil {
+		refuseErr(w, g.deny(http.MethodConnect, ru, err.Error()))
+		return
+	}
+	idx, err := g.admit(http.MethodConnect, ru)
+	if err != nil {
+		refuseErr(w, err)
+		return
+	}
+	upstream, err := g.dialChecked(ctx, "tcp", origin, t.HostPort())
+	if err != nil {
+		var ad *addrDeniedError
+		if errors.As(err, &ad) {
+			refuseErr(w, g.denyAdmitted(idx, ru, ad.reason))
+			return
+		}
+		g.update(idx, func(rec *isolation.EgressRecord) { rec.Reason = "failed: " + err.Error() })
+		refuse(w, http.StatusBadGateway, "skillbox egress proxy: "+err.Error())
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		upstream.Close()
+		refuse(w, http.StatusInternalServerError, "skillbox egress proxy: cannot tunnel on this connection")
+		return
+	}
+	client, rw, err := hj.Hijack()
+	if err != nil {
+		upstream.Close()
+		return
+	}
+	if !p.track(client, upstream) {
+		client.Close()
+		upstream.Close()
+		return
+	}
+	g.update(idx, func(rec *isolation.EgressRecord) { rec.Status = http.StatusOK })
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		p.untrack(client, upstream)
+		return
+	}
+	p.tunnel(reg, idx, client, rw.Reader, upstream)
+}
+
+// track registers a tunnel's two connections so Close can end them; it refuses once
+// the proxy is closed.
+func (p *Proxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	for _, c := range conns {
+		p.tunnels[c] = struct{}{}
+	}
+	p.wg.Add(1)
+	return true
+}
+
+func (p *Proxy) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	for _, c := range conns {
+		c.Close()
+		delete(p.tunnels, c)
+	}
+	p.mu.Unlock()
+	p.wg.Done()
+}
+
+// tunnel copies bytes both ways until either side ends, the call is released, a side
+// stays idle too long, or the upstream has sent MaxResponseBytes.
+func (p *Proxy) tunnel(reg *registration, idx int, client net.Conn, clientBuf *bufio.Reader, upstream net.Conn) {
+	g := reg.g
+	limit := g.limits.MaxResponseBytes
+	stop := context.AfterFunc(reg.ctx, func() {
+		client.Close()
+		upstream.Close()
+	})
+	defer stop()
+	var last atomic.Int64 // unix nanoseconds of the last byte either way
+	last.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyIdle(upstream, clientBuf, client, p.opts.idle, &last, -1)
+		upstream.Close()
+		client.Close()
+	}()
+	n, over := copyIdle(client, upstream, upstream, p.opts.idle, &last, limit)
+	client.Close()
+	upstream.Close()
+	<-done
+	g.update(idx, func(rec *isolation.EgressRecord) {
+		rec.Bytes = n
+		if over {
+			rec.Reason = fmt.Sprintf("tunnel cut at the %d-byte limit", limit)
+		}
+	})
+	p.untrack(client, upstream)
+}
+
+// copyIdle copies src to dst and stops after limit bytes (limit < 0: no limit); over
+// reports the cut. A read deadline on deadlineOf ends the copy once neither direction
+// has moved a byte for idle (last is shared by both directions).
+func copyIdle(dst io.Writer, src io.Reader, deadlineOf net.Conn, idle time.Duration, last *atomic.Int64, limit int64) (n int64, over bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		if idle > 0 {
+			deadlineOf.SetReadDeadline(time.Now().Add(idle))
+		}
+		p := buf
+		if limit >= 0 && int64(len(p)) > limit-n+1 {
+			p = p[:limit-n+1]
+		}
+		m, err := src.Read(p)
+		if limit >= 0 && n+int64(m) > limit {
+			m = int(limit - n)
+			over = true
+		}
+		if m > 0 {
+			last.Store(time.Now().UnixNano())
+			if _, werr := dst.Write(p[:m]); werr != nil {
+				return n, over
+			}
+			n += int64(m)
+		}
+		var ne net.Error
+		if !over && errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < idle {
+			continue // this side is quiet but the other is not
+		}
+		if over || err != nil {
+			return n, over
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package wasm
+
+import (
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// rootFS serves one granted host directory to the guest through Go's os.Root, which
+// refuses every path that would leave the directory, also through `..` and through
+// absolute or relative symlinks. wazero's own DirFS joins strings and can be left
+// (wazero issues #2321, #2323). Creating links is refused: a link made by the guest
+// could mislead whoever reads the directory on the host afterwards.
+type rootFS struct {
+	root *os.Root
+}
+
+// newMountFS opens dir as a root; read-only unless writable.
+func newMountFS(dir string, writable bool) (experimentalsys.FS, *os.Root, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var f experimentalsys.FS = &rootFS{root: root}
+	if !writable {
+		f = &sysfs.ReadFS{FS: f}
+	}
+	return f, root, nil
+}
+
+// rel turns the guest's path (relative to the mount, maybe with a leading slash) into
+// a name for os.Root; os.Root itself rejects anything that escapes.
+func rel(p string) string {
+	p = strings.TrimLeft(p, "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+// escapeMsg is the text of os.Root's (unexported) escape error.
+const escapeMsg = "path escapes from parent"
+
+// errno maps host errors to WASI errnos; an escape attempt reads as EPERM.
+func errno(err error) experimentalsys.Errno {
+	if err == nil {
+		return 0
+	}
+	e := experimentalsys.UnwrapOSError(err)
+	if e == experimentalsys.EIO && strings.Contains(err.Error(), escapeMsg) {
+		return experimentalsys.EPERM
+	}
+	return e
+}
+
+func osFlag(flag experimentalsys.Oflag) int {
+	var f int
+	switch {
+	case flag&experimentalsys.O_RDWR != 0:
+		f = os.O_RDWR
+	case flag&experimentalsys.O_WRONLY != 0:
+		f = os.O_WRONLY
+	default:
+		f = os.O_RDONLY
+	}
+	for _, m := range [...]struct {
+		w experimentalsys.Oflag
+		o int
+	}{
+		{experimentalsys.O_APPEND, os.O_APPEND},
+		{experimentalsys.O_CREAT, os.O_CREATE},
+		{experimentalsys.O_EXCL, os.O_EXCL},
+		{experimentalsys.O_TRUNC, os.O_TRUNC},
+		{experimentalsys.O_SYNC, os.O_SYNC},
+		{experimentalsys.O_DIRECTORY, syscall.O_DIRECTORY},
+		{experimentalsys.O_NOFOLLOW, syscall.O_NOFOLLOW},
+	} {
+		if flag&m.w != 0 {
+			f |= m.o
+		}
+	}
+	return f
+}
+
+// OpenFile implements experimentalsys.FS.
+func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	name := rel(path)
+	f, err := r.root.OpenFile(name, osFlag(flag), perm)
+	if err != nil {
+		return nil, errno(err)
+	}
+	// wazero wraps an fs.File with reads, writes, seeks and readdir; the first Open
+	// hands over the file just opened, later ones (rewinding a directory) reopen it
+	// read-only inside the same root.
+	adapted := sysfs.AdaptFS{FS: &openedFS{root: r.root, f: f}}
+	return adapted.OpenFile(name, flag, perm)
+}
+
+type openedFS struct {
+	root *os.Root
+	f    *os.File
+}
+
+func (o *openedFS) Open(name string) (fs.File, error) {
+	if f := o.f; f != nil {
+		o.f = nil
+		return f, nil
+	}
+	return o.root.Open(name)
+}
+
+// Lstat implements experimentalsys.FS.
+func (r *rootFS) Lstat(path string) (sys.Stat_t, experimentalsys.Errno) {
+	fi, err := r.root.Lstat(rel(path))
+	if err != nil {
+		return sys.Stat_t{}, errno(err)
+	}
+	return sys.NewStat_t(fi), 0
+}
+
+// Stat implements experimentalsys.FS.
+func (r *rootFS) Stat(path string) (sys.Stat_t, experimentalsys.Errno) {
+	fi, err := r.root.Stat(rel(path))
+	if err != nil {
+		return sys.Stat_t{}, errno(err)
+	}
+	return sys.NewStat_t(fi), 0
+}
+
+// Mkdir implements experimentalsys.FS.
+func (r *rootFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
+	return errno(r.root.Mkdir(rel(path), perm))
+}
+
+// Chmod implements experimentalsys.FS.
+func (r *rootFS) Chmod(path string, perm fs.FileMode) experimentalsys.Errno {
+	return errno(r.root.Chmod(rel(path), perm))
+}
+
+// Rename implements experimentalsys.FS.
+func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
+	return errno(r.root.Rename(rel(from), rel(to)))
+}
+
+// Rmdir implements experimentalsys.FS.
+func (r *rootFS) Rmdir(path string) experimentalsys.Errno {
+	name := rel(path)
+	fi, err := r.root.Lstat(name)
+	if err != nil {
+		return errno(err)
+	}
+	if !fi.IsDir() {
+		return experimentalsys.ENOTDIR
+	}
+	return errno(r.root.Remove(name))
+}
+
+// Unlink implements experimentalsys.FS.
+func (r *rootFS) Unlink(path string) experimentalsys.Errno {
+	name := rel(path)
+	fi, err := r.root.Lstat(name)
+	if err != nil {
+		return errno(err)
+	}
+	if fi.IsDir() {
+		return experimentalsys.EISDIR
+	}
+	return errno(r.root.Remove(name))
+}
+
+// Link implements experimentalsys.FS: refused.
+func (r *rootFS) Link(string, string) experimentalsys.Errno { return experimentalsys.EPERM }
+
+// Symlink implements experimentalsys.FS: refused.
+func (r *rootFS) Symlink(string, string) experimentalsys.Errno { return experimentalsys.EPERM }
+
+// Readlink implements experimentalsys.FS.
+func (r *rootFS) Readlink(path string) (string, experimentalsys.Errno) {
+	s, err := r.root.Readlink(rel(path))
+	if err != nil {
+		return "", errno(err)
+	}
+	return s, 0
+}
+
+// Utimens implements experimentalsys.FS.
+func (r *rootFS) Utimens(path string, atim, mtim int64) experimentalsys.Errno {
+	// wazero passes UTIME_OMIT/UTIME_NOW as special values; keep it simple and
+	// only honour explicit times.
+	if atim < 0 || mtim < 0 {
+		return experimentalsys.ENOSYS
+	}
+	return errno(r.root.Chtimes(rel(path), time.Unix(0, atim), time.Unix(0, mtim)))
+}

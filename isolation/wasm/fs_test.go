@@ -1,0 +1,145 @@
+package wasm_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+// fsFixture is a granted directory inside a parent holding a secret, with links that
+// point out of the grant every way a guest could try.
+func fsFixture(t *testing.T) (base, granted string) {
+	t.Helper()
+	base = t.TempDir()
+	granted = filepath.Join(base, "granted")
+	must(t, os.Mkdir(granted, 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "secret.txt"), []byte("top secret"), 0o644))
+	must(t, os.WriteFile(filepath.Join(granted, "hello.txt"), []byte("hello"), 0o644))
+	for link, target := range map[string]string{
+		"abs-link":     filepath.Join(base, "secret.txt"),
+		"rel-link":     "../secret.txt",
+		"updir":        "..",
+		"absdir":       base,
+		"abs-dangling": filepath.Join(base, "created-abs.txt"),
+		"rel-dangling": "../created-rel.txt",
+		"inner-link":   "hello.txt",
+	} {
+		must(t, os.Symlink(target, filepath.Join(granted, link)))
+	}
+	return base, granted
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The escape module opens paths with raw WASI path_open, so nothing guest-side cleans
+// them: every `..` and symlink reaches the host file system.
+func TestFileEscapes(t *testing.T) {
+	sb := newSandbox(t)
+	base, granted := fsFixture(t)
+	skill := watSkill(t, "escape")
+	call := func(access manifest.Access, input string) (isolation.Result, error) {
+		return sb.Run(context.Background(), isolation.Call{
+			ID: "fs", Skill: skill, Input: []byte(input), Limits: limits(),
+			Grant: isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: granted, Access: access}}},
+		})
+	}
+	for _, access := range []manifest.Access{manifest.AccessRead, manifest.AccessReadWrite} {
+		t.Run(string(access), func(t *testing.T) {
+			for _, p := range []string{"hello.txt", "inner-link", "./hello.txt"} {
+				res, err := call(access, "r"+p)
+				if err != nil || string(res.Output) != "hello" {
+					t.Errorf("read %s: %q, %v", p, res.Output, err)
+				}
+			}
+			for _, p := range []string{"../secret.txt", "/../secret.txt", "abs-link", "rel-link", "updir/secret.txt", "absdir/secret.txt", "updir/granted/../secret.txt"} {
+				res, err := call(access, "r"+p)
+				requireReason(t, err, isolation.ReasonSkillFailed)
+				if strings.Contains(string(res.Output), "secret") {
+					t.Errorf("read %s leaked %q", p, res.Output)
+				}
+			}
+			for _, p := range []string{"../created.txt", "updir/created.txt", "absdir/created.txt", "abs-dangling", "rel-dangling"} {
+				_, err := call(access, "c"+p)
+				requireReason(t, err, isolation.ReasonSkillFailed)
+			}
+			entries, err := os.ReadDir(base)
+			must(t, err)
+			if len(entries) != 2 { // granted/ and secret.txt
+				t.Errorf("escape created files next to the grant: %v", entries)
+			}
+			b, err := os.ReadFile(filepath.Join(base, "secret.txt"))
+			must(t, err)
+			if string(b) != "top secret" {
+				t.Errorf("secret changed: %q", b)
+			}
+			requireEcho(t, sb)
+		})
+	}
+}
+
+func TestFileWriteGrant(t *testing.T) {
+	sb := newSandbox(t)
+	_, granted := fsFixture(t)
+	skill := watSkill(t, "escape")
+	run := func(access manifest.Access) error {
+		_, err := sb.Run(context.Background(), isolation.Call{
+			ID: "w", Skill: skill, Input: []byte("cnew.txt"), Limits: limits(),
+			Grant: isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: granted, Access: access}}},
+		})
+		return err
+	}
+	requireReason(t, run(manifest.AccessRead), isolation.ReasonSkillFailed)
+	if _, err := os.Stat(filepath.Join(granted, "new.txt")); !os.IsNotExist(err) {
+		t.Fatalf("read-only grant was written: %v", err)
+	}
+	if err := run(manifest.AccessReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(granted, "new.txt"))
+	if err != nil || string(b) != "pwned" {
+		t.Fatalf("read-write grant: %q, %v", b, err)
+	}
+}
+
+// A Go guest through its own os package: the granted file reads, a write to a
+// read-only grant fails, and nothing outside the mounts exists.
+func TestGoGuestFiles(t *testing.T) {
+	var sb isolation.Sandbox = newSandbox(t)
+	_, granted := fsFixture(t)
+	skill := goSkill(t, "probe")
+	grant := isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: granted, Access: manifest.AccessRead}}}
+	probe := func(op, path string) probeOut {
+		in, _ := json.Marshal(map[string]string{"op": op, "path": path, "data": "x"})
+		return runProbe(t, &sb, isolation.Call{ID: "g", Skill: skill, Input: in, Limits: limits(), Grant: grant})
+	}
+	if out := probe("read", "/data/hello.txt"); !out.OK || out.Data != "hello" {
+		t.Errorf("granted read: %+v", out)
+	}
+	if out := probe("write", "/data/new.txt"); out.OK {
+		t.Errorf("write to a read-only grant succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(granted, "new.txt")); !os.IsNotExist(err) {
+		t.Errorf("read-only grant was written: %v", err)
+	}
+	for _, p := range []string{"/etc/passwd", "/data/../secret.txt", "/data/abs-link", "/data/rel-link"} {
+		if out := probe("read", p); out.OK || strings.Contains(out.Data, "secret") || strings.Contains(out.Data, "root:") {
+			t.Errorf("read %s: %+v", p, out)
+		}
+	}
+	// Without a grant there is no file system at all.
+	in := []byte(`{"op":"list","path":"/"}`)
+	if out := runProbe(t, &sb, isolation.Call{ID: "n", Skill: skill, Input: in, Limits: limits()}); out.OK && out.Data != "" {
+		t.Errorf("ungranted call lists / as %q", out.Data)
+	}
+}

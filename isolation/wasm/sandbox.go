@@ -1,0 +1,435 @@
+// Package wasm is the wazero sandbox: WASI preview1 command modules compiled once per
+// digest, a fresh anonymous instance per call, no ambient authority, and per-call
+// budgets for time, memory, output, logs and outbound requests.
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+// Sandbox runs WASI command modules in wazero. It is safe for concurrent use.
+type Sandbox struct {
+	runtime  wazero.Runtime
+	cache    wazero.CompilationCache
+	resolver egress.Resolver
+	logger   *slog.Logger
+	base     wazero.ModuleConfig
+
+	// modules holds one *module per code digest. A sync.Map keeps the hot path (a
+	// digest already compiled) free of any lock.
+	modules sync.Map
+}
+
+var _ isolation.Sandbox = (*Sandbox)(nil)
+
+// Option configures a Sandbox.
+type Option func(*config)
+
+type config struct {
+	cacheDir string
+	resolver egress.Resolver
+	logger   *slog.Logger
+}
+
+// WithCacheDir keeps compiled code on disk under dir, so a restart does not recompile.
+func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
+
+// WithResolver sets the resolver egress guards use for granted names.
+func WithResolver(r egress.Resolver) Option { return func(c *config) { c.resolver = r } }
+
+// WithLogger sets where the sandbox reports its own trouble (not the skill's logs).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// New returns a Sandbox with one wazero runtime, WASI and the network host module.
+func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	var cache wazero.CompilationCache
+	if c.cacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(c.cacheDir); err != nil {
+			return nil, fmt.Errorf("wasm compilation cache %s: %w", c.cacheDir, err)
+		}
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	// CloseOnContextDone is the only way to stop a guest that never calls out (an
+	// infinite loop); it costs a check in every loop and function entry.
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(true)
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := instantiateHost(ctx, r); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("instantiate host module: %w", err)
+	}
+	// Defaults are deterministic (fake clocks, fixed random); skills get real ones.
+	base := wazero.NewModuleConfig().
+		WithName("").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	return &Sandbox{runtime: r, cache: cache, resolver: c.resolver, logger: c.logger, base: base}, nil
+}
+
+// Close releases the runtime and every compiled module.
+func (s *Sandbox) Close(ctx context.Context) error {
+	err := s.runtime.Close(ctx)
+	if cerr := s.cache.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// module is one compiled digest; ready closes when compiled (or failed).
+type module struct {
+	ready    chan struct{}
+	compiled wazero.CompiledModule
+	err      error
+	usesNet  bool   // imports the skillbox host module
+	minMem   uint64 // declared minimum memory in bytes
+
+	cfgOnce sync.Once
+	cfgName string
+	cfg     wazero.ModuleConfig // the base config with argv[0] = cfgName
+}
+
+// config is the base module config with argv[0] set to the skill name, built once per
+// module: every With* call on a wazero config copies it.
+func (m *module) config(base wazero.ModuleConfig, name string) wazero.ModuleConfig {
+	m.cfgOnce.Do(func() {
+		m.cfgName, m.cfg = name, base
+		if name != "" {
+			m.cfg = base.WithArgs(name)
+		}
+	})
+	if name == m.cfgName {
+		return m.cfg
+	}
+	if name == "" {
+		return base
+	}
+	return base.WithArgs(name)
+}
+
+// compile returns the compiled module for the skill, compiling it at most once per
+// digest even when many calls ask at once.
+func (s *Sandbox) compile(ctx context.Context, skill isolation.Skill) (*module, error) {
+	if skill.Digest == "" {
+		return nil, isolation.Errorf(isolation.ReasonInvalidModule, "skill has no code digest")
+	}
+	if v, ok := s.modules.Load(skill.Digest); ok {
+		m := v.(*module)
+		if err := wait(ctx, m); err != nil {
+			return nil, err
+		}
+		if m.err == nil {
+			return m, nil
+		}
+	}
+	m := &module{ready: make(chan struct{})}
+	if v, loaded := s.modules.LoadOrStore(skill.Digest, m); loaded {
+		other := v.(*module)
+		if err := wait(ctx, other); err != nil {
+			return nil, err
+		}
+		if other.err == nil {
+			return other, nil
+		}
+		// Failures are not cached: the next call tries again (the file may be fixed).
+		s.modules.CompareAndDelete(skill.Digest, other)
+		return nil, other.err
+	}
+	m.err = m.build(ctx, s.runtime, skill)
+	close(m.ready)
+	if m.err != nil {
+		s.modules.CompareAndDelete(skill.Digest, m)
+		return nil, m.err
+	}
+	return m, nil
+}
+
+// wait blocks until m is compiled or the caller gives up.
+func wait(ctx context.Context, m *module) error {
+	select {
+	case <-m.ready:
+		return nil
+	case <-ctx.Done():
+		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled while the module compiled", Err: context.Cause(ctx)}
+	}
+}
+
+func (m *module) build(ctx context.Context, r wazero.Runtime, skill isolation.Skill) error {
+	name := "module.wasm"
+	if skill.Manifest != nil && skill.Manifest.Sandbox.Wasm != nil && skill.Manifest.Sandbox.Wasm.Module != "" {
+		name = skill.Manifest.Sandbox.Wasm.Module
+	}
+	code, err := os.ReadFile(filepath.Join(skill.Dir, filepath.FromSlash(name)))
+	if err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "read module", Err: err}
+	}
+	// The cache is keyed by digest, so the bytes must be the ones the digest names.
+	sum := sha256.Sum256(code)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != skill.Digest {
+		return isolation.Errorf(isolation.ReasonInvalidModule, "module %s has digest %s, expected %s", name, got, skill.Digest)
+	}
+	cm, err := r.CompileModule(ctx, code)
+	if err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "compile module", Err: err}
+	}
+	if err := m.inspect(cm); err != nil {
+		_ = cm.Close(ctx)
+		return err
+	}
+	m.compiled = cm
+	return nil
+}
+
+// inspect refuses what cannot run here before any instance exists: imports other than
+// WASI and the skillbox module, imported memories, and modules without _start.
+func (m *module) inspect(cm wazero.CompiledModule) error {
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+		case hostModule:
+			if name != "http_request" && name != "http_response" {
+				return isolation.Errorf(isolation.ReasonInvalidModule, "module imports unknown function %s.%s", mod, name)
+			}
+			m.usesNet = true
+		default:
+			return isolation.Errorf(isolation.ReasonInvalidModule, "module imports unknown function %s.%s", mod, name)
+		}
+	}
+	if len(cm.ImportedMemories()) > 0 {
+		return isolation.Errorf(isolation.ReasonInvalidModule, "module imports a memory; it must define its own")
+	}
+	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
+		return isolation.Errorf(isolation.ReasonInvalidModule, "module exports no _start: not a WASI command")
+	}
+	for _, mem := range cm.ExportedMemories() {
+		m.minMem = max(m.minMem, uint64(mem.Min())<<16)
+	}
+	return nil
+}
+
+// Run executes one call in a fresh instance.
+func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.Result, err error) {
+	start := time.Now()
+	defer func() { res.Usage.Wall = time.Since(start) }()
+
+	m, err := s.compile(ctx, call.Skill)
+	if err != nil {
+		return res, err
+	}
+	if m.usesNet && len(call.Grant.Network) == 0 {
+		return res, isolation.Errorf(isolation.ReasonNotGranted, "module imports the %s network functions but the call has no network grant", hostModule)
+	}
+	// One allocation holds the call's memory cap and both capped writers.
+	st := &callState{}
+	mem, stdout, stderr := &st.mem, &st.stdout, &st.stderr
+	mem.limit = 1 << 32 // the wasm32 maximum
+	if call.Limits.Memory > 0 {
+		mem.limit = uint64(call.Limits.Memory)
+	}
+	if m.minMem > mem.limit {
+		return res, isolation.Errorf(isolation.ReasonMemory, "module declares %d bytes of memory, the budget is %d", m.minMem, mem.limit)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if call.Limits.Timeout > 0 {
+		// A timer on the one cancel context costs fewer allocations than a second,
+		// deadline context; the cause tells a timeout from a cancel.
+		t := time.AfterFunc(call.Limits.Timeout, func() { cancel(causeTimeout) })
+		defer t.Stop()
+	}
+	*stdout = cappedWriter{limit: call.Limits.Output, cause: causeOutput, cancel: cancel}
+	*stderr = cappedWriter{limit: call.Limits.Logs, cause: causeLogs, cancel: cancel}
+
+	var cn *callNet
+	if len(call.Grant.Network) > 0 {
+		var gopts []egress.Option
+		if s.resolver != nil {
+			gopts = append(gopts, egress.WithResolver(s.resolver))
+		}
+		cn = &callNet{
+			guard:   egress.NewGuard(call.Grant.Network, egress.Limits{MaxRequests: call.Limits.Requests, MaxResponseBytes: call.Limits.Response}, gopts...),
+			maxBody: call.Limits.Response,
+		}
+		ctx = context.WithValue(ctx, callNetKey{}, cn)
+	}
+	defer func() {
+		res.Logs = stderr.buf
+		res.Usage.PeakMemory = int64(mem.peak)
+		res.Usage.OutputBytes = int64(len(stdout.buf))
+		if cn != nil {
+			res.Egress = cn.guard.Records()
+			res.Usage.Requests, res.Usage.DeniedRequests = cn.guard.Counts()
+		}
+	}()
+
+	name := ""
+	if call.Skill.Manifest != nil {
+		name = call.Skill.Manifest.Name
+	}
+	cfg := m.config(s.base, name).
+		WithStdin(bytes.NewReader(call.Input)).
+		WithStdout(stdout).
+		WithStderr(stderr)
+	for k, v := range call.Grant.Env {
+		cfg = cfg.WithEnv(k, v)
+	}
+	if len(call.Grant.Files) > 0 {
+		fsc, closeFS, err := mountFS(call.Grant.Files)
+		if err != nil {
+			return res, err
+		}
+		defer closeFS()
+		cfg = cfg.WithFSConfig(fsc)
+	}
+
+	ctx = experimental.WithMemoryAllocator(ctx, mem)
+	runErr := instantiate(ctx, s.runtime, m.compiled, cfg, mem)
+	res.Output = stdout.buf
+	// A guest may ignore the failed write and exit 0 before it notices the cancel:
+	// the budget was still broken.
+	if runErr == nil && !stdout.over && !stderr.over {
+		return res, nil
+	}
+	return res, classify(ctx, runErr, mem, stdout, stderr)
+}
+
+// instantiate runs the module's _start in a fresh instance and closes it.
+func instantiate(ctx context.Context, r wazero.Runtime, cm wazero.CompiledModule, cfg wazero.ModuleConfig, mem *callMemory) (err error) {
+	defer func() {
+		// Backstop: wazero indexes the initial memory the allocator returns, so a
+		// refused initial size (a memory the pre-check could not see) panics there.
+		if p := recover(); p != nil {
+			if mem.refusedInitial {
+				err = isolation.Errorf(isolation.ReasonMemory, "module's initial memory is over the budget of %d bytes", mem.limit)
+				return
+			}
+			err = isolation.Errorf(isolation.ReasonInternal, "wazero panicked: %v", p)
+		}
+	}()
+	mod, err := r.InstantiateModule(ctx, cm, cfg)
+	if mod != nil {
+		_ = mod.Close(context.Background()) // the call's context may be done
+	}
+	return err
+}
+
+// classify turns what ended the guest into an *isolation.Error.
+func classify(ctx context.Context, runErr error, mem *callMemory, stdout, stderr *cappedWriter) error {
+	var ie *isolation.Error
+	if errors.As(runErr, &ie) {
+		return ie
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		switch cause {
+		case causeTimeout:
+			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call exceeded its time budget", Err: runErr}
+		case causeOutput:
+			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
+		case causeLogs:
+			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
+		}
+		if errors.Is(cause, context.DeadlineExceeded) {
+			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call deadline exceeded", Err: runErr}
+		}
+		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
+	}
+	// A writer over budget may not have been noticed before the guest exited.
+	if stdout.over {
+		return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
+	}
+	if stderr.over {
+		return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
+	}
+	if mem.hit {
+		return isolation.Errorf(isolation.ReasonMemory, "skill ran out of its memory budget of %d bytes", mem.limit)
+	}
+	var exit *sys.ExitError
+	if errors.As(runErr, &exit) {
+		msg := fmt.Sprintf("skill exited with code %d", exit.ExitCode())
+		if tail := lastLine(stderr.buf); tail != "" {
+			msg += ": " + tail
+		}
+		return isolation.Errorf(isolation.ReasonSkillFailed, "%s", msg)
+	}
+	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// lastLine is the last non-empty line of the skill's stderr, at most 512 bytes.
+func lastLine(b []byte) string {
+	s := strings.TrimRight(string(b), "\r\n\t ")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 512 {
+		s = "…" + s[len(s)-512:]
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// mountFS builds the guest's file system from the granted mounts, each on its own
+// os.Root. The returned func closes the roots.
+func mountFS(mounts []isolation.Mount) (wazero.FSConfig, func(), error) {
+	fsc := wazero.NewFSConfig()
+	roots := make([]*os.Root, 0, len(mounts))
+	closeAll := func() {
+		for _, r := range roots {
+			_ = r.Close()
+		}
+	}
+	for _, mt := range mounts {
+		f, root, err := newMountFS(mt.Host, mt.Access == manifest.AccessReadWrite)
+		if err != nil {
+			closeAll()
+			return nil, nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "open granted directory for " + mt.Guest, Err: err}
+		}
+		roots = append(roots, root)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(f, mt.Guest)
+	}
+	return fsc, closeAll, nil
+}

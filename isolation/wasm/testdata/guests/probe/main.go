@@ -1,0 +1,56 @@
+// Command probe is a test guest: it does one operation named by its input and
+// reports what happened as JSON, so tests can see what the sandbox allowed.
+package main
+
+import (
+	"encoding/json"
+	"os"
+)
+
+type input struct {
+	Op   string `json:"op"`
+	Path string `json:"path"`
+	Data string `json:"data"`
+}
+
+type output struct {
+	OK    bool     `json:"ok"`
+	Data  string   `json:"data,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Env   []string `json:"env"`
+	Args  []string `json:"args"`
+}
+
+func main() {
+	var in input
+	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+		os.Stderr.WriteString("bad input: " + err.Error() + "\n")
+		os.Exit(2)
+	}
+	out := output{OK: true, Env: os.Environ(), Args: os.Args}
+	var err error
+	switch in.Op {
+	case "read":
+		var b []byte
+		b, err = os.ReadFile(in.Path)
+		out.Data = string(b)
+	case "write":
+		err = os.WriteFile(in.Path, []byte(in.Data), 0o644)
+	case "list":
+		var es []os.DirEntry
+		es, err = os.ReadDir(in.Path)
+		for _, e := range es {
+			out.Data += e.Name() + "\n"
+		}
+	case "hog":
+		var keep [][]byte
+		for {
+			keep = append(keep, make([]byte, 1<<20))
+		}
+	case "env":
+	}
+	if err != nil {
+		out.OK, out.Error = false, err.Error()
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}

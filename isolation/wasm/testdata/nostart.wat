@@ -1,0 +1,4 @@
+;; A reactor, not a command: no _start.
+(module
+  (memory (export "memory") 1)
+  (func (export "run")))

@@ -1,0 +1,677 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied by Parse when a limit is absent, and the bounds a manifest may ask.
+// The operator and the caller can only lower these.
+const (
+	DefaultTimeout  = Duration(10 * time.Second)
+	DefaultMemory   = Size(64 << 20)
+	DefaultOutput   = Size(1 << 20)
+	DefaultCPU      = 1.0
+	DefaultRequests = 20 // only when network is granted; 0 otherwise
+
+	MaxTimeout         = Duration(15 * time.Minute)
+	MinMemory          = Size(1 << 20)
+	MinContainerMemory = Size(6 << 20) // Docker refuses less
+	MaxWasmMemory      = Size(4 << 30) // wasm32 address space
+	MaxContainerMemory = Size(64 << 30)
+	MaxOutput          = Size(64 << 20)
+	MaxCPU             = 64.0
+	MaxRequests        = 10000
+
+	// MaxManifestBytes bounds skill.yaml itself.
+	MaxManifestBytes = 1 << 20
+	// MaxDescription bounds the description, in bytes.
+	MaxDescription = 4096
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	envRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	hexRE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	repoRE   = regexp.MustCompile(`^[a-z0-9]+(?:[._:/-][a-z0-9]+)*$`)
+)
+
+// LoadFile reads and parses a skill.yaml, returning the manifest and the exact bytes
+// (what is signed and digested).
+func LoadFile(name string) (*Manifest, []byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifestBytes+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, data, err
+	}
+	return m, data, nil
+}
+
+// Parse reads skill.yaml strictly: unknown fields, duplicate keys and wrong types are
+// errors. It validates everything, fills in default limits, compiles the input and
+// output schemas, and on failure returns a *Error listing every problem.
+func Parse(data []byte) (*Manifest, error) {
+	p := &parser{}
+	m := p.parse(data)
+	if len(p.problems) > 0 {
+		return nil, &Error{Problems: p.problems}
+	}
+	return m, nil
+}
+
+type parser struct {
+	problems []Problem
+	// networkAsked is set when capabilities.network is present, valid or not, so a
+	// broken network list does not also produce a "requests without network" problem.
+	networkAsked bool
+}
+
+func (p *parser) add(path, format string, args ...any) {
+	p.problems = append(p.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func join(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func index(parent string, i int) string { return parent + "[" + strconv.Itoa(i) + "]" }
+
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "yaml: ")
+}
+
+func (p *parser) parse(data []byte) *Manifest {
+	if len(data) > MaxManifestBytes {
+		p.add("", "larger than %d bytes", MaxManifestBytes)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.add("", "empty document")
+		} else {
+			p.add("", "%s", yamlMessage(err))
+		}
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		p.add("", "more than one YAML document")
+		return nil
+	}
+	root := deref(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = deref(root.Content[0])
+	}
+	f := p.mapping("", root, "apiVersion", "name", "version", "description", "sandbox", "input", "output", "capabilities", "limits")
+	if f == nil {
+		return nil
+	}
+	m := &Manifest{}
+	if s, ok := p.str("apiVersion", f["apiVersion"], true); ok {
+		if s != APIVersion {
+			p.add("apiVersion", "%q: want %q", s, APIVersion)
+		}
+		m.APIVersion = s
+	}
+	if s, ok := p.str("name", f["name"], true); ok {
+		if !nameRE.MatchString(s) {
+			p.add("name", "%q: must match ^[a-z][a-z0-9-]{0,62}$ (lowercase letters, digits and hyphens, starting with a letter)", s)
+		}
+		m.Name = s
+	}
+	if s, ok := p.scalarText("version", f["version"]); ok {
+		if !semverRE.MatchString(s) {
+			p.add("version", "%q: not a semantic version (want MAJOR.MINOR.PATCH, e.g. 1.2.0)", s)
+		}
+		m.Version = s
+	}
+	if s, ok := p.str("description", f["description"], true); ok {
+		switch {
+		case strings.TrimSpace(s) == "":
+			p.add("description", "must not be empty")
+		case len(s) > MaxDescription:
+			p.add("description", "longer than %d bytes", MaxDescription)
+		}
+		m.Description = s
+	}
+	p.sandbox(m, f["sandbox"])
+	m.Input = p.schema("input", f["input"])
+	m.Output = p.schema("output", f["output"])
+	p.capabilities(m, f["capabilities"])
+	p.limits(m, f["limits"])
+	if len(p.problems) > 0 {
+		return nil
+	}
+	s, err := m.compiled()
+	if err != nil {
+		// compiled was checked field by field in p.schema; this is belt and braces.
+		p.add("", "%v", err)
+		return nil
+	}
+	m.schemas = s
+	return m
+}
+
+// deref follows aliases so anchors work like copies.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!str":
+			return "a string"
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!null":
+			return "nothing"
+		case "!!timestamp":
+			return "a timestamp"
+		}
+		return "a " + strings.TrimPrefix(n.ShortTag(), "!!")
+	}
+	return "something else"
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// mapping checks n is a mapping, reports unknown and duplicate keys, and returns the
+// known fields by key. It returns nil (after reporting) when n is not a mapping.
+func (p *parser) mapping(path string, n *yaml.Node, known ...string) map[string]*yaml.Node {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		where := path
+		p.add(where, "want a mapping, got %s", describe(n))
+		return nil
+	}
+	out := map[string]*yaml.Node{}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		key := k.Value
+		if k.Kind != yaml.ScalarNode {
+			p.add(path, "keys must be strings (line %d)", k.Line)
+			continue
+		}
+		if line, dup := seen[key]; dup {
+			p.add(join(path, key), "duplicate key (first at line %d)", line)
+			continue
+		}
+		seen[key] = k.Line
+		ok := false
+		for _, kn := range known {
+			if kn == key {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			p.add(join(path, key), "unknown field")
+			continue
+		}
+		out[key] = v
+	}
+	return out
+}
+
+// str reads a string scalar; a missing or null value is reported when required.
+func (p *parser) str(path string, n *yaml.Node, required bool) (string, bool) {
+	if isNull(n) {
+		if required {
+			p.add(path, "required")
+		}
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		p.add(path, "want a string, got %s", describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+// scalarText reads any scalar as its text (a version written 1.2 parses as a number).
+func (p *parser) scalarText(path string, n *yaml.Node) (string, bool) {
+	if isNull(n) {
+		p.add(path, "required")
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode {
+		p.add(path, "want a string, got %s", describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) list(path string, n *yaml.Node) []*yaml.Node {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.add(path, "want a list, got %s", describe(n))
+		return nil
+	}
+	out := make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		out[i] = deref(c)
+	}
+	return out
+}
+
+// packagePath checks a file name inside the package directory.
+func packagePath(s string) error {
+	if s == "" || s == "." || strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\\\x00") ||
+		path.Clean(s) != s || s == ".." || strings.HasPrefix(s, "../") || len(s) > 255 {
+		return fmt.Errorf("%q: must be a clean relative path inside the package", s)
+	}
+	return nil
+}
+
+func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
+	if isNull(n) {
+		p.add("sandbox", "required: one of wasm or container")
+		return
+	}
+	f := p.mapping("sandbox", n, "wasm", "container")
+	if f == nil {
+		return
+	}
+	w, c := f["wasm"], f["container"]
+	switch {
+	case w == nil && c == nil:
+		p.add("sandbox", "want exactly one of wasm or container, got neither")
+		return
+	case w != nil && c != nil:
+		p.add("sandbox", "want exactly one of wasm or container, got both")
+		return
+	}
+	if w != nil {
+		wf := p.mapping("sandbox.wasm", w, "module", "sha256")
+		if wf == nil {
+			return
+		}
+		ws := &WasmSandbox{}
+		if s, ok := p.str("sandbox.wasm.module", wf["module"], true); ok {
+			if err := packagePath(s); err != nil {
+				p.add("sandbox.wasm.module", "%v", err)
+			}
+			ws.Module = s
+		}
+		if s, ok := p.str("sandbox.wasm.sha256", wf["sha256"], true); ok {
+			switch {
+			case s == "":
+				p.add("sandbox.wasm.sha256", "empty (run skillbox pack to fill it in)")
+			case !hexRE.MatchString(s):
+				p.add("sandbox.wasm.sha256", "%q: want 64 lowercase hex digits", s)
+			}
+			ws.SHA256 = s
+		}
+		m.Sandbox.Wasm = ws
+		return
+	}
+	cf := p.mapping("sandbox.container", c, "image", "id", "command")
+	if cf == nil {
+		return
+	}
+	cs := &ContainerSandbox{}
+	if s, ok := p.str("sandbox.container.image", cf["image"], true); ok {
+		if err := imageRef(s); err != nil {
+			p.add("sandbox.container.image", "%v", err)
+		}
+		cs.Image = s
+	}
+	if s, ok := p.str("sandbox.container.id", cf["id"], true); ok {
+		switch {
+		case s == "":
+			p.add("sandbox.container.id", "empty (run skillbox pack to fill it in)")
+		case !strings.HasPrefix(s, "sha256:") || !hexRE.MatchString(s[len("sha256:"):]):
+			p.add("sandbox.container.id", "%q: want sha256:<64 lowercase hex digits>", s)
+		}
+		cs.ID = s
+	}
+	if cmd := cf["command"]; !isNull(cmd) {
+		items := p.list("sandbox.container.command", cmd)
+		if cmd.Kind == yaml.SequenceNode && len(items) == 0 {
+			p.add("sandbox.container.command", "must not be an empty list (omit it to use the image's entrypoint)")
+		}
+		for i, it := range items {
+			if s, ok := p.str(index("sandbox.container.command", i), it, true); ok {
+				if s == "" || strings.ContainsRune(s, 0) {
+					p.add(index("sandbox.container.command", i), "must be a non-empty string")
+				}
+				cs.Command = append(cs.Command, s)
+			}
+		}
+	}
+	m.Sandbox.Container = cs
+}
+
+func imageRef(s string) error {
+	if repo, digest, ok := strings.Cut(s, "@"); ok {
+		if !repoRE.MatchString(repo) {
+			return fmt.Errorf("%q: bad repository name %q", s, repo)
+		}
+		if !strings.HasPrefix(digest, "sha256:") || !hexRE.MatchString(digest[len("sha256:"):]) {
+			return fmt.Errorf("%q: a registry image must be pinned as repo@sha256:<64 lowercase hex digits>", s)
+		}
+		return nil
+	}
+	if !strings.HasSuffix(s, ".tar") {
+		return fmt.Errorf("%q: want a .tar file inside the package (docker save) or repo@sha256:<64 hex digits>", s)
+	}
+	return packagePath(s)
+}
+
+// schema reads an input or output JSON Schema written in YAML and compiles it.
+func (p *parser) schema(path string, n *yaml.Node) map[string]any {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		p.add(path, "want a mapping (a JSON Schema object), got %s", describe(n))
+		return nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		p.add(path, "%s", yamlMessage(err))
+		return nil
+	}
+	v, err := jsonClean(v)
+	if err != nil {
+		p.add(path, "%v", err)
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		p.add(path, "not expressible as JSON: %v", err)
+		return nil
+	}
+	if _, err := compileSchema(path, b); err != nil {
+		p.add(path, "%s", schemaProblem(err))
+		return nil
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		p.add(path, "%v", err)
+		return nil
+	}
+	return out
+}
+
+// jsonClean checks a YAML-decoded value is plain JSON: string keys, finite numbers.
+func jsonClean(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			c, err := jsonClean(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = c
+		}
+		return x, nil
+	case map[any]any:
+		return nil, errors.New("mapping keys must be strings")
+	case []any:
+		for i, e := range x {
+			c, err := jsonClean(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = c
+		}
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, errors.New("numbers must be finite")
+		}
+		return x, nil
+	case time.Time:
+		return nil, errors.New("timestamps are not JSON: quote them")
+	case nil, bool, string, int, int64, uint64:
+		return x, nil
+	}
+	return nil, fmt.Errorf("unsupported value %T", v)
+}
+
+func (p *parser) capabilities(m *Manifest, n *yaml.Node) {
+	if isNull(n) {
+		return
+	}
+	f := p.mapping("capabilities", n, "network", "files", "env", "secrets")
+	if f == nil {
+		return
+	}
+	p.networkAsked = !isNull(f["network"])
+	firstOrigin := map[Origin]int{}
+	for i, it := range p.list("capabilities.network", f["network"]) {
+		at := index("capabilities.network", i)
+		s, ok := p.str(at, it, true)
+		if !ok {
+			continue
+		}
+		o, err := ParseOrigin(s)
+		if err != nil {
+			p.add(at, "%v", err)
+			continue
+		}
+		if j, dup := firstOrigin[o]; dup {
+			p.add(at, "%q: same origin as capabilities.network[%d]", s, j)
+			continue
+		}
+		firstOrigin[o] = i
+		m.Capabilities.Network = append(m.Capabilities.Network, o)
+	}
+	type seenFile struct {
+		path string
+		at   int
+	}
+	var files []seenFile
+	for i, it := range p.list("capabilities.files", f["files"]) {
+		at := index("capabilities.files", i)
+		ff := p.mapping(at, it, "path", "access")
+		if ff == nil {
+			continue
+		}
+		var g FileGrant
+		pathOK := false
+		if s, ok := p.str(at+".path", ff["path"], true); ok {
+			g.Path = s
+			switch {
+			case !strings.HasPrefix(s, "/") || strings.ContainsRune(s, 0):
+				p.add(at+".path", "%q: must be an absolute path", s)
+			case path.Clean(s) != s:
+				p.add(at+".path", "%q: must be a clean path (want %q)", s, path.Clean(s))
+			case s == "/":
+				p.add(at+".path", "\"/\": granting the whole filesystem is not allowed")
+			default:
+				pathOK = true
+			}
+		}
+		if s, ok := p.str(at+".access", ff["access"], true); ok {
+			g.Access = Access(s)
+			if !g.Access.Valid() {
+				p.add(at+".access", "%q: want read or read-write", s)
+			}
+		}
+		if pathOK {
+			for _, prev := range files {
+				switch {
+				case prev.path == g.Path:
+					p.add(at+".path", "%q: duplicate of capabilities.files[%d]", g.Path, prev.at)
+					pathOK = false
+				case strings.HasPrefix(g.Path, prev.path+"/"):
+					p.add(at+".path", "%q: inside capabilities.files[%d] (%q); grant one or the other", g.Path, prev.at, prev.path)
+					pathOK = false
+				case strings.HasPrefix(prev.path, g.Path+"/"):
+					p.add(at+".path", "%q: contains capabilities.files[%d] (%q); grant one or the other", g.Path, prev.at, prev.path)
+					pathOK = false
+				}
+				if !pathOK {
+					break
+				}
+			}
+			if pathOK {
+				files = append(files, seenFile{g.Path, i})
+			}
+		}
+		m.Capabilities.Files = append(m.Capabilities.Files, g)
+	}
+	envAt := map[string]string{}
+	m.Capabilities.Env = p.names("capabilities.env", f["env"], envAt)
+	m.Capabilities.Secrets = p.names("capabilities.secrets", f["secrets"], envAt)
+}
+
+// names reads env or secret names; seen spans both lists so a name is one or the other.
+func (p *parser) names(path string, n *yaml.Node, seen map[string]string) []string {
+	var out []string
+	for i, it := range p.list(path, n) {
+		at := index(path, i)
+		s, ok := p.str(at, it, true)
+		if !ok {
+			continue
+		}
+		if !envRE.MatchString(s) {
+			p.add(at, "%q: must match ^[A-Z_][A-Z0-9_]*$", s)
+			continue
+		}
+		if prev, dup := seen[s]; dup {
+			p.add(at, "%q: already listed at %s", s, prev)
+			continue
+		}
+		seen[s] = at
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *parser) limits(m *Manifest, n *yaml.Node) {
+	l := &m.Limits
+	container := m.Sandbox.Container != nil
+	networked := len(m.Capabilities.Network) > 0
+	var f map[string]*yaml.Node
+	if !isNull(n) {
+		f = p.mapping("limits", n, "timeout", "memory", "output", "cpu", "requests")
+	}
+	if v := f["timeout"]; !isNull(v) {
+		if s, ok := p.scalarText("limits.timeout", v); ok {
+			d, err := ParseDuration(s)
+			switch {
+			case err != nil:
+				p.add("limits.timeout", "%v", err)
+			case d < Duration(time.Millisecond):
+				p.add("limits.timeout", "%q: must be at least 1ms", s)
+			case d > MaxTimeout:
+				p.add("limits.timeout", "%q: at most %s", s, MaxTimeout)
+			default:
+				l.Timeout = d
+			}
+		}
+	} else {
+		l.Timeout = DefaultTimeout
+	}
+	minMem, maxMem := MinMemory, MaxWasmMemory
+	if container {
+		minMem, maxMem = MinContainerMemory, MaxContainerMemory
+	}
+	l.Memory = p.size("limits.memory", f["memory"], DefaultMemory, minMem, maxMem)
+	l.Output = p.size("limits.output", f["output"], DefaultOutput, 1, MaxOutput)
+	if v := f["cpu"]; !isNull(v) {
+		if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") {
+			p.add("limits.cpu", "want a number of cores, got %s", describe(v))
+		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c <= 0 || c > MaxCPU {
+			p.add("limits.cpu", "%s: want a number of cores above 0, at most %g", v.Value, MaxCPU)
+		} else {
+			l.CPU = c
+		}
+	} else {
+		l.CPU = DefaultCPU
+	}
+	if v := f["requests"]; !isNull(v) {
+		r, err := strconv.Atoi(v.Value)
+		switch {
+		case v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || err != nil:
+			p.add("limits.requests", "want a whole number, got %s", describe(v))
+		case !p.networkAsked:
+			p.add("limits.requests", "set, but capabilities.network grants no origin")
+		case r < 1 || r > MaxRequests:
+			p.add("limits.requests", "%d: want 1 to %d", r, MaxRequests)
+		default:
+			l.Requests = r
+		}
+	} else if networked {
+		l.Requests = DefaultRequests
+	}
+}
+
+func (p *parser) size(path string, n *yaml.Node, def, lo, hi Size) Size {
+	if isNull(n) {
+		return def
+	}
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
+		p.add(path, "want a size such as 64MiB, got %s", describe(n))
+		return 0
+	}
+	s, err := ParseSize(n.Value)
+	switch {
+	case err != nil:
+		p.add(path, "%v", err)
+	case s < lo:
+		p.add(path, "%q: at least %s", n.Value, lo)
+	case s > hi:
+		p.add(path, "%q: at most %s", n.Value, hi)
+	default:
+		return s
+	}
+	return 0
+}
+
+// CheckName reports whether s is a valid skill name, ^[a-z][a-z0-9-]{0,62}$.
+func CheckName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("%q: a skill name must match ^[a-z][a-z0-9-]{0,62}$ (lowercase letters, digits and hyphens, starting with a letter)", s)
+	}
+	return nil
+}

@@ -1,0 +1,383 @@
+// Package approval is the operator's grant for one skill (approvals/NAME.yaml): pinned to
+// the manifest digest and signer it was given for, holding the capabilities the skill
+// really gets (never more than its manifest asks), and turned at call time into the
+// sandbox's grant and budget, min(manifest, approval, caller).
+package approval
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/manifest"
+	"go.yaml.in/yaml/v3"
+)
+
+// Approval is one approvals/NAME.yaml.
+type Approval struct {
+	Skill          string    `yaml:"skill"`
+	ManifestDigest string    `yaml:"manifestDigest"` // sha256:<hex> of skill.yaml
+	Signer         string    `yaml:"signer"`         // trust.yaml signer name
+	ApprovedBy     string    `yaml:"approvedBy"`
+	ApprovedAt     time.Time `yaml:"approvedAt"`
+	Grant          Grant     `yaml:"grant"`
+}
+
+// Grant is what the skill really gets. What is not listed is not granted: an empty
+// Network means no network even if the manifest asks for some. It is also the format
+// of the file given to `skillbox approve --grant FILE`.
+type Grant struct {
+	Network []manifest.Origin `yaml:"network,omitempty"`
+	Files   []File            `yaml:"files,omitempty"`
+	// Env holds values for env names the manifest asks for.
+	Env map[string]string `yaml:"env,omitempty"`
+	// Secrets maps a secret name the manifest asks for to where the runtime reads it:
+	// "env:VAR" (the runtime's environment) or "file:/abs/path".
+	Secrets map[string]string `yaml:"secrets,omitempty"`
+	// Limits lowers the manifest's limits; zero fields are not lowered.
+	Limits manifest.Limits `yaml:"limits,omitempty"`
+	// Callers may invoke the skill; empty means any authenticated local caller.
+	Callers []string `yaml:"callers,omitempty"`
+}
+
+// File binds a guest path the manifest asks for to a host directory.
+type File struct {
+	Path   string          `yaml:"path"` // guest path, as in the manifest
+	Host   string          `yaml:"host"` // absolute host directory
+	Access manifest.Access `yaml:"access"`
+}
+
+// MaxFileBytes bounds an approval or grant file.
+const MaxFileBytes = 1 << 20
+
+// Errors callers branch on.
+var (
+	// ErrNotApproved: no approval for this skill, or one for another manifest digest.
+	ErrNotApproved = errors.New("not approved")
+	// ErrCallerNotAllowed: the approval lists callers and this one is not among them.
+	ErrCallerNotAllowed = errors.New("caller not allowed")
+)
+
+// GrantError lists what is wrong with a grant, each problem naming its field
+// ("grant.network[1]: ..."). Error() is one line.
+type GrantError struct {
+	Problems []string
+}
+
+func (e *GrantError) Error() string { return strings.Join(e.Problems, "; ") }
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Path is where NAME's approval lives under home ($SKILLBOX_HOME).
+func Path(home, name string) string {
+	return filepath.Join(home, "approvals", name+".yaml")
+}
+
+// Load reads an approval strictly (unknown fields and duplicate keys are errors). A
+// missing file is ErrNotApproved (wrapped with the path).
+func Load(path string) (*Approval, error) {
+	var a Approval
+	if err := readStrict(path, &a); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("approval %s: %w", path, ErrNotApproved)
+		}
+		return nil, fmt.Errorf("approval %s: %w", path, err)
+	}
+	var probs []string
+	if !digestRE.MatchString(a.ManifestDigest) {
+		probs = append(probs, fmt.Sprintf("manifestDigest: %q: want sha256:<64 lowercase hex>", a.ManifestDigest))
+	}
+	if a.Skill == "" {
+		probs = append(probs, "skill: required")
+	}
+	if a.Signer == "" {
+		probs = append(probs, "signer: required")
+	}
+	probs = append(probs, a.Grant.syntax("grant")...)
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("approval %s: %w", path, &GrantError{probs})
+	}
+	return &a, nil
+}
+
+// LoadGrant reads a grant file (the grant section of an approval, without the pins).
+func LoadGrant(path string) (Grant, error) {
+	var g Grant
+	if err := readStrict(path, &g); err != nil {
+		return Grant{}, fmt.Errorf("grant %s: %w", path, err)
+	}
+	if probs := g.syntax(""); len(probs) > 0 {
+		return Grant{}, fmt.Errorf("grant %s: %w", path, &GrantError{probs})
+	}
+	return g, nil
+}
+
+func readStrict(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxFileBytes {
+		return fmt.Errorf("larger than %d bytes", MaxFileBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if err == io.EOF {
+			return errors.New("empty file")
+		}
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	var extra any
+	if err := dec.Decode(&extra); err != io.EOF {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// Save writes a atomically (temp file, fsync, rename) with mode 0600.
+func Save(path string, a *Approval) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(a); err != nil {
+		return fmt.Errorf("save approval: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("save approval: %w", err)
+	}
+	data := buf.Bytes()
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save approval: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".approval-*.tmp")
+	if err != nil {
+		return fmt.Errorf("save approval: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	if err := tmp.Chmod(0o600); err == nil {
+		_, err = tmp.Write(data)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			return fmt.Errorf("save approval: %w", err)
+		}
+	} else {
+		tmp.Close()
+		return fmt.Errorf("save approval: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Ask is the grant of everything the manifest asks for. File host directories are left
+// empty: the operator must choose them (Check refuses an empty one).
+func Ask(m *manifest.Manifest) Grant {
+	g := Grant{Network: append([]manifest.Origin(nil), m.Capabilities.Network...)}
+	for _, f := range m.Capabilities.Files {
+		g.Files = append(g.Files, File{Path: f.Path, Access: f.Access})
+	}
+	return g
+}
+
+// syntax checks what can be checked without the manifest.
+func (g *Grant) syntax(at string) []string {
+	field := func(s string) string {
+		if at == "" {
+			return s
+		}
+		return at + "." + s
+	}
+	var probs []string
+	for i, f := range g.Files {
+		p := field(fmt.Sprintf("files[%d]", i))
+		if !f.Access.Valid() {
+			probs = append(probs, fmt.Sprintf("%s.access: %q: want read or read-write", p, f.Access))
+		}
+		if f.Host == "" {
+			probs = append(probs, fmt.Sprintf("%s.host: the host directory is required", p))
+		} else if !filepath.IsAbs(f.Host) || filepath.Clean(f.Host) != f.Host {
+			probs = append(probs, fmt.Sprintf("%s.host: %q: must be an absolute, clean path", p, f.Host))
+		}
+	}
+	for _, name := range sortedKeys(g.Secrets) {
+		if err := checkSource(g.Secrets[name]); err != nil {
+			probs = append(probs, fmt.Sprintf("%s: %v", field("secrets."+name), err))
+		}
+	}
+	l := g.Limits
+	if l.Timeout < 0 || l.Memory < 0 || l.Output < 0 || l.CPU < 0 || l.Requests < 0 {
+		probs = append(probs, field("limits")+": limits cannot be negative")
+	}
+	for i, c := range g.Callers {
+		if strings.TrimSpace(c) == "" {
+			probs = append(probs, fmt.Sprintf("%s: empty caller", field(fmt.Sprintf("callers[%d]", i))))
+		}
+	}
+	return probs
+}
+
+func checkSource(src string) error {
+	kind, ref, ok := strings.Cut(src, ":")
+	switch {
+	case !ok:
+	case kind == "env" && ref != "":
+		return nil
+	case kind == "file" && filepath.IsAbs(ref) && filepath.Clean(ref) == ref:
+		return nil
+	case kind == "file":
+		return fmt.Errorf("%q: the file must be an absolute, clean path", src)
+	}
+	return fmt.Errorf("%q: want env:VAR or file:/abs/path", src)
+}
+
+// Check refuses an approval that does not fit this manifest: another digest (a new
+// version is not approved: ErrNotApproved) or a grant wider than the manifest asks
+// (*GrantError naming each field).
+func Check(m *manifest.Manifest, manifestDigest string, a *Approval) error {
+	if a == nil {
+		return fmt.Errorf("%s: %w", m.Name, ErrNotApproved)
+	}
+	if a.Skill != m.Name {
+		return fmt.Errorf("approval is for skill %q, not %q: %w", a.Skill, m.Name, ErrNotApproved)
+	}
+	if a.ManifestDigest != manifestDigest {
+		return fmt.Errorf("%s %s (%s) is not approved (approved: %s): %w", m.Name, m.Version, manifestDigest, a.ManifestDigest, ErrNotApproved)
+	}
+	return CheckGrant(m, a.Grant, "grant")
+}
+
+// CheckGrant refuses a grant wider than the manifest or malformed; at prefixes each
+// field path ("grant" for an approval, "" for a grant file).
+func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
+	field := func(s string) string {
+		if at == "" {
+			return s
+		}
+		return at + "." + s
+	}
+	probs := g.syntax(at)
+
+	asked := map[string]bool{}
+	for _, o := range m.Capabilities.Network {
+		asked[o.String()] = true
+	}
+	seen := map[string]bool{}
+	for i, o := range g.Network {
+		s := o.String()
+		switch {
+		case !asked[s]:
+			probs = append(probs, fmt.Sprintf("%s: %q is not asked for by the manifest", field(fmt.Sprintf("network[%d]", i)), s))
+		case seen[s]:
+			probs = append(probs, fmt.Sprintf("%s: %q is listed twice", field(fmt.Sprintf("network[%d]", i)), s))
+		}
+		seen[s] = true
+	}
+
+	files := map[string]manifest.Access{}
+	for _, f := range m.Capabilities.Files {
+		files[f.Path] = f.Access
+	}
+	seen = map[string]bool{}
+	for i, f := range g.Files {
+		p := field(fmt.Sprintf("files[%d]", i))
+		want, ok := files[f.Path]
+		switch {
+		case !ok:
+			probs = append(probs, fmt.Sprintf("%s.path: %q is not asked for by the manifest", p, f.Path))
+		case seen[f.Path]:
+			probs = append(probs, fmt.Sprintf("%s.path: %q is listed twice", p, f.Path))
+		case f.Access == manifest.AccessReadWrite && want != manifest.AccessReadWrite:
+			probs = append(probs, fmt.Sprintf("%s.access: read-write, but the manifest asks only read", p))
+		}
+		seen[f.Path] = true
+	}
+
+	envAsked := setOf(m.Capabilities.Env)
+	for _, name := range sortedKeys(g.Env) {
+		if !envAsked[name] {
+			probs = append(probs, fmt.Sprintf("%s: %s is not asked for by the manifest", field("env."+name), name))
+		}
+	}
+	secAsked := setOf(m.Capabilities.Secrets)
+	for _, name := range sortedKeys(g.Secrets) {
+		if !secAsked[name] {
+			probs = append(probs, fmt.Sprintf("%s: %s is not asked for by the manifest", field("secrets."+name), name))
+		}
+	}
+
+	ml, gl := m.Limits, g.Limits
+	raise := func(name string, over bool, got, max any) {
+		if over {
+			probs = append(probs, fmt.Sprintf("%s: %v is more than the manifest's %v", field("limits."+name), got, max))
+		}
+	}
+	raise("timeout", gl.Timeout > ml.Timeout, gl.Timeout, ml.Timeout)
+	raise("memory", gl.Memory > ml.Memory, gl.Memory, ml.Memory)
+	raise("output", gl.Output > ml.Output, gl.Output, ml.Output)
+	raise("cpu", gl.CPU > ml.CPU, gl.CPU, ml.CPU)
+	raise("requests", gl.Requests > ml.Requests, gl.Requests, ml.Requests)
+
+	if len(probs) > 0 {
+		return &GrantError{probs}
+	}
+	return nil
+}
+
+// CheckSigner refuses a package signed by someone other than the signer the approval
+// was given for: a re-signed package is a new decision for the operator.
+func CheckSigner(a *Approval, signer string) error {
+	if a == nil {
+		return ErrNotApproved
+	}
+	if a.Signer != signer {
+		return fmt.Errorf("%s is signed by %q but was approved for signer %q: %w", a.Skill, signer, a.Signer, ErrNotApproved)
+	}
+	return nil
+}
+
+// CheckCaller refuses a caller the approval does not list (any caller when it lists none).
+func CheckCaller(a *Approval, caller string) error {
+	if a == nil {
+		return ErrNotApproved
+	}
+	if len(a.Grant.Callers) == 0 {
+		return nil
+	}
+	for _, c := range a.Grant.Callers {
+		if c == caller {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s may not call %s: %w", caller, a.Skill, ErrCallerNotAllowed)
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}

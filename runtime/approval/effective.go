@@ -1,0 +1,127 @@
+package approval
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+const (
+	// LogsCap is the stderr budget of every call: logs are for people reading a reply,
+	// so they get a fixed cap rather than one tied to the output size.
+	LogsCap = 64 << 10
+	// ResponseCap bounds one response body read from the network, further capped by the
+	// call's memory budget.
+	ResponseCap = 8 << 20
+	// MaxSecretBytes bounds a secret read from a file.
+	MaxSecretBytes = 64 << 10
+)
+
+// Effective turns a manifest, its (checked) approval and the caller's requested lower
+// limits into what one call gets. Limits are min(manifest, approval, caller), where a
+// zero approval or caller field does not lower. Secrets are resolved now, from the
+// runtime's environment or files, so a rotated secret takes effect on the next call; a
+// missing source is an error naming the secret. Host directories must exist.
+// Call Check (and CheckCaller) first: Effective does not re-check the grant's width.
+func Effective(m *manifest.Manifest, a *Approval, caller manifest.Limits) (isolation.Limits, isolation.Grant, error) {
+	if a == nil {
+		return isolation.Limits{}, isolation.Grant{}, fmt.Errorf("%s: %w", m.Name, ErrNotApproved)
+	}
+	g := a.Grant
+	lim := EffectiveLimits(m.Limits, g.Limits, caller)
+
+	var out isolation.Grant
+	out.Network = slices.Clone(g.Network)
+	if len(out.Network) == 0 {
+		lim.Requests = 0
+	}
+	for i, f := range g.Files {
+		st, err := os.Stat(f.Host)
+		if err != nil {
+			return lim, isolation.Grant{}, fmt.Errorf("grant.files[%d]: host directory for %s: %w", i, f.Path, err)
+		}
+		if !st.IsDir() {
+			return lim, isolation.Grant{}, fmt.Errorf("grant.files[%d]: host path %s for %s is not a directory", i, f.Host, f.Path)
+		}
+		out.Files = append(out.Files, isolation.Mount{Guest: f.Path, Host: f.Host, Access: f.Access})
+	}
+	if len(g.Env)+len(g.Secrets) > 0 {
+		out.Env = make(map[string]string, len(g.Env)+len(g.Secrets))
+		maps.Copy(out.Env, g.Env)
+		for _, name := range sortedKeys(g.Secrets) {
+			v, err := resolveSecret(g.Secrets[name])
+			if err != nil {
+				return lim, isolation.Grant{}, fmt.Errorf("secret %s: %w", name, err)
+			}
+			out.Env[name] = v
+		}
+	}
+	return lim, out, nil
+}
+
+// EffectiveLimits is min(manifest, grant, caller) per field, zero meaning "not lowered"
+// for grant and caller. Logs is LogsCap; Response is min(ResponseCap, memory).
+func EffectiveLimits(m, grant, caller manifest.Limits) isolation.Limits {
+	lower := func(base int64, xs ...int64) int64 {
+		for _, x := range xs {
+			if x > 0 && x < base {
+				base = x
+			}
+		}
+		return base
+	}
+	l := isolation.Limits{
+		Timeout:  time.Duration(lower(int64(m.Timeout), int64(grant.Timeout), int64(caller.Timeout))),
+		Memory:   lower(int64(m.Memory), int64(grant.Memory), int64(caller.Memory)),
+		Output:   lower(int64(m.Output), int64(grant.Output), int64(caller.Output)),
+		Requests: int(lower(int64(m.Requests), int64(grant.Requests), int64(caller.Requests))),
+		CPU:      m.CPU,
+		Logs:     LogsCap,
+	}
+	for _, c := range []float64{grant.CPU, caller.CPU} {
+		if c > 0 && c < l.CPU {
+			l.CPU = c
+		}
+	}
+	l.Response = lower(ResponseCap, l.Memory)
+	return l
+}
+
+func resolveSecret(src string) (string, error) {
+	kind, ref, _ := strings.Cut(src, ":")
+	switch kind {
+	case "env":
+		v, ok := os.LookupEnv(ref)
+		if !ok {
+			return "", fmt.Errorf("source %s: the runtime's environment has no %s", src, ref)
+		}
+		return v, nil
+	case "file":
+		f, err := os.Open(ref)
+		if err != nil {
+			return "", fmt.Errorf("source %s: %w", src, err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, MaxSecretBytes+1))
+		if err != nil {
+			return "", fmt.Errorf("source %s: %w", src, err)
+		}
+		if len(b) > MaxSecretBytes {
+			return "", fmt.Errorf("source %s: larger than %d bytes", src, MaxSecretBytes)
+		}
+		// Files written by editors and `echo` end in a newline that is not the secret.
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	}
+	return "", fmt.Errorf("source %q: want env:VAR or file:/abs/path", src)
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,430 @@
+// Package audit is skillbox's tamper-evident audit log: JSON lines, one per event, each
+// carrying the sha256 of the previous line (prev) and of its own content (hash), so that
+// an edited, dropped, inserted or reordered line breaks the chain at a line Verify names.
+//
+// Appends are durable before they return (write + fsync). Concurrent appenders share
+// fsyncs (group commit): whoever finds no sync running writes every record queued so far
+// and syncs once, and everyone whose record was in that batch returns together. Batches
+// are written under a file lock and continue from whatever another process appended, so
+// a server and a CLI command can share one log.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// FileName is the log's file name inside the audit directory ($SKILLBOX_HOME/audit).
+const FileName = "audit.jsonl"
+
+// Genesis is the prev of the first line.
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Event names. Others may be added; readers must accept unknown events.
+const (
+	EventInstall      = "install"
+	EventApprove      = "approve"
+	EventInvokeStart  = "invoke.start"
+	EventInvokeEnd    = "invoke.end"
+	EventEgressDenied = "egress.denied"
+	EventDisable      = "disable"
+	EventEnable       = "enable"
+	EventReload       = "reload"
+	EventVerifyFailed = "verify.failed"
+)
+
+// Record is what a caller appends; the log adds Seq, Time, Prev and Hash.
+type Record struct {
+	Event          string         `json:"event"`
+	Caller         string         `json:"caller,omitempty"`
+	Skill          string         `json:"skill,omitempty"`
+	Version        string         `json:"version,omitempty"`
+	ManifestDigest string         `json:"manifestDigest,omitempty"`
+	CodeDigest     string         `json:"codeDigest,omitempty"`
+	CallID         string         `json:"callId,omitempty"`
+	Outcome        string         `json:"outcome,omitempty"` // e.g. ok, denied, error
+	Reason         string         `json:"reason,omitempty"`  // machine-readable, e.g. TIMEOUT
+	Usage          *Usage         `json:"usage,omitempty"`
+	Details        map[string]any `json:"details,omitempty"`
+}
+
+// Usage is what one call consumed, as recorded.
+type Usage struct {
+	WallMS          int64 `json:"wallMs"`
+	PeakMemoryBytes int64 `json:"peakMemoryBytes"`
+	OutputBytes     int64 `json:"outputBytes"`
+	Requests        int   `json:"requests"`
+	DeniedRequests  int   `json:"deniedRequests"`
+}
+
+// Entry is one line of the log as stored. Field order is the line's byte order.
+type Entry struct {
+	Seq  uint64 `json:"seq"`
+	Time string `json:"time"` // RFC 3339, nanoseconds, UTC
+	Record
+	Prev string `json:"prev"`
+	Hash string `json:"hash"`
+}
+
+// unhashed is an Entry without Hash: its JSON encoding is what Hash is taken over.
+type unhashed struct {
+	Seq  uint64 `json:"seq"`
+	Time string `json:"time"`
+	Record
+	Prev string `json:"prev"`
+}
+
+// Log appends to one audit file. It is safe for concurrent use, and several Logs (in
+// several processes: a server and a CLI command) may append to the same file: each batch
+// is written under an exclusive file lock, after reading any lines another writer added.
+type Log struct {
+	path string
+	f    *os.File
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*pending // records waiting for the next batch
+	enqueued uint64     // tickets handed out
+	finished uint64     // tickets whose batch is done (written or failed)
+	syncing  bool       // a leader is writing a batch
+	err      error      // sticky: once a write fails, every later append fails
+	closed   bool
+
+	// The chain's end on disk. Changed only by the leader, under mu.
+	seq    uint64 // last line's sequence number
+	prev   string // last line's hash
+	offset int64  // file size after the last line
+}
+
+type pending struct {
+	rec  Record
+	time string
+	id   string
+	err  error
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit log closed")
+
+// Open opens (creating if needed) dir/audit.jsonl and continues its chain. A log whose
+// last lines do not parse or do not chain is an error: it is never repaired silently.
+func Open(dir string) (*Log, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l := &Log{path: path, f: f, prev: Genesis}
+	l.cond = sync.NewCond(&l.mu)
+	if err := l.resume(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	// Make the file's directory entry durable too (a new file could vanish on crash).
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return l, nil
+}
+
+// Head returns the last durable line's sequence number and hash (0 and Genesis for an
+// empty log), as of this Log's last write. Verify cannot see lines cut from the end of
+// the log; an operator who keeps the head elsewhere (printed by `audit verify`, shipped
+// to a log collector) can.
+func (l *Log) Head() (seq uint64, hash string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.prev
+}
+
+// UsageOf converts a sandbox's usage report into its audit form.
+func UsageOf(u isolation.Usage) *Usage {
+	return &Usage{
+		WallMS:          u.Wall.Milliseconds(),
+		PeakMemoryBytes: u.PeakMemory,
+		OutputBytes:     u.OutputBytes,
+		Requests:        u.Requests,
+		DeniedRequests:  u.DeniedRequests,
+	}
+}
+
+// Path is the log file's path.
+func (l *Log) Path() string { return l.path }
+
+// resume reads the last two lines and checks them, so a damaged tail is caught at start.
+func (l *Log) resume() error {
+	if err := lockFile(l.f); err != nil {
+		return err
+	}
+	defer unlockFile(l.f)
+	st, err := l.f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	if size == 0 {
+		return nil
+	}
+	lines, err := lastLines(l.f, size, 2)
+	if err != nil {
+		return err
+	}
+	last := lines[len(lines)-1]
+	e, err := parseLine(last)
+	if err != nil {
+		return fmt.Errorf("last line: %w (run `skillbox audit verify`)", err)
+	}
+	if len(lines) == 2 {
+		if want := hashHex(lines[0]); e.Prev != want {
+			return fmt.Errorf("last line: prev does not match the line before it (run `skillbox audit verify`)")
+		}
+	} else if e.Prev != Genesis || e.Seq != 1 {
+		return fmt.Errorf("first line: not the start of a chain")
+	}
+	l.seq, l.prev, l.offset = e.Seq, hashHex(last), size
+	return nil
+}
+
+// lastLines returns up to n last lines (without newlines) of a file of the given size.
+// The file must end with a newline: a missing one is a truncated last line.
+func lastLines(f *os.File, size int64, n int) ([][]byte, error) {
+	const block = 64 << 10
+	var tail []byte
+	off := size
+	for {
+		start := max(off-block, 0)
+		buf := make([]byte, off-start)
+		if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
+			return nil, err
+		}
+		tail = append(buf, tail...)
+		off = start
+		if tail[len(tail)-1] != '\n' {
+			return nil, errors.New("last line is truncated (no newline)")
+		}
+		// n lines need n+1 newlines to be whole unless the file starts within tail.
+		if bytes.Count(tail, []byte{'\n'}) > n || off == 0 {
+			break
+		}
+	}
+	parts := bytes.Split(tail[:len(tail)-1], []byte{'\n'})
+	if off > 0 {
+		parts = parts[1:] // first part may be partial
+	}
+	if len(parts) > n {
+		parts = parts[len(parts)-n:]
+	}
+	return parts, nil
+}
+
+// Append records r and returns its id (the line's sequence number) once the line is on
+// disk. An error means the record may not be durable; the caller must treat the action
+// as unrecorded (the engine fails the call). After a write error the log refuses all
+// further appends. ctx is checked before the record is queued; once queued, Append
+// waits for the sync rather than return while the line may still land.
+func (l *Log) Append(ctx context.Context, r Record) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("audit append: %w", err)
+	}
+	if r.Event == "" {
+		return "", errors.New("audit append: event is required")
+	}
+	p := &pending{rec: r, time: time.Now().UTC().Format(time.RFC3339Nano)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return "", ErrClosed
+	}
+	if l.err != nil {
+		return "", l.err
+	}
+	ticket := l.enqueued
+	l.enqueued++
+	l.queue = append(l.queue, p)
+	for l.finished <= ticket {
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	return p.id, p.err
+}
+
+// flushLocked makes the caller the leader: with l.mu released it writes and syncs every
+// record queued so far as one batch, then wakes the waiters. Called with l.mu held and
+// no leader running.
+func (l *Log) flushLocked() {
+	batch := l.queue
+	l.queue = nil
+	if l.err == nil {
+		l.syncing = true
+		seq, prev, offset := l.seq, l.prev, l.offset
+		l.mu.Unlock()
+		seq, prev, offset, err := l.writeBatch(batch, seq, prev, offset)
+		l.mu.Lock()
+		l.syncing = false
+		if err != nil {
+			l.err = fmt.Errorf("audit log %s unwritable: %w", l.path, err)
+		} else {
+			l.seq, l.prev, l.offset = seq, prev, offset
+		}
+	}
+	if l.err != nil {
+		for _, p := range batch {
+			p.id, p.err = "", l.err
+		}
+	}
+	l.finished += uint64(len(batch))
+	l.cond.Broadcast()
+}
+
+// writeBatch appends the batch under the file lock, first catching up with lines other
+// writers appended since this Log last wrote. It returns the new end of the chain.
+func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64) (uint64, string, int64, error) {
+	if err := lockFile(l.f); err != nil {
+		return seq, prev, offset, err
+	}
+	defer unlockFile(l.f)
+	st, err := l.f.Stat()
+	if err != nil {
+		return seq, prev, offset, err
+	}
+	if st.Size() != offset {
+		if seq, prev, err = catchUp(l.f, offset, st.Size(), seq, prev); err != nil {
+			return seq, prev, offset, err
+		}
+		offset = st.Size()
+	}
+	var buf []byte
+	for _, p := range batch {
+		line, err := encode(unhashed{Seq: seq + 1, Time: p.time, Record: p.rec, Prev: prev})
+		if err != nil {
+			p.err = fmt.Errorf("audit append: %w", err) // this record only
+			continue
+		}
+		seq++
+		prev = hashHex(line[:len(line)-1])
+		p.id = strconv.FormatUint(seq, 10)
+		buf = append(buf, line...)
+	}
+	if len(buf) == 0 {
+		return seq, prev, offset, nil
+	}
+	if _, err := l.f.Write(buf); err != nil {
+		return seq, prev, offset, err
+	}
+	if err := l.f.Sync(); err != nil {
+		return seq, prev, offset, err
+	}
+	return seq, prev, offset + int64(len(buf)), nil
+}
+
+// catchUp reads the lines another writer appended in [from, to) and checks that they
+// continue the chain from (seq, prev).
+func catchUp(f *os.File, from, to int64, seq uint64, prev string) (uint64, string, error) {
+	if to < from {
+		return seq, prev, fmt.Errorf("the log shrank from %d to %d bytes under us", from, to)
+	}
+	buf := make([]byte, to-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return seq, prev, err
+	}
+	if buf[len(buf)-1] != '\n' {
+		return seq, prev, errors.New("another writer left a truncated line")
+	}
+	for _, line := range bytes.Split(buf[:len(buf)-1], []byte{'\n'}) {
+		e, err := parseLine(line)
+		if err != nil {
+			return seq, prev, fmt.Errorf("line %d (another writer's): %w", seq+1, err)
+		}
+		if e.Prev != prev || e.Seq != seq+1 {
+			return seq, prev, fmt.Errorf("line %d (another writer's) does not continue the chain", seq+1)
+		}
+		seq, prev = e.Seq, hashHex(line)
+	}
+	return seq, prev, nil
+}
+
+// Close writes any record still queued, refuses further appends and closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	for l.syncing || len(l.queue) > 0 {
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	err := l.err
+	l.mu.Unlock()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// encode returns the full line, newline included: the unhashed JSON with the hash of
+// exactly those bytes spliced in as the last field.
+func encode(u unhashed) ([]byte, error) {
+	body, err := json.Marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	line := make([]byte, 0, len(body)+len(`,"hash":""}`)+64+1)
+	line = append(line, body[:len(body)-1]...)
+	line = append(line, `,"hash":"`...)
+	line = hex.AppendEncode(line, sum[:])
+	line = append(line, "\"}\n"...)
+	return line, nil
+}
+
+func hashHex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+const hashSuffixLen = len(`,"hash":""}`) + 64
+
+// parseLine checks one line (without newline) on its own: strict JSON and a hash that
+// matches its content.
+func parseLine(line []byte) (Entry, error) {
+	var e Entry
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, fmt.Errorf("not a valid audit record: %v", err)
+	}
+	if dec.More() {
+		return e, errors.New("not a valid audit record: trailing data")
+	}
+	if len(line) < hashSuffixLen || !bytes.HasPrefix(line[len(line)-hashSuffixLen:], []byte(`,"hash":"`)) {
+		return e, errors.New("hash is not the last field")
+	}
+	body := make([]byte, 0, len(line)-hashSuffixLen+1)
+	body = append(body, line[:len(line)-hashSuffixLen]...)
+	body = append(body, '}')
+	if hashHex(body) != e.Hash {
+		return e, errors.New("hash does not match the line's content (edited)")
+	}
+	return e, nil
+}

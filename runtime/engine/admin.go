@@ -1,0 +1,318 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/store"
+	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/skillpkg"
+)
+
+// ImageLoader is implemented by the container sandbox: install loads a package's
+// image.tar into the engine and checks its ID against the signed manifest.
+type ImageLoader interface {
+	LoadImage(ctx context.Context, tarPath, wantID string) error
+}
+
+// Drainer is implemented by sandboxes that keep warm instances of a skill: the kill
+// switch drains them.
+type Drainer interface {
+	Drain(ctx context.Context, skill string) error
+}
+
+// Installed is the outcome of an install.
+type Installed struct {
+	Entry  store.Entry
+	Signer *signing.Identity
+}
+
+// Install verifies the package at src (a directory or a .tar.gz) against trust.yaml
+// and copies it into the store. Nothing unverified enters the store.
+func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error) {
+	dir := src
+	if st, err := os.Stat(src); err != nil {
+		return nil, fmt.Errorf("install: %w", err)
+	} else if !st.IsDir() {
+		tmp, err := os.MkdirTemp("", "skillbox-install-")
+		if err != nil {
+			return nil, fmt.Errorf("install: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		if err := skillpkg.Extract(src, tmp); err != nil {
+			return nil, fmt.Errorf("install %s: %w", src, err)
+		}
+		dir = tmp
+	}
+	e.mu.RLock()
+	policy, perr := e.policy, e.policyErr
+	e.mu.RUnlock()
+	if policy == nil {
+		return nil, fmt.Errorf("install: no usable trust policy at %s: %w", e.TrustPath(), perr)
+	}
+	var id *signing.Identity
+	entry, err := e.store.InstallChecked(ctx, dir, func(ctx context.Context, staged string, ent store.Entry) error {
+		var err error
+		id, err = verifyPackage(ctx, staged, ent.Manifest, policy)
+		if err != nil {
+			e.metrics.VerificationFailed(signing.CheckOf(err))
+			_, _ = e.audit.Append(ctx, audit.Record{Event: audit.EventVerifyFailed, Caller: by, Skill: ent.Name,
+				Version: ent.Version, ManifestDigest: ent.ManifestDigest, Outcome: "refused", Reason: signing.CheckOf(err),
+				Details: map[string]any{"message": oneLine(err.Error())}})
+			return fmt.Errorf("verify: %w", err)
+		}
+		if c := ent.Manifest.Sandbox.Container; c != nil {
+			loader, ok := e.container.(ImageLoader)
+			if !ok {
+				return fmt.Errorf("%s is a container skill and no Docker engine is available to load its image", ent.Name)
+			}
+			if err := loader.LoadImage(ctx, filepath.Join(staged, c.Image), c.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", src, err)
+	}
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventInstall, Caller: by, Skill: entry.Name,
+		Version: entry.Version, ManifestDigest: entry.ManifestDigest, CodeDigest: entry.CodeDigest, Outcome: "ok",
+		Details: map[string]any{"signer": id.String()}}); err != nil {
+		return nil, fmt.Errorf("install: audit: %w", err)
+	}
+	e.mu.Lock()
+	e.verified[entry.ManifestDigest] = id.Signer
+	e.mu.Unlock()
+	return &Installed{Entry: entry, Signer: id}, nil
+}
+
+// Candidate is what the operator reviews before approving: the newest installed version
+// (or the pinned one), who signed it, and the approved version, if any, to diff against.
+type Candidate struct {
+	Entry    store.Entry
+	Signer   *signing.Identity
+	Approved *store.Entry       // the currently approved version, nil if none
+	Approval *approval.Approval // the current approval, nil if none
+}
+
+// Candidate verifies the version of name that would be approved (pin, or the newest).
+func (e *Engine) Candidate(ctx context.Context, name, pin string) (*Candidate, error) {
+	entry, err := e.store.Lookup(name, pin)
+	if err != nil {
+		return nil, &Error{Reason: ReasonNotFound, Err: err}
+	}
+	e.mu.RLock()
+	policy, perr := e.policy, e.policyErr
+	a := e.approvals[name]
+	e.mu.RUnlock()
+	if policy == nil {
+		return nil, &Error{Reason: ReasonVerifyFailed, Msg: "no usable trust policy at " + e.TrustPath(), Err: perr}
+	}
+	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, policy)
+	if err != nil {
+		return nil, &Error{Reason: ReasonVerifyFailed, Msg: "verify " + name, Err: err}
+	}
+	c := &Candidate{Entry: entry, Signer: id, Approval: a}
+	if a != nil {
+		if prev, err := e.store.Lookup(name, a.ManifestDigest); err == nil {
+			c.Approved = &prev
+		}
+	}
+	return c, nil
+}
+
+// Approve writes approvals/NAME.yaml for the candidate version: pinned to its manifest
+// digest and signer, holding grant (nil means exactly what the manifest asks; a grant
+// wider than the manifest is refused).
+func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Grant, by string) (*approval.Approval, error) {
+	m := c.Entry.Manifest
+	g := approval.Ask(m)
+	if grant != nil {
+		g = *grant
+	}
+	a := &approval.Approval{
+		Skill:          m.Name,
+		ManifestDigest: c.Entry.ManifestDigest,
+		Signer:         c.Signer.Signer,
+		ApprovedBy:     by,
+		ApprovedAt:     time.Now().UTC().Truncate(time.Second),
+		Grant:          g,
+	}
+	if err := approval.Check(m, c.Entry.ManifestDigest, a); err != nil {
+		return nil, fmt.Errorf("approve %s: %w", m.Name, err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.home, "approvals"), 0o700); err != nil {
+		return nil, fmt.Errorf("approve: %w", err)
+	}
+	if err := approval.Save(approval.Path(e.home, m.Name), a); err != nil {
+		return nil, err
+	}
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventApprove, Caller: by, Skill: m.Name,
+		Version: m.Version, ManifestDigest: c.Entry.ManifestDigest, CodeDigest: c.Entry.CodeDigest, Outcome: "ok",
+		Details: map[string]any{"signer": a.Signer, "grant": grantSummary(g)}}); err != nil {
+		return nil, fmt.Errorf("approve: audit: %w", err)
+	}
+	e.mu.Lock()
+	e.approvals[m.Name] = a
+	e.verified[c.Entry.ManifestDigest] = c.Signer.Signer
+	e.mu.Unlock()
+	return a, nil
+}
+
+func grantSummary(g approval.Grant) map[string]any {
+	var origins, files, env, secrets []string
+	for _, o := range g.Network {
+		origins = append(origins, o.String())
+	}
+	for _, f := range g.Files {
+		files = append(files, f.Path+" ("+string(f.Access)+") <- "+f.Host)
+	}
+	for n := range g.Env {
+		env = append(env, n)
+	}
+	for n := range g.Secrets {
+		secrets = append(secrets, n)
+	}
+	sort.Strings(env)
+	sort.Strings(secrets)
+	return map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
+}
+
+// Disable is the kill switch: new calls of name are refused, calls in flight are
+// cancelled, and Disable returns once they have ended (or ctx ends first). The state
+// is kept in the skill home and survives restarts.
+func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, error) {
+	if err := e.store.Disable(name, by, reason); err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	e.disabled[name] = true
+	var ending []*inflight
+	for _, c := range e.calls {
+		if c.skill == name {
+			c.cancel(errDisabled)
+			ending = append(ending, c)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range []isolation.Sandbox{e.wasm, e.container} {
+		if d, ok := c.(Drainer); ok {
+			_ = d.Drain(ctx, name) // best effort: the disabled set already refuses new calls
+		}
+	}
+	for _, c := range ending {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return len(ending), fmt.Errorf("disable %s: calls still ending: %w", name, ctx.Err())
+		}
+	}
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventDisable, Caller: by, Skill: name, Outcome: "ok",
+		Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}}); err != nil {
+		return len(ending), fmt.Errorf("disable: audit: %w", err)
+	}
+	return len(ending), nil
+}
+
+// Enable lifts Disable.
+func (e *Engine) Enable(ctx context.Context, name, by string) error {
+	if err := e.store.Enable(name); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.disabled, name)
+	e.mu.Unlock()
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok"}); err != nil {
+		return fmt.Errorf("enable: audit: %w", err)
+	}
+	return nil
+}
+
+// CallInfo is one call in flight.
+type CallInfo struct {
+	ID, Skill, Version, Caller string
+	Started                    time.Time
+}
+
+// Calls lists the calls in flight, oldest first.
+func (e *Engine) Calls() []CallInfo {
+	e.mu.RLock()
+	out := make([]CallInfo, 0, len(e.calls))
+	for _, c := range e.calls {
+		out = append(out, CallInfo{ID: c.id, Skill: c.skill, Version: c.version, Caller: c.caller, Started: c.started})
+	}
+	e.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// SkillInfo describes one skill as callers see it: its approved version if there is
+// one, else its newest installed version (not callable until approved).
+type SkillInfo struct {
+	Entry    store.Entry
+	Approval *approval.Approval // nil if not approved
+	Approved bool               // an approval pins exactly this version
+	Disabled bool
+	Limits   isolation.Limits // effective limits min(manifest, approval)
+}
+
+// Manifest is the skill's manifest.
+func (s SkillInfo) Manifest() *manifest.Manifest { return s.Entry.Manifest }
+
+// List describes every installed skill, by name.
+func (e *Engine) List(ctx context.Context) ([]SkillInfo, error) {
+	entries, err := e.store.List()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []SkillInfo
+	for _, ent := range entries {
+		if seen[ent.Name] {
+			continue
+		}
+		seen[ent.Name] = true
+		info, err := e.Get(ctx, ent.Name, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Entry.Name < out[j].Entry.Name })
+	return out, nil
+}
+
+// Get describes one skill; pin selects a version or digest.
+func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) {
+	e.mu.RLock()
+	a := e.approvals[name]
+	disabled := e.disabled[name]
+	e.mu.RUnlock()
+	if pin == "" && a != nil {
+		pin = a.ManifestDigest
+	}
+	entry, err := e.store.Lookup(name, pin)
+	if errors.Is(err, store.ErrNotFound) && a != nil && pin == a.ManifestDigest {
+		entry, err = e.store.Lookup(name, "")
+	}
+	if err != nil {
+		return nil, &Error{Reason: ReasonNotFound, Err: err}
+	}
+	info := &SkillInfo{Entry: entry, Approval: a, Disabled: disabled}
+	info.Approved = a != nil && a.ManifestDigest == entry.ManifestDigest
+	var g manifest.Limits
+	if info.Approved {
+		g = a.Grant.Limits
+	}
+	info.Limits = approval.EffectiveLimits(entry.Manifest.Limits, g, manifest.Limits{})
+	return info, nil
+}

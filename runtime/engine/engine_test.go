@@ -1,0 +1,405 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/review"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
+)
+
+const echoBody = `input: {type: object}
+output: {type: object}
+limits: {timeout: 5s, memory: 16MiB}
+`
+
+type fixture struct {
+	home *testkit.Home
+	eng  *engine.Engine
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	home := testkit.NewHome(t)
+	ws, err := wasm.New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close(ctx) })
+	eng, err := engine.Open(ctx, engine.Config{Home: home.Dir, Wasm: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return &fixture{home: home, eng: eng}
+}
+
+// installApprove installs a package and approves it with grant (nil: as asked).
+func (f *fixture) installApprove(t *testing.T, p testkit.Package, grant *approval.Grant) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.eng.Install(ctx, f.home.Build(t, p), "test"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.eng.Candidate(ctx, p.Name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.Approve(ctx, c, grant, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reasonOf(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		t.Fatal("call succeeded; want an error")
+	}
+	return engine.ReasonOf(err)
+}
+
+func auditEvents(t *testing.T, eng *engine.Engine) []audit.Entry {
+	t.Helper()
+	if err := audit.Verify(eng.AuditPath()); err != nil {
+		t.Fatalf("audit chain: %v", err)
+	}
+	data, err := os.ReadFile(eng.AuditPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Entry
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e audit.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestInvokeRunsApprovedSkillAndRecordsIt(t *testing.T) {
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody}, nil)
+	res, err := f.eng.Invoke(context.Background(), engine.Request{Skill: "echo", Input: []byte(`{"a":1}`), Caller: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != `{"a":1}` {
+		t.Fatalf("output %q", res.Output)
+	}
+	var events []string
+	for _, e := range auditEvents(t, f.eng) {
+		events = append(events, e.Event)
+	}
+	want := "install approve invoke.start invoke.end"
+	if got := strings.Join(events, " "); got != want {
+		t.Fatalf("audit events %q, want %q", got, want)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm",
+		Body: "input:\n  type: object\n  required: [n]\n  properties: {n: {type: integer}}\noutput: {type: object}\n"},
+		&approval.Grant{Callers: []string{"alice"}})
+	if _, err := f.eng.Install(ctx, f.home.Build(t, testkit.Package{Name: "other", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody}), "test"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		req    engine.Request
+		reason string
+	}{
+		{"not installed", engine.Request{Skill: "nope", Input: []byte(`{}`), Caller: "alice"}, engine.ReasonNotFound},
+		{"installed but not approved", engine.Request{Skill: "other", Input: []byte(`{}`), Caller: "alice"}, engine.ReasonNotApproved},
+		{"caller not in callers", engine.Request{Skill: "echo", Input: []byte(`{"n":1}`), Caller: "mallory"}, engine.ReasonCallerNotAllowed},
+		{"input fails the schema", engine.Request{Skill: "echo", Input: []byte(`{"n":"x"}`), Caller: "alice"}, engine.ReasonInvalidInput},
+		{"input is not JSON", engine.Request{Skill: "echo", Input: []byte(`{`), Caller: "alice"}, engine.ReasonInvalidInput},
+		{"pinned to a version not approved", engine.Request{Skill: "echo", Pin: "9.9.9", Input: []byte(`{"n":1}`), Caller: "alice"}, engine.ReasonNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.eng.Invoke(ctx, tc.req)
+			if got := reasonOf(t, err); got != tc.reason {
+				t.Fatalf("reason %s (%v), want %s", got, err, tc.reason)
+			}
+		})
+	}
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "echo", Input: []byte(`{"n":"x"}`), Caller: "alice"})
+	var ee *engine.Error
+	if !errors.As(err, &ee) || ee.Field == "" || !strings.Contains(err.Error(), "n") {
+		t.Fatalf("invalid input should name the field: %v (field %q)", err, ee.Field)
+	}
+}
+
+func TestOutputMustMatchSchema(t *testing.T) {
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm",
+		Body: "input: {type: object}\noutput:\n  type: object\n  required: [result]\n"}, nil)
+	_, err := f.eng.Invoke(context.Background(), engine.Request{Skill: "echo", Input: []byte(`{"other":1}`), Caller: "t"})
+	if got := reasonOf(t, err); got != engine.ReasonInvalidOutput {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+}
+
+// The operator narrows the grant to one origin of the two asked: the other is denied
+// by the sandbox, before any byte reaches it, and the denial is audited.
+func TestNarrowedGrantCannotBeExceeded(t *testing.T) {
+	var hitsA, hitsB atomic.Int32
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hitsA.Add(1); fmt.Fprint(w, "from A") }))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hitsB.Add(1); fmt.Fprint(w, "from B") }))
+	defer b.Close()
+	body := fmt.Sprintf("input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [%q, %q]\nlimits: {requests: 5}\n", a.URL, b.URL)
+	originA, err := manifest.ParseOrigin(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "raw", Version: "1.0.0", Module: "testdata/rawhttp.wasm", Body: body},
+		&approval.Grant{Network: []manifest.Origin{originA}})
+	ctx := context.Background()
+
+	res, err := f.eng.Invoke(ctx, engine.Request{Skill: "raw", Input: []byte(fmt.Sprintf(`{"method":"GET","url":%q}`, a.URL+"/x")), Caller: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Output), `"status":200`) || hitsA.Load() != 1 {
+		t.Fatalf("granted origin: output %s, hits %d", res.Output, hitsA.Load())
+	}
+
+	res, err = f.eng.Invoke(ctx, engine.Request{Skill: "raw", Input: []byte(fmt.Sprintf(`{"method":"GET","url":%q}`, b.URL+"/x")), Caller: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.Output), "EGRESS_DENIED") {
+		t.Fatalf("asked-for but not granted origin: output %s", res.Output)
+	}
+	if hitsB.Load() != 0 {
+		t.Fatalf("denied server was reached %d times", hitsB.Load())
+	}
+	if res.Usage.DeniedRequests != 1 || len(res.Egress) != 1 || res.Egress[0].Allowed {
+		t.Fatalf("usage %+v egress %+v", res.Usage, res.Egress)
+	}
+	var denied int
+	for _, e := range auditEvents(t, f.eng) {
+		if e.Event == audit.EventEgressDenied {
+			denied++
+		}
+	}
+	if denied != 1 {
+		t.Fatalf("%d egress.denied records, want 1", denied)
+	}
+}
+
+// A new version asking for a new origin is not run until approved, and the review
+// shows exactly that origin as new.
+func TestBumpedVersionNeedsApproval(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v1 := "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"https://api.example.com\"]\n"
+	v2 := "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"https://api.example.com\", \"https://evil.example.net\"]\n"
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: v1}, nil)
+	if _, err := f.eng.Install(ctx, f.home.Build(t, testkit.Package{Name: "echo", Version: "1.1.0", Module: "testdata/echo.wasm", Body: v2}), "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "echo", Pin: "1.1.0", Input: []byte(`{}`), Caller: "t"})
+	if got := reasonOf(t, err); got != engine.ReasonNotApproved {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+	// Unpinned calls keep running the approved version.
+	res, err := f.eng.Invoke(ctx, engine.Request{Skill: "echo", Input: []byte(`{}`), Caller: "t"})
+	if err != nil || res.Version != "1.0.0" {
+		t.Fatalf("unpinned call: %v, version %v", err, res)
+	}
+	c, err := f.eng.Candidate(ctx, "echo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Entry.Version != "1.1.0" || c.Approved == nil || c.Approved.Version != "1.0.0" {
+		t.Fatalf("candidate %s, approved %+v", c.Entry.Version, c.Approved)
+	}
+	ch := review.Diff(c.Approved.Manifest, c.Entry.Manifest)
+	if len(ch.AddedOrigins) != 1 || ch.AddedOrigins[0] != "https://evil.example.net" {
+		t.Fatalf("new origins %v", ch.AddedOrigins)
+	}
+	if _, err := f.eng.Approve(ctx, c, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.eng.Invoke(ctx, engine.Request{Skill: "echo", Pin: "1.1.0", Input: []byte(`{}`), Caller: "t"})
+	if err != nil || res.Version != "1.1.0" {
+		t.Fatalf("after approval: %v", err)
+	}
+}
+
+func TestGrantWiderThanManifestIsRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.eng.Install(ctx, f.home.Build(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody}), "t"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.eng.Candidate(ctx, "echo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := manifest.ParseOrigin("https://api.example.com")
+	_, err = f.eng.Approve(ctx, c, &approval.Grant{Network: []manifest.Origin{o}}, "t")
+	if err == nil || !strings.Contains(err.Error(), "grant.network[0]") {
+		t.Fatalf("wider grant: %v", err)
+	}
+	if _, err := os.Stat(approval.Path(f.home.Dir, "echo")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("approval file written for a refused grant: %v", err)
+	}
+}
+
+func TestTamperedStoreIsRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody}, nil)
+	info, err := f.eng.Get(ctx, "echo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := filepath.Join(info.Entry.Dir, "module.wasm")
+	data, err := os.ReadFile(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 1
+	os.Chmod(mod, 0o600)
+	if err := os.WriteFile(mod, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.Reload(ctx, "test"); err != nil { // drops the verification cache
+		t.Fatal(err)
+	}
+	_, err = f.eng.Invoke(ctx, engine.Request{Skill: "echo", Input: []byte(`{}`), Caller: "t"})
+	if got := reasonOf(t, err); got != engine.ReasonVerifyFailed {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+}
+
+func TestInstallRefusesUnsignedAndUntrusted(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	dir := f.home.Build(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody})
+	other := testkit.NewHome(t) // a key nobody trusts
+	other.Sign(t, dir)
+	if _, err := f.eng.Install(ctx, dir, "t"); err == nil || !strings.Contains(err.Error(), "untrusted") {
+		t.Fatalf("untrusted key: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "skill.sigstore.json"))
+	if _, err := f.eng.Install(ctx, dir, "t"); err == nil {
+		t.Fatal("unsigned package installed")
+	}
+	if list, _ := f.eng.List(ctx); len(list) != 0 {
+		t.Fatalf("store holds %d skills after refused installs", len(list))
+	}
+}
+
+// The kill switch ends a call in flight, refuses new calls until enabled, and the
+// state survives a restart.
+func TestDisableEndsCallInFlight(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "spin", Version: "1.0.0", Module: "testdata/loop.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s}\n"}, nil)
+	errc := make(chan error, 1)
+	var ended atomic.Int64
+	go func() {
+		_, err := f.eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"})
+		ended.Store(time.Now().UnixNano())
+		errc <- err
+	}()
+	waitFor(t, func() bool { return len(f.eng.Calls()) == 1 })
+	start := time.Now()
+	n, err := f.eng.Disable(ctx, "spin", "test", "runaway")
+	if err != nil || n != 1 {
+		t.Fatalf("disable: %d calls, %v", n, err)
+	}
+	err = <-errc
+	took := time.Duration(ended.Load() - start.UnixNano())
+	if got := reasonOf(t, err); got != engine.ReasonDisabled {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+	t.Logf("disable ended the call in %v", took)
+	if took > 100*time.Millisecond {
+		t.Fatalf("call ended %v after disable; want within 100ms", took)
+	}
+	if _, err := f.eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"}); reasonOf(t, err) != engine.ReasonDisabled {
+		t.Fatalf("new call while disabled: %v", err)
+	}
+	// A restart keeps it disabled.
+	f.eng.Close()
+	eng2, err := engine.Open(ctx, engine.Config{Home: f.home.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng2.Close()
+	if info, err := eng2.Get(ctx, "spin", ""); err != nil || !info.Disabled {
+		t.Fatalf("after restart: %v %+v", err, info)
+	}
+	if err := eng2.Enable(ctx, "spin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := eng2.Get(ctx, "spin", ""); info.Disabled {
+		t.Fatal("still disabled after enable")
+	}
+}
+
+// A call that cannot be recorded does not happen.
+func TestCallFailsWhenAuditCannotBeWritten(t *testing.T) {
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody}, nil)
+	f.eng.Close() // closes the audit log
+	_, err := f.eng.Invoke(context.Background(), engine.Request{Skill: "echo", Input: []byte(`{}`), Caller: "t"})
+	if got := reasonOf(t, err); got != engine.ReasonAuditFailed {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+}
+
+func TestBudgetsAreMinOfManifestGrantAndCaller(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "spin", Version: "1.0.0", Module: "testdata/loop.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 10s}\n"},
+		&approval.Grant{Limits: manifest.Limits{Timeout: manifest.Duration(2 * time.Second)}})
+	start := time.Now()
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t",
+		Limits: manifest.Limits{Timeout: manifest.Duration(50 * time.Millisecond)}})
+	if got := reasonOf(t, err); got != "TIMEOUT" {
+		t.Fatalf("reason %s (%v)", got, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("call took %v: the caller's lower timeout was not applied", took)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

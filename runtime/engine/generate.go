@@ -1,0 +1,7 @@
+package engine
+
+// The test modules are WAT, compiled with wabt's wat2wasm; the .wasm files are
+// committed so that tests need no wabt.
+//go:generate wat2wasm testdata/echo.wat -o testdata/echo.wasm
+//go:generate wat2wasm testdata/loop.wat -o testdata/loop.wasm
+//go:generate wat2wasm testdata/rawhttp.wat -o testdata/rawhttp.wasm

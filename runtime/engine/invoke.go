@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/metrics"
+	"github.com/skillbox-dev/skillbox/runtime/store"
+	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/skillpkg"
+)
+
+// Request is one call.
+type Request struct {
+	Skill  string
+	Pin    string          // optional version or manifest digest
+	Input  []byte          // JSON
+	Caller string          // the authenticated identity, written to the audit log
+	Limits manifest.Limits // lower limits the caller asks for; zero fields do not lower
+}
+
+// Result is a successful call.
+type Result struct {
+	CallID         string
+	AuditID        string
+	Version        string
+	ManifestDigest string
+	Output         []byte
+	Logs           []byte
+	Usage          isolation.Usage
+	Egress         []isolation.EgressRecord
+	Limits         isolation.Limits
+}
+
+// resolved is a skill ready to run: installed, verified, approved.
+type resolved struct {
+	entry    store.Entry
+	approval *approval.Approval
+	signer   string
+}
+
+// Invoke runs one call through the whole path. A refused or failed call is an *Error
+// (or an *isolation.Error from the sandbox) carrying its reason; every call that got
+// as far as the sandbox is in the audit log, and if its record cannot be written the
+// call fails.
+func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
+	done := e.metrics.CallStarted(req.Skill)
+	res, err := e.invoke(ctx, req)
+	outcome := metrics.OutcomeOK
+	if err != nil {
+		outcome = ReasonOf(err)
+	}
+	done(outcome)
+	return res, err
+}
+
+func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
+	if e.isDisabled(req.Skill) {
+		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
+	}
+	r, err := e.resolve(ctx, req.Skill, req.Pin)
+	if err != nil {
+		return nil, err
+	}
+	if err := approval.CheckCaller(r.approval, req.Caller); err != nil {
+		return nil, &Error{Reason: ReasonCallerNotAllowed, Err: err}
+	}
+	m := r.entry.Manifest
+	if err := m.ValidateInput(req.Input); err != nil {
+		var se *manifest.SchemaError
+		field := ""
+		if errors.As(err, &se) {
+			field = se.Path
+		}
+		return nil, &Error{Reason: ReasonInvalidInput, Msg: "invalid input", Field: field, Err: err}
+	}
+	limits, grant, err := approval.Effective(m, r.approval, req.Limits)
+	if err != nil {
+		return nil, &Error{Reason: ReasonNotApproved, Msg: "grant cannot be applied", Err: err}
+	}
+	sb, err := e.sandboxFor(m)
+	if err != nil {
+		return nil, err
+	}
+	release, err := e.acquire(ctx, req.Skill)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	call := isolation.Call{
+		ID:     newCallID(),
+		Skill:  isolation.Skill{Manifest: m, Dir: r.entry.Dir, Digest: r.entry.CodeDigest},
+		Input:  req.Input,
+		Grant:  grant,
+		Limits: limits,
+	}
+	base := audit.Record{
+		Caller:         req.Caller,
+		Skill:          m.Name,
+		Version:        m.Version,
+		ManifestDigest: r.entry.ManifestDigest,
+		CodeDigest:     r.entry.CodeDigest,
+		CallID:         call.ID,
+	}
+	callCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
+		started: time.Now(), cancel: cancel, done: make(chan struct{})}
+	// Registered before the disabled re-check so that a Disable racing with this call
+	// either refuses it here or cancels it below: never neither.
+	e.mu.Lock()
+	e.calls[call.ID] = fl
+	disabled := e.disabled[m.Name]
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.calls, call.ID)
+		e.mu.Unlock()
+		close(fl.done)
+	}()
+	if disabled {
+		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
+	}
+
+	start := base
+	start.Event = audit.EventInvokeStart
+	if _, err := e.audit.Append(ctx, start); err != nil {
+		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not started: audit log", Err: err}
+	}
+
+	out, runErr := sb.Run(callCtx, call)
+	if runErr == nil {
+		if err := m.ValidateOutput(out.Output); err != nil {
+			runErr = &Error{Reason: ReasonInvalidOutput, Msg: "the skill's output does not match its schema", Err: err}
+		}
+	}
+	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
+		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	for _, rec := range out.Egress {
+		e.metrics.Egress(m.Name, rec.Allowed)
+		if !rec.Allowed {
+			denied := base
+			denied.Event = audit.EventEgressDenied
+			denied.Outcome = "denied"
+			denied.Reason = string(isolation.ReasonEgressDenied)
+			denied.Details = map[string]any{"method": rec.Method, "url": rec.URL, "why": rec.Reason}
+			if _, err := e.audit.Append(ctx, denied); err != nil {
+				return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
+			}
+		}
+	}
+	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
+		e.metrics.BudgetExhausted(m.Name, kind)
+	}
+
+	end := base
+	end.Event = audit.EventInvokeEnd
+	end.Usage = audit.UsageOf(out.Usage)
+	end.Outcome = "ok"
+	if runErr != nil {
+		end.Outcome = "error"
+		end.Reason = ReasonOf(runErr)
+		end.Details = map[string]any{"message": oneLine(runErr.Error())}
+	}
+	// The record is written with a context the caller cannot cancel: a call that ran
+	// is recorded even if the caller has gone.
+	id, err := e.audit.Append(context.WithoutCancel(ctx), end)
+	if err != nil {
+		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded, so its result is withheld", Err: err}
+	}
+	if runErr != nil {
+		var ee *Error
+		if errors.As(runErr, &ee) {
+			ee.AuditID = id
+			return nil, ee
+		}
+		return nil, &Error{Reason: string(isolation.ReasonOf(runErr)), Err: runErr, AuditID: id}
+	}
+	return &Result{
+		CallID:         call.ID,
+		AuditID:        id,
+		Version:        m.Version,
+		ManifestDigest: r.entry.ManifestDigest,
+		Output:         out.Output,
+		Logs:           out.Logs,
+		Usage:          out.Usage,
+		Egress:         out.Egress,
+		Limits:         limits,
+	}, nil
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+// resolve finds the approved version of name, checks that the pin (if any) names it,
+// and verifies it (once per manifest digest and trust policy).
+func (e *Engine) resolve(ctx context.Context, name, pin string) (*resolved, error) {
+	e.mu.RLock()
+	a := e.approvals[name]
+	e.mu.RUnlock()
+	if a == nil {
+		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
+			return nil, &Error{Reason: ReasonNotFound, Err: err}
+		}
+		return nil, errorf(ReasonNotApproved, "%s is not approved (skillbox approve %s)", name, name)
+	}
+	entry, err := e.store.Lookup(name, a.ManifestDigest)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errorf(ReasonNotFound, "%s: the approved version %s is not installed", name, a.ManifestDigest)
+		}
+		return nil, &Error{Reason: string(isolation.ReasonInternal), Err: err}
+	}
+	if pin != "" && pin != entry.Version && pin != entry.ManifestDigest {
+		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
+			return nil, &Error{Reason: ReasonNotFound, Err: err}
+		}
+		return nil, errorf(ReasonNotApproved, "%s@%s is not the approved version (%s); review and approve it first", name, pin, entry.Version)
+	}
+	if err := approval.Check(entry.Manifest, entry.ManifestDigest, a); err != nil {
+		return nil, &Error{Reason: ReasonNotApproved, Err: err}
+	}
+	signer, err := e.verify(ctx, entry)
+	if err != nil {
+		return nil, err
+	}
+	if err := approval.CheckSigner(a, signer); err != nil {
+		return nil, &Error{Reason: ReasonNotApproved, Err: err}
+	}
+	return &resolved{entry: entry, approval: a, signer: signer}, nil
+}
+
+// verify checks an installed package against the trust policy, recomputing both
+// digests from the files in the store. A success is cached by manifest digest until
+// the next reload; the store never edits a package in place.
+func (e *Engine) verify(ctx context.Context, entry store.Entry) (string, error) {
+	e.mu.RLock()
+	signer, ok := e.verified[entry.ManifestDigest]
+	policy, perr := e.policy, e.policyErr
+	e.mu.RUnlock()
+	if ok {
+		return signer, nil
+	}
+	if policy == nil {
+		return "", &Error{Reason: ReasonVerifyFailed, Msg: "no trust policy", Err: perr}
+	}
+	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, policy)
+	if err != nil {
+		e.metrics.VerificationFailed(signing.CheckOf(err))
+		return "", &Error{Reason: ReasonVerifyFailed, Msg: "verify " + entry.Name, Err: err}
+	}
+	e.mu.Lock()
+	e.verified[entry.ManifestDigest] = id.Signer
+	e.mu.Unlock()
+	return id.Signer, nil
+}
+
+// verifyPackage verifies the bundle in dir over the skill.yaml and code in dir.
+func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy *signing.Policy) (*signing.Identity, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, skillpkg.ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	codeName, codeSum, err := skillpkg.CodeSubject(dir, m)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := os.ReadFile(filepath.Join(dir, skillpkg.BundleFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	mSum := skillpkg.ManifestDigest(raw)
+	return signing.VerifySkill(ctx, bundle,
+		signing.Subject{Name: skillpkg.ManifestFile, SHA256: mSum[len("sha256:"):]},
+		signing.Subject{Name: codeName, SHA256: codeSum}, policy)
+}
+
+func (e *Engine) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
+	switch {
+	case m.Sandbox.Wasm != nil && e.wasm != nil:
+		return e.wasm, nil
+	case m.Sandbox.Container != nil && e.container != nil:
+		return e.container, nil
+	case m.Sandbox.Container != nil:
+		return nil, errorf(ReasonUnavailable, "%s needs the container sandbox, which is not available (is a Docker engine running?)", m.Name)
+	}
+	return nil, errorf(ReasonUnavailable, "%s needs the wasm sandbox, which is not available", m.Name)
+}
+
+// acquire takes one of the skill's concurrency slots, waiting at most queueWait.
+func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
+	e.mu.Lock()
+	ch := e.slots[skill]
+	if ch == nil {
+		ch = make(chan struct{}, e.maxConc)
+		e.slots[skill] = ch
+	}
+	e.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	default:
+	}
+	t := time.NewTimer(e.queueWait)
+	defer t.Stop()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-t.C:
+		return nil, errorf(ReasonBusy, "%s is busy: %d calls in flight", skill, e.maxConc)
+	case <-ctx.Done():
+		return nil, &Error{Reason: string(isolation.ReasonCanceled), Err: ctx.Err()}
+	}
+}
+
+func (e *Engine) isDisabled(name string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.disabled[name]
+}

@@ -1,0 +1,117 @@
+// Package metrics exposes skillbox's Prometheus metrics on a private registry (never the
+// process-global default one, so two engines in one process, or tests, do not collide).
+// The engine reports through the methods here; Handler serves the exposition format.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Egress decisions, the values of the decision label.
+const (
+	DecisionAllowed = "allowed"
+	DecisionDenied  = "denied"
+)
+
+// OutcomeOK is the outcome label of a successful call; failed calls use their reason
+// (isolation.Reason or an engine reason such as INVALID_INPUT), which keeps the label's
+// values a small fixed set.
+const OutcomeOK = "ok"
+
+// Metrics holds skillbox's collectors. It is safe for concurrent use.
+type Metrics struct {
+	reg        *prometheus.Registry
+	calls      *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	egress     *prometheus.CounterVec
+	inFlight   *prometheus.GaugeVec
+	budget     *prometheus.CounterVec
+	verifyFail *prometheus.CounterVec
+}
+
+// New builds the collectors on a fresh registry, with the Go runtime and process
+// collectors alongside.
+func New() *Metrics {
+	const ns = "skillbox"
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "calls_total",
+			Help: "Skill calls finished, by skill and outcome (ok or the failure reason).",
+		}, []string{"skill", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "call_duration_seconds",
+			Help: "Wall-clock duration of skill calls, from admission to reply.",
+			// From sub-millisecond wasm calls to the 15-minute timeout ceiling.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
+		}, []string{"skill"}),
+		egress: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "egress_decisions_total",
+			Help: "Outbound request decisions, by skill and decision (allowed, denied).",
+		}, []string{"skill", "decision"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "calls_in_flight",
+			Help: "Skill calls running now.",
+		}, []string{"skill"}),
+		budget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "budget_exhausted_total",
+			Help: "Calls stopped for going over a budget, by skill and kind (timeout, memory, output, logs, requests).",
+		}, []string{"skill", "kind"}),
+		verifyFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "verification_failures_total",
+			Help: "Packages that failed signature or digest verification, by reason.",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.calls, m.duration, m.egress, m.inFlight, m.budget, m.verifyFail,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is the private registry, for adding collectors or gathering in tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry:      m.reg, // counts scrape errors in promhttp_metric_handler_errors_total
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+// CallStarted marks a call of skill as in flight; call the returned function exactly
+// once when it ends, with its outcome.
+func (m *Metrics) CallStarted(skill string) (ended func(outcome string)) {
+	start := time.Now()
+	g := m.inFlight.WithLabelValues(skill)
+	g.Inc()
+	return func(outcome string) {
+		g.Dec()
+		m.duration.WithLabelValues(skill).Observe(time.Since(start).Seconds())
+		m.calls.WithLabelValues(skill, outcome).Inc()
+	}
+}
+
+// Egress counts one outbound request decision.
+func (m *Metrics) Egress(skill string, allowed bool) {
+	d := DecisionDenied
+	if allowed {
+		d = DecisionAllowed
+	}
+	m.egress.WithLabelValues(skill, d).Inc()
+}
+
+// BudgetExhausted counts a call stopped by a budget of the given kind.
+func (m *Metrics) BudgetExhausted(skill, kind string) {
+	m.budget.WithLabelValues(skill, kind).Inc()
+}
+
+// VerificationFailed counts a package that failed verification.
+func (m *Metrics) VerificationFailed(reason string) {
+	m.verifyFail.WithLabelValues(reason).Inc()
+}

@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scrape serves the handler on 127.0.0.1 and fetches it once over real HTTP.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("content type %q", ct)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestScrape(t *testing.T) {
+	m := New()
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			end := m.CallStarted("echo")
+			if i < 7 {
+				end(OutcomeOK)
+			} else {
+				end("TIMEOUT")
+			}
+		})
+	}
+	wg.Wait()
+	running := m.CallStarted("slow") // still in flight at scrape time
+	defer running(OutcomeOK)
+	m.Egress("fetch", true)
+	m.Egress("fetch", false)
+	m.Egress("fetch", false)
+	m.BudgetExhausted("echo", "timeout")
+	m.VerificationFailed("signature")
+
+	body := scrape(t, m)
+	for _, want := range []string{
+		`skillbox_calls_total{outcome="ok",skill="echo"} 7`,
+		`skillbox_calls_total{outcome="TIMEOUT",skill="echo"} 3`,
+		`skillbox_call_duration_seconds_count{skill="echo"} 10`,
+		`skillbox_calls_in_flight{skill="echo"} 0`,
+		`skillbox_calls_in_flight{skill="slow"} 1`,
+		`skillbox_egress_decisions_total{decision="allowed",skill="fetch"} 1`,
+		`skillbox_egress_decisions_total{decision="denied",skill="fetch"} 2`,
+		`skillbox_budget_exhausted_total{kind="timeout",skill="echo"} 1`,
+		`skillbox_verification_failures_total{reason="signature"} 1`,
+		`# HELP skillbox_calls_total `,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
+// Two instances in one process must not collide (no global registry).
+func TestIndependentRegistries(t *testing.T) {
+	a, b := New(), New()
+	a.VerificationFailed("digest")
+	if body := scrape(t, b); strings.Contains(body, "skillbox_verification_failures_total{") {
+		t.Fatal("a metric recorded on one instance shows up on another")
+	}
+}

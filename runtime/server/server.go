@@ -1,0 +1,300 @@
+// Package server is the gRPC face of the engine (package skillbox.v1): Skills for agent
+// frameworks, Admin for operators, plus the standard health and reflection services.
+// It is also the one place where a call's machine-readable reason becomes a gRPC code.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+)
+
+// CallerFunc returns the authenticated identity of the peer of ctx.
+type CallerFunc func(ctx context.Context) string
+
+// Server implements skillbox.v1.Skills and skillbox.v1.Admin over an engine.
+type Server struct {
+	pb.UnimplementedSkillsServer
+	pb.UnimplementedAdminServer
+	eng    *engine.Engine
+	caller CallerFunc
+	health *health.Server
+}
+
+// New returns a Server; caller names the peer of each request (for approvals' callers
+// lists and the audit log).
+func New(eng *engine.Engine, caller CallerFunc) *Server {
+	return &Server{eng: eng, caller: caller, health: health.NewServer()}
+}
+
+// Register adds Skills, Admin, health and reflection to g.
+func (s *Server) Register(g *grpc.Server) {
+	pb.RegisterSkillsServer(g, s)
+	pb.RegisterAdminServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus("skillbox.v1.Skills", healthpb.HealthCheckResponse_SERVING)
+}
+
+// Shutdown marks the server as not serving, so health checks fail while calls drain.
+func (s *Server) Shutdown() { s.health.Shutdown() }
+
+func (s *Server) who(ctx context.Context) string {
+	if s.caller == nil {
+		return "unknown"
+	}
+	return s.caller(ctx)
+}
+
+// List implements Skills.List.
+func (s *Server) List(ctx context.Context, _ *pb.ListSkillsRequest) (*pb.ListSkillsResponse, error) {
+	infos, err := s.eng.List(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.ListSkillsResponse{}
+	for _, in := range infos {
+		out.Skills = append(out.Skills, skillInfo(in))
+	}
+	return out, nil
+}
+
+// Get implements Skills.Get.
+func (s *Server) Get(ctx context.Context, req *pb.GetSkillRequest) (*pb.SkillInfo, error) {
+	in, err := s.eng.Get(ctx, req.GetName(), req.GetPin())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return skillInfo(*in), nil
+}
+
+// Invoke implements Skills.Invoke.
+func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeResponse, error) {
+	if req.GetName() == "" {
+		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, "no skill name", "", "")
+	}
+	lim, err := lowerLimits(req.GetLimits())
+	if err != nil {
+		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "limits", "")
+	}
+	res, err := s.eng.Invoke(ctx, engine.Request{
+		Skill:  req.GetName(),
+		Pin:    req.GetPin(),
+		Input:  []byte(req.GetInputJson()),
+		Caller: s.who(ctx),
+		Limits: lim,
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.InvokeResponse{
+		OutputJson:     string(res.Output),
+		Logs:           string(res.Logs),
+		LogsTruncated:  int64(len(res.Logs)) >= res.Limits.Logs,
+		Usage:          usage(res.Usage),
+		AuditId:        res.AuditID,
+		CallId:         res.CallID,
+		Version:        res.Version,
+		ManifestDigest: res.ManifestDigest,
+		Limits:         limits(res.Limits),
+	}
+	for _, r := range res.Egress {
+		out.Egress = append(out.Egress, &pb.EgressRecord{
+			Time: r.Time.UTC().Format(time.RFC3339Nano), Method: r.Method, Url: r.URL,
+			Allowed: r.Allowed, Reason: r.Reason, Status: int32(r.Status), Bytes: r.Bytes,
+		})
+	}
+	return out, nil
+}
+
+// Disable implements Admin.Disable.
+func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.DisableResponse, error) {
+	if err := manifest.CheckName(req.GetName()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	n, err := s.eng.Disable(ctx, req.GetName(), s.who(ctx), req.GetReason())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DisableResponse{CancelledCalls: int32(n)}, nil
+}
+
+// Enable implements Admin.Enable.
+func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableResponse, error) {
+	if err := manifest.CheckName(req.GetName()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.eng.Enable(ctx, req.GetName(), s.who(ctx)); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.EnableResponse{}, nil
+}
+
+// Reload implements Admin.Reload.
+func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadResponse, error) {
+	n, err := s.eng.Reload(ctx, s.who(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ReloadResponse{Skills: int32(n)}, nil
+}
+
+// Calls implements Admin.Calls.
+func (s *Server) Calls(context.Context, *pb.CallsRequest) (*pb.CallsResponse, error) {
+	out := &pb.CallsResponse{}
+	for _, c := range s.eng.Calls() {
+		out.Calls = append(out.Calls, &pb.Call{CallId: c.ID, Skill: c.Skill, Version: c.Version,
+			Caller: c.Caller, Started: c.Started.UTC().Format(time.RFC3339Nano)})
+	}
+	return out, nil
+}
+
+// codeOf is the one mapping from a reason to a gRPC code.
+func codeOf(reason string) codes.Code {
+	switch reason {
+	case engine.ReasonInvalidInput:
+		return codes.InvalidArgument
+	case engine.ReasonNotApproved, engine.ReasonCallerNotAllowed, engine.ReasonVerifyFailed,
+		string(isolation.ReasonNotGranted), string(isolation.ReasonEgressDenied):
+		return codes.PermissionDenied
+	case string(isolation.ReasonMemory), string(isolation.ReasonOutput), string(isolation.ReasonLogs),
+		string(isolation.ReasonRequests), engine.ReasonBusy:
+		return codes.ResourceExhausted
+	case string(isolation.ReasonTimeout):
+		return codes.DeadlineExceeded
+	case engine.ReasonDisabled:
+		return codes.FailedPrecondition
+	case string(isolation.ReasonSkillFailed), engine.ReasonInvalidOutput, string(isolation.ReasonInvalidModule):
+		return codes.Aborted
+	case engine.ReasonNotFound:
+		return codes.NotFound
+	case string(isolation.ReasonCanceled):
+		return codes.Canceled
+	case engine.ReasonUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Internal
+}
+
+// toStatus turns an engine or sandbox error into a status with an ErrorDetail.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, err.Error())
+	}
+	reason := engine.ReasonOf(err)
+	var field, auditID string
+	var e *engine.Error
+	if errors.As(err, &e) {
+		field, auditID = e.Field, e.AuditID
+	}
+	return detailed(codeOf(reason), reason, err.Error(), field, auditID)
+}
+
+func detailed(code codes.Code, reason, msg, field, auditID string) error {
+	st := status.New(code, msg)
+	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: reason, Message: msg, Field: field, AuditId: auditID}); err == nil {
+		st = withDetail
+	}
+	return st.Err()
+}
+
+func lowerLimits(l *pb.Limits) (manifest.Limits, error) {
+	if l == nil {
+		return manifest.Limits{}, nil
+	}
+	if l.GetTimeoutMs() < 0 || l.GetMemoryBytes() < 0 || l.GetOutputBytes() < 0 || l.GetCpu() < 0 || l.GetRequests() < 0 {
+		return manifest.Limits{}, errors.New("limits must not be negative")
+	}
+	return manifest.Limits{
+		Timeout:  manifest.Duration(time.Duration(l.GetTimeoutMs()) * time.Millisecond),
+		Memory:   manifest.Size(l.GetMemoryBytes()),
+		Output:   manifest.Size(l.GetOutputBytes()),
+		CPU:      l.GetCpu(),
+		Requests: int(l.GetRequests()),
+	}, nil
+}
+
+func limits(l isolation.Limits) *pb.Limits {
+	return &pb.Limits{TimeoutMs: l.Timeout.Milliseconds(), MemoryBytes: l.Memory, OutputBytes: l.Output,
+		Cpu: l.CPU, Requests: int64(l.Requests)}
+}
+
+func usage(u isolation.Usage) *pb.Usage {
+	return &pb.Usage{WallMs: u.Wall.Milliseconds(), PeakMemoryBytes: u.PeakMemory, OutputBytes: u.OutputBytes,
+		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests)}
+}
+
+func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
+	m := in.Entry.Manifest
+	out := &pb.SkillInfo{
+		Name:           m.Name,
+		Version:        m.Version,
+		Description:    m.Description,
+		InputSchema:    schemaJSON(m.Input),
+		OutputSchema:   schemaJSON(m.Output),
+		Limits:         limits(in.Limits),
+		ManifestDigest: in.Entry.ManifestDigest,
+		CodeDigest:     in.Entry.CodeDigest,
+		Approved:       in.Approved,
+		State:          pb.State_STATE_ENABLED,
+		Capabilities:   &pb.Capabilities{},
+	}
+	if in.Disabled {
+		out.State = pb.State_STATE_DISABLED
+	}
+	switch {
+	case m.Sandbox.Wasm != nil:
+		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_WASM
+	case m.Sandbox.Container != nil:
+		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_CONTAINER
+	}
+	if in.Approved {
+		g := in.Approval.Grant
+		out.Signer = in.Approval.Signer
+		for _, o := range g.Network {
+			out.Capabilities.Network = append(out.Capabilities.Network, o.String())
+		}
+		for _, f := range g.Files {
+			acc := pb.Access_ACCESS_READ
+			if f.Access == manifest.AccessReadWrite {
+				acc = pb.Access_ACCESS_READ_WRITE
+			}
+			out.Capabilities.Files = append(out.Capabilities.Files, &pb.FileAccess{Path: f.Path, Access: acc})
+		}
+		for n := range g.Env {
+			out.Capabilities.Env = append(out.Capabilities.Env, n)
+		}
+		for n := range g.Secrets {
+			out.Capabilities.Secrets = append(out.Capabilities.Secrets, n)
+		}
+	}
+	return out
+}
+
+func schemaJSON(s map[string]any) string {
+	if s == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

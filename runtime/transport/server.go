@@ -1,0 +1,329 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/local"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// ServerConfig says where and how the server listens. Paths are files on disk (PEM for
+// certificates and keys).
+type ServerConfig struct {
+	// Addr is gRPC's form: "unix:///abs/path.sock" or "host:port". Empty means
+	// DefaultSocket(Home).
+	Addr string
+	// Home is $SKILLBOX_HOME, used only when Addr is empty.
+	Home string
+	// TLSCert and TLSKey serve TLS (1.3) on a TCP address. Not allowed on a unix socket.
+	TLSCert, TLSKey string
+	// ClientCA, with TLS, makes the server verify client certificates against these CAs.
+	// Without a TokenFile a certificate is required; with one, a caller brings either.
+	ClientCA string
+	// TokenFile holds "NAME TOKEN" lines (mode 0600 or stricter). When set, every call
+	// must carry "authorization: Bearer TOKEN" (or a verified client certificate).
+	TokenFile string
+}
+
+// ErrAddrInUse: another server already answers on the socket.
+var ErrAddrInUse = errors.New("address in use")
+
+// Caller is the identity Listen's interceptors established for this call:
+// "unix:uid=N", "cert:NAME", "token:NAME" or "tls:anonymous"; "" outside such a call.
+func Caller(ctx context.Context) string {
+	id, _ := ctx.Value(callerKey{}).(string)
+	return id
+}
+
+// WithCaller labels ctx with a caller identity, for in-process paths that do not come
+// through a listener (the CLI's own calls, tests).
+func WithCaller(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, callerKey{}, id)
+}
+
+// LocalCaller is the identity this process would have on the unix socket, so that a
+// local call ("skillbox run NAME") is checked against approvals like a socket call.
+func LocalCaller() string {
+	return "unix:uid=" + strconv.Itoa(os.Getuid())
+}
+
+type callerKey struct{}
+
+// Listen opens the listener and returns the server options that secure it: transport
+// credentials and the interceptors that establish Caller(ctx) and refuse unauthenticated
+// calls with UNAUTHENTICATED. Pass the options to grpc.NewServer (add your own
+// interceptors with grpc.ChainUnaryInterceptor; they run after these). Closing the
+// listener removes a unix socket.
+func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerOption, error) {
+	addrStr := cfg.Addr
+	if addrStr == "" {
+		if cfg.Home == "" {
+			return nil, nil, errors.New("listen: no address and no home for the default socket")
+		}
+		addrStr = DefaultSocket(cfg.Home)
+	}
+	addr, err := parseAddr(addrStr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %w", err)
+	}
+	useTLS := cfg.TLSCert != "" || cfg.TLSKey != ""
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return nil, nil, errors.New("listen: TLS needs both a certificate and a key")
+	case cfg.ClientCA != "" && !useTLS:
+		return nil, nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
+	case useTLS && addr.isUnix():
+		return nil, nil, fmt.Errorf("listen %s: TLS is for TCP; a unix socket is guarded by its file mode", addrStr)
+	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
+		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, or listen on a unix socket", addrStr)
+	}
+
+	a := &authenticator{}
+	if cfg.TokenFile != "" {
+		if a.tokens, err = loadTokens(cfg.TokenFile); err != nil {
+			return nil, nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+
+	var (
+		creds credentials.TransportCredentials
+		lis   net.Listener
+	)
+	switch {
+	case addr.isUnix():
+		creds = peerCreds{}
+		lis, err = listenUnix(ctx, addr.unixPath)
+	case useTLS:
+		var tc *tls.Config
+		if tc, err = serverTLS(cfg, a.tokens != nil); err != nil {
+			return nil, nil, fmt.Errorf("listen %s: %w", addrStr, err)
+		}
+		creds = credentials.NewTLS(tc)
+		lis, err = listenTCP(ctx, addr.hostPort, false)
+	default:
+		// Plaintext with tokens: loopback only, and local credentials refuse any peer
+		// that is not on loopback, should one ever get through.
+		creds = local.NewCredentials()
+		lis, err = listenTCP(ctx, addr.hostPort, true)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", addrStr, err)
+	}
+	opts := []grpc.ServerOption{
+		grpc.Creds(creds),
+		grpc.ChainUnaryInterceptor(a.unary),
+		grpc.ChainStreamInterceptor(a.stream),
+	}
+	return lis, opts, nil
+}
+
+func serverTLS(cfg ServerConfig, tokens bool) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	if cfg.ClientCA != "" {
+		pool, err := loadPool(cfg.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("client CA: %w", err)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		if tokens {
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	return tc, nil
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates", path)
+	}
+	return pool, nil
+}
+
+func listenTCP(ctx context.Context, hostPort string, loopbackOnly bool) (net.Listener, error) {
+	if loopbackOnly {
+		host, _, _ := net.SplitHostPort(hostPort)
+		if !loopbackHost(host) {
+			return nil, errors.New("refusing plaintext TCP on a non-loopback address: bearer tokens would cross the network in clear; set a TLS certificate and key")
+		}
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", hostPort)
+	if err != nil {
+		return nil, err
+	}
+	// "localhost" could resolve to anything; check what was actually bound.
+	if tcp, ok := l.Addr().(*net.TCPAddr); loopbackOnly && (!ok || !tcp.IP.IsLoopback()) {
+		l.Close()
+		return nil, fmt.Errorf("refusing plaintext TCP: %s is not a loopback address", l.Addr())
+	}
+	return l, nil
+}
+
+// listenUnix creates the socket with mode 0600 in a directory it creates with 0700.
+// A socket file left by a dead server is replaced; one a live server answers on is not.
+func listenUnix(ctx context.Context, path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := removeStale(ctx, path); err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func removeStale(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%s exists and is not a socket; not removing it", path)
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "unix", path)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("another server is listening on %s: %w", path, ErrAddrInUse)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("probe existing socket %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// authenticator turns a call's peer and metadata into a caller identity.
+type authenticator struct {
+	tokens *tokenSet // nil: no token required
+}
+
+func (a *authenticator) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	id, err := a.identify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h(WithCaller(ctx, id), req)
+}
+
+func (a *authenticator) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	id, err := a.identify(ss.Context())
+	if err != nil {
+		return err
+	}
+	return h(srv, callerStream{ss, WithCaller(ss.Context(), id)})
+}
+
+type callerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s callerStream) Context() context.Context { return s.ctx }
+
+// identify: a verified client certificate names the caller; else a token (required when
+// a token file is configured; a token that is present is always checked); else the unix
+// peer's uid; else, on TLS without client auth, "tls:anonymous".
+func (a *authenticator) identify(ctx context.Context) (string, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return "", status.Error(codes.Unauthenticated, "no transport credentials")
+	}
+	var base, certID string
+	switch info := p.AuthInfo.(type) {
+	case PeerCredInfo:
+		base = info.Identity()
+	case credentials.TLSInfo:
+		base = "tls:anonymous"
+		if len(info.State.VerifiedChains) > 0 && len(info.State.PeerCertificates) > 0 {
+			if certID = certIdentity(info.State.PeerCertificates[0]); certID == "" {
+				return "", status.Error(codes.Unauthenticated, "client certificate has no subject CN or SAN to name the caller")
+			}
+		}
+	}
+	if a.tokens == nil {
+		switch {
+		case certID != "":
+			return certID, nil
+		case base != "":
+			return base, nil
+		}
+		return "", status.Error(codes.Unauthenticated, "unidentified caller")
+	}
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
+	switch {
+	case len(vals) == 0 && certID != "":
+		return certID, nil
+	case len(vals) == 0:
+		return "", status.Error(codes.Unauthenticated, "missing bearer token (authorization: Bearer TOKEN)")
+	case len(vals) > 1:
+		return "", status.Error(codes.Unauthenticated, "more than one authorization header")
+	}
+	tok, ok := bearer(vals[0])
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "authorization header: want \"Bearer TOKEN\"")
+	}
+	name, ok := a.tokens.lookup(tok)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "invalid bearer token")
+	}
+	if certID != "" {
+		return certID, nil
+	}
+	return "token:" + name, nil
+}
+
+// certIdentity is "cert:" and the subject CN, or the first SAN (DNS, URI, e-mail) when
+// there is no CN.
+func certIdentity(c *x509.Certificate) string {
+	switch {
+	case c.Subject.CommonName != "":
+		return "cert:" + c.Subject.CommonName
+	case len(c.DNSNames) > 0:
+		return "cert:" + c.DNSNames[0]
+	case len(c.URIs) > 0:
+		return "cert:" + c.URIs[0].String()
+	case len(c.EmailAddresses) > 0:
+		return "cert:" + c.EmailAddresses[0]
+	}
+	return ""
+}

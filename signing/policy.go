@@ -1,0 +1,221 @@
+package signing
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"go.yaml.in/yaml/v3"
+)
+
+// Policy is the operator's answer to "whose signatures do I accept": named public keys
+// for key-based bundles, named Fulcio identities for keyless ones, and the trusted root
+// (Fulcio CAs, Rekor keys, TSAs) that keyless bundles are checked against, read from a
+// file so that verification never needs the network.
+type Policy struct {
+	keys        []trustedKey
+	keyless     []trustedIdentity
+	trustedRoot root.TrustedMaterial
+}
+
+type trustedKey struct {
+	name string
+	pub  *ecdsa.PublicKey
+	hint string
+}
+
+type trustedIdentity struct {
+	name    string
+	issuer  string
+	pattern string         // as written in trust.yaml
+	san     *regexp.Regexp // always anchored: ^(?:pattern)$
+}
+
+// trustFile is trust.yaml (spec section 4).
+type trustFile struct {
+	Signers     []trustFileSigner `yaml:"signers"`
+	TrustedRoot string            `yaml:"trustedRoot"`
+}
+
+type trustFileSigner struct {
+	Name    string `yaml:"name"`
+	Key     string `yaml:"key"`
+	Keyless *struct {
+		Issuer        string `yaml:"issuer"`
+		SubjectRegexp string `yaml:"subjectRegexp"`
+	} `yaml:"keyless"`
+}
+
+// LoadPolicy reads trust.yaml. Unknown fields are errors; key and trustedRoot paths are
+// relative to the trust file.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust policy: %w", err)
+	}
+	p, err := ParsePolicy(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("trust policy %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParsePolicy parses trust.yaml bytes; relative paths resolve against baseDir.
+func ParsePolicy(data []byte, baseDir string) (*Policy, error) {
+	var tf trustFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&tf); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	resolve := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+	var (
+		p    Policy
+		errs []error
+	)
+	seen := map[string]bool{}
+	for i, s := range tf.Signers {
+		at := fmt.Sprintf("signers[%d]", i)
+		if s.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", at))
+		} else if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q appears twice", at, s.Name))
+		}
+		seen[s.Name] = true
+		switch {
+		case s.Key != "" && s.Keyless != nil:
+			errs = append(errs, fmt.Errorf("%s: set key or keyless, not both", at))
+		case s.Key != "":
+			pem, err := os.ReadFile(resolve(s.Key))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.key: %w", at, err))
+				continue
+			}
+			k, err := newTrustedKey(s.Name, pem)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.key: %w", at, err))
+				continue
+			}
+			p.keys = append(p.keys, k)
+		case s.Keyless != nil:
+			id, err := newTrustedIdentity(s.Name, s.Keyless.Issuer, s.Keyless.SubjectRegexp)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.keyless.%w", at, err))
+				continue
+			}
+			p.keyless = append(p.keyless, id)
+		default:
+			errs = append(errs, fmt.Errorf("%s: needs key or keyless", at))
+		}
+	}
+	if len(tf.Signers) == 0 {
+		errs = append(errs, errors.New("signers: at least one signer is required"))
+	}
+	if tf.TrustedRoot != "" {
+		tr, err := root.NewTrustedRootFromPath(resolve(tf.TrustedRoot))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trustedRoot: %w", err))
+		} else {
+			p.trustedRoot = tr
+		}
+	} else if len(p.keyless) > 0 {
+		errs = append(errs, errors.New("trustedRoot: required when a keyless signer is listed"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &p, nil
+}
+
+// PolicyFromKey is a policy that trusts exactly one public key (verify --key).
+func PolicyFromKey(name string, pubPEM []byte) (*Policy, error) {
+	k, err := newTrustedKey(name, pubPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &Policy{keys: []trustedKey{k}}, nil
+}
+
+func newTrustedKey(name string, pubPEM []byte) (trustedKey, error) {
+	pub, err := ParsePublicKey(pubPEM)
+	if err != nil {
+		return trustedKey{}, err
+	}
+	hint, err := KeyHint(pub)
+	if err != nil {
+		return trustedKey{}, err
+	}
+	return trustedKey{name: name, pub: pub, hint: hint}, nil
+}
+
+// newTrustedIdentity anchors the subject pattern itself: an unanchored pattern
+// ("github.com/acme/") would otherwise match any identity that merely contains it.
+func newTrustedIdentity(name, issuer, pattern string) (trustedIdentity, error) {
+	if issuer == "" {
+		return trustedIdentity{}, errors.New("issuer: required")
+	}
+	if pattern == "" {
+		return trustedIdentity{}, errors.New("subjectRegexp: required")
+	}
+	re, err := regexp.Compile(anchor(pattern))
+	if err != nil {
+		return trustedIdentity{}, fmt.Errorf("subjectRegexp: %w", err)
+	}
+	return trustedIdentity{name: name, issuer: issuer, pattern: pattern, san: re}, nil
+}
+
+// anchor makes a pattern match whole strings only.
+func anchor(pattern string) string {
+	return "^(?:" + pattern + ")$"
+}
+
+// WithTrustedRoot returns a copy of p that checks keyless bundles against tr instead of
+// the file named in trust.yaml.
+func (p *Policy) WithTrustedRoot(tr root.TrustedMaterial) *Policy {
+	c := *p
+	c.trustedRoot = tr
+	return &c
+}
+
+// AddKeyless returns a copy of p that also trusts a Fulcio identity: the issuer exactly
+// and the subject (SAN) by the anchored subjectRegexp.
+func (p *Policy) AddKeyless(name, issuer, subjectRegexp string) (*Policy, error) {
+	id, err := newTrustedIdentity(name, issuer, subjectRegexp)
+	if err != nil {
+		return nil, err
+	}
+	c := *p
+	c.keyless = append(append([]trustedIdentity(nil), p.keyless...), id)
+	return &c, nil
+}
+
+// Signers lists the policy's signer names, keys first.
+func (p *Policy) Signers() []string {
+	var out []string
+	for _, k := range p.keys {
+		out = append(out, k.name)
+	}
+	for _, k := range p.keyless {
+		out = append(out, k.name)
+	}
+	return out
+}
+
+func (i trustedIdentity) matches(issuer, san string) bool {
+	return i.issuer == issuer && i.san.MatchString(san)
+}
+
+func (i trustedIdentity) String() string {
+	return fmt.Sprintf("%s (issuer %s, subject %s)", i.name, i.issuer, strings.TrimSpace(i.pattern))
+}
