@@ -175,8 +175,8 @@ func TestAuthorWorkflow(t *testing.T) {
 			t.Fatal("init twice")
 		}
 		failsWith(t, "init: twice already exists", "init", "twice")
-		failsWith(t, "review: nowhere: no such package directory", "review", "nowhere")
-		failsWith(t, "pack: unknown flag --bogus", "pack", "twice", "--bogus")
+		failsWith(t, "review: nowhere: no such package directory, and no installed skill by that name", "review", "nowhere")
+		failsWith(t, "pack: flag provided but not defined: -bogus", "pack", "twice", "--bogus")
 	})
 
 	t.Run("container", func(t *testing.T) {

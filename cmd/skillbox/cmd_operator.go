@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/container"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
@@ -154,6 +156,7 @@ func approveCommand() *cli.Command {
 			if err := writeCandidateReview(c.App.Writer, cand, false); err != nil {
 				return err
 			}
+			writeGrant(c.App.Writer, cand.Entry.Manifest, grant)
 			if !c.Bool("yes") && !confirm(c, "Approve "+cand.Entry.Name+" "+cand.Entry.Version+"?") {
 				return errors.New("approve: not approved (answer y, or pass --yes)")
 			}
@@ -285,4 +288,55 @@ func auditPath(c *cli.Context) (string, error) {
 		return "", err
 	}
 	return filepath.Join(home, "audit", audit.FileName), nil
+}
+
+// writeGrant shows what the approval will really give, next to what was asked, so the
+// operator reads the narrowed grant before it is written.
+func writeGrant(w io.Writer, m *manifest.Manifest, grant *approval.Grant) {
+	g := approval.Ask(m)
+	if grant != nil {
+		g = *grant
+	}
+	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
+	if grant == nil {
+		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
+	}
+	if len(g.Network) == 0 {
+		fmt.Fprintln(w, "  network: none")
+	}
+	for _, o := range g.Network {
+		fmt.Fprintf(w, "  network: %s\n", o)
+	}
+	for _, f := range g.Files {
+		host := f.Host
+		if host == "" {
+			host = "(no host directory chosen: approval will be refused)"
+		}
+		fmt.Fprintf(w, "  file: %s (%s) <- %s\n", f.Path, f.Access, host)
+	}
+	for _, n := range sortedKeys(g.Env) {
+		fmt.Fprintf(w, "  env: %s\n", n)
+	}
+	for _, n := range sortedKeys(g.Secrets) {
+		src, _, _ := strings.Cut(g.Secrets[n], ":")
+		fmt.Fprintf(w, "  secret: %s from %s\n", n, src)
+	}
+	lim := approval.EffectiveLimits(m.Limits, g.Limits, manifest.Limits{})
+	fmt.Fprintf(w, "  limits: timeout %s, memory %s, output %s, cpu %g, requests %d\n",
+		lim.Timeout, manifest.Size(lim.Memory), manifest.Size(lim.Output), lim.CPU, lim.Requests)
+	if len(g.Callers) > 0 {
+		fmt.Fprintf(w, "  callers: %s\n", strings.Join(g.Callers, ", "))
+	} else {
+		fmt.Fprintln(w, "  callers: any caller the server admits")
+	}
+	fmt.Fprintln(w)
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
@@ -16,13 +18,17 @@ func reviewCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "review",
 		Usage:     "say in plain words what a skill can do, its limits, signer and digests",
-		ArgsUsage: "DIR",
-		UsageText: "skillbox review DIR [--json]\n\nExample:\n  skillbox review ./hello\n  skillbox review ./hello --json | jq .risks",
-		Description: "Loads and validates the package (the code must match the digest in skill.yaml) and\n" +
-			"prints each origin, file path and mode, env and secret name and limit, with risk notes.\n" +
-			"Signatures are not checked here: the signer shows as \"unsigned\".",
+		ArgsUsage: "DIR|NAME",
+		UsageText: "skillbox review DIR|NAME [--json] [--pin VERSION|DIGEST]\n\nExample:\n  skillbox review ./hello\n  skillbox review ./hello --json | jq .risks\n  skillbox review fetch          # an installed skill: what is new since the approved version comes first",
+		Description: "DIR: loads and validates a package directory (the code must match the digest in\n" +
+			"skill.yaml) and prints each origin, file path and mode, env and secret name and limit,\n" +
+			"with risk notes. Signatures are not checked for a directory (use skillbox verify).\n" +
+			"NAME: the newest installed version (or --pin), verified against trust.yaml, its signer,\n" +
+			"and first what it asks beyond the approved version (new origins, widened files, raised limits).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the review as JSON"},
+			&cli.StringFlag{Name: "pin", Usage: "installed skills: review this version or manifest digest (default: the newest)"},
+			homeFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			args, err := authorArgs(c)
@@ -33,8 +39,8 @@ func reviewCommand() *cli.Command {
 				return errors.New("review: want exactly one DIR (see skillbox review --help)")
 			}
 			dir := args[0]
-			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("review: %s: no such package directory (reviewing installed skills by name is not available yet)", dir)
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && manifest.CheckName(dir) == nil {
+				return reviewInstalled(c, dir)
 			}
 			p, err := skillpkg.Load(dir)
 			if err != nil {
@@ -43,6 +49,9 @@ func reviewCommand() *cli.Command {
 			r := review.Describe(p.Manifest)
 			r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
 			r.CodeDigest = "sha256:" + p.Code.SHA256
+			if p.HasBundle {
+				r.Signer = "bundle present, not verified here (skillbox verify " + dir + ")"
+			}
 			if c.Bool("json") {
 				b, err := r.JSON()
 				if err != nil {
@@ -54,4 +63,22 @@ func reviewCommand() *cli.Command {
 			return r.WriteText(c.App.Writer)
 		},
 	}
+}
+
+// reviewInstalled reviews the newest installed version of name (or --pin): verified
+// against trust.yaml, with what it asks beyond the approved version shown first.
+func reviewInstalled(c *cli.Context, name string) error {
+	eng, err := openEngine(c)
+	if err != nil {
+		return fmt.Errorf("review: %w", err)
+	}
+	defer eng.Close()
+	cand, err := eng.Candidate(c.Context, name, c.String("pin"))
+	if engine.ReasonOf(err) == engine.ReasonNotFound && c.String("pin") == "" {
+		return fmt.Errorf("review: %s: no such package directory, and no installed skill by that name", name)
+	}
+	if err != nil {
+		return fmt.Errorf("review: %w", err)
+	}
+	return writeCandidateReview(c.App.Writer, cand, c.Bool("json"))
 }

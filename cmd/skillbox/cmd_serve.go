@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/skillbox-dev/skillbox/isolation/container"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -42,6 +43,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "tls-key", Usage: "server key (PEM) for --tls-cert"},
 			&cli.StringFlag{Name: "client-ca", Usage: "require client certificates signed by this CA (PEM)"},
 			&cli.StringFlag{Name: "token-file", Usage: "bearer tokens, one `NAME TOKEN` per line (mode 0600)"},
+			&cli.StringSliceFlag{Name: "admin", Usage: "caller identity allowed to use the Admin service (repeatable)", DefaultText: "unix:uid=<this uid>"},
 			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "how long shutdown waits for calls in flight"},
 		},
@@ -72,7 +74,11 @@ func serve(c *cli.Context) error {
 	defer ws.Close(context.WithoutCancel(ctx))
 	cfg := engine.Config{Home: home, Wasm: ws}
 	if !c.Bool("no-container") {
-		cs, err := container.New(ctx)
+		// Egress for container skills goes through this proxy, which enforces the same
+		// origin policy as the wasm host function; warm containers hide creation time.
+		proxy := egress.NewProxy()
+		defer proxy.Close()
+		cs, err := container.New(ctx, container.WithEgressProxy(proxy), container.WithWarmPool(2))
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "skillbox: container sandbox unavailable, container skills will be refused: %v\n", oneLine(err))
 		} else {
@@ -86,7 +92,11 @@ func serve(c *cli.Context) error {
 	}
 	defer eng.Close()
 
-	srv := server.New(eng, transport.Caller)
+	var sopts []server.Option
+	if admins := c.StringSlice("admin"); len(admins) > 0 {
+		sopts = append(sopts, server.WithAdmins(append(admins, server.LocalAdmin())...))
+	}
+	srv := server.New(eng, transport.Caller, sopts...)
 	g := grpc.NewServer(opts...)
 	srv.Register(g)
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,9 +10,10 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
 // Environment variables the signing commands read.
@@ -121,11 +120,11 @@ func signCommand() *cli.Command {
 			default:
 				return errors.New("sign: give --key KEY or --keyless")
 			}
-			manifest, code, err := packageSubjects(dir, true)
+			mSubj, code, err := packageSubjects(dir, true)
 			if err != nil {
 				return fmt.Errorf("sign %s: %w", dir, err)
 			}
-			bundle, err := signing.SignSkill(c.Context, manifest, code, signer)
+			bundle, err := signing.SignSkill(c.Context, mSubj, code, signer)
 			if err != nil {
 				return fmt.Errorf("sign %s: %w", dir, err)
 			}
@@ -133,7 +132,7 @@ func signCommand() *cli.Command {
 			if err := os.WriteFile(out, bundle, 0o644); err != nil {
 				return fmt.Errorf("sign %s: %w", dir, err)
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s: %s sha256:%s, %s sha256:%s\n", out, manifest.Name, manifest.SHA256, code.Name, code.SHA256)
+			fmt.Fprintf(c.App.Writer, "wrote %s: %s sha256:%s, %s sha256:%s\n", out, mSubj.Name, mSubj.SHA256, code.Name, code.SHA256)
 			return nil
 		},
 	}
@@ -186,11 +185,11 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", dir, err)
 			}
-			manifest, code, err := packageSubjects(dir, false)
+			mSubj, code, err := packageSubjects(dir, false)
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", dir, err)
 			}
-			id, err := signing.VerifySkill(c.Context, bundle, manifest, code, policy)
+			id, err := signing.VerifySkill(c.Context, bundle, mSubj, code, policy)
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", dir, err)
 			}
@@ -329,64 +328,40 @@ func signArgs(c *cli.Context, n int) ([]string, error) {
 	return positional, nil
 }
 
-// packageManifest is the part of skill.yaml the signing commands need.
-type packageManifest struct {
-	Sandbox struct {
-		Wasm *struct {
-			Module string `yaml:"module"`
-			SHA256 string `yaml:"sha256"`
-		} `yaml:"wasm"`
-		Container *struct {
-			Image string `yaml:"image"`
-			ID    string `yaml:"id"`
-		} `yaml:"container"`
-	} `yaml:"sandbox"`
-}
-
 // packageSubjects computes the two signed subjects of the package in dir from the files
-// themselves: skill.yaml's bytes, and the module's bytes or the container image's ID.
-// With strict, a module whose digest differs from the one skill.yaml declares is an
-// error (sign refuses a package that would never run; run `skillbox pack` first).
-//
-// TODO(skillpkg.CodeSubject): replace with the package reader's code subject once the
-// lead wires skillpkg; this reads only the fields it needs, not the full manifest.
-func packageSubjects(dir string, strict bool) (manifest, code signing.Subject, err error) {
-	raw, err := os.ReadFile(filepath.Join(dir, signing.ManifestName))
-	if err != nil {
-		return manifest, code, err
-	}
-	manifest = signing.Subject{Name: signing.ManifestName, SHA256: sum(raw)}
-	var m packageManifest
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		return manifest, code, fmt.Errorf("%s: %w", signing.ManifestName, err)
-	}
-	switch w, ctr := m.Sandbox.Wasm, m.Sandbox.Container; {
-	case (w == nil) == (ctr == nil):
-		return manifest, code, fmt.Errorf("%s: sandbox: exactly one of wasm or container is required", signing.ManifestName)
-	case w != nil:
-		if w.Module == "" || !filepath.IsLocal(w.Module) {
-			return manifest, code, fmt.Errorf("%s: sandbox.wasm.module: %q must be a file inside the package", signing.ManifestName, w.Module)
-		}
-		mod, err := os.ReadFile(filepath.Join(dir, w.Module))
+// themselves, through skillpkg, the one reader of packages: skill.yaml's bytes, and the
+// module's sha256 or the image ID computed from image.tar (a registry image's recorded
+// ID). With strict (sign), the package must load: a valid manifest whose recorded code
+// digest matches the code, since a package that would never run is not worth signing.
+// Without it (verify), a mismatch is left for signing.VerifySkill to name as a failed
+// digest check.
+func packageSubjects(dir string, strict bool) (manifestSubj, codeSubj signing.Subject, err error) {
+	if strict {
+		p, err := skillpkg.Load(dir)
 		if err != nil {
-			return manifest, code, fmt.Errorf("sandbox.wasm.module: %w", err)
+			return manifestSubj, codeSubj, errors.New(authorError(err))
 		}
-		code = signing.Subject{Name: w.Module, SHA256: sum(mod)}
-		if strict && w.SHA256 != "" && !strings.EqualFold(w.SHA256, code.SHA256) {
-			return manifest, code, fmt.Errorf("%s declares sandbox.wasm.sha256 %s but %s has %s: run skillbox pack first", signing.ManifestName, w.SHA256, w.Module, code.SHA256)
-		}
-	default:
-		if ctr.Image == "" || ctr.ID == "" {
-			return manifest, code, fmt.Errorf("%s: sandbox.container: image and id are required", signing.ManifestName)
-		}
-		code = signing.Subject{Name: ctr.Image, SHA256: ctr.ID}
+		return manifestSubject(p.ManifestBytes), signing.Subject{Name: p.Code.Name, SHA256: p.Code.SHA256}, nil
 	}
-	return manifest, code, nil
+	mpath := filepath.Join(dir, skillpkg.ManifestFile)
+	raw, err := os.ReadFile(mpath)
+	if err != nil {
+		return manifestSubj, codeSubj, err
+	}
+	m, err := manifest.Parse(raw)
+	if err != nil {
+		return manifestSubj, codeSubj, errors.New(authorError(&skillpkg.ManifestError{File: mpath, Err: err}))
+	}
+	name, sum, err := skillpkg.CodeSubject(dir, m)
+	if err != nil {
+		return manifestSubj, codeSubj, err
+	}
+	return manifestSubject(raw), signing.Subject{Name: name, SHA256: sum}, nil
 }
 
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+// manifestSubject is skill.yaml's subject: its digest without the "sha256:" prefix.
+func manifestSubject(raw []byte) signing.Subject {
+	return signing.Subject{Name: skillpkg.ManifestFile, SHA256: strings.TrimPrefix(skillpkg.ManifestDigest(raw), "sha256:")}
 }
 
 // writeNew creates path with data, refusing to replace an existing file.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -55,8 +56,15 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.ExitErrHandler = func(*cli.Context, error) {} // we print errors ourselves
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.RunContext(ctx, args); err != nil {
-		fmt.Fprintf(stderr, "skillbox: %v\n", oneLine(err))
+	if err := app.RunContext(ctx, interspersed(app, args)); err != nil {
+		msg := oneLine(err)
+		// urfave/cli's flag errors do not say which command they are about.
+		if strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") {
+			if cmd := commandPath(app, args); cmd != "" {
+				msg = cmd + ": " + msg
+			}
+		}
+		fmt.Fprintf(stderr, "skillbox: %s\n", msg)
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) && ec.ExitCode() != 0 {
 			return ec.ExitCode()
@@ -64,6 +72,88 @@ func run(args []string, stdout, stderr *os.File) int {
 		return 1
 	}
 	return 0
+}
+
+// interspersed moves flags written after positional arguments in front of them, so
+// that `skillbox sign DIR --key K` means what the spec writes: urfave/cli v2, like Go's
+// flag package, stops parsing flags at the first positional argument. Which tokens
+// take a value is read from the command's own flag definitions; everything after
+// "--" stays positional.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	i, cmds := 1, app.Commands
+	var cmd *cli.Command
+	for i < len(args) && !strings.HasPrefix(args[i], "-") {
+		next := findCommand(cmds, args[i])
+		if next == nil {
+			break
+		}
+		cmd, cmds = next, next.Subcommands
+		i++
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	rest := args[i:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		if a == "--" {
+			pos = append(pos, rest[j+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if takesValue[name] && !hasValue && j+1 < len(rest) {
+			j++
+			flags = append(flags, rest[j])
+		}
+	}
+	out := append(append([]string{}, args[:i]...), flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+	}
+	return append(out, pos...)
+}
+
+// commandPath is the (sub)command named in args, e.g. "audit verify".
+func commandPath(app *cli.App, args []string) string {
+	var names []string
+	cmds := app.Commands
+	for _, a := range args[1:] {
+		c := findCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		names = append(names, c.Name)
+		cmds = c.Subcommands
+	}
+	return strings.Join(names, " ")
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
 }
 
 // oneLine flattens an error to a single line.

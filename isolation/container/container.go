@@ -105,7 +105,10 @@ type Sandbox struct {
 	pools    map[string]*pool
 }
 
-var _ isolation.Sandbox = (*Sandbox)(nil)
+var (
+	_ isolation.Sandbox = (*Sandbox)(nil)
+	_ EgressProxy       = (*egress.Proxy)(nil)
+)
 
 // New connects to the Docker engine (API version negotiated), checks it answers and
 // removes leftovers of earlier, dead skillbox processes.

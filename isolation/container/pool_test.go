@@ -123,6 +123,23 @@ func BenchmarkWarmPoolCall(b *testing.B) {
 	b.ReportMetric(float64(median(times).Microseconds())/1000, "median-ms")
 }
 
+// BenchmarkColdCall is one call through the sandbox without a pool: create, attach,
+// start, input, output, exit (removal after the reply).
+func BenchmarkColdCall(b *testing.B) {
+	s := newSandbox(b)
+	ctx := context.Background()
+	call := hostileCall(`{"mode":"echo"}`)
+	var times []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := s.Run(ctx, call); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+	}
+	b.ReportMetric(float64(median(times).Microseconds())/1000, "median-ms")
+}
+
 // BenchmarkDockerRunRm is the baseline: `docker run --rm -i --network none` of the
 // same image through the docker CLI.
 func BenchmarkDockerRunRm(b *testing.B) {

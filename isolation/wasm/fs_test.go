@@ -1,12 +1,16 @@
 package wasm_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/manifest"
@@ -141,5 +145,25 @@ func TestGoGuestFiles(t *testing.T) {
 	in := []byte(`{"op":"list","path":"/"}`)
 	if out := runProbe(t, &sb, isolation.Call{ID: "n", Skill: skill, Input: in, Limits: limits()}); out.OK && out.Data != "" {
 		t.Errorf("ungranted call lists / as %q", out.Data)
+	}
+}
+
+// Control: the same escape module, run on wazero's own WithDirMount, does leave the
+// directory through a relative symlink (wazero #2323). This shows TestFileEscapes can
+// see an escape, and why the sandbox does not use WithDirMount.
+func TestEscapeModuleSeesDirMountEscape(t *testing.T) {
+	_, granted := fsFixture(t)
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	code, err := os.ReadFile("testdata/escape.wasm")
+	must(t, err)
+	var out bytes.Buffer
+	cfg := wazero.NewModuleConfig().WithStdin(strings.NewReader("rrel-link")).WithStdout(&out).
+		WithFSConfig(wazero.NewFSConfig().WithDirMount(granted, "/data"))
+	_, err = r.InstantiateWithConfig(ctx, code, cfg)
+	if err != nil || out.String() != "top secret" {
+		t.Skipf("wazero's DirMount no longer escapes via a relative symlink (%v, %q): the control is moot", err, out.String())
 	}
 }

@@ -6,7 +6,9 @@
 // fsyncs (group commit): whoever finds no sync running writes every record queued so far
 // and syncs once, and everyone whose record was in that batch returns together. Batches
 // are written under a file lock and continue from whatever another process appended, so
-// a server and a CLI command can share one log.
+// a server and a CLI command can share one log. Enqueue adds a record without waiting:
+// it rides in the next batch, which any later Append (or Close) writes before its own
+// record, so the order of the chain is the order of the calls either way.
 package audit
 
 import (
@@ -107,7 +109,12 @@ type Log struct {
 	seq    uint64 // last line's sequence number
 	prev   string // last line's hash
 	offset int64  // file size after the last line
+
+	wbuf []byte // the leader's batch buffer, reused; touched only while syncing
 }
+
+// maxKeptBuf bounds the batch buffer kept between batches.
+const maxKeptBuf = 1 << 20
 
 type pending struct {
 	rec  Record
@@ -268,6 +275,62 @@ func (l *Log) Append(ctx context.Context, r Record) (string, error) {
 	return p.id, p.err
 }
 
+// Enqueue queues r for the next group commit and returns without waiting for it to be
+// written. It is for records that a later durable Append always follows (the engine's
+// invoke.start, followed by invoke.end): that Append writes r first, in order, and
+// fails if r's batch could not be written. Until then r is in memory only, and a crash
+// loses it. A nil error means r is queued, not that it is durable. Like Append, Enqueue
+// refuses a canceled ctx, a record without an event, a closed log and a log whose
+// earlier write failed; it also checks that Details encodes, so that a queued record
+// can never fail on its own later with no one to tell.
+func (l *Log) Enqueue(ctx context.Context, r Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("audit enqueue: %w", err)
+	}
+	if r.Event == "" {
+		return errors.New("audit enqueue: event is required")
+	}
+	if r.Details != nil {
+		if _, err := json.Marshal(r.Details); err != nil {
+			return fmt.Errorf("audit enqueue: %w", err)
+		}
+	}
+	p := &pending{rec: r, time: time.Now().UTC().Format(time.RFC3339Nano)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.err != nil {
+		return l.err
+	}
+	l.enqueued++
+	l.queue = append(l.queue, p)
+	return nil
+}
+
+// Flush writes every record queued so far (by Enqueue) and returns once they are on
+// disk, or with the write's error.
+func (l *Log) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("audit flush: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	target := l.enqueued // every ticket handed out so far
+	for l.finished < target {
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		l.flushLocked()
+	}
+	return l.err
+}
+
 // flushLocked makes the caller the leader: with l.mu released it writes and syncs every
 // record queued so far as one batch, then wakes the waiters. Called with l.mu held and
 // no leader running.
@@ -313,17 +376,26 @@ func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64
 		}
 		offset = st.Size()
 	}
-	var buf []byte
+	// The batch buffer is the leader's alone (one leader at a time) and kept between
+	// batches: at 32 callers this saves a growing allocation per batch.
+	buf := l.wbuf[:0]
+	defer func() {
+		if cap(buf) <= maxKeptBuf {
+			l.wbuf = buf[:0]
+		}
+	}()
 	for _, p := range batch {
-		line, err := encode(unhashed{Seq: seq + 1, Time: p.time, Record: p.rec, Prev: prev})
+		start := len(buf)
+		var err error
+		buf, err = appendEncoded(buf, unhashed{Seq: seq + 1, Time: p.time, Record: p.rec, Prev: prev})
 		if err != nil {
+			buf = buf[:start]
 			p.err = fmt.Errorf("audit append: %w", err) // this record only
 			continue
 		}
 		seq++
-		prev = hashHex(line[:len(line)-1])
+		prev = hashHex(buf[start : len(buf)-1])
 		p.id = strconv.FormatUint(seq, 10)
-		buf = append(buf, line...)
 	}
 	if len(buf) == 0 {
 		return seq, prev, offset, nil
@@ -384,18 +456,20 @@ func (l *Log) Close() error {
 
 // encode returns the full line, newline included: the unhashed JSON with the hash of
 // exactly those bytes spliced in as the last field.
-func encode(u unhashed) ([]byte, error) {
+func encode(u unhashed) ([]byte, error) { return appendEncoded(nil, u) }
+
+// appendEncoded appends encode(u) to dst.
+func appendEncoded(dst []byte, u unhashed) ([]byte, error) {
 	body, err := json.Marshal(u)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	sum := sha256.Sum256(body)
-	line := make([]byte, 0, len(body)+len(`,"hash":""}`)+64+1)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, `,"hash":"`...)
-	line = hex.AppendEncode(line, sum[:])
-	line = append(line, "\"}\n"...)
-	return line, nil
+	dst = append(dst, body[:len(body)-1]...)
+	dst = append(dst, `,"hash":"`...)
+	dst = hex.AppendEncode(dst, sum[:])
+	dst = append(dst, "\"}\n"...)
+	return dst, nil
 }
 
 func hashHex(b []byte) string {

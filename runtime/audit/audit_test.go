@@ -471,3 +471,174 @@ func TestForeignGarbageStopsAppends(t *testing.T) {
 		t.Fatalf("append after a forged line: %v", err)
 	}
 }
+
+// Enqueued records wait in memory until the next durable append, which writes them
+// first and in order; the chain verifies; a failed batch fails the appends after it.
+func TestEnqueueOrderAndDurability(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	lines := func() []string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart, CallID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart, CallID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(path); st.Size() != 0 {
+		t.Fatalf("enqueue wrote %d bytes before any durable append", st.Size())
+	}
+	id, err := l.Append(ctx, Record{Event: EventInvokeEnd, CallID: "a"})
+	if err != nil || id != "3" {
+		t.Fatalf("append after two enqueues: id %q, err %v; want 3", id, err)
+	}
+	got := lines()
+	for i, want := range []string{`"seq":1,`, `"seq":2,`, `"seq":3,`} {
+		if !strings.Contains(got[i], want) {
+			t.Fatalf("line %d = %s, want %s", i+1, got[i], want)
+		}
+	}
+	if !strings.Contains(got[0], `"callId":"a"`) || !strings.Contains(got[1], `"callId":"b"`) || !strings.Contains(got[2], `"event":"invoke.end"`) {
+		t.Fatalf("order: %v", got)
+	}
+	// Flush makes a lone enqueued record durable; Close writes what is left.
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart, CallID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(ctx); err != nil || len(lines()) != 4 {
+		t.Fatalf("flush: %v, %d lines", err, len(lines()))
+	}
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart, CallID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lines()); n != 5 {
+		t.Fatalf("%d lines after close, want 5", n)
+	}
+	if err := Verify(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("enqueue after close: %v", err)
+	}
+
+	// Refusals.
+	l2, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l2.Enqueue(canceled, Record{Event: EventInvokeStart}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled ctx: %v", err)
+	}
+	if err := l2.Enqueue(ctx, Record{}); err == nil {
+		t.Fatal("record without event queued")
+	}
+	if err := l2.Enqueue(ctx, Record{Event: EventInvokeStart, Details: map[string]any{"f": func() {}}}); err == nil {
+		t.Fatal("record whose details cannot be encoded queued")
+	}
+}
+
+// The write of an enqueued record fails: the durable append that carried it fails, and
+// so does every later enqueue and append.
+func TestEnqueueWriteFailure(t *testing.T) {
+	l, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	l.f.Close()
+	l.f = full
+	ctx := context.Background()
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart}); err != nil {
+		t.Fatal(err) // not written yet
+	}
+	if _, err := l.Append(ctx, Record{Event: EventInvokeEnd}); err == nil {
+		t.Fatal("append carrying an unwritable enqueued record succeeded")
+	}
+	if err := l.Enqueue(ctx, Record{Event: EventInvokeStart}); err == nil || !strings.Contains(err.Error(), "unwritable") {
+		t.Fatalf("enqueue after a failed write: %v", err)
+	}
+	if err := l.Flush(ctx); err == nil {
+		t.Fatal("flush after a failed write succeeded")
+	}
+}
+
+// Many goroutines each enqueue a start and durably append an end: every start precedes
+// its end in the chain and none is lost.
+func TestEnqueueConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				id := fmt.Sprintf("%d-%d", g, i)
+				if err := l.Enqueue(ctx, Record{Event: EventInvokeStart, CallID: id}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := l.Append(ctx, Record{Event: EventInvokeEnd, CallID: id}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Before Close: every end's append has returned, so every start is on disk too.
+	path := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		e, err := parseLine([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e.Event {
+		case EventInvokeStart:
+			if seen[e.CallID] != "" {
+				t.Fatalf("%s: start after %s", e.CallID, seen[e.CallID])
+			}
+			seen[e.CallID] = "start"
+		case EventInvokeEnd:
+			if seen[e.CallID] != "start" {
+				t.Fatalf("%s: end without a start before it", e.CallID)
+			}
+			seen[e.CallID] = "end"
+		}
+	}
+	if len(seen) != 16*50 {
+		t.Fatalf("%d calls in the log, want %d", len(seen), 16*50)
+	}
+	if err := Verify(path); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+}

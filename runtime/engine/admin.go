@@ -82,7 +82,7 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("install %s: %w", src, err)
+		return nil, err // the store names the package: "install DIR: ..."
 	}
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventInstall, Caller: by, Skill: entry.Name,
 		Version: entry.Version, ManifestDigest: entry.ManifestDigest, CodeDigest: entry.CodeDigest, Outcome: "ok",
@@ -165,6 +165,8 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 	e.approvals[m.Name] = a
 	e.verified[c.Entry.ManifestDigest] = c.Signer.Signer
 	e.mu.Unlock()
+	// Warm instances were made for the old grant (its env, secrets, mounts): drop them.
+	e.drain(ctx, m.Name)
 	return a, nil
 }
 
@@ -204,11 +206,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 		}
 	}
 	e.mu.Unlock()
-	for _, c := range []isolation.Sandbox{e.wasm, e.container} {
-		if d, ok := c.(Drainer); ok {
-			_ = d.Drain(ctx, name) // best effort: the disabled set already refuses new calls
-		}
-	}
+	e.drain(ctx, name)
 	for _, c := range ending {
 		select {
 		case <-c.done:
@@ -315,4 +313,14 @@ func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) 
 	}
 	info.Limits = approval.EffectiveLimits(entry.Manifest.Limits, g, manifest.Limits{})
 	return info, nil
+}
+
+// drain drops warm instances of a skill, best effort: they are single-use and a stale
+// one is refused or replaced anyway.
+func (e *Engine) drain(ctx context.Context, name string) {
+	for _, c := range []isolation.Sandbox{e.wasm, e.container} {
+		if d, ok := c.(Drainer); ok {
+			_ = d.Drain(ctx, name)
+		}
+	}
 }

@@ -148,6 +148,19 @@ func TestRefusals(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Field == "" || !strings.Contains(err.Error(), "n") {
 		t.Fatalf("invalid input should name the field: %v (field %q)", err, ee.Field)
 	}
+	if ee.AuditID == "" {
+		t.Fatal("a refused call carries no audit id")
+	}
+	// Every refusal is in the audit log, with its caller and reason.
+	var refused []string
+	for _, e := range auditEvents(t, f.eng) {
+		if e.Event == engine.EventInvokeRefused {
+			refused = append(refused, e.Caller+":"+e.Reason)
+		}
+	}
+	if len(refused) != len(cases)+1 || refused[2] != "mallory:"+engine.ReasonCallerNotAllowed {
+		t.Fatalf("refusal records %v", refused)
+	}
 }
 
 func TestOutputMustMatchSchema(t *testing.T) {

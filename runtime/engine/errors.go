@@ -74,3 +74,9 @@ func budgetKind(r isolation.Reason) string {
 	}
 	return ""
 }
+
+// EventInvokeRefused is the audit event of a call refused before it started.
+const EventInvokeRefused = "invoke.refused"
+
+// unknownSkill is the metrics label of calls naming no installed skill.
+const unknownSkill = "(unknown)"

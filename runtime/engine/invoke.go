@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -52,14 +53,48 @@ type resolved struct {
 // as far as the sandbox is in the audit log, and if its record cannot be written the
 // call fails.
 func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
-	done := e.metrics.CallStarted(req.Skill)
+	// Metrics are labelled by installed skill names only, so a caller cannot mint
+	// label values (series) by calling names that do not exist.
+	label := req.Skill
+	if _, err := e.store.Lookup(req.Skill, ""); err != nil {
+		label = unknownSkill
+	}
+	done := e.metrics.CallStarted(label)
 	res, err := e.invoke(ctx, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
 		outcome = ReasonOf(err)
+		err = e.recordRefusal(ctx, req, err)
 	}
 	done(outcome)
 	return res, err
+}
+
+// recordRefusal writes an invoke.refused record for a call refused before it started
+// (not installed, not approved, caller not allowed, invalid input, disabled, busy):
+// refusals are what an operator looks for after an incident. Calls that started are
+// already recorded by their invoke.end.
+func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) error {
+	var ee *Error
+	if errors.As(err, &ee) && (ee.AuditID != "" || ee.Reason == ReasonAuditFailed) {
+		return err
+	}
+	if !errors.As(err, &ee) {
+		return err // a sandbox error: the call started and has its invoke.end
+	}
+	skill := req.Skill
+	if manifest.CheckName(skill) != nil {
+		skill = "" // not a name: keep arbitrary caller bytes out of the record's fields
+	}
+	id, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
+		Event: EventInvokeRefused, Caller: req.Caller, Skill: skill, Outcome: "refused",
+		Reason: ee.Reason, Details: map[string]any{"message": oneLine(ee.Error()), "pin": req.Pin},
+	})
+	if aerr != nil {
+		return &Error{Reason: ReasonAuditFailed, Msg: "refusal not recorded", Err: aerr}
+	}
+	ee.AuditID = id
+	return ee
 }
 
 func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
@@ -131,9 +166,13 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
 	}
 
+	// invoke.start is queued, not synced: the invoke.end below is a durable append that
+	// writes it first, so a call still costs one fsync wait, shared with its peers.
+	// A crash mid-call can lose the start; the call's result is never returned
+	// unrecorded.
 	start := base
 	start.Event = audit.EventInvokeStart
-	if _, err := e.audit.Append(ctx, start); err != nil {
+	if err := e.audit.Enqueue(ctx, start); err != nil {
 		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not started: audit log", Err: err}
 	}
 
@@ -159,8 +198,11 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 			}
 		}
 	}
+	runErr = attributeDenial(runErr, out.Egress)
 	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
 		e.metrics.BudgetExhausted(m.Name, kind)
+	} else if hitRequestLimit(out.Egress) {
+		e.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
 	}
 
 	end := base
@@ -334,4 +376,35 @@ func (e *Engine) isDisabled(name string) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return e.disabled[name]
+}
+
+// attributeDenial names the likely cause of a skill that failed after one of its
+// requests was refused: the caller then sees EGRESS_DENIED or REQUEST_LIMIT (with the
+// URL) instead of a bare SKILL_FAILED. A skill that handled the denial and succeeded is
+// not failed; the denial is in its egress records and the audit log either way.
+func attributeDenial(runErr error, egress []isolation.EgressRecord) error {
+	if runErr == nil || isolation.ReasonOf(runErr) != isolation.ReasonSkillFailed {
+		return runErr
+	}
+	for _, rec := range egress {
+		if rec.Allowed {
+			continue
+		}
+		reason := isolation.ReasonEgressDenied
+		if strings.HasPrefix(rec.Reason, "request limit") {
+			reason = isolation.ReasonRequests
+		}
+		return &isolation.Error{Reason: reason,
+			Msg: fmt.Sprintf("the skill failed after %s %s was refused (%s)", rec.Method, rec.URL, rec.Reason), Err: runErr}
+	}
+	return runErr
+}
+
+func hitRequestLimit(egress []isolation.EgressRecord) bool {
+	for _, rec := range egress {
+		if !rec.Allowed && strings.HasPrefix(rec.Reason, "request limit") {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,12 +34,49 @@ type Server struct {
 	eng    *engine.Engine
 	caller CallerFunc
 	health *health.Server
+	admins map[string]bool
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAdmins sets the caller identities allowed to use the Admin service (the kill
+// switch, reload, the list of calls). By default only LocalAdmin is.
+func WithAdmins(ids ...string) Option {
+	return func(s *Server) {
+		s.admins = map[string]bool{}
+		for _, id := range ids {
+			s.admins[id] = true
+		}
+	}
+}
+
+// LocalAdmin is the default admin: a caller on the unix socket with the server's own
+// uid (the operator who started it).
+func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
+
 // New returns a Server; caller names the peer of each request (for approvals' callers
-// lists and the audit log).
-func New(eng *engine.Engine, caller CallerFunc) *Server {
-	return &Server{eng: eng, caller: caller, health: health.NewServer()}
+// lists, Admin authorization and the audit log).
+func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
+	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ReasonNotAdmin is the ErrorDetail reason of an Admin call by a caller who is not an
+// admin.
+const ReasonNotAdmin = "NOT_ADMIN"
+
+// admin refuses Admin calls from callers not listed as admins: any agent that may
+// invoke skills must not be able to lift the operator's kill switch.
+func (s *Server) admin(ctx context.Context) (string, error) {
+	who := s.who(ctx)
+	if !s.admins[who] {
+		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, who+" may not use the Admin service", "", "")
+	}
+	return who, nil
 }
 
 // Register adds Skills, Admin, health and reflection to g.
@@ -123,10 +162,14 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 
 // Disable implements Admin.Disable.
 func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.DisableResponse, error) {
-	if err := manifest.CheckName(req.GetName()); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+	who, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
 	}
-	n, err := s.eng.Disable(ctx, req.GetName(), s.who(ctx), req.GetReason())
+	if err := manifest.CheckName(req.GetName()); err != nil {
+		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
+	}
+	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -135,10 +178,14 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 
 // Enable implements Admin.Enable.
 func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableResponse, error) {
-	if err := manifest.CheckName(req.GetName()); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+	who, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.eng.Enable(ctx, req.GetName(), s.who(ctx)); err != nil {
+	if err := manifest.CheckName(req.GetName()); err != nil {
+		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
+	}
+	if err := s.eng.Enable(ctx, req.GetName(), who); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.EnableResponse{}, nil
@@ -146,7 +193,11 @@ func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableR
 
 // Reload implements Admin.Reload.
 func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadResponse, error) {
-	n, err := s.eng.Reload(ctx, s.who(ctx))
+	who, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.eng.Reload(ctx, who)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -154,7 +205,10 @@ func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadRes
 }
 
 // Calls implements Admin.Calls.
-func (s *Server) Calls(context.Context, *pb.CallsRequest) (*pb.CallsResponse, error) {
+func (s *Server) Calls(ctx context.Context, _ *pb.CallsRequest) (*pb.CallsResponse, error) {
+	if _, err := s.admin(ctx); err != nil {
+		return nil, err
+	}
 	out := &pb.CallsResponse{}
 	for _, c := range s.eng.Calls() {
 		out.Calls = append(out.Calls, &pb.Call{CallId: c.ID, Skill: c.Skill, Version: c.Version,
@@ -195,10 +249,12 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) {
+	reason := engine.ReasonOf(err)
+	// The reason decides first: a sandbox stopped by its own budget or by the kill
+	// switch wraps context.Canceled too, and must not read as the caller's cancel.
+	if reason == string(isolation.ReasonInternal) && errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, err.Error())
 	}
-	reason := engine.ReasonOf(err)
 	var field, auditID string
 	var e *engine.Error
 	if errors.As(err, &e) {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/server"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/skillpkg"
+)
+
+// serve starts a real in-process server (engine, wasm sandbox, gRPC on a unix socket)
+// on a fresh home with one trusted key and the WAT skill `upper` installed, signed and
+// approved. It returns the server's address and the engine.
+func serve(t *testing.T) (string, *engine.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	home := t.TempDir()
+
+	priv, pub, err := signing.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.ParsePrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(home, "release.pub"), pub)
+	write(t, filepath.Join(home, "trust.yaml"), []byte("signers:\n  - name: example-release\n    key: release.pub\n"))
+
+	// The package: a copy of examples/wat-skill/upper, signed.
+	pkgDir := t.TempDir()
+	for _, f := range []string{"skill.yaml", "module.wasm"} {
+		b, err := os.ReadFile(filepath.Join("..", "wat-skill", "upper", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(pkgDir, f), b)
+	}
+	pkg, err := skillpkg.Load(pkgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mSum := sha256.Sum256(pkg.ManifestBytes)
+	bundle, err := signing.SignSkill(ctx,
+		signing.Subject{Name: skillpkg.ManifestFile, SHA256: hex.EncodeToString(mSum[:])},
+		signing.Subject{Name: pkg.Code.Name, SHA256: pkg.Code.SHA256}, signing.KeySigner(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(pkgDir, skillpkg.BundleFile), bundle)
+
+	ws, err := wasm.New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close(ctx) })
+	eng, err := engine.Open(ctx, engine.Config{Home: home, Wasm: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.Install(ctx, pkgDir, "test"); err != nil {
+		t.Fatal(err)
+	}
+	cand, err := eng.Candidate(ctx, "upper", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Approve(ctx, cand, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	lis, opts, err := transport.Listen(ctx, transport.ServerConfig{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(opts...)
+	server.New(eng, transport.Caller).Register(g)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return transport.DefaultSocket(home), eng
+}
+
+func write(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAgentListsAndCalls(t *testing.T) {
+	addr, eng := serve(t)
+	ctx := context.Background()
+
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"--server", addr, "--call", `upper={"text":"hello, agent"}`}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q\n%s", code, errOut.String(), out.String())
+	}
+	for _, want := range []string{
+		"upper 0.1.0 (enabled, signed by example-release)",
+		`input:  {"$schema":`,
+		"grant:  nothing (no network, files, env or secrets)",
+		"limits: timeout 2s, memory 16MiB, output 8MiB\n",
+		`✓ {"text":"HELLO, AGENT"}`,
+		"1 call(s): 1 ok, 0 failed",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// Refusals, as an agent sees them: the ErrorDetail's reason, then the message.
+	refused := func(call, want string) {
+		t.Helper()
+		out.Reset()
+		if code := run(ctx, []string{"--server", addr, "--list=false", call}, &out, &errOut); code != 2 {
+			t.Errorf("%s: exit %d, want 2\n%s", call, code, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s: output lacks %q:\n%s", call, want, out.String())
+		}
+	}
+	refused(`upper={"text":1}`, "✗ INVALID_INPUT: ")
+	refused(`nosuch={}`, "✗ NOT_FOUND: ")
+	if _, err := eng.Disable(ctx, "upper", "test", "testing the kill switch"); err != nil {
+		t.Fatal(err)
+	}
+	refused(`upper={"text":"x"}`, "✗ DISABLED: upper is disabled [FailedPrecondition")
+}
+
+func TestAgentBadUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	for _, args := range [][]string{
+		{"--server", "unix:///nonexistent/skillbox.sock", "not-a-call"},
+		{"--server", "unix:///nonexistent/skillbox.sock", `x={bad json`},
+		{"--server", "unix-abstract:skillbox"},            // refused by transport.Dial: no file mode guards it
+		{"--server", "unix:///nonexistent/skillbox.sock"}, // no server: List fails with one line
+	} {
+		errOut.Reset()
+		if code := run(context.Background(), args, &out, &errOut); code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+		if msg := strings.TrimSpace(errOut.String()); msg == "" || strings.Contains(msg, "\n") {
+			t.Errorf("%v: stderr %q, want one line", args, msg)
+		}
+	}
+}

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# skillbox, end to end, in a throwaway home: build, sign, trust, install, review,
+# approve, serve, call from an agent (including a denied outbound request), the kill
+# switch, and the audit chain. Needs Go; uses Docker for the container skill when an
+# engine answers. Leaves nothing behind: the temp home, the server, the local web
+# origins and the demo's image tag are removed on any exit.
+#
+#   make demo                 # or ./scripts/demo.sh
+#   SKILLBOX_DEMO_DOCKER=0 make demo   # skip the container skill
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$PWD
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/skillbox-demo.XXXXXX")
+export SKILLBOX_HOME="$tmp/home"
+unset SKILLBOX_SERVER SKILLBOX_TOKEN
+bin="$tmp/bin"
+pkgs="$tmp/pkgs"
+server_pid= origin_pid= image_tag=
+start=$SECONDS
+
+cleanup() {
+	local status=$?
+	trap - EXIT INT TERM
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [[ -n $origin_pid ]] && kill -0 "$origin_pid" 2>/dev/null; then
+		kill -TERM "$origin_pid" 2>/dev/null || true
+		wait "$origin_pid" 2>/dev/null || true
+	fi
+	if [[ -n $image_tag ]]; then
+		docker image rm "$image_tag" >/dev/null 2>&1 || true
+	fi
+	# The store seals installed packages read-only; make them removable.
+	chmod -R u+w "$tmp" 2>/dev/null || true
+	rm -rf "$tmp"
+	if ((status != 0)); then
+		echo "demo: FAILED (exit $status) after $((SECONDS - start))s; cleaned up" >&2
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -t 1 ]]; then bold=$'\033[1m' dim=$'\033[2m' off=$'\033[0m'; else bold= dim= off=; fi
+step() { printf '\n%s==> %s%s %s(%ds)%s\n' "$bold" "$*" "$off" "$dim" $((SECONDS - start)) "$off"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+# shown prints a command line as one could paste it: arguments with spaces or shell
+# characters in single quotes, $tmp abbreviated.
+shown() {
+	local out= a plain='^[-A-Za-z0-9_./:=@%+,$]+$'
+	for a in "$@"; do
+		a=${a//$tmp/\$tmp}
+		if [[ $a =~ $plain ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
+	done
+	printf '  %s$%s%s\n' "$dim" "$out" "$off"
+}
+# sb runs the CLI, showing the command line and its output, indented.
+sb() {
+	shown skillbox "$@"
+	"$bin/skillbox" "$@" 2>&1 | sed -e "s|$tmp|\$tmp|g" -e 's/^/    /'
+}
+# agent runs examples/agent the same way; every call's outcome is also kept in
+# $tmp/agent.log for the summary. Its exit status is 2 when a call failed.
+agent() {
+	shown agent "$@"
+	"$bin/agent" "$@" 2>&1 | tee -a "$tmp/agent.log" | sed -e "s|$tmp|\$tmp|g" -e 's/^/    /'
+}
+
+command -v go >/dev/null || die "Go is needed (https://go.dev/dl/)"
+use_docker=0
+if [[ ${SKILLBOX_DEMO_DOCKER:-1} != 0 ]] && command -v docker >/dev/null && docker version >/dev/null 2>&1; then
+	use_docker=1
+fi
+
+step "building the skillbox CLI, the example agent and the demo's local web origins into \$tmp/bin"
+note "the first build on a fresh machine downloads and compiles the dependencies: a few minutes"
+mkdir -p "$bin" "$pkgs" "$SKILLBOX_HOME/keys" "$tmp/build"
+# build OUT PKG [go build flags...] shows each build as it starts and how long it took.
+build() {
+	local out=$1 pkg=$2 t0=$SECONDS
+	shift 2
+	printf '    %-26s' "$pkg"
+	go build "$@" -o "$out" "$pkg"
+	printf 'built in %ds\n' $((SECONDS - t0))
+}
+build "$bin/skillbox" ./cmd/skillbox
+build "$bin/agent" ./examples/agent
+build "$bin/demo-origin" ./scripts/demo-origin
+
+step "building the first-party skills decimal, jsonq, fetch for WASI (GOOS=wasip1 GOARCH=wasm)"
+for s in decimal jsonq fetch; do
+	mkdir -p "$pkgs/$s"
+	GOOS=wasip1 GOARCH=wasm build "$pkgs/$s/module.wasm" "./skills/$s" -trimpath
+	cp "skills/$s/skill.yaml" "$pkgs/$s/skill.yaml"
+done
+mkdir -p "$pkgs/upper"
+cp examples/wat-skill/upper/skill.yaml examples/wat-skill/upper/module.wasm "$pkgs/upper/"
+note "upper: $(wc -c <"$pkgs/upper/module.wasm") bytes, hand-written WebAssembly text (examples/wat-skill), no SDK"
+
+step "starting two local web origins on 127.0.0.1 (one will be granted to fetch, one not)"
+"$bin/demo-origin" --addr-file "$tmp/origins" --log "$tmp/origin.log" &
+origin_pid=$!
+for _ in $(seq 50); do [[ -s $tmp/origins ]] && break; sleep 0.1; done
+[[ -s $tmp/origins ]] || die "the demo origins did not start"
+read -r granted_kv internal_kv <"$tmp/origins"
+granted=${granted_kv#granted=} internal=${internal_kv#internal=}
+note "granted origin:  $granted"
+note "internal origin: $internal (asked for by the manifest, left out of the grant)"
+
+step "writing the demo's fetch manifest: it asks for both local origins"
+awk -v a="$granted" -v b="$internal" '
+	/^capabilities:/ { print "capabilities:\n  network:\n    - " a "\n    - " b; skip = 1; next }
+	skip && /^[^ ]/ { skip = 0 }
+	!skip' "skills/fetch/skill.yaml" >"$pkgs/fetch/skill.yaml"
+grep -q -- "- $internal\$" "$pkgs/fetch/skill.yaml" || die "could not rewrite fetch's network list"
+
+step "packing: writing each module's sha256 into its skill.yaml and validating it"
+for s in decimal jsonq fetch upper; do sb pack "$pkgs/$s"; done
+
+step "making a signing key and trusting it in \$SKILLBOX_HOME/trust.yaml"
+sb keygen --out "$tmp/demo-release"
+cp "$tmp/demo-release.pub" "$SKILLBOX_HOME/keys/demo-release.pub"
+cat >"$SKILLBOX_HOME/trust.yaml" <<'EOF'
+signers:
+  - name: demo-release
+    key: keys/demo-release.pub
+EOF
+note "trust.yaml trusts one signer: demo-release"
+
+step "signing each package (a Sigstore bundle over skill.yaml and module.wasm)"
+for s in decimal jsonq fetch upper; do sb sign "$pkgs/$s" --key "$tmp/demo-release.key"; done
+
+step "installing: each bundle is verified against trust.yaml before it enters the store"
+for s in decimal jsonq fetch upper; do sb install "$pkgs/$s" --by demo; done
+
+step "reviewing fetch: what it asks for, in plain words"
+sb review "$pkgs/fetch"
+
+step "approving decimal, jsonq and upper as asked, and fetch with a grant of ONE of its two origins"
+cat >"$tmp/fetch-grant.yaml" <<EOF
+network: ["$granted"]
+limits: {timeout: 10s, requests: 3}
+EOF
+note "fetch-grant.yaml: network [$granted], timeout 10s, 3 requests a call"
+sb approve decimal --by demo-operator --yes
+sb approve jsonq --by demo-operator --yes
+sb approve upper --by demo-operator --yes
+sb approve fetch --grant "$tmp/fetch-grant.yaml" --by demo-operator --yes
+
+if ((use_docker)); then
+	step "building the container skill textstat: a static binary in a FROM-scratch image, docker save -> image.tar"
+	mkdir -p "$pkgs/textstat" "$tmp/build/textstat"
+	CGO_ENABLED=0 GOOS=linux build "$tmp/build/textstat/textstat" ./skills/textstat -trimpath -ldflags='-s -w'
+	cp skills/textstat/Dockerfile "$tmp/build/textstat/"
+	image_tag="skillbox-demo-textstat:$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9.-')"
+	docker build -q -t "$image_tag" "$tmp/build/textstat" >/dev/null 2>"$tmp/docker-build.log" ||
+		die "docker build failed: $(tail -n 3 "$tmp/docker-build.log")"
+	docker save "$image_tag" -o "$pkgs/textstat/image.tar"
+	cp skills/textstat/skill.yaml "$pkgs/textstat/skill.yaml"
+	note "textstat: image $(docker image inspect -f '{{.Id}}' "$image_tag" | cut -c1-19)…, image.tar $(($(wc -c <"$pkgs/textstat/image.tar") / 1024)) KiB"
+	sb pack "$pkgs/textstat"
+	sb sign "$pkgs/textstat" --key "$tmp/demo-release.key"
+	sb install "$pkgs/textstat" --by demo
+	sb approve textstat --by demo-operator --yes
+else
+	step "skipping the container skill textstat: no Docker engine answers (or SKILLBOX_DEMO_DOCKER=0)"
+fi
+
+step "starting the server: skillbox serve on unix://\$SKILLBOX_HOME/skillbox.sock (mode 0600)"
+serve_args=()
+((use_docker)) || serve_args+=(--no-container)
+"$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
+server_pid=$!
+for i in $(seq 150); do
+	"$bin/skillbox" skills >/dev/null 2>&1 && break
+	kill -0 "$server_pid" 2>/dev/null || die "the server exited: $(tail -n 3 "$tmp/serve.log")"
+	((i < 150)) || die "the server did not answer within 30s: $(tail -n 3 "$tmp/serve.log")"
+	sleep 0.2
+done
+sb skills
+
+step "warming up: the first call of each Go skill compiles its module to native code (cached under \$SKILLBOX_HOME/cache)"
+note "this takes a while on a small machine; later calls take milliseconds"
+warm() {
+	local t0=$SECONDS
+	printf '    %-9s compiling…' "$1"
+	local out
+	if out=$("$bin/skillbox" invoke "$1" --input "$2" 2>&1); then
+		printf ' done in %ds\n' $((SECONDS - t0))
+	else
+		printf ' FAILED after %ds\n' $((SECONDS - t0))
+		printf '%s\n' "$out" | sed 's/^/      /'
+		return 1
+	fi
+}
+warm decimal '{"expression":"1 + 1"}'
+warm jsonq '{"data":[1],"query":".[0]"}'
+warm fetch "{\"url\":\"$granted/warm-up\"}"
+
+step "the agent lists the skills and calls decimal, jsonq, upper and fetch of the granted origin"
+agent --call 'decimal={"expression":"19.99 * 3 - 5.00 / 2"}' \
+	--call 'decimal={"op":"div","operands":["100.00","3"],"scale":2,"rounding":"half-up"}' \
+	--call 'jsonq={"data":{"items":[{"name":"widget","price":19.99},{"name":"gadget","price":5.00}]},"query":".items[] | select(.price > 10) | .name"}' \
+	--call 'upper={"text":"hand-written wasm, no SDK"}' \
+	--call "fetch={\"url\":\"$granted/prices\",\"max_chars\":200}"
+
+step "the agent asks fetch for the origin the grant left out, and sends a bad input: both refused"
+set +e
+agent --list=false --call "fetch={\"url\":\"$internal/admin\"}" --call 'decimal={"expression":42}' >"$tmp/refused.out"
+refused_status=$?
+set -e
+cat "$tmp/refused.out"
+((refused_status == 2)) || die "expected the agent to report failed calls (exit 2), got $refused_status"
+grep -q " internal " "$tmp/origin.log" && die "the internal origin received a request"
+note "the internal origin's log is empty: the host refused the request before any byte left"
+
+step "the kill switch: disable fetch, watch a call be refused, enable it again"
+sb disable fetch --reason "demo: kill switch"
+set +e
+agent --list=false --call "fetch={\"url\":\"$granted/\"}" >"$tmp/disabled.out"
+disabled_status=$?
+set -e
+cat "$tmp/disabled.out"
+((disabled_status == 2)) && grep -q "DISABLED" "$tmp/disabled.out" || die "a call of a disabled skill was not refused as DISABLED"
+sb enable fetch
+agent --list=false --call "fetch={\"url\":\"$granted/again\",\"max_chars\":40}"
+
+if ((use_docker)); then
+	step "calling the container skill textstat (a fresh hardened container, no network)"
+	agent --list=false --call 'textstat={"text":"The quick brown fox jumps over the lazy dog. The dog sleeps.","top":3,"skip_stopwords":true}'
+fi
+
+step "stopping the server (SIGTERM drains calls in flight)"
+kill -TERM "$server_pid"
+wait "$server_pid" || die "the server exited with status $?: $(tail -n 3 "$tmp/serve.log")"
+server_pid=
+sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/serve.log"
+
+step "checking the audit log's hash chain, and finding the denied request in it"
+sb audit verify
+"$bin/skillbox" audit tail >"$tmp/audit.jsonl"
+grep '"event":"egress.denied"' "$tmp/audit.jsonl" | sed -e 's/,"prev":"[0-9a-f]*","hash":"[0-9a-f]*"//' -e 's/^/    /'
+
+count() { grep -c -- "$1" "$2" || true; }
+records=$(($(wc -l <"$tmp/audit.jsonl")))
+ran=$(count '"event":"invoke.end"' "$tmp/audit.jsonl")
+ran_ok=$(grep '"event":"invoke.end"' "$tmp/audit.jsonl" | grep -c '"outcome":"ok"' || true)
+denied=$(count '"event":"egress.denied"' "$tmp/audit.jsonl")
+agent_calls=$(count '^→ ' "$tmp/agent.log")
+agent_ok=$(count '^  ✓ ' "$tmp/agent.log")
+reached=$(count ' granted ' "$tmp/origin.log")
+leaked=$(count ' internal ' "$tmp/origin.log")
+((denied == 1)) || die "expected exactly one egress.denied record in the audit log, found $denied"
+
+step "summary"
+note "calls:             $agent_calls by the agent ($agent_ok ok, $((agent_calls - agent_ok)) refused), 3 warm-ups by skillbox invoke"
+note "ran in a sandbox:  $ran ($ran_ok ok); invalid input and the disabled skill were refused before running"
+note "outbound requests: $reached reached the granted origin; $denied denied by the grant ($leaked reached the other origin)"
+note "audit log:         $records records, hash chain OK"
+note "container skill:   $( ((use_docker)) && echo "textstat ran in a FROM-scratch container" || echo "skipped (no Docker engine)")"
+note "wall time:         $((SECONDS - start))s; \$tmp is removed now and nothing is left running"
