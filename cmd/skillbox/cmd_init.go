@@ -235,6 +235,8 @@ pack: module.wasm
 `
 
 const scaffoldMakeContainer = `# Build a static binary, put it in a FROM scratch image, save the image, pack.
+all: image.tar
+
 skill: main.go go.mod
 	CGO_ENABLED=0 GOOS=linux go build -o skill .
 
@@ -248,7 +250,7 @@ test:
 pack: image.tar
 	skillbox pack .
 
-.PHONY: test pack
+.PHONY: all test pack
 `
 
 const scaffoldDockerfile = `# The skill runs as nobody, with nothing in the image but its own binary.

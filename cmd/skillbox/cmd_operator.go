@@ -14,8 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/isolation"
-	"github.com/skillbox-dev/skillbox/isolation/container"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
@@ -54,23 +52,19 @@ func operator(c *cli.Context) string {
 	return "cli:" + name
 }
 
-// openEngine opens the engine on the skill home for a one-shot command. withContainer
-// connects to Docker when one answers (install needs it to load images).
-func openEngine(c *cli.Context, sandboxes ...isolation.Sandbox) (*engine.Engine, error) {
+// openEngine opens the engine on the skill home for a one-shot command, with the
+// sandboxes cfg names (none for commands that only read or write operator state).
+func openEngine(c *cli.Context, cfg ...engine.Config) (*engine.Engine, error) {
 	home, err := skillboxHome(c)
 	if err != nil {
 		return nil, err
 	}
-	cfg := engine.Config{Home: home}
-	for _, sb := range sandboxes {
-		switch sb.(type) {
-		case *container.Sandbox:
-			cfg.Container = sb
-		default:
-			cfg.Wasm = sb
-		}
+	var conf engine.Config
+	if len(cfg) > 0 {
+		conf = cfg[0]
 	}
-	return engine.Open(c.Context, cfg)
+	conf.Home = home
+	return engine.Open(c.Context, conf)
 }
 
 func installCommand() *cli.Command {
@@ -88,12 +82,13 @@ func installCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("install: want exactly one DIR or FILE.tar.gz (see skillbox install --help)")
 			}
-			var extra []isolation.Sandbox
-			if cs, err := container.New(c.Context); err == nil {
+			// Docker loads and checks a container package's image; wasm packages need none.
+			var cfg engine.Config
+			if cs, err := newContainerSandbox(c); err == nil {
 				defer cs.Close(context.WithoutCancel(c.Context))
-				extra = append(extra, cs)
+				cfg.Container = cs
 			}
-			eng, err := openEngine(c, extra...)
+			eng, err := openEngine(c, cfg)
 			if err != nil {
 				return fmt.Errorf("install: %w", err)
 			}

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,36 +13,42 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/container"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
 // unverifiedWarning is printed with every `run DIR`: an author's unsigned directory.
 const unverifiedWarning = "UNVERIFIED: this skill ran from a directory with exactly what its manifest asks; nothing was verified or approved"
 
-// Budgets the manifest does not set, for the author's loop. The engine will own these.
-const (
-	runResponseBytes = 4 << 20
-)
-
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run one call of a skill directory in its sandbox and print the result as JSON",
-		ArgsUsage: "DIR",
-		UsageText: `skillbox run DIR --input JSON|@FILE [--mount GUEST=HOSTDIR]... [--json]
+		ArgsUsage: "DIR|NAME",
+		UsageText: `skillbox run DIR|NAME --input JSON|@FILE [--mount GUEST=HOSTDIR]... [--json]
 
    skillbox run ./hello --input '{"name":"Ada"}'
-   skillbox run ./grep --input @query.json --mount /data=$PWD/corpus --json`,
-		Description: `Runs an unsigned skill directory (the author's inner loop): the skill gets exactly what
-its manifest asks and nothing was verified or approved, which the output says loudly.
-Each files capability must be bound to a host directory with --mount; granted env and
-secret names take their values from this process's environment. Limits come from the
-manifest; compiled code is cached under $SKILLBOX_HOME/cache (default ~/.skillbox).`,
+   skillbox run ./grep --input @query.json --mount /data=$PWD/corpus --json
+   skillbox run fetch --input '{"url":"https://example.com"}'    # an installed, approved skill`,
+		Description: `run DIR is the author's inner loop: an unsigned skill directory (wasm, or a container
+with image.tar) gets exactly what its manifest asks and nothing was verified or approved,
+which the output says loudly. Each files capability must be bound to a host directory
+with --mount; granted env and secret names take their values from this process's
+environment. Limits come from the manifest.
+run NAME is the operator's path: the installed skill, verified, approved and budgeted by
+the same engine as the server, recorded in the audit log, with this user as the caller
+(unix:uid=N). Compiled code is cached under $SKILLBOX_HOME/cache (default ~/.skillbox).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "the call's input: JSON, or @FILE to read it from a file (required)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "bind the manifest's files path GUEST to host directory HOSTDIR (repeatable)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line"},
+			homeFlag(),
 		},
 		Action: runAction,
 	}
@@ -55,7 +60,7 @@ type runOutput struct {
 	Logs    string          `json:"logs"`
 	Usage   runUsage        `json:"usage"`
 	Egress  []runEgress     `json:"egress"`
-	Warning string          `json:"warning"`
+	Warning string          `json:"warning,omitempty"`
 }
 
 type runUsage struct {
@@ -81,53 +86,41 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := f.dir
-	m, _, err := manifest.LoadFile(filepath.Join(dir, "skill.yaml"))
-	if err != nil {
-		return fmt.Errorf("run %s: %w", dir, err)
+	if _, err := os.Stat(f.dir); errors.Is(err, os.ErrNotExist) && manifest.CheckName(f.dir) == nil {
+		return runInstalled(c, f)
 	}
-	if m.Sandbox.Wasm == nil {
-		return fmt.Errorf("run %s: only wasm skills can run yet", m.Name)
-	}
-	input, err := runReadInput(f.input)
+	pkg, err := skillpkg.Load(f.dir)
 	if err != nil {
-		return fmt.Errorf("run %s: %w", m.Name, err)
+		return fmt.Errorf("run %s: %w", f.dir, err)
+	}
+	m := pkg.Manifest
+	input, err := readInput(f.input)
+	if err != nil {
+		return fmt.Errorf("run %s: input: %w", m.Name, err)
 	}
 	if err := m.ValidateInput(input); err != nil {
 		return fmt.Errorf("run %s: invalid input: %w", m.Name, err)
-	}
-	digest, err := runFileDigest(filepath.Join(dir, filepath.FromSlash(m.Sandbox.Wasm.Module)))
-	if err != nil {
-		return fmt.Errorf("run %s: %w", m.Name, err)
-	}
-	if digest != "sha256:"+m.Sandbox.Wasm.SHA256 {
-		return fmt.Errorf("run %s: %s does not match the sha256 in skill.yaml (run skillbox pack)", m.Name, m.Sandbox.Wasm.Module)
 	}
 	grant, err := runGrant(m, f.mounts)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
-	home, err := runHome()
+	home, err := skillboxHome(c)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
-	cacheDir := filepath.Join(home, "cache")
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return fmt.Errorf("run %s: cache: %w", m.Name, err)
-	}
-
 	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+unverifiedWarning)
-	sb, err := wasm.New(c.Context, wasm.WithCacheDir(cacheDir))
+	sb, err := authorSandbox(c, home, pkg)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
-	defer sb.Close(c.Context)
+	defer sb.Close(context.WithoutCancel(c.Context))
 	res, err := sb.Run(c.Context, isolation.Call{
 		ID:     fmt.Sprintf("run-%d", time.Now().UnixNano()),
-		Skill:  isolation.Skill{Manifest: m, Dir: dir, Digest: digest},
+		Skill:  isolation.Skill{Manifest: m, Dir: f.dir, Digest: "sha256:" + pkg.Code.SHA256},
 		Input:  input,
 		Grant:  grant,
-		Limits: runLimits(m),
+		Limits: approval.EffectiveLimits(m.Limits, manifest.Limits{}, manifest.Limits{}),
 	})
 	if err != nil {
 		return fmt.Errorf("run %s: %s: %w", m.Name, isolation.ReasonOf(err), err)
@@ -135,10 +128,96 @@ func runAction(c *cli.Context) error {
 	if err := m.ValidateOutput(res.Output); err != nil {
 		return fmt.Errorf("run %s: invalid output: %w", m.Name, err)
 	}
-	return printRun(c, res, f.json)
+	return printRun(c, res, f.json, unverifiedWarning)
 }
 
-func printRun(c *cli.Context, res isolation.Result, compact bool) error {
+// authorSandbox is the sandbox for `run DIR`: wasm with the on-disk compile cache, or
+// Docker with the package's image.tar loaded and checked against skill.yaml.
+func authorSandbox(c *cli.Context, home string, pkg *skillpkg.Package) (isolation.Sandbox, error) {
+	if pkg.Manifest.Sandbox.Wasm != nil {
+		cacheDir := filepath.Join(home, "cache")
+		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		return wasm.New(c.Context, wasm.WithCacheDir(cacheDir))
+	}
+	cs, err := newContainerSandbox(c)
+	if err != nil {
+		return nil, err
+	}
+	ct := pkg.Manifest.Sandbox.Container
+	if err := cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID); err != nil {
+		cs.Close(context.WithoutCancel(c.Context))
+		return nil, err
+	}
+	return cs, nil
+}
+
+// containerSandbox is a Docker sandbox with its own egress proxy; closing it closes
+// the proxy too.
+type containerSandbox struct {
+	*container.Sandbox
+	proxy *egress.Proxy
+}
+
+func (s containerSandbox) Close(ctx context.Context) error {
+	err := s.Sandbox.Close(ctx)
+	s.proxy.Close()
+	return err
+}
+
+func newContainerSandbox(c *cli.Context, opts ...container.Option) (containerSandbox, error) {
+	proxy := egress.NewProxy()
+	cs, err := container.New(c.Context, append([]container.Option{container.WithEgressProxy(proxy)}, opts...)...)
+	if err != nil {
+		proxy.Close()
+		return containerSandbox{}, fmt.Errorf("container sandbox: %w", err)
+	}
+	return containerSandbox{Sandbox: cs, proxy: proxy}, nil
+}
+
+// runInstalled is `run NAME`: the operator's path, through the same engine as the
+// server (verified, approved, budgeted, audited), as the local caller.
+func runInstalled(c *cli.Context, f runFlags) error {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", f.dir, err)
+	}
+	input, err := readInput(f.input)
+	if err != nil {
+		return fmt.Errorf("run %s: input: %w", f.dir, err)
+	}
+	if len(f.mounts) > 0 {
+		return fmt.Errorf("run %s: --mount is for skill directories; an installed skill's files are bound by its approval", f.dir)
+	}
+	ws, err := wasm.New(c.Context, wasm.WithCacheDir(filepath.Join(home, "cache")))
+	if err != nil {
+		return fmt.Errorf("run %s: %w", f.dir, err)
+	}
+	defer ws.Close(context.WithoutCancel(c.Context))
+	cfg := engine.Config{Home: home, Wasm: ws}
+	if cs, err := newContainerSandbox(c); err == nil {
+		defer cs.Close(context.WithoutCancel(c.Context))
+		cfg.Container = cs
+	}
+	eng, err := engine.Open(c.Context, cfg)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", f.dir, err)
+	}
+	defer eng.Close()
+	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
+	if err != nil {
+		msg := fmt.Sprintf("run %s: %v (%s", f.dir, err, engine.ReasonOf(err))
+		var ee *engine.Error
+		if errors.As(err, &ee) && ee.AuditID != "" {
+			msg += ", audit " + ee.AuditID
+		}
+		return errors.New(msg + ")")
+	}
+	return printRun(c, isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, f.json, "")
+}
+
+func printRun(c *cli.Context, res isolation.Result, compact bool, warning string) error {
 	out := runOutput{
 		Output: json.RawMessage(res.Output),
 		Logs:   string(res.Logs),
@@ -150,7 +229,7 @@ func printRun(c *cli.Context, res isolation.Result, compact bool) error {
 			DeniedRequests:  res.Usage.DeniedRequests,
 		},
 		Egress:  make([]runEgress, 0, len(res.Egress)),
-		Warning: unverifiedWarning,
+		Warning: warning,
 	}
 	for _, e := range res.Egress {
 		out.Egress = append(out.Egress, runEgress(e))
@@ -160,27 +239,6 @@ func printRun(c *cli.Context, res isolation.Result, compact bool) error {
 		enc.SetIndent("", "  ")
 	}
 	return enc.Encode(out)
-}
-
-// runReadInput takes JSON inline or from @FILE.
-func runReadInput(s string) ([]byte, error) {
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("input: %w", err)
-		}
-		return b, nil
-	}
-	return []byte(s), nil
-}
-
-func runFileDigest(name string) (string, error) {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // runGrant grants exactly what the manifest asks: every files path bound by a
@@ -222,31 +280,6 @@ func runGrant(m *manifest.Manifest, mounts []string) (isolation.Grant, error) {
 		}
 	}
 	return g, nil
-}
-
-// runLimits is the manifest's budget; stderr gets as much as stdout.
-func runLimits(m *manifest.Manifest) isolation.Limits {
-	return isolation.Limits{
-		Timeout:  time.Duration(m.Limits.Timeout),
-		Memory:   int64(m.Limits.Memory),
-		Output:   int64(m.Limits.Output),
-		Logs:     int64(m.Limits.Output),
-		CPU:      m.Limits.CPU,
-		Requests: m.Limits.Requests,
-		Response: runResponseBytes,
-	}
-}
-
-// runHome is $SKILLBOX_HOME, or ~/.skillbox.
-func runHome() (string, error) {
-	if h := os.Getenv("SKILLBOX_HOME"); h != "" {
-		return h, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find SKILLBOX_HOME: %w", err)
-	}
-	return filepath.Join(home, ".skillbox"), nil
 }
 
 type runFlags struct {

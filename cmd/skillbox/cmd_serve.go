@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/skillbox-dev/skillbox/isolation/container"
-	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -74,11 +73,9 @@ func serve(c *cli.Context) error {
 	defer ws.Close(context.WithoutCancel(ctx))
 	cfg := engine.Config{Home: home, Wasm: ws}
 	if !c.Bool("no-container") {
-		// Egress for container skills goes through this proxy, which enforces the same
-		// origin policy as the wasm host function; warm containers hide creation time.
-		proxy := egress.NewProxy()
-		defer proxy.Close()
-		cs, err := container.New(ctx, container.WithEgressProxy(proxy), container.WithWarmPool(2))
+		// Warm containers hide creation time; egress goes through the sandbox's proxy,
+		// which enforces the same origin policy as the wasm host function.
+		cs, err := newContainerSandbox(c, container.WithWarmPool(2))
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "skillbox: container sandbox unavailable, container skills will be refused: %v\n", oneLine(err))
 		} else {

@@ -88,12 +88,19 @@ func classify(a netip.Addr) addrClass {
 // matched origin. Public addresses are always fine. Otherwise:
 //   - unspecified, multicast and broadcast: never;
 //   - an origin whose host is an IP literal reaches exactly that address, whatever it is;
-//   - an exact (non-wildcard) name the operator granted may resolve to internal
-//     addresses (loopback, private, ULA, CGNAT): the operator named that host;
+//   - the origin "localhost" reaches loopback addresses: the name itself says loopback;
+//   - any other name resolving to a non-public address is refused, granted or not: a
+//     public name that resolves inward is DNS rebinding or SSRF, and the operator who
+//     means an internal host grants its address (http://10.0.0.5:8080);
 //   - link-local (including 169.254.169.254, the cloud metadata service) is reached
-//     only through an IP-literal origin: a name resolving there is an attack;
-//   - wildcard origins never reach non-public addresses.
+//     only through an IP-literal origin.
 func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
+	return checkAddr(origin, addr, false)
+}
+
+// checkAddr is CheckAddr; internalNames lets an exact granted name reach internal
+// (loopback, private) addresses, never link-local ones (see WithInternalNames).
+func checkAddr(origin manifest.Origin, addr netip.Addr, internalNames bool) error {
 	addr = addr.Unmap()
 	c := classify(addr)
 	switch {
@@ -111,8 +118,11 @@ func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
 	if origin.Wildcard {
 		return fmt.Errorf("address %s is %s; wildcard origins reach public addresses only", addr, c)
 	}
-	if c == classInternal {
+	if originHost(origin) == "localhost" && addr.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("address %s is %s; only an origin naming that address reaches it", addr, c)
+	if internalNames && c == classInternal {
+		return nil
+	}
+	return fmt.Errorf("%s resolves to %s, which is %s; only an origin naming that address reaches it", originHost(origin), addr, c)
 }

@@ -41,10 +41,17 @@ type Limits struct {
 type Option func(*options)
 
 type options struct {
-	resolver  Resolver
-	tlsConfig *tls.Config
-	now       func() time.Time
+	resolver      Resolver
+	tlsConfig     *tls.Config
+	now           func() time.Time
+	internalNames bool
 }
+
+// WithInternalNames lets an exact (non-wildcard) granted name resolve to internal
+// addresses (loopback, RFC 1918, ULA, CGNAT), for operators whose internal services are
+// reached by name through a resolver they control. Off by default: a name resolving
+// inward is then refused as DNS rebinding. Link-local addresses stay refused either way.
+func WithInternalNames() Option { return func(o *options) { o.internalNames = true } }
 
 // WithResolver sets the resolver used to turn granted names into addresses.
 func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }
@@ -275,7 +282,7 @@ func (g *Guard) dialChecked(ctx context.Context, network string, origin manifest
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	var firstDeny, lastErr error
 	for _, a := range addrs {
-		if err := CheckAddr(origin, a); err != nil {
+		if err := checkAddr(origin, a, g.opts.internalNames); err != nil {
 			if firstDeny == nil {
 				firstDeny = err
 			}

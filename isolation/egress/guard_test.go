@@ -170,18 +170,31 @@ func TestGuardNameToLoopback(t *testing.T) {
 		"a.internal.test":   {{"127.0.0.1"}},
 		"meta.test":         {{"169.254.169.254"}},
 	})
-	g := NewGuard([]manifest.Origin{
+	origins := []manifest.Origin{
 		origin("http", "svc.internal.test", srv.port), // exact: the operator named it
 		{Scheme: "http", Host: "internal.test", Port: srv.port, Wildcard: true},
 		origin("http", "meta.test", srv.port),
-	}, roomy, WithResolver(res))
+	}
+	// By default a granted name that resolves to loopback is refused (DNS rebinding):
+	// nothing is dialled.
+	strict := NewGuard(origins, roomy, WithResolver(res))
+	_, err := get(t, strict, fmt.Sprintf("http://svc.internal.test:%d/", srv.port))
+	var de *DeniedError
+	if !errors.As(err, &de) || !strings.Contains(de.Reason, "resolves to 127.0.0.1") {
+		t.Fatalf("granted name to loopback, default policy: %v", err)
+	}
+	if srv.conns.Load() != 0 {
+		t.Fatal("a refused address was dialled")
+	}
 
+	// An operator who opts in to internal names reaches them, but not by wildcard
+	// and never link-local.
+	g := NewGuard(origins, roomy, WithResolver(res), WithInternalNames())
 	if body, err := get(t, g, fmt.Sprintf("http://svc.internal.test:%d/", srv.port)); err != nil || body != "inside" {
 		t.Fatalf("exact name to loopback: %q %v", body, err)
 	}
 	before := srv.conns.Load()
-	_, err := get(t, g, fmt.Sprintf("http://a.internal.test:%d/", srv.port))
-	var de *DeniedError
+	_, err = get(t, g, fmt.Sprintf("http://a.internal.test:%d/", srv.port))
 	if !errors.As(err, &de) || !strings.Contains(de.Reason, "wildcard") {
 		t.Fatalf("wildcard name to loopback: %v", err)
 	}
@@ -208,7 +221,7 @@ func TestGuardRebinding(t *testing.T) {
 	g := NewGuard([]manifest.Origin{
 		origin("http", "rebind.test", srv.port),
 		origin("http", "mixed.test", srv.port),
-	}, roomy, WithResolver(res))
+	}, roomy, WithResolver(res), WithInternalNames())
 	u := fmt.Sprintf("http://rebind.test:%d/", srv.port)
 	if _, err := get(t, g, u); err != nil {
 		t.Fatalf("first answer: %v", err)
@@ -354,7 +367,7 @@ func TestGuardHTTPSByName(t *testing.T) {
 	srv := newCountingServer(t, hello("tls"), true)
 	res := newResolver(map[string][][]string{"example.com": {{"127.0.0.1"}}})
 	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig
-	g := NewGuard([]manifest.Origin{origin("https", "example.com", srv.port)}, roomy, WithResolver(res), WithTLSConfig(tc))
+	g := NewGuard([]manifest.Origin{origin("https", "example.com", srv.port)}, roomy, WithResolver(res), WithTLSConfig(tc), WithInternalNames())
 	if body, err := get(t, g, fmt.Sprintf("https://example.com:%d/", srv.port)); err != nil || body != "tls" {
 		t.Fatalf("%q %v", body, err)
 	}

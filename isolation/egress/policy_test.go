@@ -128,6 +128,7 @@ func TestCheckAddr(t *testing.T) {
 	wild := manifest.Origin{Scheme: "https", Host: "example.com", Port: 443, Wildcard: true}
 	lit := manifest.Origin{Scheme: "http", Host: "127.0.0.1", Port: 80}
 	meta := manifest.Origin{Scheme: "http", Host: "169.254.169.254", Port: 80}
+	localhost := manifest.Origin{Scheme: "http", Host: "localhost", Port: 8080}
 	tests := []struct {
 		origin manifest.Origin
 		addr   string
@@ -136,9 +137,12 @@ func TestCheckAddr(t *testing.T) {
 		{exact, "93.184.216.34", true},
 		{wild, "93.184.216.34", true},
 		{wild, "2606:2800:220:1:248:1893:25c8:1946", true},
-		{exact, "127.0.0.1", true}, // the operator named this host
-		{exact, "10.1.2.3", true},
-		{exact, "fd00::1", true},
+		{exact, "127.0.0.1", false}, // a name resolving inward: DNS rebinding
+		{exact, "10.1.2.3", false},
+		{exact, "fd00::1", false},
+		{localhost, "127.0.0.1", true}, // the name says loopback
+		{localhost, "::1", true},
+		{localhost, "10.0.0.1", false},
 		{exact, "169.254.169.254", false}, // metadata only by literal
 		{exact, "fe80::1", false},
 		{exact, "0.0.0.0", false},
@@ -167,6 +171,25 @@ func TestCheckAddr(t *testing.T) {
 		err := CheckAddr(tt.origin, netip.MustParseAddr(tt.addr))
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckAddr(%s, %s) = %v, want ok=%v", tt.origin.Host, tt.addr, err, tt.ok)
+		}
+	}
+	// With internal names allowed, exact names reach internal addresses; link-local,
+	// wildcards and never-addresses stay refused.
+	for _, tt := range []struct {
+		origin manifest.Origin
+		addr   string
+		ok     bool
+	}{
+		{exact, "127.0.0.1", true},
+		{exact, "10.1.2.3", true},
+		{exact, "fd00::1", true},
+		{exact, "169.254.169.254", false},
+		{exact, "0.0.0.0", false},
+		{wild, "10.0.0.1", false},
+	} {
+		err := checkAddr(tt.origin, netip.MustParseAddr(tt.addr), true)
+		if (err == nil) != tt.ok {
+			t.Errorf("checkAddr(%s, %s, internal names) = %v, want ok=%v", tt.origin.Host, tt.addr, err, tt.ok)
 		}
 	}
 }

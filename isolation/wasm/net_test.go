@@ -116,8 +116,10 @@ func TestNetwork(t *testing.T) {
 	}{
 		{"origin not granted", []manifest.Origin{ok.origin(t, "")}, other.URL + "/x", "EGRESS_DENIED"},
 		{"redirect to an ungranted origin", []manifest.Origin{redirector.origin(t, "")}, redirector.URL + "/go", "EGRESS_DENIED"},
-		// The egress policy lets an exact granted name reach internal addresses (the
-		// operator named the host); a wildcard grant never does.
+		// A granted name that resolves to loopback is refused (DNS rebinding): only an
+		// origin naming the address itself reaches it. Exact and wildcard alike.
+		{"granted name resolving to loopback", []manifest.Origin{other.origin(t, "api.skillbox.test")},
+			"http://api.skillbox.test:" + strconv.Itoa(other.port(t)) + "/x", "EGRESS_DENIED"},
 		{"granted wildcard name resolving to loopback", []manifest.Origin{wildcard(other.origin(t, "skillbox.test"))},
 			"http://api.skillbox.test:" + strconv.Itoa(other.port(t)) + "/x", "EGRESS_DENIED"},
 	}

@@ -416,3 +416,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A skill that fails after a denied request is reported with the denial as the
+// reason (PERMISSION_DENIED on the wire), not as a bare SKILL_FAILED.
+func TestFailureAfterDenialNamesTheDenial(t *testing.T) {
+	var hits atomic.Int32
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer b.Close()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "failing", Version: "1.0.0", Module: "testdata/failhttp.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"http://127.0.0.1:1\"]\nlimits: {requests: 5}\n"}, nil)
+	_, err := f.eng.Invoke(context.Background(), engine.Request{Skill: "failing",
+		Input: []byte(fmt.Sprintf(`{"method":"GET","url":%q}`, b.URL)), Caller: "t"})
+	if got := reasonOf(t, err); got != "EGRESS_DENIED" || !strings.Contains(err.Error(), b.URL) {
+		t.Fatalf("reason %s: %v", got, err)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the denied server was reached")
+	}
+}
