@@ -435,3 +435,38 @@ func TestFailureAfterDenialNamesTheDenial(t *testing.T) {
 		t.Fatal("the denied server was reached")
 	}
 }
+
+// A skill's concurrency limit holds: a call that cannot get a slot within the
+// queue wait is refused with BUSY rather than queued without bound.
+func TestConcurrencyLimitRefusesWithBusy(t *testing.T) {
+	ctx := context.Background()
+	home := testkit.NewHome(t)
+	ws, err := wasm.New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close(ctx)
+	eng, err := engine.Open(ctx, engine.Config{Home: home.Dir, Wasm: ws, MaxConcurrent: 1, QueueWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	f := &fixture{home: home, eng: eng}
+	f.installApprove(t, testkit.Package{Name: "spin", Version: "1.0.0", Module: "testdata/loop.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s}\n"}, nil)
+	callCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Invoke(callCtx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"})
+		done <- err
+	}()
+	waitFor(t, func() bool { return len(eng.Calls()) == 1 })
+	_, err = eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"})
+	if got := reasonOf(t, err); got != engine.ReasonBusy {
+		t.Fatalf("second call: reason %s (%v)", got, err)
+	}
+	cancel()
+	if got := reasonOf(t, <-done); got != "CANCELED" {
+		t.Fatalf("cancelled call: reason %s", got)
+	}
+}

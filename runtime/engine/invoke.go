@@ -55,9 +55,16 @@ type resolved struct {
 func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 	// Metrics are labelled by installed skill names only, so a caller cannot mint
 	// label values (series) by calling names that do not exist.
+	// An approved name is known without asking the store (which lists and parses the
+	// store's index: 3-4 % of a wasm call's CPU at 32 callers).
 	label := req.Skill
-	if _, err := e.store.Lookup(req.Skill, ""); err != nil {
-		label = unknownSkill
+	e.mu.RLock()
+	approved := e.approvals[req.Skill] != nil
+	e.mu.RUnlock()
+	if !approved {
+		if _, err := e.store.Lookup(req.Skill, ""); err != nil {
+			label = unknownSkill
+		}
 	}
 	done := e.metrics.CallStarted(label)
 	res, err := e.invoke(ctx, req)
