@@ -60,47 +60,8 @@ func authorError(err error) string {
 	return err.Error()
 }
 
-// authorArgs returns the positional arguments, applying flags written after them
-// ("pack DIR -o x.tar.gz"), which urfave/cli v2 would otherwise leave unparsed.
+// authorArgs returns the positional arguments. Flags written after them have already
+// been moved in front by interspersed (main.go).
 func authorArgs(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		var flag cli.Flag
-		for _, f := range c.Command.Flags {
-			for _, n := range f.Names() {
-				if n == name {
-					flag = f
-				}
-			}
-		}
-		if flag == nil {
-			return nil, fmt.Errorf("unknown flag %s", a)
-		}
-		if _, isBool := flag.(*cli.BoolFlag); isBool {
-			if !hasVal {
-				val = "true"
-			}
-		} else if !hasVal {
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("flag %s needs a value", a)
-			}
-			i++
-			val = args[i]
-		}
-		if err := c.Set(flag.Names()[0], val); err != nil {
-			return nil, fmt.Errorf("flag %s: %w", a, err)
-		}
-	}
-	return pos, nil
+	return c.Args().Slice(), nil
 }

@@ -289,50 +289,16 @@ type runFlags struct {
 	json   bool
 }
 
-// runParseArgs takes DIR and the flags, also those written after DIR ("run DIR
-// --input …"), which urfave/cli v2 leaves unparsed.
+// runParseArgs takes DIR|NAME and the flags (flags written after DIR were moved in
+// front by interspersed in main.go).
 func runParseArgs(c *cli.Context) (runFlags, error) {
 	f := runFlags{input: c.String("input"), mounts: c.StringSlice("mount"), json: c.Bool("json")}
-	inputSet := c.IsSet("input")
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "json" {
-			f.json = !hasVal || val == "true"
-			continue
-		}
-		if name != "input" && name != "mount" {
-			return f, fmt.Errorf("run: unknown flag %s (see skillbox run --help)", a)
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return f, fmt.Errorf("run: flag %s needs a value", a)
-			}
-			i++
-			val = args[i]
-		}
-		if name == "input" {
-			f.input, inputSet = val, true
-		} else {
-			f.mounts = append(f.mounts, val)
-		}
+	if c.NArg() != 1 {
+		return f, fmt.Errorf("run: want exactly one skill directory or name, got %d (see skillbox run --help)", c.NArg())
 	}
-	if len(pos) != 1 {
-		return f, fmt.Errorf("run: want exactly one skill directory, got %d (see skillbox run --help)", len(pos))
-	}
-	if !inputSet {
+	if !c.IsSet("input") {
 		return f, errors.New("run: --input is required")
 	}
-	f.dir = pos[0]
+	f.dir = c.Args().First()
 	return f, nil
 }

@@ -65,6 +65,10 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer lis.Close()
+	if c.String("tls-cert") != "" && c.String("client-ca") == "" && c.String("token-file") == "" {
+		fmt.Fprintln(c.App.ErrWriter, "skillbox: warning: TLS without --client-ca or --token-file: every caller is tls:anonymous, "+
+			"so approvals without `callers` are open to anyone who can reach this port")
+	}
 
 	ws, err := wasm.New(ctx, wasm.WithCacheDir(filepath.Join(home, "cache")))
 	if err != nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -279,45 +277,11 @@ func defaultTrustFile() (string, error) {
 	return filepath.Join(home, "trust.yaml"), nil
 }
 
-// signArgs returns exactly n positional arguments, accepting flags after them
-// ("sign DIR --key K"), which urfave/cli v2 leaves unparsed: they are parsed here
-// with the command's own flag definitions and set on the context. For the same reason
-// no flag here is marked Required (urfave checks those before this runs); the actions
-// check them.
+// signArgs returns exactly n positional arguments (flags written after them were moved
+// in front by interspersed in main.go). No flag here is marked Required, so that the
+// actions can say which one is missing in their own words.
 func signArgs(c *cli.Context, n int) ([]string, error) {
-	var positional []string
-	rest := c.Args().Slice()
-	for len(rest) > 0 {
-		if rest[0] == "--" {
-			positional = append(positional, rest[1:]...)
-			break
-		}
-		if !strings.HasPrefix(rest[0], "-") || rest[0] == "-" {
-			positional = append(positional, rest[0])
-			rest = rest[1:]
-			continue
-		}
-		fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-		fs.SetOutput(new(bytes.Buffer))
-		for _, f := range c.Command.Flags {
-			if err := f.Apply(fs); err != nil {
-				return nil, err
-			}
-		}
-		if err := fs.Parse(rest); err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Command.Name, err)
-		}
-		var setErr error
-		fs.Visit(func(f *flag.Flag) {
-			if err := c.Set(f.Name, f.Value.String()); err != nil && setErr == nil {
-				setErr = err
-			}
-		})
-		if setErr != nil {
-			return nil, fmt.Errorf("%s: %w", c.Command.Name, setErr)
-		}
-		rest = fs.Args()
-	}
+	positional := c.Args().Slice()
 	if len(positional) != n {
 		want := "no arguments"
 		if n == 1 {

@@ -189,12 +189,12 @@ func TestSignCLI(t *testing.T) {
 // harness does, over every bundle-verify vector (a folder ending in _fail must exit
 // non-zero, every other one zero), plus the sha256:HEX artifact form.
 func TestVerifyBundleCLI(t *testing.T) {
-	vectors, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "sigstore-conformance", "bundle-verify"))
+	vectors, err := filepath.Abs(filepath.Join("..", "..", "signing", "testdata", "sigstore-conformance", "bundle-verify"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(vectors); err != nil {
-		t.Fatalf("sigstore-conformance vectors missing at %s (the repo root's ../shared/testdata): %v", vectors, err)
+		t.Fatalf("sigstore-conformance vectors missing at %s: %v", vectors, err)
 	}
 	bin := signBuildCLI(t)
 	defaultArtifact := filepath.Join(vectors, "a.txt")

@@ -139,7 +139,13 @@ func TestProxyConnect(t *testing.T) {
 	if srv.conns.Load() != conns {
 		t.Fatal("a denied CONNECT reached the server")
 	}
+	// A tunnel's byte count is written when the tunnel closes, which can come just
+	// after the client has read its response: wait for it.
 	recs := g.Records()
+	for deadline := time.Now().Add(5 * time.Second); len(recs) > 0 && recs[0].Bytes == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		recs = g.Records()
+	}
 	if len(recs) != 4 || recs[0].Method != "CONNECT" || !recs[0].Allowed || recs[0].Bytes == 0 || recs[0].Status != 200 {
 		t.Fatalf("records %+v", recs)
 	}
@@ -208,8 +214,12 @@ func TestProxyByteCaps(t *testing.T) {
 	if _, body, err := fetch(c, secure.URL); err == nil {
 		t.Fatalf("tunnel over cap read %d bytes without error", len(body))
 	}
-	recs := g.Records()
-	last := recs[len(recs)-1]
+	last := g.Records()[len(g.Records())-1]
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(last.Reason, "cut") && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // the record is finished as the tunnel closes
+		recs := g.Records()
+		last = recs[len(recs)-1]
+	}
 	if last.Method != "CONNECT" || last.Bytes != 8<<10 || !strings.Contains(last.Reason, "cut") {
 		t.Fatalf("tunnel record %+v", last)
 	}
