@@ -184,11 +184,10 @@ for i in $(seq 150); do
 done
 sb skills
 
-step "warming up: the first call of each Go skill compiles its module to native code (cached under \$SKILLBOX_HOME/cache)"
-note "this takes a while on a small machine; later calls take milliseconds"
+step "first calls with skillbox invoke: install compiled each module into \$SKILLBOX_HOME/cache, so the server only loads it"
 warm() {
 	local t0=$SECONDS
-	printf '    %-9s compiling…' "$1"
+	printf '    %-9s invoking…' "$1"
 	local out
 	if out=$("$bin/skillbox" invoke "$1" --input "$2" 2>&1); then
 		printf ' done in %ds\n' $((SECONDS - t0))
@@ -258,7 +257,7 @@ leaked=$(count ' internal ' "$tmp/origin.log")
 ((denied == 1)) || die "expected exactly one egress.denied record in the audit log, found $denied"
 
 step "summary"
-note "calls:             $agent_calls by the agent ($agent_ok ok, $((agent_calls - agent_ok)) refused), 3 warm-ups by skillbox invoke"
+note "calls:             $agent_calls by the agent ($agent_ok ok, $((agent_calls - agent_ok)) refused), 3 first calls by skillbox invoke"
 note "ran in a sandbox:  $ran ($ran_ok ok); invalid input and the disabled skill were refused before running"
 note "outbound requests: $reached reached the granted origin; $denied denied by the grant ($leaked reached the other origin)"
 note "audit log:         $records records, hash chain OK"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
@@ -82,8 +83,18 @@ func installCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("install: want exactly one DIR or FILE.tar.gz (see skillbox install --help)")
 			}
-			// Docker loads and checks a container package's image; wasm packages need none.
-			var cfg engine.Config
+			// Docker loads and checks a container package's image; a wasm module is
+			// compiled into the cache the server uses, so its first call is quick.
+			home, err := skillboxHome(c)
+			if err != nil {
+				return fmt.Errorf("install: %w", err)
+			}
+			ws, err := wasm.New(c.Context, wasm.WithCacheDir(filepath.Join(home, "cache")))
+			if err != nil {
+				return fmt.Errorf("install: %w", err)
+			}
+			defer ws.Close(context.WithoutCancel(c.Context))
+			cfg := engine.Config{Wasm: ws}
 			if cs, err := newContainerSandbox(c); err == nil {
 				defer cs.Close(context.WithoutCancel(c.Context))
 				cfg.Container = cs

@@ -181,6 +181,14 @@ func (s *Sandbox) compile(ctx context.Context, skill isolation.Skill) (*module, 
 	return m, nil
 }
 
+// Prepare compiles the skill's module ahead of its first call (and into the on-disk
+// cache, when the sandbox has one), and refuses a module that could never run: bad
+// bytes, unknown imports, no _start.
+func (s *Sandbox) Prepare(ctx context.Context, skill isolation.Skill) error {
+	_, err := s.compile(ctx, skill)
+	return err
+}
+
 // wait blocks until m is compiled or the caller gives up.
 func wait(ctx context.Context, m *module) error {
 	select {

@@ -30,6 +30,12 @@ type Drainer interface {
 	Drain(ctx context.Context, skill string) error
 }
 
+// Preparer is implemented by sandboxes that can get a skill ready ahead of its first
+// call (the wasm sandbox compiles it into its on-disk cache).
+type Preparer interface {
+	Prepare(ctx context.Context, skill isolation.Skill) error
+}
+
 // Installed is the outcome of an install.
 type Installed struct {
 	Entry  store.Entry
@@ -69,6 +75,15 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 				Version: ent.Version, ManifestDigest: ent.ManifestDigest, Outcome: "refused", Reason: signing.CheckOf(err),
 				Details: map[string]any{"message": oneLine(err.Error())}})
 			return fmt.Errorf("verify: %w", err)
+		}
+		if ent.Manifest.Sandbox.Wasm != nil {
+			// Compiling now refuses a module that could never run and spares the first
+			// call the compile time (seconds for a Go guest).
+			if p, ok := e.wasm.(Preparer); ok {
+				if err := p.Prepare(ctx, isolation.Skill{Manifest: ent.Manifest, Dir: staged, Digest: ent.CodeDigest}); err != nil {
+					return fmt.Errorf("prepare: %w", err)
+				}
+			}
 		}
 		if c := ent.Manifest.Sandbox.Container; c != nil {
 			loader, ok := e.container.(ImageLoader)
