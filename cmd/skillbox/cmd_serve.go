@@ -43,6 +43,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "client-ca", Usage: "require client certificates signed by this CA (PEM)"},
 			&cli.StringFlag{Name: "token-file", Usage: "bearer tokens, one `NAME TOKEN` per line (mode 0600)"},
 			&cli.StringSliceFlag{Name: "admin", Usage: "caller identity allowed to use the Admin service (repeatable)", DefaultText: "unix:uid=<this uid>"},
+			&cli.BoolFlag{Name: "no-host-firewall", Usage: "do not confine network-granted containers to the egress proxy's port with iptables (for a non-root server; weaker: see SECURITY.md)"},
 			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "how long shutdown waits for calls in flight"},
 		},
@@ -79,7 +80,11 @@ func serve(c *cli.Context) error {
 	if !c.Bool("no-container") {
 		// Warm containers hide creation time; egress goes through the sandbox's proxy,
 		// which enforces the same origin policy as the wasm host function.
-		cs, err := newContainerSandbox(c, container.WithWarmPool(2))
+		copts := []container.Option{container.WithWarmPool(2)}
+		if c.Bool("no-host-firewall") {
+			copts = append(copts, container.WithoutHostFirewall())
+		}
+		cs, err := newContainerSandbox(c, copts...)
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "skillbox: container sandbox unavailable, container skills will be refused: %v\n", oneLine(err))
 		} else {

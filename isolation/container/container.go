@@ -77,16 +77,24 @@ func WithPidsLimit(n int64) Option { return func(s *Sandbox) { s.pids = n } }
 // WithoutReap skips removing leftovers of dead skillbox processes in New.
 func WithoutReap() Option { return func(s *Sandbox) { s.noReap = true } }
 
+// WithoutHostFirewall skips the iptables rules that confine a network-granted
+// container to the egress proxy's port on the host. Without them such a container can
+// reach any service the host runs on the network's gateway address or on 0.0.0.0: use
+// it only where skillbox cannot run iptables (not root) and the host runs nothing
+// reachable there.
+func WithoutHostFirewall() Option { return func(s *Sandbox) { s.noFirewall = true } }
+
 // Sandbox runs container skills. It is safe for concurrent use.
 type Sandbox struct {
-	cli       *client.Client
-	ownClient bool
-	proxy     EgressProxy
-	guardOpts []egress.Option
-	poolSize  int
-	maxPools  int
-	pids      int64
-	noReap    bool
+	cli        *client.Client
+	ownClient  bool
+	proxy      EgressProxy
+	guardOpts  []egress.Option
+	poolSize   int
+	maxPools   int
+	pids       int64
+	noReap     bool
+	noFirewall bool
 
 	instance string // random id of this Sandbox, on every label
 	pid      string

@@ -14,10 +14,11 @@ import (
 
 // skillNet is one skill's internal network and the proxy listener on its gateway.
 type skillNet struct {
-	id, name string
-	gateway  string
-	ln       net.Listener
-	users    int // containers created on it and not yet removed
+	id, name  string
+	gateway   string
+	ln        net.Listener
+	unconfine func() // removes the host firewall rules
+	users     int    // containers created on it and not yet removed
 }
 
 // proxyURL is what HTTP_PROXY holds for a container on this network.
@@ -53,12 +54,17 @@ func (s *Sandbox) acquireNetwork(ctx context.Context, skill string) (*skillNet, 
 		return n, nil
 	}
 	name := "skillbox-" + skill + "-" + s.instance
+	// Our own bridge name (at most 15 bytes), so the host firewall can name it.
+	bridge := "sbx" + randomID()[:12]
 	resp, err := s.cli.NetworkCreate(ctx, name, network.CreateOptions{
 		Driver:   "bridge",
 		Internal: true,
 		Labels:   s.labels(skill, ""),
-		// Containers of one skill must not talk to each other either.
-		Options: map[string]string{"com.docker.network.bridge.enable_icc": "false"},
+		Options: map[string]string{
+			// Containers of one skill must not talk to each other either.
+			"com.docker.network.bridge.enable_icc": "false",
+			"com.docker.network.bridge.name":       bridge,
+		},
 	})
 	if err != nil {
 		return nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "create network " + name, Err: err}
@@ -80,6 +86,12 @@ func (s *Sandbox) acquireNetwork(ctx context.Context, skill string) (*skillNet, 
 		// network is meant to reach.
 		n.ln, err = net.Listen("tcp", net.JoinHostPort(n.gateway, "0"))
 	}
+	if err == nil {
+		n.unconfine, err = s.confine(ctx, bridge, n.gateway, n.ln.Addr().(*net.TCPAddr).Port)
+		if err != nil {
+			n.ln.Close()
+		}
+	}
 	if err != nil {
 		_ = s.cli.NetworkRemove(context.WithoutCancel(ctx), resp.ID)
 		return nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "set up network " + name, Err: err}
@@ -100,6 +112,9 @@ func (s *Sandbox) releaseNetwork(n *skillNet) {
 func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 	if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.unconfine != nil {
+		n.unconfine()
 	}
 	if err := s.cli.NetworkRemove(context.WithoutCancel(ctx), n.id); err != nil {
 		return fmt.Errorf("remove network %s: %w", n.name, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,25 @@ func TestNetwork(t *testing.T) {
 	t.Cleanup(func() { proxy.Close() })
 	s := newSandbox(t, WithEgressProxy(proxy), WithWarmPool(1))
 	ip := startOrigin(t)
+	// A service of the host's own, on every address: a network-granted container must
+	// not reach it, only the proxy.
+	hostLn, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hostLn.Close() })
+	var hostConns atomic.Int32
+	go func() {
+		for {
+			c, err := hostLn.Accept()
+			if err != nil {
+				return
+			}
+			hostConns.Add(1)
+			c.Close()
+		}
+	}()
+	hostPort := fmt.Sprint(hostLn.Addr().(*net.TCPAddr).Port)
 	granted := func(c *isolation.Call) {
 		c.Grant.Network = []manifest.Origin{{Scheme: "http", Host: ip, Port: 8080}}
 		c.Limits.Requests = 5
@@ -106,6 +126,21 @@ func TestNetwork(t *testing.T) {
 				}
 				if len(res.Egress) != 1 || res.Egress[0].Allowed || res.Usage.DeniedRequests != 1 {
 					t.Errorf("egress = %+v usage = %+v", res.Egress, res.Usage)
+				}
+			}},
+		{name: "granted: the proxy's port on the host is reachable", grant: true, input: `{"mode":"dialhost"}`,
+			check: func(t *testing.T, out map[string]any, _ isolation.Result) {
+				if out["error"] != "" {
+					t.Errorf("cannot reach the egress proxy: %v", out["error"])
+				}
+			}},
+		{name: "granted: other services of the host are not", grant: true, input: `{"mode":"dialhost","port":"` + hostPort + `"}`,
+			check: func(t *testing.T, out map[string]any, _ isolation.Result) {
+				if out["error"] == "" {
+					t.Error("connected to a host service other than the egress proxy")
+				}
+				if hostConns.Load() != 0 {
+					t.Errorf("the host service saw %d connections", hostConns.Load())
 				}
 			}},
 		{name: "granted: dns lookup of an outside name fails locally", grant: true, input: `{"mode":"lookup","name":"example.invalid"}`,

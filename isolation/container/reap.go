@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
@@ -51,6 +54,39 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 		if s.orphan(n.Labels) {
 			if err := s.cli.NetworkRemove(ctx, n.ID); err != nil && !isGone(err) {
 				errs = append(errs, fmt.Errorf("reap network %s: %w", n.Name, err))
+			}
+		}
+	}
+	if !s.noFirewall {
+		if err := reapFirewall(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reapFirewall removes host firewall rules of skillbox networks whose bridge is gone
+// (the network was reaped above, or its process died before removing them).
+func reapFirewall(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-S", "INPUT").Output()
+	if err != nil {
+		return nil // no iptables here: there are no rules of ours to reap
+	}
+	var errs []error
+	for _, line := range strings.Split(string(out), "\n") {
+		// iptables -S quotes comments; ours hold no spaces, so unquoting each field
+		// gives back the arguments that delete the rule.
+		f := strings.Fields(strings.ReplaceAll(line, `"`, ""))
+		if len(f) < 2 || f[0] != "-A" || !strings.Contains(line, "skillbox:") {
+			continue
+		}
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "-i" {
+				if _, err := net.InterfaceByName(f[i+1]); err != nil {
+					f[0] = "-D"
+					errs = append(errs, iptables(ctx, f...))
+				}
+				break
 			}
 		}
 	}

@@ -51,3 +51,21 @@ func TestReap(t *testing.T) {
 		t.Errorf("network of a live process was reaped: %v", err)
 	}
 }
+
+// TestReapFirewall: a host firewall rule left by a network that is gone is removed.
+func TestReapFirewall(t *testing.T) {
+	needEngine(t)
+	ctx := context.Background()
+	rule := []string{"INPUT", "-i", "sbx" + randomID(), "-m", "comment", "--comment", "skillbox:" + randomID(), "-j", "DROP"}
+	if err := iptables(ctx, append([]string{"-I"}, rule...)...); err != nil {
+		t.Skipf("cannot run iptables here (needs root): %v", err)
+	}
+	s := newSandbox(t)
+	if err := s.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := iptables(ctx, append([]string{"-C"}, rule...)...); err == nil {
+		_ = iptables(ctx, append([]string{"-D"}, rule...)...)
+		t.Fatal("a rule for a bridge that is gone survived Reap")
+	}
+}

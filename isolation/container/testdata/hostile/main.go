@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ type input struct {
 	Name  string `json:"name,omitempty"`
 	Path  string `json:"path,omitempty"`
 	Sleep string `json:"sleep,omitempty"`
+	Port  string `json:"port,omitempty"`
 }
 
 func main() {
@@ -102,6 +104,23 @@ func main() {
 		}
 	case "dial":
 		c, err := net.DialTimeout("tcp", in.Addr, 3*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		reply(map[string]any{"error": errString(err)})
+	case "dialhost":
+		// The host address this container can see is the proxy's: try another port
+		// on it (the proxy's own port when none is given).
+		u, err := url.Parse(os.Getenv("HTTP_PROXY"))
+		if err != nil || u.Host == "" {
+			reply(map[string]any{"error": "no proxy address in HTTP_PROXY"})
+			return
+		}
+		port := in.Port
+		if port == "" {
+			port = u.Port()
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(u.Hostname(), port), 2*time.Second)
 		if err == nil {
 			c.Close()
 		}
