@@ -105,15 +105,16 @@ func invokeCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
 			}
-			return writeJSON(c.App.Writer, map[string]any{
-				"output":  json.RawMessage(res.GetOutputJson()),
-				"logs":    res.GetLogs(),
-				"usage":   res.GetUsage(),
-				"egress":  res.GetEgress(),
-				"version": res.GetVersion(),
-				"callId":  res.GetCallId(),
-				"auditId": res.GetAuditId(),
-			})
+			return writeJSON(c.App.Writer, struct {
+				Output  json.RawMessage    `json:"output"`
+				Logs    string             `json:"logs"`
+				Usage   *pb.Usage          `json:"usage"`
+				Egress  []*pb.EgressRecord `json:"egress"`
+				Version string             `json:"version"`
+				CallID  string             `json:"callId"`
+				AuditID string             `json:"auditId"`
+			}{json.RawMessage(res.GetOutputJson()), res.GetLogs(), res.GetUsage(), res.GetEgress(),
+				res.GetVersion(), res.GetCallId(), res.GetAuditId()})
 		},
 	}
 }
