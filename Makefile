@@ -4,10 +4,10 @@ GO ?= go
 .PHONY: test check demo bench skills
 
 # The whole test suite: format and vet checks, every package's tests, and the race
-# detector on the engine and the sandboxes' shared paths.
+# detector on the engine and the sandboxes.
 test: check
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./runtime/... ./isolation/egress/...
+	$(GO) test -count=1 -race ./runtime/... ./isolation/...
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 )
@@ -117,23 +118,45 @@ func (p *pool) refill() {
 	go func() {
 		defer p.fillers.Done()
 		defer p.s.removals.Done()
-		defer func() {
+		failures := 0
+		for {
+			for len(p.ready) < cap(p.ready) && failures < maxRefillFailures {
+				inst, err := p.s.prepare(p.s.bg, p.sp, "pool")
+				if err != nil {
+					// A busy engine can fail a create; back off and try again rather
+					// than leave the pool short until the next call.
+					failures++
+					select {
+					case <-time.After(time.Duration(failures) * 200 * time.Millisecond):
+					case <-p.s.bg.Done():
+						failures = maxRefillFailures
+					}
+					continue
+				}
+				failures = 0
+				if !p.put(inst) {
+					p.s.remove(inst)
+					break
+				}
+			}
+			// A call may have taken a container after the loop saw the pool full and
+			// before filling is cleared (its refill call then returned at once): look
+			// again under the lock before stopping.
 			p.mu.Lock()
+			if !p.closed && len(p.ready) < cap(p.ready) && failures < maxRefillFailures {
+				p.mu.Unlock()
+				continue
+			}
 			p.filling = false
 			p.mu.Unlock()
-		}()
-		for len(p.ready) < cap(p.ready) {
-			inst, err := p.s.prepare(p.s.bg, p.sp, "pool")
-			if err != nil {
-				return // the next call tries again
-			}
-			if !p.put(inst) {
-				p.s.remove(inst)
-				return
-			}
+			return
 		}
 	}()
 }
+
+// maxRefillFailures is how many creates in a row may fail before a refill gives up
+// (the next call starts another).
+const maxRefillFailures = 5
 
 // drain closes the pool and removes its containers, including one being added.
 func (p *pool) drain(ctx context.Context) error {
