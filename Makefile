@@ -17,5 +17,9 @@ check:
 demo:
 	./scripts/demo.sh
 
+# The first-party wasm skills, built for the guest (skills/*/module.wasm).
+skills:
+	$(MAKE) -C skills
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./isolation/... ./runtime/...

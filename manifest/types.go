@@ -3,7 +3,10 @@
 // and output compiled at load time.
 package manifest
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // APIVersion is the only manifest apiVersion this build understands.
 const APIVersion = "skillbox/v1"
@@ -42,6 +45,10 @@ type ContainerSandbox struct {
 	ID      string   `yaml:"id" json:"id"` // sha256:… image ID checked after loading
 	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
 }
+
+// FromRegistry reports whether Image is a registry reference (repo@sha256:…, pulled
+// and checked against ID) rather than a docker-save tarball inside the package.
+func (c *ContainerSandbox) FromRegistry() bool { return strings.Contains(c.Image, "@") }
 
 // Capabilities is everything the skill may do; what is not listed is denied.
 type Capabilities struct {

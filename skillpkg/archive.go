@@ -46,7 +46,7 @@ func Files(dir string) ([]string, error) {
 		return nil, err
 	}
 	files := []string{ManifestFile}
-	if !isRegistryRef(p.Code.Name) {
+	if !(p.Manifest.Sandbox.Container != nil && p.Manifest.Sandbox.Container.FromRegistry()) {
 		files = append(files, p.Code.Name)
 	}
 	if p.HasBundle {

@@ -90,7 +90,7 @@ func digestField(dir string, root *yaml.Node) (*yaml.Node, string, string, error
 	}
 	if c := lookup(sb, "container"); c != nil {
 		img := lookup(c, "image")
-		if img == nil || img.Kind != yaml.ScalarNode || img.Value == "" || isRegistryRef(img.Value) {
+		if img == nil || img.Kind != yaml.ScalarNode || img.Value == "" || (&manifest.ContainerSandbox{Image: img.Value}).FromRegistry() {
 			return nil, "", "", nil
 		}
 		id, err := imageIDIn(dir, img.Value)

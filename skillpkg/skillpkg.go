@@ -104,7 +104,7 @@ func CodeSubject(dir string, m *manifest.Manifest) (name, sha256hex string, err 
 		return name, sum, err
 	case m.Sandbox.Container != nil:
 		name = m.Sandbox.Container.Image
-		if isRegistryRef(name) {
+		if m.Sandbox.Container.FromRegistry() {
 			id := m.Sandbox.Container.ID
 			if len(id) != len("sha256:")+64 {
 				return name, "", fmt.Errorf("%s: no image ID recorded in sandbox.container.id", name)
@@ -115,15 +115,6 @@ func CodeSubject(dir string, m *manifest.Manifest) (name, sha256hex string, err 
 		return name, sum, err
 	}
 	return "", "", errors.New("manifest has no sandbox")
-}
-
-func isRegistryRef(image string) bool {
-	for i := 0; i < len(image); i++ {
-		if image[i] == '@' {
-			return true
-		}
-	}
-	return false
 }
 
 // openIn opens name inside dir without following anything out of it.

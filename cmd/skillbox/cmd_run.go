@@ -146,7 +146,11 @@ func authorSandbox(c *cli.Context, home string, pkg *skillpkg.Package) (isolatio
 		return nil, err
 	}
 	ct := pkg.Manifest.Sandbox.Container
-	if err := cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID); err != nil {
+	load := func() error { return cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID) }
+	if ct.FromRegistry() {
+		load = func() error { return cs.PullImage(c.Context, ct.Image, ct.ID) }
+	}
+	if err := load(); err != nil {
 		cs.Close(context.WithoutCancel(c.Context))
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +18,6 @@ import (
 
 	"github.com/skillbox-dev/skillbox/isolation"
 )
-
-// ErrRegistryPull is returned for a manifest image that is a registry reference.
-var ErrRegistryPull = fmt.Errorf("registry pull not supported in this build: ship the image as image.tar")
 
 // MismatchError is an image tarball whose loaded ID is not the signed one.
 type MismatchError struct {
@@ -75,6 +73,50 @@ func (s *Sandbox) LoadImage(ctx context.Context, tarPath, wantID string) error {
 		loaded = []string{"no image"}
 	}
 	return fmt.Errorf("load %s: %w", tarPath, &MismatchError{Want: wantID, Got: loaded})
+}
+
+// PullImage pulls a registry reference pinned by digest (repo@sha256:…) and checks
+// that the image it yields has the signed ID wantID; on a mismatch the image is removed.
+// The engine's registry configuration (mirrors, credentials) applies.
+func (s *Sandbox) PullImage(ctx context.Context, ref, wantID string) error {
+	if !validID(wantID) {
+		return fmt.Errorf("pull %s: image id %q is not sha256:<64 hex>", ref, wantID)
+	}
+	if !strings.Contains(ref, "@sha256:") {
+		return fmt.Errorf("pull %s: a registry image must be pinned by digest (repo@sha256:…)", ref)
+	}
+	if _, err := s.cli.ImageInspect(ctx, wantID); err == nil {
+		return nil
+	}
+	rc, err := s.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer rc.Close()
+	// The pull reports failures inside its progress stream.
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("pull %s: %s", ref, msg.Error)
+		}
+	}
+	ins, err := s.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if ins.ID != wantID {
+		_, _ = s.cli.ImageRemove(context.WithoutCancel(ctx), ins.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+		return fmt.Errorf("pull %s: %w", ref, &MismatchError{Want: wantID, Got: []string{ins.ID}})
+	}
+	return nil
 }
 
 func (s *Sandbox) imageIDs(ctx context.Context) (map[string]bool, error) {
@@ -153,11 +195,14 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 		switch {
 		case tar == "" || sk.Dir == "":
 			return "", imageInfo{}, isolation.Errorf(isolation.ReasonInvalidModule, "image %s is not loaded and the package has no image.tar", id)
-		case strings.Contains(tar, "@sha256:") || strings.ContainsAny(tar, ":") && !strings.HasSuffix(tar, ".tar"):
-			return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "image " + tar, Err: ErrRegistryPull}
-		}
-		if err := s.LoadImage(ctx, filepath.Join(sk.Dir, filepath.Clean("/"+tar)), id); err != nil {
-			return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "load image", Err: err}
+		case sk.Manifest.Sandbox.Container.FromRegistry():
+			if err := s.PullImage(ctx, tar, id); err != nil {
+				return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "image " + tar, Err: err}
+			}
+		default:
+			if err := s.LoadImage(ctx, filepath.Join(sk.Dir, filepath.Clean("/"+tar)), id); err != nil {
+				return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "load image", Err: err}
+			}
 		}
 		ins, err = s.cli.ImageInspect(ctx, id)
 	}

@@ -43,7 +43,7 @@ func TestLoadImage(t *testing.T) {
 
 	// An image that is not loaded yet: tagged, saved, removed.
 	tag := fmt.Sprintf("skillbox-test/other:%d", os.Getpid())
-	otherID, err := buildImage(ctx, env.cli, "./testdata/hostile", "other", tag, "LABEL dev.skillbox.test.other=1\n")
+	otherID, err := buildImage(ctx, env.cli, "./testdata/hostile", "other", tag, "LABEL dev.skillbox.test.other="+randomID()+"\n") // unique: another test process may remove its own copy
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,12 +100,17 @@ func TestLoadImage(t *testing.T) {
 		t.Errorf("output = %s", res.Output)
 	}
 
-	// A registry reference is refused clearly.
+	// A registry reference is pulled; no registry answers here, so the pull fails
+	// clearly. The registry is a closed loopback port: nothing leaves the host.
 	call = hostileCall(`{"mode":"echo"}`)
 	call.Skill.Digest = "sha256:" + strings.Repeat("cd", 32)
-	call.Skill.Manifest.Sandbox.Container.Image = "registry.example/skill@sha256:" + strings.Repeat("cd", 32)
+	call.Skill.Manifest.Sandbox.Container.Image = "127.0.0.1:1/skill@sha256:" + strings.Repeat("cd", 32)
 	call.Skill.Dir = dir
-	if _, err := s.Run(ctx, call); !errors.Is(err, ErrRegistryPull) || isolation.ReasonOf(err) != isolation.ReasonInvalidModule {
-		t.Fatalf("registry image = %v, want ErrRegistryPull", err)
+	if _, err := s.Run(ctx, call); err == nil || !strings.Contains(err.Error(), "pull 127.0.0.1:1/skill@sha256:") || isolation.ReasonOf(err) != isolation.ReasonInvalidModule {
+		t.Fatalf("registry image = %v, want a failed pull", err)
+	}
+	// An unpinned reference is refused before any pull.
+	if err := s.PullImage(ctx, "127.0.0.1:1/skill:latest", call.Skill.Digest); err == nil || !strings.Contains(err.Error(), "pinned by digest") {
+		t.Fatalf("unpinned reference = %v", err)
 	}
 }

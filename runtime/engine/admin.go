@@ -19,9 +19,11 @@ import (
 )
 
 // ImageLoader is implemented by the container sandbox: install loads a package's
-// image.tar into the engine and checks its ID against the signed manifest.
+// image.tar (or pulls its registry reference) into the engine and checks its ID
+// against the signed manifest.
 type ImageLoader interface {
 	LoadImage(ctx context.Context, tarPath, wantID string) error
+	PullImage(ctx context.Context, ref, wantID string) error
 }
 
 // Drainer is implemented by sandboxes that keep warm instances of a skill: the kill
@@ -89,6 +91,9 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 			loader, ok := e.container.(ImageLoader)
 			if !ok {
 				return fmt.Errorf("%s is a container skill and no Docker engine is available to load its image", ent.Name)
+			}
+			if c.FromRegistry() {
+				return loader.PullImage(ctx, c.Image, c.ID)
 			}
 			if err := loader.LoadImage(ctx, filepath.Join(staged, c.Image), c.ID); err != nil {
 				return err
