@@ -146,7 +146,9 @@ func authorSandbox(c *cli.Context, home string, pkg *skillpkg.Package) (isolatio
 		return nil, err
 	}
 	ct := pkg.Manifest.Sandbox.Container
-	load := func() error { return cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID) }
+	load := func() error {
+		return cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID)
+	}
 	if ct.FromRegistry() {
 		load = func() error { return cs.PullImage(c.Context, ct.Image, ct.ID) }
 	}
