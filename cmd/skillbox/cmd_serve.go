@@ -46,6 +46,8 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-host-firewall", Usage: "do not confine network-granted containers to the egress proxy's port with iptables (for a non-root server; weaker: see SECURITY.md)"},
 			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},
 			&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "how long shutdown waits for calls in flight"},
+			&cli.IntFlag{Name: "max-concurrent", Value: engine.DefaultMaxConcurrent, Usage: "calls in flight per skill; more wait up to --queue-wait, then fail with BUSY"},
+			&cli.DurationFlag{Name: "queue-wait", Value: engine.DefaultQueueWait, Usage: "how long a call waits for one of its skill's slots"},
 		},
 		Action: serve,
 	}
@@ -76,7 +78,7 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("serve: wasm sandbox: %w", err)
 	}
 	defer ws.Close(context.WithoutCancel(ctx))
-	cfg := engine.Config{Home: home, Wasm: ws}
+	cfg := engine.Config{Home: home, Wasm: ws, MaxConcurrent: c.Int("max-concurrent"), QueueWait: c.Duration("queue-wait")}
 	if !c.Bool("no-container") {
 		// Warm containers hide creation time; egress goes through the sandbox's proxy,
 		// which enforces the same origin policy as the wasm host function.
