@@ -53,7 +53,7 @@ type fixture struct {
 	health healthpb.HealthClient
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	home := testkit.NewHome(t)
@@ -80,7 +80,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	g := grpc.NewServer(opts...)
-	srv := server.New(eng, transport.Caller)
+	srv := server.New(eng, transport.Caller, sopts...)
 	srv.Register(g)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
@@ -632,4 +632,58 @@ func BenchmarkEmptyGRPC(b *testing.B) {
 		_, err := f.health.Check(ctx, req)
 		return err
 	})
+}
+
+// The Admin service answers admins only: a caller who may invoke skills cannot lift
+// the operator's kill switch.
+func TestAdminNeedsAnAdmin(t *testing.T) {
+	f := newFixture(t, server.WithAdmins("token:ops")) // the local caller is not an admin
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: echoWasm, Body: echoBody}, nil)
+	ctx := context.Background()
+	calls := []func() error{
+		func() error { _, err := f.admin.Disable(ctx, &pb.DisableRequest{Name: "echo"}); return err },
+		func() error { _, err := f.admin.Enable(ctx, &pb.EnableRequest{Name: "echo"}); return err },
+		func() error { _, err := f.admin.Reload(ctx, &pb.ReloadRequest{}); return err },
+		func() error { _, err := f.admin.Calls(ctx, &pb.CallsRequest{}); return err },
+	}
+	for i, call := range calls {
+		code, d := detailOf(t, call())
+		if code != codes.PermissionDenied || d.GetReason() != server.ReasonNotAdmin {
+			t.Fatalf("admin call %d: %v %v", i, code, d)
+		}
+	}
+	if _, err := f.invoke(ctx, "echo", `{}`, nil); err != nil {
+		t.Fatalf("a non-admin may still invoke: %v", err)
+	}
+	for _, e := range readAudit(t, f.eng) {
+		if e.Event == audit.EventDisable || e.Event == audit.EventEnable {
+			t.Fatalf("a refused admin call changed state: %+v", e)
+		}
+	}
+}
+
+// Reload re-reads trust.yaml: a signer the operator removed stops verifying, without
+// a restart.
+func TestReloadRereadsTrust(t *testing.T) {
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: echoWasm, Body: echoBody}, nil)
+	ctx := context.Background()
+	if _, err := f.invoke(ctx, "echo", `{}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The operator replaces the trusted key with another one.
+	other := testkit.NewHome(t)
+	if err := os.WriteFile(filepath.Join(f.home.Dir, "keys", "release.pub"), other.PubPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.invoke(ctx, "echo", `{}`, nil); err != nil {
+		t.Fatalf("before reload the verified package still runs: %v", err)
+	}
+	if _, err := f.admin.Reload(ctx, &pb.ReloadRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.invoke(ctx, "echo", `{}`, nil)
+	if code, d := detailOf(t, err); code != codes.PermissionDenied || d.GetReason() != engine.ReasonVerifyFailed {
+		t.Fatalf("after reload: %v %v", code, d)
+	}
 }
