@@ -68,12 +68,16 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 // reapFirewall removes host firewall rules of skillbox networks whose bridge is gone
 // (the network was reaped above, or its process died before removing them).
 func reapFirewall(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-S", "INPUT").Output()
-	if err != nil {
-		return nil // no iptables here: there are no rules of ours to reap
+	var lines []string
+	for _, chain := range []string{"INPUT", "DOCKER-USER"} {
+		out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-S", chain).Output()
+		if err != nil {
+			continue // no iptables or no such chain here: no rules of ours to reap
+		}
+		lines = append(lines, strings.Split(string(out), "\n")...)
 	}
 	var errs []error
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range lines {
 		// iptables -S quotes comments; ours hold no spaces, so unquoting each field
 		// gives back the arguments that delete the rule.
 		f := strings.Fields(strings.ReplaceAll(line, `"`, ""))
