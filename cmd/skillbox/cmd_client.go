@@ -119,15 +119,33 @@ func invokeCommand() *cli.Command {
 	}
 }
 
-// readInput reads --input: inline JSON, @FILE or @- for stdin.
+// maxInput bounds --input: a call's input is JSON for one skill, not a bulk upload
+// (the server's own gRPC limit is 4 MiB).
+const maxInput = 16 << 20
+
+// readInput reads --input: inline JSON, @FILE or @- for stdin, at most maxInput bytes.
 func readInput(s string) ([]byte, error) {
-	if name, ok := strings.CutPrefix(s, "@"); ok {
-		if name == "-" {
-			return io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
-		}
-		return os.ReadFile(name)
+	name, ok := strings.CutPrefix(s, "@")
+	if !ok {
+		return []byte(s), nil
 	}
-	return []byte(s), nil
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxInput {
+		return nil, fmt.Errorf("%s is larger than %d MiB", s, maxInput>>20)
+	}
+	return b, nil
 }
 
 func skillsCommand() *cli.Command {

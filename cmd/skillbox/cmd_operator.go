@@ -20,6 +20,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/store"
 )
 
 // homeFlag is the skill home, shared by every operator command.
@@ -108,8 +109,12 @@ func installCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "installed %s %s (%s)\nsigned by %s\nnext: skillbox review %s && skillbox approve %s\n",
-				in.Entry.Name, in.Entry.Version, in.Entry.ManifestDigest, in.Signer, in.Entry.Name, in.Entry.Name)
+			verb := "installed"
+			if in.Already {
+				verb = "already installed"
+			}
+			fmt.Fprintf(c.App.Writer, "%s %s %s (%s)\nsigned by %s\nnext: skillbox review %s && skillbox approve %s\n",
+				verb, in.Entry.Name, in.Entry.Version, in.Entry.ManifestDigest, in.Signer, in.Entry.Name, in.Entry.Name)
 			return nil
 		},
 	}
@@ -345,4 +350,46 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// isPackageDir decides whether the argument of `run` or `review` is a package
+// directory (the author's) or the name of an installed skill (the operator's). A path
+// with a slash is a directory; a bare name that is both a directory here and an
+// installed skill is refused, so that an operator standing in the author's folder never
+// runs unapproved code thinking it is the installed skill.
+func isPackageDir(c *cli.Context, arg string) (bool, error) {
+	st, err := os.Stat(arg)
+	dirHere := err == nil && st.IsDir()
+	if strings.ContainsRune(arg, '/') || arg == "." || arg == ".." || manifest.CheckName(arg) != nil {
+		return true, nil
+	}
+	installed, err := isInstalled(c, arg)
+	if err != nil {
+		return false, err
+	}
+	if dirHere && installed {
+		return false, fmt.Errorf("%s is both a directory here and an installed skill: write ./%s for the directory", arg, arg)
+	}
+	return dirHere, nil
+}
+
+// isInstalled reports whether the skill home holds any version of name, without
+// creating the home.
+func isInstalled(c *cli.Context, name string) (bool, error) {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(home, "skills")); err != nil {
+		return false, nil
+	}
+	st, err := store.Open(home)
+	if err != nil {
+		return false, err
+	}
+	_, err = st.Lookup(name, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/skillpkg"
@@ -39,7 +36,11 @@ func reviewCommand() *cli.Command {
 				return errors.New("review: want exactly one DIR (see skillbox review --help)")
 			}
 			dir := args[0]
-			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && manifest.CheckName(dir) == nil {
+			isDir, err := isPackageDir(c, dir)
+			if err != nil {
+				return fmt.Errorf("review: %w", err)
+			}
+			if !isDir {
 				return reviewInstalled(c, dir)
 			}
 			p, err := skillpkg.Load(dir)

@@ -86,7 +86,11 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(f.dir); errors.Is(err, os.ErrNotExist) && manifest.CheckName(f.dir) == nil {
+	isDir, err := isPackageDir(c, f.dir)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if !isDir {
 		return runInstalled(c, f)
 	}
 	pkg, err := skillpkg.Load(f.dir)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
@@ -221,8 +222,13 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 
 // isRoot reports whether an image's USER runs as root (empty means root).
 func isRoot(user string) bool {
-	u, _, _ := strings.Cut(user, ":")
-	return u == "" || u == "0" || u == "root"
+	name, _, _ := strings.Cut(user, ":")
+	if name == "" || name == "root" {
+		return true
+	}
+	// Docker reads a numeric user as a uid: "0", "00" and "000" are all root.
+	uid, err := strconv.ParseUint(name, 10, 64)
+	return err == nil && uid == 0
 }
 
 func validID(id string) bool {

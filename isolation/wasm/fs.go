@@ -18,21 +18,29 @@ import (
 // (wazero issues #2321, #2323). Creating links is refused: a link made by the guest
 // could mislead whoever reads the directory on the host afterwards.
 type rootFS struct {
-	root *os.Root
+	root     *os.Root
+	writable bool
 }
 
-// newMountFS opens dir as a root; read-only unless writable.
+// newMountFS opens dir as a root; read-only unless writable. A read-only mount is
+// refused writes twice over: wazero's ReadFS refuses the mutating calls, and OpenFile
+// here refuses every flag that changes the directory, since ReadFS lets an open with
+// read rights plus O_TRUNC or O_CREAT through.
 func newMountFS(dir string, writable bool) (experimentalsys.FS, *os.Root, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	var f experimentalsys.FS = &rootFS{root: root}
+	var f experimentalsys.FS = &rootFS{root: root, writable: writable}
 	if !writable {
 		f = &sysfs.ReadFS{FS: f}
 	}
 	return f, root, nil
 }
+
+// writeFlags are the open flags that write to the file or the directory.
+const writeFlags = experimentalsys.O_WRONLY | experimentalsys.O_RDWR | experimentalsys.O_APPEND |
+	experimentalsys.O_CREAT | experimentalsys.O_EXCL | experimentalsys.O_TRUNC
 
 // rel turns the guest's path (relative to the mount, maybe with a leading slash) into
 // a name for os.Root; os.Root itself rejects anything that escapes.
@@ -90,6 +98,9 @@ func osFlag(flag experimentalsys.Oflag) int {
 
 // OpenFile implements experimentalsys.FS.
 func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if !r.writable && flag&writeFlags != 0 {
+		return nil, experimentalsys.EROFS
+	}
 	name := rel(path)
 	f, err := r.root.OpenFile(name, osFlag(flag), perm)
 	if err != nil {

@@ -136,6 +136,19 @@ func TestGoGuestFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(granted, "new.txt")); !os.IsNotExist(err) {
 		t.Errorf("read-only grant was written: %v", err)
 	}
+	// Opening for reading with O_TRUNC or O_CREATE is a write too.
+	if out := probe("truncate", "/data/hello.txt"); out.OK {
+		t.Errorf("O_RDONLY|O_TRUNC on a read-only grant succeeded")
+	}
+	if b, err := os.ReadFile(filepath.Join(granted, "hello.txt")); err != nil || string(b) != "hello" {
+		t.Errorf("read-only grant was truncated: %q %v", b, err)
+	}
+	if out := probe("create", "/data/made.txt"); out.OK {
+		t.Errorf("O_RDONLY|O_CREATE on a read-only grant succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(granted, "made.txt")); !os.IsNotExist(err) {
+		t.Errorf("read-only grant got a new file: %v", err)
+	}
 	for _, p := range []string{"/etc/passwd", "/data/../secret.txt", "/data/abs-link", "/data/rel-link"} {
 		if out := probe("read", p); out.OK || strings.Contains(out.Data, "secret") || strings.Contains(out.Data, "root:") {
 			t.Errorf("read %s: %+v", p, out)

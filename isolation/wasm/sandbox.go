@@ -213,6 +213,9 @@ func (m *module) build(ctx context.Context, r wazero.Runtime, skill isolation.Sk
 	if got := "sha256:" + hex.EncodeToString(sum[:]); got != skill.Digest {
 		return isolation.Errorf(isolation.ReasonInvalidModule, "module %s has digest %s, expected %s", name, got, skill.Digest)
 	}
+	if code, err = capTables(code); err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "module tables", Err: err}
+	}
 	cm, err := r.CompileModule(ctx, code)
 	if err != nil {
 		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "compile module", Err: err}

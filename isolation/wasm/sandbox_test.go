@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,7 @@ func TestHostileModules(t *testing.T) {
 					t.Errorf("logs %q", r.Logs)
 				}
 			}},
+		{name: "table declared too large", skill: wat("bigtable"), reason: isolation.ReasonInvalidModule, msg: "tables declare 2097152 entries"},
 		{name: "unknown import", skill: wat("unknownimport"), reason: isolation.ReasonInvalidModule, msg: "env.launch_missiles"},
 		{name: "network import without grant", skill: wat("netimport"), reason: isolation.ReasonNotGranted, msg: "network"},
 		{name: "no _start", skill: wat("nostart"), reason: isolation.ReasonInvalidModule, msg: "_start"},
@@ -210,5 +212,24 @@ func TestConcurrentCalls(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A table cannot be grown outside the memory budget: table.grow past the cap the
+// sandbox puts on every table fails inside the guest, and the host allocates nothing.
+func TestTableGrowIsCapped(t *testing.T) {
+	sb := newSandbox(t)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := sb.Run(context.Background(), isolation.Call{ID: "t", Skill: watSkill(t, "tablegrow"), Input: []byte("{}"), Limits: limits()})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Output) != `{"grew":false}` {
+		t.Fatalf("output %s: the table grew by 64 Mi entries", res.Output)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("the host allocated %d MiB during the call", grew>>20)
 	}
 }

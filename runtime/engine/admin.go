@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -40,8 +41,9 @@ type Preparer interface {
 
 // Installed is the outcome of an install.
 type Installed struct {
-	Entry  store.Entry
-	Signer *signing.Identity
+	Entry   store.Entry
+	Signer  *signing.Identity
+	Already bool // the same package was in the store already: nothing changed
 }
 
 // Install verifies the package at src (a directory or a .tar.gz) against trust.yaml
@@ -102,7 +104,19 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		return nil
 	})
 	if err != nil {
+		if dir != src {
+			// The store names the directory it read, a temporary one: name the archive.
+			return nil, errors.New(strings.ReplaceAll(err.Error(), dir, src))
+		}
 		return nil, err // the store names the package: "install DIR: ..."
+	}
+	if id == nil {
+		// Already in the store (the check ran when it was installed): say who signed it
+		// under today's trust.yaml, or refuse if nobody trusted does any more.
+		if id, err = verifyPackage(ctx, entry.Dir, entry.Manifest, policy); err != nil {
+			return nil, fmt.Errorf("install %s: already installed, but: %w", src, err)
+		}
+		return &Installed{Entry: entry, Signer: id, Already: true}, nil
 	}
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventInstall, Caller: by, Skill: entry.Name,
 		Version: entry.Version, ManifestDigest: entry.ManifestDigest, CodeDigest: entry.CodeDigest, Outcome: "ok",

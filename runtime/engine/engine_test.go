@@ -470,3 +470,47 @@ func TestConcurrencyLimitRefusesWithBusy(t *testing.T) {
 		t.Fatalf("cancelled call: reason %s", got)
 	}
 }
+
+// Installing the same package twice is not an error and changes nothing.
+func TestInstallTwice(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	dir := f.home.Build(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody})
+	first, err := f.eng.Install(ctx, dir, "t")
+	if err != nil || first.Already {
+		t.Fatalf("first install: %+v %v", first, err)
+	}
+	again, err := f.eng.Install(ctx, dir, "t")
+	if err != nil || !again.Already || again.Signer == nil || again.Entry.ManifestDigest != first.Entry.ManifestDigest {
+		t.Fatalf("second install: %+v %v", again, err)
+	}
+}
+
+// A caller that gives up (deadline) after the skill's request was denied does not
+// erase the call from the audit log: start, denial and end are all recorded.
+func TestCallerDeadlineStillRecordsTheCall(t *testing.T) {
+	var hits atomic.Int32
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer b.Close()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "stuck", Version: "1.0.0", Module: "testdata/denyloop.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"http://127.0.0.1:1\"]\nlimits: {requests: 5, timeout: 60s}\n"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "stuck", Input: []byte(fmt.Sprintf(`{"method":"GET","url":%q}`, b.URL)), Caller: "t"})
+	if got := reasonOf(t, err); got == engine.ReasonAuditFailed {
+		t.Fatalf("the call was not recorded: %v", err)
+	}
+	var events []string
+	for _, e := range auditEvents(t, f.eng) {
+		if e.Skill == "stuck" && strings.HasPrefix(e.Event, "invoke") || e.Event == audit.EventEgressDenied {
+			events = append(events, e.Event)
+		}
+	}
+	if got := strings.Join(events, " "); got != "invoke.start egress.denied invoke.end" {
+		t.Fatalf("audit events %q", got)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the denied server was reached")
+	}
+}

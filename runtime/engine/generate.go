@@ -6,3 +6,4 @@ package engine
 //go:generate wat2wasm testdata/loop.wat -o testdata/loop.wasm
 //go:generate wat2wasm testdata/rawhttp.wat -o testdata/rawhttp.wasm
 //go:generate wat2wasm testdata/failhttp.wat -o testdata/failhttp.wasm
+//go:generate wat2wasm testdata/denyloop.wat -o testdata/denyloop.wasm

@@ -200,7 +200,8 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 			denied.Outcome = "denied"
 			denied.Reason = string(isolation.ReasonEgressDenied)
 			denied.Details = map[string]any{"method": rec.Method, "url": rec.URL, "why": rec.Reason}
-			if _, err := e.audit.Append(ctx, denied); err != nil {
+			// Written even if the caller has gone: the denial happened.
+			if _, err := e.audit.Append(context.WithoutCancel(ctx), denied); err != nil {
 				return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 			}
 		}
@@ -316,7 +317,11 @@ func (e *Engine) verify(ctx context.Context, entry store.Entry) (string, error) 
 		return "", &Error{Reason: ReasonVerifyFailed, Msg: "verify " + entry.Name, Err: err}
 	}
 	e.mu.Lock()
-	e.verified[entry.ManifestDigest] = id.Signer
+	// Only if trust.yaml was not reloaded meanwhile: a result under the old policy must
+	// not land in the new cache.
+	if e.policy == policy {
+		e.verified[entry.ManifestDigest] = id.Signer
+	}
 	e.mu.Unlock()
 	return id.Signer, nil
 }

@@ -36,6 +36,18 @@ func main() {
 		out.Data = string(b)
 	case "write":
 		err = os.WriteFile(in.Path, []byte(in.Data), 0o644)
+	case "truncate":
+		// Read rights plus O_TRUNC: a read-only mount must refuse it.
+		var f *os.File
+		if f, err = os.OpenFile(in.Path, os.O_RDONLY|os.O_TRUNC, 0); err == nil {
+			f.Close()
+		}
+	case "create":
+		// Read rights plus O_CREATE: a read-only mount must refuse it.
+		var f *os.File
+		if f, err = os.OpenFile(in.Path, os.O_RDONLY|os.O_CREATE, 0o644); err == nil {
+			f.Close()
+		}
 	case "list":
 		var es []os.DirEntry
 		es, err = os.ReadDir(in.Path)
