@@ -34,8 +34,8 @@ type imageInfo struct {
 	user string // the user the container runs as
 }
 
-// LoadImage loads a `docker save` tarball and checks that it holds exactly the image
-// wantID ("sha256:…"). On a mismatch it refuses and removes the images the load added.
+// LoadImage loads a `docker save` tarball, without its tags, and checks that it holds
+// exactly the image wantID ("sha256:…"). On a mismatch it refuses and removes the images the load added.
 // An image already present under wantID is not loaded again: its ID is its content.
 func (s *Sandbox) LoadImage(ctx context.Context, tarPath, wantID string) error {
 	if !validID(wantID) {
@@ -53,7 +53,9 @@ func (s *Sandbox) LoadImage(ctx context.Context, tarPath, wantID string) error {
 		return fmt.Errorf("load image: %w", err)
 	}
 	defer f.Close()
-	resp, err := s.cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	body := untagged(f)
+	defer body.Close()
+	resp, err := s.cli.ImageLoad(ctx, body, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		return fmt.Errorf("load %s: %w", tarPath, err)
 	}

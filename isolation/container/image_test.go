@@ -114,3 +114,46 @@ func TestLoadImage(t *testing.T) {
 		t.Fatalf("unpinned reference = %v", err)
 	}
 }
+
+// TestLoadImageDoesNotRetag: a package whose image.tar carries the tag of an image
+// already on the host cannot point that tag at its own image.
+func TestLoadImageDoesNotRetag(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	victimTag := fmt.Sprintf("skillbox-test/victim:%d", os.Getpid())
+	removeLater := func(id string) {
+		t.Cleanup(func() {
+			_, _ = env.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+		})
+	}
+	// The package's image, saved under the victim's tag, then removed from the engine.
+	pkgID, err := buildImage(ctx, env.cli, "./testdata/hostile", "hostile", victimTag, "LABEL dev.skillbox.test.pkg="+randomID()+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeLater(pkgID)
+	tarPath := saveImage(t, victimTag, t.TempDir())
+	if _, err := env.cli.ImageRemove(ctx, pkgID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The victim: another image the host knows by that tag.
+	victimID, err := buildImage(ctx, env.cli, "./testdata/hostile", "hostile", victimTag, "LABEL dev.skillbox.test.victim="+randomID()+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeLater(victimID)
+
+	if err := s.LoadImage(ctx, tarPath, pkgID); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := env.cli.ImageInspect(ctx, victimTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.ID != victimID {
+		t.Fatalf("%s now names %s (the package's image), not the victim %s", victimTag, ins.ID, victimID)
+	}
+	if loaded, err := env.cli.ImageInspect(ctx, pkgID); err != nil || len(loaded.RepoTags) != 0 {
+		t.Fatalf("the package's image was loaded with tags %v (%v)", loaded.RepoTags, err)
+	}
+}
