@@ -47,7 +47,9 @@ var ErrNoEngine = errors.New("no docker engine answers")
 // it serves one listener per internal network and maps a per-call token to a Guard.
 type EgressProxy interface {
 	Serve(l net.Listener) error
-	Register(g *egress.Guard) (token string, release func())
+	// Reserve gives a token at container creation; bind attaches the call's Guard when
+	// the call starts (a warm container's requests are refused until then).
+	Reserve() (token string, bind func(*egress.Guard), release func())
 }
 
 // Option configures a Sandbox.

@@ -182,3 +182,49 @@ func TestNetworkNeedsProxy(t *testing.T) {
 		t.Fatalf("Run = %v, want NOT_GRANTED", err)
 	}
 }
+
+// TestWarmContainerHasNoNetworkBeforeItsCall: a warm container runs before its call
+// exists, but its proxy token only works once the call starts, and nothing it tried
+// earlier is charged to the call.
+func TestWarmContainerHasNoNetworkBeforeItsCall(t *testing.T) {
+	needEngine(t)
+	proxy := egress.NewProxy()
+	t.Cleanup(func() { proxy.Close() })
+	s := newSandbox(t, WithEgressProxy(proxy), WithWarmPool(1))
+	ip := startOrigin(t)
+	call := hostileCall(`{"mode":"precall"}`)
+	call.Grant.Network = []manifest.Origin{{Scheme: "http", Host: ip, Port: 8080}}
+	call.Grant.Env = map[string]string{"PRECALL_URL": "http://" + ip + ":8080/early"}
+	call.Limits.Requests, call.Limits.Response = 5, 1<<20
+	if err := s.Prewarm(context.Background(), call); err != nil {
+		t.Fatal(err)
+	}
+	// Give the warm container's program time to make its early request (a wait here
+	// only makes the test meaningful; it asserts nothing about speed).
+	time.Sleep(2 * time.Second)
+	res, err := s.Run(context.Background(), call)
+	if err != nil {
+		t.Fatalf("Run: %v; logs %q", err, tail(res.Logs, 300))
+	}
+	out := decode(t, res.Output)
+	if early, _ := out["early"].(string); !strings.Contains(early, "407") {
+		t.Errorf("a request before the call got %q, want 407 from the proxy", early)
+	}
+	if len(res.Egress) != 0 || res.Usage.Requests != 0 {
+		t.Errorf("pre-call traffic charged to the call: %+v", res.Egress)
+	}
+}
+
+// TestReadWriteGrantsAreNeverWarm: a container that could change the operator's files
+// is never started before its call.
+func TestReadWriteGrantsAreNeverWarm(t *testing.T) {
+	s := newSandbox(t, WithWarmPool(1))
+	call := hostileCall(`{"mode":"echo"}`)
+	call.Grant.Files = []isolation.Mount{{Guest: "/data", Host: t.TempDir(), Access: manifest.AccessReadWrite}}
+	if err := s.Prewarm(context.Background(), call); err == nil || !strings.Contains(err.Error(), "never served warm") {
+		t.Fatalf("Prewarm with a read-write grant: %v", err)
+	}
+	if n := pooled(t, s); n != 0 {
+		t.Fatalf("%d warm containers for a read-write grant", n)
+	}
+}

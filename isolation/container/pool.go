@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 // pool holds up to size started containers of one spec, each used once.
@@ -22,10 +23,16 @@ type pool struct {
 	fillers sync.WaitGroup // drain waits for a fill in progress
 }
 
+// MaxWarmAge is how long a warm container may wait for its call. A warm container's
+// program is already running, before any call and outside any call's time budget (its
+// memory, CPU and pids limits hold; its network is shut until the call starts); an old
+// one is replaced rather than used.
+const MaxWarmAge = 2 * time.Minute
+
 // takeWarm returns a ready container for sp, or nil. A call with no pool for its spec
 // starts one (filled in the background) so the next such call is warm.
 func (s *Sandbox) takeWarm(sp *spec) *instance {
-	if s.poolSize <= 0 {
+	if s.poolSize <= 0 || !poolable(sp) {
 		return nil
 	}
 	p := s.poolFor(sp)
@@ -33,12 +40,30 @@ func (s *Sandbox) takeWarm(sp *spec) *instance {
 		return nil
 	}
 	defer p.refill()
-	select {
-	case inst := <-p.ready:
-		return inst
-	default:
-		return nil
+	for {
+		select {
+		case inst := <-p.ready:
+			if time.Since(inst.created) > MaxWarmAge {
+				s.remove(inst)
+				continue
+			}
+			return inst
+		default:
+			return nil
+		}
 	}
+}
+
+// poolable says whether calls of this spec may be served warm. Not with a read-write
+// mount: a warm container runs before its call, and must not be able to change the
+// operator's files while no call exists.
+func poolable(sp *spec) bool {
+	for _, m := range sp.Mounts {
+		if m.Access == manifest.AccessReadWrite {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Sandbox) poolFor(sp *spec) *pool {
@@ -68,6 +93,9 @@ func (s *Sandbox) Prewarm(ctx context.Context, call isolation.Call) error {
 	sp, err := s.specFor(ctx, call, withDefaults(call.Limits))
 	if err != nil {
 		return err
+	}
+	if !poolable(sp) {
+		return errors.New("prewarm: calls with a read-write file grant are never served warm")
 	}
 	p := s.poolFor(sp)
 	if p == nil {

@@ -57,7 +57,9 @@ type instance struct {
 	skill   string
 	hijack  types.HijackedResponse
 	guard   *egress.Guard
-	release func() // proxy token
+	bind    func(*egress.Guard) // lets the proxy token through, once the call starts
+	release func()              // proxy token
+	created time.Time
 	net     *skillNet
 }
 
@@ -137,6 +139,9 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Resul
 			return res, ctxErr(ctx, err)
 		}
 	}
+	if inst.bind != nil {
+		inst.bind(inst.guard)
+	}
 	res, err = s.exec(ctx, inst, call.Input, lim)
 	res.Usage.Wall = time.Since(start)
 	if inst.guard != nil {
@@ -151,7 +156,7 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 	if !s.track() {
 		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
 	}
-	inst = &instance{skill: sp.Skill}
+	inst = &instance{skill: sp.Skill, created: time.Now()}
 	defer func() {
 		if err != nil {
 			s.remove(inst)
@@ -208,8 +213,8 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 		}
 		inst.net = n
 		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: sp.Requests, MaxResponseBytes: sp.Response}, s.guardOpts...)
-		token, release := s.proxy.Register(inst.guard)
-		inst.release = release
+		token, bind, release := s.proxy.Reserve()
+		inst.bind, inst.release = bind, release
 		u := n.proxyURL(token)
 		cfg.Env = append(cfg.Env, "HTTP_PROXY="+u, "HTTPS_PROXY="+u, "http_proxy="+u, "https_proxy="+u)
 		hc.NetworkMode = container.NetworkMode(n.name)

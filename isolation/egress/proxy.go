@@ -92,13 +92,28 @@ func (p *Proxy) Serve(l net.Listener) error {
 // release ends the registration and closes the call's open tunnels; it is safe to
 // call more than once.
 func (p *Proxy) Register(g *Guard) (token string, release func()) {
+	token, bind, release := p.Reserve()
+	bind(g)
+	return token, release
+}
+
+// Reserve hands out a token before its call exists: a warm container is created with
+// it, but every request it makes is refused (407) until bind names the call's Guard,
+// so nothing goes out, and nothing is charged to a caller, before the call starts.
+func (p *Proxy) Reserve() (token string, bind func(*Guard), release func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	token = rand.Text()
+	reg := &registration{ctx: ctx, cancel: cancel}
 	p.mu.Lock()
-	p.calls[token] = &registration{g: g, ctx: ctx, cancel: cancel}
+	p.calls[token] = reg
 	p.mu.Unlock()
 	var once sync.Once
-	return token, func() {
+	bind = func(g *Guard) {
+		p.mu.Lock()
+		reg.g = g
+		p.mu.Unlock()
+	}
+	return token, bind, func() {
 		once.Do(func() {
 			p.mu.Lock()
 			delete(p.calls, token)
@@ -142,7 +157,10 @@ func (p *Proxy) lookup(r *http.Request) *registration {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.calls[token]
+	if reg := p.calls[token]; reg != nil && reg.g != nil {
+		return reg
+	}
+	return nil // unknown, or reserved for a call that has not started
 }
 
 // refuse answers with one line saying why and closes the connection.

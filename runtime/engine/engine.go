@@ -195,6 +195,15 @@ func (e *Engine) Reload(ctx context.Context, by string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Approvals may have changed (a narrowed grant, a new version): warm instances made
+	// for the old ones must not serve another call.
+	drained := map[string]bool{}
+	for _, ent := range entries {
+		if !drained[ent.Name] {
+			drained[ent.Name] = true
+			e.drain(ctx, ent.Name)
+		}
+	}
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventReload, Caller: by, Outcome: "ok"}); err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}

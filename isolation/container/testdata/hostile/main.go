@@ -36,6 +36,18 @@ func main() {
 		serve()
 		return
 	}
+	// Before reading its input (so, in a warm container, before its call exists) a
+	// skill may try the network: PRECALL_URL says where.
+	early := ""
+	if u := os.Getenv("PRECALL_URL"); u != "" {
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+		if resp, err := client.Get(u); err != nil {
+			early = err.Error()
+		} else {
+			resp.Body.Close()
+			early = resp.Status
+		}
+	}
 	var in input
 	raw, err := io.ReadAll(os.Stdin)
 	if err != nil {
@@ -108,6 +120,8 @@ func main() {
 			c.Close()
 		}
 		reply(map[string]any{"error": errString(err)})
+	case "precall":
+		reply(map[string]any{"early": early})
 	case "dialhost":
 		// The host address this container can see is the proxy's: try another port
 		// on it (the proxy's own port when none is given).
