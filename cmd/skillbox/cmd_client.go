@@ -55,6 +55,10 @@ func statusLine(err error) error {
 	if !ok {
 		return err
 	}
+	if st.Code() == codes.Unavailable && (strings.Contains(st.Message(), "no such file or directory") ||
+		strings.Contains(st.Message(), "connection refused")) {
+		return errors.New("no server answers (is `skillbox serve` running? --server names another address)")
+	}
 	for _, d := range st.Details() {
 		if ed, ok := d.(*pb.ErrorDetail); ok {
 			msg := fmt.Sprintf("%s (%s, %s)", ed.GetMessage(), ed.GetReason(), st.Code())
@@ -98,23 +102,30 @@ func invokeCommand() *cli.Command {
 			}
 			defer conn.Close()
 			req := &pb.InvokeRequest{Name: c.Args().First(), Pin: c.String("pin"), InputJson: string(input)}
-			if d := c.Duration("timeout"); d > 0 {
+			if d := c.Duration("timeout"); d < 0 {
+				return fmt.Errorf("invoke: --timeout %s: must not be negative", d)
+			} else if d > 0 {
 				req.Limits = &pb.Limits{TimeoutMs: d.Milliseconds()}
 			}
 			res, err := pb.NewSkillsClient(conn).Invoke(c.Context, req)
 			if err != nil {
 				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
 			}
-			return writeJSON(c.App.Writer, struct {
-				Output  json.RawMessage    `json:"output"`
-				Logs    string             `json:"logs"`
-				Usage   *pb.Usage          `json:"usage"`
-				Egress  []*pb.EgressRecord `json:"egress"`
-				Version string             `json:"version"`
-				CallID  string             `json:"callId"`
-				AuditID string             `json:"auditId"`
-			}{json.RawMessage(res.GetOutputJson()), res.GetLogs(), res.GetUsage(), res.GetEgress(),
-				res.GetVersion(), res.GetCallId(), res.GetAuditId()})
+			u := res.GetUsage()
+			out := runOutput{
+				Output: json.RawMessage(res.GetOutputJson()),
+				Logs:   res.GetLogs(),
+				Usage: runUsage{WallMs: float64(u.GetWallMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
+				Egress:  []runEgress{},
+				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
+			}
+			for _, e := range res.GetEgress() {
+				t, _ := time.Parse(time.RFC3339Nano, e.GetTime())
+				out.Egress = append(out.Egress, runEgress{Time: t, Method: e.GetMethod(), URL: e.GetUrl(), Allowed: e.GetAllowed(),
+					Reason: e.GetReason(), Status: int(e.GetStatus()), Bytes: e.GetBytes()})
+			}
+			return writeRunOutput(c, out, false)
 		},
 	}
 }
@@ -165,7 +176,11 @@ func skillsCommand() *cli.Command {
 				return fmt.Errorf("skills: %w", statusLine(err))
 			}
 			if c.Bool("json") {
-				return writeJSON(c.App.Writer, res.GetSkills())
+				out := make([]skillJSON, 0, len(res.GetSkills()))
+				for _, sk := range res.GetSkills() {
+					out = append(out, toSkillJSON(sk))
+				}
+				return writeJSON(c.App.Writer, out)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
@@ -223,7 +238,7 @@ func switchSkill(c *cli.Context, disable bool) error {
 		if disable {
 			res, err := admin.Disable(c.Context, &pb.DisableRequest{Name: name, Reason: c.String("reason")})
 			if err == nil {
-				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
+				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended%s\n", name, res.GetCancelledCalls(), notInstalledNote(c, name))
 				return nil
 			}
 			if !serverDown(err) {
@@ -247,13 +262,22 @@ func switchSkill(c *cli.Context, disable bool) error {
 	defer eng.Close()
 	if disable {
 		if _, err := eng.Disable(c.Context, name, operator(c), c.String("reason")); err != nil {
-			return err
+			return fmt.Errorf("disable %s: %w", name, err)
 		}
 	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
-		return err
+		return fmt.Errorf("enable %s: %w", name, err)
 	}
-	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)\n", verb, name)
+	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)%s\n", verb, name, notInstalledNote(c, name))
 	return nil
+}
+
+// notInstalledNote flags a name that matches no installed skill (a typo, most likely):
+// the switch is still recorded, and holds if such a skill is installed later.
+func notInstalledNote(c *cli.Context, name string) string {
+	if ok, err := isInstalled(c, name); err == nil && !ok {
+		return "; note: no skill of that name is installed"
+	}
+	return ""
 }
 
 // notifyReload asks a running server to re-read approvals; no server is fine.
@@ -270,4 +294,66 @@ func notifyReload(c *cli.Context) {
 	} else if !serverDown(err) {
 		fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: the server did not reload: %v\n", statusLine(err))
 	}
+}
+
+// skillJSON is a skill as `skills --json` prints it: schemas as JSON, not strings,
+// and states by name.
+type skillJSON struct {
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	Description    string          `json:"description"`
+	Sandbox        string          `json:"sandbox"`
+	State          string          `json:"state"`
+	Approved       bool            `json:"approved"`
+	Signer         string          `json:"signer,omitempty"`
+	ManifestDigest string          `json:"manifestDigest"`
+	CodeDigest     string          `json:"codeDigest"`
+	InputSchema    json.RawMessage `json:"inputSchema"`
+	OutputSchema   json.RawMessage `json:"outputSchema"`
+	Capabilities   struct {
+		Network []string `json:"network"`
+		Files   []struct {
+			Path   string `json:"path"`
+			Access string `json:"access"`
+		} `json:"files"`
+		Env     []string `json:"env"`
+		Secrets []string `json:"secrets"`
+	} `json:"capabilities"`
+	Limits struct {
+		TimeoutMs   int64   `json:"timeoutMs"`
+		MemoryBytes int64   `json:"memoryBytes"`
+		OutputBytes int64   `json:"outputBytes"`
+		CPU         float64 `json:"cpu"`
+		Requests    int64   `json:"requests"`
+	} `json:"limits"`
+}
+
+func toSkillJSON(sk *pb.SkillInfo) skillJSON {
+	enum := func(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }
+	schema := func(s string) json.RawMessage {
+		if json.Valid([]byte(s)) {
+			return json.RawMessage(s)
+		}
+		return json.RawMessage("{}")
+	}
+	out := skillJSON{
+		Name: sk.GetName(), Version: sk.GetVersion(), Description: sk.GetDescription(),
+		Sandbox: enum(sk.GetSandbox().String(), "SANDBOX_KIND_"), State: enum(sk.GetState().String(), "STATE_"),
+		Approved: sk.GetApproved(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
+		InputSchema: schema(sk.GetInputSchema()), OutputSchema: schema(sk.GetOutputSchema()),
+	}
+	caps := sk.GetCapabilities()
+	out.Capabilities.Network = append([]string{}, caps.GetNetwork()...)
+	out.Capabilities.Env = append([]string{}, caps.GetEnv()...)
+	out.Capabilities.Secrets = append([]string{}, caps.GetSecrets()...)
+	for _, f := range caps.GetFiles() {
+		out.Capabilities.Files = append(out.Capabilities.Files, struct {
+			Path   string `json:"path"`
+			Access string `json:"access"`
+		}{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
+	}
+	l := sk.GetLimits()
+	out.Limits.TimeoutMs, out.Limits.MemoryBytes, out.Limits.OutputBytes = l.GetTimeoutMs(), l.GetMemoryBytes(), l.GetOutputBytes()
+	out.Limits.CPU, out.Limits.Requests = l.GetCpu(), l.GetRequests()
+	return out
 }

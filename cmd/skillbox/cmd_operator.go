@@ -164,6 +164,14 @@ func approveCommand() *cli.Command {
 				}
 				grant = &g
 			}
+			// A grant that would be refused is refused before the operator reads it.
+			shown := approval.Ask(cand.Entry.Manifest)
+			if grant != nil {
+				shown = *grant
+			}
+			if err := approval.CheckGrant(cand.Entry.Manifest, shown, "grant"); err != nil {
+				return fmt.Errorf("approve %s: %w", cand.Entry.Name, err)
+			}
 			if err := writeCandidateReview(c.App.Writer, cand, false); err != nil {
 				return err
 			}

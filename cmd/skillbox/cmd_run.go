@@ -29,7 +29,7 @@ const unverifiedWarning = "UNVERIFIED: this skill ran from a directory with exac
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
-		Usage:     "run one call of a skill directory in its sandbox and print the result as JSON",
+		Usage:     "run one call of a skill directory (unverified) or of an installed skill, and print the result as JSON",
 		ArgsUsage: "DIR|NAME",
 		UsageText: `skillbox run DIR|NAME --input JSON|@FILE [--mount GUEST=HOSTDIR]... [--json]
 
@@ -55,11 +55,15 @@ the same engine as the server, recorded in the audit log, with this user as the 
 }
 
 // runOutput is what `run` prints.
+// runOutput is one call's result as `run` and `invoke` print it.
 type runOutput struct {
 	Output  json.RawMessage `json:"output"`
 	Logs    string          `json:"logs"`
 	Usage   runUsage        `json:"usage"`
 	Egress  []runEgress     `json:"egress"`
+	Version string          `json:"version,omitempty"`
+	CallID  string          `json:"callId,omitempty"`
+	AuditID string          `json:"auditId,omitempty"`
 	Warning string          `json:"warning,omitempty"`
 }
 
@@ -206,7 +210,8 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	}
 	defer ws.Close(context.WithoutCancel(c.Context))
 	cfg := engine.Config{Home: home, Wasm: ws}
-	if cs, err := newContainerSandbox(c); err == nil {
+	cs, dockerErr := newContainerSandbox(c)
+	if dockerErr == nil {
 		defer cs.Close(context.WithoutCancel(c.Context))
 		cfg.Container = cs
 	}
@@ -217,17 +222,29 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	defer eng.Close()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
 	if err != nil {
-		msg := fmt.Sprintf("run %s: %v (%s", f.dir, err, engine.ReasonOf(err))
+		reason := engine.ReasonOf(err)
+		msg := fmt.Sprintf("run %s: %v", f.dir, err)
+		if reason == engine.ReasonUnavailable && dockerErr != nil {
+			msg += ": " + dockerErr.Error()
+		}
+		msg += " (" + reason + ")"
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.AuditID != "" {
-			msg += ", audit " + ee.AuditID
+			msg += " audit " + ee.AuditID
 		}
-		return errors.New(msg + ")")
+		return errors.New(msg)
 	}
-	return printRun(c, isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, f.json, "")
+	out := resultOutput(isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, "")
+	out.Version, out.CallID, out.AuditID = res.Version, res.CallID, res.AuditID
+	return writeRunOutput(c, out, f.json)
 }
 
 func printRun(c *cli.Context, res isolation.Result, compact bool, warning string) error {
+	return writeRunOutput(c, resultOutput(res, warning), compact)
+}
+
+// resultOutput is a sandbox result as printed.
+func resultOutput(res isolation.Result, warning string) runOutput {
 	out := runOutput{
 		Output: json.RawMessage(res.Output),
 		Logs:   string(res.Logs),
@@ -244,6 +261,10 @@ func printRun(c *cli.Context, res isolation.Result, compact bool, warning string
 	for _, e := range res.Egress {
 		out.Egress = append(out.Egress, runEgress(e))
 	}
+	return out
+}
+
+func writeRunOutput(c *cli.Context, out runOutput, compact bool) error {
 	enc := json.NewEncoder(c.App.Writer)
 	if !compact {
 		enc.SetIndent("", "  ")

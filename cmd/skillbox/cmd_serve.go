@@ -41,7 +41,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "tls-cert", Usage: "server certificate (PEM) for a TCP listener"},
 			&cli.StringFlag{Name: "tls-key", Usage: "server key (PEM) for --tls-cert"},
 			&cli.StringFlag{Name: "client-ca", Usage: "require client certificates signed by this CA (PEM)"},
-			&cli.StringFlag{Name: "token-file", Usage: "bearer tokens, one `NAME TOKEN` per line (mode 0600)"},
+			&cli.StringFlag{Name: "token-file", Usage: "`FILE` of bearer tokens, one \"NAME TOKEN\" per line (mode 0600)"},
 			&cli.StringSliceFlag{Name: "admin", Usage: "caller identity allowed to use the Admin service (repeatable)", DefaultText: "unix:uid=<this uid>"},
 			&cli.BoolFlag{Name: "no-host-firewall", Usage: "do not confine network-granted containers to the egress proxy's port with iptables (for a non-root server; weaker: see SECURITY.md)"},
 			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},

@@ -40,8 +40,15 @@ func TestFlagsMayFollowArguments(t *testing.T) {
 		{"skillbox pack DIR -- -o", "skillbox pack -- DIR -o"},
 	}
 	for _, tc := range cases {
-		if got := strings.Join(interspersed(app, strings.Fields(tc.in)), " "); got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+		out, err := interspersed(app, strings.Fields(tc.in))
+		if got := strings.Join(out, " "); err != nil || got != tc.want {
+			t.Errorf("%q: got %q (%v), want %q", tc.in, got, err, tc.want)
+		}
+	}
+	// A value flag with no value is an error, never "--" taken as its value.
+	for _, in := range []string{"skillbox sign DIR --key", "skillbox approve hello --grant"} {
+		if _, err := interspersed(app, strings.Fields(in)); err == nil || !strings.Contains(err.Error(), "needs an argument") {
+			t.Errorf("%q: %v", in, err)
 		}
 	}
 }

@@ -54,14 +54,35 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.Writer = stdout
 	app.ErrWriter = stderr
 	app.ExitErrHandler = func(*cli.Context, error) {} // we print errors ourselves
+	// A usage error is one line, like every other failure, not the whole help text.
+	quiet := func(_ *cli.Context, err error, _ bool) error { return err }
+	app.OnUsageError = quiet
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = quiet
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && args[1] != "help" && findCommand(app.Commands, args[1]) == nil {
+		fmt.Fprintf(stderr, "skillbox: unknown command %q (see skillbox --help)\n", args[1])
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.RunContext(ctx, interspersed(app, args)); err != nil {
+	reordered, err := interspersed(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, reordered)
+	}
+	if err != nil {
 		msg := oneLine(err)
 		// urfave/cli's flag errors do not say which command they are about.
-		if strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") {
-			if cmd := commandPath(app, args); cmd != "" {
-				msg = cmd + ": " + msg
+		for _, p := range []string{"flag provided but not defined", "invalid value", "Required flag", "flag needs an argument"} {
+			if strings.HasPrefix(msg, p) {
+				if cmd := commandPath(app, args); cmd != "" {
+					msg = cmd + ": " + msg
+				}
 			}
 		}
 		fmt.Fprintf(stderr, "skillbox: %s\n", msg)
@@ -79,9 +100,9 @@ func run(args []string, stdout, stderr *os.File) int {
 // flag package, stops parsing flags at the first positional argument. Which tokens
 // take a value is read from the command's own flag definitions; everything after
 // "--" stays positional.
-func interspersed(app *cli.App, args []string) []string {
+func interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	i, cmds := 1, app.Commands
 	var cmd *cli.Command
@@ -97,7 +118,7 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 	}
 	if cmd == nil {
-		return args
+		return args, nil
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -120,7 +141,10 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if takesValue[name] && !hasValue && j+1 < len(rest) {
+		if takesValue[name] && !hasValue {
+			if j+1 >= len(rest) || rest[j+1] == "--" {
+				return nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
 			j++
 			flags = append(flags, rest[j])
 		}
@@ -129,7 +153,7 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(pos) > 0 {
 		out = append(out, "--")
 	}
-	return append(out, pos...)
+	return append(out, pos...), nil
 }
 
 // commandPath is the (sub)command named in args, e.g. "audit verify".

@@ -91,7 +91,7 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 	case useTLS && addr.isUnix():
 		return nil, nil, fmt.Errorf("listen %s: TLS is for TCP; a unix socket is guarded by its file mode", addrStr)
 	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
-		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, or listen on a unix socket", addrStr)
+		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, listen on a unix socket, or (on a loopback address only) set a token file", addrStr)
 	}
 
 	a := &authenticator{}
