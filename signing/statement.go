@@ -3,6 +3,7 @@ package signing
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -126,4 +127,27 @@ func subjectNames(ss []statementSubject) string {
 		names[i] = fmt.Sprintf("%q", s.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// StaleBundle reports whether a bundle's statement names other digests than the ones
+// given, WITHOUT checking its signature: it lets an author's tool (pack) notice a
+// bundle left over from before an edit. It is never a verification.
+func StaleBundle(bundleJSON []byte, manifest, code Subject) error {
+	m, err := manifest.normalize()
+	if err != nil {
+		return err
+	}
+	c, err := code.normalize()
+	if err != nil {
+		return err
+	}
+	b, err := parseBundle(bundleJSON)
+	if err != nil {
+		return err
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return &VerifyError{Check: CheckBundle, Err: errors.New("bundle holds no DSSE statement")}
+	}
+	return checkStatement(env.GetPayload(), m, c)
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
@@ -39,6 +42,24 @@ func packCommand() *cli.Command {
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s\n", skillpkg.ManifestFile, skillpkg.ManifestDigest(p.ManifestBytes))
 			fmt.Fprintf(w, "%s sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			// A bundle signed before the last edit would only be refused at install:
+			// say so now, and do not ship it.
+			var stale error
+			if p.HasBundle {
+				bundle, err := os.ReadFile(filepath.Join(dir, skillpkg.BundleFile))
+				if err != nil {
+					return fmt.Errorf("pack: %w", err)
+				}
+				mSum := skillpkg.ManifestDigest(p.ManifestBytes)
+				stale = signing.StaleBundle(bundle,
+					signing.Subject{Name: skillpkg.ManifestFile, SHA256: strings.TrimPrefix(mSum, "sha256:")},
+					signing.Subject{Name: p.Code.Name, SHA256: p.Code.SHA256})
+			}
+			if out := c.String("output"); out != "" && stale != nil {
+				return fmt.Errorf("pack: %s does not match the package any more (%v): sign it again before archiving", skillpkg.BundleFile, oneLine(stale))
+			} else if stale != nil {
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: %s does not match the package any more: sign it again\n", skillpkg.BundleFile)
+			}
 			if out := c.String("output"); out != "" {
 				if err := skillpkg.Archive(dir, out); err != nil {
 					return fmt.Errorf("pack: %s", authorError(err))
