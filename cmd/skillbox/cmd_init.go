@@ -28,10 +28,7 @@ func initCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "create the skill directory under `PARENT`"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := authorArgs(c)
-			if err != nil {
-				return fmt.Errorf("init: %w", err)
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
 				return errors.New("init: want exactly one NAME (see skillbox init --help)")
 			}

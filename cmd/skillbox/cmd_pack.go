@@ -27,10 +27,7 @@ func packCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the package to `FILE.tar.gz`"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := authorArgs(c)
-			if err != nil {
-				return fmt.Errorf("pack: %w", err)
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
 				return errors.New("pack: want exactly one DIR (see skillbox pack --help)")
 			}
@@ -79,10 +76,4 @@ func authorError(err error) string {
 		return pe.File + ": " + strings.Join(me.Lines(), "; ")
 	}
 	return err.Error()
-}
-
-// authorArgs returns the positional arguments. Flags written after them have already
-// been moved in front by interspersed (main.go).
-func authorArgs(c *cli.Context) ([]string, error) {
-	return c.Args().Slice(), nil
 }

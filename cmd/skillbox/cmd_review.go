@@ -28,10 +28,7 @@ func reviewCommand() *cli.Command {
 			homeFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			args, err := authorArgs(c)
-			if err != nil {
-				return fmt.Errorf("review: %w", err)
-			}
+			args := c.Args().Slice()
 			if len(args) != 1 {
 				return errors.New("review: want exactly one DIR (see skillbox review --help)")
 			}

@@ -99,7 +99,7 @@ func runAction(c *cli.Context) error {
 	}
 	pkg, err := skillpkg.Load(f.dir)
 	if err != nil {
-		return fmt.Errorf("run %s: %w", f.dir, err)
+		return fmt.Errorf("run %s: %s", f.dir, authorError(err))
 	}
 	m := pkg.Manifest
 	input, err := readInput(f.input)
