@@ -20,6 +20,8 @@ type pool struct {
 	mu      sync.Mutex
 	filling bool
 	closed  bool
+	lastErr error          // the last refill failure, for diagnosis
+	stop    chan struct{}  // closed by drain: wakes a refill waiting to try again
 	fillers sync.WaitGroup // drain waits for a fill in progress
 }
 
@@ -78,7 +80,7 @@ func (s *Sandbox) poolFor(sp *spec) *pool {
 		if len(s.pools) >= s.maxPools {
 			return nil
 		}
-		p = &pool{s: s, sp: sp, skill: sp.Skill, ready: make(chan *instance, s.poolSize)}
+		p = &pool{s: s, sp: sp, skill: sp.Skill, ready: make(chan *instance, s.poolSize), stop: make(chan struct{})}
 		s.pools[k] = p
 	}
 	return p
@@ -146,22 +148,25 @@ func (p *pool) refill() {
 	go func() {
 		defer p.fillers.Done()
 		defer p.s.removals.Done()
-		failures := 0
+		backoff := 200 * time.Millisecond
 		for {
-			for len(p.ready) < cap(p.ready) && failures < maxRefillFailures {
+			for len(p.ready) < cap(p.ready) && !p.isClosed() {
 				inst, err := p.s.prepare(p.s.bg, p.sp, "pool")
 				if err != nil {
-					// A busy engine can fail a create; back off and try again rather
-					// than leave the pool short until the next call.
-					failures++
+					// A busy engine can fail a create: back off (at most maxRefillBackoff
+					// between tries) and try again rather than leave the pool short.
+					p.mu.Lock()
+					p.lastErr = err
+					p.mu.Unlock()
 					select {
-					case <-time.After(time.Duration(failures) * 200 * time.Millisecond):
+					case <-time.After(backoff):
+					case <-p.stop:
 					case <-p.s.bg.Done():
-						failures = maxRefillFailures
 					}
+					backoff = min(2*backoff, maxRefillBackoff)
 					continue
 				}
-				failures = 0
+				backoff = 200 * time.Millisecond
 				if !p.put(inst) {
 					p.s.remove(inst)
 					break
@@ -171,7 +176,7 @@ func (p *pool) refill() {
 			// before filling is cleared (its refill call then returned at once): look
 			// again under the lock before stopping.
 			p.mu.Lock()
-			if !p.closed && len(p.ready) < cap(p.ready) && failures < maxRefillFailures {
+			if !p.closed && p.s.bg.Err() == nil && len(p.ready) < cap(p.ready) {
 				p.mu.Unlock()
 				continue
 			}
@@ -182,13 +187,22 @@ func (p *pool) refill() {
 	}()
 }
 
-// maxRefillFailures is how many creates in a row may fail before a refill gives up
-// (the next call starts another).
-const maxRefillFailures = 5
+// maxRefillBackoff bounds the wait between failed refills: a pool keeps trying until
+// it is drained or the sandbox closes.
+const maxRefillBackoff = 5 * time.Second
+
+func (p *pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed || p.s.bg.Err() != nil
+}
 
 // drain closes the pool and removes its containers, including one being added.
 func (p *pool) drain(ctx context.Context) error {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.stop)
+	}
 	p.closed = true
 	p.mu.Unlock()
 	p.fillers.Wait()

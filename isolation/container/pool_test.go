@@ -3,6 +3,7 @@ package container
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"sort"
 	"testing"
@@ -32,12 +33,16 @@ func poolIDs(t testing.TB, s *Sandbox) map[string]bool {
 	return ids
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool, explain ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			why := ""
+			for _, e := range explain {
+				why += " " + e()
+			}
+			t.Fatalf("timed out waiting for %s%s", what, why)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -73,7 +78,7 @@ func TestWarmPool(t *testing.T) {
 		if !bytes.Contains(res.Output, []byte(`"n":`+string(rune('0'+i)))) {
 			t.Errorf("call %d got another call's output: %s", i, res.Output)
 		}
-		waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 })
+		waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 }, func() string { return refillErrors(s) })
 	}
 	// A different grant shape does not take from this pool.
 	other := hostileCall(`{"mode":"echo"}`)
@@ -167,4 +172,17 @@ func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// refillErrors describes the pools' last refill failures.
+func refillErrors(s *Sandbox) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := ""
+	for _, p := range s.pools {
+		p.mu.Lock()
+		out += fmt.Sprintf("[pool %s: %d ready, filling %v, last error %v]", p.skill, len(p.ready), p.filling, p.lastErr)
+		p.mu.Unlock()
+	}
+	return out
 }
