@@ -32,6 +32,10 @@ var env struct {
 	hostileID string // image ID of testdata/hostile
 	hostile   string // its tag
 	binDir    string
+	// noFirewall says why the host firewall cannot be used here (iptables needs root);
+	// nil where it can. Without it the sandboxes run WithoutHostFirewall and the tests
+	// that need it skip, saying so.
+	noFirewall error
 }
 
 func TestMain(m *testing.M) {
@@ -49,6 +53,10 @@ func TestMain(m *testing.M) {
 		}
 		env.cli = cli
 		defer cli.Close()
+		if err := iptables(ctx, "-S", "INPUT"); err != nil {
+			env.noFirewall = err
+			fmt.Fprintf(os.Stderr, "WARNING: host firewall tests will skip: %v\n", err)
+		}
 		dir, err := os.MkdirTemp("", "skillbox-container-test-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -176,6 +184,9 @@ func needEngine(t testing.TB) {
 func newSandbox(t testing.TB, opts ...Option) *Sandbox {
 	t.Helper()
 	needEngine(t)
+	if env.noFirewall != nil {
+		opts = append(opts, WithoutHostFirewall())
+	}
 	s, err := New(context.Background(), opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -215,4 +226,13 @@ func decode(t *testing.T, out []byte) map[string]any {
 		t.Fatalf("output is not JSON: %v: %q", err, out)
 	}
 	return v
+}
+
+// needFirewall skips a test that proves what the host firewall does, where iptables
+// cannot run (not root): loudly, never silently.
+func needFirewall(t *testing.T) {
+	t.Helper()
+	if env.noFirewall != nil {
+		t.Skipf("SKIPPED: the host firewall is unavailable here (%v)", env.noFirewall)
+	}
 }

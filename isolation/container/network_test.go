@@ -104,10 +104,15 @@ func TestNetwork(t *testing.T) {
 					t.Errorf("proxy env without a grant: %v", out["env"])
 				}
 			}},
-		{name: "granted: direct connection bypassing the proxy fails", grant: true, input: `{"mode":"dial","addr":"` + ip + `:8080"}`,
+		{name: "granted: direct connection bypassing the proxy fails, at once", grant: true, input: `{"mode":"dial","addr":"` + ip + `:8080"}`,
 			check: func(t *testing.T, out map[string]any, _ isolation.Result) {
-				if out["error"] == "" {
+				e, _ := out["error"].(string)
+				if e == "" {
 					t.Error("connected to the origin directly, bypassing the proxy")
+				}
+				// Refused (not a timeout): the skill learns at once that the way is shut.
+				if env.noFirewall == nil && !strings.Contains(e, "connection refused") {
+					t.Errorf("direct connection around the proxy: %q, want connection refused", e)
 				}
 			}},
 		{name: "granted: origin reached through the proxy", grant: true, input: `{"mode":"get","url":"http://` + ip + `:8080/hi"}`,
@@ -136,8 +141,10 @@ func TestNetwork(t *testing.T) {
 			}},
 		{name: "granted: other services of the host are not", grant: true, input: `{"mode":"dialhost","port":"` + hostPort + `"}`,
 			check: func(t *testing.T, out map[string]any, _ isolation.Result) {
-				if out["error"] == "" {
-					t.Error("connected to a host service other than the egress proxy")
+				needFirewall(t)
+				// Refused at once, and the host service never saw a connection.
+				if e, _ := out["error"].(string); !strings.Contains(e, "connection refused") {
+					t.Errorf("host service other than the proxy: %q, want connection refused", e)
 				}
 				if hostConns.Load() != 0 {
 					t.Errorf("the host service saw %d connections", hostConns.Load())
