@@ -175,7 +175,7 @@ func approveCommand() *cli.Command {
 			if err := writeCandidateReview(c.App.Writer, cand, false); err != nil {
 				return err
 			}
-			writeGrant(c.App.Writer, cand.Entry.Manifest, grant)
+			writeGrant(c.App.Writer, cand.Entry.Manifest, shown, grant == nil)
 			if !c.Bool("yes") && !confirm(c, "Approve "+cand.Entry.Name+" "+cand.Entry.Version+"?") {
 				return errors.New("approve: not approved (answer y, or pass --yes)")
 			}
@@ -311,13 +311,9 @@ func auditPath(c *cli.Context) (string, error) {
 
 // writeGrant shows what the approval will really give, next to what was asked, so the
 // operator reads the narrowed grant before it is written.
-func writeGrant(w io.Writer, m *manifest.Manifest, grant *approval.Grant) {
-	g := approval.Ask(m)
-	if grant != nil {
-		g = *grant
-	}
+func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool) {
 	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
-	if grant == nil {
+	if asked {
 		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
 	}
 	if len(g.Network) == 0 {

@@ -172,7 +172,7 @@ func (g *Guard) admit(method, rawURL string) (int, error) {
 	rec := isolation.EgressRecord{Time: g.opts.now(), Method: method, URL: rawURL}
 	if g.made >= g.limits.MaxRequests {
 		g.denied++
-		rec.Reason = fmt.Sprintf("request limit of %d reached", g.limits.MaxRequests)
+		rec.Reason = fmt.Sprintf("%s of %d reached", requestLimitReason, g.limits.MaxRequests)
 		g.records = append(g.records, rec)
 		return -1, &isolation.Error{Reason: isolation.ReasonRequests,
 			Msg: fmt.Sprintf("egress: %s %s: request limit of %d reached", method, rawURL, g.limits.MaxRequests)}
@@ -528,3 +528,12 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// requestLimitReason starts the Reason of a record refused by the request budget.
+const requestLimitReason = "request limit"
+
+// OverRequestLimit reports whether a record is a request refused by the call's request
+// budget rather than by the origin policy.
+func OverRequestLimit(r isolation.EgressRecord) bool {
+	return !r.Allowed && strings.HasPrefix(r.Reason, requestLimitReason)
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,8 +150,8 @@ func (e *Engine) load() error {
 		return fmt.Errorf("approvals: %w", err)
 	}
 	for _, ent := range ents {
-		name, ok := cutSuffix(ent.Name(), ".yaml")
-		if !ok || ent.IsDir() {
+		name, ok := strings.CutSuffix(ent.Name(), ".yaml")
+		if !ok || name == "" || ent.IsDir() {
 			continue
 		}
 		a, err := approval.Load(filepath.Join(dir, ent.Name()))
@@ -177,13 +178,6 @@ func (e *Engine) load() error {
 	e.verified = map[string]string{} // trust may have changed: verify again
 	e.mu.Unlock()
 	return nil
-}
-
-func cutSuffix(s, suffix string) (string, bool) {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)], true
-	}
-	return "", false
 }
 
 // Reload re-reads trust.yaml, the approvals and the disabled set, and records it.

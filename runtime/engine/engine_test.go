@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
@@ -35,19 +34,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	home := testkit.NewHome(t)
-	ws, err := wasm.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close(ctx) })
-	eng, err := engine.Open(ctx, engine.Config{Home: home.Dir, Wasm: ws})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	return &fixture{home: home, eng: eng}
+	return &fixture{home: home, eng: home.Engine(t, engine.Config{})}
 }
 
 // installApprove installs a package and approves it with grant (nil: as asked).
@@ -441,16 +429,7 @@ func TestFailureAfterDenialNamesTheDenial(t *testing.T) {
 func TestConcurrencyLimitRefusesWithBusy(t *testing.T) {
 	ctx := context.Background()
 	home := testkit.NewHome(t)
-	ws, err := wasm.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close(ctx)
-	eng, err := engine.Open(ctx, engine.Config{Home: home.Dir, Wasm: ws, MaxConcurrent: 1, QueueWait: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng := home.Engine(t, engine.Config{MaxConcurrent: 1, QueueWait: 20 * time.Millisecond})
 	f := &fixture{home: home, eng: eng}
 	f.installApprove(t, testkit.Package{Name: "spin", Version: "1.0.0", Module: "testdata/loop.wasm",
 		Body: "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s}\n"}, nil)
@@ -461,7 +440,7 @@ func TestConcurrencyLimitRefusesWithBusy(t *testing.T) {
 		done <- err
 	}()
 	waitFor(t, func() bool { return len(eng.Calls()) == 1 })
-	_, err = eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"})
+	_, err := eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"})
 	if got := reasonOf(t, err); got != engine.ReasonBusy {
 		t.Fatalf("second call: reason %s (%v)", got, err)
 	}

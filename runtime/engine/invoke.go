@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
@@ -394,16 +394,16 @@ func (e *Engine) isDisabled(name string) bool {
 // requests was refused: the caller then sees EGRESS_DENIED or REQUEST_LIMIT (with the
 // URL) instead of a bare SKILL_FAILED. A skill that handled the denial and succeeded is
 // not failed; the denial is in its egress records and the audit log either way.
-func attributeDenial(runErr error, egress []isolation.EgressRecord) error {
+func attributeDenial(runErr error, records []isolation.EgressRecord) error {
 	if runErr == nil || isolation.ReasonOf(runErr) != isolation.ReasonSkillFailed {
 		return runErr
 	}
-	for _, rec := range egress {
+	for _, rec := range records {
 		if rec.Allowed {
 			continue
 		}
 		reason := isolation.ReasonEgressDenied
-		if strings.HasPrefix(rec.Reason, "request limit") {
+		if egress.OverRequestLimit(rec) {
 			reason = isolation.ReasonRequests
 		}
 		return &isolation.Error{Reason: reason,
@@ -412,9 +412,9 @@ func attributeDenial(runErr error, egress []isolation.EgressRecord) error {
 	return runErr
 }
 
-func hitRequestLimit(egress []isolation.EgressRecord) bool {
-	for _, rec := range egress {
-		if !rec.Allowed && strings.HasPrefix(rec.Reason, "request limit") {
+func hitRequestLimit(records []isolation.EgressRecord) bool {
+	for _, rec := range records {
+		if egress.OverRequestLimit(rec) {
 			return true
 		}
 	}

@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
-	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
@@ -57,16 +56,7 @@ func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	home := testkit.NewHome(t)
-	ws, err := wasm.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close(ctx) })
-	eng, err := engine.Open(ctx, engine.Config{Home: home.Dir, Wasm: ws})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := home.Engine(t, engine.Config{})
 
 	// A short directory: a unix socket path must fit in 107 bytes.
 	sockDir, err := os.MkdirTemp("", "sb")

@@ -173,7 +173,7 @@ func packageFiles(root *os.Root, m *manifest.Manifest) ([]string, error) {
 	switch {
 	case m.Sandbox.Wasm != nil:
 		code = m.Sandbox.Wasm.Module
-	case m.Sandbox.Container != nil && strings.HasSuffix(m.Sandbox.Container.Image, ".tar") && !strings.Contains(m.Sandbox.Container.Image, "@"):
+	case m.Sandbox.Container != nil && !m.Sandbox.Container.FromRegistry():
 		code = m.Sandbox.Container.Image
 	}
 	if code != "" {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
@@ -106,4 +108,26 @@ func (h *Home) Sign(t testing.TB, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, skillpkg.BundleFile), bundle, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Engine opens an engine on the home with a real wasm sandbox (unless cfg names one);
+// both are closed when the test ends.
+func (h *Home) Engine(t testing.TB, cfg engine.Config) *engine.Engine {
+	t.Helper()
+	ctx := context.Background()
+	if cfg.Wasm == nil {
+		ws, err := wasm.New(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close(ctx) })
+		cfg.Wasm = ws
+	}
+	cfg.Home = h.Dir
+	eng, err := engine.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
 }
