@@ -227,7 +227,7 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	defer resp.Body.Close()
 	if limit := reg.g.limits.MaxResponseBytes; resp.ContentLength > limit {
-		e := &ResponseTooLargeError{URL: recordURL(out.URL), Limit: limit}
+		e := &ResponseTooLargeError{URL: boundURL(recordURL(out.URL)), Limit: limit}
 		if cb, ok := resp.Body.(*cappedBody); ok {
 			reg.g.update(cb.idx, func(rec *isolation.EgressRecord) { rec.Reason = e.Error() })
 		}
@@ -248,17 +248,17 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 func (p *Proxy) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
 	g := reg.g
 	u := &url.URL{Scheme: "https", Host: r.Host}
-	ru := u.String()
+	ru := boundURL(u.String())
+	if err := g.charge(http.MethodConnect, ru); err != nil {
+		refuseErr(w, err)
+		return
+	}
 	t, origin, err := Check(g.origins, u)
 	if err != nil {
 		refuseErr(w, g.deny(http.MethodConnect, ru, err.Error()))
 		return
 	}
-	idx, err := g.admit(http.MethodConnect, ru)
-	if err != nil {
-		refuseErr(w, err)
-		return
-	}
+	idx := g.allow(http.MethodConnect, ru)
 	upstream, err := g.dialChecked(ctx, "tcp", origin, t.HostPort())
 	if err != nil {
 		var ad *addrDeniedError
