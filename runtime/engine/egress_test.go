@@ -87,4 +87,3 @@ func auditSize(t *testing.T, eng *engine.Engine) int64 {
 	}
 	return fi.Size()
 }
-
