@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -123,5 +124,47 @@ func TestBoundText(t *testing.T) {
 		if got != c.want || len(got) > MaxURLBytes || !utf8.ValidString(got) {
 			t.Errorf("boundURL(%.40q) = %.60q (%d bytes), want %.60q", c.in, got, len(got), c.want)
 		}
+	}
+}
+
+// Through the proxy too (plain requests and CONNECT alike), refused attempts spend the
+// budget, and only the first attempt over it is recorded.
+func TestProxyDenialsSpendTheBudget(t *testing.T) {
+	granted := newCountingServer(t, hello("ok"), false)
+	other := newCountingServer(t, hello("no"), false)
+	p, addr := startProxy(t)
+	g := NewGuard([]manifest.Origin{origin("http", "127.0.0.1", granted.port)}, Limits{MaxRequests: 2, MaxResponseBytes: 10})
+	token, release := p.Register(g)
+	defer release()
+	c := proxyClient(addr, token, nil)
+	var codes []int
+	for i := 0; i < 20; i++ {
+		code, _, err := fetch(c, other.URL+"/"+strings.Repeat("b", 4<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, code)
+	}
+	if codes[0] != 403 || codes[1] != 403 || codes[2] != 429 || codes[19] != 429 {
+		t.Fatalf("status codes %v, want 403 403 then 429", codes)
+	}
+	conn := dialProxy(t, addr)
+	fmt.Fprintf(conn, "CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nProxy-Authorization: Basic %s\r\n\r\n",
+		other.port, other.port, basic(ProxyUser, token))
+	if err := conn.closedByProxy(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := fetch(c, granted.URL); err != nil || code != 429 {
+		t.Fatalf("granted origin after the budget was spent: %d %v", code, err)
+	}
+	if n := granted.conns.Load() + other.conns.Load(); n != 0 {
+		t.Fatalf("servers saw %d connections", n)
+	}
+	recs := g.Records()
+	if _, denied := g.Counts(); denied != 22 || len(recs) != 3 || recs[2].Denial != isolation.DenialRequestLimit {
+		t.Fatalf("denied %d, records %+v", denied, recs)
+	}
+	for _, r := range recs {
+		checkBounded(t, r)
 	}
 }
