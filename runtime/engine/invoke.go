@@ -219,7 +219,10 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		summary := base
 		summary.Event = audit.EventEgressDenied
 		summary.Outcome = "denied"
-		summary.Reason = string(isolation.ReasonRequests)
+		summary.Reason = string(isolation.ReasonEgressDenied)
+		if hitRequestLimit(out.Egress) {
+			summary.Reason = string(isolation.ReasonRequests)
+		}
 		summary.Details = map[string]any{"count": more, "why": "further refused attempts, counted and not recorded one by one"}
 		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
 			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
