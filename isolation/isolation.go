@@ -83,16 +83,31 @@ type Usage struct {
 	DeniedRequests int
 }
 
-// EgressRecord is one outbound request decision.
+// EgressRecord is one outbound request decision. Method, URL and Reason are bounded
+// in length, valid UTF-8 and free of control characters, so a record can go into the
+// audit log and a reply as it is.
 type EgressRecord struct {
 	Time    time.Time
 	Method  string
 	URL     string
 	Allowed bool
-	Reason  string // why denied, empty when allowed
+	Denial  Denial // what kind of refusal, empty when allowed
+	Reason  string // why denied (or how an allowed request failed), in words
 	Status  int    // HTTP status when the request was made
 	Bytes   int64  // response bytes read
 }
+
+// Denial is the kind of an egress refusal: callers branch on it, never on Reason.
+type Denial string
+
+// Kinds of egress refusal.
+const (
+	// DenialNotGranted is a refusal by the origin policy: the origin is not granted,
+	// the dialled address is refused, or a redirect chain is too long.
+	DenialNotGranted Denial = "NOT_GRANTED"
+	// DenialRequestLimit is an attempt made after the call's request budget was spent.
+	DenialRequestLimit Denial = "REQUEST_LIMIT"
+)
 
 // Reason is the machine-readable cause of a failed call.
 type Reason string

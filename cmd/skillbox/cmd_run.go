@@ -76,13 +76,14 @@ type runUsage struct {
 }
 
 type runEgress struct {
-	Time    time.Time `json:"time"`
-	Method  string    `json:"method"`
-	URL     string    `json:"url"`
-	Allowed bool      `json:"allowed"`
-	Reason  string    `json:"reason,omitempty"`
-	Status  int       `json:"status,omitempty"`
-	Bytes   int64     `json:"bytes,omitempty"`
+	Time    time.Time        `json:"time"`
+	Method  string           `json:"method"`
+	URL     string           `json:"url"`
+	Allowed bool             `json:"allowed"`
+	Denial  isolation.Denial `json:"denial,omitempty"` // NOT_GRANTED or REQUEST_LIMIT
+	Reason  string           `json:"reason,omitempty"`
+	Status  int              `json:"status,omitempty"`
+	Bytes   int64            `json:"bytes,omitempty"`
 }
 
 func runAction(c *cli.Context) error {

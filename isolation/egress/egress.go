@@ -33,7 +33,10 @@ type Resolver interface {
 // Limits caps one call's outbound traffic. Zero means none: no request may go out,
 // no response byte may be read.
 type Limits struct {
-	MaxRequests      int   // requests that may go out (redirect hops count)
+	// MaxRequests is how many attempts the call may make, allowed or refused by the
+	// policy (redirect hops count): a refusal costs a unit too, so a skill cannot make
+	// the Guard record refusals without end.
+	MaxRequests      int
 	MaxResponseBytes int64 // bytes of one response body
 }
 
@@ -67,10 +70,12 @@ type Guard struct {
 	opts      options
 	transport *http.Transport
 
-	mu      sync.Mutex
-	records []isolation.EgressRecord
-	made    int
-	denied  int
+	mu            sync.Mutex
+	records       []isolation.EgressRecord // at most MaxRecords
+	attempts      int                      // budget units taken: every attempt, allowed or not
+	made          int                      // requests that went out
+	denied        int                      // attempts refused, recorded or only counted
+	overLimitKept bool                     // the first refusal over the budget is in records
 }
 
 // NewGuard returns a Guard for one call.
@@ -106,7 +111,8 @@ func NewGuard(origins []manifest.Origin, limits Limits, opts ...Option) *Guard {
 	return g
 }
 
-// DeniedError is a request the policy refused before any byte left.
+// DeniedError is a request the policy refused before any byte left. URL and Reason
+// are bounded (MaxURLBytes, MaxReasonBytes).
 type DeniedError struct {
 	URL    string
 	Reason string
@@ -138,71 +144,20 @@ func IsBudget(err error) bool {
 	return errors.As(err, &e) && e.Reason == isolation.ReasonRequests
 }
 
-// Records returns every decision so far, in order.
+// Records returns the decisions kept so far, in order: at most MaxRecords, and at most
+// one refusal over the request budget (see charge).
 func (g *Guard) Records() []isolation.EgressRecord {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]isolation.EgressRecord(nil), g.records...)
 }
 
-// Counts returns how many requests went out and how many were refused (by the policy
-// or the request budget).
+// Counts returns how many requests went out and how many attempts were refused (by
+// the policy or the request budget), including those only counted, not kept.
 func (g *Guard) Counts() (made, denied int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.made, g.denied
-}
-
-// deny records a refusal and returns it as a *DeniedError.
-func (g *Guard) deny(method, rawURL, reason string) error {
-	g.mu.Lock()
-	g.denied++
-	g.records = append(g.records, isolation.EgressRecord{
-		Time: g.opts.now(), Method: method, URL: rawURL, Reason: reason,
-	})
-	g.mu.Unlock()
-	return &DeniedError{URL: rawURL, Reason: reason}
-}
-
-// admit takes one request from the budget and records it as allowed, returning the
-// record's index; when the budget is spent it records a refusal instead.
-func (g *Guard) admit(method, rawURL string) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	rec := isolation.EgressRecord{Time: g.opts.now(), Method: method, URL: rawURL}
-	if g.made >= g.limits.MaxRequests {
-		g.denied++
-		rec.Reason = fmt.Sprintf("%s of %d reached", requestLimitReason, g.limits.MaxRequests)
-		g.records = append(g.records, rec)
-		return -1, &isolation.Error{Reason: isolation.ReasonRequests,
-			Msg: fmt.Sprintf("egress: %s %s: request limit of %d reached", method, rawURL, g.limits.MaxRequests)}
-	}
-	g.made++
-	rec.Allowed = true
-	g.records = append(g.records, rec)
-	return len(g.records) - 1, nil
-}
-
-// denyAdmitted turns a request admit let through into a refusal: the dialler found
-// no address it may reach, so nothing went out.
-func (g *Guard) denyAdmitted(idx int, rawURL, reason string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if idx >= 0 && idx < len(g.records) {
-		g.records[idx].Allowed, g.records[idx].Reason = false, reason
-	}
-	g.made--
-	g.denied++
-	return &DeniedError{URL: rawURL, Reason: reason}
-}
-
-// update changes a record made by admit (status, bytes, or a late denial).
-func (g *Guard) update(i int, f func(*isolation.EgressRecord)) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if i >= 0 && i < len(g.records) {
-		f(&g.records[i])
-	}
 }
 
 // recordURL is the URL as recorded and reported: never with a password.
@@ -357,7 +312,7 @@ func (g *Guard) do(ctx context.Context, req *http.Request, follow bool) (*http.R
 			if cur != req && req.Body != nil {
 				req.Body.Close()
 			}
-			resp.Body = &cappedBody{g: g, idx: idx, rc: resp.Body, limit: g.limits.MaxResponseBytes, url: recordURL(cur.URL)}
+			resp.Body = &cappedBody{g: g, idx: idx, rc: resp.Body, limit: g.limits.MaxResponseBytes, url: boundURL(recordURL(cur.URL))}
 			resp.Request = cur
 			return resp, nil
 		}
@@ -365,16 +320,20 @@ func (g *Guard) do(ctx context.Context, req *http.Request, follow bool) (*http.R
 		if hops+1 > MaxRedirects {
 			cur = next
 			closeBody()
-			return nil, g.deny(next.Method, recordURL(next.URL), fmt.Sprintf("more than %d redirects", MaxRedirects))
+			nu := recordURL(next.URL)
+			if err := g.charge(next.Method, nu); err != nil {
+				return nil, err
+			}
+			return nil, g.deny(next.Method, nu, fmt.Sprintf("more than %d redirects", MaxRedirects))
 		}
 		cur = next
 	}
 }
 
-// roundTrip makes one checked request: policy, budget, then the transport, whose
+// roundTrip makes one checked request: budget, policy, then the transport, whose
 // dialler checks the address.
 func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Response, int, error) {
-	ru := recordURL(req.URL)
+	ru := boundURL(recordURL(req.URL))
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -382,14 +341,14 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 	if err := ctx.Err(); err != nil {
 		return nil, -1, err
 	}
+	if err := g.charge(method, ru); err != nil {
+		return nil, -1, err
+	}
 	t, origin, err := Check(g.origins, req.URL)
 	if err != nil {
 		return nil, -1, g.deny(method, ru, err.Error())
 	}
-	idx, err := g.admit(method, ru)
-	if err != nil {
-		return nil, -1, err
-	}
+	idx := g.allow(method, ru)
 	h := &hop{origin: origin}
 	out := req.Clone(context.WithValue(ctx, hopKey{}, h))
 	out.Method = method
@@ -421,7 +380,7 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 			return nil, -1, g.denyAdmitted(idx, ru, reason)
 		}
 		g.update(idx, func(r *isolation.EgressRecord) { r.Reason = "failed: " + err.Error() })
-		return nil, -1, fmt.Errorf("egress %s %s: %w", method, ru, err)
+		return nil, -1, fmt.Errorf("egress %s %s: %w", boundMethod(method), ru, err)
 	}
 	g.update(idx, func(r *isolation.EgressRecord) { r.Status = resp.StatusCode })
 	return resp, idx, nil
@@ -528,12 +487,3 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
-
-// requestLimitReason starts the Reason of a record refused by the request budget.
-const requestLimitReason = "request limit"
-
-// OverRequestLimit reports whether a record is a request refused by the call's request
-// budget rather than by the origin policy.
-func OverRequestLimit(r isolation.EgressRecord) bool {
-	return !r.Allowed && strings.HasPrefix(r.Reason, requestLimitReason)
-}

@@ -24,11 +24,49 @@ import (
 // (HTTP_PROXY=http://skillbox:TOKEN@host:port); the password is the call's token.
 const ProxyUser = "skillbox"
 
+// Defaults for the proxy's connection bounds. Each proxied connection holds at most one
+// upstream connection at a time, so the proxy holds at most 2*DefaultMaxConns file
+// descriptors for its clients, however many calls or connections they attempt.
+const (
+	DefaultMaxConnsPerCall = 64
+	DefaultMaxConns        = 1024
+	DefaultPreAuthTimeout  = 5 * time.Second
+)
+
 // ProxyOption configures a Proxy.
 type ProxyOption func(*proxyOptions)
 
 type proxyOptions struct {
-	idle time.Duration
+	idle    time.Duration
+	perCall int
+	total   int
+	preAuth time.Duration
+}
+
+// WithMaxConns sets how many client connections one call may hold open (beyond it a
+// request is answered 429 and its connection closed) and how many the proxy holds in
+// all (beyond it a new connection is answered 503 and closed before anything is read).
+// Values below 1 keep the defaults.
+func WithMaxConns(perCall, total int) ProxyOption {
+	return func(o *proxyOptions) {
+		if perCall > 0 {
+			o.perCall = perCall
+		}
+		if total > 0 {
+			o.total = total
+		}
+	}
+}
+
+// WithPreAuthTimeout sets how long a new connection has to send a complete request
+// header, which carries the call's token, before it is closed (default 5s). It is also
+// the bound on every later request header.
+func WithPreAuthTimeout(d time.Duration) ProxyOption {
+	return func(o *proxyOptions) {
+		if d > 0 {
+			o.preAuth = d
+		}
+	}
 }
 
 // WithIdleTimeout sets how long an idle client connection or tunnel is kept
@@ -49,6 +87,7 @@ type Proxy struct {
 	mu      sync.Mutex
 	calls   map[string]*registration
 	tunnels map[net.Conn]struct{}
+	open    int // client connections accepted and not yet closed
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -57,12 +96,14 @@ type registration struct {
 	g      *Guard
 	ctx    context.Context // ends when the call is released
 	cancel context.CancelFunc
+	conns  map[*proxyConn]struct{} // client connections that authenticated for this call; p.mu
 }
 
 // NewProxy returns a Proxy with no calls registered.
 func NewProxy(opts ...ProxyOption) *Proxy {
 	p := &Proxy{
-		opts:    proxyOptions{idle: 60 * time.Second},
+		opts: proxyOptions{idle: 60 * time.Second, perCall: DefaultMaxConnsPerCall,
+			total: DefaultMaxConns, preAuth: DefaultPreAuthTimeout},
 		calls:   map[string]*registration{},
 		tunnels: map[net.Conn]struct{}{},
 	}
@@ -70,18 +111,24 @@ func NewProxy(opts ...ProxyOption) *Proxy {
 		o(&p.opts)
 	}
 	p.srv = &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: p,
+		// A connection authenticates with its first request header: one that has not
+		// sent it within the pre-auth timeout is closed, so connections that never
+		// authenticate cannot pile up.
+		ReadHeaderTimeout: p.opts.preAuth,
 		IdleTimeout:       p.opts.idle,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          nil,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	return p
 }
 
 // Serve accepts proxy connections on l until Close. It returns nil after Close.
 func (p *Proxy) Serve(l net.Listener) error {
-	err := p.srv.Serve(l)
+	err := p.srv.Serve(capListener{Listener: l, p: p})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -103,7 +150,7 @@ func (p *Proxy) Register(g *Guard) (token string, release func()) {
 func (p *Proxy) Reserve() (token string, bind func(*Guard), release func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	token = rand.Text()
-	reg := &registration{ctx: ctx, cancel: cancel}
+	reg := &registration{ctx: ctx, cancel: cancel, conns: map[*proxyConn]struct{}{}}
 	p.mu.Lock()
 	p.calls[token] = reg
 	p.mu.Unlock()
@@ -117,8 +164,17 @@ func (p *Proxy) Reserve() (token string, bind func(*Guard), release func()) {
 		once.Do(func() {
 			p.mu.Lock()
 			delete(p.calls, token)
+			conns := make([]*proxyConn, 0, len(reg.conns))
+			for c := range reg.conns {
+				conns = append(conns, c)
+			}
 			p.mu.Unlock()
 			cancel()
+			// The call's idle keep-alive connections go with it: their descriptors are
+			// not held until the idle timeout.
+			for _, c := range conns {
+				c.Close()
+			}
 		})
 	}
 }
@@ -193,6 +249,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusProxyAuthRequired, "skillbox egress proxy: unknown or missing call token")
 		return
 	}
+	pc, _ := r.Context().Value(connKey{}).(*proxyConn)
+	if code, msg := p.claim(pc, reg); code != 0 {
+		refuse(w, code, msg)
+		return
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(reg.ctx, cancel)
@@ -227,7 +288,7 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	defer resp.Body.Close()
 	if limit := reg.g.limits.MaxResponseBytes; resp.ContentLength > limit {
-		e := &ResponseTooLargeError{URL: recordURL(out.URL), Limit: limit}
+		e := &ResponseTooLargeError{URL: boundURL(recordURL(out.URL)), Limit: limit}
 		if cb, ok := resp.Body.(*cappedBody); ok {
 			reg.g.update(cb.idx, func(rec *isolation.EgressRecord) { rec.Reason = e.Error() })
 		}
@@ -248,17 +309,17 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 func (p *Proxy) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
 	g := reg.g
 	u := &url.URL{Scheme: "https", Host: r.Host}
-	ru := u.String()
+	ru := boundURL(u.String())
+	if err := g.charge(http.MethodConnect, ru); err != nil {
+		refuseErr(w, err)
+		return
+	}
 	t, origin, err := Check(g.origins, u)
 	if err != nil {
 		refuseErr(w, g.deny(http.MethodConnect, ru, err.Error()))
 		return
 	}
-	idx, err := g.admit(http.MethodConnect, ru)
-	if err != nil {
-		refuseErr(w, err)
-		return
-	}
+	idx := g.allow(http.MethodConnect, ru)
 	upstream, err := g.dialChecked(ctx, "tcp", origin, t.HostPort())
 	if err != nil {
 		var ad *addrDeniedError
@@ -384,4 +445,95 @@ func copyIdle(dst io.Writer, src io.Reader, deadlineOf net.Conn, idle time.Durat
 			return n, over
 		}
 	}
+}
+
+// connKey carries a request's *proxyConn in its context.
+type connKey struct{}
+
+// proxyConn is an accepted client connection, counted until it is closed.
+type proxyConn struct {
+	net.Conn
+	p    *Proxy
+	reg  *registration // the call it authenticated for; p.mu
+	once sync.Once
+}
+
+// Close closes the connection and, once, takes it off the counts.
+func (c *proxyConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.p.forget(c) })
+	return err
+}
+
+// capListener refuses connections beyond the proxy's total cap as soon as they are
+// accepted, before reading anything from them.
+type capListener struct {
+	net.Listener
+	p *Proxy
+}
+
+// tooManyConns is the whole reply to a connection over the total cap.
+const tooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\nContent-Length: 49\r\n\r\nskillbox egress proxy: too many open connections\n"
+
+func (l capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if pc := l.p.admitConn(c); pc != nil {
+			return pc, nil
+		}
+		// A few bytes into a fresh socket's buffer: this never waits on the client.
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		io.WriteString(c, tooManyConns)
+		c.Close()
+	}
+}
+
+// admitConn counts c in, or returns nil when the proxy is at its total cap.
+func (p *Proxy) admitConn(c net.Conn) *proxyConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open >= p.opts.total {
+		return nil
+	}
+	p.open++
+	return &proxyConn{Conn: c, p: p}
+}
+
+// forget takes a closed connection off the counts.
+func (p *Proxy) forget(c *proxyConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open--
+	if c.reg != nil {
+		delete(c.reg.conns, c)
+	}
+}
+
+// claim binds a connection to the call it authenticated for, within the call's
+// connection cap. A refusal is an HTTP status and a line saying why (the connection
+// is then closed); code 0 means go on. A connection that did not come through Serve
+// (pc nil) is not counted.
+func (p *Proxy) claim(pc *proxyConn, reg *registration) (code int, msg string) {
+	if pc == nil {
+		return 0, ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case reg.ctx.Err() != nil:
+		return http.StatusProxyAuthRequired, "skillbox egress proxy: the call has ended"
+	case pc.reg == reg:
+		return 0, ""
+	case pc.reg != nil:
+		return http.StatusProxyAuthRequired, "skillbox egress proxy: this connection belongs to another call"
+	case len(reg.conns) >= p.opts.perCall:
+		return http.StatusTooManyRequests, fmt.Sprintf("skillbox egress proxy: this call already holds %d connections, the most it may", p.opts.perCall)
+	}
+	pc.reg = reg
+	reg.conns[pc] = struct{}{}
+	return 0, ""
 }

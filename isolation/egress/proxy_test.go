@@ -16,13 +16,13 @@ import (
 )
 
 // startProxy serves a Proxy on loopback and returns it with its address.
-func startProxy(t *testing.T) (*Proxy, string) {
+func startProxy(t *testing.T, opts ...ProxyOption) (*Proxy, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewProxy(WithIdleTimeout(5 * time.Second))
+	p := NewProxy(append([]ProxyOption{WithIdleTimeout(5 * time.Second)}, opts...)...)
 	errc := make(chan error, 1)
 	go func() { errc <- p.Serve(l) }()
 	t.Cleanup(func() {

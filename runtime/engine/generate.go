@@ -7,3 +7,4 @@ package engine
 //go:generate wat2wasm testdata/rawhttp.wat -o testdata/rawhttp.wasm
 //go:generate wat2wasm testdata/failhttp.wat -o testdata/failhttp.wasm
 //go:generate wat2wasm testdata/denyloop.wat -o testdata/denyloop.wasm
+//go:generate wat2wasm testdata/denyflood.wat -o testdata/denyflood.wasm

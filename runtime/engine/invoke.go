@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
-	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
@@ -192,18 +191,41 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
 		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
 	}
+	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
+	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
+	// counted, and one summary record says how many. Metrics count every attempt.
+	for range out.Usage.Requests {
+		e.metrics.Egress(m.Name, true)
+	}
+	for range out.Usage.DeniedRequests {
+		e.metrics.Egress(m.Name, false)
+	}
+	recordedDenials := 0
 	for _, rec := range out.Egress {
-		e.metrics.Egress(m.Name, rec.Allowed)
 		if !rec.Allowed {
+			recordedDenials++
 			denied := base
 			denied.Event = audit.EventEgressDenied
 			denied.Outcome = "denied"
-			denied.Reason = string(isolation.ReasonEgressDenied)
+			denied.Reason = string(denialReason(rec))
 			denied.Details = map[string]any{"method": rec.Method, "url": rec.URL, "why": rec.Reason}
 			// Written even if the caller has gone: the denial happened.
 			if _, err := e.audit.Append(context.WithoutCancel(ctx), denied); err != nil {
 				return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 			}
+		}
+	}
+	if more := out.Usage.DeniedRequests - recordedDenials; more > 0 {
+		summary := base
+		summary.Event = audit.EventEgressDenied
+		summary.Outcome = "denied"
+		summary.Reason = string(isolation.ReasonEgressDenied)
+		if hitRequestLimit(out.Egress) {
+			summary.Reason = string(isolation.ReasonRequests)
+		}
+		summary.Details = map[string]any{"count": more, "why": "further refused attempts, counted and not recorded one by one"}
+		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
+			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 		}
 	}
 	runErr = attributeDenial(runErr, out.Egress)
@@ -402,11 +424,7 @@ func attributeDenial(runErr error, records []isolation.EgressRecord) error {
 		if rec.Allowed {
 			continue
 		}
-		reason := isolation.ReasonEgressDenied
-		if egress.OverRequestLimit(rec) {
-			reason = isolation.ReasonRequests
-		}
-		return &isolation.Error{Reason: reason,
+		return &isolation.Error{Reason: denialReason(rec),
 			Msg: fmt.Sprintf("the skill failed after %s %s was refused (%s)", rec.Method, rec.URL, rec.Reason), Err: runErr}
 	}
 	return runErr
@@ -414,9 +432,17 @@ func attributeDenial(runErr error, records []isolation.EgressRecord) error {
 
 func hitRequestLimit(records []isolation.EgressRecord) bool {
 	for _, rec := range records {
-		if egress.OverRequestLimit(rec) {
+		if rec.Denial == isolation.DenialRequestLimit {
 			return true
 		}
 	}
 	return false
+}
+
+// denialReason is the call failure reason a refused egress record stands for.
+func denialReason(rec isolation.EgressRecord) isolation.Reason {
+	if rec.Denial == isolation.DenialRequestLimit {
+		return isolation.ReasonRequests
+	}
+	return isolation.ReasonEgressDenied
 }
