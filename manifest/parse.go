@@ -742,3 +742,45 @@ func CheckName(s string) error {
 	}
 	return nil
 }
+
+// CheckLowering checks limits an operator's grant or a caller asks for to lower a
+// manifest's. A zero field does not lower and passes; anything else must be a budget a
+// sandbox can enforce: never negative, never below the floors a manifest may ask
+// (MinCPU, MinMemory or MinContainerMemory, 1ms), so that no value rounds to "no
+// limit" further down. at prefixes each field path ("grant.limits", "limits").
+func CheckLowering(l Limits, container bool, at string) error {
+	p := &parser{}
+	field := func(name string) string { return join(at, name) }
+	if l.Timeout < 0 {
+		p.add(field("timeout"), "must not be negative")
+	} else if l.Timeout > 0 && l.Timeout < Duration(time.Millisecond) {
+		p.add(field("timeout"), "%s: want at least 1ms (or leave it out to keep the manifest's)", l.Timeout)
+	}
+	minMem := MinMemory
+	if container {
+		minMem = MinContainerMemory
+	}
+	if l.Memory < 0 {
+		p.add(field("memory"), "must not be negative")
+	} else if l.Memory > 0 && l.Memory < minMem {
+		p.add(field("memory"), "%s: want at least %s (or leave it out to keep the manifest's)", l.Memory, minMem)
+	}
+	if l.Output < 0 {
+		p.add(field("output"), "must not be negative")
+	}
+	switch c := l.CPU; {
+	case math.IsNaN(c) || math.IsInf(c, 0):
+		p.add(field("cpu"), "want a number of cores")
+	case c < 0:
+		p.add(field("cpu"), "must not be negative")
+	case c > 0 && c < MinCPU:
+		p.add(field("cpu"), "%g: want at least %g cores (or leave it out to keep the manifest's)", c, MinCPU)
+	}
+	if l.Requests < 0 {
+		p.add(field("requests"), "must not be negative")
+	}
+	if len(p.problems) > 0 {
+		return &Error{Problems: p.problems}
+	}
+	return nil
+}
