@@ -10,10 +10,12 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -39,6 +41,22 @@ const (
 	MaxManifestBytes = 1 << 20
 	// MaxDescription bounds the description, in bytes.
 	MaxDescription = 4096
+
+	// MinCPU is the smallest CPU budget, Docker's floor: a CFS quota of 1 ms per 100 ms
+	// period. Below it the quota rounds to zero, which the kernel reads as no quota at
+	// all, so a smaller budget would mean an unlimited one.
+	MinCPU = 0.01
+
+	// MaxSchemaDepth bounds how deeply an input or output schema nests (mappings and
+	// lists, the schema itself being level 1), and MaxSchemaBytes its size as JSON.
+	// Compiling a schema costs far more than linear time in its depth (a schema nested
+	// 1,600 levels took 36 s) and about 30 µs per byte even when flat, and every start
+	// parses installed manifests again: these bound one parse to a fraction of a second.
+	MaxSchemaDepth = 64
+	MaxSchemaBytes = 64 << 10
+	// maxSchemaNodes bounds the walk that measures depth (aliases can make a small
+	// document a large tree).
+	maxSchemaNodes = 50000
 )
 
 var (
@@ -165,20 +183,16 @@ func (p *parser) parse(data []byte) *Manifest {
 		m.Description = s
 	}
 	p.sandbox(m, f["sandbox"])
-	m.Input = p.schema("input", f["input"])
-	m.Output = p.schema("output", f["output"])
+	// Each schema is compiled once, here: compiling is the costly part of a parse.
+	var s schemas
+	m.Input, s.input = p.schema("input", f["input"])
+	m.Output, s.output = p.schema("output", f["output"])
 	p.capabilities(m, f["capabilities"])
 	p.limits(m, f["limits"])
 	if len(p.problems) > 0 {
 		return nil
 	}
-	s, err := m.compiled()
-	if err != nil {
-		// compiled was checked field by field in p.schema; this is belt and braces.
-		p.add("", "%v", err)
-		return nil
-	}
-	m.schemas = s
+	m.schemas = &s
 	return m
 }
 
@@ -249,7 +263,7 @@ func (p *parser) mapping(path string, n *yaml.Node, known ...string) map[string]
 			}
 		}
 		if !ok {
-			p.add(join(path, key), "unknown field")
+			p.add(join(path, bound(key, maxTokenLen)), "unknown field (allowed: %s)", strings.Join(known, ", "))
 			continue
 		}
 		out[key] = v
@@ -404,40 +418,93 @@ func imageRef(s string) error {
 	return packagePath(s)
 }
 
-// schema reads an input or output JSON Schema written in YAML and compiles it.
-func (p *parser) schema(path string, n *yaml.Node) map[string]any {
+// schema reads an input or output JSON Schema written in YAML and compiles it, after
+// checking its depth and size (compiling is what an oversized schema makes slow).
+func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.Schema) {
 	if isNull(n) {
-		return nil
+		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
 		p.add(path, "want a mapping (a JSON Schema object), got %s", describe(n))
-		return nil
+		return nil, nil
+	}
+	if msg := schemaShape(n); msg != "" {
+		p.add(path, "%s", msg)
+		return nil, nil
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
 		p.add(path, "%s", yamlMessage(err))
-		return nil
+		return nil, nil
 	}
 	v, err := jsonClean(v)
 	if err != nil {
 		p.add(path, "%v", err)
-		return nil
+		return nil, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		p.add(path, "not expressible as JSON: %v", err)
-		return nil
+		return nil, nil
 	}
-	if _, err := compileSchema(path, b); err != nil {
+	if len(b) > MaxSchemaBytes {
+		p.add(path, "the schema is %d bytes as JSON; at most %d are allowed", len(b), MaxSchemaBytes)
+		return nil, nil
+	}
+	compiled, err := compileSchema(path, b)
+	if err != nil {
 		p.add(path, "%s", schemaProblem(err))
-		return nil
+		return nil, nil
 	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
 		p.add(path, "%v", err)
-		return nil
+		return nil, nil
 	}
-	return out
+	return out, compiled
+}
+
+// schemaShape refuses a schema nested deeper than MaxSchemaDepth, before it is decoded
+// or compiled, naming where the limit was crossed. It stops counting at maxSchemaNodes.
+func schemaShape(root *yaml.Node) string {
+	type item struct {
+		n      *yaml.Node
+		depth  int
+		parent *item
+		step   string // ".key" or "[i]" from the parent
+	}
+	stack := []*item{{n: root, depth: 1}}
+	for seen := 0; len(stack) > 0; seen++ {
+		if seen > maxSchemaNodes {
+			return fmt.Sprintf("the schema has more than %d parts; simplify it", maxSchemaNodes)
+		}
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		n := deref(it.n)
+		if n == nil || (n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode) {
+			continue
+		}
+		if it.depth > MaxSchemaDepth {
+			var steps []string
+			for x := it; x != nil; x = x.parent {
+				steps = append(steps, x.step)
+			}
+			slices.Reverse(steps)
+			at := strings.TrimPrefix(strings.Join(steps, ""), ".")
+			return fmt.Sprintf("nested more than %d levels deep (at %s)", MaxSchemaDepth, bound(at, maxPathLen))
+		}
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				stack = append(stack, &item{c, it.depth + 1, it, "[" + strconv.Itoa(i) + "]"})
+			}
+			continue
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := bound(deref(n.Content[i]).Value, maxTokenLen)
+			stack = append(stack, &item{n.Content[i+1], it.depth + 1, it, "." + key})
+		}
+	}
+	return ""
 }
 
 // jsonClean checks a YAML-decoded value is plain JSON: string keys, finite numbers.
@@ -621,8 +688,8 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 	if v := f["cpu"]; !isNull(v) {
 		if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") {
 			p.add("limits.cpu", "want a number of cores, got %s", describe(v))
-		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c <= 0 || c > MaxCPU {
-			p.add("limits.cpu", "%s: want a number of cores above 0, at most %g", v.Value, MaxCPU)
+		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c < MinCPU || c > MaxCPU {
+			p.add("limits.cpu", "%s: want a number of cores from %g to %g", bound(v.Value, maxTokenLen), MinCPU, MaxCPU)
 		} else {
 			l.CPU = c
 		}
@@ -672,6 +739,48 @@ func (p *parser) size(path string, n *yaml.Node, def, lo, hi Size) Size {
 func CheckName(s string) error {
 	if !nameRE.MatchString(s) {
 		return fmt.Errorf("%q: a skill name must match ^[a-z][a-z0-9-]{0,62}$ (lowercase letters, digits and hyphens, starting with a letter)", s)
+	}
+	return nil
+}
+
+// CheckLowering checks limits an operator's grant or a caller asks for to lower a
+// manifest's. A zero field does not lower and passes; anything else must be a budget a
+// sandbox can enforce: never negative, never below the floors a manifest may ask
+// (MinCPU, MinMemory or MinContainerMemory, 1ms), so that no value rounds to "no
+// limit" further down. at prefixes each field path ("grant.limits", "limits").
+func CheckLowering(l Limits, container bool, at string) error {
+	p := &parser{}
+	field := func(name string) string { return join(at, name) }
+	if l.Timeout < 0 {
+		p.add(field("timeout"), "must not be negative")
+	} else if l.Timeout > 0 && l.Timeout < Duration(time.Millisecond) {
+		p.add(field("timeout"), "%s: want at least 1ms (or leave it out to keep the manifest's)", l.Timeout)
+	}
+	minMem := MinMemory
+	if container {
+		minMem = MinContainerMemory
+	}
+	if l.Memory < 0 {
+		p.add(field("memory"), "must not be negative")
+	} else if l.Memory > 0 && l.Memory < minMem {
+		p.add(field("memory"), "%s: want at least %s (or leave it out to keep the manifest's)", l.Memory, minMem)
+	}
+	if l.Output < 0 {
+		p.add(field("output"), "must not be negative")
+	}
+	switch c := l.CPU; {
+	case math.IsNaN(c) || math.IsInf(c, 0):
+		p.add(field("cpu"), "want a number of cores")
+	case c < 0:
+		p.add(field("cpu"), "must not be negative")
+	case c > 0 && c < MinCPU:
+		p.add(field("cpu"), "%g: want at least %g cores (or leave it out to keep the manifest's)", c, MinCPU)
+	}
+	if l.Requests < 0 {
+		p.add(field("requests"), "must not be negative")
+	}
+	if len(p.problems) > 0 {
+		return &Error{Problems: p.problems}
 	}
 	return nil
 }

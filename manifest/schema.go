@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -21,13 +23,42 @@ type schemas struct {
 }
 
 // SchemaError is input or output that its JSON Schema refuses (or that is not JSON).
-// Path names the failing value, e.g. "input.url" or "output.items[2]".
+// Path names the failing value, e.g. "input.url" or "output.items[2]"; Rule says what
+// the schema wants there ("does not match the pattern", "must be at most 10
+// characters"). Neither ever holds the value itself, so both may be logged: inputs and
+// outputs stay out of the audit log. Both are bounded in length.
 type SchemaError struct {
 	Path    string
-	Message string
+	Rule    string
+	Message string // the same as Rule; kept for callers that read Message
 }
 
 func (e *SchemaError) Error() string { return e.Path + ": " + e.Message }
+
+func schemaError(path, rule string) *SchemaError {
+	rule = bound(rule, maxRuleLen)
+	return &SchemaError{Path: path, Rule: rule, Message: rule}
+}
+
+// Bounds of what a SchemaError says: a field path built from a caller's keys and a rule
+// naming schema limits must not grow with the input.
+const (
+	maxPathLen  = 256
+	maxTokenLen = 64
+	maxRuleLen  = 200
+)
+
+// bound cuts s to at most n bytes (on a rune boundary), marking the cut.
+func bound(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // noRemote refuses every $ref that is not inside the schema itself: a manifest never
 // makes the runtime fetch anything, from the network or the disk.
@@ -127,7 +158,12 @@ func (m *Manifest) compiled() (*schemas, error) {
 func validate(which string, s *jsonschema.Schema, data []byte) error {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
-		return &SchemaError{Path: which, Message: "not valid JSON: " + err.Error()}
+		// The decoder's message quotes the offending character; say where instead.
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return schemaError(which, fmt.Sprintf("not valid JSON (at byte %d)", se.Offset))
+		}
+		return schemaError(which, "not valid JSON: "+err.Error())
 	}
 	if s == nil {
 		return nil
@@ -138,14 +174,14 @@ func validate(which string, s *jsonschema.Schema, data []byte) error {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return &SchemaError{Path: which, Message: err.Error()}
+		return schemaError(which, "does not match the schema")
 	}
 	leaf := firstLeaf(ve)
-	msg := kindMessage(leaf.ErrorKind)
+	rule := ruleOf(leaf.ErrorKind)
 	if _, ok := leaf.ErrorKind.(*kind.Required); ok {
-		msg = "missing property"
+		rule = "missing property"
 	}
-	return &SchemaError{Path: instancePath(which, leafLocation(leaf)), Message: msg}
+	return schemaError(instancePath(which, leafLocation(leaf)), rule)
 }
 
 // firstLeaf picks one failure to report, deterministically (the library's causes follow
@@ -190,12 +226,17 @@ func instancePath(root string, tokens []string) string {
 		if _, err := strconv.Atoi(t); err == nil {
 			b.WriteString("[" + t + "]")
 		} else {
-			b.WriteString("." + t)
+			b.WriteString("." + bound(t, maxTokenLen))
+		}
+		if b.Len() > maxPathLen {
+			break
 		}
 	}
-	return b.String()
+	return bound(b.String(), maxPathLen)
 }
 
+// kindMessage describes a failure found while compiling a schema: the "value" there is
+// the schema the author wrote, never a caller's input.
 func kindMessage(k jsonschema.ErrorKind) string {
 	switch k := k.(type) {
 	case *kind.Type:
@@ -203,5 +244,104 @@ func kindMessage(k jsonschema.ErrorKind) string {
 	case *kind.AdditionalProperties:
 		return fmt.Sprintf("unexpected property %q", strings.Join(k.Properties, ", "))
 	}
-	return k.LocalizedString(message.NewPrinter(language.English))
+	return bound(k.LocalizedString(message.NewPrinter(language.English)), maxRuleLen)
+}
+
+// ruleOf says what the schema wants where a value failed, in words, without the value
+// (the library's own messages quote it). Numbers and names in a rule come from the
+// schema, except property names, which are keys rather than values and are cut short.
+func ruleOf(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		return fmt.Sprintf("got %s, want %s", k.Got, strings.Join(k.Want, " or "))
+	case *kind.AdditionalProperties:
+		if len(k.Properties) == 1 {
+			return fmt.Sprintf("unexpected property %q", bound(k.Properties[0], maxTokenLen))
+		}
+		return fmt.Sprintf("%d unexpected properties, the first %q", len(k.Properties), bound(firstSorted(k.Properties), maxTokenLen))
+	case *kind.Required:
+		return "missing property"
+	case *kind.Enum:
+		return "must be one of the allowed values"
+	case *kind.Const:
+		return "must be the one allowed value"
+	case *kind.Format:
+		return fmt.Sprintf("must be a valid %s", bound(k.Want, maxTokenLen))
+	case *kind.Pattern:
+		return "does not match the pattern"
+	case *kind.MinLength:
+		return fmt.Sprintf("must be at least %d characters", k.Want)
+	case *kind.MaxLength:
+		return fmt.Sprintf("must be at most %d characters", k.Want)
+	case *kind.MinItems:
+		return fmt.Sprintf("must have at least %d items", k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("must have at most %d items", k.Want)
+	case *kind.AdditionalItems:
+		return fmt.Sprintf("must have at most %d items", k.Count)
+	case *kind.MinProperties:
+		return fmt.Sprintf("must have at least %d properties", k.Want)
+	case *kind.MaxProperties:
+		return fmt.Sprintf("must have at most %d properties", k.Want)
+	case *kind.Minimum:
+		return "must be at least " + number(k.Want)
+	case *kind.Maximum:
+		return "must be at most " + number(k.Want)
+	case *kind.ExclusiveMinimum:
+		return "must be more than " + number(k.Want)
+	case *kind.ExclusiveMaximum:
+		return "must be less than " + number(k.Want)
+	case *kind.MultipleOf:
+		return "must be a multiple of " + number(k.Want)
+	case *kind.UniqueItems:
+		return fmt.Sprintf("items must be unique (items %d and %d are equal)", k.Duplicates[0], k.Duplicates[1])
+	case *kind.Contains:
+		return "must contain an item that matches"
+	case *kind.MinContains:
+		return fmt.Sprintf("must contain at least %d items that match", k.Want)
+	case *kind.MaxContains:
+		return fmt.Sprintf("must contain at most %d items that match", k.Want)
+	case *kind.PropertyNames:
+		return "has a property name that is not allowed"
+	case *kind.DependentRequired, *kind.Dependency:
+		return "misses a property that another property requires"
+	case *kind.OneOf:
+		if len(k.Subschemas) == 0 {
+			return "must match one of the alternatives"
+		}
+		return "must match exactly one of the alternatives, but matches more"
+	case *kind.AnyOf:
+		return "must match at least one of the alternatives"
+	case *kind.AllOf:
+		return "must match all of the alternatives"
+	case *kind.Not:
+		return "matches what the schema forbids"
+	case *kind.FalseSchema:
+		return "is not allowed here"
+	case *kind.ContentEncoding:
+		return fmt.Sprintf("must be %s-encoded", bound(k.Want, maxTokenLen))
+	case *kind.ContentMediaType:
+		return fmt.Sprintf("must be %s", bound(k.Want, maxTokenLen))
+	case *kind.ContentSchema:
+		return "content does not match its schema"
+	}
+	return "does not match the schema"
+}
+
+func firstSorted(xs []string) string {
+	s := append([]string(nil), xs...)
+	sort.Strings(s)
+	return s[0]
+}
+
+// number writes a schema's bound (a rational) short: integers as such, others as a
+// decimal.
+func number(r *big.Rat) string {
+	if r == nil {
+		return "the bound"
+	}
+	if r.IsInt() {
+		return bound(r.Num().String(), 40)
+	}
+	return bound(strings.TrimRight(strings.TrimRight(r.FloatString(6), "0"), "."), 40)
 }

@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -11,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
-	"go.yaml.in/yaml/v3"
+	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 )
 
 // Policy is the operator's answer to "whose signatures do I accept": named public keys
@@ -53,7 +52,9 @@ type trustFileSigner struct {
 }
 
 // LoadPolicy reads trust.yaml. Unknown fields are errors; key and trustedRoot paths are
-// relative to the trust file.
+// relative to the trust file. An error names the file, then each problem with its line
+// and field path ("trust.yaml: line 3: signers[0]: unknown field "nmae" (allowed: name,
+// key, keyless)").
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -61,7 +62,7 @@ func LoadPolicy(path string) (*Policy, error) {
 	}
 	p, err := ParsePolicy(data, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("trust policy %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
 }
@@ -69,10 +70,8 @@ func LoadPolicy(path string) (*Policy, error) {
 // ParsePolicy parses trust.yaml bytes; relative paths resolve against baseDir.
 func ParsePolicy(data []byte, baseDir string) (*Policy, error) {
 	var tf trustFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&tf); err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
+	if err := strictyaml.Decode(data, &tf); err != nil {
+		return nil, err
 	}
 	resolve := func(p string) string {
 		if filepath.IsAbs(p) {
@@ -133,10 +132,23 @@ func ParsePolicy(data []byte, baseDir string) (*Policy, error) {
 		errs = append(errs, errors.New("trustedRoot: required when a keyless signer is listed"))
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, policyErrors(errs)
 	}
 	return &p, nil
 }
+
+// policyErrors is every problem found in trust.yaml, on one line.
+type policyErrors []error
+
+func (e policyErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e policyErrors) Unwrap() []error { return e }
 
 // PolicyFromKey is a policy that trusts exactly one public key (verify --key).
 func PolicyFromKey(name string, pubPEM []byte) (*Policy, error) {

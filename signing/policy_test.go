@@ -37,8 +37,8 @@ trustedRoot: trusted_root.json
 		wantErr string
 	}{
 		{"spec example", good, ""},
-		{"unknown field", good + "extra: 1\n", "field extra not found"},
-		{"unknown signer field", strings.Replace(good, "key: keys/acme.pub", "key: keys/acme.pub\n    comment: x", 1), "field comment not found"},
+		{"unknown field", good + "extra: 1\n", `trust.yaml: line 9: unknown field "extra" (allowed: signers, trustedRoot)`},
+		{"unknown signer field", strings.Replace(good, "key: keys/acme.pub", "key: keys/acme.pub\n    comment: x", 1), `trust.yaml: line 4: signers[0]: unknown field "comment" (allowed: name, key, keyless)`},
 		{"keyless without issuer", strings.Replace(good, "      issuer: https://token.actions.githubusercontent.com\n", "", 1), "issuer: required"},
 		{"keyless without subjectRegexp", strings.Replace(good, "      subjectRegexp:", "      #", 1), "subjectRegexp: required"},
 		{"keyless without trustedRoot", strings.Replace(good, "trustedRoot: trusted_root.json\n", "", 1), "trustedRoot: required"},

@@ -81,8 +81,9 @@ func newStatement(manifest, code Subject) ([]byte, error) {
 }
 
 // checkStatement checks a verified payload against the two subjects the caller computed
-// from the files in hand. It never trusts a digest it did not compute.
-func checkStatement(payload []byte, manifest, code Subject) error {
+// from the files in hand. It never trusts a digest it did not compute. A nil code checks
+// the manifest subject only (VerifyManifest).
+func checkStatement(payload []byte, manifest Subject, code *Subject) error {
 	var st statement
 	if err := json.Unmarshal(payload, &st); err != nil {
 		return &VerifyError{Check: CheckPredicate, Err: fmt.Errorf("payload is not an in-toto statement: %w", err)}
@@ -93,8 +94,12 @@ func checkStatement(payload []byte, manifest, code Subject) error {
 	if st.PredicateType != PredicateType {
 		return &VerifyError{Check: CheckPredicate, Err: fmt.Errorf("predicate type is %q, want %q", st.PredicateType, PredicateType)}
 	}
+	codeName := "the code"
+	if code != nil {
+		codeName = code.Name
+	}
 	if len(st.Subject) != 2 {
-		return &VerifyError{Check: CheckSubjects, Err: fmt.Errorf("statement has %d subjects, want exactly 2 (%s, %s)", len(st.Subject), manifest.Name, code.Name)}
+		return &VerifyError{Check: CheckSubjects, Err: fmt.Errorf("statement has %d subjects, want exactly 2 (%s, %s)", len(st.Subject), manifest.Name, codeName)}
 	}
 	got := map[string]map[string]string{}
 	for _, s := range st.Subject {
@@ -103,10 +108,17 @@ func checkStatement(payload []byte, manifest, code Subject) error {
 		}
 		got[s.Name] = s.Digest
 	}
-	for _, want := range []struct {
+	wants := []struct {
 		s     Subject
 		check string
-	}{{manifest, CheckManifestDigest}, {code, CheckCodeDigest}} {
+	}{{manifest, CheckManifestDigest}}
+	if code != nil {
+		wants = append(wants, struct {
+			s     Subject
+			check string
+		}{*code, CheckCodeDigest})
+	}
+	for _, want := range wants {
 		d, ok := got[want.s.Name]
 		if !ok {
 			return &VerifyError{Check: CheckSubjects, Err: fmt.Errorf("statement has no subject %q (subjects: %s)", want.s.Name, subjectNames(st.Subject))}
@@ -149,5 +161,5 @@ func StaleBundle(bundleJSON []byte, manifest, code Subject) error {
 	if env == nil {
 		return &VerifyError{Check: CheckBundle, Err: errors.New("bundle holds no DSSE statement")}
 	}
-	return checkStatement(env.GetPayload(), m, c)
+	return checkStatement(env.GetPayload(), m, &c)
 }

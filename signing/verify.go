@@ -56,7 +56,27 @@ func (id *Identity) String() string {
 // Statement v1 of PredicateType with exactly the two subjects manifest and code, with
 // exactly the digests the caller computed from the files in hand. Every refusal is a
 // *VerifyError naming the check.
-func VerifySkill(ctx context.Context, bundleJSON []byte, manifest, code Subject, policy *Policy) (id *Identity, err error) {
+func VerifySkill(ctx context.Context, bundleJSON []byte, manifest, code Subject, policy *Policy) (*Identity, error) {
+	c, err := code.normalize()
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return verifySkill(ctx, bundleJSON, manifest, &c, policy)
+}
+
+// VerifyManifest is the first half of VerifySkill, for an installer that holds only the
+// bytes of skill.yaml: the signature against the policy, and a statement signing this
+// manifest digest. It needs nothing parsed from skill.yaml, so an unsigned or foreign
+// package is refused before any of its content is interpreted (a hostile schema costs
+// seconds to compile). It is never a whole verification: the code is not checked, so
+// VerifySkill must follow once the code's digest is known.
+func VerifyManifest(ctx context.Context, bundleJSON []byte, manifest Subject, policy *Policy) (*Identity, error) {
+	return verifySkill(ctx, bundleJSON, manifest, nil, policy)
+}
+
+// verifySkill checks the signature, then the statement's subjects; code nil skips the
+// code subject's digest.
+func verifySkill(ctx context.Context, bundleJSON []byte, manifest Subject, code *Subject, policy *Policy) (id *Identity, err error) {
 	// The bundle is hostile input to a third-party parser (sigstore-go v1.2 panicked on
 	// some malformed bundles): a panic there is a refusal, never a crash of the caller.
 	defer func() {
@@ -74,12 +94,8 @@ func VerifySkill(ctx context.Context, bundleJSON []byte, manifest, code Subject,
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	c, err := code.normalize()
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
 	if len(bundleJSON) == 0 {
-		return nil, &VerifyError{Check: CheckMissingBundle, Err: errors.New("no bundle")}
+		return nil, &VerifyError{Check: CheckMissingBundle, Err: errors.New("no " + BundleFile + ": the package is not signed")}
 	}
 	b, err := parseBundle(bundleJSON)
 	if err != nil {
@@ -105,7 +121,7 @@ func VerifySkill(ctx context.Context, bundleJSON []byte, manifest, code Subject,
 		return nil, err
 	}
 	// The signature is good: now the statement must be exactly what we expect.
-	if err := checkStatement(env.GetPayload(), m, c); err != nil {
+	if err := checkStatement(env.GetPayload(), m, code); err != nil {
 		return nil, err
 	}
 	return id, nil

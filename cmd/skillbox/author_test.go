@@ -162,7 +162,7 @@ func TestAuthorWorkflow(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "skill.yaml"), []byte(broken), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		failsWith(t, `skill.yaml: limits.disk: unknown field; limits.timeout: "5 s": want a duration such as 10s, 1m30s or 500ms`, "pack", "demo")
+		failsWith(t, `skill.yaml: limits.disk: unknown field (allowed: timeout, memory, output, cpu, requests); limits.timeout: "5 s": want a duration such as 10s, 1m30s or 500ms`, "pack", "demo")
 		if got := string(authorRead(t, filepath.Join(dir, "skill.yaml"))); got != broken {
 			t.Error("a failed pack rewrote skill.yaml")
 		}

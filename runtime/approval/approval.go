@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"go.yaml.in/yaml/v3"
 )
@@ -131,19 +132,8 @@ func readStrict(path string, v any) error {
 	if len(data) > MaxFileBytes {
 		return fmt.Errorf("larger than %d bytes", MaxFileBytes)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if err == io.EOF {
-			return errors.New("empty file")
-		}
-		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	var extra any
-	if err := dec.Decode(&extra); err != io.EOF {
-		return errors.New("more than one YAML document")
-	}
-	return nil
+	// Unknown fields and wrong kinds are named by line, field path and what is allowed.
+	return strictyaml.Decode(data, v)
 }
 
 // Save writes a atomically (temp file, fsync, rename) with mode 0600.
@@ -227,9 +217,10 @@ func (g *Grant) syntax(at string) []string {
 			probs = append(probs, fmt.Sprintf("%s: %v", field("secrets."+name), err))
 		}
 	}
-	l := g.Limits
-	if l.Timeout < 0 || l.Memory < 0 || l.Output < 0 || l.CPU < 0 || l.Requests < 0 {
-		probs = append(probs, field("limits")+": limits cannot be negative")
+	// A lowered limit is never one that a sandbox would read as "no limit".
+	var me *manifest.Error
+	if errors.As(manifest.CheckLowering(g.Limits, false, field("limits")), &me) {
+		probs = append(probs, me.Lines()...)
 	}
 	for i, c := range g.Callers {
 		if strings.TrimSpace(c) == "" {
@@ -329,6 +320,9 @@ func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
 	}
 
 	ml, gl := m.Limits, g.Limits
+	if m.Sandbox.Container != nil && gl.Memory >= manifest.MinMemory && gl.Memory < manifest.MinContainerMemory {
+		probs = append(probs, fmt.Sprintf("%s: %s: want at least %s for a container skill", field("limits.memory"), gl.Memory, manifest.MinContainerMemory))
+	}
 	raise := func(name string, over bool, got, max any) {
 		if over {
 			probs = append(probs, fmt.Sprintf("%s: %v is more than the manifest's %v", field("limits."+name), got, max))

@@ -123,7 +123,7 @@ func TestCheck(t *testing.T) {
 			wantErr: "grant.limits.requests"},
 		{name: "cpu raised", edit: func(a *Approval) { a.Grant.Limits.CPU = 2 }, wantErr: "grant.limits.cpu"},
 		{name: "output raised", edit: func(a *Approval) { a.Grant.Limits.Output = 2 << 20 }, wantErr: "grant.limits.output"},
-		{name: "negative limit", edit: func(a *Approval) { a.Grant.Limits.Memory = -1 }, wantErr: "grant.limits: limits cannot be negative"},
+		{name: "negative limit", edit: func(a *Approval) { a.Grant.Limits.Memory = -1 }, wantErr: "grant.limits.memory: must not be negative"},
 		{name: "new version", edit: func(*Approval) {}, digest: "sha256:2222222222222222222222222222222222222222222222222222222222222222",
 			wantErr: "is not approved", notAppr: true},
 		{name: "other skill", edit: func(a *Approval) { a.Skill = "other" }, wantErr: "not \"http-fetch\"", notAppr: true},
@@ -202,11 +202,11 @@ grant:
   network: [https://api.example.com]
 `
 	cases := map[string]struct{ content, want string }{
-		"unknown top field":   {good + "extra: 1\n", "field extra not found"},
-		"unknown grant field": {strings.Replace(good, "grant:\n", "grant:\n  sudo: true\n", 1), "field sudo not found"},
+		"unknown top field":   {good + "extra: 1\n", `line 8: unknown field "extra" (allowed: skill, manifestDigest, signer, approvedBy, approvedAt, grant)`},
+		"unknown grant field": {strings.Replace(good, "grant:\n", "grant:\n  sudo: true\n", 1), `line 7: grant: unknown field "sudo" (allowed: network, files, env, secrets, limits, callers)`},
 		"bad origin":          {strings.Replace(good, "https://api.example.com", "ftp://x", 1), "scheme must be http or https"},
 		"bad digest":          {strings.Replace(good, digest, "sha256:abc", 1), "manifestDigest"},
-		"duplicate key":       {good + "signer: other\n", "already defined"},
+		"duplicate key":       {good + "signer: other\n", "line 8: signer: duplicate key (first at line 3)"},
 		"two documents":       {good + "---\nskill: x\n", "more than one YAML document"},
 		"empty":               {"", "empty file"},
 		"missing signer":      {strings.Replace(good, "signer: acme-release\n", "", 1), "signer: required"},

@@ -34,6 +34,11 @@ func Effective(m *manifest.Manifest, a *Approval, caller manifest.Limits) (isola
 	if a == nil {
 		return isolation.Limits{}, isolation.Grant{}, fmt.Errorf("%s: %w", m.Name, ErrNotApproved)
 	}
+	// The door checks these too; checked here so that no way in can lower a budget to
+	// something a sandbox reads as "no limit".
+	if err := manifest.CheckLowering(caller, m.Sandbox.Container != nil, "limits"); err != nil {
+		return isolation.Limits{}, isolation.Grant{}, &LimitsError{Err: err}
+	}
 	g := a.Grant
 	lim := EffectiveLimits(m.Limits, g.Limits, caller)
 
@@ -87,12 +92,23 @@ func EffectiveLimits(m, grant, caller manifest.Limits) isolation.Limits {
 	}
 	for _, c := range []float64{grant.CPU, caller.CPU} {
 		if c > 0 && c < l.CPU {
-			l.CPU = c
+			// Below the floor the CFS quota rounds to none: never lower past it.
+			l.CPU = max(c, manifest.MinCPU)
 		}
 	}
 	l.Response = lower(ResponseCap, l.Memory)
 	return l
 }
+
+// LimitsError is a caller's request to lower limits that cannot be applied (below a
+// floor, negative, not a number); Err names each field.
+type LimitsError struct {
+	Err error
+}
+
+func (e *LimitsError) Error() string { return strings.ReplaceAll(e.Err.Error(), "\n", "; ") }
+
+func (e *LimitsError) Unwrap() error { return e.Err }
 
 func resolveSecret(src string) (string, error) {
 	kind, ref, _ := strings.Cut(src, ":")

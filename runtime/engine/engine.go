@@ -136,18 +136,54 @@ func (e *Engine) AuditPath() string { return e.audit.Path() }
 // TrustPath is the trust policy file.
 func (e *Engine) TrustPath() string { return filepath.Join(e.home, "trust.yaml") }
 
-// load (re)reads trust.yaml, approvals and the disabled set. A bad approval file is an
-// error: running with half the operator's decisions would be worse than not starting.
+// state is what load reads from the skill home; it replaces the engine's only whole.
+type state struct {
+	policy    *signing.Policy
+	policyErr error
+	approvals map[string]*approval.Approval
+	disabled  map[string]bool
+}
+
+// load reads trust.yaml, the approvals and the disabled set and, only if all of them
+// are good, makes them the engine's state (see readState).
 func (e *Engine) load() error {
-	policy, perr := signing.LoadPolicy(e.TrustPath())
-	if perr != nil {
-		policy = nil
+	st, err := e.readState()
+	if err != nil {
+		return err
 	}
-	approvals := map[string]*approval.Approval{}
+	e.apply(st)
+	return nil
+}
+
+// apply makes st the engine's state, all at once.
+func (e *Engine) apply(st *state) {
+	e.mu.Lock()
+	e.policy, e.policyErr = st.policy, st.policyErr
+	e.approvals = st.approvals
+	e.disabled = st.disabled
+	e.verified = map[string]string{} // trust may have changed: verify again
+	e.mu.Unlock()
+}
+
+// readState reads and validates everything the engine takes from the skill home,
+// changing nothing. A trust.yaml that is present but cannot be used, and a bad approval
+// file, are errors that name the file and what is wrong: serving with half the
+// operator's decisions (or with none of its signers, so that every call fails
+// verification while the skills look enabled) is worse than not starting, or than
+// keeping the state a reload would replace. A missing trust.yaml is not an error: the
+// engine then trusts no signer, and nothing installs or runs until there is one.
+func (e *Engine) readState() (*state, error) {
+	st := &state{}
+	if _, err := os.Stat(e.TrustPath()); errors.Is(err, os.ErrNotExist) {
+		st.policyErr = errors.New("the file does not exist")
+	} else if st.policy, err = signing.LoadPolicy(e.TrustPath()); err != nil {
+		return nil, fmt.Errorf("trust policy: %w", err)
+	}
+	st.approvals = map[string]*approval.Approval{}
 	dir := filepath.Join(e.home, "approvals")
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("approvals: %w", err)
+		return nil, fmt.Errorf("approvals: %w", err)
 	}
 	for _, ent := range ents {
 		name, ok := strings.CutSuffix(ent.Name(), ".yaml")
@@ -156,39 +192,50 @@ func (e *Engine) load() error {
 		}
 		a, err := approval.Load(filepath.Join(dir, ent.Name()))
 		if err != nil {
-			return fmt.Errorf("approvals: %w", err)
+			return nil, fmt.Errorf("approvals: %w", err)
 		}
 		if a.Skill != name {
-			return fmt.Errorf("approvals: %s approves %q, not %q", ent.Name(), a.Skill, name)
+			return nil, fmt.Errorf("approvals: %s approves %q, not %q", ent.Name(), a.Skill, name)
 		}
-		approvals[name] = a
+		st.approvals[name] = a
 	}
 	disabled, err := e.store.DisabledSet()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	set := make(map[string]bool, len(disabled))
+	st.disabled = make(map[string]bool, len(disabled))
 	for n := range disabled {
-		set[n] = true
+		st.disabled[n] = true
 	}
-	e.mu.Lock()
-	e.policy, e.policyErr = policy, perr
-	e.approvals = approvals
-	e.disabled = set
-	e.verified = map[string]string{} // trust may have changed: verify again
-	e.mu.Unlock()
-	return nil
+	return st, nil
 }
 
-// Reload re-reads trust.yaml, the approvals and the disabled set, and records it.
+// Reload re-reads trust.yaml, the approvals and the disabled set, and records it. If
+// anything it reads is wrong (a broken trust.yaml, a bad approval, an unreadable store)
+// it changes nothing, records the failure and returns an error saying what is wrong.
 func (e *Engine) Reload(ctx context.Context, by string) (int, error) {
-	if err := e.load(); err != nil {
+	n, err := e.reload(ctx)
+	if err != nil {
+		_, _ = e.audit.Append(context.WithoutCancel(ctx), audit.Record{Event: audit.EventReload, Caller: by, Outcome: "failed",
+			Details: map[string]any{"message": oneLine(err.Error())}})
+		return 0, fmt.Errorf("reload (the previous state is kept): %w", err)
+	}
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventReload, Caller: by, Outcome: "ok"}); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	return n, nil
+}
+
+func (e *Engine) reload(ctx context.Context) (int, error) {
+	st, err := e.readState()
+	if err != nil {
 		return 0, err
 	}
 	entries, err := e.store.List()
 	if err != nil {
 		return 0, err
 	}
+	e.apply(st)
 	// Approvals may have changed (a narrowed grant, a new version): warm instances made
 	// for the old ones must not serve another call.
 	drained := map[string]bool{}
@@ -197,9 +244,6 @@ func (e *Engine) Reload(ctx context.Context, by string) (int, error) {
 			drained[ent.Name] = true
 			e.drain(ctx, ent.Name)
 		}
-	}
-	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventReload, Caller: by, Outcome: "ok"}); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
 	}
 	return len(entries), nil
 }

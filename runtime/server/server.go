@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -278,13 +279,21 @@ func lowerLimits(l *pb.Limits) (manifest.Limits, error) {
 	if l.GetTimeoutMs() < 0 || l.GetMemoryBytes() < 0 || l.GetOutputBytes() < 0 || l.GetCpu() < 0 || l.GetRequests() < 0 {
 		return manifest.Limits{}, errors.New("limits must not be negative")
 	}
-	return manifest.Limits{
-		Timeout:  manifest.Duration(time.Duration(l.GetTimeoutMs()) * time.Millisecond),
+	// A timeout beyond any manifest's cannot lower anything; capping it first keeps the
+	// conversion to nanoseconds from overflowing into some other value.
+	ms := min(l.GetTimeoutMs(), time.Duration(manifest.MaxTimeout).Milliseconds()+1)
+	lim := manifest.Limits{
+		Timeout:  manifest.Duration(time.Duration(ms) * time.Millisecond),
 		Memory:   manifest.Size(l.GetMemoryBytes()),
 		Output:   manifest.Size(l.GetOutputBytes()),
 		CPU:      l.GetCpu(),
-		Requests: int(l.GetRequests()),
-	}, nil
+		Requests: int(min(l.GetRequests(), manifest.MaxRequests+1)),
+	}
+	// Below a floor (a CPU budget under 0.01 cores) a budget would round to none.
+	if err := manifest.CheckLowering(lim, false, "limits"); err != nil {
+		return manifest.Limits{}, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return lim, nil
 }
 
 func limits(l isolation.Limits) *pb.Limits {

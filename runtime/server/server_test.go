@@ -319,6 +319,9 @@ func TestStatusCodesOverTheWire(t *testing.T) {
 		{"input is not JSON", &pb.InvokeRequest{Name: "strict", InputJson: `{`}, codes.InvalidArgument, engine.ReasonInvalidInput, ""},
 		{"no name", &pb.InvokeRequest{InputJson: `{}`}, codes.InvalidArgument, engine.ReasonInvalidInput, ""},
 		{"negative limits", &pb.InvokeRequest{Name: "strict", InputJson: `{"n":1}`, Limits: &pb.Limits{TimeoutMs: -1}}, codes.InvalidArgument, engine.ReasonInvalidInput, "limits"},
+		// Finding 4: a CPU budget under 0.01 cores would round to no CFS quota at all.
+		{"cpu below the floor", &pb.InvokeRequest{Name: "strict", InputJson: `{"n":1}`, Limits: &pb.Limits{Cpu: 1e-6}}, codes.InvalidArgument, engine.ReasonInvalidInput, "limits"},
+		{"memory below the floor", &pb.InvokeRequest{Name: "strict", InputJson: `{"n":1}`, Limits: &pb.Limits{MemoryBytes: 1}}, codes.InvalidArgument, engine.ReasonInvalidInput, "limits"},
 		{"caller not in callers", &pb.InvokeRequest{Name: "guarded", InputJson: `{}`}, codes.PermissionDenied, engine.ReasonCallerNotAllowed, ""},
 		{"not approved", &pb.InvokeRequest{Name: "unapproved", InputJson: `{}`}, codes.PermissionDenied, engine.ReasonNotApproved, ""},
 		{"not installed", &pb.InvokeRequest{Name: "nope", InputJson: `{}`}, codes.NotFound, engine.ReasonNotFound, ""},

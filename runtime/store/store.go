@@ -76,17 +76,33 @@ func Open(home string) (*Store, error) {
 // aborts the install and leaves nothing behind.
 type CheckFunc func(ctx context.Context, stagedDir string, e Entry) error
 
+// RawCheckFunc judges a package from the exact bytes of its skill.yaml and its bundle
+// (nil when it has none) before anything in them is parsed; an error aborts the install.
+// The bytes judged are the bytes committed.
+type RawCheckFunc func(ctx context.Context, manifest, bundle []byte) error
+
+// MaxBundleBytes bounds skill.sigstore.json (a real one is a few KiB).
+const MaxBundleBytes = 1 << 20
+
 // Install copies the package in srcDir into the store. See InstallChecked.
 func (s *Store) Install(ctx context.Context, srcDir string) (Entry, error) {
-	return s.InstallChecked(ctx, srcDir, nil)
+	return s.InstallVerified(ctx, srcDir, nil, nil)
 }
 
-// InstallChecked copies the package in srcDir (skill.yaml, the code file the manifest
-// names, and skill.sigstore.json if present) into a staging directory, runs check on
-// that copy, and commits it as skills/<hex>/. Symlinks, other file types and files that
-// are not part of the package are refused. A wasm module whose sha256 differs from the
-// manifest's is refused. Installing a package already present returns its entry.
+// InstallChecked is InstallVerified without a check on the raw bytes.
 func (s *Store) InstallChecked(ctx context.Context, srcDir string, check CheckFunc) (Entry, error) {
+	return s.InstallVerified(ctx, srcDir, nil, check)
+}
+
+// InstallVerified copies the package in srcDir (skill.yaml, the code file the manifest
+// names, and skill.sigstore.json if present) into a staging directory and commits it as
+// skills/<hex>/. raw runs first, on the bytes of skill.yaml and the bundle, before the
+// manifest is parsed: a package whose signature does not hold never has its manifest
+// (or its schemas, which are costly to compile) interpreted. check runs on the staged
+// copy before the commit. Symlinks, other file types and files that are not part of the
+// package are refused. A wasm module whose sha256 differs from the manifest's is
+// refused. Installing a package already present returns its entry.
+func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheckFunc, check CheckFunc) (Entry, error) {
 	root, err := os.OpenRoot(srcDir)
 	if err != nil {
 		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
@@ -96,6 +112,15 @@ func (s *Store) InstallChecked(ctx context.Context, srcDir string, check CheckFu
 	rawManifest, err := readFile(root, ManifestFile, manifest.MaxManifestBytes)
 	if err != nil {
 		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+	}
+	bundle, err := readFile(root, BundleFile, MaxBundleBytes)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+	}
+	if raw != nil {
+		if err := raw(ctx, rawManifest, bundle); err != nil {
+			return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+		}
 	}
 	m, err := manifest.Parse(rawManifest)
 	if err != nil {
@@ -127,9 +152,13 @@ func (s *Store) InstallChecked(ctx context.Context, srcDir string, check CheckFu
 			return Entry{}, fmt.Errorf("install: %w", err)
 		}
 		var digest string
-		if name == ManifestFile {
+		switch name {
+		case ManifestFile:
 			err = writeFile(stage, name, rawManifest)
-		} else {
+		case BundleFile:
+			// The bytes the raw check judged, not a second read of the file.
+			err = writeFile(stage, name, bundle)
+		default:
 			digest, err = copyFile(root, stage, name)
 		}
 		if err != nil {
