@@ -71,13 +71,3 @@ func TestReapFirewall(t *testing.T) {
 	}
 }
 
-func TestIsRoot(t *testing.T) {
-	for user, want := range map[string]bool{
-		"": true, "0": true, "00": true, "000:0": true, "root": true, "root:root": true, "0:65534": true,
-		"65534:65534": false, "1000": false, "nobody": false, "10": false, "app:0": false,
-	} {
-		if got := isRoot(user); got != want {
-			t.Errorf("isRoot(%q) = %v, want %v", user, got, want)
-		}
-	}
-}
