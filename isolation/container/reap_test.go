@@ -70,4 +70,3 @@ func TestReapFirewall(t *testing.T) {
 		t.Fatal("a rule for a bridge that is gone survived Reap")
 	}
 }
-
