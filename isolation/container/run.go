@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +62,8 @@ type instance struct {
 	release func()              // proxy token
 	created time.Time
 	net     *skillNet
+	// removeNow: remove before the call returns, not in the background.
+	removeNow bool
 }
 
 func withDefaults(l isolation.Limits) isolation.Limits {
@@ -120,16 +123,31 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 // Run executes one call in a fresh container: from the warm pool when one matches,
 // otherwise created now. The container is removed before Run returns on failure, and
 // in the background right after a successful reply.
-func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Result, error) {
+func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.Result, err error) {
 	start := time.Now()
 	lim := withDefaults(call.Limits)
 	ctx, cancel := context.WithTimeoutCause(ctx, lim.Timeout, errTimeout)
 	defer cancel()
-	var res isolation.Result
 	sp, err := s.specFor(ctx, call, lim)
 	if err != nil {
 		res.Usage.Wall = time.Since(start)
 		return res, ctxErr(ctx, err)
+	}
+	if rw := rwGrants(sp); len(rw) > 0 {
+		// Hard links present before the call are the operator's: the sweep keeps them.
+		keep := map[string]map[string]bool{}
+		for _, dir := range rw {
+			if keep[dir], err = multiLinked(dir); err != nil {
+				res.Usage.Wall = time.Since(start)
+				return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "read-write grant " + dir, Err: err}
+			}
+		}
+		defer func() {
+			if serr := sweepGrants(rw, keep); serr != nil {
+				err = &isolation.Error{Reason: isolation.ReasonInternal,
+					Msg: "a read-write grant could not be cleaned of links and setuid files after the call", Err: errors.Join(serr, err)}
+			}
+		}()
 	}
 	inst := s.takeWarm(sp)
 	if inst == nil {
@@ -151,12 +169,36 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Resul
 	return res, err
 }
 
+// rwGrants returns the host directories of sp's read-write grants.
+func rwGrants(sp *spec) []string {
+	var dirs []string
+	for _, m := range sp.Mounts {
+		if m.Access == manifest.AccessReadWrite && !slices.Contains(dirs, m.Host) {
+			dirs = append(dirs, m.Host)
+		}
+	}
+	return dirs
+}
+
+// sweepGrants makes the read-write grants inert for the host after a call whose
+// container is removed (see sweepGrant); keep holds each one's earlier hard links.
+func sweepGrants(dirs []string, keep map[string]map[string]bool) error {
+	var errs []error
+	for _, dir := range dirs {
+		k := keep[dir]
+		errs = append(errs, sweepGrant(dir, func(rel string) bool { return k[rel] }))
+	}
+	return errors.Join(errs...)
+}
+
 // prepare creates, attaches and starts a container for sp; it then blocks on stdin.
 func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *instance, err error) {
 	if !s.track() {
 		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
 	}
-	inst = &instance{skill: sp.Skill, created: time.Now()}
+	// With a read-write grant the container is removed before the call returns, so
+	// the grant's sweep runs when no process of it is left.
+	inst = &instance{skill: sp.Skill, created: time.Now(), removeNow: len(rwGrants(sp)) > 0}
 	defer func() {
 		if err != nil {
 			s.remove(inst)
@@ -272,7 +314,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	copied := make(chan error, 1)
 	copyDone := false
 	defer func() {
-		if clean {
+		if clean && !inst.removeNow {
 			go s.remove(inst)
 		} else {
 			s.remove(inst) // kills it and closes the stream, which ends the copy
