@@ -70,6 +70,13 @@ func WithGuardOptions(opts ...egress.Option) Option {
 // WithWarmPool keeps up to n started containers per skill and grant shape (0 disables).
 func WithWarmPool(n int) Option { return func(s *Sandbox) { s.poolSize = n } }
 
+// WithMaxWarmAge sets how long a warm container may wait for its call before it is
+// replaced (default MaxWarmAge).
+func WithMaxWarmAge(d time.Duration) Option { return func(s *Sandbox) { s.maxWarmAge = d } }
+
+// WithPoolIdle sets how long a pool no call takes from is kept (default PoolIdle).
+func WithPoolIdle(d time.Duration) Option { return func(s *Sandbox) { s.poolIdle = d } }
+
 // WithMaxPools bounds how many distinct pools (skill × grant shape) are kept.
 func WithMaxPools(n int) Option { return func(s *Sandbox) { s.maxPools = n } }
 
@@ -94,6 +101,8 @@ type Sandbox struct {
 	guardOpts  []egress.Option
 	poolSize   int
 	maxPools   int
+	maxWarmAge time.Duration
+	poolIdle   time.Duration
 	pids       int64
 	noReap     bool
 	noFirewall bool
@@ -107,6 +116,8 @@ type Sandbox struct {
 	bg       context.Context // background work: pool refills, removals
 	bgCancel context.CancelFunc
 	removals sync.WaitGroup
+	// janitorDone is closed when the pools' janitor has stopped (nil: none runs).
+	janitorDone chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -124,13 +135,15 @@ var (
 // removes leftovers of earlier, dead skillbox processes.
 func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	s := &Sandbox{
-		maxPools: 16,
-		pids:     DefaultPids,
-		images:   map[string]imageInfo{},
-		networks: map[string]*skillNet{},
-		pools:    map[string]*pool{},
-		pid:      fmt.Sprint(os.Getpid()),
-		instance: randomID(),
+		maxPools:   16,
+		maxWarmAge: MaxWarmAge,
+		poolIdle:   PoolIdle,
+		pids:       DefaultPids,
+		images:     map[string]imageInfo{},
+		networks:   map[string]*skillNet{},
+		pools:      map[string]*pool{},
+		pid:        fmt.Sprint(os.Getpid()),
+		instance:   randomID(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -170,6 +183,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 			return nil, err
 		}
 	}
+	if s.poolSize > 0 {
+		s.janitorDone = make(chan struct{})
+		go s.janitor(max(min(s.maxWarmAge, s.poolIdle)/4, 10*time.Millisecond))
+	}
 	return s, nil
 }
 
@@ -203,8 +220,11 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	for _, p := range pools {
 		errs = append(errs, p.drain(ctx))
 	}
-	s.removals.Wait()
 	s.bgCancel()
+	if s.janitorDone != nil {
+		<-s.janitorDone // it may hold containers of pools it was expiring
+	}
+	s.removals.Wait()
 	s.mu.Lock()
 	nets := s.networks
 	s.networks = map[string]*skillNet{}

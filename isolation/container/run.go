@@ -30,19 +30,19 @@ import (
 var errTimeout = errors.New("call timed out")
 
 // spec is everything that shapes a container before its input: two calls with the
-// same spec can share a warm pool.
+// same spec can share a warm pool. Everything in it comes from the operator (grant,
+// approved limits) or the package, except Memory and CPU for a call whose caller
+// lowered them: such a call never uses a pool (see Run).
 type spec struct {
-	Skill    string
-	Image    string
-	User     string
-	Command  []string
-	Env      []string // NAME=value, sorted
-	Mounts   []isolation.Mount
-	Network  []manifest.Origin
-	Memory   int64
-	CPU      float64
-	Requests int
-	Response int64
+	Skill   string
+	Image   string
+	User    string
+	Command []string
+	Env     []string // NAME=value, sorted
+	Mounts  []isolation.Mount
+	Network []manifest.Origin
+	Memory  int64
+	CPU     float64
 }
 
 // key identifies the pool a spec belongs to; env values (secrets) enter only hashed.
@@ -114,9 +114,6 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 		sp.Env = append(sp.Env, k+"="+v)
 	}
 	sort.Strings(sp.Env)
-	if len(sp.Network) > 0 {
-		sp.Requests, sp.Response = lim.Requests, lim.Response
-	}
 	return sp, nil
 }
 
@@ -149,7 +146,10 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 			}
 		}()
 	}
-	inst := s.takeWarm(sp)
+	var inst *instance
+	if s.operatorShaped(call, lim) {
+		inst = s.takeWarm(ctx, sp, call.ID)
+	}
 	if inst == nil {
 		inst, err = s.prepare(ctx, sp, call.ID)
 		if err != nil {
@@ -158,6 +158,8 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		}
 	}
 	if inst.bind != nil {
+		// The call's own request budget, which its caller may have lowered.
+		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, s.guardOpts...)
 		inst.bind(inst.guard)
 	}
 	res, err = s.exec(ctx, inst, call.Input, lim)
@@ -254,7 +256,6 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 			return inst, err
 		}
 		inst.net = n
-		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: sp.Requests, MaxResponseBytes: sp.Response}, s.guardOpts...)
 		token, bind, release := s.proxy.Reserve()
 		inst.bind, inst.release = bind, release
 		u := n.proxyURL(token)
