@@ -37,7 +37,10 @@ const (
 	DefaultLogs    = 64 << 10
 	DefaultCPU     = 1.0
 	DefaultPids    = 64
-	nobody         = "65534:65534"
+	// DefaultNofile caps the open files (and so sockets to the egress proxy) of each
+	// process in a container; the engine's default is about a million.
+	DefaultNofile = 1024
+	nobody        = "65534:65534"
 )
 
 // ErrNoEngine is returned by New when no Docker engine answers.
@@ -83,6 +86,9 @@ func WithMaxPools(n int) Option { return func(s *Sandbox) { s.maxPools = n } }
 // WithPidsLimit sets the process/thread cap of every container.
 func WithPidsLimit(n int64) Option { return func(s *Sandbox) { s.pids = n } }
 
+// WithNofileLimit sets the open-file cap (soft and hard) of every container process.
+func WithNofileLimit(n int64) Option { return func(s *Sandbox) { s.nofile = n } }
+
 // WithoutReap skips removing leftovers of dead skillbox processes in New.
 func WithoutReap() Option { return func(s *Sandbox) { s.noReap = true } }
 
@@ -104,6 +110,7 @@ type Sandbox struct {
 	maxWarmAge time.Duration
 	poolIdle   time.Duration
 	pids       int64
+	nofile     int64
 	noReap     bool
 	noFirewall bool
 
@@ -139,6 +146,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		maxWarmAge: MaxWarmAge,
 		poolIdle:   PoolIdle,
 		pids:       DefaultPids,
+		nofile:     DefaultNofile,
 		images:     map[string]imageInfo{},
 		networks:   map[string]*skillNet{},
 		pools:      map[string]*pool{},

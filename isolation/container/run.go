@@ -236,6 +236,7 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 			MemorySwap: sp.Memory,
 			NanoCPUs:   int64(sp.CPU * 1e9),
 			PidsLimit:  &pids,
+			Ulimits:    []*container.Ulimit{{Name: "nofile", Soft: s.nofile, Hard: s.nofile}},
 		},
 		LogConfig: container.LogConfig{Type: "none"},
 		Mounts: []mount.Mount{{
