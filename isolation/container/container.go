@@ -171,7 +171,8 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	}
 	s.cli.NegotiateAPIVersion(pctx)
 	s.host, _ = os.Hostname()
-	dir, err := os.MkdirTemp("", "skillbox-container-")
+	// The pid in the name lets a later start tell a dead process's directory.
+	dir, err := os.MkdirTemp("", tempPrefix+s.pid+"-")
 	if err != nil {
 		s.closeClient()
 		return nil, fmt.Errorf("sandbox dir: %w", err)
