@@ -64,6 +64,11 @@ type Call struct {
 	Input  []byte // JSON, already validated against the input schema
 	Grant  Grant
 	Limits Limits
+	// Granted is the budget before the caller lowered it: min(manifest, grant). A
+	// sandbox that keeps warm instances shapes them by Granted, never by Limits, so a
+	// caller cannot make it keep more; a call whose Limits are lower is served by a
+	// fresh instance. Zero means unknown: no warm instance is used.
+	Granted Limits
 }
 
 // Result is what came out of a call and what it used.

@@ -37,7 +37,10 @@ const (
 	DefaultLogs    = 64 << 10
 	DefaultCPU     = 1.0
 	DefaultPids    = 64
-	nobody         = "65534:65534"
+	// DefaultNofile caps the open files (and so sockets to the egress proxy) of each
+	// process in a container; the engine's default is about a million.
+	DefaultNofile = 1024
+	nobody        = "65534:65534"
 )
 
 // ErrNoEngine is returned by New when no Docker engine answers.
@@ -70,11 +73,21 @@ func WithGuardOptions(opts ...egress.Option) Option {
 // WithWarmPool keeps up to n started containers per skill and grant shape (0 disables).
 func WithWarmPool(n int) Option { return func(s *Sandbox) { s.poolSize = n } }
 
+// WithMaxWarmAge sets how long a warm container may wait for its call before it is
+// replaced (default MaxWarmAge).
+func WithMaxWarmAge(d time.Duration) Option { return func(s *Sandbox) { s.maxWarmAge = d } }
+
+// WithPoolIdle sets how long a pool no call takes from is kept (default PoolIdle).
+func WithPoolIdle(d time.Duration) Option { return func(s *Sandbox) { s.poolIdle = d } }
+
 // WithMaxPools bounds how many distinct pools (skill × grant shape) are kept.
 func WithMaxPools(n int) Option { return func(s *Sandbox) { s.maxPools = n } }
 
 // WithPidsLimit sets the process/thread cap of every container.
 func WithPidsLimit(n int64) Option { return func(s *Sandbox) { s.pids = n } }
+
+// WithNofileLimit sets the open-file cap (soft and hard) of every container process.
+func WithNofileLimit(n int64) Option { return func(s *Sandbox) { s.nofile = n } }
 
 // WithoutReap skips removing leftovers of dead skillbox processes in New.
 func WithoutReap() Option { return func(s *Sandbox) { s.noReap = true } }
@@ -94,7 +107,10 @@ type Sandbox struct {
 	guardOpts  []egress.Option
 	poolSize   int
 	maxPools   int
+	maxWarmAge time.Duration
+	poolIdle   time.Duration
 	pids       int64
+	nofile     int64
 	noReap     bool
 	noFirewall bool
 
@@ -107,6 +123,8 @@ type Sandbox struct {
 	bg       context.Context // background work: pool refills, removals
 	bgCancel context.CancelFunc
 	removals sync.WaitGroup
+	// janitorDone is closed when the pools' janitor has stopped (nil: none runs).
+	janitorDone chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -124,13 +142,16 @@ var (
 // removes leftovers of earlier, dead skillbox processes.
 func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	s := &Sandbox{
-		maxPools: 16,
-		pids:     DefaultPids,
-		images:   map[string]imageInfo{},
-		networks: map[string]*skillNet{},
-		pools:    map[string]*pool{},
-		pid:      fmt.Sprint(os.Getpid()),
-		instance: randomID(),
+		maxPools:   16,
+		maxWarmAge: MaxWarmAge,
+		poolIdle:   PoolIdle,
+		pids:       DefaultPids,
+		nofile:     DefaultNofile,
+		images:     map[string]imageInfo{},
+		networks:   map[string]*skillNet{},
+		pools:      map[string]*pool{},
+		pid:        fmt.Sprint(os.Getpid()),
+		instance:   randomID(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -150,7 +171,8 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	}
 	s.cli.NegotiateAPIVersion(pctx)
 	s.host, _ = os.Hostname()
-	dir, err := os.MkdirTemp("", "skillbox-container-")
+	// The pid in the name lets a later start tell a dead process's directory.
+	dir, err := os.MkdirTemp("", tempPrefix+s.pid+"-")
 	if err != nil {
 		s.closeClient()
 		return nil, fmt.Errorf("sandbox dir: %w", err)
@@ -169,6 +191,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
+	}
+	if s.poolSize > 0 {
+		s.janitorDone = make(chan struct{})
+		go s.janitor(max(min(s.maxWarmAge, s.poolIdle)/4, 10*time.Millisecond))
 	}
 	return s, nil
 }
@@ -203,8 +229,11 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	for _, p := range pools {
 		errs = append(errs, p.drain(ctx))
 	}
-	s.removals.Wait()
 	s.bgCancel()
+	if s.janitorDone != nil {
+		<-s.janitorDone // it may hold containers of pools it was expiring
+	}
+	s.removals.Wait()
 	s.mu.Lock()
 	nets := s.networks
 	s.networks = map[string]*skillNet{}

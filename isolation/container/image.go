@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
@@ -31,7 +30,7 @@ func (e *MismatchError) Error() string {
 }
 
 type imageInfo struct {
-	user string // the user the container runs as
+	user string // "uid:gid" the container runs as, never 0 (see runUser)
 }
 
 // LoadImage loads a `docker save` tarball, without its tags, and checks that it holds
@@ -212,25 +211,17 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 	if err != nil {
 		return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "inspect image " + id, Err: err}
 	}
-	info = imageInfo{user: nobody}
-	if ins.Config != nil && !isRoot(ins.Config.User) {
-		info.user = ins.Config.User
+	var user string
+	if ins.Config != nil {
+		user = ins.Config.User
+	}
+	if info.user, err = s.runUser(ctx, id, user); err != nil {
+		return "", imageInfo{}, err
 	}
 	s.mu.Lock()
 	s.images[id] = info
 	s.mu.Unlock()
 	return id, info, nil
-}
-
-// isRoot reports whether an image's USER runs as root (empty means root).
-func isRoot(user string) bool {
-	name, _, _ := strings.Cut(user, ":")
-	if name == "" || name == "root" {
-		return true
-	}
-	// Docker reads a numeric user as a uid: "0", "00" and "000" are all root.
-	uid, err := strconv.ParseUint(name, 10, 64)
-	return err == nil && uid == 0
 }
 
 func validID(id string) bool {

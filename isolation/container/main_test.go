@@ -202,7 +202,8 @@ func newSandbox(t testing.TB, opts ...Option) *Sandbox {
 	return s
 }
 
-// hostileCall is a call of the test skill with the given input and tight limits.
+// hostileCall is a call of the test skill with the given input and tight limits,
+// the ones the operator granted (the caller lowers none).
 func hostileCall(input string) isolation.Call {
 	return isolation.Call{
 		ID: "call-" + randomID(),
@@ -213,8 +214,9 @@ func hostileCall(input string) isolation.Call {
 			},
 			Digest: env.hostileID,
 		},
-		Input:  []byte(input),
-		Limits: isolation.Limits{Timeout: 20 * time.Second, Memory: 32 << 20, Output: 64 << 10, Logs: 16 << 10, CPU: 1},
+		Input:   []byte(input),
+		Limits:  isolation.Limits{Timeout: 20 * time.Second, Memory: 32 << 20, Output: 64 << 10, Logs: 16 << 10, CPU: 1},
+		Granted: isolation.Limits{Timeout: 20 * time.Second, Memory: 32 << 20, Output: 64 << 10, Logs: 16 << 10, CPU: 1},
 	}
 }
 

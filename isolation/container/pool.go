@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ type pool struct {
 	ready chan *instance
 
 	mu      sync.Mutex
+	used    time.Time // when a call last took (or tried to take) from it
 	filling bool
 	closed  bool
 	lastErr error          // the last refill failure, for diagnosis
@@ -25,35 +27,74 @@ type pool struct {
 	fillers sync.WaitGroup // drain waits for a fill in progress
 }
 
-// MaxWarmAge is how long a warm container may wait for its call. A warm container's
-// program is already running, before any call and outside any call's time budget (its
-// memory, CPU and pids limits hold; its network is shut until the call starts); an old
-// one is replaced rather than used.
+// MaxWarmAge is how long a warm container may wait for its call (the default of
+// WithMaxWarmAge). A warm container's program is already running, before any call and
+// outside any call's time budget (its memory, CPU and pids limits hold; its network is
+// shut until the call starts): an old one is removed and replaced, whether or not a
+// call comes.
 const MaxWarmAge = 2 * time.Minute
 
-// takeWarm returns a ready container for sp, or nil. A call with no pool for its spec
-// starts one (filled in the background) so the next such call is warm.
-func (s *Sandbox) takeWarm(sp *spec) *instance {
-	if s.poolSize <= 0 || !poolable(sp) {
+// PoolIdle is how long a pool no call has taken from is kept (the default of
+// WithPoolIdle); then its containers are removed and the pool forgotten.
+const PoolIdle = 5 * time.Minute
+
+// operatorShaped says whether a call may be served warm: its container would be the
+// one the operator's grant shapes. A caller who lowered memory or CPU gets a fresh
+// container at those lower limits instead, so callers cannot create pools. (Updating
+// a warm container's limits instead would come after its program already ran under
+// the higher ones.)
+func (s *Sandbox) operatorShaped(call isolation.Call, lim isolation.Limits) bool {
+	if s.poolSize <= 0 || call.Granted == (isolation.Limits{}) {
+		return false
+	}
+	g := withDefaults(call.Granted)
+	return lim.Memory == g.Memory && lim.CPU == g.CPU
+}
+
+// takeWarm returns a ready container for sp, renamed after the call it now serves,
+// or nil. A call with no pool for its spec starts one (filled in the background) so
+// the next such call is warm.
+func (s *Sandbox) takeWarm(ctx context.Context, sp *spec, callID string) *instance {
+	if !poolable(sp) {
 		return nil
 	}
 	p := s.poolFor(sp)
 	if p == nil {
 		return nil
 	}
+	p.mu.Lock()
+	p.used = time.Now()
+	p.mu.Unlock()
 	defer p.refill()
 	for {
 		select {
 		case inst := <-p.ready:
-			if time.Since(inst.created) > MaxWarmAge {
+			if time.Since(inst.created) > s.maxWarmAge {
 				s.remove(inst)
 				continue
+			}
+			// Labels cannot change; the name can: it tells which call a pool
+			// container served (docker ps, docker events), also after a crash.
+			if err := s.cli.ContainerRename(ctx, inst.id, containerName(sp.Skill, callID)); err != nil {
+				s.remove(inst)
+				return nil
 			}
 			return inst
 		default:
 			return nil
 		}
 	}
+}
+
+// containerName is the name of the container serving a call.
+func containerName(skill, callID string) string {
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, callID)
+	return "skillbox-" + skill + "-call-" + limitString(id, 64)
 }
 
 // poolable says whether calls of this spec may be served warm. Not with a read-write
@@ -80,7 +121,7 @@ func (s *Sandbox) poolFor(sp *spec) *pool {
 		if len(s.pools) >= s.maxPools {
 			return nil
 		}
-		p = &pool{s: s, sp: sp, skill: sp.Skill, ready: make(chan *instance, s.poolSize), stop: make(chan struct{})}
+		p = &pool{s: s, sp: sp, skill: sp.Skill, ready: make(chan *instance, s.poolSize), stop: make(chan struct{}), used: time.Now()}
 		s.pools[k] = p
 	}
 	return p
@@ -213,5 +254,71 @@ func (p *pool) drain(ctx context.Context) error {
 		default:
 			return ctx.Err()
 		}
+	}
+}
+
+// janitor enforces the pools' time limits until the sandbox closes: every tick it
+// forgets idle pools (removing their containers) and replaces warm containers past
+// their age. It does not depend on calls coming.
+func (s *Sandbox) janitor(every time.Duration) {
+	defer close(s.janitorDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bg.Done():
+			return
+		case <-t.C:
+			s.expire()
+		}
+	}
+}
+
+func (s *Sandbox) expire() {
+	var idle, live []*pool
+	s.mu.Lock()
+	for k, p := range s.pools {
+		p.mu.Lock()
+		unused := time.Since(p.used)
+		p.mu.Unlock()
+		if unused > s.poolIdle {
+			delete(s.pools, k)
+			idle = append(idle, p)
+		} else {
+			live = append(live, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range idle {
+		_ = p.drain(s.bg)
+	}
+	for _, p := range live {
+		p.dropOld()
+	}
+}
+
+// dropOld removes the pool's containers older than the maximum age and refills it.
+func (p *pool) dropOld() {
+	var young []*instance
+	old := 0
+	for n := len(p.ready); n > 0; n-- {
+		select {
+		case inst := <-p.ready:
+			if time.Since(inst.created) > p.s.maxWarmAge {
+				p.s.remove(inst)
+				old++
+			} else {
+				young = append(young, inst)
+			}
+		default:
+		}
+	}
+	for _, inst := range young {
+		if !p.put(inst) {
+			p.s.remove(inst)
+		}
+	}
+	if old > 0 {
+		p.refill()
 	}
 }

@@ -82,7 +82,7 @@ func TestWarmPool(t *testing.T) {
 	}
 	// A different grant shape does not take from this pool.
 	other := hostileCall(`{"mode":"echo"}`)
-	other.Limits.Memory = 48 << 20
+	other.Limits.Memory, other.Granted.Memory = 48<<20, 48<<20
 	if _, err := s.Run(ctx, other); err != nil {
 		t.Fatalf("cold call with another shape: %v", err)
 	}
@@ -185,4 +185,112 @@ func refillErrors(s *Sandbox) string {
 		p.mu.Unlock()
 	}
 	return out
+}
+
+// settled waits until no pool of s is filling, and returns how many pools it has.
+func settled(t *testing.T, s *Sandbox) int {
+	t.Helper()
+	waitFor(t, "pools to settle", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, p := range s.pools {
+			p.mu.Lock()
+			filling := p.filling
+			p.mu.Unlock()
+			if filling {
+				return false
+			}
+		}
+		return true
+	}, func() string { return refillErrors(s) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pools)
+}
+
+// TestCallerCannotShapePools: calls whose caller lowered memory or CPU neither create
+// pools nor warm containers, and still run at their lower limits; a warm container,
+// once taken, is named after the call it serves.
+func TestCallerCannotShapePools(t *testing.T) {
+	s := newSandbox(t, WithWarmPool(2))
+	ctx := context.Background()
+	if err := s.Prewarm(ctx, hostileCall(`{"mode":"echo"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ {
+		call := hostileCall(`{"mode":"echo"}`)
+		call.Limits.Memory -= int64(i+1) << 20
+		call.Limits.CPU = 0.5 + float64(i)/100
+		if _, err := s.Run(ctx, call); err != nil {
+			t.Fatalf("lowered call %d: %v", i, err)
+		}
+	}
+	if n := settled(t, s); n != 1 {
+		t.Errorf("after 8 caller-lowered calls %d pools, want 1 (the operator's)", n)
+	}
+	if n := pooled(t, s); n != 2 {
+		t.Errorf("after 8 caller-lowered calls %d warm containers, want 2", n)
+	}
+	// A lowered call runs at its own limits, in a container of its own.
+	call := hostileCall(`{"mode":"sleep","sleep":"2s"}`)
+	call.Limits.Memory = 24 << 20
+	done := make(chan error, 1)
+	go func() { _, err := s.Run(ctx, call); done <- err }()
+	var c container.InspectResponse
+	waitFor(t, "the lowered call's container", func() bool {
+		cs, err := env.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelCall+"="+call.ID))})
+		if err != nil || len(cs) != 1 {
+			return false
+		}
+		c, err = env.cli.ContainerInspect(ctx, cs[0].ID)
+		return err == nil
+	})
+	if c.HostConfig.Memory != 24<<20 {
+		t.Errorf("lowered call runs with memory %d, want %d", c.HostConfig.Memory, 24<<20)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// An operator-shaped call is served warm, by a container renamed after it.
+	warm := hostileCall(`{"mode":"sleep","sleep":"2s"}`)
+	go func() { _, err := s.Run(ctx, warm); done <- err }()
+	waitFor(t, "the warm container renamed after its call", func() bool {
+		cs, err := env.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+			filters.Arg("name", containerName("hostile", warm.ID)), filters.Arg("label", LabelCall+"=pool"))})
+		return err == nil && len(cs) == 1
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoolsExpire: warm containers are replaced at their maximum age and idle pools
+// are removed, without any call coming.
+func TestPoolsExpire(t *testing.T) {
+	ctx := context.Background()
+	s := newSandbox(t, WithWarmPool(2), WithMaxWarmAge(2*time.Second), WithPoolIdle(time.Hour))
+	if err := s.Prewarm(ctx, hostileCall(`{"mode":"echo"}`)); err != nil {
+		t.Fatal(err)
+	}
+	first := poolIDs(t, s)
+	waitFor(t, "warm containers past their age replaced", func() bool {
+		now := poolIDs(t, s)
+		for id := range first {
+			if now[id] {
+				return false
+			}
+		}
+		return len(now) == 2
+	})
+
+	idle := newSandbox(t, WithWarmPool(2), WithPoolIdle(2*time.Second))
+	if err := idle.Prewarm(ctx, hostileCall(`{"mode":"echo"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle pool removed", func() bool {
+		idle.mu.Lock()
+		n := len(idle.pools)
+		idle.mu.Unlock()
+		return n == 0 && pooled(t, idle) == 0
+	})
 }

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -40,12 +43,25 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 	}
 	var errs []error
 	for _, c := range cs {
-		if s.orphan(c.Labels) {
-			if err := s.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !isGone(err) {
-				errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
+		if !s.orphan(c.Labels) {
+			continue
+		}
+		if err := s.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
+			continue
+		}
+		// A call cut short by the crash never had its read-write grants swept: do it
+		// now that its container is gone. Which hard links the call made is not known
+		// any more, so hard links are left; links, special files and setuid bits go.
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeBind && m.RW && m.Destination != "/etc/resolv.conf" {
+				if err := sweepGrant(m.Source, func(string) bool { return true }); err != nil {
+					errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
+				}
 			}
 		}
 	}
+	errs = append(errs, reapTempDirs(s.pid))
 	ns, err := s.cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("reap: list networks: %w", err))...)
@@ -92,6 +108,38 @@ func reapFirewall(ctx context.Context) error {
 				}
 				break
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tempPrefix starts the name of each Sandbox's private host directory, followed by
+// the owning process id and a dash.
+const tempPrefix = "skillbox-container-"
+
+// reapTempDirs removes the private directories of dead skillbox processes (this
+// user's only) from the temporary directory.
+func reapTempDirs(self string) error {
+	matches, err := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	if err != nil {
+		return fmt.Errorf("reap temporary directories: %w", err)
+	}
+	var errs []error
+	for _, dir := range matches {
+		pidStr, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), tempPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 || pidStr == self || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			continue
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+			continue // not ours: another user's, in a shared directory
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("reap %s: %w", dir, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 )
 
@@ -20,8 +22,17 @@ func TestReap(t *testing.T) {
 		return map[string]string{LabelManaged: "true", LabelSkill: "hostile", LabelInstance: "reap-" + randomID(), LabelPID: pid, LabelHost: host}
 	}
 	const deadPID = "2147483647" // above any pid_max: never a live process
+	// The dead process's call had a read-write grant, cut short before its sweep.
+	grant := t.TempDir()
+	if err := os.Symlink("/etc/shadow", filepath.Join(grant, "link-to-host-shadow")); err != nil {
+		t.Fatal(err)
+	}
 	mk := func(labels map[string]string) (string, string) {
-		c, err := env.cli.ContainerCreate(ctx, &container.Config{Image: env.hostileID, Labels: labels}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		hc := &container.HostConfig{NetworkMode: "none"}
+		if labels[LabelPID] == deadPID {
+			hc.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: grant, Target: "/out"}}
+		}
+		c, err := env.cli.ContainerCreate(ctx, &container.Config{Image: env.hostileID, Labels: labels}, hc, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +48,37 @@ func TestReap(t *testing.T) {
 		_ = env.cli.ContainerRemove(context.Background(), liveC, container.RemoveOptions{Force: true})
 		_ = env.cli.NetworkRemove(context.Background(), liveN)
 	})
+	// Private directories: of a dead process (reaped), of a live one (pid 1, kept),
+	// and one that only looks like it (kept).
+	deadDir, err := os.MkdirTemp("", tempPrefix+deadPID+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(deadDir) })
+	if err := os.WriteFile(filepath.Join(deadDir, "resolv.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, prefix := range []string{tempPrefix + "1-", tempPrefix + "x" + deadPID + "-"} {
+		d, err := os.MkdirTemp("", prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		kept = append(kept, d)
+	}
 	newSandbox(t) // reaps in New
+	if _, err := os.Lstat(deadDir); err == nil {
+		t.Errorf("private directory of a dead process survived Reap: %s", deadDir)
+	}
+	for _, d := range kept {
+		if _, err := os.Lstat(d); err != nil {
+			t.Errorf("Reap removed %s: %v", d, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(grant, "link-to-host-shadow")); err == nil {
+		t.Error("a link in a read-write grant of a crashed call survived Reap")
+	}
 	if _, err := env.cli.ContainerInspect(ctx, deadC); err == nil {
 		t.Error("container of a dead process survived Reap")
 	}
@@ -68,16 +109,5 @@ func TestReapFirewall(t *testing.T) {
 	if err := iptables(ctx, append([]string{"-C"}, rule...)...); err == nil {
 		_ = iptables(ctx, append([]string{"-D"}, rule...)...)
 		t.Fatal("a rule for a bridge that is gone survived Reap")
-	}
-}
-
-func TestIsRoot(t *testing.T) {
-	for user, want := range map[string]bool{
-		"": true, "0": true, "00": true, "000:0": true, "root": true, "root:root": true, "0:65534": true,
-		"65534:65534": false, "1000": false, "nobody": false, "10": false, "app:0": false,
-	} {
-		if got := isRoot(user); got != want {
-			t.Errorf("isRoot(%q) = %v, want %v", user, got, want)
-		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,19 +30,19 @@ import (
 var errTimeout = errors.New("call timed out")
 
 // spec is everything that shapes a container before its input: two calls with the
-// same spec can share a warm pool.
+// same spec can share a warm pool. Everything in it comes from the operator (grant,
+// approved limits) or the package, except Memory and CPU for a call whose caller
+// lowered them: such a call never uses a pool (see Run).
 type spec struct {
-	Skill    string
-	Image    string
-	User     string
-	Command  []string
-	Env      []string // NAME=value, sorted
-	Mounts   []isolation.Mount
-	Network  []manifest.Origin
-	Memory   int64
-	CPU      float64
-	Requests int
-	Response int64
+	Skill   string
+	Image   string
+	User    string
+	Command []string
+	Env     []string // NAME=value, sorted
+	Mounts  []isolation.Mount
+	Network []manifest.Origin
+	Memory  int64
+	CPU     float64
 }
 
 // key identifies the pool a spec belongs to; env values (secrets) enter only hashed.
@@ -61,6 +62,8 @@ type instance struct {
 	release func()              // proxy token
 	created time.Time
 	net     *skillNet
+	// removeNow: remove before the call returns, not in the background.
+	removeNow bool
 }
 
 func withDefaults(l isolation.Limits) isolation.Limits {
@@ -111,27 +114,42 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 		sp.Env = append(sp.Env, k+"="+v)
 	}
 	sort.Strings(sp.Env)
-	if len(sp.Network) > 0 {
-		sp.Requests, sp.Response = lim.Requests, lim.Response
-	}
 	return sp, nil
 }
 
 // Run executes one call in a fresh container: from the warm pool when one matches,
 // otherwise created now. The container is removed before Run returns on failure, and
 // in the background right after a successful reply.
-func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Result, error) {
+func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.Result, err error) {
 	start := time.Now()
 	lim := withDefaults(call.Limits)
 	ctx, cancel := context.WithTimeoutCause(ctx, lim.Timeout, errTimeout)
 	defer cancel()
-	var res isolation.Result
 	sp, err := s.specFor(ctx, call, lim)
 	if err != nil {
 		res.Usage.Wall = time.Since(start)
 		return res, ctxErr(ctx, err)
 	}
-	inst := s.takeWarm(sp)
+	if rw := rwGrants(sp); len(rw) > 0 {
+		// Hard links present before the call are the operator's: the sweep keeps them.
+		keep := map[string]map[string]bool{}
+		for _, dir := range rw {
+			if keep[dir], err = multiLinked(dir); err != nil {
+				res.Usage.Wall = time.Since(start)
+				return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "read-write grant " + dir, Err: err}
+			}
+		}
+		defer func() {
+			if serr := sweepGrants(rw, keep); serr != nil {
+				err = &isolation.Error{Reason: isolation.ReasonInternal,
+					Msg: "a read-write grant could not be cleaned of links and setuid files after the call", Err: errors.Join(serr, err)}
+			}
+		}()
+	}
+	var inst *instance
+	if s.operatorShaped(call, lim) {
+		inst = s.takeWarm(ctx, sp, call.ID)
+	}
 	if inst == nil {
 		inst, err = s.prepare(ctx, sp, call.ID)
 		if err != nil {
@@ -140,6 +158,8 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Resul
 		}
 	}
 	if inst.bind != nil {
+		// The call's own request budget, which its caller may have lowered.
+		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, s.guardOpts...)
 		inst.bind(inst.guard)
 	}
 	res, err = s.exec(ctx, inst, call.Input, lim)
@@ -151,12 +171,36 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (isolation.Resul
 	return res, err
 }
 
+// rwGrants returns the host directories of sp's read-write grants.
+func rwGrants(sp *spec) []string {
+	var dirs []string
+	for _, m := range sp.Mounts {
+		if m.Access == manifest.AccessReadWrite && !slices.Contains(dirs, m.Host) {
+			dirs = append(dirs, m.Host)
+		}
+	}
+	return dirs
+}
+
+// sweepGrants makes the read-write grants inert for the host after a call whose
+// container is removed (see sweepGrant); keep holds each one's earlier hard links.
+func sweepGrants(dirs []string, keep map[string]map[string]bool) error {
+	var errs []error
+	for _, dir := range dirs {
+		k := keep[dir]
+		errs = append(errs, sweepGrant(dir, func(rel string) bool { return k[rel] }))
+	}
+	return errors.Join(errs...)
+}
+
 // prepare creates, attaches and starts a container for sp; it then blocks on stdin.
 func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *instance, err error) {
 	if !s.track() {
 		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
 	}
-	inst = &instance{skill: sp.Skill, created: time.Now()}
+	// With a read-write grant the container is removed before the call returns, so
+	// the grant's sweep runs when no process of it is left.
+	inst = &instance{skill: sp.Skill, created: time.Now(), removeNow: len(rwGrants(sp)) > 0}
 	defer func() {
 		if err != nil {
 			s.remove(inst)
@@ -192,6 +236,7 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 			MemorySwap: sp.Memory,
 			NanoCPUs:   int64(sp.CPU * 1e9),
 			PidsLimit:  &pids,
+			Ulimits:    []*container.Ulimit{{Name: "nofile", Soft: s.nofile, Hard: s.nofile}},
 		},
 		LogConfig: container.LogConfig{Type: "none"},
 		Mounts: []mount.Mount{{
@@ -212,7 +257,6 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 			return inst, err
 		}
 		inst.net = n
-		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: sp.Requests, MaxResponseBytes: sp.Response}, s.guardOpts...)
 		token, bind, release := s.proxy.Reserve()
 		inst.bind, inst.release = bind, release
 		u := n.proxyURL(token)
@@ -272,7 +316,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	copied := make(chan error, 1)
 	copyDone := false
 	defer func() {
-		if clean {
+		if clean && !inst.removeNow {
 			go s.remove(inst)
 		} else {
 			s.remove(inst) // kills it and closes the stream, which ends the copy

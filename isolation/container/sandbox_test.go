@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,6 +90,14 @@ func TestHostile(t *testing.T) {
 			e, _ := out["error"].(string)
 			if !strings.Contains(e, "127.0.0.1:53") {
 				t.Errorf("lookup error = %q, want a refusal by the container's own loopback", e)
+			}
+		}},
+		{name: "open files are capped", input: `{"mode":"fds"}`, check: func(t *testing.T, out map[string]any, _ isolation.Result, _ error) {
+			if out["hard"] != float64(DefaultNofile) || out["soft"] != float64(DefaultNofile) {
+				t.Errorf("nofile limit = %v/%v, want %d", out["soft"], out["hard"], DefaultNofile)
+			}
+			if n, _ := out["opened"].(float64); n >= DefaultNofile || !strings.Contains(fmt.Sprint(out["error"]), "too many open files") {
+				t.Errorf("opened %v files (%v), want fewer than %d and EMFILE", out["opened"], out["error"], DefaultNofile)
 			}
 		}},
 		{name: "env holds only the grant", input: `{"mode":"env"}`,

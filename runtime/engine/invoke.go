@@ -143,6 +143,9 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		Input:  req.Input,
 		Grant:  grant,
 		Limits: limits,
+		// What the operator granted, for warm pools: a caller's lower limits must not
+		// shape them.
+		Granted: approval.EffectiveLimits(m.Limits, r.approval.Grant.Limits, manifest.Limits{}),
 	}
 	base := audit.Record{
 		Caller:         req.Caller,

@@ -157,9 +157,82 @@ func main() {
 		reply(map[string]any{"addrs": addrs, "error": errString(err), "ms": time.Since(start).Milliseconds()})
 	case "env":
 		reply(map[string]any{"env": os.Environ()})
+	case "id":
+		// Who the skill runs as, from the kernel's view: /proc/self/status holds the
+		// real, effective, saved and file-system ids and the supplementary groups.
+		status, _ := os.ReadFile("/proc/self/status")
+		ids := map[string]string{}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && (k == "Uid" || k == "Gid" || k == "Groups") {
+				ids[k] = strings.Join(strings.Fields(v), " ")
+			}
+		}
+		groups, _ := os.Getgroups()
+		out := map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "euid": os.Geteuid(), "egid": os.Getegid(),
+			"groups": groups, "status": ids}
+		if in.Path != "" {
+			_, err := os.ReadFile(in.Path)
+			out["read"] = errString(err)
+		}
+		reply(out)
+	case "plant":
+		reply(plant(in.Path))
+	case "fds":
+		// Open files until the kernel refuses: the container's nofile limit.
+		var rl syscall.Rlimit
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+		n := 0
+		var err error
+		for ; n < 1<<20; n++ {
+			if _, err = os.Open("/proc/self/status"); err != nil {
+				break
+			}
+		}
+		reply(map[string]any{"opened": n, "error": errString(err), "soft": rl.Cur, "hard": rl.Max})
 	default:
 		fail("unknown mode %q", in.Mode)
 	}
+}
+
+// plant writes into dir what must not survive a call on the host: links out of the
+// grant, a hard link, setuid and setgid files, a FIFO and a socket, also one level
+// down. It reports what each attempt returned.
+func plant(dir string) map[string]string {
+	res := map[string]string{}
+	try := func(name string, err error) { res[name] = errString(err) }
+	try("symlink", os.Symlink("/etc/shadow", dir+"/link-to-host-shadow"))
+	try("symlink-dir", os.Symlink("/", dir+"/link-to-root"))
+	try("suid-chmod", writeMode(dir+"/suid", 0o755, os.ModeSetuid|os.ModeSetgid|0o755))
+	// A mode given at creation: the kernel keeps the setuid bit.
+	f, err := os.OpenFile(dir+"/suid-create", os.O_CREATE|os.O_WRONLY, os.ModeSetuid|0o755)
+	if err == nil {
+		f.Close()
+		err = syscall.Chmod(dir+"/suid-create", 0o6755) // and the raw syscall, in case
+	}
+	try("suid-create", err)
+	try("hardlink", os.Link(dir+"/suid", dir+"/hard"))
+	try("fifo", syscall.Mkfifo(dir+"/fifo", 0o666))
+	if l, err := net.Listen("unix", dir+"/sock"); err == nil {
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+	} else {
+		try("sock", err)
+	}
+	if err := os.Mkdir(dir+"/sub", 0o777); err == nil {
+		try("sub-symlink", os.Symlink("/etc/passwd", dir+"/sub/deep-link"))
+		try("sub-suid", writeMode(dir+"/sub/suid", 0o755, os.ModeSetuid|0o755))
+		try("sub-dir-setgid", os.Chmod(dir+"/sub", os.ModeSetgid|0o777))
+	} else {
+		try("sub", err)
+	}
+	return res
+}
+
+func writeMode(name string, create, mode os.FileMode) error {
+	if err := os.WriteFile(name, []byte("#!/bin/sh\nid\n"), create); err != nil {
+		return err
+	}
+	return os.Chmod(name, mode)
 }
 
 // serve is the test origin server: it answers every request with a fixed body.
