@@ -213,13 +213,12 @@ func (l *Log) resume() error {
 // are what a crash in the middle of a write leaves. Open refuses such a log rather than
 // repair it silently; Recover moves the torn bytes aside and records that it did.
 type TornTailError struct {
-	Path  string
 	Bytes int64 // length of the torn line
 }
 
 func (e *TornTailError) Error() string {
-	return fmt.Sprintf("the last %d bytes of %s are a torn line (no newline at the end, as a crash in the middle of a write leaves); "+
-		"nothing was changed: run `skillbox audit recover` to move them aside and continue the chain", e.Bytes, e.Path)
+	return fmt.Sprintf("the last %d bytes are a torn line (no newline at the end, as a crash in the middle of a write leaves); "+
+		"nothing was changed: run `skillbox audit recover` to move them aside and continue the chain", e.Bytes)
 }
 
 // checkTail checks the last two lines of the first size bytes of f and returns the
@@ -233,7 +232,7 @@ func checkTail(f *os.File, size int64) (uint64, string, error) {
 		return 0, "", err
 	}
 	if cut != size {
-		return 0, "", &TornTailError{Path: f.Name(), Bytes: size - cut}
+		return 0, "", &TornTailError{Bytes: size - cut}
 	}
 	lines, err := lastLines(f, size, 2)
 	if err != nil {
