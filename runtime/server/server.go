@@ -169,7 +169,8 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err := manifest.CheckName(req.GetName()); err != nil {
 		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
 	}
-	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
+	// The reason is free text from the wire, kept in the state file and the audit log.
+	n, err := s.eng.Disable(ctx, req.GetName(), who, engine.OneLine(req.GetReason()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -253,7 +254,7 @@ func toStatus(err error) error {
 	// The reason decides first: a sandbox stopped by its own budget or by the kill
 	// switch wraps context.Canceled too, and must not read as the caller's cancel.
 	if reason == string(isolation.ReasonInternal) && errors.Is(err, context.Canceled) {
-		return status.Error(codes.Canceled, err.Error())
+		return status.Error(codes.Canceled, engine.OneLine(err.Error()))
 	}
 	var field, auditID string
 	var e *engine.Error
@@ -263,7 +264,10 @@ func toStatus(err error) error {
 	return detailed(codeOf(reason), reason, err.Error(), field, auditID)
 }
 
+// detailed is the one way a refusal leaves the server: msg is bounded to one line
+// (engine.OneLine) whatever produced it.
 func detailed(code codes.Code, reason, msg, field, auditID string) error {
+	msg = engine.OneLine(msg)
 	st := status.New(code, msg)
 	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: reason, Message: msg, Field: field, AuditId: auditID}); err == nil {
 		st = withDetail
