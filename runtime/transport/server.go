@@ -185,25 +185,75 @@ func listenTCP(ctx context.Context, hostPort string, loopbackOnly bool) (net.Lis
 	return l, nil
 }
 
-// listenUnix creates the socket with mode 0600 in a directory it creates with 0700.
-// A socket file left by a dead server is replaced; one a live server answers on is not.
+// listenUnix creates the socket at path, reachable by this uid only from the moment it
+// exists, whatever the process umask: it is bound inside a fresh 0700 directory next to
+// path, set to 0600 there, and only then linked into place (link fails rather than
+// replace a socket another server put there meanwhile). Binding at path and chmod'ing
+// afterwards left a window in which, under umask 000, anyone could connect. The parent
+// directory is created 0700 if missing. A socket file left by a dead server is replaced;
+// one a live server answers on is not.
 func listenUnix(ctx context.Context, path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := removeStale(ctx, path); err != nil {
 		return nil, err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "unix", path)
+	priv, err := os.MkdirTemp(dir, ".sb") // mode 0700: the umask can only take bits away
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+	defer os.RemoveAll(priv)
+	tmp := filepath.Join(priv, "s")
+	if len(tmp) > maxSocketPath {
+		return nil, fmt.Errorf("the socket is bound in a private directory first, whose path %s is %d bytes, over the limit of %d: use a shorter socket path", tmp, len(tmp), maxSocketPath)
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", tmp)
+	if err != nil {
 		return nil, err
 	}
-	return l, nil
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("unexpected listener %T", l)
+	}
+	ul.SetUnlinkOnClose(false) // tmp goes with priv; Close removes path instead
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		ul.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%s appeared while this server was starting: %w", path, ErrAddrInUse)
+		}
+		return nil, fmt.Errorf("link the socket into place: %w", err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ul.Close()
+		return nil, err
+	}
+	return &unixListener{UnixListener: ul, path: path, fi: fi}, nil
+}
+
+// unixListener is a socket linked into place by listenUnix: its address is path, and
+// Close removes path if it is still this socket.
+type unixListener struct {
+	*net.UnixListener
+	path string
+	fi   fs.FileInfo
+}
+
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *unixListener) Close() error {
+	if fi, err := os.Lstat(l.path); err == nil && os.SameFile(fi, l.fi) {
+		_ = os.Remove(l.path)
+	}
+	return l.UnixListener.Close()
 }
 
 func removeStale(ctx context.Context, path string) error {
