@@ -35,6 +35,8 @@ type Server struct {
 	caller CallerFunc
 	health *health.Server
 	admins map[string]bool
+
+	refusals *refusalLog
 }
 
 // Option configures a Server.
@@ -58,7 +60,8 @@ func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
 // New returns a Server; caller names the peer of each request (for approvals' callers
 // lists, Admin authorization and the audit log).
 func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
-	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true}}
+	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true},
+		refusals: newRefusalLog(eng, refusalWindow)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -70,13 +73,29 @@ func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 const ReasonNotAdmin = "NOT_ADMIN"
 
 // admin refuses Admin calls from callers not listed as admins: any agent that may
-// invoke skills must not be able to lift the operator's kill switch.
+// invoke skills must not be able to lift the operator's kill switch. Refusals are
+// audited (coalesced per caller: see refusalLog).
 func (s *Server) admin(ctx context.Context) (string, error) {
 	who := s.who(ctx)
 	if !s.admins[who] {
-		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, who+" may not use the Admin service", "", "")
+		msg := who + " may not use the Admin service"
+		method, _ := grpc.Method(ctx)
+		s.refusals.note(ctx, who, ReasonNotAdmin, method, msg)
+		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, msg, "", "")
 	}
 	return who, nil
+}
+
+// ReasonUnauthenticated is the reason of the audit record of a call refused because
+// its peer could not be authenticated.
+const ReasonUnauthenticated = "UNAUTHENTICATED"
+
+// Unauthenticated audits a call the transport refused before it reached this server
+// (no or a wrong token, no client certificate): peer is what is known of it
+// ("unix:uid=N", "tcp:IP"), method the RPC, err the refusal. Coalesced per peer (see
+// refusalLog), so a peer cannot flood the log. Pass it as the transport's Refused hook.
+func (s *Server) Unauthenticated(ctx context.Context, peer, method string, err error) {
+	s.refusals.note(ctx, peer, ReasonUnauthenticated, method, status.Convert(err).Message())
 }
 
 // Register adds Skills, Admin, health and reflection to g.
@@ -89,8 +108,12 @@ func (s *Server) Register(g *grpc.Server) {
 	s.health.SetServingStatus("skillbox.v1.Skills", healthpb.HealthCheckResponse_SERVING)
 }
 
-// Shutdown marks the server as not serving, so health checks fail while calls drain.
-func (s *Server) Shutdown() { s.health.Shutdown() }
+// Shutdown marks the server as not serving, so health checks fail while calls drain,
+// and writes the refusals it was still counting.
+func (s *Server) Shutdown() {
+	s.health.Shutdown()
+	s.refusals.flush()
+}
 
 func (s *Server) who(ctx context.Context) string {
 	if s.caller == nil {

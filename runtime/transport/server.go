@@ -39,6 +39,11 @@ type ServerConfig struct {
 	// TokenFile holds "NAME TOKEN" lines (mode 0600 or stricter). When set, every call
 	// must carry "authorization: Bearer TOKEN" (or a verified client certificate).
 	TokenFile string
+	// Refused, if set, is told of every call refused as unauthenticated, after the
+	// refusal is decided: peer is what is known of the caller ("unix:uid=N" or
+	// "tcp:IP", never a token), method the RPC. It runs on the call's goroutine, so it
+	// must be quick and bound its own work (the server's coalesces per peer).
+	Refused func(ctx context.Context, peer, method string, err error)
 }
 
 // ErrAddrInUse: another server already answers on the socket.
@@ -94,7 +99,7 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, listen on a unix socket, or (on a loopback address only) set a token file", addrStr)
 	}
 
-	a := &authenticator{}
+	a := &authenticator{refused: cfg.Refused}
 	if cfg.TokenFile != "" {
 		if a.tokens, err = loadTokens(cfg.TokenFile); err != nil {
 			return nil, nil, fmt.Errorf("listen: %w", err)
@@ -284,20 +289,23 @@ func removeStale(ctx context.Context, path string) error {
 
 // authenticator turns a call's peer and metadata into a caller identity.
 type authenticator struct {
-	tokens *tokenSet // nil: no token required
+	tokens  *tokenSet // nil: no token required
+	refused func(ctx context.Context, peer, method string, err error)
 }
 
-func (a *authenticator) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	id, err := a.identify(ctx)
 	if err != nil {
+		a.report(ctx, info.FullMethod, err)
 		return nil, err
 	}
 	return h(WithCaller(ctx, id), req)
 }
 
-func (a *authenticator) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	id, err := a.identify(ss.Context())
 	if err != nil {
+		a.report(ss.Context(), info.FullMethod, err)
 		return err
 	}
 	return h(srv, callerStream{ss, WithCaller(ss.Context(), id)})
@@ -309,6 +317,31 @@ type callerStream struct {
 }
 
 func (s callerStream) Context() context.Context { return s.ctx }
+
+func (a *authenticator) report(ctx context.Context, method string, err error) {
+	if a.refused != nil {
+		a.refused(ctx, peerName(ctx), method, err)
+	}
+}
+
+// peerName is what the transport knows of an unauthenticated peer: its uid on a unix
+// socket, else its IP address (without the port, which changes with every connection).
+func peerName(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	if info, ok := p.AuthInfo.(PeerCredInfo); ok {
+		return info.Identity()
+	}
+	if p.Addr == nil {
+		return "unknown"
+	}
+	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+		return "tcp:" + host
+	}
+	return p.Addr.Network() + ":" + p.Addr.String()
+}
 
 // identify: a verified client certificate names the caller; else a token (required when
 // a token file is configured; a token that is present is always checked); else the unix
