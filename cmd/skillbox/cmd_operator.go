@@ -254,10 +254,14 @@ func auditCommand() *cli.Command {
 		Usage: "check or follow the audit log",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "verify",
-				Usage:     "check the log's hash chain; names the first bad line",
-				UsageText: "skillbox audit verify [--file PATH]\n\nExample:\n  skillbox audit verify",
-				Flags:     []cli.Flag{homeFlag(), &cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"}},
+				Name:  "verify",
+				Usage: "check the log's hash chain; names the first bad line and prints the head to keep",
+				UsageText: "skillbox audit verify [--file PATH] [--head HASH]\n\n" +
+					"The chain shows an edited, dropped or reordered line, but not whole lines cut from the end:\n" +
+					"keep the printed head elsewhere and pass it back with --head to see those too.\n\n" +
+					"Examples:\n  skillbox audit verify\n  skillbox audit verify --head 3f1c...e9",
+				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"},
+					&cli.StringFlag{Name: "head", Usage: "a head printed by an earlier verify: fail unless that line is still in the chain"}},
 				Action: func(c *cli.Context) error {
 					path, err := auditPath(c)
 					if err != nil {
@@ -268,11 +272,46 @@ func auditCommand() *cli.Command {
 						return fmt.Errorf("audit verify: %w", err)
 					}
 					defer f.Close()
-					n, head, err := audit.VerifyReader(f)
+					var n int
+					var head string
+					if kept := c.String("head"); kept != "" {
+						n, head, err = audit.VerifyReaderHead(f, kept)
+					} else {
+						n, head, err = audit.VerifyReader(f)
+					}
 					if err != nil {
 						return fmt.Errorf("audit verify: %s: %w", path, err)
 					}
 					fmt.Fprintf(c.App.Writer, "ok: %d records, chain intact, head %s\n", n, head)
+					if c.String("head") != "" {
+						fmt.Fprintf(c.App.Writer, "the kept head %s is in the chain\n", c.String("head"))
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "recover",
+				Usage: "move a torn last line (left by a crash) aside and continue the chain",
+				UsageText: "skillbox audit recover [--by NAME]\n\n" +
+					"Only a torn last line is repaired: its bytes are moved to a side file next to the log and an\n" +
+					"audit.recovered record with their length and sha256 continues the chain. Stop the server first.\n\n" +
+					"Example:\n  skillbox audit recover",
+				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is recovering, for the audit log"}},
+				Action: func(c *cli.Context) error {
+					home, err := skillboxHome(c)
+					if err != nil {
+						return err
+					}
+					r, err := audit.Recover(filepath.Join(home, "audit"), operator(c))
+					if errors.Is(err, audit.ErrNoTornTail) {
+						fmt.Fprintln(c.App.Writer, "nothing to recover: the log ends with a whole line")
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "moved %d torn bytes (sha256 %s) to %s\nrecorded as record %d; head %s\n",
+						r.TornBytes, r.TornSHA256, r.SideFile, r.Seq, r.Head)
 					return nil
 				},
 			},

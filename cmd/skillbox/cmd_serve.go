@@ -59,10 +59,13 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	ctx := c.Context
+	// Set below, before the first call can arrive (grpc serves after that).
+	var srv *server.Server
 	lis, opts, err := transport.Listen(ctx, transport.ServerConfig{
 		Addr: c.String("listen"), Home: home,
 		TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"),
 		ClientCA: c.String("client-ca"), TokenFile: c.String("token-file"),
+		Refused: func(ctx context.Context, peer, method string, err error) { srv.Unauthenticated(ctx, peer, method, err) },
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -104,7 +107,7 @@ func serve(c *cli.Context) error {
 	if admins := c.StringSlice("admin"); len(admins) > 0 {
 		sopts = append(sopts, server.WithAdmins(append(admins, server.LocalAdmin())...))
 	}
-	srv := server.New(eng, transport.Caller, sopts...)
+	srv = server.New(eng, transport.Caller, sopts...)
 	g := grpc.NewServer(opts...)
 	srv.Register(g)
 

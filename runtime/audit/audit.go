@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,6 +114,21 @@ type Log struct {
 	wbuf []byte // the leader's batch buffer, reused; touched only while syncing
 }
 
+// MaxRecordBytes bounds one line of the log, newline included. Append and Enqueue
+// refuse a bigger record (ErrTooLarge), so every line written can be read back by
+// Verify, whose limit is larger. 64 KiB holds any record skillbox itself writes (whose
+// free-text fields the engine bounds to a few hundred bytes) with room to spare, including
+// an approve record listing a grant of hundreds of origins and paths.
+const MaxRecordBytes = 64 << 10
+
+// ErrTooLarge is the error of a record bigger than MaxRecordBytes. The record is not
+// written; the log stays usable.
+var ErrTooLarge = errors.New("audit record too large")
+
+func tooLarge(op string, n int) error {
+	return fmt.Errorf("%s: the record is %d bytes, the limit is %d: %w", op, n, MaxRecordBytes, ErrTooLarge)
+}
+
 // maxKeptBuf bounds the batch buffer kept between batches.
 const maxKeptBuf = 1 << 20
 
@@ -185,28 +201,75 @@ func (l *Log) resume() error {
 	if err != nil {
 		return err
 	}
-	size := st.Size()
-	if size == 0 {
-		return nil
-	}
-	lines, err := lastLines(l.f, size, 2)
+	seq, prev, err := checkTail(l.f, st.Size())
 	if err != nil {
 		return err
+	}
+	l.seq, l.prev, l.offset = seq, prev, st.Size()
+	return nil
+}
+
+// TornTailError is a log whose end is not a whole line: the bytes after the last newline
+// are what a crash in the middle of a write leaves. Open refuses such a log rather than
+// repair it silently; Recover moves the torn bytes aside and records that it did.
+type TornTailError struct {
+	Bytes int64 // length of the torn line
+}
+
+func (e *TornTailError) Error() string {
+	return fmt.Sprintf("the last %d bytes are a torn line (no newline at the end, as a crash in the middle of a write leaves); "+
+		"nothing was changed: run `skillbox audit recover` to move them aside and continue the chain", e.Bytes)
+}
+
+// checkTail checks the last two lines of the first size bytes of f and returns the
+// chain's end there (0 and Genesis for an empty log).
+func checkTail(f *os.File, size int64) (uint64, string, error) {
+	if size == 0 {
+		return 0, Genesis, nil
+	}
+	cut, err := lastNewline(f, size)
+	if err != nil {
+		return 0, "", err
+	}
+	if cut != size {
+		return 0, "", &TornTailError{Bytes: size - cut}
+	}
+	lines, err := lastLines(f, size, 2)
+	if err != nil {
+		return 0, "", err
 	}
 	last := lines[len(lines)-1]
 	e, err := parseLine(last)
 	if err != nil {
-		return fmt.Errorf("last line: %w (run `skillbox audit verify`)", err)
+		return 0, "", fmt.Errorf("last line: %w (run `skillbox audit verify`)", err)
 	}
 	if len(lines) == 2 {
 		if want := hashHex(lines[0]); e.Prev != want {
-			return fmt.Errorf("last line: prev does not match the line before it (run `skillbox audit verify`)")
+			return 0, "", fmt.Errorf("last line: prev does not match the line before it (run `skillbox audit verify`)")
 		}
 	} else if e.Prev != Genesis || e.Seq != 1 {
-		return fmt.Errorf("first line: not the start of a chain")
+		return 0, "", fmt.Errorf("first line: not the start of a chain")
 	}
-	l.seq, l.prev, l.offset = e.Seq, hashHex(last), size
-	return nil
+	return e.Seq, hashHex(last), nil
+}
+
+// lastNewline returns the offset just past the last newline in the first size bytes of
+// f, or 0 if there is none.
+func lastNewline(f *os.File, size int64) (int64, error) {
+	const block = 64 << 10
+	buf := make([]byte, block)
+	for off := size; off > 0; {
+		start := max(off-block, 0)
+		b := buf[:off-start]
+		if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		off = start
+	}
+	return 0, nil
 }
 
 // lastLines returns up to n last lines (without newlines) of a file of the given size.
@@ -242,7 +305,8 @@ func lastLines(f *os.File, size int64, n int) ([][]byte, error) {
 }
 
 // Append records r and returns its id (the line's sequence number) once the line is on
-// disk. An error means the record may not be durable; the caller must treat the action
+// disk. A record whose line would be bigger than MaxRecordBytes is refused with
+// ErrTooLarge (that record only). An error means the record may not be durable; the caller must treat the action
 // as unrecorded (the engine fails the call). After a write error the log refuses all
 // further appends. ctx is checked before the record is queued; once queued, Append
 // waits for the sync rather than return while the line may still land.
@@ -290,12 +354,16 @@ func (l *Log) Enqueue(ctx context.Context, r Record) error {
 	if r.Event == "" {
 		return errors.New("audit enqueue: event is required")
 	}
-	if r.Details != nil {
-		if _, err := json.Marshal(r.Details); err != nil {
-			return fmt.Errorf("audit enqueue: %w", err)
-		}
-	}
 	p := &pending{rec: r, time: time.Now().UTC().Format(time.RFC3339Nano)}
+	// Encoded here with the longest seq its line can have, so that a queued record can
+	// fail neither to encode nor on its size once no one is waiting for it.
+	body, err := json.Marshal(unhashed{Seq: math.MaxUint64, Time: p.time, Record: r, Prev: Genesis})
+	if err != nil {
+		return fmt.Errorf("audit enqueue: %w", err)
+	}
+	if n := len(body) - 1 + hashSuffixLen + 1; n > MaxRecordBytes {
+		return tooLarge("audit enqueue", n)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -391,6 +459,11 @@ func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64
 		if err != nil {
 			buf = buf[:start]
 			p.err = fmt.Errorf("audit append: %w", err) // this record only
+			continue
+		}
+		if n := len(buf) - start; n > MaxRecordBytes {
+			buf = buf[:start]
+			p.err = tooLarge("audit append", n) // this record only
 			continue
 		}
 		seq++

@@ -167,9 +167,17 @@ func TestOpenRefusesCorruptTail(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if l, err := Open(dir); err == nil {
+			l, err := Open(dir)
+			if err == nil {
 				l.Close()
 				t.Fatalf("Open accepted a log with a %s", name)
+			}
+			var torn *TornTailError
+			if isTorn := errors.As(err, &torn); isTorn != (name == "truncated last line") {
+				t.Fatalf("Open: %v: torn tail %v", err, isTorn)
+			}
+			if torn != nil && (torn.Bytes != 40 || !strings.Contains(err.Error(), "run `skillbox audit recover`")) {
+				t.Fatalf("Open on a torn tail does not name the fix or the torn length: %v", err)
 			}
 			after, _ := os.ReadFile(filepath.Join(dir, FileName))
 			if string(after) != content {
@@ -179,11 +187,11 @@ func TestOpenRefusesCorruptTail(t *testing.T) {
 	}
 }
 
-// A long line (bigger than lastLines' block) must still resume correctly.
+// Long lines (two of them bigger than lastLines' block) must still resume correctly.
 func TestReopenLongLines(t *testing.T) {
 	dir := t.TempDir()
 	l, _ := Open(dir)
-	big := strings.Repeat("x", 100<<10)
+	big := strings.Repeat("x", MaxRecordBytes-1024)
 	for range 3 {
 		if _, err := l.Append(context.Background(), Record{Event: EventReload, Details: map[string]any{"big": big}}); err != nil {
 			t.Fatal(err)

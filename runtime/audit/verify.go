@@ -19,8 +19,12 @@ type ChainError struct {
 
 func (e *ChainError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
-// maxLine bounds one line when reading; Append never writes more than a record's JSON.
+// maxLine bounds one line when reading. It is larger than MaxRecordBytes, what Append
+// writes, so that logs written before that limit existed still verify.
 const maxLine = 16 << 20
+
+// Append must never write a line Verify cannot read.
+var _ [maxLine - MaxRecordBytes]struct{}
 
 // Verify checks the whole chain of the log at path and returns a *ChainError naming the
 // first bad line. It cannot see lines dropped from the very end: compare the count and
@@ -38,6 +42,40 @@ func Verify(path string) error {
 // VerifyReader checks a log read from r and returns the number of lines and the hash of
 // the last one (the chain's head).
 func VerifyReader(r io.Reader) (n int, head string, err error) {
+	return verifyReader(r, nil)
+}
+
+// HeadError is a log whose chain is intact but does not contain the head an operator
+// kept: lines were removed from its end (or it is another log).
+type HeadError struct {
+	Kept  string // the head looked for
+	Lines int    // lines in the log
+	Head  string // the log's head
+}
+
+func (e *HeadError) Error() string {
+	return fmt.Sprintf("the kept head %s is not in the log: whole lines were removed from its end, or this is another log "+
+		"(the log has %d records, its head is %s)", e.Kept, e.Lines, e.Head)
+}
+
+// VerifyReaderHead is VerifyReader, and also checks that a head kept earlier (a line's
+// hash, as VerifyReader or Log.Head returned it) is a line of the chain: the log may
+// have grown since, but lost nothing up to that line. Genesis matches any log.
+func VerifyReaderHead(r io.Reader, kept string) (n int, head string, err error) {
+	found := kept == Genesis
+	n, head, err = verifyReader(r, func(hash string) {
+		if hash == kept {
+			found = true
+		}
+	})
+	if err == nil && !found {
+		err = &HeadError{Kept: kept, Lines: n, Head: head}
+	}
+	return n, head, err
+}
+
+// verifyReader is VerifyReader, calling each (if not nil) with every good line's hash.
+func verifyReader(r io.Reader, each func(hash string)) (n int, head string, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	prev := Genesis
 	var seq uint64
@@ -48,7 +86,7 @@ func VerifyReader(r io.Reader) (n int, head string, err error) {
 		}
 		n++
 		if rerr == io.EOF {
-			return n, prev, &ChainError{n, "truncated (no newline at the end)"}
+			return n, prev, &ChainError{n, "torn: no newline at the end, as a crash in the middle of a write leaves (`skillbox audit recover` moves it aside)"}
 		}
 		if rerr != nil {
 			if errors.Is(rerr, errLineTooLong) {
@@ -71,10 +109,13 @@ func VerifyReader(r io.Reader) (n int, head string, err error) {
 		}
 		seq = e.Seq
 		prev = hashHex(line)
+		if each != nil {
+			each(prev)
+		}
 	}
 }
 
-var errLineTooLong = errors.New("line too long")
+var errLineTooLong = fmt.Errorf("line longer than %d MiB", maxLine>>20)
 
 // readLine returns one line without its newline; io.EOF with data means no newline.
 func readLine(br *bufio.Reader) ([]byte, error) {

@@ -22,23 +22,24 @@ const (
 	ReasonAuditFailed      = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
 )
 
-// Error is a refused or failed call. Reason is machine-readable; Error() is one line.
+// Error is a refused or failed call. Reason is machine-readable; Error() is one line of
+// at most MaxMessageBytes (it goes into audit records and replies).
 type Error struct {
 	Reason  string
 	Msg     string
-	Field   string // for INVALID_INPUT: the offending field
+	Field   string // for INVALID_INPUT and INVALID_OUTPUT: the offending field's path
 	AuditID string // the audit record of the failed call, when it was recorded
 	Err     error
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil && e.Msg == "" {
-		return e.Err.Error()
+	switch {
+	case e.Err != nil && e.Msg == "":
+		return oneLine(e.Err.Error())
+	case e.Err != nil:
+		return oneLine(e.Msg + ": " + e.Err.Error())
 	}
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %v", e.Msg, e.Err)
-	}
-	return e.Msg
+	return oneLine(e.Msg)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -94,7 +94,7 @@ func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) erro
 	}
 	id, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
 		Event: EventInvokeRefused, Caller: req.Caller, Skill: skill, Outcome: "refused",
-		Reason: ee.Reason, Details: map[string]any{"message": oneLine(ee.Error()), "pin": req.Pin},
+		Reason: ee.Reason, Details: map[string]any{"message": oneLine(ee.Error()), "pin": bounded(req.Pin, maxFieldBytes)},
 	})
 	if aerr != nil {
 		return &Error{Reason: ReasonAuditFailed, Msg: "refusal not recorded", Err: aerr}
@@ -116,12 +116,7 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}
 	m := r.entry.Manifest
 	if err := m.ValidateInput(req.Input); err != nil {
-		var se *manifest.SchemaError
-		field := ""
-		if errors.As(err, &se) {
-			field = se.Path
-		}
-		return nil, &Error{Reason: ReasonInvalidInput, Msg: "invalid input", Field: field, Err: err}
+		return nil, schemaRefusal(ReasonInvalidInput, "input", req.Input, err)
 	}
 	limits, grant, err := approval.Effective(m, r.approval, req.Limits)
 	if err != nil {
@@ -188,7 +183,7 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	out, runErr := sb.Run(callCtx, call)
 	if runErr == nil {
 		if err := m.ValidateOutput(out.Output); err != nil {
-			runErr = &Error{Reason: ReasonInvalidOutput, Msg: "the skill's output does not match its schema", Err: err}
+			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
 		}
 	}
 	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
@@ -272,16 +267,6 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		Egress:         out.Egress,
 		Limits:         limits,
 	}, nil
-}
-
-func oneLine(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\n' || c == '\r' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 // resolve finds the approved version of name, checks that the pin (if any) names it,

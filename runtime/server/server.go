@@ -36,6 +36,8 @@ type Server struct {
 	caller CallerFunc
 	health *health.Server
 	admins map[string]bool
+
+	refusals *refusalLog
 }
 
 // Option configures a Server.
@@ -59,7 +61,8 @@ func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
 // New returns a Server; caller names the peer of each request (for approvals' callers
 // lists, Admin authorization and the audit log).
 func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
-	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true}}
+	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true},
+		refusals: newRefusalLog(eng, refusalWindow)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -71,13 +74,29 @@ func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 const ReasonNotAdmin = "NOT_ADMIN"
 
 // admin refuses Admin calls from callers not listed as admins: any agent that may
-// invoke skills must not be able to lift the operator's kill switch.
+// invoke skills must not be able to lift the operator's kill switch. Refusals are
+// audited (coalesced per caller: see refusalLog).
 func (s *Server) admin(ctx context.Context) (string, error) {
 	who := s.who(ctx)
 	if !s.admins[who] {
-		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, who+" may not use the Admin service", "", "")
+		msg := who + " may not use the Admin service"
+		method, _ := grpc.Method(ctx)
+		s.refusals.note(ctx, who, ReasonNotAdmin, method, msg)
+		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, msg, "", "")
 	}
 	return who, nil
+}
+
+// ReasonUnauthenticated is the reason of the audit record of a call refused because
+// its peer could not be authenticated.
+const ReasonUnauthenticated = "UNAUTHENTICATED"
+
+// Unauthenticated audits a call the transport refused before it reached this server
+// (no or a wrong token, no client certificate): peer is what is known of it
+// ("unix:uid=N", "tcp:IP"), method the RPC, err the refusal. Coalesced per peer (see
+// refusalLog), so a peer cannot flood the log. Pass it as the transport's Refused hook.
+func (s *Server) Unauthenticated(ctx context.Context, peer, method string, err error) {
+	s.refusals.note(ctx, peer, ReasonUnauthenticated, method, status.Convert(err).Message())
 }
 
 // Register adds Skills, Admin, health and reflection to g.
@@ -90,8 +109,12 @@ func (s *Server) Register(g *grpc.Server) {
 	s.health.SetServingStatus("skillbox.v1.Skills", healthpb.HealthCheckResponse_SERVING)
 }
 
-// Shutdown marks the server as not serving, so health checks fail while calls drain.
-func (s *Server) Shutdown() { s.health.Shutdown() }
+// Shutdown marks the server as not serving, so health checks fail while calls drain,
+// and writes the refusals it was still counting.
+func (s *Server) Shutdown() {
+	s.health.Shutdown()
+	s.refusals.flush()
+}
 
 func (s *Server) who(ctx context.Context) string {
 	if s.caller == nil {
@@ -170,7 +193,8 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err := manifest.CheckName(req.GetName()); err != nil {
 		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
 	}
-	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
+	// The reason is free text from the wire, kept in the state file and the audit log.
+	n, err := s.eng.Disable(ctx, req.GetName(), who, engine.OneLine(req.GetReason()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -254,7 +278,7 @@ func toStatus(err error) error {
 	// The reason decides first: a sandbox stopped by its own budget or by the kill
 	// switch wraps context.Canceled too, and must not read as the caller's cancel.
 	if reason == string(isolation.ReasonInternal) && errors.Is(err, context.Canceled) {
-		return status.Error(codes.Canceled, err.Error())
+		return status.Error(codes.Canceled, engine.OneLine(err.Error()))
 	}
 	var field, auditID string
 	var e *engine.Error
@@ -264,7 +288,10 @@ func toStatus(err error) error {
 	return detailed(codeOf(reason), reason, err.Error(), field, auditID)
 }
 
+// detailed is the one way a refusal leaves the server: msg is bounded to one line
+// (engine.OneLine) whatever produced it.
 func detailed(code codes.Code, reason, msg, field, auditID string) error {
+	msg = engine.OneLine(msg)
 	st := status.New(code, msg)
 	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: reason, Message: msg, Field: field, AuditId: auditID}); err == nil {
 		st = withDetail

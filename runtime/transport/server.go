@@ -39,6 +39,11 @@ type ServerConfig struct {
 	// TokenFile holds "NAME TOKEN" lines (mode 0600 or stricter). When set, every call
 	// must carry "authorization: Bearer TOKEN" (or a verified client certificate).
 	TokenFile string
+	// Refused, if set, is told of every call refused as unauthenticated, after the
+	// refusal is decided: peer is what is known of the caller ("unix:uid=N" or
+	// "tcp:IP", never a token), method the RPC. It runs on the call's goroutine, so it
+	// must be quick and bound its own work (the server's coalesces per peer).
+	Refused func(ctx context.Context, peer, method string, err error)
 }
 
 // ErrAddrInUse: another server already answers on the socket.
@@ -94,7 +99,7 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, listen on a unix socket, or (on a loopback address only) set a token file", addrStr)
 	}
 
-	a := &authenticator{}
+	a := &authenticator{refused: cfg.Refused}
 	if cfg.TokenFile != "" {
 		if a.tokens, err = loadTokens(cfg.TokenFile); err != nil {
 			return nil, nil, fmt.Errorf("listen: %w", err)
@@ -185,25 +190,75 @@ func listenTCP(ctx context.Context, hostPort string, loopbackOnly bool) (net.Lis
 	return l, nil
 }
 
-// listenUnix creates the socket with mode 0600 in a directory it creates with 0700.
-// A socket file left by a dead server is replaced; one a live server answers on is not.
+// listenUnix creates the socket at path, reachable by this uid only from the moment it
+// exists, whatever the process umask: it is bound inside a fresh 0700 directory next to
+// path, set to 0600 there, and only then linked into place (link fails rather than
+// replace a socket another server put there meanwhile). Binding at path and chmod'ing
+// afterwards left a window in which, under umask 000, anyone could connect. The parent
+// directory is created 0700 if missing. A socket file left by a dead server is replaced;
+// one a live server answers on is not.
 func listenUnix(ctx context.Context, path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := removeStale(ctx, path); err != nil {
 		return nil, err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "unix", path)
+	priv, err := os.MkdirTemp(dir, ".sb") // mode 0700: the umask can only take bits away
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
+	defer os.RemoveAll(priv)
+	tmp := filepath.Join(priv, "s")
+	if len(tmp) > maxSocketPath {
+		return nil, fmt.Errorf("the socket is bound in a private directory first, whose path %s is %d bytes, over the limit of %d: use a shorter socket path", tmp, len(tmp), maxSocketPath)
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", tmp)
+	if err != nil {
 		return nil, err
 	}
-	return l, nil
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("unexpected listener %T", l)
+	}
+	ul.SetUnlinkOnClose(false) // tmp goes with priv; Close removes path instead
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ul.Close()
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		ul.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%s appeared while this server was starting: %w", path, ErrAddrInUse)
+		}
+		return nil, fmt.Errorf("link the socket into place: %w", err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ul.Close()
+		return nil, err
+	}
+	return &unixListener{UnixListener: ul, path: path, fi: fi}, nil
+}
+
+// unixListener is a socket linked into place by listenUnix: its address is path, and
+// Close removes path if it is still this socket.
+type unixListener struct {
+	*net.UnixListener
+	path string
+	fi   fs.FileInfo
+}
+
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *unixListener) Close() error {
+	if fi, err := os.Lstat(l.path); err == nil && os.SameFile(fi, l.fi) {
+		_ = os.Remove(l.path)
+	}
+	return l.UnixListener.Close()
 }
 
 func removeStale(ctx context.Context, path string) error {
@@ -234,20 +289,23 @@ func removeStale(ctx context.Context, path string) error {
 
 // authenticator turns a call's peer and metadata into a caller identity.
 type authenticator struct {
-	tokens *tokenSet // nil: no token required
+	tokens  *tokenSet // nil: no token required
+	refused func(ctx context.Context, peer, method string, err error)
 }
 
-func (a *authenticator) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	id, err := a.identify(ctx)
 	if err != nil {
+		a.report(ctx, info.FullMethod, err)
 		return nil, err
 	}
 	return h(WithCaller(ctx, id), req)
 }
 
-func (a *authenticator) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	id, err := a.identify(ss.Context())
 	if err != nil {
+		a.report(ss.Context(), info.FullMethod, err)
 		return err
 	}
 	return h(srv, callerStream{ss, WithCaller(ss.Context(), id)})
@@ -259,6 +317,31 @@ type callerStream struct {
 }
 
 func (s callerStream) Context() context.Context { return s.ctx }
+
+func (a *authenticator) report(ctx context.Context, method string, err error) {
+	if a.refused != nil {
+		a.refused(ctx, peerName(ctx), method, err)
+	}
+}
+
+// peerName is what the transport knows of an unauthenticated peer: its uid on a unix
+// socket, else its IP address (without the port, which changes with every connection).
+func peerName(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	if info, ok := p.AuthInfo.(PeerCredInfo); ok {
+		return info.Identity()
+	}
+	if p.Addr == nil {
+		return "unknown"
+	}
+	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+		return "tcp:" + host
+	}
+	return p.Addr.Network() + ":" + p.Addr.String()
+}
 
 // identify: a verified client certificate names the caller; else a token (required when
 // a token file is configured; a token that is present is always checked); else the unix
