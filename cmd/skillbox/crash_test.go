@@ -198,3 +198,110 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestKillNineLeavesNoContainers kills a server that runs container skills: its warm
+// containers (and their networks and firewall rules) outlive it, and the next start
+// removes them.
+func TestKillNineLeavesNoContainers(t *testing.T) {
+	requireDocker(t)
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	installTextstat(t, op)
+
+	srv, srvErr := startServer(t, op)
+	if out := op.must("invoke", "textstat", "--input", `{"text":"one two two"}`); !strings.Contains(out, `"two"`) {
+		t.Fatalf("invoke textstat: %s", out)
+	}
+	pid := strconv.Itoa(srv.Process.Pid)
+	waitUntil(t, "the warm pool to fill", func() bool { return len(dockerObjects(t, "ps", "-aq", pid)) >= 1 })
+	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.Wait()
+	if left := dockerObjects(t, "ps", "-aq", pid); len(left) == 0 {
+		t.Fatalf("no containers outlived the killed server: the test proves nothing; server log: %s", srvErr)
+	}
+
+	srv2, _ := startServer(t, op)
+	waitUntil(t, "the killed server's containers to be reaped", func() bool {
+		return len(dockerObjects(t, "ps", "-aq", pid)) == 0 && len(dockerObjects(t, "network", "ls", "-q", pid)) == 0
+	})
+	pid2 := strconv.Itoa(srv2.Process.Pid)
+	stopServer(t, srv2)
+	if left := dockerObjects(t, "ps", "-aq", pid2); len(left) != 0 {
+		t.Fatalf("a cleanly stopped server left containers: %v", left)
+	}
+}
+
+// dockerObjects lists the IDs of containers ("ps", "-aq") or networks ("network", "ls",
+// "-q") that skillbox process pid labelled.
+func dockerObjects(t *testing.T, args ...string) []string {
+	t.Helper()
+	pid := args[len(args)-1]
+	args = append(args[:len(args)-1], "--filter", "label=dev.skillbox.pid="+pid, "--filter", "label=dev.skillbox.managed=true")
+	out, err := exec.Command("docker", args...).Output()
+	if err != nil {
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// requireDocker skips without a Docker engine, unless CI requires one.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "version").Run(); err != nil {
+		if os.Getenv("SKILLBOX_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("SKILLBOX_REQUIRE_DOCKER=1 but no docker engine answers: %v", err)
+		}
+		t.Skipf("SKIPPING: no docker engine answers (%v)", err)
+	}
+}
+
+// installTextstat builds the textstat container skill (a static binary in a FROM-scratch
+// image, saved to image.tar), signs it with op's key, installs and approves it. The
+// image is removed when the test ends.
+func installTextstat(t *testing.T, op *operatorHome) {
+	t.Helper()
+	build := t.TempDir()
+	gb := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(build, "textstat"), "../../skills/textstat")
+	gb.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := gb.CombinedOutput(); err != nil {
+		t.Fatalf("go build textstat: %v\n%s", err, out)
+	}
+	df, err := os.ReadFile("../../skills/textstat/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(build, "Dockerfile"), df, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := "skillbox-test/textstat-cli:" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("docker", "build", "-q", "-t", tag, build).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	idOut, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", tag).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(idOut))
+	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", "-f", tag, id).Run() })
+
+	pkg := filepath.Join(op.work, "textstat")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("docker", "save", "-o", filepath.Join(pkg, "image.tar"), tag).CombinedOutput(); err != nil {
+		t.Fatalf("docker save: %v\n%s", err, out)
+	}
+	m, err := os.ReadFile("../../skills/textstat/skill.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	op.must("pack", pkg)
+	op.must("sign", pkg, "--key", filepath.Join(op.work, "release.key"))
+	op.must("install", pkg)
+	op.must("approve", "textstat", "--yes", "--by", "test")
+}
