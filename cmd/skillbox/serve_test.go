@@ -16,64 +16,8 @@ import (
 // (a replaced key stops verifying) and SIGTERM drains and exits cleanly.
 func TestOperatorFlowThroughTheCLI(t *testing.T) {
 	bin := signBuildCLI(t)
-	// A short home: the server's unix socket path must fit in 107 bytes.
-	home, err := os.MkdirTemp("", "sb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	work := t.TempDir()
-	env := []string{"SKILLBOX_HOME=" + home, "SKILLBOX_KEY_PASSWORD="}
-	must := func(args ...string) string {
-		t.Helper()
-		r := signRunCLI(t, bin, env, args...)
-		if r.code != 0 {
-			t.Fatalf("skillbox %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r.stdout
-	}
-
-	pkg := filepath.Join(work, "echo")
-	code, err := os.ReadFile(filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(pkg, "module.wasm"), code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "apiVersion: skillbox/v1\nname: echo\nversion: 1.0.0\ndescription: Echo.\n" +
-		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"\"\ninput: {type: object}\noutput: {type: object}\n"
-	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	must("pack", pkg)
-	must("keygen", "--out", filepath.Join(work, "release"))
-	must("sign", pkg, "--key", filepath.Join(work, "release.key"))
-	pub, err := os.ReadFile(filepath.Join(work, "release.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(home, "keys"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(home, "keys", "release.pub")
-	if err := os.WriteFile(keyFile, pub, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	trust := "signers:\n  - name: release\n    key: keys/release.pub\n"
-	if err := os.WriteFile(filepath.Join(home, "trust.yaml"), []byte(trust), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	must("pack", pkg, "-o", filepath.Join(work, "echo.tar.gz"))
-	if out := must("install", filepath.Join(work, "echo.tar.gz")); !strings.Contains(out, "installed echo 1.0.0") {
-		t.Fatalf("install: %s", out)
-	}
-	if out := must("approve", "echo", "--yes", "--by", "test"); !strings.Contains(out, "approved echo 1.0.0 for signer release") {
-		t.Fatalf("approve: %s", out)
-	}
+	op := newOperatorHome(t, bin)
+	home, work, env, keyFile, must := op.home, op.work, op.env, op.keyFile, op.must
 
 	srv := exec.Command(bin, "serve", "--no-container")
 	srv.Env = append(os.Environ(), env...)
@@ -144,4 +88,76 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// operatorHome is a skill home in a temporary directory with the echo wasm skill
+// signed, trusted, installed from its .tar.gz and approved, as an operator would.
+type operatorHome struct {
+	bin, home, work, keyFile string
+	env                      []string
+	must                     func(args ...string) string
+}
+
+func newOperatorHome(t *testing.T, bin string) *operatorHome {
+	t.Helper()
+	// A short home: the server's unix socket path must fit in 107 bytes.
+	home, err := os.MkdirTemp("", "sb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	work := t.TempDir()
+	env := []string{"SKILLBOX_HOME=" + home, "SKILLBOX_KEY_PASSWORD="}
+	must := func(args ...string) string {
+		t.Helper()
+		r := signRunCLI(t, bin, env, args...)
+		if r.code != 0 {
+			t.Fatalf("skillbox %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		return r.stdout
+	}
+
+	pkg := filepath.Join(work, "echo")
+	code, err := os.ReadFile(filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "module.wasm"), code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "apiVersion: skillbox/v1\nname: echo\nversion: 1.0.0\ndescription: Echo.\n" +
+		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"\"\ninput: {type: object}\noutput: {type: object}\n"
+	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must("pack", pkg)
+	must("keygen", "--out", filepath.Join(work, "release"))
+	must("sign", pkg, "--key", filepath.Join(work, "release.key"))
+	pub, err := os.ReadFile(filepath.Join(work, "release.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(home, "keys", "release.pub")
+	if err := os.WriteFile(keyFile, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trust := "signers:\n  - name: release\n    key: keys/release.pub\n"
+	if err := os.WriteFile(filepath.Join(home, "trust.yaml"), []byte(trust), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must("pack", pkg, "-o", filepath.Join(work, "echo.tar.gz"))
+	if out := must("install", filepath.Join(work, "echo.tar.gz")); !strings.Contains(out, "installed echo 1.0.0") {
+		t.Fatalf("install: %s", out)
+	}
+	if out := must("approve", "echo", "--yes", "--by", "test"); !strings.Contains(out, "approved echo 1.0.0 for signer release") {
+		t.Fatalf("approve: %s", out)
+	}
+
+	return &operatorHome{bin: bin, home: home, work: work, keyFile: keyFile, env: env, must: must}
 }
