@@ -394,6 +394,23 @@ func TestBudgetsAreMinOfManifestGrantAndCaller(t *testing.T) {
 	}
 }
 
+// A caller cannot "lower" a budget to a value a sandbox reads as no limit: a CPU share
+// below the floor is refused as invalid input, and the refusal is recorded.
+func TestCallerLimitsBelowAFloorAreRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm",
+		Body: "input: {type: object}\noutput: {type: object}\n"}, nil)
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "echo", Input: []byte(`{}`), Caller: "t",
+		Limits: manifest.Limits{CPU: 1e-6}})
+	if got := reasonOf(t, err); got != engine.ReasonInvalidInput {
+		t.Fatalf("reason %s (%v), want %s", got, err, engine.ReasonInvalidInput)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "cpu") || strings.Contains(msg, "\n") {
+		t.Fatalf("message %q: want one line naming cpu", msg)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

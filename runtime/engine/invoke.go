@@ -120,6 +120,11 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}
 	limits, grant, err := approval.Effective(m, r.approval, req.Limits)
 	if err != nil {
+		// The caller's own limits (below a floor, negative) are bad input; anything else
+		// is the operator's grant that no longer applies (a granted directory is gone).
+		if le := (*approval.LimitsError)(nil); errors.As(err, &le) {
+			return nil, &Error{Reason: ReasonInvalidInput, Msg: "invalid limits", Err: err}
+		}
 		return nil, &Error{Reason: ReasonNotApproved, Msg: "grant cannot be applied", Err: err}
 	}
 	sb, err := e.sandboxFor(m)
