@@ -82,6 +82,9 @@ func withDefaults(l isolation.Limits) isolation.Limits {
 	if l.CPU <= 0 {
 		l.CPU = DefaultCPU
 	}
+	// Below Docker's floor the CFS quota rounds to none: a tiny share must never become
+	// an unlimited one, whatever the layers above let through.
+	l.CPU = max(l.CPU, manifest.MinCPU)
 	return l
 }
 
