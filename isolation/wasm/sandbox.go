@@ -399,10 +399,12 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
 		case cause == causeLogs:
 			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
-		case errors.Is(cause, context.DeadlineExceeded):
+		case cause == context.DeadlineExceeded:
 			return isolation.Errorf(isolation.ReasonTimeout, "the caller's deadline passed before the call ended")
-		case errors.Is(cause, context.Canceled):
+		case cause == context.Canceled:
 			return isolation.Errorf(isolation.ReasonCanceled, "call canceled by the caller")
+		case errors.Is(cause, context.DeadlineExceeded):
+			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "the caller's deadline passed before the call ended", Err: cause}
 		}
 		// A cause of the caller's own (the kill switch, a signal) says why.
 		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
