@@ -195,7 +195,7 @@ func wait(ctx context.Context, m *module) error {
 	case <-m.ready:
 		return nil
 	case <-ctx.Done():
-		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled while the module compiled", Err: context.Cause(ctx)}
+		return ended(context.Cause(ctx), 0)
 	}
 }
 
@@ -392,22 +392,13 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 		return ie
 	}
 	if cause := context.Cause(ctx); cause != nil {
-		switch {
-		case cause == causeTimeout:
-			return isolation.Errorf(isolation.ReasonTimeout, "call exceeded its time budget of %s", timeout)
-		case cause == causeOutput:
+		switch cause {
+		case causeOutput:
 			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
-		case cause == causeLogs:
+		case causeLogs:
 			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
-		case cause == context.DeadlineExceeded:
-			return isolation.Errorf(isolation.ReasonTimeout, "the caller's deadline passed before the call ended")
-		case cause == context.Canceled:
-			return isolation.Errorf(isolation.ReasonCanceled, "call canceled by the caller")
-		case errors.Is(cause, context.DeadlineExceeded):
-			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "the caller's deadline passed before the call ended", Err: cause}
 		}
-		// A cause of the caller's own (the kill switch, a signal) says why.
-		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
+		return ended(cause, timeout)
 	}
 	// A writer over budget may not have been noticed before the guest exited.
 	if stdout.over {
@@ -428,6 +419,23 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 		return isolation.Errorf(isolation.ReasonSkillFailed, "%s", msg)
 	}
 	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
+}
+
+// ended says why a call's context ended, in the caller's words: its time budget
+// (timeout), the caller's deadline or cancel, or the cause the caller gave (the kill
+// switch, a signal).
+func ended(cause error, timeout time.Duration) *isolation.Error {
+	switch {
+	case cause == causeTimeout:
+		return isolation.Errorf(isolation.ReasonTimeout, "call exceeded its time budget of %s", timeout)
+	case cause == context.DeadlineExceeded:
+		return isolation.Errorf(isolation.ReasonTimeout, "the caller's deadline passed before the call ended")
+	case cause == context.Canceled:
+		return isolation.Errorf(isolation.ReasonCanceled, "call canceled by the caller")
+	case errors.Is(cause, context.DeadlineExceeded):
+		return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "the caller's deadline passed before the call ended", Err: cause}
+	}
+	return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
 }
 
 func firstLine(s string) string {
