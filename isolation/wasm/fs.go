@@ -102,7 +102,7 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 		return nil, experimentalsys.EROFS
 	}
 	name := rel(path)
-	f, err := r.root.OpenFile(name, osFlag(flag), perm)
+	f, err := openInert(r.root, name, osFlag(flag), perm)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -123,8 +123,41 @@ func (o *openedFS) Open(name string) (fs.File, error) {
 		o.f = nil
 		return f, nil
 	}
-	return o.root.Open(name)
+	return openInert(o.root, name, os.O_RDONLY, 0)
 }
+
+// errNotInert refuses a FIFO, device or socket in a granted directory.
+var errNotInert = syscall.ENOTSUP
+
+// openInert opens name in root and refuses anything but a regular file or a
+// directory. Opening a FIFO blocks until its other end opens, and reading a FIFO or a
+// device can block for ever, inside a host call that no context interrupts: nothing
+// in a grant may hold a call past its budget. The type is checked before opening (no
+// device sees an open) and again on the opened file (a swap in between is caught);
+// O_NONBLOCK keeps the open itself from waiting, O_NOCTTY keeps a terminal from
+// becoming the server's.
+func openInert(root *os.Root, name string, flag int, perm fs.FileMode) (*os.File, error) {
+	if fi, err := root.Stat(name); err == nil && !inert(fi.Mode()) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errNotInert}
+	}
+	f, err := root.OpenFile(name, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !inert(fi.Mode()) {
+		err = &fs.PathError{Op: "open", Path: name, Err: errNotInert}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// inert reports whether a file of this mode can be opened and read without waiting
+// on anyone: regular files and directories.
+func inert(m fs.FileMode) bool { return m.IsRegular() || m.IsDir() }
 
 // Lstat implements experimentalsys.FS.
 func (r *rootFS) Lstat(path string) (sys.Stat_t, experimentalsys.Errno) {

@@ -95,11 +95,11 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		return nil, fmt.Errorf("instantiate host module: %w", err)
 	}
 	// Defaults are deterministic (fake clocks, fixed random); skills get real ones.
+	// The sleep is set per call (Run): wazero's own sleeps uninterruptibly.
 	base := wazero.NewModuleConfig().
 		WithName("").
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	return &Sandbox{runtime: r, cache: cache, resolver: c.resolver, logger: c.logger, base: base}, nil
 }
@@ -195,7 +195,7 @@ func wait(ctx context.Context, m *module) error {
 	case <-m.ready:
 		return nil
 	case <-ctx.Done():
-		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled while the module compiled", Err: context.Cause(ctx)}
+		return ended(context.Cause(ctx), 0)
 	}
 }
 
@@ -316,7 +316,12 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	if call.Skill.Manifest != nil {
 		name = call.Skill.Manifest.Name
 	}
+	// A guest asleep in poll_oneoff (time.Sleep, thread::sleep, nanosleep) is in a
+	// host call, where close-on-done cannot reach it: the sleep itself ends with the
+	// call. The stdin reader is in memory and never blocks.
+	sleepCtx := ctx
 	cfg := m.config(s.base, name).
+		WithNanosleep(func(ns int64) { sleep(sleepCtx, ns) }).
 		WithStdin(bytes.NewReader(call.Input)).
 		WithStdout(stdout).
 		WithStderr(stderr)
@@ -335,12 +340,27 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
 	runErr := instantiate(ctx, s.runtime, m.compiled, cfg, mem)
 	res.Output = stdout.buf
-	// A guest may ignore the failed write and exit 0 before it notices the cancel:
-	// the budget was still broken.
-	if runErr == nil && !stdout.over && !stderr.over {
+	// A guest may ignore the failed write and exit 0 before it notices the cancel,
+	// or carry on after a host call the end of the call cut short (a sleep, a
+	// request) and exit 0: the budget was still broken.
+	if runErr == nil && !stdout.over && !stderr.over && context.Cause(ctx) == nil {
 		return res, nil
 	}
-	return res, classify(ctx, runErr, mem, stdout, stderr)
+	return res, classify(ctx, call.Limits.Timeout, runErr, mem, stdout, stderr)
+}
+
+// sleep is the guest's sleep: like time.Sleep, but it returns as soon as the call's
+// context ends. The guest then stops at its next function entry or loop.
+func sleep(ctx context.Context, ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // instantiate runs the module's _start in a fresh instance and closes it.
@@ -363,25 +383,22 @@ func instantiate(ctx context.Context, r wazero.Runtime, cm wazero.CompiledModule
 	return err
 }
 
-// classify turns what ended the guest into an *isolation.Error.
-func classify(ctx context.Context, runErr error, mem *callMemory, stdout, stderr *cappedWriter) error {
+// classify turns what ended the guest into an *isolation.Error. A call ended by its
+// context says why in the caller's words; wazero's "module closed with context
+// canceled" is how it ended, not why.
+func classify(ctx context.Context, timeout time.Duration, runErr error, mem *callMemory, stdout, stderr *cappedWriter) error {
 	var ie *isolation.Error
 	if errors.As(runErr, &ie) {
 		return ie
 	}
 	if cause := context.Cause(ctx); cause != nil {
 		switch cause {
-		case causeTimeout:
-			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call exceeded its time budget", Err: runErr}
 		case causeOutput:
 			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
 		case causeLogs:
 			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
 		}
-		if errors.Is(cause, context.DeadlineExceeded) {
-			return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call deadline exceeded", Err: runErr}
-		}
-		return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
+		return ended(cause, timeout)
 	}
 	// A writer over budget may not have been noticed before the guest exited.
 	if stdout.over {
@@ -402,6 +419,23 @@ func classify(ctx context.Context, runErr error, mem *callMemory, stdout, stderr
 		return isolation.Errorf(isolation.ReasonSkillFailed, "%s", msg)
 	}
 	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
+}
+
+// ended says why a call's context ended, in the caller's words: its time budget
+// (timeout), the caller's deadline or cancel, or the cause the caller gave (the kill
+// switch, a signal).
+func ended(cause error, timeout time.Duration) *isolation.Error {
+	switch {
+	case cause == causeTimeout:
+		return isolation.Errorf(isolation.ReasonTimeout, "call exceeded its time budget of %s", timeout)
+	case cause == context.DeadlineExceeded:
+		return isolation.Errorf(isolation.ReasonTimeout, "the caller's deadline passed before the call ended")
+	case cause == context.Canceled:
+		return isolation.Errorf(isolation.ReasonCanceled, "call canceled by the caller")
+	case errors.Is(cause, context.DeadlineExceeded):
+		return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "the caller's deadline passed before the call ended", Err: cause}
+	}
+	return &isolation.Error{Reason: isolation.ReasonCanceled, Msg: "call canceled", Err: cause}
 }
 
 func firstLine(s string) string {

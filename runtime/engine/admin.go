@@ -241,8 +241,15 @@ func grantSummary(g approval.Grant) map[string]any {
 	return map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
 }
 
+// DisableWait bounds how long Disable waits for the calls it cancelled to end: the
+// kill switch answers within it, saying whether every call was confirmed ended.
+const DisableWait = 5 * time.Second
+
 // Disable is the kill switch: new calls of name are refused, calls in flight are
-// cancelled, and Disable returns once they have ended (or ctx ends first). The state
+// cancelled, the switch is recorded in the audit log, and Disable then waits for the
+// cancelled calls to end (each ends with DISABLED and its own record), at most
+// DisableWait or until ctx ends. It returns how many calls it cancelled, and an error
+// if any of them was not confirmed ended: the skill is disabled either way. The state
 // is kept in the skill home and survives restarts.
 func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, error) {
 	if err := e.store.Disable(name, by, reason); err != nil {
@@ -258,17 +265,33 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 		}
 	}
 	e.mu.Unlock()
-	e.drain(ctx, name)
+	// Recorded before waiting, and even if the operator's client has gone: the switch
+	// is on whether or not the calls end in time.
+	_, auditErr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
+		Outcome: "ok", Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}})
+	start := time.Now()
+	wait, cancel := context.WithTimeout(ctx, DisableWait)
+	defer cancel()
+	running := 0
 	for _, c := range ending {
 		select {
 		case <-c.done:
-		case <-ctx.Done():
-			return len(ending), fmt.Errorf("disable %s: calls still ending: %w", name, ctx.Err())
+			continue
+		case <-wait.Done():
+		}
+		select {
+		case <-c.done:
+		default:
+			running++
 		}
 	}
-	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventDisable, Caller: by, Skill: name, Outcome: "ok",
-		Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}}); err != nil {
-		return len(ending), fmt.Errorf("disable: audit: %w", err)
+	e.drain(ctx, name)
+	if auditErr != nil {
+		return len(ending), fmt.Errorf("disable %s: the skill is disabled, but the audit log refused the record: %w", name, auditErr)
+	}
+	if running > 0 {
+		return len(ending), fmt.Errorf("disable %s: the skill is disabled, but %d of %d cancelled calls had not ended after %s",
+			name, running, len(ending), time.Since(start).Round(time.Millisecond))
 	}
 	return len(ending), nil
 }

@@ -444,7 +444,8 @@ func TestKillSwitchOverGRPC(t *testing.T) {
 		t.Fatalf("after Enable the call should run (and time out): %v", err)
 	}
 
-	// Audited, in order: the cancelled call's end before the disable, then the enable.
+	// Audited, in order: the disable (written before Disable waits for the calls),
+	// the cancelled call's end, then the enable.
 	var order []string
 	for _, e := range readAudit(t, f.eng) {
 		switch {
@@ -460,8 +461,8 @@ func TestKillSwitchOverGRPC(t *testing.T) {
 			order = append(order, e.Event)
 		}
 	}
-	if got := strings.Join(order, " "); got != "end disable enable" {
-		t.Fatalf("audit order %q, want %q", got, "end disable enable")
+	if got := strings.Join(order, " "); got != "disable end enable" {
+		t.Fatalf("audit order %q, want %q", got, "disable end enable")
 	}
 }
 

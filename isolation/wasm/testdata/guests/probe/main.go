@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"time"
 )
 
 type input struct {
@@ -58,6 +59,12 @@ func main() {
 		var keep [][]byte
 		for {
 			keep = append(keep, make([]byte, 1<<20))
+		}
+	case "sleep":
+		// Go's time.Sleep is WASI poll_oneoff with a clock subscription.
+		var d time.Duration
+		if d, err = time.ParseDuration(in.Data); err == nil {
+			time.Sleep(d)
 		}
 	case "env":
 	}
