@@ -252,6 +252,7 @@ const DisableWait = 5 * time.Second
 // if any of them was not confirmed ended: the skill is disabled either way. The state
 // is kept in the skill home and survives restarts.
 func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, error) {
+	reason = oneLine(reason) // free text kept in the state file and the audit log
 	if err := e.store.Disable(name, by, reason); err != nil {
 		return 0, err
 	}
@@ -290,7 +291,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 		return len(ending), fmt.Errorf("disable %s: the skill is disabled, but the audit log refused the record: %w", name, auditErr)
 	}
 	if running > 0 {
-		return len(ending), fmt.Errorf("disable %s: the skill is disabled, but %d of %d cancelled calls had not ended after %s",
+		return len(ending), errorf(ReasonCallsRunning, "disable %s: the skill is disabled, but %d of %d cancelled calls had not ended after %s",
 			name, running, len(ending), time.Since(start).Round(time.Millisecond))
 	}
 	return len(ending), nil

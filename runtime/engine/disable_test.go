@@ -168,6 +168,9 @@ func TestDisableIsRecordedWhenTheOperatorGivesUp(t *testing.T) {
 	if n != 1 || err == nil || !strings.Contains(err.Error(), "the skill is disabled, but 1 of 1 cancelled calls had not ended") {
 		t.Fatalf("disable with a gone client: %d calls, %v", n, err)
 	}
+	if got := reasonOf(t, err); got != engine.ReasonCallsRunning {
+		t.Fatalf("reason %s, want %s", got, engine.ReasonCallsRunning)
+	}
 	if info, err := f.eng.Get(context.Background(), "blocked", ""); err != nil || !info.Disabled {
 		t.Fatalf("not disabled: %v %+v", err, info)
 	}

@@ -20,6 +20,7 @@ const (
 	ReasonBusy             = "BUSY"               // the skill's concurrency limit stayed full
 	ReasonUnavailable      = "UNAVAILABLE"        // the sandbox this skill needs is not available
 	ReasonAuditFailed      = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
+	ReasonCallsRunning     = "CALLS_RUNNING"      // the kill switch is on, but cancelled calls had not ended within its bound
 )
 
 // Error is a refused or failed call. Reason is machine-readable; Error() is one line of

@@ -253,7 +253,7 @@ func codeOf(reason string) codes.Code {
 	case string(isolation.ReasonMemory), string(isolation.ReasonOutput), string(isolation.ReasonLogs),
 		string(isolation.ReasonRequests), engine.ReasonBusy:
 		return codes.ResourceExhausted
-	case string(isolation.ReasonTimeout):
+	case string(isolation.ReasonTimeout), engine.ReasonCallsRunning:
 		return codes.DeadlineExceeded
 	case engine.ReasonDisabled:
 		return codes.FailedPrecondition
