@@ -286,7 +286,9 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 			running++
 		}
 	}
-	e.drain(ctx, name)
+	// Warm instances go even if the operator's client has gone: a disabled skill keeps
+	// nothing running.
+	e.drain(context.WithoutCancel(ctx), name)
 	if auditErr != nil {
 		return len(ending), fmt.Errorf("disable %s: the skill is disabled, but the audit log refused the record: %w", name, auditErr)
 	}
