@@ -158,7 +158,7 @@ if ((use_docker)); then
 	CGO_ENABLED=0 GOOS=linux build "$tmp/build/textstat/textstat" ./skills/textstat -trimpath -ldflags='-s -w'
 	cp skills/textstat/Dockerfile "$tmp/build/textstat/"
 	image_tag="skillbox-demo-textstat:$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9.-')"
-	docker build -q -t "$image_tag" "$tmp/build/textstat" >/dev/null 2>"$tmp/docker-build.log" ||
+	docker build -q --label "dev.skillbox.demo-run=$(basename "$tmp")" -t "$image_tag" "$tmp/build/textstat" >/dev/null 2>"$tmp/docker-build.log" ||
 		die "docker build failed: $(tail -n 3 "$tmp/docker-build.log")"
 	docker save "$image_tag" -o "$pkgs/textstat/image.tar"
 	cp skills/textstat/skill.yaml "$pkgs/textstat/skill.yaml"

@@ -272,6 +272,9 @@ func installTextstat(t *testing.T, op *operatorHome) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A label of this run's own: image IDs are content addresses, and another run's
+	// cleanup (or the demo's) must not delete the image this test installed.
+	df = append(df, "\nLABEL dev.skillbox.test-run="+filepath.Base(build)+"\n"...)
 	if err := os.WriteFile(filepath.Join(build, "Dockerfile"), df, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,9 @@ func buildImage(ctx context.Context, cli *client.Client, pkg, bin, tag, extra st
 // buildImageWith builds a static Go program into an image with the given Dockerfile,
 // whose context holds just the binary, named bin.
 func buildImageWith(ctx context.Context, cli *client.Client, pkg, bin, tag, dockerfile string) (string, error) {
+	// Image IDs are content addresses: without a label of its own, this run's image would
+	// be the same image as another run's, and that run's cleanup would delete it.
+	dockerfile += "\nLABEL dev.skillbox.test-run=" + filepath.Base(env.binDir) + "\n"
 	out := filepath.Join(env.binDir, bin)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
