@@ -121,6 +121,7 @@ type Sandbox struct {
 
 	watchArgv    []string      // WithWatchdog; empty: none
 	watchBackoff time.Duration // wait before the first restart of the watchdog
+	watchStderr  *os.File      // the watchdog's standard error
 	wd           *watchdog     // nil: no watchdog
 
 	instance string // random id of this Sandbox, on every label
@@ -164,6 +165,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		log:        slog.New(slog.DiscardHandler),
 
 		watchBackoff: watchdogBackoff,
+		watchStderr:  os.Stderr,
 	}
 	for _, o := range opts {
 		o(s)

@@ -71,6 +71,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Sandbox) { s.log = l } }
 type watchdog struct {
 	argv    []string // with the instance id last
 	env     []string
+	stderr  *os.File
 	log     *slog.Logger
 	backoff time.Duration
 
@@ -87,6 +88,7 @@ func (s *Sandbox) startWatchdog() error {
 	w := &watchdog{
 		argv:    append(append([]string(nil), s.watchArgv...), s.instance),
 		env:     append(os.Environ(), "DOCKER_HOST="+s.cli.DaemonHost()),
+		stderr:  s.watchStderr,
 		log:     s.log,
 		backoff: s.watchBackoff,
 		stop:    make(chan struct{}),
@@ -115,7 +117,7 @@ func (w *watchdog) spawn() (*exec.Cmd, *os.File, error) {
 	}
 	cmd := exec.Command(w.argv[0], w.argv[1:]...)
 	cmd.Stdin = r
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = w.stderr
 	cmd.Env = w.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()

@@ -172,16 +172,23 @@ func TestWatchdogReapsAfterKill(t *testing.T) {
 		return fmt.Sprintf("left: %d containers, %d networks; %s", len(instanceContainers(t, instance)), len(instanceNetworks(t, instance)), serverLog())
 	})
 	waitFor(t, "the watchdog to exit after its work", func() bool { return !alive(watchdogPID) })
+	// The watchdog (its standard error is the server's) did it, not a new start.
+	if l := serverLog(); !strings.Contains(l, "the server is gone without closing its sandbox") ||
+		!strings.Contains(l, "removed the sandbox's containers and networks") {
+		t.Errorf("the watchdog does not report its work; %s", l)
+	}
 }
 
-// TestWatchdogEndsWithClose: a clean Close leaves no watchdog process behind, and the
-// watchdog exits of its own accord (status 0, not killed).
+// TestWatchdogEndsWithClose: a clean Close leaves no watchdog process behind; the
+// watchdog, told that nothing is left, exits of its own accord (status 0, not
+// killed) without removing anything.
 func TestWatchdogEndsWithClose(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSandbox(t, WithWarmPool(1), WithWatchdog([]string{exe, watchdogRole}))
+	wlog, withStderr := watchdogStderr(t)
+	s := newSandbox(t, WithWarmPool(1), WithWatchdog([]string{exe, watchdogRole}), withStderr)
 	if err := s.Prewarm(context.Background(), hostileCall(`{"mode":"echo"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +209,51 @@ func TestWatchdogEndsWithClose(t *testing.T) {
 	if d := time.Since(start); d > watchdogCleanExit {
 		t.Errorf("Close took %v: the watchdog was killed, not told", d)
 	}
+	if l := wlog(); strings.Contains(l, "removing") || strings.Contains(l, "removed") {
+		t.Errorf("after a clean Close the watchdog removed things: %s", l)
+	}
+}
+
+// TestWatchdogReapsWhatCloseLeft: what Close could not remove (here: a container of
+// the sandbox's that Close does not know) the watchdog removes before it exits.
+func TestWatchdogReapsWhatCloseLeft(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlog, withStderr := watchdogStderr(t)
+	s := newSandbox(t, WithWatchdog([]string{exe, watchdogRole}), withStderr)
+	ctx := context.Background()
+	c, err := env.cli.ContainerCreate(ctx, &container.Config{Image: env.hostileID, Labels: s.labels("hostile", "stray")},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+	cmd := s.wd.cmd
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive(cmd.Process.Pid) {
+		t.Fatalf("watchdog pid %d still runs after Close", cmd.Process.Pid)
+	}
+	if _, err := env.cli.ContainerInspect(ctx, c.ID); err == nil {
+		t.Fatalf("a container of the sandbox survived its Close and its watchdog; watchdog log: %s", wlog())
+	}
+	if !strings.Contains(wlog(), "removed=1") {
+		t.Errorf("the watchdog does not say it removed the container: %s", wlog())
+	}
+}
+
+// watchdogStderr sends the watchdog's standard error to a file the test reads.
+func watchdogStderr(t *testing.T) (func() string, Option) {
+	f, err := os.CreateTemp(t.TempDir(), "watchdog-stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	read := func() string { b, _ := os.ReadFile(f.Name()); return string(b) }
+	return read, func(s *Sandbox) { s.watchStderr = f }
 }
 
 // TestWatchdogRestarted: a watchdog that dies while the server runs is reported and
@@ -213,7 +265,8 @@ func TestWatchdogRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	s := newSandbox(t, WithWarmPool(1), WithWatchdog([]string{exe, watchdogRole}),
+	_, withStderr := watchdogStderr(t)
+	s := newSandbox(t, WithWarmPool(1), WithWatchdog([]string{exe, watchdogRole}), withStderr,
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), func(s *Sandbox) { s.watchBackoff = 10 * time.Millisecond })
 	if err := s.Prewarm(context.Background(), hostileCall(`{"mode":"echo"}`)); err != nil {
 		t.Fatal(err)
