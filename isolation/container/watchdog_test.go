@@ -397,3 +397,45 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestWatchdogSignals: SIGHUP (the server's reload) and a first SIGTERM leave the live
+// server's containers alone; a second SIGTERM removes them at once, and the sandbox,
+// still open, starts a new watchdog.
+func TestWatchdogSignals(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	wlog, withStderr := watchdogStderr(t)
+	s := newSandbox(t, WithWarmPool(1), WithWatchdog([]string{exe, watchdogRole}), withStderr,
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), func(s *Sandbox) { s.watchBackoff = 10 * time.Millisecond })
+	if err := s.Prewarm(context.Background(), hostileCall(`{"mode":"echo"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.wd.mu.Lock()
+	pid := s.wd.cmd.Process.Pid
+	s.wd.mu.Unlock()
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		if err := syscall.Kill(pid, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the watchdog to note the first SIGTERM", func() bool {
+		return strings.Contains(wlog(), "waiting for the server to end")
+	}, wlog)
+	if !alive(pid) || pooled(t, s) != 1 || strings.Contains(wlog(), "removing") {
+		t.Fatalf("SIGHUP and one SIGTERM: watchdog alive %v, %d warm containers (want 1); watchdog log: %s", alive(pid), pooled(t, s), wlog())
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a second SIGTERM to remove the containers", func() bool {
+		return len(instanceContainers(t, s.Instance())) == 0
+	}, wlog)
+	waitFor(t, "a new watchdog", func() bool {
+		s.wd.mu.Lock()
+		defer s.wd.mu.Unlock()
+		return s.wd.cmd.Process.Pid != pid && alive(s.wd.cmd.Process.Pid)
+	}, logs.String)
+}
