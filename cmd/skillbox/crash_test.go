@@ -217,6 +217,7 @@ func TestKillNineLeavesNoContainers(t *testing.T) {
 		t.Fatalf("invoke textstat: %s", out)
 	}
 	pid := strconv.Itoa(srv.Process.Pid)
+	t.Cleanup(func() { removeObjects(t, pid) }) // if the test fails: leave nothing running
 	waitUntil(t, "the warm pool to fill", func() bool { return len(dockerObjects(t, "ps", "-aq", pid)) >= 1 })
 	instance := sandboxInstance(t, pid)
 	if n := len(watchdogs(t, instance)); n != 1 {
@@ -251,6 +252,17 @@ func TestKillNineLeavesNoContainers(t *testing.T) {
 	}
 	if w := watchdogs(t, instance2); len(w) != 0 {
 		t.Fatalf("a cleanly stopped server left its watchdog running: pids %v", w)
+	}
+}
+
+// removeObjects force-removes the containers and networks skillbox process pid
+// labelled.
+func removeObjects(t *testing.T, pid string) {
+	if ids := dockerObjects(t, "ps", "-aq", pid); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+	if ids := dockerObjects(t, "network", "ls", "-q", pid); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
 	}
 }
 
