@@ -249,6 +249,9 @@ func RunWatchdog(ctx context.Context, stdin io.Reader, instance string, log *slo
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
+	// In a process group of its own it is a background job of the server's terminal:
+	// with `stty tostop` a write there would stop it.
+	signal.Ignore(syscall.SIGTTOU)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return fmt.Errorf("container watchdog: docker client: %w", err)
