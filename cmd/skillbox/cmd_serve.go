@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -85,7 +86,13 @@ func serve(c *cli.Context) error {
 	if !c.Bool("no-container") {
 		// Warm containers hide creation time; egress goes through the sandbox's proxy,
 		// which enforces the same origin policy as the wasm host function.
-		copts := []container.Option{container.WithWarmPool(2)}
+		copts := []container.Option{container.WithWarmPool(2), container.WithLogger(slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)))}
+		// A process of its own removes this server's containers if it dies unclosed.
+		if exe, err := os.Executable(); err == nil {
+			copts = append(copts, container.WithWatchdog([]string{exe, "internal", "container-watchdog"}))
+		} else {
+			fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: no container watchdog (%v): a crash leaves containers running until the next start\n", oneLine(err))
+		}
 		if c.Bool("no-host-firewall") {
 			copts = append(copts, container.WithoutHostFirewall())
 		}

@@ -150,6 +150,9 @@ func startServer(t *testing.T, op *operatorHome, args ...string) (*exec.Cmd, *lo
 	srv.Env = append(os.Environ(), op.env...)
 	errb := &lockedWriter{}
 	srv.Stderr = errb
+	// Wait also waits for the server's standard error to close, which its container
+	// watchdog holds too: bound that.
+	srv.WaitDelay = time.Minute
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +202,10 @@ func (l *lockedWriter) String() string {
 	return l.b.String()
 }
 
-// TestKillNineLeavesNoContainers kills a server that runs container skills: its warm
-// containers (and their networks and firewall rules) outlive it, and the next start
-// removes them.
+// TestKillNineLeavesNoContainers kills a server that runs container skills: its
+// watchdog removes its warm containers (and networks and firewall rules) without any
+// new start, and exits. The next start finds nothing left, and a cleanly stopped
+// server leaves neither containers nor a watchdog.
 func TestKillNineLeavesNoContainers(t *testing.T) {
 	requireDocker(t)
 	bin := signBuildCLI(t)
@@ -213,24 +217,89 @@ func TestKillNineLeavesNoContainers(t *testing.T) {
 		t.Fatalf("invoke textstat: %s", out)
 	}
 	pid := strconv.Itoa(srv.Process.Pid)
+	t.Cleanup(func() { removeObjects(t, pid) }) // if the test fails: leave nothing running
 	waitUntil(t, "the warm pool to fill", func() bool { return len(dockerObjects(t, "ps", "-aq", pid)) >= 1 })
+	instance := sandboxInstance(t, pid)
+	if n := len(watchdogs(t, instance)); n != 1 {
+		t.Fatalf("%d watchdogs run for the server's sandbox %s, want 1; server log: %s", n, instance, srvErr)
+	}
 	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = srv.Wait()
-	if left := dockerObjects(t, "ps", "-aq", pid); len(left) == 0 {
-		t.Fatalf("no containers outlived the killed server: the test proves nothing; server log: %s", srvErr)
+	// No new start: the dead server's watchdog removes them, and exits.
+	waitUntil(t, "the killed server's containers and networks removed without a restart", func() bool {
+		return len(dockerObjects(t, "ps", "-aq", pid)) == 0 && len(dockerObjects(t, "network", "ls", "-q", pid)) == 0
+	})
+	waitUntil(t, "the killed server's watchdog to exit", func() bool { return len(watchdogs(t, instance)) == 0 })
+	_ = srv.Wait() // after the watchdog: it held the server's standard error
+	if !strings.Contains(srvErr.String(), "removed the sandbox's containers and networks") {
+		t.Errorf("the watchdog does not report its work; server log: %s", srvErr)
 	}
 
 	srv2, _ := startServer(t, op)
-	waitUntil(t, "the killed server's containers to be reaped", func() bool {
-		return len(dockerObjects(t, "ps", "-aq", pid)) == 0 && len(dockerObjects(t, "network", "ls", "-q", pid)) == 0
-	})
+	if left := dockerObjects(t, "ps", "-aq", pid); len(left) != 0 {
+		t.Fatalf("the killed server's containers came back: %v", left)
+	}
+	if out := op.must("invoke", "textstat", "--input", `{"text":"again"}`); !strings.Contains(out, `"again"`) {
+		t.Fatalf("invoke textstat after restart: %s", out)
+	}
 	pid2 := strconv.Itoa(srv2.Process.Pid)
+	waitUntil(t, "the new server's warm pool to fill", func() bool { return len(dockerObjects(t, "ps", "-aq", pid2)) >= 1 })
+	instance2 := sandboxInstance(t, pid2)
 	stopServer(t, srv2)
 	if left := dockerObjects(t, "ps", "-aq", pid2); len(left) != 0 {
 		t.Fatalf("a cleanly stopped server left containers: %v", left)
 	}
+	if w := watchdogs(t, instance2); len(w) != 0 {
+		t.Fatalf("a cleanly stopped server left its watchdog running: pids %v", w)
+	}
+}
+
+// removeObjects force-removes the containers and networks skillbox process pid
+// labelled.
+func removeObjects(t *testing.T, pid string) {
+	if ids := dockerObjects(t, "ps", "-aq", pid); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+	if ids := dockerObjects(t, "network", "ls", "-q", pid); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+	}
+}
+
+// sandboxInstance is the instance id on the containers of skillbox process pid.
+func sandboxInstance(t *testing.T, pid string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=dev.skillbox.pid="+pid,
+		"--format", `{{.Label "dev.skillbox.instance"}}`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 || f[0] == "" {
+		t.Fatalf("no instance label on the containers of pid %s", pid)
+	}
+	return f[0]
+}
+
+// watchdogs lists the pids of running container watchdogs for a sandbox instance.
+func watchdogs(t *testing.T, instance string) []string {
+	t.Helper()
+	want := "\x00internal\x00container-watchdog\x00" + instance + "\x00"
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		// A zombie's command line is empty: only running watchdogs match.
+		if b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline"); err == nil && strings.Contains(string(b), want) {
+			pids = append(pids, d.Name())
+		}
+	}
+	return pids
 }
 
 // dockerObjects lists the IDs of containers ("ps", "-aq") or networks ("network", "ls",

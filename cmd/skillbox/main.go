@@ -43,6 +43,7 @@ func newApp() *cli.App {
 			disableCommand(),
 			enableCommand(),
 			auditCommand(),
+			internalCommand(),
 		},
 	}
 }

@@ -8,11 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -113,6 +117,12 @@ type Sandbox struct {
 	nofile     int64
 	noReap     bool
 	noFirewall bool
+	log        *slog.Logger
+
+	watchArgv    []string      // WithWatchdog; empty: none
+	watchBackoff time.Duration // wait before the first restart of the watchdog
+	watchStderr  *os.File      // the watchdog's standard error
+	wd           *watchdog     // nil: no watchdog
 
 	instance string // random id of this Sandbox, on every label
 	pid      string
@@ -152,6 +162,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		pools:      map[string]*pool{},
 		pid:        fmt.Sprint(os.Getpid()),
 		instance:   randomID(),
+		log:        slog.New(slog.DiscardHandler),
+
+		watchBackoff: watchdogBackoff,
+		watchStderr:  os.Stderr,
 	}
 	for _, o := range opts {
 		o(s)
@@ -192,6 +206,15 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 			return nil, err
 		}
 	}
+	// Before anything of this sandbox exists, so nothing is ever unwatched.
+	if len(s.watchArgv) > 0 {
+		if err := s.startWatchdog(); err != nil {
+			s.bgCancel()
+			s.closeClient()
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	if s.poolSize > 0 {
 		s.janitorDone = make(chan struct{})
 		go s.janitor(max(min(s.maxWarmAge, s.poolIdle)/4, 10*time.Millisecond))
@@ -213,7 +236,8 @@ func (s *Sandbox) closeClient() {
 
 // Close drains the warm pools, waits for calls in flight to end and for pending
 // removals, removes the networks it created and closes the client. It does not
-// cancel calls: their callers (the engine's kill switch) do.
+// cancel calls: their callers (the engine's kill switch) do. Last it ends the
+// watchdog: told that nothing is left when that is so, otherwise to remove what is.
 func (s *Sandbox) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -241,9 +265,25 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	for _, n := range nets {
 		errs = append(errs, s.removeNetwork(ctx, n))
 	}
+	// A removal that failed after its retries is not reported: look.
+	clean := errors.Join(errs...) == nil && s.nothingLeft(ctx)
 	s.closeClient()
 	errs = append(errs, os.RemoveAll(s.dir))
+	if s.wd != nil {
+		s.wd.close(clean)
+	}
 	return errors.Join(errs...)
+}
+
+// nothingLeft says whether the engine holds no container or network of this sandbox.
+func (s *Sandbox) nothingLeft(ctx context.Context) bool {
+	f := filters.NewArgs(filters.Arg("label", LabelInstance+"="+s.instance))
+	cs, err := s.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil || len(cs) > 0 {
+		return false
+	}
+	ns, err := s.cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	return err == nil && len(ns) == 0
 }
 
 // Drain removes the warm containers of one skill and its network when idle; the kill

@@ -116,7 +116,8 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 	if n.unconfine != nil {
 		n.unconfine()
 	}
-	if err := s.cli.NetworkRemove(context.WithoutCancel(ctx), n.id); err != nil {
+	// Gone already: a watchdog signalled twice removes the objects of a live server.
+	if err := s.cli.NetworkRemove(context.WithoutCancel(ctx), n.id); err != nil && !isGone(err) {
 		return fmt.Errorf("remove network %s: %w", n.name, err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 )
 
 func (s *Sandbox) labels(skill, call string) map[string]string {
@@ -36,17 +37,45 @@ func (s *Sandbox) labels(skill, call string) map[string]string {
 // process is gone: the leftovers of a crash. Objects of live skillbox processes
 // (another server, a concurrent test) are left alone.
 func (s *Sandbox) Reap(ctx context.Context) error {
-	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
-	cs, err := s.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	_, err := reap(ctx, s.cli, reapScope{
+		label: LabelManaged + "=true", mine: s.orphan, self: s.pid,
+		firewall: !s.noFirewall, ruleTag: "skillbox:",
+	})
+	return err
+}
+
+// reapScope says what one reap removes.
+type reapScope struct {
+	label string                              // the objects listed: key=value
+	mine  func(labels map[string]string) bool // which of them to remove; nil: all
+	self  string                              // the pid whose private directory is kept
+	// firewall also removes host firewall rules whose comment holds ruleTag and
+	// whose bridge is gone.
+	firewall bool
+	ruleTag  string
+}
+
+// reap is the one removal of leftovers, shared by Reap at start (every dead
+// process's objects) and the watchdog (one sandbox's objects, once its server is
+// gone). It force-removes the containers (sweeping the read-write grants of each),
+// then the networks, then the firewall rules of bridges that are gone and the private
+// directories of dead processes. It returns how many containers and networks it
+// removed or found already going.
+func reap(ctx context.Context, cli *client.Client, sc reapScope) (int, error) {
+	mine := func(l map[string]string) bool { return sc.mine == nil || sc.mine(l) }
+	f := filters.NewArgs(filters.Arg("label", sc.label))
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
-		return fmt.Errorf("reap: list containers: %w", err)
+		return 0, fmt.Errorf("reap: list containers: %w", err)
 	}
 	var errs []error
+	n := 0
 	for _, c := range cs {
-		if !s.orphan(c.Labels) {
+		if !mine(c.Labels) {
 			continue
 		}
-		if err := s.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !isGone(err) {
+		n++
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
 			continue
 		}
@@ -61,29 +90,31 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 			}
 		}
 	}
-	errs = append(errs, reapTempDirs(s.pid))
-	ns, err := s.cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	errs = append(errs, reapTempDirs(sc.self))
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("reap: list networks: %w", err))...)
+		return n, errors.Join(append(errs, fmt.Errorf("reap: list networks: %w", err))...)
 	}
-	for _, n := range ns {
-		if s.orphan(n.Labels) {
-			if err := s.cli.NetworkRemove(ctx, n.ID); err != nil && !isGone(err) {
-				errs = append(errs, fmt.Errorf("reap network %s: %w", n.Name, err))
-			}
+	for _, nw := range ns {
+		if !mine(nw.Labels) {
+			continue
+		}
+		n++
+		if err := cli.NetworkRemove(ctx, nw.ID); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("reap network %s: %w", nw.Name, err))
 		}
 	}
-	if !s.noFirewall {
-		if err := reapFirewall(ctx); err != nil {
+	if sc.firewall {
+		if err := reapFirewall(ctx, sc.ruleTag); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return n, errors.Join(errs...)
 }
 
-// reapFirewall removes host firewall rules of skillbox networks whose bridge is gone
-// (the network was reaped above, or its process died before removing them).
-func reapFirewall(ctx context.Context) error {
+// reapFirewall removes host firewall rules whose comment holds tag and whose bridge
+// is gone (its network was reaped above, or its process died before removing them).
+func reapFirewall(ctx context.Context, tag string) error {
 	var lines []string
 	for _, chain := range []string{"INPUT", "DOCKER-USER"} {
 		out, err := exec.CommandContext(ctx, "iptables", "-w", "5", "-S", chain).Output()
@@ -97,7 +128,7 @@ func reapFirewall(ctx context.Context) error {
 		// iptables -S quotes comments; ours hold no spaces, so unquoting each field
 		// gives back the arguments that delete the rule.
 		f := strings.Fields(strings.ReplaceAll(line, `"`, ""))
-		if len(f) < 2 || f[0] != "-A" || !strings.Contains(line, "skillbox:") {
+		if len(f) < 2 || f[0] != "-A" || !strings.Contains(line, tag) {
 			continue
 		}
 		for i := 0; i+1 < len(f); i++ {
