@@ -154,14 +154,7 @@ func authorSandbox(c *cli.Context, home string, pkg *skillpkg.Package) (isolatio
 	if err != nil {
 		return nil, err
 	}
-	ct := pkg.Manifest.Sandbox.Container
-	load := func() error {
-		return cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID)
-	}
-	if ct.FromRegistry() {
-		load = func() error { return cs.PullImage(c.Context, ct.Image, ct.ID) }
-	}
-	if err := load(); err != nil {
+	if err := cs.Prepare(c.Context, isolation.Skill{Manifest: pkg.Manifest, Dir: pkg.Dir}); err != nil {
 		cs.Close(context.WithoutCancel(c.Context))
 		return nil, err
 	}
@@ -210,11 +203,11 @@ func runInstalled(c *cli.Context, f runFlags) error {
 		return fmt.Errorf("run %s: %w", f.dir, err)
 	}
 	defer ws.Close(context.WithoutCancel(c.Context))
-	cfg := engine.Config{Home: home, Wasm: ws}
+	cfg := engine.Config{Home: home, Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}}
 	cs, dockerErr := newContainerSandbox(c)
 	if dockerErr == nil {
 		defer cs.Close(context.WithoutCancel(c.Context))
-		cfg.Container = cs
+		cfg.Sandboxes[manifest.KindContainer] = cs
 	}
 	eng, err := engine.Open(c.Context, cfg)
 	if err != nil {

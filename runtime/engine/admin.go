@@ -19,26 +19,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
-// ImageLoader is implemented by the container sandbox: install loads a package's
-// image.tar (or pulls its registry reference) into the engine and checks its ID
-// against the signed manifest.
-type ImageLoader interface {
-	LoadImage(ctx context.Context, tarPath, wantID string) error
-	PullImage(ctx context.Context, ref, wantID string) error
-}
-
-// Drainer is implemented by sandboxes that keep warm instances of a skill: the kill
-// switch drains them.
-type Drainer interface {
-	Drain(ctx context.Context, skill string) error
-}
-
-// Preparer is implemented by sandboxes that can get a skill ready ahead of its first
-// call (the wasm sandbox compiles it into its on-disk cache).
-type Preparer interface {
-	Prepare(ctx context.Context, skill isolation.Skill) error
-}
-
 // Installed is the outcome of an install.
 type Installed struct {
 	Entry   store.Entry
@@ -89,25 +69,16 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 			e.verifyFailed(ctx, by, ent, err)
 			return fmt.Errorf("verify: %w", err)
 		}
-		if ent.Manifest.Sandbox.Wasm != nil {
-			// Compiling now refuses a module that could never run and spares the first
-			// call the compile time (seconds for a Go guest).
-			if p, ok := e.wasm.(Preparer); ok {
-				if err := p.Prepare(ctx, isolation.Skill{Manifest: ent.Manifest, Dir: staged, Digest: ent.CodeDigest}); err != nil {
-					return fmt.Errorf("prepare: %w", err)
-				}
-			}
+		// Preparing now refuses code that could never run (a module that does not
+		// compile, an image whose ID is not the signed one) and spares the first call
+		// the work (seconds to compile a Go guest, to load an image).
+		sb, err := e.sandboxFor(ent.Manifest)
+		if err != nil {
+			return err
 		}
-		if c := ent.Manifest.Sandbox.Container; c != nil {
-			loader, ok := e.container.(ImageLoader)
-			if !ok {
-				return fmt.Errorf("%s is a container skill and no Docker engine is available to load its image", ent.Name)
-			}
-			if c.FromRegistry() {
-				return loader.PullImage(ctx, c.Image, c.ID)
-			}
-			if err := loader.LoadImage(ctx, filepath.Join(staged, c.Image), c.ID); err != nil {
-				return err
+		if p, ok := sb.(isolation.Preparer); ok {
+			if err := p.Prepare(ctx, isolation.Skill{Manifest: ent.Manifest, Dir: staged, Digest: ent.CodeDigest}); err != nil {
+				return fmt.Errorf("prepare: %w", err)
 			}
 		}
 		return nil
@@ -396,8 +367,8 @@ func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) 
 // drain drops warm instances of a skill, best effort: they are single-use and a stale
 // one is refused or replaced anyway.
 func (e *Engine) drain(ctx context.Context, name string) {
-	for _, c := range []isolation.Sandbox{e.wasm, e.container} {
-		if d, ok := c.(Drainer); ok {
+	for _, sb := range e.sandboxes {
+		if d, ok := sb.(isolation.Drainer); ok {
 			_ = d.Drain(ctx, name)
 		}
 	}

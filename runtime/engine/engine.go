@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,10 +37,13 @@ const (
 type Config struct {
 	// Home is $SKILLBOX_HOME: trust.yaml, skills/, approvals/, audit/, disabled/.
 	Home string
-	// Wasm and Container run the calls; either may be nil, and a skill needing a
-	// missing one is refused with UNAVAILABLE.
-	Wasm      isolation.Sandbox
-	Container isolation.Sandbox
+	// Sandboxes run the calls, by kind (manifest.KindWasm, manifest.KindContainer): a
+	// skill runs in the sandbox registered under its manifest's sandbox kind, and one
+	// whose kind has none is refused with UNAVAILABLE. A sandbox may also implement
+	// isolation.Preparer (run at install on the staged package) and isolation.Drainer
+	// (run when a skill is disabled or re-approved). The engine never switches on the
+	// kind: a new sandbox is one more entry here.
+	Sandboxes map[string]isolation.Sandbox
 	// Metrics receives call, egress, budget and verification counts; nil makes one.
 	Metrics *metrics.Metrics
 	// MaxConcurrent bounds the calls in flight per skill; a call waits at most
@@ -54,8 +58,7 @@ type Engine struct {
 	store     *store.Store
 	audit     *audit.Log
 	metrics   *metrics.Metrics
-	wasm      isolation.Sandbox
-	container isolation.Sandbox
+	sandboxes map[string]isolation.Sandbox // by kind; never changed after Open
 	maxConc   int
 	queueWait time.Duration
 
@@ -101,8 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		store:     st,
 		audit:     log,
 		metrics:   cfg.Metrics,
-		wasm:      cfg.Wasm,
-		container: cfg.Container,
+		sandboxes: maps.Clone(cfg.Sandboxes),
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
 		slots:     map[string]chan struct{}{},

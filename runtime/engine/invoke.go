@@ -361,16 +361,13 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 		signing.Subject{Name: codeName, SHA256: codeSum}, policy)
 }
 
+// sandboxFor is the sandbox registered for the skill's kind.
 func (e *Engine) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
-	switch {
-	case m.Sandbox.Wasm != nil && e.wasm != nil:
-		return e.wasm, nil
-	case m.Sandbox.Container != nil && e.container != nil:
-		return e.container, nil
-	case m.Sandbox.Container != nil:
-		return nil, errorf(ReasonUnavailable, "%s needs the container sandbox, which is not available (is a Docker engine running?)", m.Name)
+	kind := m.Sandbox.Kind()
+	if sb := e.sandboxes[kind]; sb != nil {
+		return sb, nil
 	}
-	return nil, errorf(ReasonUnavailable, "%s needs the wasm sandbox, which is not available", m.Name)
+	return nil, errorf(ReasonUnavailable, "%s needs the %s sandbox, which is not available", m.Name, kind)
 }
 
 // acquire takes one of the skill's concurrency slots, waiting at most queueWait.

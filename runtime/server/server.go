@@ -351,12 +351,9 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	if in.Disabled {
 		out.State = pb.State_STATE_DISABLED
 	}
-	switch {
-	case m.Sandbox.Wasm != nil:
-		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_WASM
-	case m.Sandbox.Container != nil:
-		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_CONTAINER
-	}
+	// The wire enum spells each kind SANDBOX_KIND_<KIND>; a kind it does not know yet
+	// is UNSPECIFIED.
+	out.Sandbox = pb.SandboxKind(pb.SandboxKind_value["SANDBOX_KIND_"+strings.ToUpper(m.Sandbox.Kind())])
 	if in.Approved {
 		g := in.Approval.Grant
 		out.Signer = in.Approval.Signer
