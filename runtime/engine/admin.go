@@ -223,6 +223,9 @@ const DisableWait = 5 * time.Second
 // if any of them was not confirmed ended: the skill is disabled either way. The state
 // is kept in the skill home and survives restarts.
 func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, error) {
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
 	reason = oneLine(reason) // free text kept in the state file and the audit log
 	if err := e.store.Disable(name, by, reason); err != nil {
 		return 0, err
@@ -270,8 +273,19 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	return len(ending), nil
 }
 
+// checkName refuses an operator's action on something that is not a skill name.
+func checkName(name string) error {
+	if err := manifest.CheckName(name); err != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "name", Err: err}
+	}
+	return nil
+}
+
 // Enable lifts Disable.
 func (e *Engine) Enable(ctx context.Context, name, by string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	if err := e.store.Enable(name); err != nil {
 		return err
 	}

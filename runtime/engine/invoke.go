@@ -103,7 +103,28 @@ func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) erro
 	return ee
 }
 
+// checkRequest refuses what no skill could accept, whichever door the call came
+// through: a missing or malformed name, and lower limits that are negative or below
+// a floor (which a sandbox could read as "no limit"). The caller's bytes are not
+// quoted back: the refusal goes to the audit log.
+func checkRequest(req Request) error {
+	if req.Skill == "" {
+		return &Error{Reason: ReasonInvalidInput, Field: "name", Msg: "no skill name"}
+	}
+	if manifest.CheckName(req.Skill) != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "name",
+			Msg: "not a skill name: want lowercase letters, digits and hyphens, starting with a letter, at most 63"}
+	}
+	if err := manifest.CheckLowering(req.Limits, false, "limits"); err != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "limits", Msg: "invalid limits", Err: &approval.LimitsError{Err: err}}
+	}
+	return nil
+}
+
 func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	if e.isDisabled(req.Skill) {
 		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
 	}
@@ -123,7 +144,7 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		// The caller's own limits (below a floor, negative) are bad input; anything else
 		// is the operator's grant that no longer applies (a granted directory is gone).
 		if le := (*approval.LimitsError)(nil); errors.As(err, &le) {
-			return nil, &Error{Reason: ReasonInvalidInput, Msg: "invalid limits", Err: err}
+			return nil, &Error{Reason: ReasonInvalidInput, Field: "limits", Msg: "invalid limits", Err: err}
 		}
 		return nil, &Error{Reason: ReasonNotApproved, Msg: "grant cannot be applied", Err: err}
 	}
