@@ -43,9 +43,8 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		}
 		dir = tmp
 	}
-	e.mu.RLock()
-	policy, perr := e.policy, e.policyErr
-	e.mu.RUnlock()
+	st := e.state.Load()
+	policy, perr := st.policy, st.policyErr
 	if policy == nil {
 		return nil, fmt.Errorf("install: no usable trust policy at %s: %w", e.TrustPath(), perr)
 	}
@@ -104,7 +103,13 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		return nil, fmt.Errorf("install: audit: %w", err)
 	}
 	e.mu.Lock()
-	e.verified[entry.ManifestDigest] = id.Signer
+	st = e.state.Load()
+	if st.policy == policy {
+		st.verified.Store(entry.ManifestDigest, id.Signer)
+	}
+	// An approval may pin the version just installed (approved elsewhere, then
+	// installed here): resolve the approvals again.
+	e.publish(st.with())
 	e.mu.Unlock()
 	return &Installed{Entry: entry, Signer: id}, nil
 }
@@ -133,10 +138,9 @@ func (e *Engine) Candidate(ctx context.Context, name, pin string) (*Candidate, e
 	if err != nil {
 		return nil, &Error{Reason: ReasonNotFound, Err: err}
 	}
-	e.mu.RLock()
-	policy, perr := e.policy, e.policyErr
-	a := e.approvals[name]
-	e.mu.RUnlock()
+	st := e.state.Load()
+	policy, perr := st.policy, st.policyErr
+	a := st.approvals[name]
 	if policy == nil {
 		return nil, &Error{Reason: ReasonVerifyFailed, Msg: "no usable trust policy at " + e.TrustPath(), Err: perr}
 	}
@@ -185,8 +189,10 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 		return nil, fmt.Errorf("approve: audit: %w", err)
 	}
 	e.mu.Lock()
-	e.approvals[m.Name] = a
-	e.verified[c.Entry.ManifestDigest] = c.Signer.Signer
+	st := e.state.Load().with()
+	st.approvals[m.Name] = a
+	st.verified.Store(c.Entry.ManifestDigest, c.Signer.Signer)
+	e.publish(st)
 	e.mu.Unlock()
 	// Warm instances were made for the old grant (its env, secrets, mounts): drop them.
 	e.drain(ctx, m.Name)
@@ -231,7 +237,9 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 		return 0, err
 	}
 	e.mu.Lock()
-	e.disabled[name] = true
+	st := e.state.Load().with()
+	st.disabled[name] = true
+	e.publish(st)
 	var ending []*inflight
 	for _, c := range e.calls {
 		if c.skill == name {
@@ -290,7 +298,9 @@ func (e *Engine) Enable(ctx context.Context, name, by string) error {
 		return err
 	}
 	e.mu.Lock()
-	delete(e.disabled, name)
+	st := e.state.Load().with()
+	delete(st.disabled, name)
+	e.publish(st)
 	e.mu.Unlock()
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok"}); err != nil {
 		return fmt.Errorf("enable: audit: %w", err)
@@ -306,12 +316,12 @@ type CallInfo struct {
 
 // Calls lists the calls in flight, oldest first.
 func (e *Engine) Calls() []CallInfo {
-	e.mu.RLock()
+	e.mu.Lock()
 	out := make([]CallInfo, 0, len(e.calls))
 	for _, c := range e.calls {
 		out = append(out, CallInfo{ID: c.id, Skill: c.skill, Version: c.version, Caller: c.caller, Started: c.started})
 	}
-	e.mu.RUnlock()
+	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
 }
@@ -354,10 +364,9 @@ func (e *Engine) List(ctx context.Context) ([]SkillInfo, error) {
 
 // Get describes one skill; pin selects a version or digest.
 func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) {
-	e.mu.RLock()
-	a := e.approvals[name]
-	disabled := e.disabled[name]
-	e.mu.RUnlock()
+	st := e.state.Load()
+	a := st.approvals[name]
+	disabled := st.disabled[name]
 	if pin == "" && a != nil {
 		pin = a.ManifestDigest
 	}

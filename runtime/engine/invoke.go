@@ -54,19 +54,16 @@ type resolved struct {
 func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 	// Metrics are labelled by installed skill names only, so a caller cannot mint
 	// label values (series) by calling names that do not exist.
-	// An approved name is known without asking the store (which lists and parses the
-	// store's index: 3-4 % of a wasm call's CPU at 32 callers).
+	// An approved name is known without asking the store.
+	st := e.state.Load() // the operator's decisions, read once for the whole call
 	label := req.Skill
-	e.mu.RLock()
-	approved := e.approvals[req.Skill] != nil
-	e.mu.RUnlock()
-	if !approved {
+	if st.approvals[req.Skill] == nil {
 		if _, err := e.store.Lookup(req.Skill, ""); err != nil {
 			label = unknownSkill
 		}
 	}
 	done := e.metrics.CallStarted(label)
-	res, err := e.invoke(ctx, req)
+	res, err := e.invoke(ctx, st, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
 		outcome = ReasonOf(err)
@@ -121,14 +118,14 @@ func checkRequest(req Request) error {
 	return nil
 }
 
-func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
+func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	if e.isDisabled(req.Skill) {
+	if st.disabled[req.Skill] {
 		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
 	}
-	r, err := e.resolve(ctx, req.Skill, req.Pin)
+	r, err := e.resolve(ctx, st, req.Skill, req.Pin)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +179,11 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		started: time.Now(), cancel: cancel, done: make(chan struct{})}
 	// Registered before the disabled re-check so that a Disable racing with this call
 	// either refuses it here or cancels it below: never neither.
+	// The state is read again here, not taken from st: a Disable since the call began
+	// has published a new one.
 	e.mu.Lock()
 	e.calls[call.ID] = fl
-	disabled := e.disabled[m.Name]
+	disabled := e.state.Load().disabled[m.Name]
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -295,35 +294,31 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}, nil
 }
 
-// resolve finds the approved version of name, checks that the pin (if any) names it,
-// and verifies it (once per manifest digest and trust policy).
-func (e *Engine) resolve(ctx context.Context, name, pin string) (*resolved, error) {
-	e.mu.RLock()
-	a := e.approvals[name]
-	e.mu.RUnlock()
+// resolve finds the approved version of name in st, checks that the pin (if any)
+// names it, and verifies it (once per manifest digest and trust policy).
+func (e *Engine) resolve(ctx context.Context, st *state, name, pin string) (*resolved, error) {
+	a := st.approvals[name]
 	if a == nil {
 		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Reason: ReasonNotFound, Err: err}
 		}
 		return nil, errorf(ReasonNotApproved, "%s is not approved (skillbox approve %s)", name, name)
 	}
-	entry, err := e.store.Lookup(name, a.ManifestDigest)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(ReasonNotFound, "%s: the approved version %s is not installed", name, a.ManifestDigest)
-		}
-		return nil, &Error{Reason: string(isolation.ReasonInternal), Err: err}
+	p := st.pinned[name]
+	if p.err != nil && p.entry.Manifest == nil {
+		return nil, p.err // the approved version is not in the store
 	}
+	entry := p.entry
 	if pin != "" && pin != entry.Version && pin != entry.ManifestDigest {
 		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Reason: ReasonNotFound, Err: err}
 		}
 		return nil, errorf(ReasonNotApproved, "%s@%s is not the approved version (%s); review and approve it first", name, pin, entry.Version)
 	}
-	if err := approval.Check(entry.Manifest, entry.ManifestDigest, a); err != nil {
-		return nil, &Error{Reason: ReasonNotApproved, Err: err}
+	if p.err != nil {
+		return nil, p.err // approval.Check refused it when the state was built
 	}
-	signer, err := e.verify(ctx, entry)
+	signer, err := e.verify(ctx, st, entry)
 	if err != nil {
 		return nil, err
 	}
@@ -333,32 +328,24 @@ func (e *Engine) resolve(ctx context.Context, name, pin string) (*resolved, erro
 	return &resolved{entry: entry, approval: a, signer: signer}, nil
 }
 
-// verify checks an installed package against the trust policy, recomputing both
-// digests from the files in the store. A success is cached by manifest digest until
-// the next reload; the store never edits a package in place.
-func (e *Engine) verify(ctx context.Context, entry store.Entry) (string, error) {
-	e.mu.RLock()
-	signer, ok := e.verified[entry.ManifestDigest]
-	policy, perr := e.policy, e.policyErr
-	e.mu.RUnlock()
-	if ok {
-		return signer, nil
+// verify checks an installed package against st's trust policy, recomputing both
+// digests from the files in the store. A success is cached by manifest digest in st
+// (until trust.yaml is reloaded); the store never edits a package in place.
+func (e *Engine) verify(ctx context.Context, st *state, entry store.Entry) (string, error) {
+	if signer, ok := st.verified.Load(entry.ManifestDigest); ok {
+		return signer.(string), nil
 	}
-	if policy == nil {
-		return "", &Error{Reason: ReasonVerifyFailed, Msg: "no trust policy", Err: perr}
+	if st.policy == nil {
+		return "", &Error{Reason: ReasonVerifyFailed, Msg: "no trust policy", Err: st.policyErr}
 	}
-	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, policy)
+	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, st.policy)
 	if err != nil {
 		e.metrics.VerificationFailed(signing.CheckOf(err))
 		return "", &Error{Reason: ReasonVerifyFailed, Msg: "verify " + entry.Name, Err: err}
 	}
-	e.mu.Lock()
-	// Only if trust.yaml was not reloaded meanwhile: a result under the old policy must
-	// not land in the new cache.
-	if e.policy == policy {
-		e.verified[entry.ManifestDigest] = id.Signer
-	}
-	e.mu.Unlock()
+	// Into st's cache: if trust.yaml was reloaded meanwhile, the new state has its own
+	// and never sees this result.
+	st.verified.Store(entry.ManifestDigest, id.Signer)
 	return id.Signer, nil
 }
 
@@ -393,13 +380,11 @@ func (e *Engine) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
 
 // acquire takes one of the skill's concurrency slots, waiting at most queueWait.
 func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
-	e.mu.Lock()
-	ch := e.slots[skill]
-	if ch == nil {
-		ch = make(chan struct{}, e.maxConc)
-		e.slots[skill] = ch
+	v, ok := e.slots.Load(skill)
+	if !ok {
+		v, _ = e.slots.LoadOrStore(skill, make(chan struct{}, e.maxConc))
 	}
-	e.mu.Unlock()
+	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
@@ -415,12 +400,6 @@ func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
 	case <-ctx.Done():
 		return nil, &Error{Reason: string(isolation.ReasonCanceled), Err: ctx.Err()}
 	}
-}
-
-func (e *Engine) isDisabled(name string) bool {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.disabled[name]
 }
 
 // attributeDenial names the likely cause of a skill that failed after one of its
