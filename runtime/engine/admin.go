@@ -389,8 +389,8 @@ func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) 
 
 // drain drops warm instances of a skill, best effort: they are single-use and a stale
 // one is refused or replaced anyway.
-func (e *Engine) drain(ctx context.Context, name string) {
-	for _, sb := range e.sandboxes {
+func (c *core) drain(ctx context.Context, name string) {
+	for _, sb := range c.sandboxes {
 		if d, ok := sb.(isolation.Drainer); ok {
 			_ = d.Drain(ctx, name)
 		}

@@ -55,11 +55,10 @@ type Config struct {
 
 // Engine is safe for concurrent use.
 type Engine struct {
+	core
 	home      string
 	store     *store.Store
 	audit     *audit.Log
-	metrics   *metrics.Metrics
-	sandboxes map[string]isolation.Sandbox // by kind; never changed after Open
 	maxConc   int
 	queueWait time.Duration
 
@@ -104,14 +103,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		home:      cfg.Home,
 		store:     st,
 		audit:     log,
-		metrics:   cfg.Metrics,
-		sandboxes: maps.Clone(cfg.Sandboxes),
+		core:      newCore(cfg.Sandboxes, cfg.Metrics),
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
 		calls:     map[string]*inflight{},
-	}
-	if e.metrics == nil {
-		e.metrics = metrics.New()
 	}
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
@@ -124,6 +119,20 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// core is what every call needs, verified or not: the sandboxes by kind and the
+// metrics. Engine and Author share it, and with it execute.
+type core struct {
+	sandboxes map[string]isolation.Sandbox // by kind; never changed after it is made
+	metrics   *metrics.Metrics
+}
+
+func newCore(sandboxes map[string]isolation.Sandbox, m *metrics.Metrics) core {
+	if m == nil {
+		m = metrics.New()
+	}
+	return core{sandboxes: maps.Clone(sandboxes), metrics: m}
 }
 
 // Home is the skill home the engine was opened on.

@@ -205,24 +205,10 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not started: audit log", Err: err}
 	}
 
-	out, runErr := sb.Run(callCtx, call)
-	if runErr == nil {
-		if err := m.ValidateOutput(out.Output); err != nil {
-			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
-		}
-	}
-	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
-		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
-	}
+	out, runErr := e.execute(callCtx, sb, call, false)
 	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
 	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
-	// counted, and one summary record says how many. Metrics count every attempt.
-	for range out.Usage.Requests {
-		e.metrics.Egress(m.Name, true)
-	}
-	for range out.Usage.DeniedRequests {
-		e.metrics.Egress(m.Name, false)
-	}
+	// counted, and one summary record says how many.
 	recordedDenials := 0
 	for _, rec := range out.Egress {
 		if !rec.Allowed {
@@ -250,12 +236,6 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
 			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 		}
-	}
-	runErr = attributeDenial(runErr, out.Egress)
-	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
-		e.metrics.BudgetExhausted(m.Name, kind)
-	} else if hitRequestLimit(out.Egress) {
-		e.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
 	}
 
 	end := base
@@ -369,10 +349,46 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 		signing.Subject{Name: codeName, SHA256: codeSum}, policy)
 }
 
+// execute is the core every call shares, the operator's and the author's: the run in
+// the sandbox, the output checked against its schema, the kill switch named as the
+// cause, egress metrics, a refused request named as the likely cause of a failure, and
+// budget metrics. It returns what the sandbox reported and the call's failure, if any.
+// author keeps the schema validator's words in an output refusal (the author's own
+// data on the author's terminal); the operator's path never lets them out.
+func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation.Call, author bool) (isolation.Result, error) {
+	m := call.Skill.Manifest
+	out, runErr := sb.Run(ctx, call)
+	if runErr == nil {
+		if err := m.ValidateOutput(out.Output); err != nil {
+			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
+			if author {
+				runErr = &Error{Reason: ReasonInvalidOutput, Field: runErr.(*Error).Field, Msg: "invalid output", Err: err}
+			}
+		}
+	}
+	if runErr != nil && errors.Is(context.Cause(ctx), errDisabled) {
+		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	// Metrics count every attempt, recorded or not.
+	for range out.Usage.Requests {
+		c.metrics.Egress(m.Name, true)
+	}
+	for range out.Usage.DeniedRequests {
+		c.metrics.Egress(m.Name, false)
+	}
+	runErr = attributeDenial(runErr, out.Egress)
+	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
+		c.metrics.BudgetExhausted(m.Name, kind)
+	} else if hitRequestLimit(out.Egress) {
+		c.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
+	}
+	return out, runErr
+}
+
 // sandboxFor is the sandbox registered for the skill's kind.
-func (e *Engine) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
+func (c *core) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
 	kind := m.Sandbox.Kind()
-	if sb := e.sandboxes[kind]; sb != nil {
+	if sb := c.sandboxes[kind]; sb != nil {
 		return sb, nil
 	}
 	return nil, errorf(ReasonUnavailable, "%s needs the %s sandbox, which is not available", m.Name, kind)
