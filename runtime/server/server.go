@@ -162,7 +162,9 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 	out := &pb.InvokeResponse{
 		OutputJson:     string(res.Output),
 		Logs:           string(res.Logs),
-		LogsTruncated:  int64(len(res.Logs)) >= res.Limits.Logs,
+		// LogsTruncated stays false: a sandbox fails a call whose stderr passes its
+		// budget (LOG_LIMIT), so the logs of a reply are never cut. Logs that fill the
+		// budget exactly are whole.
 		Usage:          usage(res.Usage),
 		AuditId:        res.AuditID,
 		CallId:         res.CallID,
