@@ -250,3 +250,31 @@ func TestAuditVerifyHeadFlag(t *testing.T) {
 		t.Fatalf("recover without a log: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A last record complete but for its newline is a real record: recover keeps it and
+// adds the newline (it used to move the record out of the chain into a side file).
+func TestAuditRecoverKeepsARecordWithoutItsNewline(t *testing.T) {
+	bin := signBuildCLI(t)
+	home, env, lines := auditHome(t, 3)
+	path := filepath.Join(home, "audit", audit.FileName)
+	all := strings.Join(lines, "")
+	if err := os.WriteFile(path, []byte(strings.TrimSuffix(all, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "verify"); r.code == 0 || !strings.Contains(r.stderr, "line 3 is a whole record without its final newline") {
+		t.Fatalf("verify: exit %d: %s", r.code, r.stderr)
+	}
+	r := signRunCLI(t, bin, env, "audit", "recover")
+	if r.code != 0 || !strings.Contains(r.stdout, "added it") || !strings.Contains(r.stdout, "recorded as record 4") {
+		t.Fatalf("recover: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), all) {
+		t.Fatal("the record without its newline left the chain")
+	}
+	if sides, _ := filepath.Glob(path + ".*"); len(sides) != 0 {
+		t.Fatalf("side files: %v", sides)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "verify"); r.code != 0 || !strings.HasPrefix(r.stdout, "ok: 4 records") {
+		t.Fatalf("verify after recover: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+}
