@@ -33,7 +33,8 @@ func serveCommand() *cli.Command {
 			"  skillbox serve --listen 0.0.0.0:7443 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem",
 		Description: "Calls run through the engine: verified, approved, budgeted, audited. SIGHUP re-reads\n" +
 			"trust.yaml and the approvals; SIGTERM or SIGINT stops accepting calls and drains the calls\n" +
-			"in flight (up to --drain) before exiting. A TCP listener needs TLS, or a token file on a\n" +
+			"in flight (up to --drain), then cancels those still running (each ends CANCELED, recorded in\n" +
+			"the audit log) before exiting. A TCP listener needs TLS, or a token file on a\n" +
 			"loopback address.",
 		Flags: []cli.Flag{
 			homeFlag(),
@@ -163,8 +164,20 @@ func serve(c *cli.Context) error {
 	select {
 	case <-stopped:
 	case <-time.After(c.Duration("drain")):
+		// The engine cancels the calls still running and waits until each has its
+		// invoke.end on disk (the engine is closed right after this returns); their
+		// replies then go out with the graceful stop, and Stop ends what is left.
+		fmt.Fprintln(c.App.ErrWriter, "skillbox: drain timed out; cancelling the calls still running")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engine.ShutdownWait)
+		if _, err := eng.Shutdown(sctx); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "skillbox: %v\n", oneLine(err))
+		}
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(time.Second):
+		}
 		g.Stop()
-		fmt.Fprintln(c.App.ErrWriter, "skillbox: drain timed out; remaining calls were cancelled")
 	}
 	return nil
 }

@@ -67,6 +67,7 @@ type Engine struct {
 	verified  map[string]string // manifest digest → signer, for packages that verified
 	slots     map[string]chan struct{}
 	calls     map[string]*inflight
+	closing   bool // Shutdown was called: new calls are refused
 }
 
 type inflight struct {

@@ -159,11 +159,12 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
 		started: time.Now(), cancel: cancel, done: make(chan struct{})}
-	// Registered before the disabled re-check so that a Disable racing with this call
-	// either refuses it here or cancels it below: never neither.
+	// Registered before the disabled and shutdown re-checks so that a Disable or a
+	// Shutdown racing with this call either refuses it here or cancels it below: never
+	// neither.
 	e.mu.Lock()
 	e.calls[call.ID] = fl
-	disabled := e.disabled[m.Name]
+	disabled, closing := e.disabled[m.Name], e.closing
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -173,6 +174,9 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}()
 	if disabled {
 		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
+	}
+	if closing {
+		return nil, errorf(ReasonUnavailable, "the server is shutting down")
 	}
 
 	// invoke.start is queued, not synced: the invoke.end below is a durable append that
@@ -193,6 +197,9 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}
 	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
 		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	if err := shutdownError(callCtx); runErr != nil && err != nil {
+		runErr = err
 	}
 	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
 	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
