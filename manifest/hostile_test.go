@@ -140,7 +140,7 @@ func TestSchemaErrorsHoldNoValue(t *testing.T) {
 		{`{"any":"` + secret + `"}`, "input.any", "want an integer, got a string"},
 		{`{"never":"` + secret + `"}`, "input.never", "matches what the schema forbids"},
 		{`{"num":12345.678}`, "input.num", "must be at most 2.5"},
-		{`{"list":["` + secret + `","` + secret + `"]}`, "input.list", "must have at most 1 items"},
+		{`{"list":["` + secret + `","` + secret + `"]}`, "input.list", "must have at most 1 item"},
 		{`{"` + secret + `":1}`, "input", `unexpected property "` + secret + `"`},
 		{`{"` + huge + `":1}`, "input", `unexpected property "AKIA-INPUT-SECRET-1234AKIA-INPUT-SECRET-1234AKIA-INPUT-SECRET…"`},
 		{`{"key": "` + secret + `"`, "input", "not valid JSON"},

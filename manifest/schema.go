@@ -309,19 +309,19 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.Pattern:
 		return "does not match the pattern"
 	case *kind.MinLength:
-		return fmt.Sprintf("must be at least %d characters", k.Want)
+		return "must be at least " + count(k.Want, "character")
 	case *kind.MaxLength:
-		return fmt.Sprintf("must be at most %d characters", k.Want)
+		return "must be at most " + count(k.Want, "character")
 	case *kind.MinItems:
-		return fmt.Sprintf("must have at least %d items", k.Want)
+		return "must have at least " + count(k.Want, "item")
 	case *kind.MaxItems:
-		return fmt.Sprintf("must have at most %d items", k.Want)
+		return "must have at most " + count(k.Want, "item")
 	case *kind.AdditionalItems:
-		return fmt.Sprintf("must have at most %d items", k.Count)
+		return "must have at most " + count(k.Count, "item")
 	case *kind.MinProperties:
-		return fmt.Sprintf("must have at least %d properties", k.Want)
+		return "must have at least " + count(k.Want, "property")
 	case *kind.MaxProperties:
-		return fmt.Sprintf("must have at most %d properties", k.Want)
+		return "must have at most " + count(k.Want, "property")
 	case *kind.Minimum:
 		return "must be at least " + number(k.Want)
 	case *kind.Maximum:
@@ -337,9 +337,9 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.Contains:
 		return "must contain an item that matches"
 	case *kind.MinContains:
-		return fmt.Sprintf("must contain at least %d items that match", k.Want)
+		return "must contain at least " + count(k.Want, "item") + " that match"
 	case *kind.MaxContains:
-		return fmt.Sprintf("must contain at most %d items that match", k.Want)
+		return "must contain at most " + count(k.Want, "item") + " that match"
 	case *kind.PropertyNames:
 		return "has a property name that is not allowed"
 	case *kind.DependentRequired, *kind.Dependency:
@@ -386,6 +386,17 @@ func article(t string) string {
 		return "true or false"
 	}
 	return "a " + bound(t, maxTokenLen)
+}
+
+// count is "1 character", "3 characters", "2 properties".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return strconv.Itoa(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func firstSorted(xs []string) string {
