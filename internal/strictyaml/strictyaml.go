@@ -140,7 +140,10 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			var te *yaml.TypeError
-			if errors.As(err, &te) {
+			if t == timeType {
+				// time's own message shows Go's reference layout ("2006-01-02T15:04:05Z07:00").
+				c.add(n, path, "want %s, got %q", want(t), Cut(n.Value, maxKeyLen))
+			} else if errors.As(err, &te) {
 				c.add(n, path, "want %s, got %s", want(t), got(n))
 			} else {
 				c.add(n, path, "%s", clean(err))
