@@ -320,6 +320,10 @@ func (p *parser) list(path string, n *yaml.Node) []*yaml.Node {
 }
 
 // packagePath checks a file name inside the package directory.
+// CheckPackagePath reports whether s may name a file inside a package (a clean
+// relative path that stays inside it), in the words Parse uses.
+func CheckPackagePath(s string) error { return packagePath(s) }
+
 func packagePath(s string) error {
 	if s == "" || s == "." || strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\\\x00") ||
 		path.Clean(s) != s || s == ".." || strings.HasPrefix(s, "../") || len(s) > 255 {
