@@ -138,9 +138,9 @@ func serve(c *cli.Context) error {
 	go func() {
 		for range hup {
 			if n, err := eng.Reload(context.WithoutCancel(ctx), "signal:SIGHUP"); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "skillbox: reload failed, keeping the previous state: %v\n", oneLine(err))
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: SIGHUP: %v\n", oneLine(err)) // the error says the previous state is kept
 			} else {
-				fmt.Fprintf(c.App.ErrWriter, "skillbox: reloaded (%d packages)\n", n)
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: reloaded (%s)\n", map[bool]string{true: "1 package", false: fmt.Sprint(n, " packages")}[n == 1])
 			}
 		}
 	}()

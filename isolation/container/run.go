@@ -357,7 +357,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 			if ov.reason == isolation.ReasonLogs {
 				what, max = "stderr", lim.Logs
 			}
-			return res, isolation.Errorf(ov.reason, "%s exceeded %d bytes; container killed", what, max)
+			return res, isolation.Errorf(ov.reason, "%s exceeded %s; container killed", what, manifest.Size(max).Words())
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			clean = false
@@ -388,7 +388,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	clean = false
 	ins, ierr := s.cli.ContainerInspect(context.WithoutCancel(ctx), inst.id)
 	if ierr == nil && ins.State != nil && ins.State.OOMKilled {
-		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %d bytes reached; container killed", lim.Memory)
+		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %s reached; container killed", manifest.Size(lim.Memory).Words())
 	}
 	return res, isolation.Errorf(isolation.ReasonSkillFailed, "skill exited with code %d: %s", code, tail(stderr.buf, 512))
 }

@@ -80,9 +80,13 @@ func TestHostile(t *testing.T) {
 		}},
 		{name: "timeout kills", input: `{"mode":"sleep","sleep":"60s"}`, reason: isolation.ReasonTimeout,
 			modify: func(c *isolation.Call) { c.Limits.Timeout = 2 * time.Second }},
-		{name: "stdout flood", input: `{"mode":"flood"}`, reason: isolation.ReasonOutput, check: func(t *testing.T, _ map[string]any, res isolation.Result, _ error) {
+		{name: "stdout flood", input: `{"mode":"flood"}`, reason: isolation.ReasonOutput, check: func(t *testing.T, _ map[string]any, res isolation.Result, err error) {
 			if len(res.Output) != 64<<10 {
 				t.Errorf("kept %d bytes of stdout, want exactly the cap", len(res.Output))
+			}
+			// The budget in the manifest's units, not raw bytes.
+			if err == nil || !strings.Contains(err.Error(), "stdout exceeded 64KiB; container killed") {
+				t.Errorf("error %v, want the budget as 64KiB", err)
 			}
 		}},
 		{name: "stderr flood", input: `{"mode":"logflood"}`, reason: isolation.ReasonLogs},
