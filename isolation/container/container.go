@@ -113,7 +113,9 @@ type Sandbox struct {
 	nofile     int64
 	noReap     bool
 	noFirewall bool
-
+	// rwUser is who calls with a read-write grant run as ("" = the image's user).
+	rwUser   string
+	grants   grantGuard
 	instance string // random id of this Sandbox, on every label
 	pid      string
 	host     string
@@ -152,6 +154,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		pools:      map[string]*pool{},
 		pid:        fmt.Sprint(os.Getpid()),
 		instance:   randomID(),
+		rwUser:     rwUser(),
 	}
 	for _, o := range opts {
 		o(s)

@@ -39,6 +39,9 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childDirEnv) != "" { // a child test process (see runAsServer)
+		os.Exit(childMain(m))
+	}
 	code := func() int {
 		ctx := context.Background()
 		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())

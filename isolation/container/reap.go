@@ -53,10 +53,12 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 		// A call cut short by the crash never had its read-write grants swept: do it
 		// now that its container is gone. Which hard links the call made is not known
 		// any more, so hard links are left; links, special files and setuid bits go.
+		// What cannot be cleaned quarantines the directory (see grants.go) rather than
+		// stopping the server: only calls that grant it are refused.
 		for _, m := range c.Mounts {
 			if m.Type == mount.TypeBind && m.RW && m.Destination != "/etc/resolv.conf" {
-				if err := sweepGrant(m.Source, func(string) bool { return true }); err != nil {
-					errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
+				if err := sweepGrant(m.Source, func(string, uint64) bool { return true }); err != nil {
+					s.grants.setDirty(canonical(m.Source), &quarantine{left: sweepLeft(m.Source, err)})
 				}
 			}
 		}
