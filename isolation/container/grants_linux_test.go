@@ -147,7 +147,7 @@ func TestSweepAsNonRootServer(t *testing.T) {
 		out, err := runAsServer(t, "TestSweepAsNonRootServer", grant, nil, "SKILLBOX_TEST_CHILD_MODE=sweep").CombinedOutput()
 		t.Logf("server (uid %d):\n%s", serverUID, out)
 		if err != nil || !strings.Contains(string(out), "sweep: ok") {
-			t.Errorf("the sweep as uid %d failed: %v", serverUID, err)
+			t.Errorf("the sweep as uid %d did not report ok (exit: %v)", serverUID, err)
 		}
 		if bad := notInert(t, grant, nil); len(bad) > 0 {
 			t.Errorf("left in the grant after the sweep:\n  %s", strings.Join(bad, "\n  "))
