@@ -132,6 +132,9 @@ func runAction(c *cli.Context) error {
 		Limits: approval.EffectiveLimits(m.Limits, manifest.Limits{}, manifest.Limits{}),
 	})
 	if err != nil {
+		if words := isolation.SkillMessage(err); words != "" {
+			return fmt.Errorf("run %s: %s: %w: %s", m.Name, isolation.ReasonOf(err), err, words)
+		}
 		return fmt.Errorf("run %s: %s: %w", m.Name, isolation.ReasonOf(err), err)
 	}
 	if err := m.ValidateOutput(res.Output); err != nil {
@@ -224,7 +227,7 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
 	if err != nil {
 		reason := engine.ReasonOf(err)
-		msg := fmt.Sprintf("run %s: %v", f.dir, err)
+		msg := fmt.Sprintf("run %s: %s", f.dir, engine.CallerMessage(err))
 		if reason == engine.ReasonUnavailable && dockerErr != nil {
 			msg += ": " + dockerErr.Error()
 		}

@@ -408,7 +408,9 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	if ierr == nil && ins.State != nil && ins.State.OOMKilled {
 		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %s reached; container killed", manifest.Size(lim.Memory).Words())
 	}
-	return res, isolation.Errorf(isolation.ReasonSkillFailed, "skill exited with code %d: %s", code, tail(stderr.buf, 512))
+	// The end of stderr is the skill's own words, for its caller only: skills echo
+	// their input there.
+	return res, isolation.SkillExited(code, len(stderr.buf), tail(stderr.buf, 512))
 }
 
 // ctxErr turns the end of the call's context into its reason.

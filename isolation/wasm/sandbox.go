@@ -412,11 +412,8 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 	}
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
-		msg := fmt.Sprintf("skill exited with code %d", exit.ExitCode())
-		if tail := lastLine(stderr.buf); tail != "" {
-			msg += ": " + tail
-		}
-		return isolation.Errorf(isolation.ReasonSkillFailed, "%s", msg)
+		// The skill's last words are for its caller, not the audit log.
+		return isolation.SkillExited(int64(exit.ExitCode()), len(stderr.buf), lastLine(stderr.buf))
 	}
 	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
 }

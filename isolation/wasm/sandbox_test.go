@@ -51,6 +51,7 @@ func TestHostileModules(t *testing.T) {
 		limits func(*isolation.Limits)
 		reason isolation.Reason
 		msg    string // substring of the error
+		words  string // the skill's own words, for the caller only (never in msg)
 		check  func(*testing.T, isolation.Result)
 	}{
 		{name: "infinite loop", skill: wat("loop"), reason: isolation.ReasonTimeout, msg: "time budget",
@@ -92,7 +93,8 @@ func TestHostileModules(t *testing.T) {
 				}
 			}},
 		{name: "trap", skill: wat("trap"), reason: isolation.ReasonSkillFailed, msg: "unreachable"},
-		{name: "non-zero exit", skill: wat("exit"), reason: isolation.ReasonSkillFailed, msg: "code 3: bad input: no name",
+		{name: "non-zero exit", skill: wat("exit"), reason: isolation.ReasonSkillFailed, msg: "exited with code 3 after writing 25 bytes to stderr",
+			words: "bad input: no name",
 			check: func(t *testing.T, r isolation.Result) {
 				if string(r.Logs) != "noise\nbad input: no name\n" {
 					t.Errorf("logs %q", r.Logs)
@@ -122,6 +124,11 @@ func TestHostileModules(t *testing.T) {
 			ie := requireReason(t, err, tc.reason)
 			if !strings.Contains(ie.Error(), tc.msg) {
 				t.Errorf("error %q does not contain %q", ie.Error(), tc.msg)
+			}
+			// Skills echo their input on stderr: it goes to the caller, not into the
+			// message that is logged.
+			if ie.SkillMsg != tc.words || (tc.words != "" && strings.Contains(ie.Error(), tc.words)) {
+				t.Errorf("skill's words %q, error %q; want words %q and an error without them", ie.SkillMsg, ie.Error(), tc.words)
 			}
 			if tc.check != nil {
 				tc.check(t, res)

@@ -285,7 +285,8 @@ func toStatus(err error) error {
 	if errors.As(err, &e) {
 		field, auditID = e.Field, e.AuditID
 	}
-	return detailed(codeOf(reason), reason, err.Error(), field, auditID)
+	// The caller's reply carries the skill's own last words; the audit log does not.
+	return detailed(codeOf(reason), reason, engine.CallerMessage(err), field, auditID)
 }
 
 // detailed is the one way a refusal leaves the server: msg is bounded to one line
