@@ -153,8 +153,13 @@ const (
 // Error is a failed call with its reason.
 type Error struct {
 	Reason Reason
-	Msg    string // one line for the user
-	Err    error  // underlying cause, if any
+	Msg    string // one line for the user; it may be logged and audited
+	// SkillMsg is the skill's own words about its failure (the end of its stderr,
+	// bounded). Skills echo their input there ("bad input: ..."), so it is the
+	// caller's data, like the output and logs: it goes back to the caller only and is
+	// kept out of Msg and Error(), and so out of every log.
+	SkillMsg string
+	Err      error // underlying cause, if any
 }
 
 func (e *Error) Error() string {
@@ -165,6 +170,29 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// SkillMessage returns the skill's own words carried by err (the first SkillMsg in
+// its chain), or "". Only a reply to the caller may include them.
+func SkillMessage(err error) string {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.SkillMsg != "" {
+			return e.SkillMsg
+		}
+		err = e.Err
+	}
+	return ""
+}
+
+// SkillExited is the error of a skill that exited with a non-zero code after writing
+// stderrBytes bytes to stderr, whose end (words) it carries for the caller only.
+func SkillExited(code int64, stderrBytes int, words string) *Error {
+	msg := fmt.Sprintf("skill exited with code %d", code)
+	if stderrBytes > 0 {
+		msg += fmt.Sprintf(" after writing %d bytes to stderr", stderrBytes)
+	}
+	return &Error{Reason: ReasonSkillFailed, Msg: msg, SkillMsg: words}
+}
 
 // Errorf builds an *Error.
 func Errorf(reason Reason, format string, args ...any) *Error {

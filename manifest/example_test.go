@@ -32,7 +32,7 @@ limits: {memory: 8GiB}
 	// version: "1.0": not a semantic version (want MAJOR.MINOR.PATCH, e.g. 1.2.0)
 	// sandbox.wasm.sha256: empty (run skillbox pack to fill it in)
 	// capabilities.network[1]: "ftp://x": scheme must be http or https
-	// limits.memory: "8GiB": at most 4GiB
+	// limits.memory: "8GiB" is above the 4GiB maximum
 }
 
 func ExampleManifest_ValidateInput() {
@@ -54,6 +54,6 @@ input:
 	fmt.Println(m.ValidateInput([]byte(`{"url": "https://x"}`)))
 	// Output:
 	// input.url: missing property
-	// input.count: got string, want integer
+	// input.count: want an integer, got a string
 	// <nil>
 }

@@ -35,7 +35,7 @@ func TestDeepSchemaRefusedBeforeCompiling(t *testing.T) {
 	if !errors.As(err, &me) {
 		t.Fatalf("Parse = %v, want a *manifest.Error", err)
 	}
-	want := "input: nested more than 64 levels deep (at properties.a.properties.a"
+	want := "input: nested more than 64 levels deep (at input.properties.a.properties.a"
 	if len(me.Problems) != 1 || !strings.HasPrefix(me.Problems[0].String(), want) {
 		t.Fatalf("problems %q, want one starting %q", me.Lines(), want)
 	}
@@ -60,7 +60,7 @@ func TestSchemaDepthAndSizeLimits(t *testing.T) {
 	// Lists count as levels too.
 	deepList := "input: {allOf: " + strings.Repeat("[", 70) + strings.Repeat("]", 70) + "}\n"
 	doc := strings.Replace(goodWasm, "input:\n  type: object\n  required: [url]\n  properties:\n    url: {type: string}\n    count: {type: integer}\n", deepList, 1)
-	if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), "input: nested more than 64 levels deep (at allOf[0][0]") {
+	if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), "input: nested more than 64 levels deep (at input.allOf[0][0]") {
 		t.Errorf("deep list: %v", err)
 	}
 	// Size: many shallow properties.
@@ -137,10 +137,10 @@ func TestSchemaErrorsHoldNoValue(t *testing.T) {
 		{`{"color":"` + secret + `"}`, "input.color", "must be one of the allowed values"},
 		{`{"fixed":"` + secret + `"}`, "input.fixed", "must be the one allowed value"},
 		{`{"either":"` + secret + `"}`, "input.either", "must match exactly one of the alternatives, but matches more"},
-		{`{"any":"` + secret + `"}`, "input.any", "got string, want integer"},
+		{`{"any":"` + secret + `"}`, "input.any", "want an integer, got a string"},
 		{`{"never":"` + secret + `"}`, "input.never", "matches what the schema forbids"},
 		{`{"num":12345.678}`, "input.num", "must be at most 2.5"},
-		{`{"list":["` + secret + `","` + secret + `"]}`, "input.list", "must have at most 1 items"},
+		{`{"list":["` + secret + `","` + secret + `"]}`, "input.list", "must have at most 1 item"},
 		{`{"` + secret + `":1}`, "input", `unexpected property "` + secret + `"`},
 		{`{"` + huge + `":1}`, "input", `unexpected property "AKIA-INPUT-SECRET-1234AKIA-INPUT-SECRET-1234AKIA-INPUT-SECRET…"`},
 		{`{"key": "` + secret + `"`, "input", "not valid JSON"},

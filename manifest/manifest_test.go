@@ -177,15 +177,15 @@ func TestParseBad(t *testing.T) {
 		{"limits bad values", with(t, "  timeout: 10s\n  memory: 64MiB\n  output: 1MiB\n  cpu: 1\n  requests: 20\n", "  timeout: 1h\n  memory: 64 MiB\n  output: 0\n  cpu: many\n  requests: 0\n"), []string{
 			`limits.timeout: "1h": at most 15m0s`,
 			`limits.memory: "64 MiB": want a whole number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)`,
-			`limits.output: "0": at least 1`,
+			`limits.output: "0" is below the 1 byte minimum`,
 			"limits.cpu: want a number of cores, got a string",
 			"limits.requests: 0: want 1 to 10000"}},
-		{"wasm memory too high", with(t, "memory: 64MiB", "memory: 8GiB"), []string{`limits.memory: "8GiB": at most 4GiB`}},
+		{"wasm memory too high", with(t, "memory: 64MiB", "memory: 8GiB"), []string{`limits.memory: "8GiB" is above the 4GiB maximum`}},
 		{"bad duration", with(t, "timeout: 10s", "timeout: 10"), []string{`limits.timeout: "10": want a duration such as 10s, 1m30s or 500ms`}},
 		{"unknown limit", with(t, "  requests: 20\n", "  requests: 20\n  disk: 1GiB\n"), []string{"limits.disk: unknown field (allowed: timeout, memory, output, cpu, requests)"}},
 		{"requests without network", hdr + wasm + "limits: {requests: 5}\n", []string{"limits.requests: set, but capabilities.network grants no origin"}},
 		{"input not a mapping", with(t, "output:\n  type: object\n", "output: [1]\n"), []string{"output: want a mapping (a JSON Schema object), got a list"}},
-		{"input bad schema", with(t, "count: {type: integer}", "count: {type: integr}"), []string{"input: not a valid JSON Schema: at /properties/count/type: value must be one of 'array', 'boolean', 'integer', 'null', 'number', 'object', 'string'"}},
+		{"input bad schema", with(t, "count: {type: integer}", "count: {type: integr}"), []string{`input.properties.count.type: "integr" is not a JSON Schema type (allowed: array, boolean, integer, null, number, object, string)`}},
 		{"input remote ref", with(t, "count: {type: integer}", "count: {$ref: 'https://example.com/s.json'}"), []string{`input: external $ref "https://example.com/s.json" is not allowed: a schema must be self-contained`}},
 		{"input file ref", with(t, "count: {type: integer}", "count: {$ref: 'file:///etc/passwd'}"), []string{`input: external $ref "file:///etc/passwd" is not allowed: a schema must be self-contained`}},
 		{"input relative ref", with(t, "count: {type: integer}", "count: {$ref: 'other.json'}"), []string{`input: external $ref "https://skillbox.invalid/other.json" is not allowed: a schema must be self-contained`}},
@@ -247,8 +247,8 @@ func TestValidateInputOutput(t *testing.T) {
 		{`{"url":"https://x"}`, ""},
 		{`{"url":"https://x","count":3}`, ""},
 		{`{}`, "input.url: missing property"},
-		{`{"url":"x","count":"3"}`, "input.count: got string, want integer"},
-		{`[1]`, "input: got array, want object"},
+		{`{"url":"x","count":"3"}`, "input.count: want an integer, got a string"},
+		{`[1]`, "input: want an object, got an array"},
 		{`{"url":"x"} {}`, "input: not valid JSON: invalid character after top-level value"},
 		{``, "input: not valid JSON: EOF"},
 	} {
@@ -264,7 +264,7 @@ func TestValidateInputOutput(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", tc.in, err, tc.want)
 		}
 	}
-	if err := m.ValidateOutput([]byte(`"text"`)); err == nil || err.Error() != "output: got string, want object" {
+	if err := m.ValidateOutput([]byte(`"text"`)); err == nil || err.Error() != "output: want an object, got a string" {
 		t.Errorf("output: %v", err)
 	}
 	c, err := Parse([]byte(goodContainer))
@@ -279,7 +279,7 @@ func TestValidateInputOutput(t *testing.T) {
 	}
 	// A Manifest built without Parse compiles its schemas on demand.
 	built := &Manifest{Input: map[string]any{"type": "integer"}}
-	if err := built.ValidateInput([]byte(`"x"`)); err == nil || err.Error() != "input: got string, want integer" {
+	if err := built.ValidateInput([]byte(`"x"`)); err == nil || err.Error() != "input: want an integer, got a string" {
 		t.Errorf("built manifest: %v", err)
 	}
 }
@@ -309,7 +309,7 @@ func TestValidateDeterministic(t *testing.T) {
 		if err := m.ValidateInput([]byte(`{"b": 1, "c": "x"}`)); err == nil || err.Error() != "input.a: missing property" {
 			t.Fatalf("got %v", err)
 		}
-		if err := m.ValidateInput([]byte(`{"a":"","m":1,"z":1,"b": 1, "c": "x"}`)); err == nil || err.Error() != "input.b: got number, want string" {
+		if err := m.ValidateInput([]byte(`{"a":"","m":1,"z":1,"b": 1, "c": "x"}`)); err == nil || err.Error() != "input.b: want a string, got a number" {
 			t.Fatalf("got %v", err)
 		}
 	}

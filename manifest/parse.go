@@ -17,6 +17,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 )
 
 // Defaults applied by Parse when a limit is absent, and the bounds a manifest may ask.
@@ -113,6 +115,9 @@ func join(parent, key string) string {
 	if parent == "" {
 		return key
 	}
+	if key == "" {
+		return parent
+	}
 	return parent + "." + key
 }
 
@@ -137,7 +142,7 @@ func (p *parser) parse(data []byte) *Manifest {
 		if errors.Is(err, io.EOF) {
 			p.add("", "empty document")
 		} else {
-			p.add("", "%s", yamlMessage(err))
+			p.add("", "%s", strictyaml.SyntaxMessage(data, err))
 		}
 		return nil
 	}
@@ -315,6 +320,10 @@ func (p *parser) list(path string, n *yaml.Node) []*yaml.Node {
 }
 
 // packagePath checks a file name inside the package directory.
+// CheckPackagePath reports whether s may name a file inside a package (a clean
+// relative path that stays inside it), in the words Parse uses.
+func CheckPackagePath(s string) error { return packagePath(s) }
+
 func packagePath(s string) error {
 	if s == "" || s == "." || strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\\\x00") ||
 		path.Clean(s) != s || s == ".." || strings.HasPrefix(s, "../") || len(s) > 255 {
@@ -428,7 +437,7 @@ func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.
 		p.add(path, "want a mapping (a JSON Schema object), got %s", describe(n))
 		return nil, nil
 	}
-	if msg := schemaShape(n); msg != "" {
+	if msg := schemaShape(path, n); msg != "" {
 		p.add(path, "%s", msg)
 		return nil, nil
 	}
@@ -451,14 +460,23 @@ func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.
 		p.add(path, "the schema is %d bytes as JSON; at most %d are allowed", len(b), MaxSchemaBytes)
 		return nil, nil
 	}
-	compiled, err := compileSchema(path, b)
-	if err != nil {
-		p.add(path, "%s", schemaProblem(err))
-		return nil, nil
-	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
 		p.add(path, "%v", err)
+		return nil, nil
+	}
+	// Words first: the compiler would ignore an unknown keyword and words the rest in
+	// its own terms (JSON pointers, its regexp wrapper).
+	if probs := schemaWords(path, out); len(probs) > 0 {
+		for _, pr := range probs {
+			p.add(pr[0], "%s", pr[1])
+		}
+		return nil, nil
+	}
+	compiled, err := compileSchema(path, b)
+	if err != nil {
+		at, msg := schemaProblem(err)
+		p.add(join(path, at), "%s", msg)
 		return nil, nil
 	}
 	return out, compiled
@@ -466,7 +484,7 @@ func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.
 
 // schemaShape refuses a schema nested deeper than MaxSchemaDepth, before it is decoded
 // or compiled, naming where the limit was crossed. It stops counting at maxSchemaNodes.
-func schemaShape(root *yaml.Node) string {
+func schemaShape(path string, root *yaml.Node) string {
 	type item struct {
 		n      *yaml.Node
 		depth  int
@@ -490,8 +508,7 @@ func schemaShape(root *yaml.Node) string {
 				steps = append(steps, x.step)
 			}
 			slices.Reverse(steps)
-			at := strings.TrimPrefix(strings.Join(steps, ""), ".")
-			return fmt.Sprintf("nested more than %d levels deep (at %s)", MaxSchemaDepth, bound(at, maxPathLen))
+			return fmt.Sprintf("nested more than %d levels deep (at %s)", MaxSchemaDepth, wholeSteps(path, steps, maxPathLen))
 		}
 		if n.Kind == yaml.SequenceNode {
 			for i, c := range n.Content {
@@ -505,6 +522,23 @@ func schemaShape(root *yaml.Node) string {
 		}
 	}
 	return ""
+}
+
+// wholeSteps joins path and steps (".key", "[i]"), stopping before the step that
+// would pass limit bytes and marking the cut, so a name is never cut in half.
+func wholeSteps(path string, steps []string, limit int) string {
+	var b strings.Builder
+	b.WriteString(path)
+	for i, st := range steps {
+		if b.Len()+len(st) > limit-len("…") {
+			if i < len(steps) {
+				b.WriteString("…")
+			}
+			break
+		}
+		b.WriteString(st)
+	}
+	return b.String()
 }
 
 // jsonClean checks a YAML-decoded value is plain JSON: string keys, finite numbers.
@@ -725,10 +759,12 @@ func (p *parser) size(path string, n *yaml.Node, def, lo, hi Size) Size {
 	switch {
 	case err != nil:
 		p.add(path, "%v", err)
+	case s < lo && s > 0 && strings.Trim(n.Value, "0123456789") == "":
+		p.add(path, "%q is %s, below the %s minimum; write a unit (e.g. %s)", n.Value, s.Words(), lo.Words(), def)
 	case s < lo:
-		p.add(path, "%q: at least %s", n.Value, lo)
+		p.add(path, "%q is below the %s minimum", n.Value, lo.Words())
 	case s > hi:
-		p.add(path, "%q: at most %s", n.Value, hi)
+		p.add(path, "%q is above the %s maximum", n.Value, hi.Words())
 	default:
 		return s
 	}

@@ -13,8 +13,6 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 )
 
 // schemas holds the compiled input and output JSON Schemas; nil means "any JSON".
@@ -68,6 +66,9 @@ func (noRemote) Load(url string) (any, error) {
 	return nil, fmt.Errorf("external $ref %q is not allowed: a schema must be self-contained", url)
 }
 
+// schemaBase is where compiled schemas live, for the compiler only.
+const schemaBase = "https://skillbox.invalid/"
+
 // compileSchema compiles one schema document (already JSON-clean). Draft 2020-12
 // unless the schema names another with $schema.
 func compileSchema(which string, doc []byte) (*jsonschema.Schema, error) {
@@ -79,28 +80,77 @@ func compileSchema(which string, doc []byte) (*jsonschema.Schema, error) {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noRemote{})
 	// A URL base (not a URN) so that relative $refs resolve to a URL and reach noRemote.
-	loc := "https://skillbox.invalid/" + which + ".json"
+	loc := schemaBase + which + ".json"
 	if err := c.AddResource(loc, v); err != nil {
 		return nil, err
 	}
 	return c.Compile(loc)
 }
 
-// schemaProblem turns a compile error into a short message.
-func schemaProblem(err error) string {
+// schemaProblem words a compile error for the schema's author: where in the schema
+// (a dotted path below the schema, "" for the whole) and what is wrong, without the
+// library's JSON pointers, URLs or Go text. schemaWords catches the common mistakes
+// first; this covers the rest.
+func schemaProblem(err error) (at, msg string) {
 	var le *jsonschema.LoadURLError
 	if errors.As(err, &le) {
-		return le.Err.Error()
+		return "", bound(le.Err.Error(), maxRuleLen)
 	}
 	var sve *jsonschema.SchemaValidationError
 	if errors.As(err, &sve) {
 		var ve *jsonschema.ValidationError
 		if errors.As(sve.Err, &ve) {
 			leaf := firstLeaf(ve)
-			return "not a valid JSON Schema: at " + pointer(leaf.InstanceLocation) + ": " + kindMessage(leaf.ErrorKind)
+			return dotted(leafLocation(leaf)), "not valid JSON Schema: " + compileRule(leaf.ErrorKind)
 		}
 	}
-	return "not a valid JSON Schema: " + strings.ReplaceAll(err.Error(), "\n", " ")
+	var re *jsonschema.InvalidRegexError
+	if errors.As(err, &re) {
+		return dotted(fragment(re.URL)), fmt.Sprintf("%q is not a valid regular expression: %s", bound(re.Regex, maxTokenLen), RegexpProblem(re.Err))
+	}
+	var pe *jsonschema.JSONPointerNotFoundError
+	if errors.As(err, &pe) {
+		return "", fmt.Sprintf("a $ref points to #%s, which is not in this schema", bound(pointer(fragment(pe.URL)), maxTokenLen))
+	}
+	var ae *jsonschema.AnchorNotFoundError
+	if errors.As(err, &ae) {
+		return "", fmt.Sprintf("a $ref names the anchor %q, which no $anchor in this schema defines", bound(ae.Reference, maxTokenLen))
+	}
+	msg = strings.ReplaceAll(err.Error(), "\n", " ")
+	msg = strings.ReplaceAll(msg, schemaBase, "")
+	return "", "not a valid JSON Schema: " + bound(msg, maxRuleLen)
+}
+
+// compileRule says what is wrong with a schema the metaschema refuses; the "value"
+// there is the author's schema, so numbers may be shown.
+func compileRule(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		return typeRule(k.Want, k.Got)
+	case *kind.AdditionalProperties:
+		return fmt.Sprintf("unexpected property %q", bound(strings.Join(k.Properties, ", "), maxTokenLen))
+	}
+	return ruleOf(k)
+}
+
+// fragment returns the JSON pointer tokens of a schema URL's fragment ("#/a/b").
+func fragment(url string) []string {
+	_, frag, ok := strings.Cut(url, "#")
+	frag = strings.TrimPrefix(frag, "/")
+	if !ok || frag == "" {
+		return nil
+	}
+	toks := strings.Split(frag, "/")
+	for i, t := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+	}
+	return toks
+}
+
+// dotted writes pointer tokens as a field path below a schema ("properties.name",
+// "allOf[1]").
+func dotted(tokens []string) string {
+	return strings.TrimPrefix(instancePath("", tokens), ".")
 }
 
 func pointer(tokens []string) string {
@@ -149,7 +199,8 @@ func (m *Manifest) compiled() (*schemas, error) {
 			return nil, fmt.Errorf("%s schema: %w", x.which, err)
 		}
 		if *x.dst, err = compileSchema(x.which, b); err != nil {
-			return nil, fmt.Errorf("%s schema: %s", x.which, schemaProblem(err))
+			at, msg := schemaProblem(err)
+			return nil, fmt.Errorf("%s: %s", join(x.which, at), msg)
 		}
 	}
 	return s, nil
@@ -235,25 +286,13 @@ func instancePath(root string, tokens []string) string {
 	return bound(b.String(), maxPathLen)
 }
 
-// kindMessage describes a failure found while compiling a schema: the "value" there is
-// the schema the author wrote, never a caller's input.
-func kindMessage(k jsonschema.ErrorKind) string {
-	switch k := k.(type) {
-	case *kind.Type:
-		return fmt.Sprintf("got %s, want %s", k.Got, strings.Join(k.Want, " or "))
-	case *kind.AdditionalProperties:
-		return fmt.Sprintf("unexpected property %q", strings.Join(k.Properties, ", "))
-	}
-	return bound(k.LocalizedString(message.NewPrinter(language.English)), maxRuleLen)
-}
-
 // ruleOf says what the schema wants where a value failed, in words, without the value
 // (the library's own messages quote it). Numbers and names in a rule come from the
 // schema, except property names, which are keys rather than values and are cut short.
 func ruleOf(k jsonschema.ErrorKind) string {
 	switch k := k.(type) {
 	case *kind.Type:
-		return fmt.Sprintf("got %s, want %s", k.Got, strings.Join(k.Want, " or "))
+		return typeRule(k.Want, k.Got)
 	case *kind.AdditionalProperties:
 		if len(k.Properties) == 1 {
 			return fmt.Sprintf("unexpected property %q", bound(k.Properties[0], maxTokenLen))
@@ -270,19 +309,19 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.Pattern:
 		return "does not match the pattern"
 	case *kind.MinLength:
-		return fmt.Sprintf("must be at least %d characters", k.Want)
+		return "must be at least " + count(k.Want, "character")
 	case *kind.MaxLength:
-		return fmt.Sprintf("must be at most %d characters", k.Want)
+		return "must be at most " + count(k.Want, "character")
 	case *kind.MinItems:
-		return fmt.Sprintf("must have at least %d items", k.Want)
+		return "must have at least " + count(k.Want, "item")
 	case *kind.MaxItems:
-		return fmt.Sprintf("must have at most %d items", k.Want)
+		return "must have at most " + count(k.Want, "item")
 	case *kind.AdditionalItems:
-		return fmt.Sprintf("must have at most %d items", k.Count)
+		return "must have at most " + count(k.Count, "item")
 	case *kind.MinProperties:
-		return fmt.Sprintf("must have at least %d properties", k.Want)
+		return "must have at least " + count(k.Want, "property")
 	case *kind.MaxProperties:
-		return fmt.Sprintf("must have at most %d properties", k.Want)
+		return "must have at most " + count(k.Want, "property")
 	case *kind.Minimum:
 		return "must be at least " + number(k.Want)
 	case *kind.Maximum:
@@ -298,9 +337,9 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.Contains:
 		return "must contain an item that matches"
 	case *kind.MinContains:
-		return fmt.Sprintf("must contain at least %d items that match", k.Want)
+		return "must contain at least " + count(k.Want, "item") + " that match"
 	case *kind.MaxContains:
-		return fmt.Sprintf("must contain at most %d items that match", k.Want)
+		return "must contain at most " + count(k.Want, "item") + " that match"
 	case *kind.PropertyNames:
 		return "has a property name that is not allowed"
 	case *kind.DependentRequired, *kind.Dependency:
@@ -326,6 +365,38 @@ func ruleOf(k jsonschema.ErrorKind) string {
 		return "content does not match its schema"
 	}
 	return "does not match the schema"
+}
+
+// typeRule is "want a string, got a number": JSON type names with their articles.
+func typeRule(want []string, got string) string {
+	ws := make([]string, len(want))
+	for i, w := range want {
+		ws[i] = article(w)
+	}
+	return fmt.Sprintf("want %s, got %s", strings.Join(ws, " or "), article(got))
+}
+
+func article(t string) string {
+	switch t {
+	case "null":
+		return "null"
+	case "integer", "object", "array":
+		return "an " + bound(t, maxTokenLen)
+	case "boolean":
+		return "true or false"
+	}
+	return "a " + bound(t, maxTokenLen)
+}
+
+// count is "1 character", "3 characters", "2 properties".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return strconv.Itoa(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func firstSorted(xs []string) string {

@@ -261,6 +261,19 @@ func (s Size) String() string {
 	return strconv.FormatInt(n, 10)
 }
 
+// Words is the size for a message: String, with "bytes" when it has no unit
+// ("16 bytes", "1 byte", "64MiB"). Budgets are shown in the manifest's own units.
+func (s Size) Words() string {
+	str := s.String()
+	switch {
+	case s == 1:
+		return "1 byte"
+	case strings.Trim(str, "-0123456789") == "":
+		return str + " bytes"
+	}
+	return str
+}
+
 // MarshalText implements encoding.TextMarshaler.
 func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 

@@ -3,15 +3,19 @@ package signing
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -29,8 +33,79 @@ const (
 	pemPublicKey           = "PUBLIC KEY"                     // SubjectPublicKeyInfo
 )
 
-// ErrPasswordRequired is returned when a private key is encrypted and no password was given.
-var ErrPasswordRequired = errors.New("private key is encrypted: set SKILLBOX_KEY_PASSWORD")
+// Key file mistakes callers may branch on (errors.Is); each error's text says it in
+// the user's words.
+var (
+	// ErrPasswordRequired: a private key is encrypted and no password was given.
+	ErrPasswordRequired = errors.New("private key is encrypted: set SKILLBOX_KEY_PASSWORD")
+	// ErrWrongPassword: an encrypted key did not decrypt with the password given.
+	ErrWrongPassword = errors.New("wrong password for this key (SKILLBOX_KEY_PASSWORD), or the key file is damaged")
+	// ErrPublicKeyGiven: a public key where a private key belongs (sign --key x.pub).
+	ErrPublicKeyGiven = errors.New("this is a public key; signing needs the private key (.key)")
+	// ErrPrivateKeyGiven: a private key where a public key belongs (trust.yaml,
+	// verify --key).
+	ErrPrivateKeyGiven = errors.New("this is a private key; list the public key (.pub)")
+)
+
+// keyError is a key problem in the user's words that keeps its cause in the chain
+// (for errors.Is and debugging) without printing the library's text.
+type keyError struct {
+	kind  error // one of the Err* values, or nil
+	msg   string
+	cause error
+}
+
+func (e *keyError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return e.kind.Error()
+}
+
+func (e *keyError) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.kind, e.cause} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// keyKind names a key that is not ECDSA P-256, for "only ECDSA P-256 keys are
+// supported" messages.
+func keyKind(key any) string {
+	switch k := key.(type) {
+	case *rsa.PublicKey, *rsa.PrivateKey:
+		return "an RSA key"
+	case ed25519.PublicKey, ed25519.PrivateKey, *ed25519.PrivateKey:
+		return "an Ed25519 key"
+	case *ecdsa.PublicKey:
+		return "an ECDSA key on curve " + k.Curve.Params().Name
+	case *ecdsa.PrivateKey:
+		return "an ECDSA key on curve " + k.Curve.Params().Name
+	case *ecdh.PublicKey, *ecdh.PrivateKey:
+		return "an X25519 key"
+	}
+	return "another kind of key"
+}
+
+func unsupportedKey(key any) error {
+	return &keyError{msg: "only ECDSA P-256 keys are supported, this is " + keyKind(key) + " (skillbox keygen makes one)"}
+}
+
+// pemKind says what a PEM block holds when it is not what was wanted.
+func pemKind(blockType string) string {
+	switch {
+	case strings.Contains(blockType, "PRIVATE KEY"):
+		return "a private key"
+	case blockType == pemPublicKey || blockType == "RSA PUBLIC KEY":
+		return "a public key"
+	case blockType == "CERTIFICATE":
+		return "a certificate"
+	}
+	return fmt.Sprintf("a PEM %q block, not a key", blockType)
+}
 
 // keyEncryption is how encrypted keys are written: the same scrypt cost as cosign's keys
 // (N=2^15, r=8, p=1), expressed as standard PBES2 so that openssl can read the file too.
@@ -90,7 +165,7 @@ func MarshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
 func ParsePrivateKey(data, password []byte) (*ecdsa.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, errors.New("parse private key: no PEM block found")
+		return nil, errors.New("not a key file (no PEM block such as -----BEGIN PRIVATE KEY-----)")
 	}
 	var (
 		key any
@@ -101,13 +176,15 @@ func ParsePrivateKey(data, password []byte) (*ecdsa.PrivateKey, error) {
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	case pemECPrivateKey:
 		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		return nil, unsupportedKey(&rsa.PrivateKey{})
 	case pemEncryptedPrivateKey:
 		if len(password) == 0 {
 			return nil, ErrPasswordRequired
 		}
 		key, _, err = pkcs8.ParsePrivateKey(block.Bytes, password)
 		if err != nil {
-			err = fmt.Errorf("wrong password or corrupt key: %w", err)
+			return nil, &keyError{kind: ErrWrongPassword, cause: err}
 		}
 	case pemCosignKey, pemSigstoreKey:
 		if len(password) == 0 {
@@ -116,18 +193,20 @@ func ParsePrivateKey(data, password []byte) (*ecdsa.PrivateKey, error) {
 		var der []byte
 		der, err = encrypted.Decrypt(block.Bytes, password)
 		if err != nil {
-			return nil, fmt.Errorf("parse private key: wrong password or corrupt key: %w", err)
+			return nil, &keyError{kind: ErrWrongPassword, cause: err}
 		}
 		key, err = x509.ParsePKCS8PrivateKey(der)
+	case pemPublicKey, "RSA PUBLIC KEY":
+		return nil, ErrPublicKeyGiven
 	default:
-		return nil, fmt.Errorf("parse private key: unsupported PEM block %q", block.Type)
+		return nil, &keyError{msg: "not a private key: the file holds " + pemKind(block.Type)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("parse private key: %w", err)
+		return nil, &keyError{msg: "the private key in this file is damaged (its PEM block does not decode)", cause: err}
 	}
 	ec, ok := key.(*ecdsa.PrivateKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("parse private key: only ECDSA P-256 keys are supported, got %T", key)
+		return nil, unsupportedKey(key)
 	}
 	return ec, nil
 }
@@ -135,16 +214,23 @@ func ParsePrivateKey(data, password []byte) (*ecdsa.PrivateKey, error) {
 // ParsePublicKey reads an ECDSA P-256 public key from a "PUBLIC KEY" PEM block.
 func ParsePublicKey(data []byte) (*ecdsa.PublicKey, error) {
 	block, _ := pem.Decode(data)
-	if block == nil || block.Type != pemPublicKey {
-		return nil, errors.New("parse public key: no PUBLIC KEY PEM block found")
+	switch {
+	case block == nil:
+		return nil, errors.New("not a key file (no PEM block such as -----BEGIN PUBLIC KEY-----)")
+	case strings.Contains(block.Type, "PRIVATE KEY"):
+		return nil, ErrPrivateKeyGiven
+	case block.Type == "RSA PUBLIC KEY":
+		return nil, unsupportedKey(&rsa.PublicKey{})
+	case block.Type != pemPublicKey:
+		return nil, &keyError{msg: "not a public key: the file holds " + pemKind(block.Type)}
 	}
 	key, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("parse public key: %w", err)
+		return nil, &keyError{msg: "the public key in this file is damaged or of a kind skillbox does not know", cause: err}
 	}
 	ec, ok := key.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("parse public key: only ECDSA P-256 keys are supported, got %T", key)
+		return nil, unsupportedKey(key)
 	}
 	return ec, nil
 }

@@ -1,12 +1,16 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -21,6 +25,7 @@ type Policy struct {
 	keys        []trustedKey
 	keyless     []trustedIdentity
 	trustedRoot root.TrustedMaterial
+	oneKey      bool // PolicyFromKey: no trust file is involved
 }
 
 type trustedKey struct {
@@ -57,8 +62,11 @@ type trustFileSigner struct {
 // key, keyless)").
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &keyError{msg: fmt.Sprintf("no usable trust policy at %s: the file does not exist", path), cause: err}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("trust policy: %w", err)
+		return nil, &keyError{msg: fmt.Sprintf("trust policy %s cannot be read: %v", path, pathErr(err)), cause: err}
 	}
 	p, err := ParsePolicy(data, filepath.Dir(path))
 	if err != nil {
@@ -98,12 +106,15 @@ func ParsePolicy(data []byte, baseDir string) (*Policy, error) {
 		case s.Key != "":
 			pem, err := os.ReadFile(resolve(s.Key))
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.key: %w", at, err))
+				errs = append(errs, fmt.Errorf("%s.key: %w", at, fileProblem(s.Key, baseDir, err)))
 				continue
 			}
 			k, err := newTrustedKey(s.Name, pem)
+			if errors.Is(err, ErrPrivateKeyGiven) {
+				err = &keyError{kind: ErrPrivateKeyGiven, msg: fmt.Sprintf("%s is a private key; list the public key (%s)", s.Key, pubName(s.Key))}
+			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s.key: %w", at, err))
+				errs = append(errs, fmt.Errorf("%s.key: %w", at, prefixed(s.Key, err)))
 				continue
 			}
 			p.keys = append(p.keys, k)
@@ -122,7 +133,7 @@ func ParsePolicy(data []byte, baseDir string) (*Policy, error) {
 		errs = append(errs, errors.New("signers: at least one signer is required"))
 	}
 	if tf.TrustedRoot != "" {
-		tr, err := root.NewTrustedRootFromPath(resolve(tf.TrustedRoot))
+		tr, err := loadTrustedRoot(tf.TrustedRoot, baseDir, resolve(tf.TrustedRoot))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("trustedRoot: %w", err))
 		} else {
@@ -150,13 +161,14 @@ func (e policyErrors) Error() string {
 
 func (e policyErrors) Unwrap() []error { return e }
 
-// PolicyFromKey is a policy that trusts exactly one public key (verify --key).
+// PolicyFromKey is a policy that trusts exactly one public key (verify --key); name
+// (the key file) is how refusals name it.
 func PolicyFromKey(name string, pubPEM []byte) (*Policy, error) {
 	k, err := newTrustedKey(name, pubPEM)
 	if err != nil {
 		return nil, err
 	}
-	return &Policy{keys: []trustedKey{k}}, nil
+	return &Policy{keys: []trustedKey{k}, oneKey: true}, nil
 }
 
 func newTrustedKey(name string, pubPEM []byte) (trustedKey, error) {
@@ -180,12 +192,94 @@ func newTrustedIdentity(name, issuer, pattern string) (trustedIdentity, error) {
 	if pattern == "" {
 		return trustedIdentity{}, errors.New("subjectRegexp: required")
 	}
+	// The pattern alone first, so a mistake is named in what the operator wrote, not
+	// in the anchored form.
+	if _, err := regexp.Compile(pattern); err != nil {
+		return trustedIdentity{}, &keyError{msg: fmt.Sprintf("subjectRegexp: %q is not a valid regular expression: %s", cut(pattern, 64), regexpProblem(err)), cause: err}
+	}
 	re, err := regexp.Compile(anchor(pattern))
 	if err != nil {
-		return trustedIdentity{}, fmt.Errorf("subjectRegexp: %w", err)
+		return trustedIdentity{}, &keyError{msg: fmt.Sprintf("subjectRegexp: %q cannot be anchored as a whole-string match", cut(pattern, 64)), cause: err}
 	}
 	return trustedIdentity{name: name, issuer: issuer, pattern: pattern, san: re}, nil
 }
+
+// fileProblem words a file that cannot be read, relative paths said as written with
+// the directory they are read from.
+func fileProblem(name, baseDir string, err error) error {
+	where := ""
+	if !filepath.IsAbs(name) {
+		where = fmt.Sprintf(" (relative paths are read from %s, the trust file's directory)", baseDir)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &keyError{msg: fmt.Sprintf("%s does not exist%s", name, where), cause: err}
+	case errors.Is(err, fs.ErrPermission):
+		return &keyError{msg: fmt.Sprintf("%s cannot be read: permission denied%s", name, where), cause: err}
+	}
+	return &keyError{msg: fmt.Sprintf("%s cannot be read: %v%s", name, pathErr(err), where), cause: err}
+}
+
+// pathErr is an I/O error without the "open /path:" the file's name already says.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// prefixed puts the file name before a key problem ("keys/acme.pub: only ECDSA ...").
+func prefixed(name string, err error) error {
+	var ke *keyError
+	if errors.As(err, &ke) && strings.HasPrefix(ke.Error(), name) {
+		return err
+	}
+	return &keyError{msg: name + ": " + err.Error(), cause: err}
+}
+
+// pubName guesses the public key beside a private key file: acme.key → acme.pub.
+func pubName(priv string) string {
+	return strings.TrimSuffix(priv, filepath.Ext(priv)) + ".pub"
+}
+
+// loadTrustedRoot reads a Sigstore trusted root (trusted_root.json) and says in plain
+// words what is wrong with a file that is missing or of another kind.
+func loadTrustedRoot(name, baseDir, path string) (root.TrustedMaterial, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fileProblem(name, baseDir, err)
+	}
+	const want = "want a Sigstore trusted root in JSON (trusted_root.json, as `cosign trusted-root create` writes or sigstore/root-signing publishes)"
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("-----BEGIN")):
+		return nil, &keyError{msg: fmt.Sprintf("%s is a PEM file; %s", name, want)}
+	case !json.Valid(trimmed):
+		return nil, &keyError{msg: fmt.Sprintf("%s is not JSON; %s", name, want)}
+	}
+	tr, err := root.NewTrustedRootFromJSON(trimmed)
+	if err != nil {
+		return nil, &keyError{msg: fmt.Sprintf("%s is JSON but not a Sigstore trusted root; %s", name, want), cause: err}
+	}
+	return tr, nil
+}
+
+// regexpProblem says what is wrong with a regular expression without the regexp
+// package's prefix.
+func regexpProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		if se.Expr != "" && len(se.Expr) <= 64 {
+			return fmt.Sprintf("%s at %q", se.Code, se.Expr)
+		}
+		return string(se.Code)
+	}
+	return "not a valid regular expression"
+}
+
+// cut shortens s to at most n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string { return strictyaml.Cut(s, n) }
 
 // anchor makes a pattern match whole strings only.
 func anchor(pattern string) string {

@@ -156,6 +156,10 @@ func verifyWithKeys(b *bundle.Bundle, hint string, policy *Policy) (*Identity, e
 		}
 	}
 	if len(candidates) == 0 {
+		if policy.oneKey && len(policy.keys) == 1 {
+			// verify --key: no trust policy is involved, only that key.
+			return nil, &VerifyError{Check: CheckUntrustedKey, Err: fmt.Errorf("not signed by %s (signed by key %s)", policy.keys[0].name, hint)}
+		}
 		return nil, &VerifyError{Check: CheckUntrustedKey, Err: fmt.Errorf("signed by key %s, which the trust policy does not list", hint)}
 	}
 	var lastErr error
@@ -170,7 +174,10 @@ func verifyWithKeys(b *bundle.Bundle, hint string, policy *Policy) (*Identity, e
 		lastErr = err
 	}
 	if hint == "" {
-		return nil, &VerifyError{Check: CheckUntrustedKey, Err: fmt.Errorf("no trusted key verifies the signature: %w", lastErr)}
+		if policy.oneKey && len(policy.keys) == 1 {
+			return nil, &VerifyError{Check: CheckUntrustedKey, Err: &keyError{msg: fmt.Sprintf("not signed by %s", policy.keys[0].name), cause: lastErr}}
+		}
+		return nil, &VerifyError{Check: CheckUntrustedKey, Err: &keyError{msg: "no trusted key verifies the signature", cause: lastErr}}
 	}
 	return nil, classify(lastErr)
 }

@@ -82,7 +82,8 @@ func digestField(dir string, root *yaml.Node) (*yaml.Node, string, string, error
 	sb := lookup(root, "sandbox")
 	if w := lookup(sb, "wasm"); w != nil {
 		mod := lookup(w, "module")
-		if mod == nil || mod.Kind != yaml.ScalarNode || mod.Value == "" {
+		// A path outside the package is left for Parse to name by its field.
+		if mod == nil || mod.Kind != yaml.ScalarNode || manifest.CheckPackagePath(mod.Value) != nil {
 			return nil, "", "", nil
 		}
 		sum, err := fileSHA256(dir, mod.Value)
@@ -90,7 +91,8 @@ func digestField(dir string, root *yaml.Node) (*yaml.Node, string, string, error
 	}
 	if c := lookup(sb, "container"); c != nil {
 		img := lookup(c, "image")
-		if img == nil || img.Kind != yaml.ScalarNode || img.Value == "" || (&manifest.ContainerSandbox{Image: img.Value}).FromRegistry() {
+		if img == nil || img.Kind != yaml.ScalarNode || img.Value == "" || (&manifest.ContainerSandbox{Image: img.Value}).FromRegistry() ||
+			manifest.CheckPackagePath(img.Value) != nil {
 			return nil, "", "", nil
 		}
 		id, err := imageIDIn(dir, img.Value)

@@ -125,8 +125,8 @@ func TestDecimal(t *testing.T) {
 	if isolation.ReasonOf(err) != isolation.ReasonSkillFailed || !strings.Contains(string(res.Logs), "division by zero") {
 		t.Fatalf("division by zero: err %v, logs %q", err, res.Logs)
 	}
-	if !strings.Contains(err.Error(), "division by zero") {
-		t.Errorf("the skill's message does not reach the error: %v", err)
+	if !strings.Contains(isolation.SkillMessage(err), "division by zero") {
+		t.Errorf("the skill's message does not reach the caller: %v", err)
 	}
 }
 

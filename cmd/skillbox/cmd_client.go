@@ -68,7 +68,23 @@ func statusLine(err error) error {
 			return errors.New(msg)
 		}
 	}
+	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
+		return errors.New("the server shut down during the call (UNAVAILABLE)")
+	}
 	return fmt.Errorf("%s (%s)", st.Message(), st.Code())
+}
+
+// serverWentAway reports whether an UNAVAILABLE status without details is gRPC's word
+// for a connection the server closed under the call (a shutdown, or a crash), e.g.
+// "closing transport due to: connection error: desc = \"error reading from server:
+// EOF\", received prior goaway: code: NO_ERROR, debug data: \"graceful_stop\"".
+func serverWentAway(msg string) bool {
+	for _, s := range []string{"goaway", "error reading from server", "transport is closing", "connection reset by peer"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w io.Writer, v any) error {

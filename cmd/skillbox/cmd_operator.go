@@ -257,64 +257,33 @@ func auditCommand() *cli.Command {
 			{
 				Name:  "verify",
 				Usage: "check the log's hash chain; names the first bad line and prints the head to keep",
-				UsageText: "skillbox audit verify [--file PATH] [--head HASH]\n\n" +
-					"The chain shows an edited, dropped or reordered line, but not whole lines cut from the end:\n" +
-					"keep the printed head elsewhere and pass it back with --head to see those too.\n\n" +
-					"Examples:\n  skillbox audit verify\n  skillbox audit verify --head 3f1c...e9",
+				UsageText: "skillbox audit verify [--file PATH] [--head HASH] [--json]\n\n" +
+					"The chain shows an edited, dropped or reordered line, but not whole lines cut from the end.\n" +
+					"For those, keep the head elsewhere (a log collector, a ticket) and pass it back with --head: verify\n" +
+					"then also fails unless that record is still in the chain. The head is the last record's \"hash\"\n" +
+					"field, the one in the log's last line (`tail -n1 audit.jsonl | jq -r .hash` prints it too).\n" +
+					"A bad last line (a crash, or an edit of that line) is named with `skillbox audit recover`, which\n" +
+					"moves it aside; damage further up is not recoverable: it says the log was changed.\n\n" +
+					"Examples:\n  skillbox audit verify\n  skillbox audit verify --head 3f1c...e9\n" +
+					"  skillbox audit verify --json    # {\"ok\":true,\"lines\":46,\"head\":\"3f1c...e9\"}",
 				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"},
-					&cli.StringFlag{Name: "head", Usage: "a head printed by an earlier verify: fail unless that line is still in the chain"}},
-				Action: func(c *cli.Context) error {
-					path, err := auditPath(c)
-					if err != nil {
-						return err
-					}
-					f, err := os.Open(path)
-					if err != nil {
-						return fmt.Errorf("audit verify: %w", err)
-					}
-					defer f.Close()
-					var n int
-					var head string
-					if kept := c.String("head"); kept != "" {
-						n, head, err = audit.VerifyReaderHead(f, kept)
-					} else {
-						n, head, err = audit.VerifyReader(f)
-					}
-					if err != nil {
-						return fmt.Errorf("audit verify: %s: %w", path, err)
-					}
-					fmt.Fprintf(c.App.Writer, "ok: %d records, chain intact, head %s\n", n, head)
-					if c.String("head") != "" {
-						fmt.Fprintf(c.App.Writer, "the kept head %s is in the chain\n", c.String("head"))
-					}
-					return nil
-				},
+					&cli.StringFlag{Name: "head", Usage: "a head printed by an earlier verify (64 hex, sha256: prefix allowed): fail unless that record is still in the chain"},
+					&cli.BoolFlag{Name: "json", Usage: "print {ok, lines, head} (and error, badLine, recoverable on failure) as JSON"}},
+				Action: auditVerify,
 			},
 			{
 				Name:  "recover",
-				Usage: "move a torn last line (left by a crash) aside and continue the chain",
+				Usage: "move a bad last line (left by a crash) aside and continue the chain",
 				UsageText: "skillbox audit recover [--by NAME]\n\n" +
-					"Only a torn last line is repaired: its bytes are moved to a side file next to the log and an\n" +
-					"audit.recovered record with their length and sha256 continues the chain. Stop the server first.\n\n" +
+					"Only the log's last line is repaired, and only after lines that chain. A torn line (no newline)\n" +
+					"or a whole line that is not a record continuing the chain is moved to a side file next to the log\n" +
+					"(audit.jsonl.torn-LINE-HASH or .bad-LINE-HASH), and an audit.recovered record with its length\n" +
+					"and sha256 continues the chain. A last record complete but for its newline is kept: the newline\n" +
+					"is added and recorded. Damage before the last line is refused, changing nothing.\n" +
+					"Refused while a server (or another skillbox command) has the log open: stop the server first.\n\n" +
 					"Example:\n  skillbox audit recover",
-				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is recovering, for the audit log"}},
-				Action: func(c *cli.Context) error {
-					home, err := skillboxHome(c)
-					if err != nil {
-						return err
-					}
-					r, err := audit.Recover(filepath.Join(home, "audit"), operator(c))
-					if errors.Is(err, audit.ErrNoTornTail) {
-						fmt.Fprintln(c.App.Writer, "nothing to recover: the log ends with a whole line")
-						return nil
-					}
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "moved %d torn bytes (sha256 %s) to %s\nrecorded as record %d; head %s\n",
-						r.TornBytes, r.TornSHA256, r.SideFile, r.Seq, r.Head)
-					return nil
-				},
+				Flags:  []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is recovering, for the audit log"}},
+				Action: auditRecover,
 			},
 			{
 				Name:      "tail",
@@ -328,6 +297,9 @@ func auditCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					if c.NArg() != 0 {
+						return errors.New("audit tail: takes no arguments (see skillbox audit tail --help)")
+					}
 					if err := audit.Tail(c.Context, path, c.Bool("follow"), c.App.Writer); err != nil && !errors.Is(err, context.Canceled) {
 						return fmt.Errorf("audit tail: %w", err)
 					}
@@ -336,6 +308,96 @@ func auditCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// auditVerify is `skillbox audit verify`.
+func auditVerify(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return errors.New("audit verify: takes no arguments (see skillbox audit verify --help)")
+	}
+	var kept string
+	if c.IsSet("head") {
+		h, err := audit.ParseHead(c.String("head"))
+		if err != nil {
+			return errors.New("audit verify: --head: want the 64-hex head printed by `skillbox audit verify`")
+		}
+		kept = h
+	}
+	path, err := auditPath(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	defer f.Close()
+	var n int
+	var head string
+	if kept != "" {
+		n, head, err = audit.VerifyReaderHead(f, kept)
+	} else {
+		n, head, err = audit.VerifyReader(f)
+	}
+	if c.Bool("json") {
+		type result struct {
+			OK          bool   `json:"ok"`
+			Lines       int    `json:"lines"` // records that verified
+			Head        string `json:"head"`  // the last of them's hash field
+			Error       string `json:"error,omitempty"`
+			BadLine     int    `json:"badLine,omitempty"`
+			Recoverable bool   `json:"recoverable,omitempty"` // `skillbox audit recover` repairs it
+		}
+		r := result{OK: err == nil, Lines: n, Head: head}
+		if err != nil {
+			r.Error = oneLine(err)
+			var ce *audit.ChainError
+			if errors.As(err, &ce) {
+				r.BadLine, r.Recoverable = ce.Line, ce.Last
+			}
+		}
+		if werr := writeJSON(c.App.Writer, r); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("audit verify: %s: %w", path, err)
+	}
+	if c.Bool("json") {
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "ok: %d records, chain intact, head %s\n", n, head)
+	if kept != "" {
+		fmt.Fprintf(c.App.Writer, "the kept head %s is in the chain\n", kept)
+	}
+	return nil
+}
+
+// auditRecover is `skillbox audit recover`.
+func auditRecover(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return errors.New("audit recover: takes no arguments (see skillbox audit recover --help)")
+	}
+	home, err := skillboxHome(c)
+	if err != nil {
+		return err
+	}
+	r, err := audit.Recover(filepath.Join(home, "audit"), operator(c))
+	if errors.Is(err, audit.ErrNothingToRecover) {
+		fmt.Fprintln(c.App.Writer, strings.TrimPrefix(oneLine(err), "audit recover: "))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch r.Reason {
+	case audit.ReasonMissingNewline:
+		fmt.Fprintf(c.App.Writer, "line %d is a whole record that lacked its final newline: added it\n", r.Line)
+	default:
+		fmt.Fprintf(c.App.Writer, "line %d %s: moved it to %s (length %d, sha256 %s)\n", r.Line, r.Why, r.SideFile, r.Bytes, r.SHA256)
+	}
+	fmt.Fprintf(c.App.Writer, "recorded as record %d; head %s\n", r.Seq, r.Head)
+	return nil
 }
 
 func auditPath(c *cli.Context) (string, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +35,22 @@ func reviewCommand() *cli.Command {
 				return errors.New("review: want exactly one DIR (see skillbox review --help)")
 			}
 			dir := args[0]
+			if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+				// A file: a packed .tar.gz is reviewed from a private copy; anything
+				// else is said to be the wrong kind of argument.
+				if !strings.HasSuffix(dir, ".tar.gz") && !strings.HasSuffix(dir, ".tgz") {
+					return fmt.Errorf("review: %s is a file; review takes a package directory, a packed FILE.tar.gz or an installed skill's name", dir)
+				}
+				tmp, err := os.MkdirTemp("", "skillbox-review-")
+				if err != nil {
+					return fmt.Errorf("review: %w", err)
+				}
+				defer os.RemoveAll(tmp)
+				if err := skillpkg.Extract(dir, tmp); err != nil {
+					return fmt.Errorf("review %s: %w", dir, err)
+				}
+				return reviewDir(c, tmp, "unpack "+dir+" and run skillbox verify on it, or skillbox install it")
+			}
 			isDir, err := isPackageDir(c, dir)
 			if err != nil {
 				return fmt.Errorf("review: %w", err)
@@ -40,27 +58,33 @@ func reviewCommand() *cli.Command {
 			if !isDir {
 				return reviewInstalled(c, dir)
 			}
-			p, err := skillpkg.Load(dir)
-			if err != nil {
-				return fmt.Errorf("review: %s", authorError(err))
-			}
-			r := review.Describe(p.Manifest)
-			r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
-			r.CodeDigest = "sha256:" + p.Code.SHA256
-			if p.HasBundle {
-				r.Signer = "bundle present, not verified here (skillbox verify " + dir + ")"
-			}
-			if c.Bool("json") {
-				b, err := r.JSON()
-				if err != nil {
-					return fmt.Errorf("review: %w", err)
-				}
-				_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
-				return err
-			}
-			return r.WriteText(c.App.Writer)
+			return reviewDir(c, dir, "skillbox verify "+dir)
 		},
 	}
+}
+
+// reviewDir reviews the package directory dir; verifyHint says how to check its
+// signature.
+func reviewDir(c *cli.Context, dir, verifyHint string) error {
+	p, err := skillpkg.Load(dir)
+	if err != nil {
+		return fmt.Errorf("review: %s", authorError(err))
+	}
+	r := review.Describe(p.Manifest)
+	r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
+	r.CodeDigest = "sha256:" + p.Code.SHA256
+	if p.HasBundle {
+		r.Signer = "bundle present, not verified here (" + verifyHint + ")"
+	}
+	if c.Bool("json") {
+		b, err := r.JSON()
+		if err != nil {
+			return fmt.Errorf("review: %w", err)
+		}
+		_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
+		return err
+	}
+	return r.WriteText(c.App.Writer)
 }
 
 // reviewInstalled reviews the newest installed version of name (or --pin): verified

@@ -142,6 +142,10 @@ func runDirError(name string, err error) error {
 	case reason == engine.ReasonInvalidInput || reason == engine.ReasonInvalidOutput:
 		return fmt.Errorf("run %s: %w", name, err) // "invalid input: FIELD: what is wrong"
 	default:
+		// The skill's own words (the end of its stderr) are the author's to see.
+		if words := isolation.SkillMessage(err); words != "" {
+			return fmt.Errorf("run %s: %s: %w: %s", name, reason, err, words)
+		}
 		return fmt.Errorf("run %s: %s: %w", name, reason, err)
 	}
 }
@@ -223,7 +227,7 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
 	if err != nil {
 		reason := engine.ReasonOf(err)
-		msg := fmt.Sprintf("run %s: %v", f.dir, err)
+		msg := fmt.Sprintf("run %s: %s", f.dir, engine.CallerMessage(err))
 		if reason == engine.ReasonUnavailable && dockerErr != nil {
 			msg += ": " + dockerErr.Error()
 		}

@@ -35,7 +35,8 @@ func serveCommand() *cli.Command {
 			"  skillbox serve --listen 0.0.0.0:7443 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem",
 		Description: "Calls run through the engine: verified, approved, budgeted, audited. SIGHUP re-reads\n" +
 			"trust.yaml and the approvals; SIGTERM or SIGINT stops accepting calls and drains the calls\n" +
-			"in flight (up to --drain) before exiting. A TCP listener needs TLS, or a token file on a\n" +
+			"in flight (up to --drain), then cancels those still running (each ends CANCELED, recorded in\n" +
+			"the audit log) before exiting. A TCP listener needs TLS, or a token file on a\n" +
 			"loopback address.",
 		Flags: []cli.Flag{
 			homeFlag(),
@@ -139,9 +140,9 @@ func serve(c *cli.Context) error {
 	go func() {
 		for range hup {
 			if n, err := eng.Reload(context.WithoutCancel(ctx), "signal:SIGHUP"); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "skillbox: reload failed, keeping the previous state: %v\n", oneLine(err))
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: SIGHUP: %v\n", oneLine(err)) // the error says the previous state is kept
 			} else {
-				fmt.Fprintf(c.App.ErrWriter, "skillbox: reloaded (%d packages)\n", n)
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: reloaded (%s)\n", map[bool]string{true: "1 package", false: fmt.Sprint(n, " packages")}[n == 1])
 			}
 		}
 	}()
@@ -165,8 +166,20 @@ func serve(c *cli.Context) error {
 	select {
 	case <-stopped:
 	case <-time.After(c.Duration("drain")):
+		// The engine cancels the calls still running and waits until each has its
+		// invoke.end on disk (the engine is closed right after this returns); their
+		// replies then go out with the graceful stop, and Stop ends what is left.
+		fmt.Fprintln(c.App.ErrWriter, "skillbox: drain timed out; cancelling the calls still running")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engine.ShutdownWait)
+		if _, err := eng.Shutdown(sctx); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "skillbox: %v\n", oneLine(err))
+		}
+		cancel()
+		select {
+		case <-stopped:
+		case <-time.After(time.Second):
+		}
 		g.Stop()
-		fmt.Fprintln(c.App.ErrWriter, "skillbox: drain timed out; remaining calls were cancelled")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,11 +46,17 @@ func keygenCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("keygen: %w", err)
 			}
+			// Both files are checked first, so a refusal writes neither.
+			for _, f := range []string{prefix + ".key", prefix + ".pub"} {
+				if _, err := os.Lstat(f); err == nil {
+					return fmt.Errorf("keygen: %s already exists, and keygen never overwrites a key: choose another --out, or move it away first", f)
+				}
+			}
 			if err := writeNew(prefix+".key", priv, 0o600); err != nil {
-				return fmt.Errorf("keygen: %w", err)
+				return fmt.Errorf("keygen: %w", fileWords(prefix+".key", err))
 			}
 			if err := writeNew(prefix+".pub", pub, 0o644); err != nil {
-				return fmt.Errorf("keygen: %w", err)
+				return fmt.Errorf("keygen: %w", fileWords(prefix+".pub", err))
 			}
 			how := "encrypted with " + envKeyPassword
 			if password == "" {
@@ -90,17 +97,21 @@ func signCommand() *cli.Command {
 			case c.String("key") != "" && c.Bool("keyless"):
 				return errors.New("sign: give --key or --keyless, not both")
 			case c.String("key") != "":
-				pemBytes, err := os.ReadFile(c.String("key"))
+				keyFile := c.String("key")
+				pemBytes, err := os.ReadFile(keyFile)
 				if err != nil {
-					return fmt.Errorf("sign: %w", err)
+					return fmt.Errorf("sign: --key %w", fileWords(keyFile, err))
 				}
 				password := os.Getenv(envKeyPassword)
 				if password == "" {
 					password = os.Getenv(envCosignPassword)
 				}
 				priv, err := signing.ParsePrivateKey(pemBytes, []byte(password))
+				if errors.Is(err, signing.ErrPublicKeyGiven) {
+					return fmt.Errorf("sign: %s is a public key; sign with the private key (%s)", keyFile, sibling(keyFile, ".key"))
+				}
 				if err != nil {
-					return fmt.Errorf("sign: %s: %w", c.String("key"), err)
+					return fmt.Errorf("sign: %s: %w", keyFile, err)
 				}
 				signer = signing.KeySigner(priv)
 			case c.Bool("keyless"):
@@ -161,12 +172,17 @@ func verifyCommand() *cli.Command {
 			case c.String("trust") != "" && c.String("key") != "":
 				return errors.New("verify: give --trust or --key, not both")
 			case c.String("key") != "":
-				pub, err := os.ReadFile(c.String("key"))
+				keyFile := c.String("key")
+				pub, err := os.ReadFile(keyFile)
 				if err != nil {
-					return fmt.Errorf("verify: %w", err)
+					return fmt.Errorf("verify: --key %w", fileWords(keyFile, err))
 				}
-				if policy, err = signing.PolicyFromKey(c.String("key"), pub); err != nil {
-					return fmt.Errorf("verify: %s: %w", c.String("key"), err)
+				policy, err = signing.PolicyFromKey(keyFile, pub)
+				if errors.Is(err, signing.ErrPrivateKeyGiven) {
+					return fmt.Errorf("verify: %s is a private key; verify with the public key (%s)", keyFile, sibling(keyFile, ".pub"))
+				}
+				if err != nil {
+					return fmt.Errorf("verify: %s: %w", keyFile, err)
 				}
 			default:
 				path := c.String("trust")
@@ -176,6 +192,10 @@ func verifyCommand() *cli.Command {
 					}
 				}
 				if policy, err = signing.LoadPolicy(path); err != nil {
+					if errors.Is(err, os.ErrNotExist) && c.String("trust") == "" {
+						// The same words as install, and the two ways forward.
+						return fmt.Errorf("verify: %w (write one listing your signers, or give --trust FILE or --key PUB)", err)
+					}
 					return fmt.Errorf("verify: %w", err)
 				}
 			}
@@ -326,6 +346,37 @@ func packageSubjects(dir string, strict bool) (manifestSubj, codeSubj signing.Su
 // manifestSubject is skill.yaml's subject: its digest without the "sha256:" prefix.
 func manifestSubject(raw []byte) signing.Subject {
 	return signing.Subject{Name: skillpkg.ManifestFile, SHA256: strings.TrimPrefix(skillpkg.ManifestDigest(raw), "sha256:")}
+}
+
+// fileWords says why a file named on the command line cannot be used, without Go's
+// "open PATH:" prefix ("keys/acme.key does not exist").
+func fileWords(name string, err error) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &worded{name + " does not exist", err}
+	case errors.Is(err, fs.ErrExist):
+		return &worded{name + " already exists and is never overwritten", err}
+	case errors.Is(err, fs.ErrPermission):
+		return &worded{name + ": permission denied", err}
+	case errors.As(err, &pe):
+		return &worded{name + ": " + pe.Err.Error(), err}
+	}
+	return err
+}
+
+// worded is an error said in the user's words that keeps its cause in the chain.
+type worded struct {
+	msg string
+	err error
+}
+
+func (e *worded) Error() string { return e.msg }
+func (e *worded) Unwrap() error { return e.err }
+
+// sibling is the key file beside name with another extension: acme.pub → acme.key.
+func sibling(name, ext string) string {
+	return strings.TrimSuffix(name, filepath.Ext(name)) + ext
 }
 
 // writeNew creates path with data, refusing to replace an existing file.

@@ -63,6 +63,7 @@ func runRunCLI(t *testing.T, args ...string) (int, string, string) {
 func TestRunCommand(t *testing.T) {
 	echo := runSkillDir(t, "echo.wasm", "capabilities:\n  files:\n    - path: /data\n      access: read\n")
 	loop := runSkillDir(t, "loop.wasm", "limits:\n  timeout: 100ms\n")
+	fail := runSkillDir(t, "exit.wasm", "")
 	host := t.TempDir()
 	inFile := filepath.Join(t.TempDir(), "in.json")
 	if err := os.WriteFile(inFile, []byte(`{"name":"file"}`), 0o644); err != nil {
@@ -82,6 +83,8 @@ func TestRunCommand(t *testing.T) {
 		{"mount not asked for", []string{"run", echo, "--input", `{"name":"x"}`, "--mount", "/data=" + host, "--mount", "/etc=/etc"}, 1, "", "asks for no files at /etc"},
 		{"no input", []string{"run", echo}, 1, "", "--input is required"},
 		{"timeout", []string{"run", loop, "--input", `{"name":"x"}`}, 1, "", "TIMEOUT"},
+		// The skill's last stderr line is for its caller (and kept out of the audit log).
+		{"skill fails", []string{"run", fail, "--input", `{"name":"x"}`}, 1, "", "SKILL_FAILED: skill exited with code 3 after writing 25 bytes to stderr: bad input: no name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestOperatorFlowThroughTheCLI(t *testing.T) {
 
 	srv := exec.Command(bin, "serve", "--no-container")
 	srv.Env = append(os.Environ(), env...)
-	var srvErr bytes.Buffer
+	var srvErr syncBuffer
 	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -57,6 +58,24 @@ func TestOperatorFlowThroughTheCLI(t *testing.T) {
 		t.Fatalf("after SIGHUP: %q, want one line with VERIFY_FAILED", last.stderr)
 	}
 
+	// A broken trust.yaml: the reload fails, and the log line says once that the
+	// previous state is kept.
+	trustPath := filepath.Join(home, "trust.yaml")
+	goodTrust, err := os.ReadFile(trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trustPath, []byte("signers: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the failed reload to be logged", func() bool { return strings.Contains(srvErr.String(), "previous state") })
+	if err := os.WriteFile(trustPath, goodTrust, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +87,13 @@ func TestOperatorFlowThroughTheCLI(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not exit after SIGTERM: %s", srvErr.String())
 	}
-	if !strings.Contains(srvErr.String(), "reloaded") || !strings.Contains(srvErr.String(), "draining") {
+	if !strings.Contains(srvErr.String(), "reloaded (1 package)\n") || !strings.Contains(srvErr.String(), "draining") {
 		t.Fatalf("serve's log: %s", srvErr.String())
+	}
+	for _, line := range strings.Split(srvErr.String(), "\n") {
+		if strings.Contains(line, "previous state") && (strings.Count(line, "previous state") != 1 || !strings.Contains(line, "trust.yaml: line ")) {
+			t.Fatalf("failed reload logged as %q: want the file and line, and the previous state kept said once", line)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(home, "skillbox.sock")); !os.IsNotExist(err) {
 		t.Fatalf("the socket was left behind: %v", err)
@@ -160,4 +184,22 @@ func newOperatorHome(t *testing.T, bin string) *operatorHome {
 	}
 
 	return &operatorHome{bin: bin, home: home, work: work, keyFile: keyFile, env: env, must: must}
+}
+
+// syncBuffer is a bytes.Buffer the server's stderr copier and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

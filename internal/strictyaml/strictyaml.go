@@ -75,7 +75,7 @@ func Decode(data []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return errors.New("empty file")
 		}
-		return errors.New(Cut(strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "yaml: "), maxMsgLen))
+		return errors.New(SyntaxMessage(data, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -140,7 +140,10 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			var te *yaml.TypeError
-			if errors.As(err, &te) {
+			if t == timeType {
+				// time's own message shows Go's reference layout ("2006-01-02T15:04:05Z07:00").
+				c.add(n, path, "want %s, got %q", want(t), Cut(n.Value, maxKeyLen))
+			} else if errors.As(err, &te) {
 				c.add(n, path, "want %s, got %s", want(t), got(n))
 			} else {
 				c.add(n, path, "%s", clean(err))
@@ -303,6 +306,31 @@ func clean(err error) string {
 		return "a value of the wrong kind"
 	}
 	return msg
+}
+
+// SyntaxMessage words a YAML syntax error on one bounded line. The library's message
+// for a tab used as indentation ("found character that cannot start any token") does
+// not say what is wrong, and its line can be off by one: this names the first line a
+// tab indents instead.
+func SyntaxMessage(data []byte, err error) string {
+	msg := strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n", "; "), "yaml: ")
+	if strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "tab character") {
+		if line := tabIndentedLine(data); line > 0 {
+			return fmt.Sprintf("line %d: indented with a tab; YAML allows only spaces for indentation", line)
+		}
+	}
+	return Cut(msg, maxMsgLen)
+}
+
+// tabIndentedLine is the number of the first line whose indentation holds a tab, or 0.
+func tabIndentedLine(data []byte) int {
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Cut shortens s to at most n bytes on a rune boundary, marking the cut.

@@ -124,6 +124,9 @@ type Sandbox struct {
 	watchStderr  *os.File      // the watchdog's standard error
 	wd           *watchdog     // nil: no watchdog
 
+	// rwUser is who calls with a read-write grant run as ("" = the image's user).
+	rwUser   string
+	grants   grantGuard
 	instance string // random id of this Sandbox, on every label
 	pid      string
 	host     string
@@ -163,6 +166,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		pid:        fmt.Sprint(os.Getpid()),
 		instance:   randomID(),
 		log:        slog.New(slog.DiscardHandler),
+		rwUser:     rwUser(),
 
 		watchBackoff: watchdogBackoff,
 		watchStderr:  os.Stderr,

@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 			os.Exit(serverChild(os.Args[2:]))
 		}
 	}
+	if os.Getenv(childDirEnv) != "" { // a child test process (see runAsServer)
+		os.Exit(childMain(m))
+	}
 	code := func() int {
 		ctx := context.Background()
 		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())

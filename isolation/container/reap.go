@@ -40,6 +40,9 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 	_, err := reap(ctx, s.cli, reapScope{
 		label: LabelManaged + "=true", mine: s.orphan, self: s.pid,
 		firewall: !s.noFirewall, ruleTag: "skillbox:",
+		quarantine: func(dir string, err error) {
+			s.grants.setDirty(canonical(dir), &quarantine{left: sweepLeft(dir, err)})
+		},
 	})
 	return err
 }
@@ -53,6 +56,9 @@ type reapScope struct {
 	// whose bridge is gone.
 	firewall bool
 	ruleTag  string
+	// quarantine is told of a read-write grant the sweep could not clean; nil in the
+	// watchdog, whose process ends (the next call's own sweep before it runs catches it).
+	quarantine func(dir string, err error)
 }
 
 // reap is the one removal of leftovers, shared by Reap at start (every dead
@@ -82,10 +88,12 @@ func reap(ctx context.Context, cli *client.Client, sc reapScope) (int, error) {
 		// A call cut short by the crash never had its read-write grants swept: do it
 		// now that its container is gone. Which hard links the call made is not known
 		// any more, so hard links are left; links, special files and setuid bits go.
+		// What cannot be cleaned quarantines the directory (see grants.go) rather than
+		// stopping the server: only calls that grant it are refused.
 		for _, m := range c.Mounts {
 			if m.Type == mount.TypeBind && m.RW && m.Destination != "/etc/resolv.conf" {
-				if err := sweepGrant(m.Source, func(string) bool { return true }); err != nil {
-					errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
+				if err := sweepGrant(m.Source, func(string, uint64) bool { return true }); err != nil && sc.quarantine != nil {
+					sc.quarantine(m.Source, err)
 				}
 			}
 		}

@@ -110,6 +110,10 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 			return nil, isolation.Errorf(isolation.ReasonInternal, "grant mount %s=%s: guest and host paths must be absolute and clean", m.Guest, m.Host)
 		}
 	}
+	if s.rwUser != "" && len(rwGrants(sp)) > 0 {
+		// What the skill makes in the directory must be the server's to clean.
+		sp.User = s.rwUser
+	}
 	for k, v := range call.Grant.Env {
 		if strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
 			return nil, isolation.Errorf(isolation.ReasonInternal, "env %q cannot be passed to a container", k)
@@ -133,19 +137,33 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		res.Usage.Wall = time.Since(start)
 		return res, ctxErr(ctx, err)
 	}
-	if rw := rwGrants(sp); len(rw) > 0 {
-		// Hard links present before the call are the operator's: the sweep keeps them.
-		keep := map[string]map[string]bool{}
-		for _, dir := range rw {
-			if keep[dir], err = multiLinked(dir); err != nil {
-				res.Usage.Wall = time.Since(start)
-				return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "read-write grant " + dir, Err: err}
-			}
+	rw := rwGrants(sp)
+	if len(rw) == 0 {
+		if qerr := s.refuseQuarantined(readGrants(sp), nil); qerr != nil {
+			res.Usage.Wall = time.Since(start)
+			return res, qerr
+		}
+	} else {
+		canon := make([]string, len(rw))
+		for i, g := range rw {
+			canon[i] = g.canon
+		}
+		// One call at a time per directory: nothing else writes there between this
+		// call's sweep and its reply.
+		release, aerr := s.grants.acquire(ctx, canon)
+		if aerr != nil {
+			res.Usage.Wall = time.Since(start)
+			return res, ctxErr(ctx, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "wait for the read-write directory", Err: aerr})
+		}
+		defer release() // after the sweep below
+		if oerr := s.openGrants(rw, readGrants(sp)); oerr != nil {
+			res.Usage.Wall = time.Since(start)
+			return res, oerr
 		}
 		defer func() {
-			if serr := sweepGrants(rw, keep); serr != nil {
-				err = &isolation.Error{Reason: isolation.ReasonInternal,
-					Msg: "a read-write grant could not be cleaned of links and setuid files after the call", Err: errors.Join(serr, err)}
+			if serr := s.closeGrants(rw); serr != nil {
+				serr.Err = err // the call's own failure, if any, stays in the chain
+				err = serr
 			}
 		}()
 	}
@@ -174,26 +192,26 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	return res, err
 }
 
-// rwGrants returns the host directories of sp's read-write grants.
-func rwGrants(sp *spec) []string {
+// rwGrants returns the read-write grants of sp, one per host directory.
+func rwGrants(sp *spec) []*rwGrant {
+	var gs []*rwGrant
+	for _, m := range sp.Mounts {
+		if m.Access == manifest.AccessReadWrite && !slices.ContainsFunc(gs, func(g *rwGrant) bool { return g.host == m.Host }) {
+			gs = append(gs, &rwGrant{host: m.Host, canon: canonical(m.Host)})
+		}
+	}
+	return gs
+}
+
+// readGrants returns the host directories of sp's read-only grants.
+func readGrants(sp *spec) []string {
 	var dirs []string
 	for _, m := range sp.Mounts {
-		if m.Access == manifest.AccessReadWrite && !slices.Contains(dirs, m.Host) {
+		if m.Access != manifest.AccessReadWrite {
 			dirs = append(dirs, m.Host)
 		}
 	}
 	return dirs
-}
-
-// sweepGrants makes the read-write grants inert for the host after a call whose
-// container is removed (see sweepGrant); keep holds each one's earlier hard links.
-func sweepGrants(dirs []string, keep map[string]map[string]bool) error {
-	var errs []error
-	for _, dir := range dirs {
-		k := keep[dir]
-		errs = append(errs, sweepGrant(dir, func(rel string) bool { return k[rel] }))
-	}
-	return errors.Join(errs...)
 }
 
 // prepare creates, attaches and starts a container for sp; it then blocks on stdin.
@@ -357,7 +375,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 			if ov.reason == isolation.ReasonLogs {
 				what, max = "stderr", lim.Logs
 			}
-			return res, isolation.Errorf(ov.reason, "%s exceeded %d bytes; container killed", what, max)
+			return res, isolation.Errorf(ov.reason, "%s exceeded %s; container killed", what, manifest.Size(max).Words())
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			clean = false
@@ -388,9 +406,11 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	clean = false
 	ins, ierr := s.cli.ContainerInspect(context.WithoutCancel(ctx), inst.id)
 	if ierr == nil && ins.State != nil && ins.State.OOMKilled {
-		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %d bytes reached; container killed", lim.Memory)
+		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %s reached; container killed", manifest.Size(lim.Memory).Words())
 	}
-	return res, isolation.Errorf(isolation.ReasonSkillFailed, "skill exited with code %d: %s", code, tail(stderr.buf, 512))
+	// The end of stderr is the skill's own words, for its caller only: skills echo
+	// their input there.
+	return res, isolation.SkillExited(code, len(stderr.buf), tail(stderr.buf, 512))
 }
 
 // ctxErr turns the end of the call's context into its reason.

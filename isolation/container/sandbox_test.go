@@ -53,12 +53,13 @@ func TestHostile(t *testing.T) {
 			}
 		}},
 		{name: "non-zero exit", input: `{"mode":"fail"}`, reason: isolation.ReasonSkillFailed, check: func(t *testing.T, _ map[string]any, _ isolation.Result, err error) {
-			if !strings.Contains(err.Error(), "failing on purpose") {
-				t.Errorf("error lacks the stderr tail: %v", err)
+			// The stderr tail is the skill's words, for the caller only.
+			if !strings.Contains(isolation.SkillMessage(err), "failing on purpose") || strings.Contains(err.Error(), "failing on purpose") {
+				t.Errorf("the stderr tail %q should be the skill's words, not in the error %q", isolation.SkillMessage(err), err)
 			}
 		}},
 		{name: "fork bomb hits the pids limit", input: `{"mode":"forkbomb"}`, reason: isolation.ReasonSkillFailed, check: func(t *testing.T, _ map[string]any, _ isolation.Result, err error) {
-			if !strings.Contains(err.Error(), "resource temporarily unavailable") && !strings.Contains(err.Error(), "thread") {
+			if words := isolation.SkillMessage(err); !strings.Contains(words, "resource temporarily unavailable") && !strings.Contains(words, "thread") {
 				t.Errorf("fork bomb stopped for another reason: %v", err)
 			}
 		}},
@@ -80,9 +81,13 @@ func TestHostile(t *testing.T) {
 		}},
 		{name: "timeout kills", input: `{"mode":"sleep","sleep":"60s"}`, reason: isolation.ReasonTimeout,
 			modify: func(c *isolation.Call) { c.Limits.Timeout = 2 * time.Second }},
-		{name: "stdout flood", input: `{"mode":"flood"}`, reason: isolation.ReasonOutput, check: func(t *testing.T, _ map[string]any, res isolation.Result, _ error) {
+		{name: "stdout flood", input: `{"mode":"flood"}`, reason: isolation.ReasonOutput, check: func(t *testing.T, _ map[string]any, res isolation.Result, err error) {
 			if len(res.Output) != 64<<10 {
 				t.Errorf("kept %d bytes of stdout, want exactly the cap", len(res.Output))
+			}
+			// The budget in the manifest's units, not raw bytes.
+			if err == nil || !strings.Contains(err.Error(), "stdout exceeded 64KiB; container killed") {
+				t.Errorf("error %v, want the budget as 64KiB", err)
 			}
 		}},
 		{name: "stderr flood", input: `{"mode":"logflood"}`, reason: isolation.ReasonLogs},

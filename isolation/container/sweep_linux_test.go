@@ -96,13 +96,16 @@ func TestGrantInert(t *testing.T) {
 	}
 }
 
+// keepNone keeps no hard link: every one is the call's.
+func keepNone(string, uint64) bool { return false }
+
 // TestSweepDeepAndRacing: a tree deeper than the sweep keeps open is still swept
-// whole, and a guest racing the sweep by swapping a directory for a link to outside
+// whole, where it is, and a guest racing the sweep by swapping a directory for a link to outside
 // the grant never makes it touch anything outside.
 func TestSweepDeepAndRacing(t *testing.T) {
 	dir := t.TempDir()
 	deep := dir
-	for i := 0; i < 3*maxSweepDepth; i++ {
+	for i := 0; i < 3*maxOpenDirs; i++ {
 		deep = filepath.Join(deep, "d")
 	}
 	if err := os.MkdirAll(deep, 0o755); err != nil {
@@ -119,11 +122,17 @@ func TestSweepDeepAndRacing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := sweepGrant(dir, func(string) bool { return false }); err != nil {
+	if err := sweepGrant(dir, keepNone); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
 	if bad := notInert(t, dir, nil); len(bad) > 0 {
 		t.Errorf("after the sweep of a deep tree:\n  %s", strings.Join(bad, "\n  "))
+	}
+	if names := dirNames(t, dir); strings.Join(names, " ") != "d" {
+		t.Errorf("the sweep rearranged the tree: its top level holds %q, want just d", names)
+	}
+	if fi, err := os.Lstat(filepath.Join(deep, "suid")); err != nil || fi.Mode() != 0o755 {
+		t.Errorf("the deepest file after the sweep: %v %v, want a plain 0755 file where it was", fi, err)
 	}
 
 	// Outside the grant: a setuid file and a link that the sweep must never change.
@@ -157,7 +166,7 @@ func TestSweepDeepAndRacing(t *testing.T) {
 		}
 	}()
 	for i := 0; i < 200; i++ {
-		_ = sweepGrant(grant, func(string) bool { return false }) // errors expected from the race
+		_ = sweepGrant(grant, keepNone) // errors expected from the race
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -167,10 +176,23 @@ func TestSweepDeepAndRacing(t *testing.T) {
 	if _, err := os.Readlink(filepath.Join(outside, "hostlink")); err != nil {
 		t.Errorf("a link outside the grant was removed by the sweep: %v", err)
 	}
-	if err := sweepGrant(grant, func(string) bool { return false }); err != nil {
+	if err := sweepGrant(grant, keepNone); err != nil {
 		t.Fatalf("final sweep: %v", err)
 	}
 	if bad := notInert(t, grant, nil); len(bad) > 0 {
 		t.Errorf("after the race and a last sweep:\n  %s", strings.Join(bad, "\n  "))
 	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }

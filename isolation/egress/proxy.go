@@ -27,6 +27,8 @@ const ProxyUser = "skillbox"
 // Defaults for the proxy's connection bounds. Each proxied connection holds at most one
 // upstream connection at a time, so the proxy holds at most 2*DefaultMaxConns file
 // descriptors for its clients, however many calls or connections they attempt.
+// DefaultMaxConnsPerCall also bounds one source address's connections that have not
+// yet sent a call token.
 const (
 	DefaultMaxConnsPerCall = 64
 	DefaultMaxConns        = 1024
@@ -46,7 +48,9 @@ type proxyOptions struct {
 // WithMaxConns sets how many client connections one call may hold open (beyond it a
 // request is answered 429 and its connection closed) and how many the proxy holds in
 // all (beyond it a new connection is answered 503 and closed before anything is read).
-// Values below 1 keep the defaults.
+// perCall also bounds the connections from one source address that have not yet sent
+// a call token: each call's container has its own address, so one container cannot
+// fill the total with connections no call owns. Values below 1 keep the defaults.
 func WithMaxConns(perCall, total int) ProxyOption {
 	return func(o *proxyOptions) {
 		if perCall > 0 {
@@ -88,8 +92,11 @@ type Proxy struct {
 	calls   map[string]*registration
 	tunnels map[net.Conn]struct{}
 	open    int // client connections accepted and not yet closed
-	closed  bool
-	wg      sync.WaitGroup
+	// unclaimed counts, per source address, accepted connections that have not yet
+	// authenticated for a call: the per-call cap cannot see them.
+	unclaimed map[string]int
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 type registration struct {
@@ -104,8 +111,9 @@ func NewProxy(opts ...ProxyOption) *Proxy {
 	p := &Proxy{
 		opts: proxyOptions{idle: 60 * time.Second, perCall: DefaultMaxConnsPerCall,
 			total: DefaultMaxConns, preAuth: DefaultPreAuthTimeout},
-		calls:   map[string]*registration{},
-		tunnels: map[net.Conn]struct{}{},
+		calls:     map[string]*registration{},
+		tunnels:   map[net.Conn]struct{}{},
+		unclaimed: map[string]int{},
 	}
 	for _, o := range opts {
 		o(&p.opts)
@@ -454,7 +462,8 @@ type connKey struct{}
 type proxyConn struct {
 	net.Conn
 	p    *Proxy
-	reg  *registration // the call it authenticated for; p.mu
+	src  string        // source address, the key of p.unclaimed
+	reg  *registration // the call it authenticated for, nil until then; p.mu
 	once sync.Once
 }
 
@@ -465,16 +474,22 @@ func (c *proxyConn) Close() error {
 	return err
 }
 
-// capListener refuses connections beyond the proxy's total cap as soon as they are
-// accepted, before reading anything from them.
+// capListener refuses connections beyond the proxy's total cap, or beyond the
+// per-call cap of unauthenticated connections from one source address, as soon as
+// they are accepted, before reading anything from them.
 type capListener struct {
 	net.Listener
 	p *Proxy
 }
 
-// tooManyConns is the whole reply to a connection over the total cap.
-const tooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"Connection: close\r\nContent-Length: 49\r\n\r\nskillbox egress proxy: too many open connections\n"
+// tooManyConns is the whole reply to a connection over the total cap, and
+// tooManyUnclaimed to one over its source address's cap.
+const (
+	tooManyConns = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Connection: close\r\nContent-Length: 49\r\n\r\nskillbox egress proxy: too many open connections\n"
+	tooManyUnclaimed = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Connection: close\r\nContent-Length: 89\r\n\r\nskillbox egress proxy: too many connections from this address have not sent a call token\n"
+)
 
 func (l capListener) Accept() (net.Conn, error) {
 	for {
@@ -482,25 +497,49 @@ func (l capListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if pc := l.p.admitConn(c); pc != nil {
+		pc, reply := l.p.admitConn(c)
+		if pc != nil {
 			return pc, nil
 		}
 		// A few bytes into a fresh socket's buffer: this never waits on the client.
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		io.WriteString(c, tooManyConns)
+		io.WriteString(c, reply)
 		c.Close()
 	}
 }
 
-// admitConn counts c in, or returns nil when the proxy is at its total cap.
-func (p *Proxy) admitConn(c net.Conn) *proxyConn {
+// admitConn counts c in, or returns nil and the reply that refuses it when the proxy
+// is at its total cap or c's source address at its cap of unclaimed connections.
+func (p *Proxy) admitConn(c net.Conn) (*proxyConn, string) {
+	src := sourceOf(c)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.open >= p.opts.total {
-		return nil
+		return nil, tooManyConns
+	}
+	if p.unclaimed[src] >= p.opts.perCall {
+		return nil, tooManyUnclaimed
 	}
 	p.open++
-	return &proxyConn{Conn: c, p: p}
+	p.unclaimed[src]++
+	return &proxyConn{Conn: c, p: p, src: src}, ""
+}
+
+// sourceOf is the key a connection's unclaimed count is kept under: its remote IP.
+func sourceOf(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return c.RemoteAddr().String()
+}
+
+// unclaim takes c off its source address's unclaimed count; p.mu is held.
+func (p *Proxy) unclaim(c *proxyConn) {
+	if n := p.unclaimed[c.src] - 1; n > 0 {
+		p.unclaimed[c.src] = n
+	} else {
+		delete(p.unclaimed, c.src)
+	}
 }
 
 // forget takes a closed connection off the counts.
@@ -510,6 +549,8 @@ func (p *Proxy) forget(c *proxyConn) {
 	p.open--
 	if c.reg != nil {
 		delete(c.reg.conns, c)
+	} else {
+		p.unclaim(c)
 	}
 }
 
@@ -535,5 +576,6 @@ func (p *Proxy) claim(pc *proxyConn, reg *registration) (code int, msg string) {
 	}
 	pc.reg = reg
 	reg.conns[pc] = struct{}{}
+	p.unclaim(pc)
 	return 0, ""
 }

@@ -196,3 +196,107 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// dialProxyFrom connects to the proxy from the loopback address src, as a container
+// with its own address on the skill's network does.
+func dialProxyFrom(t *testing.T, addr, src string) *heldConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &heldConn{Conn: c, br: bufio.NewReader(c)}
+}
+
+// refusedUnclaimed checks that the proxy answered c 429 without being asked and
+// closed it: its source address holds its share of connections without a token.
+func (c *heldConn) refusedUnclaimed(t *testing.T) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("connection over its address's cap of unauthenticated connections: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "have not sent a call token") {
+		t.Fatalf("connection over its address's cap of unauthenticated connections: %d %q %v", resp.StatusCode, b, err)
+	}
+	if err := c.closedByProxy(5 * time.Second); err != nil {
+		t.Fatalf("connection over its address's cap of unauthenticated connections: %v", err)
+	}
+}
+
+// admitted reports whether the proxy let c in: it says nothing and keeps it open.
+func (c *heldConn) admitted() bool {
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, err := c.br.Peek(1)
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// One call's container cannot fill the proxy with connections that never send a
+// token: the per-call cap cannot see them, so they are capped per source address at
+// accept, and another call (another address) still gets through. Before, 1024 silent
+// connections from one address made every other call's request a 503.
+func TestProxyCapsUnauthenticatedConnectionsPerSource(t *testing.T) {
+	srv := newCountingServer(t, hello("ok"), false)
+	// Defaults, but silent connections live for the whole test.
+	p, addr := startProxy(t, WithPreAuthTimeout(time.Minute))
+	grant := []manifest.Origin{origin("http", "127.0.0.1", srv.port)}
+	budget := Limits{MaxRequests: 100, MaxResponseBytes: 1 << 10}
+	tokenA, releaseA := p.Register(NewGuard(grant, budget)) // call A, at 127.0.0.1
+	defer releaseA()
+	tokenB, releaseB := p.Register(NewGuard(grant, budget)) // call B, at 127.0.0.2
+	defer releaseB()
+
+	silent := make([]*heldConn, DefaultMaxConns)
+	for i := range silent {
+		silent[i] = dialProxyFrom(t, addr, "127.0.0.1")
+	}
+	silent[DefaultMaxConnsPerCall].refusedUnclaimed(t)
+	silent[DefaultMaxConns-1].refusedUnclaimed(t)
+
+	code, body, err := dialProxyFrom(t, addr, "127.0.0.2").get(srv.URL, tokenB)
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("call B after call A opened %d silent connections: %d %q %v", DefaultMaxConns, code, body, err)
+	}
+	// A's address is at its cap until one of its silent connections goes.
+	dialProxyFrom(t, addr, "127.0.0.1").refusedUnclaimed(t)
+	silent[0].Close()
+	waitUntil(t, func() bool {
+		code, _, err := dialProxyFrom(t, addr, "127.0.0.1").get(srv.URL, tokenA)
+		return err == nil && code == 200
+	})
+}
+
+// A connection that authenticates no longer counts against its address's cap of
+// unauthenticated connections (the per-call cap counts it instead).
+func TestProxyAuthenticatedConnectionsLeaveTheUnclaimedCount(t *testing.T) {
+	srv := newCountingServer(t, hello("ok"), false)
+	p, addr := startProxy(t, WithMaxConns(3, 100), WithPreAuthTimeout(time.Minute))
+	grant := []manifest.Origin{origin("http", "127.0.0.1", srv.port)}
+	budget := Limits{MaxRequests: 100, MaxResponseBytes: 1 << 10}
+	tokenA, releaseA := p.Register(NewGuard(grant, budget))
+	defer releaseA()
+	for i := 0; i < 3; i++ {
+		if code, _, err := dialProxyFrom(t, addr, "127.0.0.1").get(srv.URL, tokenA); err != nil || code != 200 {
+			t.Fatalf("authenticated connection %d: %d %v", i, code, err)
+		}
+	}
+	// The three authenticated ones do not count: three silent ones are let in, the
+	// fourth is not.
+	var silent []*heldConn
+	for i := 0; i < 3; i++ {
+		silent = append(silent, dialProxyFrom(t, addr, "127.0.0.1"))
+		if !silent[i].admitted() {
+			t.Fatalf("silent connection %d refused while its address has %d without a token", i, i)
+		}
+	}
+	dialProxyFrom(t, addr, "127.0.0.1").refusedUnclaimed(t)
+	// A silent connection that goes makes room for another.
+	silent[0].Close()
+	waitUntil(t, func() bool { return dialProxyFrom(t, addr, "127.0.0.1").admitted() })
+}

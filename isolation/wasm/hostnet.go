@@ -3,8 +3,10 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -19,12 +21,33 @@ import (
 // only to calls whose grant has network origins.
 const hostModule = "skillbox"
 
-// netRequest is what the guest passes to http_request.
+// Bounds on one http_request. The host parses the request inside the host call, where
+// the call's context cannot stop it and its memory budget does not see it, so the
+// request's size is checked before any parsing and its parts before they are copied.
+const (
+	// MaxRequestBody is the most body bytes one request may send (8 MiB).
+	MaxRequestBody = 8 << 20
+	// MaxRequestHead is the most bytes of request JSON apart from the body: method,
+	// URL, headers and the JSON around them (64 KiB).
+	MaxRequestHead = 64 << 10
+	// MaxRequestHeaderValues is the most header values one request may carry.
+	MaxRequestHeaderValues = 256
+	// MaxRequestHeaderBytes is the most bytes of header names and values one request
+	// may carry (32 KiB, as the egress proxy allows a container skill).
+	MaxRequestHeaderBytes = 32 << 10
+
+	// maxRequestJSON is the largest request JSON worth parsing: a full head and the
+	// base64 of a full body.
+	maxRequestJSON = MaxRequestHead + (MaxRequestBody+2)/3*4
+)
+
+// netRequest is what the guest passes to http_request. Headers and body stay raw
+// until their sizes are checked.
 type netRequest struct {
-	Method  string              `json:"method"`
-	URL     string              `json:"url"`
-	Headers map[string][]string `json:"headers,omitempty"`
-	Body    []byte              `json:"body,omitempty"` // base64 in JSON
+	Method  string          `json:"method"`
+	URL     string          `json:"url"`
+	Headers json.RawMessage `json:"headers,omitempty"`
+	Body    json.RawMessage `json:"body,omitempty"` // base64 in JSON
 }
 
 // netResponse is what http_response hands back.
@@ -103,21 +126,12 @@ func httpResponse(ctx context.Context, mod api.Module, stack []uint64) {
 // do sends one request through the guard and encodes the outcome for the guest. Every
 // failure is a reply the skill can handle, never a trap.
 func (cn *callNet) do(ctx context.Context, raw []byte) []byte {
-	var nr netRequest
-	if err := json.Unmarshal(raw, &nr); err != nil {
-		return encodeErr("INVALID_REQUEST", "request JSON: "+err.Error())
+	if ctx.Err() != nil {
+		return encodeErr("NETWORK", "the call ended before the request was sent")
 	}
-	if nr.Method == "" {
-		nr.Method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, nr.Method, nr.URL, bytes.NewReader(nr.Body))
-	if err != nil {
-		return encodeErr("INVALID_REQUEST", err.Error())
-	}
-	for k, vs := range nr.Headers {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
+	req, reason, msg := parseRequest(ctx, raw)
+	if req == nil {
+		return encodeErr(reason, msg)
 	}
 	resp, err := cn.guard.Do(ctx, req)
 	if err != nil {
@@ -146,6 +160,73 @@ func (cn *callNet) do(ctx context.Context, raw []byte) []byte {
 		return encodeErr("NETWORK", err.Error())
 	}
 	return out
+}
+
+// parseRequest turns the guest's request JSON into an HTTP request bound to ctx, or
+// says why it can't (reason, message). Sizes are checked before the work they bound:
+// the whole JSON before parsing, the head and the body before decoding either.
+func parseRequest(ctx context.Context, raw []byte) (*http.Request, string, string) {
+	if len(raw) > maxRequestJSON {
+		return nil, "INVALID_REQUEST", fmt.Sprintf("request is %d bytes of JSON, over the limit of %d (a body of up to %d bytes and %d bytes for method, URL and headers)",
+			len(raw), maxRequestJSON, MaxRequestBody, MaxRequestHead)
+	}
+	var nr netRequest
+	if err := json.Unmarshal(raw, &nr); err != nil {
+		return nil, "INVALID_REQUEST", "request JSON: " + err.Error()
+	}
+	if ctx.Err() != nil {
+		return nil, "NETWORK", "the call ended before the request was sent"
+	}
+	if head := len(raw) - len(nr.Body); head > MaxRequestHead {
+		return nil, "INVALID_REQUEST", fmt.Sprintf("request's method, URL and headers are %d bytes of JSON, over the limit of %d", head, MaxRequestHead)
+	}
+	// The encoded length bounds the decoding; the decoded one is the limit.
+	bodyOver := fmt.Sprintf("request body is over the limit of %d bytes", MaxRequestBody)
+	if len(nr.Body) > base64.StdEncoding.EncodedLen(MaxRequestBody)+2 {
+		return nil, "INVALID_REQUEST", bodyOver
+	}
+	var body []byte
+	if len(nr.Body) > 0 {
+		if err := json.Unmarshal(nr.Body, &body); err != nil {
+			return nil, "INVALID_REQUEST", "request body: " + err.Error()
+		}
+	}
+	if len(body) > MaxRequestBody {
+		return nil, "INVALID_REQUEST", bodyOver
+	}
+	var headers map[string][]string
+	if len(nr.Headers) > 0 {
+		if err := json.Unmarshal(nr.Headers, &headers); err != nil {
+			return nil, "INVALID_REQUEST", "request headers: " + err.Error()
+		}
+	}
+	// Counted as sent: the name once per value.
+	values, size := 0, 0
+	for k, vs := range headers {
+		values += len(vs)
+		for _, v := range vs {
+			size += len(k) + len(v)
+		}
+	}
+	if values > MaxRequestHeaderValues {
+		return nil, "INVALID_REQUEST", fmt.Sprintf("request has %d header values, over the limit of %d", values, MaxRequestHeaderValues)
+	}
+	if size > MaxRequestHeaderBytes {
+		return nil, "INVALID_REQUEST", fmt.Sprintf("request headers are %d bytes, over the limit of %d", size, MaxRequestHeaderBytes)
+	}
+	if nr.Method == "" {
+		nr.Method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, nr.Method, nr.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, "INVALID_REQUEST", err.Error()
+	}
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return req, "", ""
 }
 
 func encodeErr(reason, msg string) []byte {

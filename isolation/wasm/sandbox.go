@@ -276,7 +276,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		mem.limit = uint64(call.Limits.Memory)
 	}
 	if m.minMem > mem.limit {
-		return res, isolation.Errorf(isolation.ReasonMemory, "module declares %d bytes of memory, the budget is %d", m.minMem, mem.limit)
+		return res, isolation.Errorf(isolation.ReasonMemory, "module declares %s of memory, the budget is %s", size(m.minMem), size(mem.limit))
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -370,7 +370,7 @@ func instantiate(ctx context.Context, r wazero.Runtime, cm wazero.CompiledModule
 		// refused initial size (a memory the pre-check could not see) panics there.
 		if p := recover(); p != nil {
 			if mem.refusedInitial {
-				err = isolation.Errorf(isolation.ReasonMemory, "module's initial memory is over the budget of %d bytes", mem.limit)
+				err = isolation.Errorf(isolation.ReasonMemory, "module's initial memory is over the budget of %s", size(mem.limit))
 				return
 			}
 			err = isolation.Errorf(isolation.ReasonInternal, "wazero panicked: %v", p)
@@ -394,29 +394,26 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 	if cause := context.Cause(ctx); cause != nil {
 		switch cause {
 		case causeOutput:
-			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
+			return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %s", manifest.Size(stdout.limit).Words())
 		case causeLogs:
-			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
+			return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %s", manifest.Size(stderr.limit).Words())
 		}
 		return ended(cause, timeout)
 	}
 	// A writer over budget may not have been noticed before the guest exited.
 	if stdout.over {
-		return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %d bytes", stdout.limit)
+		return isolation.Errorf(isolation.ReasonOutput, "skill wrote more than its output budget of %s", manifest.Size(stdout.limit).Words())
 	}
 	if stderr.over {
-		return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %d bytes", stderr.limit)
+		return isolation.Errorf(isolation.ReasonLogs, "skill wrote more than its log budget of %s", manifest.Size(stderr.limit).Words())
 	}
 	if mem.hit {
-		return isolation.Errorf(isolation.ReasonMemory, "skill ran out of its memory budget of %d bytes", mem.limit)
+		return isolation.Errorf(isolation.ReasonMemory, "skill ran out of its memory budget of %s", size(mem.limit))
 	}
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
-		msg := fmt.Sprintf("skill exited with code %d", exit.ExitCode())
-		if tail := lastLine(stderr.buf); tail != "" {
-			msg += ": " + tail
-		}
-		return isolation.Errorf(isolation.ReasonSkillFailed, "%s", msg)
+		// The skill's last words are for its caller, not the audit log.
+		return isolation.SkillExited(int64(exit.ExitCode()), len(stderr.buf), lastLine(stderr.buf))
 	}
 	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
 }
@@ -478,3 +475,7 @@ func mountFS(mounts []isolation.Mount) (wazero.FSConfig, func(), error) {
 	}
 	return fsc, closeAll, nil
 }
+
+// size writes a byte count in the manifest's units ("16MiB"), as budgets are written.
+// Memory sizes here are at most 4GiB (wasm32).
+func size(n uint64) string { return manifest.Size(min(n, 1<<40)).Words() }

@@ -86,9 +86,9 @@ func Load(path string) (*Approval, error) {
 	var a Approval
 	if err := readStrict(path, &a); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("approval %s: %w", path, ErrNotApproved)
+			return nil, fmt.Errorf("%s: %w", path, ErrNotApproved)
 		}
-		return nil, fmt.Errorf("approval %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var probs []string
 	if !digestRE.MatchString(a.ManifestDigest) {
@@ -102,7 +102,7 @@ func Load(path string) (*Approval, error) {
 	}
 	probs = append(probs, a.Grant.syntax("grant")...)
 	if len(probs) > 0 {
-		return nil, fmt.Errorf("approval %s: %w", path, &GrantError{probs})
+		return nil, fmt.Errorf("%s: %w", path, &GrantError{probs})
 	}
 	return &a, nil
 }
@@ -113,10 +113,50 @@ func LoadGrant(path string) (Grant, error) {
 	if err := readStrict(path, &g); err != nil {
 		return Grant{}, fmt.Errorf("grant %s: %w", path, err)
 	}
-	if probs := g.syntax(""); len(probs) > 0 {
+	probs := g.syntax("")
+	probs = append(probs, g.callerIdentities("")...)
+	if len(probs) > 0 {
 		return Grant{}, fmt.Errorf("grant %s: %w", path, &GrantError{probs})
 	}
 	return g, nil
+}
+
+// callerIdentities refuses callers that no transport establishes, so that a grant
+// file's "callers: [bob]" (which no call could ever match) is named rather than
+// silently letting no one in. The forms are those of transport.Caller. Only operator
+// files are checked: the engine's in-process API lets an embedder name callers freely.
+func (g *Grant) callerIdentities(at string) []string {
+	var probs []string
+	for i, c := range g.Callers {
+		if strings.TrimSpace(c) == "" || validCaller(c) {
+			continue // an empty caller is syntax's to report
+		}
+		f := fmt.Sprintf("callers[%d]", i)
+		if at != "" {
+			f = at + "." + f
+		}
+		probs = append(probs, fmt.Sprintf("%s: %q is not a caller identity; write unix:uid=N, cert:NAME, token:NAME or tls:anonymous", f, strictyaml.Cut(c, 64)))
+	}
+	return probs
+}
+
+// validCaller reports whether c has the form of an identity the transports give:
+// "unix:uid=N", "cert:NAME", "token:NAME" or "tls:anonymous".
+func validCaller(c string) bool {
+	scheme, rest, ok := strings.Cut(c, ":")
+	if !ok || rest == "" {
+		return false
+	}
+	switch scheme {
+	case "unix":
+		uid, ok := strings.CutPrefix(rest, "uid=")
+		return ok && uid != "" && strings.Trim(uid, "0123456789") == ""
+	case "cert", "token":
+		return true
+	case "tls":
+		return rest == "anonymous"
+	}
+	return false
 }
 
 func readStrict(path string, v any) error {

@@ -238,13 +238,13 @@ files:
   - {path: /data, host: /srv/data, access: read}
 secrets: {API_TOKEN: "file:/run/secrets/token"}
 limits: {timeout: 2s, memory: 16MiB}
-callers: [agent-1]
+callers: [token:agent-1]
 `), 0o600)
 	g, err := LoadGrant(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Network[0].String() != "https://*.wikipedia.org" || g.Limits.Memory != 16<<20 || g.Callers[0] != "agent-1" {
+	if g.Network[0].String() != "https://*.wikipedia.org" || g.Limits.Memory != 16<<20 || g.Callers[0] != "token:agent-1" {
 		t.Fatalf("grant = %+v", g)
 	}
 	if err := CheckGrant(testManifest(t), g, ""); err != nil {

@@ -94,8 +94,9 @@ type unhashed struct {
 // several processes: a server and a CLI command) may append to the same file: each batch
 // is written under an exclusive file lock, after reading any lines another writer added.
 type Log struct {
-	path string
-	f    *os.File
+	path    string
+	f       *os.File
+	dirLock *os.File // shared lock on the directory, held while open (see lockDir)
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -107,12 +108,24 @@ type Log struct {
 	closed   bool
 
 	// The chain's end on disk. Changed only by the leader, under mu.
-	seq    uint64 // last line's sequence number
-	prev   string // last line's hash
-	offset int64  // file size after the last line
+	tip    tip
+	offset int64 // file size after the last line
 
 	wbuf []byte // the leader's batch buffer, reused; touched only while syncing
 }
+
+// tip is the end of a chain: its last line's sequence number, sha256 (the next line's
+// prev) and hash field (the head an operator reads in the file).
+type tip struct {
+	seq        uint64
+	prev, head string
+}
+
+// genesis is the tip of an empty log.
+var genesis = tip{prev: Genesis, head: Genesis}
+
+// next is the tip after line, a good line whose record is e.
+func next(e Entry, line []byte) tip { return tip{seq: e.Seq, prev: hashHex(line), head: e.Hash} }
 
 // MaxRecordBytes bounds one line of the log, newline included. Append and Enqueue
 // refuse a bigger record (ErrTooLarge), so every line written can be read back by
@@ -148,15 +161,21 @@ func Open(dir string) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	dirLock, err := lockDir(dir, false)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	l := &Log{path: path, f: f, prev: Genesis}
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		unlockDir(dirLock)
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l := &Log{path: path, f: f, dirLock: dirLock, tip: genesis}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.resume(); err != nil {
 		f.Close()
+		unlockDir(dirLock)
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
 	// Make the file's directory entry durable too (a new file could vanish on crash).
@@ -167,14 +186,14 @@ func Open(dir string) (*Log, error) {
 	return l, nil
 }
 
-// Head returns the last durable line's sequence number and hash (0 and Genesis for an
-// empty log), as of this Log's last write. Verify cannot see lines cut from the end of
-// the log; an operator who keeps the head elsewhere (printed by `audit verify`, shipped
-// to a log collector) can.
+// Head returns the last durable line's sequence number and hash field (0 and Genesis
+// for an empty log), as of this Log's last write: the head `audit verify` prints.
+// Verify cannot see lines cut from the end of the log; an operator who keeps the head
+// elsewhere (shipped to a log collector) can.
 func (l *Log) Head() (seq uint64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.prev
+	return l.tip.seq, l.tip.head
 }
 
 // UsageOf converts a sandbox's usage report into its audit form.
@@ -201,56 +220,67 @@ func (l *Log) resume() error {
 	if err != nil {
 		return err
 	}
-	seq, prev, err := checkTail(l.f, st.Size())
+	t, err := checkTail(l.f, st.Size())
 	if err != nil {
 		return err
 	}
-	l.seq, l.prev, l.offset = seq, prev, st.Size()
+	l.tip, l.offset = t, st.Size()
 	return nil
 }
 
-// TornTailError is a log whose end is not a whole line: the bytes after the last newline
-// are what a crash in the middle of a write leaves. Open refuses such a log rather than
-// repair it silently; Recover moves the torn bytes aside and records that it did.
-type TornTailError struct {
-	Bytes int64 // length of the torn line
-}
-
-func (e *TornTailError) Error() string {
-	return fmt.Sprintf("the last %d bytes are a torn line (no newline at the end, as a crash in the middle of a write leaves); "+
-		"nothing was changed: run `skillbox audit recover` to move them aside and continue the chain", e.Bytes)
-}
-
-// checkTail checks the last two lines of the first size bytes of f and returns the
-// chain's end there (0 and Genesis for an empty log).
-func checkTail(f *os.File, size int64) (uint64, string, error) {
+// checkTail checks the last lines of the first size bytes of f and returns the
+// chain's end there (0 and Genesis for an empty log). A bad last line (torn by a crash,
+// or whole but not a record that continues the chain) after lines that chain is a
+// *ChainError with Last set, whose message names `skillbox audit recover`; damage
+// further up is an error naming `skillbox audit verify`. Nothing is repaired here.
+func checkTail(f *os.File, size int64) (tip, error) {
 	if size == 0 {
-		return 0, Genesis, nil
+		return genesis, nil
 	}
 	cut, err := lastNewline(f, size)
 	if err != nil {
-		return 0, "", err
+		return tip{}, err
+	}
+	var lines [][]byte
+	fromStart := true
+	if cut > 0 {
+		if lines, fromStart, err = lastLines(f, cut, 3); err != nil {
+			return tip{}, err
+		}
+	}
+	t := genesis
+	if !fromStart {
+		// The first of the lines read is the anchor: lines before it are Verify's.
+		e, err := parseLine(lines[0])
+		if err != nil {
+			return tip{}, fmt.Errorf("the line before the last two %w (run `skillbox audit verify`)", err)
+		}
+		t, lines = next(e, lines[0]), lines[1:]
+	}
+	for i, line := range lines {
+		e, reason, chain := checkLine(line, t.seq, t.prev)
+		if reason != "" {
+			bad := &ChainError{Line: int(t.seq) + 1, Reason: reason}
+			if i == len(lines)-1 && cut == size && recoverable(bad.Line, chain) {
+				bad.Last, bad.Bytes = true, int64(len(line))+1
+				return tip{}, bad
+			}
+			if i == len(lines)-1 {
+				return tip{}, fmt.Errorf("%w (run `skillbox audit verify`)", bad)
+			}
+			return tip{}, fmt.Errorf("%w; lines follow it, so this is not a crash at the end (run `skillbox audit verify`)", bad)
+		}
+		t = next(e, line)
 	}
 	if cut != size {
-		return 0, "", &TornTailError{Bytes: size - cut}
-	}
-	lines, err := lastLines(f, size, 2)
-	if err != nil {
-		return 0, "", err
-	}
-	last := lines[len(lines)-1]
-	e, err := parseLine(last)
-	if err != nil {
-		return 0, "", fmt.Errorf("last line: %w (run `skillbox audit verify`)", err)
-	}
-	if len(lines) == 2 {
-		if want := hashHex(lines[0]); e.Prev != want {
-			return 0, "", fmt.Errorf("last line: prev does not match the line before it (run `skillbox audit verify`)")
+		torn := make([]byte, size-cut)
+		if _, err := f.ReadAt(torn, cut); err != nil {
+			return tip{}, err
 		}
-	} else if e.Prev != Genesis || e.Seq != 1 {
-		return 0, "", fmt.Errorf("first line: not the start of a chain")
+		_, reason, _ := checkLine(torn, t.seq, t.prev)
+		return tip{}, &ChainError{Line: int(t.seq) + 1, Last: true, Torn: true, Whole: reason == "", Bytes: size - cut}
 	}
-	return e.Seq, hashHex(last), nil
+	return t, nil
 }
 
 // lastNewline returns the offset just past the last newline in the first size bytes of
@@ -272,9 +302,9 @@ func lastNewline(f *os.File, size int64) (int64, error) {
 	return 0, nil
 }
 
-// lastLines returns up to n last lines (without newlines) of a file of the given size.
-// The file must end with a newline: a missing one is a truncated last line.
-func lastLines(f *os.File, size int64, n int) ([][]byte, error) {
+// lastLines returns up to n last lines (without newlines) of the first size bytes of
+// f, which must end with a newline, and whether the first of them is the file's first.
+func lastLines(f *os.File, size int64, n int) ([][]byte, bool, error) {
 	const block = 64 << 10
 	var tail []byte
 	off := size
@@ -282,12 +312,12 @@ func lastLines(f *os.File, size int64, n int) ([][]byte, error) {
 		start := max(off-block, 0)
 		buf := make([]byte, off-start)
 		if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
-			return nil, err
+			return nil, false, err
 		}
 		tail = append(buf, tail...)
 		off = start
 		if tail[len(tail)-1] != '\n' {
-			return nil, errors.New("last line is truncated (no newline)")
+			return nil, false, errors.New("the last line has no newline")
 		}
 		// n lines need n+1 newlines to be whole unless the file starts within tail.
 		if bytes.Count(tail, []byte{'\n'}) > n || off == 0 {
@@ -298,10 +328,12 @@ func lastLines(f *os.File, size int64, n int) ([][]byte, error) {
 	if off > 0 {
 		parts = parts[1:] // first part may be partial
 	}
+	fromStart := off == 0
 	if len(parts) > n {
 		parts = parts[len(parts)-n:]
+		fromStart = false
 	}
-	return parts, nil
+	return parts, fromStart, nil
 }
 
 // Append records r and returns its id (the line's sequence number) once the line is on
@@ -407,15 +439,15 @@ func (l *Log) flushLocked() {
 	l.queue = nil
 	if l.err == nil {
 		l.syncing = true
-		seq, prev, offset := l.seq, l.prev, l.offset
+		t, offset := l.tip, l.offset
 		l.mu.Unlock()
-		seq, prev, offset, err := l.writeBatch(batch, seq, prev, offset)
+		t, offset, err := l.writeBatch(batch, t, offset)
 		l.mu.Lock()
 		l.syncing = false
 		if err != nil {
 			l.err = fmt.Errorf("audit log %s unwritable: %w", l.path, err)
 		} else {
-			l.seq, l.prev, l.offset = seq, prev, offset
+			l.tip, l.offset = t, offset
 		}
 	}
 	if l.err != nil {
@@ -429,18 +461,18 @@ func (l *Log) flushLocked() {
 
 // writeBatch appends the batch under the file lock, first catching up with lines other
 // writers appended since this Log last wrote. It returns the new end of the chain.
-func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64) (uint64, string, int64, error) {
+func (l *Log) writeBatch(batch []*pending, t tip, offset int64) (tip, int64, error) {
 	if err := lockFile(l.f); err != nil {
-		return seq, prev, offset, err
+		return t, offset, err
 	}
 	defer unlockFile(l.f)
 	st, err := l.f.Stat()
 	if err != nil {
-		return seq, prev, offset, err
+		return t, offset, err
 	}
 	if st.Size() != offset {
-		if seq, prev, err = catchUp(l.f, offset, st.Size(), seq, prev); err != nil {
-			return seq, prev, offset, err
+		if t, err = catchUp(l.f, offset, st.Size(), t); err != nil {
+			return t, offset, err
 		}
 		offset = st.Size()
 	}
@@ -455,7 +487,7 @@ func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64
 	for _, p := range batch {
 		start := len(buf)
 		var err error
-		buf, err = appendEncoded(buf, unhashed{Seq: seq + 1, Time: p.time, Record: p.rec, Prev: prev})
+		buf, err = appendEncoded(buf, unhashed{Seq: t.seq + 1, Time: p.time, Record: p.rec, Prev: t.prev})
 		if err != nil {
 			buf = buf[:start]
 			p.err = fmt.Errorf("audit append: %w", err) // this record only
@@ -466,46 +498,45 @@ func (l *Log) writeBatch(batch []*pending, seq uint64, prev string, offset int64
 			p.err = tooLarge("audit append", n) // this record only
 			continue
 		}
-		seq++
-		prev = hashHex(buf[start : len(buf)-1])
-		p.id = strconv.FormatUint(seq, 10)
+		t = tip{seq: t.seq + 1, prev: hashHex(buf[start : len(buf)-1]), head: hashField(buf[start:])}
+		p.id = strconv.FormatUint(t.seq, 10)
 	}
 	if len(buf) == 0 {
-		return seq, prev, offset, nil
+		return t, offset, nil
 	}
 	if _, err := l.f.Write(buf); err != nil {
-		return seq, prev, offset, err
+		return t, offset, err
 	}
 	if err := l.f.Sync(); err != nil {
-		return seq, prev, offset, err
+		return t, offset, err
 	}
-	return seq, prev, offset + int64(len(buf)), nil
+	return t, offset + int64(len(buf)), nil
 }
 
 // catchUp reads the lines another writer appended in [from, to) and checks that they
-// continue the chain from (seq, prev).
-func catchUp(f *os.File, from, to int64, seq uint64, prev string) (uint64, string, error) {
+// continue the chain from t.
+func catchUp(f *os.File, from, to int64, t tip) (tip, error) {
 	if to < from {
-		return seq, prev, fmt.Errorf("the log shrank from %d to %d bytes under us", from, to)
+		return t, fmt.Errorf("the log shrank from %d to %d bytes under us", from, to)
 	}
 	buf := make([]byte, to-from)
 	if _, err := f.ReadAt(buf, from); err != nil {
-		return seq, prev, err
+		return t, err
 	}
 	if buf[len(buf)-1] != '\n' {
-		return seq, prev, errors.New("another writer left a truncated line")
+		return t, errors.New("another writer left a truncated line")
 	}
 	for _, line := range bytes.Split(buf[:len(buf)-1], []byte{'\n'}) {
 		e, err := parseLine(line)
 		if err != nil {
-			return seq, prev, fmt.Errorf("line %d (another writer's): %w", seq+1, err)
+			return t, fmt.Errorf("line %d, added by another writer, %w", t.seq+1, err)
 		}
-		if e.Prev != prev || e.Seq != seq+1 {
-			return seq, prev, fmt.Errorf("line %d (another writer's) does not continue the chain", seq+1)
+		if e.Prev != t.prev || e.Seq != t.seq+1 {
+			return t, fmt.Errorf("line %d, added by another writer, does not continue the chain", t.seq+1)
 		}
-		seq, prev = e.Seq, hashHex(line)
+		t = next(e, line)
 	}
-	return seq, prev, nil
+	return t, nil
 }
 
 // Close writes any record still queued, refuses further appends and closes the file.
@@ -524,6 +555,8 @@ func (l *Log) Close() error {
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
+	unlockDir(l.dirLock)
+	l.dirLock = nil
 	return err
 }
 
@@ -553,25 +586,24 @@ func hashHex(b []byte) string {
 const hashSuffixLen = len(`,"hash":""}`) + 64
 
 // parseLine checks one line (without newline) on its own: strict JSON and a hash that
-// matches its content.
+// matches its content. Its errors follow "line N".
 func parseLine(line []byte) (Entry, error) {
 	var e Entry
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("not a valid audit record: %v", err)
-	}
-	if dec.More() {
-		return e, errors.New("not a valid audit record: trailing data")
+	// The decoder's own words (offsets, Go types) mean nothing to an operator; which
+	// line is bad, and that it is not a record, is what they need.
+	if err := dec.Decode(&e); err != nil || dec.More() {
+		return e, errors.New("is not a valid record")
 	}
 	if len(line) < hashSuffixLen || !bytes.HasPrefix(line[len(line)-hashSuffixLen:], []byte(`,"hash":"`)) {
-		return e, errors.New("hash is not the last field")
+		return e, errors.New("is not a valid record (its hash is not the last field)")
 	}
 	body := make([]byte, 0, len(line)-hashSuffixLen+1)
 	body = append(body, line[:len(line)-hashSuffixLen]...)
 	body = append(body, '}')
 	if hashHex(body) != e.Hash {
-		return e, errors.New("hash does not match the line's content (edited)")
+		return e, errors.New("was edited (its hash does not match its content)")
 	}
 	return e, nil
 }

@@ -155,16 +155,21 @@ func TestTamper(t *testing.T) {
 
 func TestOpenRefusesCorruptTail(t *testing.T) {
 	_, lines := newLog(t, 3)
-	for name, content := range map[string]string{
-		"truncated last line":  strings.Join(lines[:2], "") + lines[2][:40],
-		"edited last line":     strings.Join(lines[:2], "") + strings.Replace(lines[2], `"ok"`, `"no"`, 1),
-		"dropped middle line":  lines[0] + lines[2],
-		"orphan first line":    lines[1],
-		"garbage after a line": lines[0] + "not json\n",
+	for name, tc := range map[string]struct {
+		content     string
+		recoverable bool // a bad last line after lines that chain: Open names audit recover
+	}{
+		"truncated last line":     {strings.Join(lines[:2], "") + lines[2][:40], true},
+		"edited last line":        {strings.Join(lines[:2], "") + strings.Replace(lines[2], `"ok"`, `"no"`, 1), true},
+		"garbage after a line":    {lines[0] + "not json\n", true},
+		"empty last line":         {strings.Join(lines, "") + "\n", true},
+		"dropped middle line":     {lines[0] + lines[2], true}, // the last line does not chain
+		"orphan first line":       {lines[1], false},           // the log's start was cut
+		"edited line before last": {lines[0] + strings.Replace(lines[1], `"ok"`, `"no"`, 1) + lines[2], false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(content), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			l, err := Open(dir)
@@ -172,15 +177,15 @@ func TestOpenRefusesCorruptTail(t *testing.T) {
 				l.Close()
 				t.Fatalf("Open accepted a log with a %s", name)
 			}
-			var torn *TornTailError
-			if isTorn := errors.As(err, &torn); isTorn != (name == "truncated last line") {
-				t.Fatalf("Open: %v: torn tail %v", err, isTorn)
+			var ce *ChainError
+			if got := errors.As(err, &ce) && ce.Last; got != tc.recoverable {
+				t.Fatalf("Open: %v: recoverable %v, want %v", err, got, tc.recoverable)
 			}
-			if torn != nil && (torn.Bytes != 40 || !strings.Contains(err.Error(), "run `skillbox audit recover`")) {
-				t.Fatalf("Open on a torn tail does not name the fix or the torn length: %v", err)
+			if names := strings.Contains(err.Error(), "run `skillbox audit recover`"); names != tc.recoverable {
+				t.Fatalf("Open names audit recover: %v, want %v: %v", names, tc.recoverable, err)
 			}
 			after, _ := os.ReadFile(filepath.Join(dir, FileName))
-			if string(after) != content {
+			if string(after) != tc.content {
 				t.Fatal("Open modified the damaged log")
 			}
 		})

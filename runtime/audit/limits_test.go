@@ -49,107 +49,6 @@ func TestAppendRefusesTooLarge(t *testing.T) {
 	}
 }
 
-// A torn tail stops Open with the fix named; Recover moves the torn bytes aside,
-// records their length and hash as the first event of the continued chain, and the
-// log opens and verifies again.
-func TestRecoverTornTail(t *testing.T) {
-	path, lines := newLog(t, 3)
-	dir := filepath.Dir(path)
-	whole := strings.Join(lines[:2], "")
-	torn := lines[2][:50]
-	if err := os.WriteFile(path, []byte(whole+torn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Open(dir)
-	var te *TornTailError
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), "skillbox audit recover") {
-		t.Fatalf("Open on a torn tail: %v", err)
-	}
-
-	rec, err := Recover(dir, "unix:uid=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	side, err := os.ReadFile(rec.SideFile)
-	if err != nil || string(side) != torn {
-		t.Fatalf("side file holds %q (%v), want the torn bytes %q", side, err, torn)
-	}
-	if rec.TornBytes != int64(len(torn)) || rec.Seq != 3 {
-		t.Fatalf("recovery %+v", rec)
-	}
-	f, _ := os.Open(path)
-	n, head, err := VerifyReader(f)
-	f.Close()
-	if err != nil || n != 3 || head != rec.Head {
-		t.Fatalf("after recover: %d lines, head %s (recovery says %s), %v", n, head, rec.Head, err)
-	}
-	b, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(b), whole) {
-		t.Fatal("recover changed the whole lines")
-	}
-	last, err := parseLine(bytes.TrimSuffix(b[len(whole):], []byte{'\n'}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last.Event != EventRecovered || last.Reason != ReasonTornTail || last.Caller != "unix:uid=0" ||
-		last.Details["tornSha256"] != rec.TornSHA256 || last.Details["tornBytes"] != float64(len(torn)) ||
-		last.Details["sideFile"] != filepath.Base(rec.SideFile) {
-		t.Fatalf("recovery record %+v", last)
-	}
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatalf("Open after recover: %v", err)
-	}
-	if id, err := l.Append(context.Background(), Record{Event: EventReload}); err != nil || id != "4" {
-		t.Fatalf("append after recover: %q %v", id, err)
-	}
-	l.Close()
-	if err := Verify(path); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Recover(dir, ""); !errors.Is(err, ErrNoTornTail) {
-		t.Fatalf("Recover of a whole log: %v", err)
-	}
-}
-
-// Recover repairs a torn write only: a torn tail after an edited line is left as it is.
-func TestRecoverRefusesOtherDamage(t *testing.T) {
-	for name, content := range map[string]func(lines []string) string{
-		"edited line before a torn tail": func(lines []string) string {
-			return lines[0] + strings.Replace(lines[1], `"ok"`, `"no"`, 1) + lines[2][:30]
-		},
-		"only a torn first line": nil,
-	} {
-		t.Run(name, func(t *testing.T) {
-			path, lines := newLog(t, 3)
-			if content == nil {
-				// The only line is torn: the chain starts over after it.
-				if err := os.WriteFile(path, []byte(lines[0][:30]), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				rec, err := Recover(filepath.Dir(path), "")
-				if err != nil || rec.Seq != 1 {
-					t.Fatalf("recover a torn first line: %+v %v", rec, err)
-				}
-				if err := Verify(path); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			c := content(lines)
-			if err := os.WriteFile(path, []byte(c), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := Recover(filepath.Dir(path), ""); err == nil || !strings.Contains(err.Error(), "nothing was changed") {
-				t.Fatalf("Recover over an edited line: %v", err)
-			}
-			if b, _ := os.ReadFile(path); string(b) != c {
-				t.Fatal("Recover changed a log it refused")
-			}
-		})
-	}
-}
-
 // A head kept elsewhere finds whole lines cut from the end, which the chain alone
 // cannot; the log may grow after the head was kept.
 func TestVerifyHead(t *testing.T) {
@@ -164,12 +63,22 @@ func TestVerifyHead(t *testing.T) {
 		_, _, err := VerifyReaderHead(strings.NewReader(content), kept)
 		return err
 	}
+	// The head is what an operator finds in the file: the last record's hash field.
+	last, err := parseLine([]byte(strings.TrimSuffix(lines[3], "\n")))
+	if err != nil || head != last.Hash {
+		t.Fatalf("head %s is not the last record's hash %s (%v)", head, last.Hash, err)
+	}
 	all := strings.Join(lines, "")
 	if err := check(all, head); err != nil {
 		t.Fatalf("current head: %v", err)
 	}
-	if err := check(all, hashHex([]byte(strings.TrimSuffix(lines[1], "\n")))); err != nil {
+	older, _ := parseLine([]byte(strings.TrimSuffix(lines[1], "\n")))
+	if err := check(all, older.Hash); err != nil {
 		t.Fatalf("an older head of a log that grew: %v", err)
+	}
+	// The sha256 of a whole line, the head earlier versions printed, still matches.
+	if err := check(all, hashHex([]byte(strings.TrimSuffix(lines[1], "\n")))); err != nil {
+		t.Fatalf("an older head in the earlier form: %v", err)
 	}
 	cut := strings.Join(lines[:3], "")
 	if err := Verify(writeTemp(t, cut)); err != nil {
@@ -189,4 +98,19 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A head is accepted as an operator may paste it, and nothing else is.
+func TestParseHead(t *testing.T) {
+	const h = "3f1c0a6be1d6f3b4c0a7e4b2d1f0e9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39e9"
+	for _, in := range []string{h, strings.ToUpper(h), "sha256:" + h, "SHA256:" + strings.ToUpper(h), " " + h + "\n"} {
+		if got, err := ParseHead(in); err != nil || got != h {
+			t.Errorf("ParseHead(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "sha256:", h[:63], h + "0", "z" + h[1:], "3f1c...e9"} {
+		if got, err := ParseHead(in); err == nil {
+			t.Errorf("ParseHead(%q) = %q, want an error", in, got)
+		}
+	}
 }

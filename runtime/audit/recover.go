@@ -5,41 +5,67 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 )
 
-// EventRecovered is the record Recover writes after moving a torn tail aside: the first
-// event of the continued chain, carrying the torn bytes' length, sha256 and side file.
+// EventRecovered is the record Recover writes: the first event of the continued chain,
+// saying what it found at the end of the log and what it did.
 const EventRecovered = "audit.recovered"
 
-// ReasonTornTail is the reason of an EventRecovered record.
-const ReasonTornTail = "TORN_TAIL"
+// Reasons of an EventRecovered record.
+const (
+	ReasonTornTail       = "TORN_TAIL"       // a last line without newline, moved aside
+	ReasonBadLastLine    = "BAD_LAST_LINE"   // a whole last line that is not a record continuing the chain, moved aside
+	ReasonMissingNewline = "MISSING_NEWLINE" // a last record complete but for its newline, which was added
+)
 
-// ErrNoTornTail is Recover's answer for a log that ends with a whole line.
-var ErrNoTornTail = errors.New("nothing to recover: the log ends with a whole line")
+// ErrNothingToRecover is Recover's answer for a log whose chain verifies to its end.
+var ErrNothingToRecover = errors.New("nothing to recover: the chain verifies to the log's last line")
+
+// ErrInUse is Recover's answer while another process (a running server, or a command
+// in progress) has the log open.
+var ErrInUse = errors.New("the audit log is open in another skillbox process (a running server?): stop it, then recover")
 
 // Recovery is what Recover did.
 type Recovery struct {
-	TornBytes  int64  // length of the torn line moved aside
-	TornSHA256 string // its sha256, hex, as recorded
-	SideFile   string // where the torn bytes are now
-	Seq        uint64 // the recovery record's sequence number
-	Head       string // the chain's head after it (that record's hash)
+	Reason string // ReasonTornTail, ReasonBadLastLine or ReasonMissingNewline
+	Line   int    // the line it was about
+	Why    string // what was wrong with the line moved aside, in words that follow "line N"
+	// For a line moved aside: its length (newline included, if any), sha256 and where
+	// its bytes are now.
+	Bytes    int64
+	SHA256   string
+	SideFile string
+	Seq      uint64 // the recovery record's sequence number
+	Head     string // the chain's head after it (that record's hash)
 }
 
-// Recover continues a log whose last line is torn (see TornTailError): it copies the
-// bytes after the last newline to a side file next to the log (durably, first), then
+// Recover continues a log whose last line is bad: torn by a crash in the middle of a
+// write, or whole but not a record that continues the chain (damaged, or edited). It
+// copies that line's bytes to a side file next to the log (durably, first), then
 // replaces them with an EventRecovered record naming their length and sha256, so that
-// the chain verifies and records why it continues where it does. Only a torn tail is
-// repaired: if the whole lines before it do not chain, Recover changes nothing and
-// says so (that is tampering or another damage, for `audit verify` to name). by is
-// the operator, for the record. It holds the log's file lock; a running server keeps
-// its own, so stop the server first (it refuses to start on a torn tail anyway).
+// the chain verifies and records why it continues where it does. A last record that
+// is complete but for its newline stays: Recover adds the newline and a record saying
+// so. Damage before the last line is never repaired: Recover changes nothing and says
+// which line (that is tampering or another damage, for `audit verify` to name). by is
+// the operator, for the record. Recover refuses with ErrInUse while any other process
+// has the log open (a server appending to it would continue the chain from the line
+// Recover replaces).
 func Recover(dir, by string) (*Recovery, error) {
 	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("audit recover: there is no audit log at %s (is --home or SKILLBOX_HOME right?)", path)
+	}
+	dirLock, err := lockDir(dir, true)
+	if err != nil {
+		return nil, fmt.Errorf("audit recover: %w", err)
+	}
+	defer unlockDir(dirLock)
 	// Not O_APPEND: the record is written at the cut with WriteAt.
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -55,50 +81,94 @@ func Recover(dir, by string) (*Recovery, error) {
 		return nil, fmt.Errorf("audit recover: %w", err)
 	}
 	size := st.Size()
-	cut, err := lastNewline(f, size)
-	if err != nil {
+	s, err := scan(io.NewSectionReader(f, 0, size), nil)
+	var bad *ChainError
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("audit recover: %w (%s, %d records)", ErrNothingToRecover, path, s.lines)
+	case !errors.As(err, &bad):
 		return nil, fmt.Errorf("audit recover: %s: %w", path, err)
+	case !bad.Last || s.end+bad.Bytes != size:
+		return nil, fmt.Errorf("audit recover: %s: %w; only a bad last line after lines that chain is what a crash leaves, so nothing was changed", path, err)
 	}
-	if cut == size {
-		return nil, fmt.Errorf("audit recover: %s: %w", path, ErrNoTornTail)
+	rec := &Recovery{Line: bad.Line, Seq: s.seq + 1}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if bad.Whole {
+		// The record stays; a newline ends it and a record says why the log changed.
+		rec.Reason = ReasonMissingNewline
+		line, err := encode(unhashed{Seq: s.seq + 2, Time: now, Record: Record{
+			Event: EventRecovered, Caller: by, Outcome: "ok", Reason: ReasonMissingNewline,
+			Details: map[string]any{"line": bad.Line},
+		}, Prev: hashHex(lastBytes(f, s.end, size))})
+		if err != nil {
+			return nil, fmt.Errorf("audit recover: %w", err)
+		}
+		rec.Seq = s.seq + 2
+		rec.Head = hashField(line)
+		// A crash part way leaves the newline and a torn record: recover again.
+		if err := writeSync(f, append([]byte{'\n'}, line...), size, -1); err != nil {
+			return nil, err
+		}
+		return rec, nil
 	}
-	seq, prev, err := checkTail(f, cut)
-	if err != nil {
-		return nil, fmt.Errorf("audit recover: %s: the whole lines before the torn tail do not verify either, so this is not only a torn write; nothing was changed: %w", path, err)
+	removed := lastBytes(f, s.end, size)
+	sum := sha256.Sum256(removed)
+	rec.Bytes, rec.SHA256 = int64(len(removed)), hex.EncodeToString(sum[:])
+	kind := "bad"
+	rec.Reason, rec.Why = ReasonBadLastLine, bad.Reason
+	if bad.Torn {
+		kind, rec.Reason, rec.Why = "torn", ReasonTornTail, "is torn (no newline at the end)"
 	}
-	torn := make([]byte, size-cut)
-	if _, err := f.ReadAt(torn, cut); err != nil {
-		return nil, fmt.Errorf("audit recover: %w", err)
-	}
-	sum := sha256.Sum256(torn)
-	sumHex := hex.EncodeToString(sum[:])
-	side := filepath.Join(dir, FileName+".torn-"+strconv.FormatUint(seq+1, 10)+"-"+sumHex[:16])
+	rec.SideFile = filepath.Join(dir, FileName+"."+kind+"-"+strconv.Itoa(bad.Line)+"-"+rec.SHA256[:16])
 	// The evidence is durable before the log changes.
-	if err := writeDurable(side, torn); err != nil {
-		return nil, fmt.Errorf("audit recover: keep the torn bytes: %w", err)
+	if err := writeDurable(rec.SideFile, removed); err != nil {
+		return nil, fmt.Errorf("audit recover: keep the line's bytes: %w", err)
 	}
-	line, err := encode(unhashed{Seq: seq + 1, Time: time.Now().UTC().Format(time.RFC3339Nano), Prev: prev, Record: Record{
-		Event: EventRecovered, Caller: by, Outcome: "ok", Reason: ReasonTornTail,
-		Details: map[string]any{"tornBytes": len(torn), "tornSha256": sumHex, "sideFile": filepath.Base(side)},
+	line, err := encode(unhashed{Seq: s.seq + 1, Time: now, Prev: s.prev, Record: Record{
+		Event: EventRecovered, Caller: by, Outcome: "ok", Reason: rec.Reason,
+		Details: map[string]any{"line": bad.Line, "why": rec.Why, "bytes": rec.Bytes, "sha256": rec.SHA256,
+			"sideFile": filepath.Base(rec.SideFile)},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("audit recover: %w", err)
 	}
-	// Written over the torn bytes, then cut: a crash in between leaves either the
-	// torn log (recover again) or the record followed by a rest of the torn bytes,
-	// which is again a torn tail whose bytes are all in the side file already.
-	if _, err := f.WriteAt(line, cut); err != nil {
-		return nil, fmt.Errorf("audit recover: %w", err)
+	rec.Head = hashField(line)
+	// Written over the bad line, then cut: a crash in between leaves either the log as
+	// it was (recover again) or the record followed by the rest of the bad line (at most
+	// one line: it had one newline, at its end), which is again a bad last line whose
+	// bytes are all in the side file already.
+	if err := writeSync(f, line, s.end, s.end+int64(len(line))); err != nil {
+		return nil, err
 	}
-	if err := f.Truncate(cut + int64(len(line))); err != nil {
-		return nil, fmt.Errorf("audit recover: %w", err)
+	return rec, nil
+}
+
+// lastBytes reads [from, to) of f; an error leaves it short, which the caller's hash
+// then does not match (the file is locked and was just read whole).
+func lastBytes(f *os.File, from, to int64) []byte {
+	b := make([]byte, to-from)
+	n, _ := f.ReadAt(b, from)
+	return b[:n]
+}
+
+// writeSync writes b at off, truncates the file to size (unless size < 0) and syncs.
+func writeSync(f *os.File, b []byte, off, size int64) error {
+	if _, err := f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("audit recover: %w", err)
+	}
+	if size >= 0 {
+		if err := f.Truncate(size); err != nil {
+			return fmt.Errorf("audit recover: %w", err)
+		}
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("audit recover: %w", err)
+		return fmt.Errorf("audit recover: %w", err)
 	}
-	return &Recovery{TornBytes: int64(len(torn)), TornSHA256: sumHex, SideFile: side,
-		Seq: seq + 1, Head: hashHex(line[:len(line)-1])}, nil
+	return nil
 }
+
+// hashField is the hash field of an encoded line (newline included).
+func hashField(line []byte) string { return string(line[len(line)-3-64 : len(line)-3]) }
 
 // writeDurable writes b to path (mode 0600) and syncs the file and its directory.
 func writeDurable(path string, b []byte) error {

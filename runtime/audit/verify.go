@@ -4,20 +4,46 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
-// ChainError is a broken chain: Line is the first bad line (1-based).
+// ChainError is a line that breaks the chain. Line is the first bad line (1-based);
+// Reason says what is wrong with it, in words that follow "line N", e.g. "is not a
+// valid record".
 type ChainError struct {
 	Line   int
 	Reason string
+	// Last: no byte follows the line, so a crash (or an edit of that line alone) may
+	// have left it; Recover moves it aside. Damage before the last line is never
+	// recoverable: the lines after it say the log was changed after it was written.
+	Last bool
+	// Torn: the line has no newline at the end (Last too). Whole: it is nevertheless a
+	// complete record that continues the chain; only the newline is missing, and
+	// Recover restores it.
+	Torn, Whole bool
+	// Bytes is the line's length, newline included, when Last.
+	Bytes int64
 }
 
-func (e *ChainError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
+func (e *ChainError) Error() string {
+	switch {
+	case e.Whole:
+		return fmt.Sprintf("line %d is a whole record without its final newline (a crash between writing the two); "+
+			"run `skillbox audit recover` to add the newline", e.Line)
+	case e.Torn:
+		return fmt.Sprintf("line %d is torn: its %d bytes have no newline at the end, as a crash in the middle of a write leaves; "+
+			"run `skillbox audit recover` to move it aside", e.Line, e.Bytes)
+	case e.Last:
+		return fmt.Sprintf("line %d %s (a crash or an edit left it); run `skillbox audit recover` to move it aside", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("line %d %s", e.Line, e.Reason)
+}
 
 // maxLine bounds one line when reading. It is larger than MaxRecordBytes, what Append
 // writes, so that logs written before that limit existed still verify.
@@ -39,10 +65,13 @@ func Verify(path string) error {
 	return err
 }
 
-// VerifyReader checks a log read from r and returns the number of lines and the hash of
-// the last one (the chain's head).
+// VerifyReader checks a log read from r and returns the number of records that verify
+// and the chain's head: the hash field of the last of them (Genesis for an empty log),
+// which an operator can read in the log's last line. On a *ChainError, n and head
+// describe the good lines before the bad one.
 func VerifyReader(r io.Reader) (n int, head string, err error) {
-	return verifyReader(r, nil)
+	s, err := scan(r, nil)
+	return s.lines, s.head, err
 }
 
 // HeadError is a log whose chain is intact but does not contain the head an operator
@@ -58,64 +87,114 @@ func (e *HeadError) Error() string {
 		"(the log has %d records, its head is %s)", e.Kept, e.Lines, e.Head)
 }
 
-// VerifyReaderHead is VerifyReader, and also checks that a head kept earlier (a line's
-// hash, as VerifyReader or Log.Head returned it) is a line of the chain: the log may
-// have grown since, but lost nothing up to that line. Genesis matches any log.
+// ParseHead reads a head as an operator may paste it: either case, surrounding space,
+// an optional "sha256:" prefix. Anything but 64 hex digits is an error.
+func ParseHead(s string) (string, error) {
+	h := strings.ToLower(strings.TrimSpace(s))
+	h = strings.TrimPrefix(h, "sha256:")
+	if len(h) != 64 {
+		return "", errors.New("not 64 hex digits")
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", errors.New("not 64 hex digits")
+	}
+	return h, nil
+}
+
+// VerifyReaderHead is VerifyReader, and also checks that a head kept earlier (a
+// record's hash field, as VerifyReader or Log.Head return it) is a record of the
+// chain: the log may have grown since, but lost nothing up to that record. The sha256
+// of a whole line, which earlier versions printed as the head, matches too. Genesis
+// matches any log.
 func VerifyReaderHead(r io.Reader, kept string) (n int, head string, err error) {
 	found := kept == Genesis
-	n, head, err = verifyReader(r, func(hash string) {
-		if hash == kept {
+	s, err := scan(r, func(lineSum, hash string) {
+		if hash == kept || lineSum == kept {
 			found = true
 		}
 	})
 	if err == nil && !found {
-		err = &HeadError{Kept: kept, Lines: n, Head: head}
+		err = &HeadError{Kept: kept, Lines: s.lines, Head: s.head}
 	}
-	return n, head, err
+	return s.lines, s.head, err
 }
 
-// verifyReader is VerifyReader, calling each (if not nil) with every good line's hash.
-func verifyReader(r io.Reader, each func(hash string)) (n int, head string, err error) {
+// scanned is how far a scan got: the good lines before the first bad one, if any.
+type scanned struct {
+	lines int
+	tip         // of the last good line
+	end   int64 // offset just past the last good line
+}
+
+// scan checks the chain read from r, calling each (if not nil) with every good line's
+// sha256 and hash field. It stops at the first bad line with a *ChainError.
+func scan(r io.Reader, each func(lineSum, hash string)) (scanned, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	prev := Genesis
-	var seq uint64
+	s := scanned{tip: genesis}
 	for {
 		line, rerr := readLine(br)
 		if rerr == io.EOF && len(line) == 0 {
-			return n, prev, nil
+			return s, nil
 		}
-		n++
-		if rerr == io.EOF {
-			return n, prev, &ChainError{n, "torn: no newline at the end, as a crash in the middle of a write leaves (`skillbox audit recover` moves it aside)"}
-		}
-		if rerr != nil {
+		bad := &ChainError{Line: s.lines + 1}
+		if rerr != nil && rerr != io.EOF {
 			if errors.Is(rerr, errLineTooLong) {
-				return n, prev, &ChainError{n, rerr.Error()}
+				bad.Reason = rerr.Error()
+				return s, bad
 			}
-			return n, prev, fmt.Errorf("audit verify: read: %w", rerr)
+			return s, fmt.Errorf("audit verify: read: %w", rerr)
 		}
-		e, perr := parseLine(line)
-		if perr != nil {
-			return n, prev, &ChainError{n, perr.Error()}
+		e, reason, chain := checkLine(line, s.seq, s.prev)
+		if rerr == io.EOF {
+			bad.Last, bad.Torn, bad.Whole, bad.Bytes = true, true, reason == "", int64(len(line))
+			return s, bad
 		}
-		if e.Prev != prev {
-			return n, prev, &ChainError{n, "prev does not match the line before it (a line was dropped, inserted or reordered here)"}
+		if reason != "" {
+			bad.Reason = reason
+			if _, perr := br.Peek(1); perr == io.EOF && recoverable(bad.Line, chain) {
+				bad.Last, bad.Bytes = true, int64(len(line))+1
+			}
+			return s, bad
 		}
-		if e.Seq != seq+1 {
-			return n, prev, &ChainError{n, fmt.Sprintf("seq %d, want %d", e.Seq, seq+1)}
-		}
-		if _, terr := time.Parse(time.RFC3339Nano, e.Time); terr != nil {
-			return n, prev, &ChainError{n, "time is not RFC 3339"}
-		}
-		seq = e.Seq
-		prev = hashHex(line)
+		s.lines++
+		s.tip = next(e, line)
+		s.end += int64(len(line)) + 1
 		if each != nil {
-			each(prev)
+			each(s.prev, s.head)
 		}
 	}
 }
 
-var errLineTooLong = fmt.Errorf("line longer than %d MiB", maxLine>>20)
+// checkLine checks one line (without its newline) as the successor of the line with
+// sequence number seq and sha256 prev. It returns the record, or what is wrong with
+// the line in words that follow "line N"; chain says the line is a sound record that
+// just does not continue this chain.
+func checkLine(line []byte, seq uint64, prev string) (e Entry, reason string, chain bool) {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return e, "is empty, not a record", false
+	}
+	e, err := parseLine(line)
+	if err != nil {
+		return e, err.Error(), false
+	}
+	if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+		return e, "has a time that is not RFC 3339", false
+	}
+	if e.Prev != prev {
+		return e, "does not follow the line before it (its prev is not that line's hash: a line was dropped, inserted or reordered here)", true
+	}
+	if e.Seq != seq+1 {
+		return e, fmt.Sprintf("has seq %d where %d belongs", e.Seq, seq+1), true
+	}
+	return e, "", false
+}
+
+// recoverable reports whether a bad last line may be moved aside: always when it is
+// not a sound record; when it is one that does not chain, only after a line it fails to
+// follow. A sound first line that does not start a chain says the log's start was cut.
+func recoverable(line int, chain bool) bool { return !chain || line > 1 }
+
+var errLineTooLong = fmt.Errorf("is longer than %d MiB", maxLine>>20)
 
 // readLine returns one line without its newline; io.EOF with data means no newline.
 func readLine(br *bufio.Reader) ([]byte, error) {
@@ -138,15 +217,18 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 // Tail copies the log's complete lines to w. With follow it then keeps copying lines as
-// they are appended until ctx is done (returning nil then). It does not verify.
+// they are appended until ctx is done (returning nil then). It does not verify; a last
+// line without a newline (when not following) is a *ChainError after the lines before
+// it were copied.
 func Tail(ctx context.Context, path string, follow bool, w io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("audit tail: %w", err)
+		return err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	var partial []byte
+	lines := 0
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -154,17 +236,18 @@ func Tail(ctx context.Context, path string, follow bool, w io.Writer) error {
 		partial = append(partial, chunk...)
 		if err == nil {
 			if _, werr := w.Write(partial); werr != nil {
-				return fmt.Errorf("audit tail: %w", werr)
+				return werr
 			}
 			partial = partial[:0]
+			lines++
 			continue
 		}
 		if err != io.EOF {
-			return fmt.Errorf("audit tail: %w", err)
+			return err
 		}
 		if !follow {
-			if len(bytes.TrimSpace(partial)) > 0 {
-				return fmt.Errorf("audit tail: last line is truncated")
+			if len(partial) > 0 {
+				return &ChainError{Line: lines + 1, Last: true, Torn: true, Bytes: int64(len(partial))}
 			}
 			return nil
 		}

@@ -68,8 +68,9 @@ type Engine struct {
 
 	// mu serializes the changes of state and guards calls: a call registers under it
 	// and a Disable swaps the state and cancels calls under it (see invoke).
-	mu    sync.Mutex
-	calls map[string]*inflight
+	mu      sync.Mutex
+	calls   map[string]*inflight
+	closing bool // Shutdown was called: new calls are refused
 }
 
 type inflight struct {

@@ -45,6 +45,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// CallerMessage is err's message for the caller who made the call, one line of at
+// most MaxMessageBytes: Error() and, for a skill that failed, the skill's own last
+// words (the end of its stderr). Those may echo the caller's input, so they go only
+// into the reply, never into the audit log (which gets Error()).
+func CallerMessage(err error) string {
+	msg := err.Error()
+	if words := isolation.SkillMessage(err); words != "" {
+		msg += ": " + words
+	}
+	return oneLine(msg)
+}
+
 func errorf(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }

@@ -8,3 +8,4 @@ package engine
 //go:generate wat2wasm testdata/failhttp.wat -o testdata/failhttp.wasm
 //go:generate wat2wasm testdata/denyloop.wat -o testdata/denyloop.wasm
 //go:generate wat2wasm testdata/denyflood.wat -o testdata/denyflood.wasm
+//go:generate wat2wasm testdata/stdinerr.wat -o testdata/stdinerr.wasm

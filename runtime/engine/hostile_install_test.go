@@ -93,7 +93,7 @@ func TestInstallChecksSignatureBeforeParsing(t *testing.T) {
 
 	// Signed by the trusted key, the same package is refused by its shape, in words.
 	_, err := f.eng.Install(ctx, deepPackage(t, 1600, f.home.Signer), "test")
-	if err == nil || !strings.Contains(err.Error(), "skill.yaml: input: nested more than 64 levels deep (at properties.a.properties.a") {
+	if err == nil || !strings.Contains(err.Error(), "skill.yaml: input: nested more than 64 levels deep (at input.properties.a.properties.a") {
 		t.Fatalf("signed deep package: %v", err)
 	}
 	if signing.CheckOf(err) != "" {

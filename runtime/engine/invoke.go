@@ -177,13 +177,13 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
 		started: time.Now(), cancel: cancel, done: make(chan struct{})}
-	// Registered before the disabled re-check so that a Disable racing with this call
-	// either refuses it here or cancels it below: never neither.
-	// The state is read again here, not taken from st: a Disable since the call began
-	// has published a new one.
+	// Registered before the disabled and shutdown re-checks so that a Disable or a
+	// Shutdown racing with this call either refuses it here or cancels it below: never
+	// neither. The state is read again here, not taken from st: a Disable since the
+	// call began has published a new one.
 	e.mu.Lock()
 	e.calls[call.ID] = fl
-	disabled := e.state.Load().disabled[m.Name]
+	disabled, closing := e.state.Load().disabled[m.Name], e.closing
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -193,6 +193,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	}()
 	if disabled {
 		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
+	}
+	if closing {
+		return nil, errorf(ReasonUnavailable, "the server is shutting down")
 	}
 
 	// invoke.start is queued, not synced: the invoke.end below is a durable append that
@@ -368,6 +371,9 @@ func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation
 	}
 	if runErr != nil && errors.Is(context.Cause(ctx), errDisabled) {
 		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	if err := shutdownError(ctx); runErr != nil && err != nil {
+		runErr = err
 	}
 	// Metrics count every attempt, recorded or not.
 	for range out.Usage.Requests {

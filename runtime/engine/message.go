@@ -60,22 +60,31 @@ func bounded(s string, limit int) string {
 	return b.String()
 }
 
+// maxRuleBytes bounds the schema rule a refusal quotes (manifest bounds it too).
+const maxRuleBytes = 256
+
 // schemaRefusal is the error of input or output its schema refuses. It names the field
-// and a fixed rule, never the value nor the validator's text (which may quote the
-// value): it goes to the audit log and to the caller, and neither may hold the data.
-// The schema error is not kept in the chain, so nothing can print it later.
+// and the rule it breaks ("input.text: want a string, got a number"), taken from
+// manifest.SchemaError's Path and Rule, which never hold the value; never the
+// validator's text nor err.Error(). It goes to the audit log and to the caller, and
+// neither may hold the data. The schema error is not kept in the chain, so nothing can
+// print it later.
 func schemaRefusal(reason, which string, data []byte, err error) *Error {
-	field := which
+	field, rule := which, "does not match the "+which+" schema"
 	var se *manifest.SchemaError
-	if errors.As(err, &se) && se.Path != "" {
-		field = bounded(se.Path, maxFieldBytes)
+	if errors.As(err, &se) {
+		if se.Path != "" {
+			field = bounded(se.Path, maxFieldBytes)
+		}
+		if se.Rule != "" {
+			rule = bounded(se.Rule, maxRuleBytes)
+		}
 	}
-	rule := "does not match the " + which + " schema"
 	if !json.Valid(data) {
-		field, rule = which, "is not valid JSON"
+		field, rule = which, "not valid JSON"
 	}
 	if reason == ReasonInvalidOutput {
-		return &Error{Reason: reason, Field: field, Msg: "the skill's output was withheld: " + field + " " + rule}
+		return &Error{Reason: reason, Field: field, Msg: "the skill's output was withheld: " + field + ": " + rule}
 	}
-	return &Error{Reason: reason, Field: field, Msg: "invalid input: " + field + " " + rule}
+	return &Error{Reason: reason, Field: field, Msg: "invalid input: " + field + ": " + rule}
 }

@@ -37,7 +37,7 @@ func TestSchemaFailuresKeepValuesOut(t *testing.T) {
 		t.Fatalf("input: %v", err)
 	}
 	var ee *engine.Error
-	if !asEngineError(err, &ee) || ee.Field != "input.in" || !strings.Contains(err.Error(), "input.in does not match the input schema") {
+	if !asEngineError(err, &ee) || ee.Field != "input.in" || !strings.Contains(err.Error(), "invalid input: input.in: does not match the pattern") {
 		t.Fatalf("input refusal does not name the field and the rule: %v (field %q)", err, ee.Field)
 	}
 	if strings.Contains(err.Error(), inSecret) {

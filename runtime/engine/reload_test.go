@@ -45,7 +45,7 @@ func TestReloadKeepsStateOnBrokenFiles(t *testing.T) {
 		{"misspelt trust field", trust, strings.Replace(string(good), "name:", "nmae:", 1),
 			`trust.yaml: line 2: signers[0]: unknown field "nmae" (allowed: name, key, keyless)`},
 		{"trust key file missing", trust, strings.Replace(string(good), "keys/release.pub", "keys/gone.pub", 1),
-			"signers[0].key: open"},
+			"signers[0].key: keys/gone.pub does not exist"},
 		{"trust not YAML", trust, "signers: [\n", "trust.yaml: line 1: did not find expected node content"},
 		{"no signers", trust, "signers: []\n", "signers: at least one signer is required"},
 		{"bad approval", approvalFile, string(goodApproval) + "approvedFor: everyone\n",

@@ -160,8 +160,8 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 		return nil, toStatus(err)
 	}
 	out := &pb.InvokeResponse{
-		OutputJson:     string(res.Output),
-		Logs:           string(res.Logs),
+		OutputJson: string(res.Output),
+		Logs:       string(res.Logs),
 		// LogsTruncated stays false: a sandbox fails a call whose stderr passes its
 		// budget (LOG_LIMIT), so the logs of a reply are never cut. Logs that fill the
 		// budget exactly are whole.
@@ -275,7 +275,8 @@ func toStatus(err error) error {
 	if errors.As(err, &e) {
 		field, auditID = e.Field, e.AuditID
 	}
-	return detailed(codeOf(reason), reason, err.Error(), field, auditID)
+	// The caller's reply carries the skill's own last words; the audit log does not.
+	return detailed(codeOf(reason), reason, engine.CallerMessage(err), field, auditID)
 }
 
 // detailed is the one way a refusal leaves the server: msg is bounded to one line

@@ -225,6 +225,20 @@ func plant(dir string) map[string]string {
 	} else {
 		try("sub", err)
 	}
+	// Directories the skill then makes read-only and unreadable, and at last the grant
+	// itself read-only: the server must still be able to clean them.
+	for name, mode := range map[string]os.FileMode{"locked": 0o555, "sealed": 0} {
+		d := dir + "/" + name
+		if err := os.Mkdir(d, 0o777); err != nil {
+			try(name, err)
+			continue
+		}
+		try(name+"-symlink", os.Symlink("/etc/shadow", d+"/link"))
+		try(name+"-suid", writeMode(d+"/suid", 0o755, os.ModeSetuid|os.ModeSetgid|0o755))
+		try(name+"-fifo", syscall.Mkfifo(d+"/fifo", 0o666))
+		try(name+"-chmod", os.Chmod(d, mode))
+	}
+	res["grant-chmod"] = errString(os.Chmod(dir, 0o555)) // refused unless the skill owns it
 	return res
 }
 

@@ -1,0 +1,300 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+)
+
+// Read-write grants. Before a call the granted directory is swept (see sweepGrant),
+// which also lists the hard links already there; after it, once its container is
+// removed, it is swept again. Calls whose read-write directories overlap run one at a
+// time, so no other call can plant anything between a call's sweep and its reply. A
+// directory a sweep could not clean is quarantined: calls that grant it are refused,
+// naming it and what was left, until a sweep before a call succeeds (the operator
+// removed the leftovers or gave them to the server's user).
+
+// entryError is one entry of a grant the sweep could not look at or clean.
+type entryError struct {
+	Rel string // relative to the grant, "." for the grant itself
+	Op  string // what failed: "remove", "open", ...
+	Err error
+}
+
+func (e *entryError) Error() string { return e.Op + " " + e.Rel + ": " + e.Err.Error() }
+func (e *entryError) Unwrap() error { return e.Err }
+
+// grantGuard holds the read-write directories of running calls and the quarantined
+// ones. The zero value is ready to use.
+type grantGuard struct {
+	mu      sync.Mutex
+	held    map[string]bool
+	changed chan struct{} // closed, and replaced, whenever held shrinks
+	dirty   map[string]*quarantine
+}
+
+// quarantine is a read-write directory a sweep after a call could not clean.
+type quarantine struct {
+	left string            // what was left, one line
+	keep map[string]uint64 // hard links before that call: the next sweep removes the others
+}
+
+// canonical is the path the guard compares: symbolic links resolved where possible.
+func canonical(dir string) string {
+	dir = filepath.Clean(dir)
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return dir
+}
+
+// overlaps reports whether one of the directories a and b holds the other.
+func overlaps(a, b string) bool {
+	return a == b || within(a, b) || within(b, a)
+}
+
+func within(p, dir string) bool {
+	return dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// acquire waits, within ctx, until no running call holds a directory that overlaps
+// one of dirs (canonical), then holds them all until release.
+func (g *grantGuard) acquire(ctx context.Context, dirs []string) (release func(), err error) {
+	for {
+		g.mu.Lock()
+		if g.held == nil {
+			g.held = map[string]bool{}
+			g.changed = make(chan struct{})
+		}
+		busy := false
+		for h := range g.held {
+			for _, d := range dirs {
+				busy = busy || overlaps(h, d)
+			}
+		}
+		if !busy {
+			for _, d := range dirs {
+				g.held[d] = true
+			}
+			g.mu.Unlock()
+			return func() {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				for _, d := range dirs {
+					delete(g.held, d)
+				}
+				close(g.changed)
+				g.changed = make(chan struct{})
+			}, nil
+		}
+		ch := g.changed
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// quarantined returns the quarantine of a directory that overlaps dir, if any.
+func (g *grantGuard) quarantined(dir string) (string, *quarantine) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for d, q := range g.dirty {
+		if overlaps(d, dir) {
+			return d, q
+		}
+	}
+	return "", nil
+}
+
+func (g *grantGuard) setDirty(dir string, q *quarantine) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dirty == nil {
+		g.dirty = map[string]*quarantine{}
+	}
+	g.dirty[dir] = q
+}
+
+// clean ends the quarantine of dir and of the directories in it: a sweep of dir worked.
+func (g *grantGuard) clean(dir string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for d := range g.dirty {
+		if d == dir || within(d, dir) {
+			delete(g.dirty, d)
+		}
+	}
+}
+
+// rwGrant is one read-write directory of a running call.
+type rwGrant struct {
+	host  string            // as granted
+	canon string            // canonical
+	keep  map[string]uint64 // its hard links before the call
+}
+
+// openGrants prepares the read-write grants of a call that holds them (acquire):
+// each is swept, and its hard links listed, before the container exists. A
+// quarantined one is swept as the failed call's would have been; if that works the
+// quarantine ends. A call that also has a read grant overlapping a quarantined
+// directory is refused.
+func (s *Sandbox) openGrants(rw []*rwGrant, read []string) error {
+	if err := s.refuseQuarantined(read, rw); err != nil {
+		return err
+	}
+	for _, g := range rw {
+		d, q := s.grants.quarantined(g.canon)
+		if q != nil && within(g.canon, d) {
+			// Quarantined above this grant: only a call granting all of it may clean it.
+			return quarantineError(d, q.left)
+		}
+		var qkeep map[string]uint64 // nil: keep every hard link there is
+		if q != nil && d == g.canon {
+			qkeep = q.keep
+		}
+		g.keep = map[string]uint64{}
+		err := sweepGrant(g.host, func(rel string, ino uint64) bool {
+			if qkeep != nil && qkeep[rel] != ino {
+				return false // a hard link the failed call made
+			}
+			g.keep[rel] = ino
+			return true
+		})
+		if err != nil {
+			left := sweepLeft(g.host, err)
+			if q != nil {
+				return quarantineError(d, left)
+			}
+			return &isolation.Error{Reason: grantReason(err), Msg: fmt.Sprintf(
+				"read-write directory %s cannot be used: %s; it must be readable and writable by the server's user%s",
+				g.host, left, s.rwUserHint())}
+		}
+		s.grants.clean(g.canon)
+	}
+	return nil
+}
+
+// refuseQuarantined refuses read grants that overlap a quarantined directory, unless
+// one of the call's read-write grants covers it (and is then swept before the call).
+func (s *Sandbox) refuseQuarantined(read []string, rw []*rwGrant) error {
+	for _, dir := range read {
+		if d, q := s.grants.quarantined(canonical(dir)); q != nil && !coveredBy(d, rw) {
+			return quarantineError(d, q.left)
+		}
+	}
+	return nil
+}
+
+// closeGrants sweeps the read-write grants after the call whose container is removed,
+// and quarantines the ones it could not clean.
+func (s *Sandbox) closeGrants(rw []*rwGrant) *isolation.Error {
+	var errs []error
+	var left []string
+	for _, g := range rw {
+		err := sweepGrant(g.host, func(rel string, ino uint64) bool { return g.keep[rel] == ino })
+		if err != nil {
+			l := sweepLeft(g.host, err)
+			s.grants.setDirty(g.canon, &quarantine{left: l, keep: g.keep})
+			errs = append(errs, err)
+			left = append(left, l)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// The message lists what was left, bounded; the full list is not kept.
+	return &isolation.Error{Reason: grantReason(errors.Join(errs...)), Msg: fmt.Sprintf(
+		"the call left what the server could not remove from its read-write directory: %s; calls that grant it are refused until that is removed",
+		strings.Join(left, "; "))}
+}
+
+func coveredBy(dir string, rw []*rwGrant) bool {
+	for _, g := range rw {
+		if dir == g.canon || within(dir, g.canon) {
+			return true
+		}
+	}
+	return false
+}
+
+func quarantineError(dir, left string) error {
+	return isolation.Errorf(isolation.ReasonNotGranted,
+		"read-write directory %s is quarantined: a call left what the server could not remove (%s); remove it, or give it to the server's user, and call again", dir, left)
+}
+
+// grantReason is NOT_GRANTED when the server was refused access (the directory is
+// not the server's to clean), INTERNAL otherwise.
+func grantReason(err error) isolation.Reason {
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS) {
+		return isolation.ReasonNotGranted
+	}
+	return isolation.ReasonInternal
+}
+
+// sweepLeft says in one line what a sweep of dir could not do: the first few entries
+// and how many more.
+func sweepLeft(dir string, err error) string {
+	var list []string
+	var walk func(error)
+	walk = func(err error) {
+		if e, ok := err.(*entryError); ok {
+			list = append(list, fmt.Sprintf("%s %s (%v)", e.Op, e.Rel, e.Err))
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, c := range j.Unwrap() {
+				walk(c)
+			}
+			return
+		}
+		if u := errors.Unwrap(err); u != nil {
+			walk(u)
+			return
+		}
+		list = append(list, err.Error())
+	}
+	walk(err)
+	const show = 4
+	s := strings.Join(list[:min(len(list), show)], ", ")
+	if len(list) > show {
+		s += fmt.Sprintf(" and %d more", len(list)-show)
+	}
+	return dir + ": " + s
+}
+
+// rwUser is the "uid:gid" a call with a read-write grant runs as: the server's own
+// ids when it is not root, so that everything the skill makes in the directory is
+// the server's, which can then always change and remove it; "" when the server is
+// root (root can), and the image's resolved user is kept. A gid of 0 becomes 65534;
+// the uid is never 0.
+func rwUser() string {
+	uid, gid := os.Geteuid(), os.Getegid()
+	if uid == 0 {
+		return ""
+	}
+	if uid < 0 || uid > maxID {
+		return nobody
+	}
+	if gid <= 0 || gid > maxID {
+		gid = nobodyID
+	}
+	return idPair(uid, gid)
+}
+
+// rwUserHint names the server's user for an error about a directory it cannot use.
+func (s *Sandbox) rwUserHint() string {
+	if s.rwUser == "" {
+		return ""
+	}
+	return " (" + s.rwUser + ")"
+}

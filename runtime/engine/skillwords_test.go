@@ -1,0 +1,60 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
+)
+
+// stdinErrBody is the manifest of stdinerr.wasm, which copies its input to stderr and
+// exits 1, as a skill that says "bad input: %q" does.
+const stdinErrBody = `input:
+  type: object
+  additionalProperties: false
+  properties: {in: {type: string}}
+output: {type: object}
+limits: {timeout: 5s, memory: 16MiB}
+`
+
+// A failed skill's own words (the end of its stderr, which echoes its input) reach its
+// caller and no audit record: the invoke.end record says only how it ended.
+func TestSkillStderrStaysOutOfTheAuditLog(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.installApprove(t, testkit.Package{Name: "errecho", Version: "1.0.0", Module: "testdata/stdinerr.wasm", Body: stdinErrBody}, nil)
+	const secret = "AKIA-INPUT-SECRET-1234"
+	input := `{"in":"` + secret + `"}`
+	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "errecho", Input: []byte(input), Caller: "test"})
+	if reasonOf(t, err) != string(isolation.ReasonSkillFailed) {
+		t.Fatalf("want SKILL_FAILED, got %v", err)
+	}
+	if got := engine.CallerMessage(err); !strings.Contains(got, input) {
+		t.Errorf("the caller's message %q lacks the skill's last stderr line", got)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("the error, which is logged, quotes the skill's stderr: %v", err)
+	}
+
+	raw, err := os.ReadFile(f.eng.AuditPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), secret) {
+		t.Fatalf("the audit log holds the skill's stderr, and so its input:\n%s", raw)
+	}
+	var end string
+	for _, e := range auditEvents(t, f.eng) {
+		if e.Event == "invoke.end" {
+			end, _ = e.Details["message"].(string)
+		}
+	}
+	if want := fmt.Sprintf("skill exited with code 1 after writing %d bytes to stderr", len(input)); end != want {
+		t.Fatalf("invoke.end message %q, want %q", end, want)
+	}
+}
