@@ -22,6 +22,24 @@ type Sandbox interface {
 	Close(ctx context.Context) error
 }
 
+// Preparer is implemented by a sandbox that gets a skill ready when it is installed,
+// on the staged copy of the package (skill.Dir), before the store commits it: the wasm
+// sandbox compiles the module (refusing one that could never run, and sparing the first
+// call the compile time); the container sandbox loads image.tar or pulls the registry
+// reference and checks that the image has the signed ID. An error refuses the install.
+// Prepare must be idempotent: a skill already prepared returns at once.
+type Preparer interface {
+	Prepare(ctx context.Context, skill Skill) error
+}
+
+// Drainer is implemented by a sandbox that keeps warm instances of a skill: the engine
+// drains them when the skill is disabled or its approval changes, so nothing prepared
+// for the old state survives. Best effort: an instance that survives is single-use and
+// is refused or replaced anyway.
+type Drainer interface {
+	Drain(ctx context.Context, skill string) error
+}
+
 // Skill identifies the code to run.
 type Skill struct {
 	Manifest *manifest.Manifest

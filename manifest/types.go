@@ -32,6 +32,24 @@ type Sandbox struct {
 	Container *ContainerSandbox `yaml:"container,omitempty" json:"container,omitempty"`
 }
 
+// Sandbox kinds: the key a sandbox is registered under and a skill is run by.
+const (
+	KindWasm      = "wasm"
+	KindContainer = "container"
+)
+
+// Kind is the kind of sandbox the skill's code needs (KindWasm or KindContainer), or
+// "" when neither section is set (never for a parsed manifest).
+func (s Sandbox) Kind() string {
+	switch {
+	case s.Wasm != nil:
+		return KindWasm
+	case s.Container != nil:
+		return KindContainer
+	}
+	return ""
+}
+
 // WasmSandbox names a WASI preview1 command module inside the package.
 type WasmSandbox struct {
 	Module string `yaml:"module" json:"module"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
@@ -95,10 +96,10 @@ func installCommand() *cli.Command {
 				return fmt.Errorf("install: %w", err)
 			}
 			defer ws.Close(context.WithoutCancel(c.Context))
-			cfg := engine.Config{Wasm: ws}
+			cfg := engine.Config{Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}}
 			if cs, err := newContainerSandbox(c); err == nil {
 				defer cs.Close(context.WithoutCancel(c.Context))
-				cfg.Container = cs
+				cfg.Sandboxes[manifest.KindContainer] = cs
 			}
 			eng, err := openEngine(c, cfg)
 			if err != nil {

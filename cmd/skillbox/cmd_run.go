@@ -17,7 +17,6 @@ import (
 	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
-	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 	"github.com/skillbox-dev/skillbox/skillpkg"
@@ -107,10 +106,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("run %s: input: %w", m.Name, err)
 	}
-	if err := m.ValidateInput(input); err != nil {
-		return fmt.Errorf("run %s: invalid input: %w", m.Name, err)
-	}
-	grant, err := runGrant(m, f.mounts)
+	mounts, err := parseMounts(f.mounts)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
@@ -119,56 +115,60 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
 	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+unverifiedWarning)
-	sb, err := authorSandbox(c, home, pkg)
+	sb, err := authorSandbox(c, home, m.Sandbox.Kind())
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
 	defer sb.Close(context.WithoutCancel(c.Context))
-	res, err := sb.Run(c.Context, isolation.Call{
-		ID:     fmt.Sprintf("run-%d", time.Now().UnixNano()),
-		Skill:  isolation.Skill{Manifest: m, Dir: f.dir, Digest: "sha256:" + pkg.Code.SHA256},
-		Input:  input,
-		Grant:  grant,
-		Limits: approval.EffectiveLimits(m.Limits, manifest.Limits{}, manifest.Limits{}),
+	author := engine.NewAuthor(map[string]isolation.Sandbox{m.Sandbox.Kind(): sb}, nil)
+	res, err := author.InvokeUnverified(c.Context, engine.UnverifiedRequest{
+		Dir: f.dir, Package: pkg, Input: input, Mounts: mounts, Env: os.LookupEnv,
 	})
 	if err != nil {
-		if words := isolation.SkillMessage(err); words != "" {
-			return fmt.Errorf("run %s: %s: %w: %s", m.Name, isolation.ReasonOf(err), err, words)
-		}
-		return fmt.Errorf("run %s: %s: %w", m.Name, isolation.ReasonOf(err), err)
+		return runDirError(m.Name, err)
 	}
-	if err := m.ValidateOutput(res.Output); err != nil {
-		return fmt.Errorf("run %s: invalid output: %w", m.Name, err)
-	}
-	return printRun(c, res, f.json, unverifiedWarning)
+	return writeRunOutput(c, resultOutput(isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, unverifiedWarning), f.json)
 }
 
-// authorSandbox is the sandbox for `run DIR`: wasm with the on-disk compile cache, or
-// Docker with the package's image.tar loaded and checked against skill.yaml.
-func authorSandbox(c *cli.Context, home string, pkg *skillpkg.Package) (isolation.Sandbox, error) {
-	if pkg.Manifest.Sandbox.Wasm != nil {
-		cacheDir := filepath.Join(home, "cache")
-		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
+// runDirError is the one line `run DIR` prints for a failed call, in the words of its
+// flags.
+func runDirError(name string, err error) error {
+	var me *engine.MountError
+	switch reason := engine.ReasonOf(err); {
+	case errors.As(err, &me) && me.Unasked:
+		return fmt.Errorf("run %s: --mount %s: the manifest asks for no files at %s", name, me.Guest, me.Guest)
+	case errors.As(err, &me):
+		return fmt.Errorf("run %s: the manifest asks for files at %s: bind it with --mount %s=HOSTDIR", name, me.Guest, me.Guest)
+	case reason == engine.ReasonInvalidInput || reason == engine.ReasonInvalidOutput:
+		return fmt.Errorf("run %s: %w", name, err) // "invalid input: FIELD: what is wrong"
+	default:
+		// The skill's own words (the end of its stderr) are the author's to see.
+		if words := isolation.SkillMessage(err); words != "" {
+			return fmt.Errorf("run %s: %s: %w: %s", name, reason, err, words)
 		}
-		return wasm.New(c.Context, wasm.WithCacheDir(cacheDir))
+		return fmt.Errorf("run %s: %s: %w", name, reason, err)
 	}
-	cs, err := newContainerSandbox(c)
-	if err != nil {
-		return nil, err
+}
+
+// authorSandbox opens the sandbox of kind for `run DIR`, and only that one (a wasm
+// skill does not wait for Docker): wasm with the on-disk compile cache, or Docker with
+// its own egress proxy. The engine prepares the package in it (compiles the module,
+// or loads image.tar and checks its ID against skill.yaml) before the call.
+func authorSandbox(c *cli.Context, home, kind string) (isolation.Sandbox, error) {
+	open := map[string]func() (isolation.Sandbox, error){
+		manifest.KindWasm: func() (isolation.Sandbox, error) {
+			cacheDir := filepath.Join(home, "cache")
+			if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+				return nil, fmt.Errorf("cache: %w", err)
+			}
+			return wasm.New(c.Context, wasm.WithCacheDir(cacheDir))
+		},
+		manifest.KindContainer: func() (isolation.Sandbox, error) { return newContainerSandbox(c) },
+	}[kind]
+	if open == nil {
+		return nil, fmt.Errorf("no %s sandbox in this build", kind)
 	}
-	ct := pkg.Manifest.Sandbox.Container
-	load := func() error {
-		return cs.LoadImage(c.Context, filepath.Join(pkg.Dir, filepath.FromSlash(ct.Image)), ct.ID)
-	}
-	if ct.FromRegistry() {
-		load = func() error { return cs.PullImage(c.Context, ct.Image, ct.ID) }
-	}
-	if err := load(); err != nil {
-		cs.Close(context.WithoutCancel(c.Context))
-		return nil, err
-	}
-	return cs, nil
+	return open()
 }
 
 // containerSandbox is a Docker sandbox with its own egress proxy; closing it closes
@@ -213,11 +213,11 @@ func runInstalled(c *cli.Context, f runFlags) error {
 		return fmt.Errorf("run %s: %w", f.dir, err)
 	}
 	defer ws.Close(context.WithoutCancel(c.Context))
-	cfg := engine.Config{Home: home, Wasm: ws}
+	cfg := engine.Config{Home: home, Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}}
 	cs, dockerErr := newContainerSandbox(c)
 	if dockerErr == nil {
 		defer cs.Close(context.WithoutCancel(c.Context))
-		cfg.Container = cs
+		cfg.Sandboxes[manifest.KindContainer] = cs
 	}
 	eng, err := engine.Open(c.Context, cfg)
 	if err != nil {
@@ -241,10 +241,6 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	out := resultOutput(isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, "")
 	out.Version, out.CallID, out.AuditID = res.Version, res.CallID, res.AuditID
 	return writeRunOutput(c, out, f.json)
-}
-
-func printRun(c *cli.Context, res isolation.Result, compact bool, warning string) error {
-	return writeRunOutput(c, resultOutput(res, warning), compact)
 }
 
 // resultOutput is a sandbox result as printed.
@@ -276,45 +272,28 @@ func writeRunOutput(c *cli.Context, out runOutput, compact bool) error {
 	return enc.Encode(out)
 }
 
-// runGrant grants exactly what the manifest asks: every files path bound by a
-// --mount, env and secret values from this process's environment.
-func runGrant(m *manifest.Manifest, mounts []string) (isolation.Grant, error) {
+// parseMounts reads --mount GUEST=HOSTDIR flags into guest → absolute host directory;
+// the engine checks them against the files the manifest asks for.
+func parseMounts(mounts []string) (map[string]string, error) {
 	hosts := map[string]string{}
 	for _, mt := range mounts {
 		guest, host, ok := strings.Cut(mt, "=")
 		if !ok || guest == "" || host == "" {
-			return isolation.Grant{}, fmt.Errorf("--mount %q: want GUEST=HOSTDIR", mt)
+			return nil, fmt.Errorf("--mount %q: want GUEST=HOSTDIR", mt)
 		}
 		if _, dup := hosts[guest]; dup {
-			return isolation.Grant{}, fmt.Errorf("--mount %s given twice", guest)
+			return nil, fmt.Errorf("--mount %s given twice", guest)
 		}
 		abs, err := filepath.Abs(host)
 		if err != nil {
-			return isolation.Grant{}, fmt.Errorf("--mount %s: %w", mt, err)
+			return nil, fmt.Errorf("--mount %s: %w", mt, err)
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return isolation.Grant{}, fmt.Errorf("--mount %s: %s is not a directory", guest, host)
+			return nil, fmt.Errorf("--mount %s: %s is not a directory", guest, host)
 		}
 		hosts[guest] = abs
 	}
-	g := isolation.Grant{Network: m.Capabilities.Network, Env: map[string]string{}}
-	for _, f := range m.Capabilities.Files {
-		host, ok := hosts[f.Path]
-		if !ok {
-			return isolation.Grant{}, fmt.Errorf("the manifest asks for files at %s: bind it with --mount %s=HOSTDIR", f.Path, f.Path)
-		}
-		delete(hosts, f.Path)
-		g.Files = append(g.Files, isolation.Mount{Guest: f.Path, Host: host, Access: f.Access})
-	}
-	for guest := range hosts {
-		return isolation.Grant{}, fmt.Errorf("--mount %s: the manifest asks for no files at %s", guest, guest)
-	}
-	for _, name := range append(append([]string(nil), m.Capabilities.Env...), m.Capabilities.Secrets...) {
-		if v, ok := os.LookupEnv(name); ok {
-			g.Env[name] = v
-		}
-	}
-	return g, nil
+	return hosts, nil
 }
 
 type runFlags struct {

@@ -16,8 +16,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
 
+	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/container"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
@@ -83,7 +85,7 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("serve: wasm sandbox: %w", err)
 	}
 	defer ws.Close(context.WithoutCancel(ctx))
-	cfg := engine.Config{Home: home, Wasm: ws, MaxConcurrent: c.Int("max-concurrent"), QueueWait: c.Duration("queue-wait")}
+	cfg := engine.Config{Home: home, Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}, MaxConcurrent: c.Int("max-concurrent"), QueueWait: c.Duration("queue-wait")}
 	if !c.Bool("no-container") {
 		// Warm containers hide creation time; egress goes through the sandbox's proxy,
 		// which enforces the same origin policy as the wasm host function.
@@ -102,7 +104,7 @@ func serve(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "skillbox: container sandbox unavailable, container skills will be refused: %v\n", oneLine(err))
 		} else {
 			defer cs.Close(context.WithoutCancel(ctx))
-			cfg.Container = cs
+			cfg.Sandboxes[manifest.KindContainer] = cs
 		}
 	}
 	eng, err := engine.Open(ctx, cfg)

@@ -12,7 +12,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
@@ -66,7 +68,7 @@ func serve(t *testing.T) (string, *engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close(ctx) })
-	eng, err := engine.Open(ctx, engine.Config{Home: home, Wasm: ws})
+	eng, err := engine.Open(ctx, engine.Config{Home: home, Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}})
 	if err != nil {
 		t.Fatal(err)
 	}

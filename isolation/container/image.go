@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 // MismatchError is an image tarball whose loaded ID is not the signed one.
@@ -172,6 +173,29 @@ func loadedIDs(ctx context.Context, cli *client.Client, body interface{ Read([]b
 	return ids, nil
 }
 
+// Prepare implements isolation.Preparer: it makes the skill's image present in the
+// Docker engine, loading the package's image.tar from skill.Dir or pulling its
+// registry reference, and checks that it has the signed ID. An image already present
+// under its ID is not loaded again: its ID is its content.
+func (s *Sandbox) Prepare(ctx context.Context, skill isolation.Skill) error {
+	if skill.Manifest == nil || skill.Manifest.Sandbox.Container == nil {
+		return isolation.Errorf(isolation.ReasonInvalidModule, "not a container skill")
+	}
+	c := skill.Manifest.Sandbox.Container
+	return s.loadOrPull(ctx, c, skill.Dir, c.ID)
+}
+
+// loadOrPull is the one way an image gets into the Docker engine: pulled when the
+// manifest names a registry reference, else loaded from the image.tar in dir; either
+// way checked against wantID.
+func (s *Sandbox) loadOrPull(ctx context.Context, c *manifest.ContainerSandbox, dir, wantID string) error {
+	if c.FromRegistry() {
+		return s.PullImage(ctx, c.Image, wantID)
+	}
+	// Clean as an absolute path first: the tarball stays inside dir whatever Image says.
+	return s.LoadImage(ctx, filepath.Join(dir, filepath.Clean("/"+filepath.FromSlash(c.Image))), wantID)
+}
+
 // ensureImage makes sure the call's image is present (loading the package's tarball
 // when it is not) and returns what running it needs to know.
 func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, imageInfo, error) {
@@ -194,17 +218,15 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 	}
 	ins, err := s.cli.ImageInspect(ctx, id)
 	if errdefs.IsNotFound(err) {
-		switch {
-		case tar == "" || sk.Dir == "":
+		if tar == "" || sk.Dir == "" {
 			return "", imageInfo{}, isolation.Errorf(isolation.ReasonInvalidModule, "image %s is not loaded and the package has no image.tar", id)
-		case sk.Manifest.Sandbox.Container.FromRegistry():
-			if err := s.PullImage(ctx, tar, id); err != nil {
-				return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "image " + tar, Err: err}
+		}
+		if err := s.loadOrPull(ctx, sk.Manifest.Sandbox.Container, sk.Dir, id); err != nil {
+			msg := "load image"
+			if sk.Manifest.Sandbox.Container.FromRegistry() {
+				msg = "image " + tar
 			}
-		default:
-			if err := s.LoadImage(ctx, filepath.Join(sk.Dir, filepath.Clean("/"+tar)), id); err != nil {
-				return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "load image", Err: err}
-			}
+			return "", imageInfo{}, &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: msg, Err: err}
 		}
 		ins, err = s.cli.ImageInspect(ctx, id)
 	}

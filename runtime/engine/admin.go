@@ -19,26 +19,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
-// ImageLoader is implemented by the container sandbox: install loads a package's
-// image.tar (or pulls its registry reference) into the engine and checks its ID
-// against the signed manifest.
-type ImageLoader interface {
-	LoadImage(ctx context.Context, tarPath, wantID string) error
-	PullImage(ctx context.Context, ref, wantID string) error
-}
-
-// Drainer is implemented by sandboxes that keep warm instances of a skill: the kill
-// switch drains them.
-type Drainer interface {
-	Drain(ctx context.Context, skill string) error
-}
-
-// Preparer is implemented by sandboxes that can get a skill ready ahead of its first
-// call (the wasm sandbox compiles it into its on-disk cache).
-type Preparer interface {
-	Prepare(ctx context.Context, skill isolation.Skill) error
-}
-
 // Installed is the outcome of an install.
 type Installed struct {
 	Entry   store.Entry
@@ -63,9 +43,8 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		}
 		dir = tmp
 	}
-	e.mu.RLock()
-	policy, perr := e.policy, e.policyErr
-	e.mu.RUnlock()
+	st := e.state.Load()
+	policy, perr := st.policy, st.policyErr
 	if policy == nil {
 		return nil, fmt.Errorf("install: no usable trust policy at %s: %w", e.TrustPath(), perr)
 	}
@@ -89,25 +68,16 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 			e.verifyFailed(ctx, by, ent, err)
 			return fmt.Errorf("verify: %w", err)
 		}
-		if ent.Manifest.Sandbox.Wasm != nil {
-			// Compiling now refuses a module that could never run and spares the first
-			// call the compile time (seconds for a Go guest).
-			if p, ok := e.wasm.(Preparer); ok {
-				if err := p.Prepare(ctx, isolation.Skill{Manifest: ent.Manifest, Dir: staged, Digest: ent.CodeDigest}); err != nil {
-					return fmt.Errorf("prepare: %w", err)
-				}
-			}
+		// Preparing now refuses code that could never run (a module that does not
+		// compile, an image whose ID is not the signed one) and spares the first call
+		// the work (seconds to compile a Go guest, to load an image).
+		sb, err := e.sandboxFor(ent.Manifest)
+		if err != nil {
+			return err
 		}
-		if c := ent.Manifest.Sandbox.Container; c != nil {
-			loader, ok := e.container.(ImageLoader)
-			if !ok {
-				return fmt.Errorf("%s is a container skill and no Docker engine is available to load its image", ent.Name)
-			}
-			if c.FromRegistry() {
-				return loader.PullImage(ctx, c.Image, c.ID)
-			}
-			if err := loader.LoadImage(ctx, filepath.Join(staged, c.Image), c.ID); err != nil {
-				return err
+		if p, ok := sb.(isolation.Preparer); ok {
+			if err := p.Prepare(ctx, isolation.Skill{Manifest: ent.Manifest, Dir: staged, Digest: ent.CodeDigest}); err != nil {
+				return fmt.Errorf("prepare: %w", err)
 			}
 		}
 		return nil
@@ -133,7 +103,13 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		return nil, fmt.Errorf("install: audit: %w", err)
 	}
 	e.mu.Lock()
-	e.verified[entry.ManifestDigest] = id.Signer
+	st = e.state.Load()
+	if st.policy == policy {
+		st.verified.Store(entry.ManifestDigest, id.Signer)
+	}
+	// An approval may pin the version just installed (approved elsewhere, then
+	// installed here): resolve the approvals again.
+	e.publish(st.with())
 	e.mu.Unlock()
 	return &Installed{Entry: entry, Signer: id}, nil
 }
@@ -162,10 +138,9 @@ func (e *Engine) Candidate(ctx context.Context, name, pin string) (*Candidate, e
 	if err != nil {
 		return nil, &Error{Reason: ReasonNotFound, Err: err}
 	}
-	e.mu.RLock()
-	policy, perr := e.policy, e.policyErr
-	a := e.approvals[name]
-	e.mu.RUnlock()
+	st := e.state.Load()
+	policy, perr := st.policy, st.policyErr
+	a := st.approvals[name]
 	if policy == nil {
 		return nil, &Error{Reason: ReasonVerifyFailed, Msg: "no usable trust policy at " + e.TrustPath(), Err: perr}
 	}
@@ -214,8 +189,10 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 		return nil, fmt.Errorf("approve: audit: %w", err)
 	}
 	e.mu.Lock()
-	e.approvals[m.Name] = a
-	e.verified[c.Entry.ManifestDigest] = c.Signer.Signer
+	st := e.state.Load().with()
+	st.approvals[m.Name] = a
+	st.verified.Store(c.Entry.ManifestDigest, c.Signer.Signer)
+	e.publish(st)
 	e.mu.Unlock()
 	// Warm instances were made for the old grant (its env, secrets, mounts): drop them.
 	e.drain(ctx, m.Name)
@@ -252,12 +229,17 @@ const DisableWait = 5 * time.Second
 // if any of them was not confirmed ended: the skill is disabled either way. The state
 // is kept in the skill home and survives restarts.
 func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, error) {
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
 	reason = oneLine(reason) // free text kept in the state file and the audit log
 	if err := e.store.Disable(name, by, reason); err != nil {
 		return 0, err
 	}
 	e.mu.Lock()
-	e.disabled[name] = true
+	st := e.state.Load().with()
+	st.disabled[name] = true
+	e.publish(st)
 	var ending []*inflight
 	for _, c := range e.calls {
 		if c.skill == name {
@@ -299,13 +281,26 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	return len(ending), nil
 }
 
+// checkName refuses an operator's action on something that is not a skill name.
+func checkName(name string) error {
+	if err := manifest.CheckName(name); err != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "name", Err: err}
+	}
+	return nil
+}
+
 // Enable lifts Disable.
 func (e *Engine) Enable(ctx context.Context, name, by string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	if err := e.store.Enable(name); err != nil {
 		return err
 	}
 	e.mu.Lock()
-	delete(e.disabled, name)
+	st := e.state.Load().with()
+	delete(st.disabled, name)
+	e.publish(st)
 	e.mu.Unlock()
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok"}); err != nil {
 		return fmt.Errorf("enable: audit: %w", err)
@@ -321,12 +316,12 @@ type CallInfo struct {
 
 // Calls lists the calls in flight, oldest first.
 func (e *Engine) Calls() []CallInfo {
-	e.mu.RLock()
+	e.mu.Lock()
 	out := make([]CallInfo, 0, len(e.calls))
 	for _, c := range e.calls {
 		out = append(out, CallInfo{ID: c.id, Skill: c.skill, Version: c.version, Caller: c.caller, Started: c.started})
 	}
-	e.mu.RUnlock()
+	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
 }
@@ -369,10 +364,9 @@ func (e *Engine) List(ctx context.Context) ([]SkillInfo, error) {
 
 // Get describes one skill; pin selects a version or digest.
 func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) {
-	e.mu.RLock()
-	a := e.approvals[name]
-	disabled := e.disabled[name]
-	e.mu.RUnlock()
+	st := e.state.Load()
+	a := st.approvals[name]
+	disabled := st.disabled[name]
 	if pin == "" && a != nil {
 		pin = a.ManifestDigest
 	}
@@ -395,9 +389,9 @@ func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) 
 
 // drain drops warm instances of a skill, best effort: they are single-use and a stale
 // one is refused or replaced anyway.
-func (e *Engine) drain(ctx context.Context, name string) {
-	for _, c := range []isolation.Sandbox{e.wasm, e.container} {
-		if d, ok := c.(Drainer); ok {
+func (c *core) drain(ctx context.Context, name string) {
+	for _, sb := range c.sandboxes {
+		if d, ok := sb.(isolation.Drainer); ok {
 			_ = d.Drain(ctx, name)
 		}
 	}

@@ -12,10 +12,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -36,10 +38,13 @@ const (
 type Config struct {
 	// Home is $SKILLBOX_HOME: trust.yaml, skills/, approvals/, audit/, disabled/.
 	Home string
-	// Wasm and Container run the calls; either may be nil, and a skill needing a
-	// missing one is refused with UNAVAILABLE.
-	Wasm      isolation.Sandbox
-	Container isolation.Sandbox
+	// Sandboxes run the calls, by kind (manifest.KindWasm, manifest.KindContainer): a
+	// skill runs in the sandbox registered under its manifest's sandbox kind, and one
+	// whose kind has none is refused with UNAVAILABLE. A sandbox may also implement
+	// isolation.Preparer (run at install on the staged package) and isolation.Drainer
+	// (run when a skill is disabled or re-approved). The engine never switches on the
+	// kind: a new sandbox is one more entry here.
+	Sandboxes map[string]isolation.Sandbox
 	// Metrics receives call, egress, budget and verification counts; nil makes one.
 	Metrics *metrics.Metrics
 	// MaxConcurrent bounds the calls in flight per skill; a call waits at most
@@ -50,24 +55,22 @@ type Config struct {
 
 // Engine is safe for concurrent use.
 type Engine struct {
+	core
 	home      string
 	store     *store.Store
 	audit     *audit.Log
-	metrics   *metrics.Metrics
-	wasm      isolation.Sandbox
-	container isolation.Sandbox
 	maxConc   int
 	queueWait time.Duration
 
-	mu        sync.RWMutex
-	policy    *signing.Policy               // nil when trust.yaml is missing: nothing verifies
-	policyErr error                         // why policy is nil
-	approvals map[string]*approval.Approval // by skill name
-	disabled  map[string]bool
-	verified  map[string]string // manifest digest → signer, for packages that verified
-	slots     map[string]chan struct{}
-	calls     map[string]*inflight
-	closing   bool // Shutdown was called: new calls are refused
+	// state is what calls read, once each; see state. It is replaced whole, under mu.
+	state atomic.Pointer[state]
+	slots sync.Map // skill name → chan struct{}: its concurrency slots
+
+	// mu serializes the changes of state and guards calls: a call registers under it
+	// and a Disable swaps the state and cancels calls under it (see invoke).
+	mu      sync.Mutex
+	calls   map[string]*inflight
+	closing bool // Shutdown was called: new calls are refused
 }
 
 type inflight struct {
@@ -101,16 +104,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		home:      cfg.Home,
 		store:     st,
 		audit:     log,
-		metrics:   cfg.Metrics,
-		wasm:      cfg.Wasm,
-		container: cfg.Container,
+		core:      newCore(cfg.Sandboxes, cfg.Metrics),
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
-		slots:     map[string]chan struct{}{},
 		calls:     map[string]*inflight{},
-	}
-	if e.metrics == nil {
-		e.metrics = metrics.New()
 	}
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
@@ -125,6 +122,20 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// core is what every call needs, verified or not: the sandboxes by kind and the
+// metrics. Engine and Author share it, and with it execute.
+type core struct {
+	sandboxes map[string]isolation.Sandbox // by kind; never changed after it is made
+	metrics   *metrics.Metrics
+}
+
+func newCore(sandboxes map[string]isolation.Sandbox, m *metrics.Metrics) core {
+	if m == nil {
+		m = metrics.New()
+	}
+	return core{sandboxes: maps.Clone(sandboxes), metrics: m}
+}
+
 // Home is the skill home the engine was opened on.
 func (e *Engine) Home() string { return e.home }
 
@@ -137,12 +148,36 @@ func (e *Engine) AuditPath() string { return e.audit.Path() }
 // TrustPath is the trust policy file.
 func (e *Engine) TrustPath() string { return filepath.Join(e.home, "trust.yaml") }
 
-// state is what load reads from the skill home; it replaces the engine's only whole.
+// state is the operator's decisions as a call needs them, immutable once published:
+// built at open, install, approve, disable, enable and reload, and swapped whole, so
+// that a call reads it once, without a lock, and never sees half of a change.
 type state struct {
-	policy    *signing.Policy
-	policyErr error
-	approvals map[string]*approval.Approval
-	disabled  map[string]bool
+	policy    *signing.Policy               // nil when trust.yaml is missing: nothing verifies
+	policyErr error                         // why policy is nil
+	approvals map[string]*approval.Approval // by skill name, as loaded
+	// pinned is, by skill name, the store entry its approval pins, already checked
+	// against it (approval.Check), or the refusal a call gets.
+	pinned   map[string]pinned
+	disabled map[string]bool
+	// verified caches manifest digest → signer for packages that verified under this
+	// policy. It is shared by the states that keep the policy and replaced with it, so a
+	// result under an old trust.yaml never serves a call under a new one.
+	verified *sync.Map
+}
+
+// pinned is an approval resolved against the store.
+type pinned struct {
+	entry store.Entry
+	err   error // *Error: NOT_FOUND, NOT_APPROVED or INTERNAL
+}
+
+// with returns a copy of st to change: the maps that callers change are copied, the
+// rest is shared (never written after publishing).
+func (st *state) with() *state {
+	c := *st
+	c.approvals = maps.Clone(st.approvals)
+	c.disabled = maps.Clone(st.disabled)
+	return &c
 }
 
 // load reads trust.yaml, the approvals and the disabled set and, only if all of them
@@ -152,18 +187,35 @@ func (e *Engine) load() error {
 	if err != nil {
 		return err
 	}
-	e.apply(st)
+	e.mu.Lock()
+	e.publish(st)
+	e.mu.Unlock()
 	return nil
 }
 
-// apply makes st the engine's state, all at once.
-func (e *Engine) apply(st *state) {
-	e.mu.Lock()
-	e.policy, e.policyErr = st.policy, st.policyErr
-	e.approvals = st.approvals
-	e.disabled = st.disabled
-	e.verified = map[string]string{} // trust may have changed: verify again
-	e.mu.Unlock()
+// publish resolves st's approvals against the store and makes st the state calls read.
+// The caller holds e.mu, so that changes do not overwrite each other.
+func (e *Engine) publish(st *state) {
+	st.pinned = make(map[string]pinned, len(st.approvals))
+	for name, a := range st.approvals {
+		st.pinned[name] = e.pin(a)
+	}
+	e.state.Store(st)
+}
+
+// pin finds the store entry an approval pins and checks the approval against it.
+func (e *Engine) pin(a *approval.Approval) pinned {
+	entry, err := e.store.Lookup(a.Skill, a.ManifestDigest)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return pinned{err: errorf(ReasonNotFound, "%s: the approved version %s is not installed", a.Skill, a.ManifestDigest)}
+		}
+		return pinned{err: &Error{Reason: string(isolation.ReasonInternal), Err: err}}
+	}
+	if err := approval.Check(entry.Manifest, entry.ManifestDigest, a); err != nil {
+		return pinned{entry: entry, err: &Error{Reason: ReasonNotApproved, Err: err}}
+	}
+	return pinned{entry: entry}
 }
 
 // readState reads and validates everything the engine takes from the skill home,
@@ -174,7 +226,7 @@ func (e *Engine) apply(st *state) {
 // keeping the state a reload would replace. A missing trust.yaml is not an error: the
 // engine then trusts no signer, and nothing installs or runs until there is one.
 func (e *Engine) readState() (*state, error) {
-	st := &state{}
+	st := &state{verified: &sync.Map{}} // trust may have changed: verify again
 	if _, err := os.Stat(e.TrustPath()); errors.Is(err, os.ErrNotExist) {
 		st.policyErr = errors.New("the file does not exist")
 	} else if st.policy, err = signing.LoadPolicy(e.TrustPath()); err != nil {
@@ -236,7 +288,9 @@ func (e *Engine) reload(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	e.apply(st)
+	e.mu.Lock()
+	e.publish(st)
+	e.mu.Unlock()
 	// Approvals may have changed (a narrowed grant, a new version): warm instances made
 	// for the old ones must not serve another call.
 	drained := map[string]bool{}

@@ -54,19 +54,16 @@ type resolved struct {
 func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 	// Metrics are labelled by installed skill names only, so a caller cannot mint
 	// label values (series) by calling names that do not exist.
-	// An approved name is known without asking the store (which lists and parses the
-	// store's index: 3-4 % of a wasm call's CPU at 32 callers).
+	// An approved name is known without asking the store.
+	st := e.state.Load() // the operator's decisions, read once for the whole call
 	label := req.Skill
-	e.mu.RLock()
-	approved := e.approvals[req.Skill] != nil
-	e.mu.RUnlock()
-	if !approved {
+	if st.approvals[req.Skill] == nil {
 		if _, err := e.store.Lookup(req.Skill, ""); err != nil {
 			label = unknownSkill
 		}
 	}
 	done := e.metrics.CallStarted(label)
-	res, err := e.invoke(ctx, req)
+	res, err := e.invoke(ctx, st, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
 		outcome = ReasonOf(err)
@@ -103,11 +100,32 @@ func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) erro
 	return ee
 }
 
-func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
-	if e.isDisabled(req.Skill) {
+// checkRequest refuses what no skill could accept, whichever door the call came
+// through: a missing or malformed name, and lower limits that are negative or below
+// a floor (which a sandbox could read as "no limit"). The caller's bytes are not
+// quoted back: the refusal goes to the audit log.
+func checkRequest(req Request) error {
+	if req.Skill == "" {
+		return &Error{Reason: ReasonInvalidInput, Field: "name", Msg: "no skill name"}
+	}
+	if manifest.CheckName(req.Skill) != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "name",
+			Msg: "not a skill name: want lowercase letters, digits and hyphens, starting with a letter, at most 63"}
+	}
+	if err := manifest.CheckLowering(req.Limits, false, "limits"); err != nil {
+		return &Error{Reason: ReasonInvalidInput, Field: "limits", Msg: "invalid limits", Err: &approval.LimitsError{Err: err}}
+	}
+	return nil
+}
+
+func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	if st.disabled[req.Skill] {
 		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
 	}
-	r, err := e.resolve(ctx, req.Skill, req.Pin)
+	r, err := e.resolve(ctx, st, req.Skill, req.Pin)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +141,7 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		// The caller's own limits (below a floor, negative) are bad input; anything else
 		// is the operator's grant that no longer applies (a granted directory is gone).
 		if le := (*approval.LimitsError)(nil); errors.As(err, &le) {
-			return nil, &Error{Reason: ReasonInvalidInput, Msg: "invalid limits", Err: err}
+			return nil, &Error{Reason: ReasonInvalidInput, Field: "limits", Msg: "invalid limits", Err: err}
 		}
 		return nil, &Error{Reason: ReasonNotApproved, Msg: "grant cannot be applied", Err: err}
 	}
@@ -161,10 +179,11 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		started: time.Now(), cancel: cancel, done: make(chan struct{})}
 	// Registered before the disabled and shutdown re-checks so that a Disable or a
 	// Shutdown racing with this call either refuses it here or cancels it below: never
-	// neither.
+	// neither. The state is read again here, not taken from st: a Disable since the
+	// call began has published a new one.
 	e.mu.Lock()
 	e.calls[call.ID] = fl
-	disabled, closing := e.disabled[m.Name], e.closing
+	disabled, closing := e.state.Load().disabled[m.Name], e.closing
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -189,27 +208,10 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not started: audit log", Err: err}
 	}
 
-	out, runErr := sb.Run(callCtx, call)
-	if runErr == nil {
-		if err := m.ValidateOutput(out.Output); err != nil {
-			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
-		}
-	}
-	if runErr != nil && errors.Is(context.Cause(callCtx), errDisabled) {
-		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
-	}
-	if err := shutdownError(callCtx); runErr != nil && err != nil {
-		runErr = err
-	}
+	out, runErr := e.execute(callCtx, sb, call, false)
 	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
 	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
-	// counted, and one summary record says how many. Metrics count every attempt.
-	for range out.Usage.Requests {
-		e.metrics.Egress(m.Name, true)
-	}
-	for range out.Usage.DeniedRequests {
-		e.metrics.Egress(m.Name, false)
-	}
+	// counted, and one summary record says how many.
 	recordedDenials := 0
 	for _, rec := range out.Egress {
 		if !rec.Allowed {
@@ -237,12 +239,6 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
 			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 		}
-	}
-	runErr = attributeDenial(runErr, out.Egress)
-	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
-		e.metrics.BudgetExhausted(m.Name, kind)
-	} else if hitRequestLimit(out.Egress) {
-		e.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
 	}
 
 	end := base
@@ -281,35 +277,31 @@ func (e *Engine) invoke(ctx context.Context, req Request) (*Result, error) {
 	}, nil
 }
 
-// resolve finds the approved version of name, checks that the pin (if any) names it,
-// and verifies it (once per manifest digest and trust policy).
-func (e *Engine) resolve(ctx context.Context, name, pin string) (*resolved, error) {
-	e.mu.RLock()
-	a := e.approvals[name]
-	e.mu.RUnlock()
+// resolve finds the approved version of name in st, checks that the pin (if any)
+// names it, and verifies it (once per manifest digest and trust policy).
+func (e *Engine) resolve(ctx context.Context, st *state, name, pin string) (*resolved, error) {
+	a := st.approvals[name]
 	if a == nil {
 		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Reason: ReasonNotFound, Err: err}
 		}
 		return nil, errorf(ReasonNotApproved, "%s is not approved (skillbox approve %s)", name, name)
 	}
-	entry, err := e.store.Lookup(name, a.ManifestDigest)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(ReasonNotFound, "%s: the approved version %s is not installed", name, a.ManifestDigest)
-		}
-		return nil, &Error{Reason: string(isolation.ReasonInternal), Err: err}
+	p := st.pinned[name]
+	if p.err != nil && p.entry.Manifest == nil {
+		return nil, p.err // the approved version is not in the store
 	}
+	entry := p.entry
 	if pin != "" && pin != entry.Version && pin != entry.ManifestDigest {
 		if _, err := e.store.Lookup(name, pin); errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Reason: ReasonNotFound, Err: err}
 		}
 		return nil, errorf(ReasonNotApproved, "%s@%s is not the approved version (%s); review and approve it first", name, pin, entry.Version)
 	}
-	if err := approval.Check(entry.Manifest, entry.ManifestDigest, a); err != nil {
-		return nil, &Error{Reason: ReasonNotApproved, Err: err}
+	if p.err != nil {
+		return nil, p.err // approval.Check refused it when the state was built
 	}
-	signer, err := e.verify(ctx, entry)
+	signer, err := e.verify(ctx, st, entry)
 	if err != nil {
 		return nil, err
 	}
@@ -319,32 +311,24 @@ func (e *Engine) resolve(ctx context.Context, name, pin string) (*resolved, erro
 	return &resolved{entry: entry, approval: a, signer: signer}, nil
 }
 
-// verify checks an installed package against the trust policy, recomputing both
-// digests from the files in the store. A success is cached by manifest digest until
-// the next reload; the store never edits a package in place.
-func (e *Engine) verify(ctx context.Context, entry store.Entry) (string, error) {
-	e.mu.RLock()
-	signer, ok := e.verified[entry.ManifestDigest]
-	policy, perr := e.policy, e.policyErr
-	e.mu.RUnlock()
-	if ok {
-		return signer, nil
+// verify checks an installed package against st's trust policy, recomputing both
+// digests from the files in the store. A success is cached by manifest digest in st
+// (until trust.yaml is reloaded); the store never edits a package in place.
+func (e *Engine) verify(ctx context.Context, st *state, entry store.Entry) (string, error) {
+	if signer, ok := st.verified.Load(entry.ManifestDigest); ok {
+		return signer.(string), nil
 	}
-	if policy == nil {
-		return "", &Error{Reason: ReasonVerifyFailed, Msg: "no trust policy", Err: perr}
+	if st.policy == nil {
+		return "", &Error{Reason: ReasonVerifyFailed, Msg: "no trust policy", Err: st.policyErr}
 	}
-	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, policy)
+	id, err := verifyPackage(ctx, entry.Dir, entry.Manifest, st.policy)
 	if err != nil {
 		e.metrics.VerificationFailed(signing.CheckOf(err))
 		return "", &Error{Reason: ReasonVerifyFailed, Msg: "verify " + entry.Name, Err: err}
 	}
-	e.mu.Lock()
-	// Only if trust.yaml was not reloaded meanwhile: a result under the old policy must
-	// not land in the new cache.
-	if e.policy == policy {
-		e.verified[entry.ManifestDigest] = id.Signer
-	}
-	e.mu.Unlock()
+	// Into st's cache: if trust.yaml was reloaded meanwhile, the new state has its own
+	// and never sees this result.
+	st.verified.Store(entry.ManifestDigest, id.Signer)
 	return id.Signer, nil
 }
 
@@ -368,27 +352,61 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 		signing.Subject{Name: codeName, SHA256: codeSum}, policy)
 }
 
-func (e *Engine) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
-	switch {
-	case m.Sandbox.Wasm != nil && e.wasm != nil:
-		return e.wasm, nil
-	case m.Sandbox.Container != nil && e.container != nil:
-		return e.container, nil
-	case m.Sandbox.Container != nil:
-		return nil, errorf(ReasonUnavailable, "%s needs the container sandbox, which is not available (is a Docker engine running?)", m.Name)
+// execute is the core every call shares, the operator's and the author's: the run in
+// the sandbox, the output checked against its schema, the kill switch named as the
+// cause, egress metrics, a refused request named as the likely cause of a failure, and
+// budget metrics. It returns what the sandbox reported and the call's failure, if any.
+// author keeps the schema validator's words in an output refusal (the author's own
+// data on the author's terminal); the operator's path never lets them out.
+func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation.Call, author bool) (isolation.Result, error) {
+	m := call.Skill.Manifest
+	out, runErr := sb.Run(ctx, call)
+	if runErr == nil {
+		if err := m.ValidateOutput(out.Output); err != nil {
+			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
+			if author {
+				runErr = &Error{Reason: ReasonInvalidOutput, Field: runErr.(*Error).Field, Msg: "invalid output", Err: err}
+			}
+		}
 	}
-	return nil, errorf(ReasonUnavailable, "%s needs the wasm sandbox, which is not available", m.Name)
+	if runErr != nil && errors.Is(context.Cause(ctx), errDisabled) {
+		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	if err := shutdownError(ctx); runErr != nil && err != nil {
+		runErr = err
+	}
+	// Metrics count every attempt, recorded or not.
+	for range out.Usage.Requests {
+		c.metrics.Egress(m.Name, true)
+	}
+	for range out.Usage.DeniedRequests {
+		c.metrics.Egress(m.Name, false)
+	}
+	runErr = attributeDenial(runErr, out.Egress)
+	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
+		c.metrics.BudgetExhausted(m.Name, kind)
+	} else if hitRequestLimit(out.Egress) {
+		c.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
+	}
+	return out, runErr
+}
+
+// sandboxFor is the sandbox registered for the skill's kind.
+func (c *core) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
+	kind := m.Sandbox.Kind()
+	if sb := c.sandboxes[kind]; sb != nil {
+		return sb, nil
+	}
+	return nil, errorf(ReasonUnavailable, "%s needs the %s sandbox, which is not available", m.Name, kind)
 }
 
 // acquire takes one of the skill's concurrency slots, waiting at most queueWait.
 func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
-	e.mu.Lock()
-	ch := e.slots[skill]
-	if ch == nil {
-		ch = make(chan struct{}, e.maxConc)
-		e.slots[skill] = ch
+	v, ok := e.slots.Load(skill)
+	if !ok {
+		v, _ = e.slots.LoadOrStore(skill, make(chan struct{}, e.maxConc))
 	}
-	e.mu.Unlock()
+	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
@@ -404,12 +422,6 @@ func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
 	case <-ctx.Done():
 		return nil, &Error{Reason: string(isolation.ReasonCanceled), Err: ctx.Err()}
 	}
-}
-
-func (e *Engine) isDisabled(name string) bool {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.disabled[name]
 }
 
 // attributeDenial names the likely cause of a skill that failed after one of its

@@ -147,27 +147,24 @@ func (s *Server) Get(ctx context.Context, req *pb.GetSkillRequest) (*pb.SkillInf
 
 // Invoke implements Skills.Invoke.
 func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeResponse, error) {
-	if req.GetName() == "" {
-		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, "no skill name", "", "")
-	}
-	lim, err := lowerLimits(req.GetLimits())
-	if err != nil {
-		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "limits", "")
-	}
+	// The engine checks the name and the limits, and records a refusal: the door only
+	// converts.
 	res, err := s.eng.Invoke(ctx, engine.Request{
 		Skill:  req.GetName(),
 		Pin:    req.GetPin(),
 		Input:  []byte(req.GetInputJson()),
 		Caller: s.who(ctx),
-		Limits: lim,
+		Limits: lowerLimits(req.GetLimits()),
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &pb.InvokeResponse{
-		OutputJson:     string(res.Output),
-		Logs:           string(res.Logs),
-		LogsTruncated:  int64(len(res.Logs)) >= res.Limits.Logs,
+		OutputJson: string(res.Output),
+		Logs:       string(res.Logs),
+		// LogsTruncated stays false: a sandbox fails a call whose stderr passes its
+		// budget (LOG_LIMIT), so the logs of a reply are never cut. Logs that fill the
+		// budget exactly are whole.
 		Usage:          usage(res.Usage),
 		AuditId:        res.AuditID,
 		CallId:         res.CallID,
@@ -190,11 +187,7 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err != nil {
 		return nil, err
 	}
-	if err := manifest.CheckName(req.GetName()); err != nil {
-		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
-	}
-	// The reason is free text from the wire, kept in the state file and the audit log.
-	n, err := s.eng.Disable(ctx, req.GetName(), who, engine.OneLine(req.GetReason()))
+	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -206,9 +199,6 @@ func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableR
 	who, err := s.admin(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if err := manifest.CheckName(req.GetName()); err != nil {
-		return nil, detailed(codes.InvalidArgument, engine.ReasonInvalidInput, err.Error(), "name", "")
 	}
 	if err := s.eng.Enable(ctx, req.GetName(), who); err != nil {
 		return nil, toStatus(err)
@@ -300,28 +290,23 @@ func detailed(code codes.Code, reason, msg, field, auditID string) error {
 	return st.Err()
 }
 
-func lowerLimits(l *pb.Limits) (manifest.Limits, error) {
+// lowerLimits converts the wire's limits; the engine judges them (negative, below a
+// floor). Only what the conversion itself could get wrong is handled here.
+func lowerLimits(l *pb.Limits) manifest.Limits {
 	if l == nil {
-		return manifest.Limits{}, nil
+		return manifest.Limits{}
 	}
-	if l.GetTimeoutMs() < 0 || l.GetMemoryBytes() < 0 || l.GetOutputBytes() < 0 || l.GetCpu() < 0 || l.GetRequests() < 0 {
-		return manifest.Limits{}, errors.New("limits must not be negative")
-	}
-	// A timeout beyond any manifest's cannot lower anything; capping it first keeps the
-	// conversion to nanoseconds from overflowing into some other value.
-	ms := min(l.GetTimeoutMs(), time.Duration(manifest.MaxTimeout).Milliseconds()+1)
-	lim := manifest.Limits{
+	// A timeout beyond any manifest's cannot lower anything, and any negative one is
+	// refused alike; clamping both ends first keeps the conversion to nanoseconds from
+	// overflowing into some other value (a huge negative one into a positive one).
+	ms := max(min(l.GetTimeoutMs(), time.Duration(manifest.MaxTimeout).Milliseconds()+1), -1)
+	return manifest.Limits{
 		Timeout:  manifest.Duration(time.Duration(ms) * time.Millisecond),
 		Memory:   manifest.Size(l.GetMemoryBytes()),
 		Output:   manifest.Size(l.GetOutputBytes()),
 		CPU:      l.GetCpu(),
 		Requests: int(min(l.GetRequests(), manifest.MaxRequests+1)),
 	}
-	// Below a floor (a CPU budget under 0.01 cores) a budget would round to none.
-	if err := manifest.CheckLowering(lim, false, "limits"); err != nil {
-		return manifest.Limits{}, errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	return lim, nil
 }
 
 func limits(l isolation.Limits) *pb.Limits {
@@ -352,12 +337,9 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	if in.Disabled {
 		out.State = pb.State_STATE_DISABLED
 	}
-	switch {
-	case m.Sandbox.Wasm != nil:
-		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_WASM
-	case m.Sandbox.Container != nil:
-		out.Sandbox = pb.SandboxKind_SANDBOX_KIND_CONTAINER
-	}
+	// The wire enum spells each kind SANDBOX_KIND_<KIND>; a kind it does not know yet
+	// is UNSPECIFIED.
+	out.Sandbox = pb.SandboxKind(pb.SandboxKind_value["SANDBOX_KIND_"+strings.ToUpper(m.Sandbox.Kind())])
 	if in.Approved {
 		g := in.Approval.Grant
 		out.Signer = in.Approval.Signer

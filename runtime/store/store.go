@@ -55,7 +55,21 @@ type Store struct {
 
 	mu    sync.Mutex
 	cache map[string]*Entry // by hex digest; package directories never change
+	index *nameIndex        // see names; nil until first needed
 }
+
+// nameIndex maps each installed skill name to the hex digests of its packages, as a
+// scan of the skills directory found them when its modification time was mtime.
+type nameIndex struct {
+	mtime   time.Time
+	scanned time.Time
+	names   map[string][]string
+}
+
+// racyWindow: a directory modified this shortly before it was scanned may be modified
+// again within the same timestamp tick, and the index would not notice; such an index
+// is rebuilt on its next use instead of trusted (as git treats a "racily clean" index).
+const racyWindow = 2 * time.Second
 
 // Open prepares home/skills and home/disabled.
 func Open(home string) (*Store, error) {
@@ -187,6 +201,9 @@ func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheck
 		return Entry{}, fmt.Errorf("install: %w", err)
 	}
 	committed = true
+	s.mu.Lock()
+	s.index = nil // this process's install is seen at once, whatever the mtime says
+	s.mu.Unlock()
 	syncDir(s.skills)
 	got, err := s.load(hexDigest)
 	if err != nil {
@@ -472,17 +489,55 @@ func (s *Store) List() ([]Entry, error) {
 
 // Versions returns the installed packages of one skill, newest version first.
 func (s *Store) Versions(name string) ([]Entry, error) {
-	all, err := s.List()
+	idx, err := s.names()
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
-	for _, e := range all {
-		if e.Name == name {
-			out = append(out, e)
+	for _, h := range idx[name] {
+		e, err := s.load(h)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
 		}
+		out = append(out, *e)
 	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		if c := CompareVersions(b.Version, a.Version); c != 0 {
+			return c
+		}
+		return b.InstalledAt.Compare(a.InstalledAt)
+	})
 	return out, nil
+}
+
+// names is the name index: one stat of the skills directory while nothing was
+// installed, a scan when something was (by this process or another: a CLI install
+// beside a running server), so a name that is not installed costs no scan.
+func (s *Store) names() (map[string][]string, error) {
+	st, err := os.Stat(s.skills)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.mu.Lock()
+	idx := s.index
+	s.mu.Unlock()
+	if idx != nil && idx.mtime.Equal(st.ModTime()) && idx.scanned.Sub(idx.mtime) > racyWindow {
+		return idx.names, nil
+	}
+	// Stat before the scan: a change in between makes the next stat differ.
+	scanned := time.Now()
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string][]string{}
+	for _, e := range all {
+		names[e.Name] = append(names[e.Name], strings.TrimPrefix(e.ManifestDigest, "sha256:"))
+	}
+	s.mu.Lock()
+	s.index = &nameIndex{mtime: st.ModTime(), scanned: scanned, names: names}
+	s.mu.Unlock()
+	return names, nil
 }
 
 // Lookup finds an installed package of name. pin may be empty (the newest version),

@@ -101,7 +101,7 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 
 	a := &authenticator{refused: cfg.Refused}
 	if cfg.TokenFile != "" {
-		if a.tokens, err = loadTokens(cfg.TokenFile); err != nil {
+		if a.tokens, err = LoadTokens(cfg.TokenFile); err != nil {
 			return nil, nil, fmt.Errorf("listen: %w", err)
 		}
 	}
@@ -289,7 +289,7 @@ func removeStale(ctx context.Context, path string) error {
 
 // authenticator turns a call's peer and metadata into a caller identity.
 type authenticator struct {
-	tokens  *tokenSet // nil: no token required
+	tokens  *TokenSet // nil: no token required
 	refused func(ctx context.Context, peer, method string, err error)
 }
 
@@ -343,56 +343,102 @@ func peerName(ctx context.Context) string {
 	return p.Addr.Network() + ":" + p.Addr.String()
 }
 
-// identify: a verified client certificate names the caller; else a token (required when
-// a token file is configured; a token that is present is always checked); else the unix
-// peer's uid; else, on TLS without client auth, "tls:anonymous".
-func (a *authenticator) identify(ctx context.Context) (string, error) {
-	p, ok := peer.FromContext(ctx)
-	if !ok || p.AuthInfo == nil {
-		return "", status.Error(codes.Unauthenticated, "no transport credentials")
-	}
+// PeerInfo is what a door knows of a caller, whatever its protocol: how the
+// connection was authenticated (the kernel's credentials of a unix-socket peer, or the
+// TLS state of a TCP one; neither on plaintext loopback) and the values of the
+// authorization header (gRPC metadata or HTTP) it sent. Identify turns it into a caller
+// identity; each door has an adapter that fills it in (grpcPeerInfo for gRPC).
+type PeerInfo struct {
+	Unix          *PeerCredInfo        // a unix-socket peer, as the kernel saw it at connect time
+	TLS           *tls.ConnectionState // a TLS peer
+	Authorization []string             // the authorization header values, as sent
+}
+
+// AuthError is a caller that could not be authenticated; the message is one line for
+// the caller.
+type AuthError struct{ Msg string }
+
+func (e *AuthError) Error() string { return e.Msg }
+
+// Identify is the one rule for who a caller is, the same for every door: a verified
+// client certificate names the caller; else a token (required when tokens is not nil;
+// a token that is present is always checked); else the unix peer's uid; else, on TLS
+// without client auth, "tls:anonymous". A caller it cannot name is an *AuthError.
+func Identify(p PeerInfo, tokens *TokenSet) (string, error) {
 	var base, certID string
-	switch info := p.AuthInfo.(type) {
-	case PeerCredInfo:
-		base = info.Identity()
-	case credentials.TLSInfo:
+	switch {
+	case p.Unix != nil:
+		base = p.Unix.Identity()
+	case p.TLS != nil:
 		base = "tls:anonymous"
-		if len(info.State.VerifiedChains) > 0 && len(info.State.PeerCertificates) > 0 {
-			if certID = certIdentity(info.State.PeerCertificates[0]); certID == "" {
-				return "", status.Error(codes.Unauthenticated, "client certificate has no subject CN or SAN to name the caller")
+		if len(p.TLS.VerifiedChains) > 0 && len(p.TLS.PeerCertificates) > 0 {
+			if certID = certIdentity(p.TLS.PeerCertificates[0]); certID == "" {
+				return "", &AuthError{"client certificate has no subject CN or SAN to name the caller"}
 			}
 		}
 	}
-	if a.tokens == nil {
+	if tokens == nil {
 		switch {
 		case certID != "":
 			return certID, nil
 		case base != "":
 			return base, nil
 		}
-		return "", status.Error(codes.Unauthenticated, "unidentified caller")
+		return "", &AuthError{"unidentified caller"}
 	}
-	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
+	vals := p.Authorization
 	switch {
 	case len(vals) == 0 && certID != "":
 		return certID, nil
 	case len(vals) == 0:
-		return "", status.Error(codes.Unauthenticated, "missing bearer token (authorization: Bearer TOKEN)")
+		return "", &AuthError{"missing bearer token (authorization: Bearer TOKEN)"}
 	case len(vals) > 1:
-		return "", status.Error(codes.Unauthenticated, "more than one authorization header")
+		return "", &AuthError{"more than one authorization header"}
 	}
 	tok, ok := bearer(vals[0])
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "authorization header: want \"Bearer TOKEN\"")
+		return "", &AuthError{"authorization header: want \"Bearer TOKEN\""}
 	}
-	name, ok := a.tokens.lookup(tok)
+	name, ok := tokens.lookup(tok)
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "invalid bearer token")
+		return "", &AuthError{"invalid bearer token"}
 	}
 	if certID != "" {
 		return certID, nil
 	}
 	return "token:" + name, nil
+}
+
+// identify is Identify for a gRPC call: its peer and metadata, and the refusal as an
+// UNAUTHENTICATED status.
+func (a *authenticator) identify(ctx context.Context) (string, error) {
+	p, ok := grpcPeerInfo(ctx)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "no transport credentials")
+	}
+	id, err := Identify(p, a.tokens)
+	if err != nil {
+		return "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	return id, nil
+}
+
+// grpcPeerInfo is the gRPC adapter of Identify: the call's transport credentials and
+// its authorization metadata. False when the call has no transport credentials.
+func grpcPeerInfo(ctx context.Context) (PeerInfo, bool) {
+	pr, ok := peer.FromContext(ctx)
+	if !ok || pr.AuthInfo == nil {
+		return PeerInfo{}, false
+	}
+	var p PeerInfo
+	switch info := pr.AuthInfo.(type) {
+	case PeerCredInfo:
+		p.Unix = &info
+	case credentials.TLSInfo:
+		p.TLS = &info.State
+	}
+	p.Authorization = metadata.ValueFromIncomingContext(ctx, "authorization")
+	return p, true
 }
 
 // certIdentity is "cert:" and the subject CN, or the first SAN (DNS, URI, e-mail) when

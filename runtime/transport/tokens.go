@@ -15,18 +15,18 @@ const MinTokenLength = 16
 
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`)
 
-// tokenSet holds the SHA-256 of each token by name. Hashing first gives every comparison
+// TokenSet holds the SHA-256 of each token by name. Hashing first gives every comparison
 // the same length, so ConstantTimeCompare leaks neither contents nor length.
-type tokenSet struct {
+type TokenSet struct {
 	names  []string
 	hashes [][sha256.Size]byte
 }
 
-// loadTokens reads a token file: one "NAME TOKEN" per line, blank lines and lines starting
+// LoadTokens reads a token file: one "NAME TOKEN" per line, blank lines and lines starting
 // with "#" ignored. The file must not be readable or writable by group or others (like an
 // ssh key), names and tokens must be unique, tokens at least MinTokenLength bytes.
 // Errors name the line, never the token.
-func loadTokens(path string) (*tokenSet, error) {
+func LoadTokens(path string) (*TokenSet, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
@@ -42,7 +42,7 @@ func loadTokens(path string) (*tokenSet, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("token file %s: mode %04o lets group or others read it; chmod 600 %s", path, perm, path)
 	}
-	ts := &tokenSet{}
+	ts := &TokenSet{}
 	seenName := map[string]bool{}
 	seenTok := map[[sha256.Size]byte]bool{}
 	sc := bufio.NewScanner(f)
@@ -83,7 +83,7 @@ func loadTokens(path string) (*tokenSet, error) {
 
 // lookup returns the name of a token, comparing against every entry so the time taken does
 // not depend on which one (if any) matched.
-func (ts *tokenSet) lookup(tok string) (string, bool) {
+func (ts *TokenSet) lookup(tok string) (string, bool) {
 	h := sha256.Sum256([]byte(tok))
 	found := -1
 	for i := range ts.hashes {

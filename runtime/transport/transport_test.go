@@ -290,7 +290,7 @@ func TestTokenFile(t *testing.T) {
 			if err := os.Chmod(p, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			ts, err := loadTokens(p)
+			ts, err := LoadTokens(p)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
@@ -110,18 +112,18 @@ func (h *Home) Sign(t testing.TB, dir string) {
 	}
 }
 
-// Engine opens an engine on the home with a real wasm sandbox (unless cfg names one);
-// both are closed when the test ends.
+// Engine opens an engine on the home with a real wasm sandbox (unless cfg.Sandboxes
+// is set); both are closed when the test ends.
 func (h *Home) Engine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
 	ctx := context.Background()
-	if cfg.Wasm == nil {
+	if cfg.Sandboxes == nil {
 		ws, err := wasm.New(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ws.Close(ctx) })
-		cfg.Wasm = ws
+		cfg.Sandboxes = map[string]isolation.Sandbox{manifest.KindWasm: ws}
 	}
 	cfg.Home = h.Dir
 	eng, err := engine.Open(ctx, cfg)

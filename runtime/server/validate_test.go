@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
+)
+
+// invokeRefusals are the invoke.refused records of the engine's audit log.
+func invokeRefusals(t *testing.T, eng *engine.Engine) []audit.Entry {
+	t.Helper()
+	raw, err := os.ReadFile(eng.AuditPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Entry
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var e audit.Entry
+		if line != "" && json.Unmarshal([]byte(line), &e) == nil && e.Event == engine.EventInvokeRefused {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestDoorRefusalsAreAudited: a call with no name or with bad limits is refused by the
+// engine behind the door, so the refusal is recorded like every other one (the door
+// used to refuse these itself, unrecorded). A timeout so negative that converting it to
+// nanoseconds would overflow into a positive one is refused too.
+func TestDoorRefusalsAreAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: echoWasm, Body: echoBody}, nil)
+	reqs := []*pb.InvokeRequest{
+		{InputJson: `{}`},
+		{Name: "echo", InputJson: `{}`, Limits: &pb.Limits{TimeoutMs: -5}},
+		{Name: "echo", InputJson: `{}`, Limits: &pb.Limits{TimeoutMs: math.MinInt64}},
+		{Name: "echo", InputJson: `{}`, Limits: &pb.Limits{Requests: math.MinInt64}},
+	}
+	for i, req := range reqs {
+		_, err := f.skills.Invoke(ctx, req)
+		code, d := detailOf(t, err)
+		if code != codes.InvalidArgument || d.GetReason() != engine.ReasonInvalidInput || d.GetAuditId() == "" {
+			t.Fatalf("request %d: %v/%s audit %q, want InvalidArgument/INVALID_INPUT with an audit id", i, code, d.GetReason(), d.GetAuditId())
+		}
+		if want := []string{"name", "limits", "limits", "limits"}[i]; d.GetField() != want {
+			t.Fatalf("request %d: field %q, want %q", i, d.GetField(), want)
+		}
+	}
+	if n := len(invokeRefusals(t, f.eng)); n != len(reqs) {
+		t.Fatalf("%d invoke.refused records, want %d", n, len(reqs))
+	}
+}
