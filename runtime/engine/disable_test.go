@@ -156,7 +156,7 @@ func TestDisableEndsCallBlockedInHostCall(t *testing.T) {
 }
 
 // An operator whose client gives up at once still switches the skill off and leaves
-// a record; Disable says the call was not confirmed ended, and the call ends anyway.
+// a record; Disable confirms the call ended or says it was not, and the call ends anyway.
 func TestDisableIsRecordedWhenTheOperatorGivesUp(t *testing.T) {
 	f := newFixture(t)
 	b := blockers(t)[0]
@@ -165,11 +165,16 @@ func TestDisableIsRecordedWhenTheOperatorGivesUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n, err := f.eng.Disable(ctx, "blocked", "test", "runaway")
-	if n != 1 || err == nil || !strings.Contains(err.Error(), "the skill is disabled, but 1 of 1 cancelled calls had not ended") {
+	// The call may end while the record is written (its cancel came first): then
+	// Disable confirms it; otherwise it must say the call was not confirmed ended.
+	if n != 1 {
 		t.Fatalf("disable with a gone client: %d calls, %v", n, err)
 	}
-	if got := reasonOf(t, err); got != engine.ReasonCallsRunning {
-		t.Fatalf("reason %s, want %s", got, engine.ReasonCallsRunning)
+	if err != nil {
+		if got := reasonOf(t, err); got != engine.ReasonCallsRunning ||
+			!strings.Contains(err.Error(), "the skill is disabled, but 1 of 1 cancelled calls had not ended") {
+			t.Fatalf("disable with a gone client: %s: %v", got, err)
+		}
 	}
 	if info, err := f.eng.Get(context.Background(), "blocked", ""); err != nil || !info.Disabled {
 		t.Fatalf("not disabled: %v %+v", err, info)
