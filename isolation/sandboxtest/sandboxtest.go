@@ -105,9 +105,12 @@ type Factory interface {
 	// sandbox whose egress leaves from this machine.
 	Serve(t *testing.T, h http.Handler) string
 	// Leftovers describes what the sandbox still holds or runs for calls that have
-	// ended (containers, networks, goroutines in the runtime); "" when nothing. The
-	// suite asks again until it is "" or StopTime has passed.
-	Leftovers(t *testing.T) string
+	// ended (containers, goroutines in the runtime); "" when nothing. What it keeps
+	// on purpose for later calls (compiled code, a skill's network) is not a call's
+	// leftover until the sandbox is closed: with closed set, Leftovers describes
+	// everything the sandbox created that still exists. The suite asks again until it
+	// is "" or StopTime has passed.
+	Leftovers(t *testing.T, closed bool) string
 	// StopTime is the most the sandbox takes, past a call's end (its timeout, the
 	// caller's cancel), to stop the skill and return; and, past Run's return, to
 	// remove what the call created. The suite allows it past every deadline.
@@ -185,6 +188,7 @@ func Run(t *testing.T, f Factory) {
 		{"timeout ends a sleeping skill", func(t *testing.T, s *suite) { testTimeout(t, s, Sleep) }},
 		{"timeout ends a spinning skill", func(t *testing.T, s *suite) { testTimeout(t, s, Spin) }},
 		{"timeout covers preparation", testTimeoutCoversPreparation},
+		{"timeouts at every stage leave nothing", testTimeoutAnywhere},
 		{"caller deadline", testCallerDeadline},
 		{"caller cancel", testCancel},
 		{"kill switch", testKill},
@@ -197,10 +201,14 @@ func Run(t *testing.T, f Factory) {
 		{"egress: zero response is DefaultResponse", testEgressZeroResponse},
 		{"egress: no grant, no request", testEgressNoGrant},
 	}
+	left := false // a case left something behind: later cases would only repeat it
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if left {
+				t.Skip("skipped: an earlier case left something behind")
+			}
 			c.run(t, s)
-			s.requireNothingLeft(t)
+			left = !s.requireNothingLeft(t, false)
 		})
 	}
 	t.Run("close", func(t *testing.T) {
@@ -208,7 +216,7 @@ func Run(t *testing.T, f Factory) {
 		if err := s.sb.Close(context.Background()); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		s.requireNothingLeft(t)
+		s.requireNothingLeft(t, true)
 	})
 }
 
@@ -246,17 +254,19 @@ func (s *suite) run(ctx context.Context, call isolation.Call) (isolation.Result,
 	return res, time.Since(start), err
 }
 
-// requireNothingLeft waits up to StopTime for Leftovers to be empty.
-func (s *suite) requireNothingLeft(t *testing.T) {
+// requireNothingLeft waits up to StopTime for Leftovers to be empty, and says whether
+// it became so.
+func (s *suite) requireNothingLeft(t *testing.T, closed bool) bool {
 	t.Helper()
 	deadline := time.Now().Add(s.f.StopTime())
 	for {
-		left := s.f.Leftovers(t)
+		left := s.f.Leftovers(t, closed)
 		if left == "" {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("left behind %s after the call ended: %s", s.f.StopTime(), left)
+			t.Errorf("left behind %s after the calls ended: %s", s.f.StopTime(), left)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -425,6 +435,19 @@ func testTimeoutCoversPreparation(t *testing.T, s *suite) {
 	}
 	requireReason(t, err, isolation.ReasonTimeout)
 	s.requireWithin(t, "timeout during preparation", took, UnpreparedTimeout)
+}
+
+// testTimeoutAnywhere ends calls at many points of their way (preparing, creating,
+// starting, running, replying): each ends in time, as a success or TIMEOUT, and
+// nothing is left behind by any of them (checked after the case).
+func testTimeoutAnywhere(t *testing.T, s *suite) {
+	for d := time.Millisecond; d < 200*time.Millisecond; d += 20 * time.Millisecond {
+		lim := base()
+		lim.Timeout = d
+		_, took, err := s.run(context.Background(), s.call(t, Input{Do: Sleep}, lim))
+		requireReason(t, err, isolation.ReasonTimeout)
+		s.requireWithin(t, "timeout of "+d.String(), took, d)
+	}
 }
 
 func testCallerDeadline(t *testing.T, s *suite) {

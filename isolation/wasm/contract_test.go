@@ -94,8 +94,8 @@ func (f *contractFactory) Serve(t *testing.T, h http.Handler) string {
 
 // Leftovers lists goroutines still running a call: in Run, or in a wazero instance
 // or host function. A compilation the timeout cut short may go on in the background
-// for the next call; it is not a call's leftover.
-func (f *contractFactory) Leftovers(t *testing.T) string {
+// for the next call, but not past Close.
+func (f *contractFactory) Leftovers(t *testing.T, closed bool) string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -114,6 +114,9 @@ func (f *contractFactory) Leftovers(t *testing.T) string {
 			"isolation/wasm.httpRequest(",
 			"isolation/wasm.sleep(",
 		} {
+			if closed {
+				frame = "isolation/wasm." // anything of the sandbox's, compilations too
+			}
 			if strings.Contains(s, frame) {
 				left = append(left, firstLine(s)+" in "+strings.TrimSuffix(frame, "("))
 				break
