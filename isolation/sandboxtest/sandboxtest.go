@@ -10,12 +10,23 @@
 // The Factory makes the sandbox and the skills the suite calls, in the sandbox's own
 // form. Every skill reads an Input (JSON on stdin) naming a Behaviour; the program in
 // testdata/skill does all of them and builds for any GOOS (BuildSkill): a WASI module
-// for the wasm sandbox, a static Linux binary in a FROM scratch image for the container
-// sandbox, and the same image for a third sandbox that runs images elsewhere. A
-// sandbox that runs other kinds of code supplies its own skills that honour Input.
+// for the wasm sandbox (isolation/wasm/contract_test.go), a static Linux binary in a
+// FROM scratch image for the container sandbox (isolation/container/contract_test.go).
 //
-// The suite runs its cases one after another on one sandbox, so the sandbox's Leftovers
-// can look at everything it holds; it closes the sandbox at the end.
+// A third sandbox runs the suite the same way:
+//   - New returns it configured as the engine would (with its egress path, without
+//     warm instances, so every case exercises a fresh one);
+//   - Skill packages BuildSkill's output in its form (a Kubernetes sandbox: the
+//     container image), and Unprepared a copy it has never seen;
+//   - Serve returns an origin its skills reach through its egress path when granted
+//     (ServeLoopback when that path leaves from this machine);
+//   - Leftovers lists what it still holds of ended calls (pods, jobs, goroutines);
+//   - StopTime says how long it needs past a call's end to stop and clean up.
+//
+// A sandbox that runs other kinds of code supplies its own skills that honour Input.
+// The suite runs its cases one after another on one sandbox, so Leftovers can look at
+// everything the sandbox holds; it closes the sandbox at the end. It takes about the
+// DefaultTimeout (the zero-timeout case waits for it) plus a second per case.
 package sandboxtest
 
 import (
