@@ -15,9 +15,9 @@ const EventAccessRefused = "access.refused"
 // AccessRefusal is one access.refused record. A door coalesces a peer's refusals, so
 // one record may stand for Count of them, from Since on.
 type AccessRefusal struct {
-	Caller  string // the peer as far as known: "unix:uid=N", "tcp:IP", or the caller refused
+	Caller  string         // the peer as far as known: "unix:uid=N", "tcp:IP", or the caller refused
 	Reason  reasons.Reason // e.g. UNAUTHENTICATED, NOT_ADMIN
-	Method  string // the RPC of the first refusal
+	Method  string         // the RPC of the first refusal
 	Message string
 	Count   int
 	Since   time.Time
