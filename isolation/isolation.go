@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 )
 
 // Sandbox runs calls of skills. Implementations are safe for concurrent use; every
@@ -187,10 +188,12 @@ const (
 	DenialRequestLimit Denial = "REQUEST_LIMIT"
 )
 
-// Reason is the machine-readable cause of a failed call.
-type Reason string
+// Reason is the machine-readable cause of a failed call (the one vocabulary of
+// package reasons; the engine and the doors add their own words to it).
+type Reason = reasons.Reason
 
-// Reasons a call can fail for. The engine maps each to a gRPC code in one place.
+// Reasons a sandbox fails a call for, each with its category in CategoryOf. A sandbox
+// uses these and no others, so every door can map what any sandbox reports.
 const (
 	ReasonTimeout       Reason = "TIMEOUT"       // wall-clock budget
 	ReasonMemory        Reason = "MEMORY"        // memory budget
@@ -204,6 +207,24 @@ const (
 	ReasonCanceled      Reason = "CANCELED"      // the caller or the kill switch ended the call
 	ReasonInternal      Reason = "INTERNAL"      // the sandbox itself failed
 )
+
+// CategoryOf is the category of a sandbox reason, and Internal for any other (the
+// engine's CategoryOf covers its own words and asks this one for the rest).
+func CategoryOf(r Reason) reasons.Category {
+	switch r {
+	case ReasonTimeout:
+		return reasons.DeadlineExceeded
+	case ReasonMemory, ReasonOutput, ReasonLogs, ReasonRequests:
+		return reasons.ResourceExhausted
+	case ReasonEgressDenied, ReasonNotGranted:
+		return reasons.PermissionDenied
+	case ReasonInvalidModule, ReasonSkillFailed:
+		return reasons.Aborted
+	case ReasonCanceled:
+		return reasons.Canceled
+	}
+	return reasons.Internal // ReasonInternal and anything undeclared
+}
 
 // Error is a failed call with its reason.
 type Error struct {

@@ -231,7 +231,7 @@ func runInstalled(c *cli.Context, f runFlags) error {
 		if reason == engine.ReasonUnavailable && dockerErr != nil {
 			msg += ": " + dockerErr.Error()
 		}
-		msg += " (" + reason + ")"
+		msg += " (" + string(reason) + ")"
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.AuditID != "" {
 			msg += " audit " + ee.AuditID
