@@ -18,8 +18,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
-// DefaultDrain is how long Serve waits for calls in flight when ServeOptions.Drain is
-// zero.
+// DefaultDrain is how long `skillbox serve` lets calls in flight finish (--drain).
 const DefaultDrain = 30 * time.Second
 
 // ServeOptions say how Serve lets callers in.
@@ -33,7 +32,7 @@ type ServeOptions struct {
 	// Metrics, if set, serves Prometheus metrics over HTTP on this host:port.
 	Metrics string
 	// Drain is how long, once ctx ends, the calls in flight may take before they are
-	// cancelled (zero: DefaultDrain).
+	// cancelled; zero cancels them at once.
 	Drain time.Duration
 	// ReloadOnSIGHUP reloads (Reload) on every SIGHUP while serving.
 	ReloadOnSIGHUP bool
@@ -167,9 +166,6 @@ func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
 // drain stops the doors gracefully, and past the drain time has the engine cancel the
 // calls still running.
 func (h *Host) drain(ctx context.Context, doors []door, drain time.Duration) {
-	if drain <= 0 {
-		drain = DefaultDrain
-	}
 	h.emit(Event{Kind: Draining})
 	stopped := make(chan struct{})
 	go func() {
