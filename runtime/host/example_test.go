@@ -49,7 +49,13 @@ func Example() {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- h.Serve(ctx, host.ServeOptions{Drain: 5 * time.Second}) }()
-	fmt.Println("serving:", <-serving)
+	select {
+	case door := <-serving:
+		fmt.Println("serving:", door)
+	case err := <-done:
+		fmt.Println(err)
+		return
+	}
 
 	conn, err := transport.Dial(context.Background(), transport.ClientConfig{Addr: home.Socket()})
 	if err != nil {
