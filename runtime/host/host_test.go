@@ -251,6 +251,17 @@ func TestServeRefusesBadListener(t *testing.T) {
 	if err := h.SandboxError(manifest.KindWasm); !errors.Is(err, host.ErrNotOpened) {
 		t.Errorf("wasm sandbox with NoSandboxes: %v, want ErrNotOpened", err)
 	}
+
+	// `skillbox serve` in one call listens first: nothing is opened on the home.
+	fresh := resolve(t, filepath.Join(t.TempDir(), "home"))
+	err = host.Serve(context.Background(), host.Options{Home: fresh, NoContainer: true},
+		host.ServeOptions{Listen: transport.ServerConfig{Addr: "0.0.0.0:0"}})
+	if err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("host.Serve, plaintext TCP on every interface: %v, want a refusal that names TLS", err)
+	}
+	if _, err := os.Stat(fresh.Dir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused listener still opened the home (stat: %v)", err)
+	}
 }
 
 // TestReload: approvals written by another process (the CLI, beside a running server)

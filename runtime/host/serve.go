@@ -52,9 +52,10 @@ type door interface {
 
 // grpcDoor is skillbox.v1 over gRPC on a transport listener.
 type grpcDoor struct {
-	lis net.Listener
-	srv *server.Server
-	g   *grpc.Server
+	lis   net.Listener
+	gopts []grpc.ServerOption
+	srv   *server.Server
+	g     *grpc.Server
 }
 
 func (d *grpcDoor) name() string { return "grpc" }
@@ -74,30 +75,39 @@ func (d *grpcDoor) gracefulStop() { d.srv.Shutdown(); d.g.GracefulStop() }
 func (d *grpcDoor) stop()         { d.g.Stop() }
 func (d *grpcDoor) close()        { d.lis.Close() }
 
-// openGRPC listens as opts.Listen says and puts the Skills and Admin services on it.
-func (h *Host) openGRPC(ctx context.Context, opts ServeOptions) (*grpcDoor, error) {
+// listenGRPC listens as opts.Listen says (Home defaulting to home); the door gets its
+// services from attach. Listening comes first so that a listener that cannot be made
+// fails before sandboxes are opened.
+func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, error) {
 	cfg := opts.Listen
 	if cfg.Home == "" {
-		cfg.Home = h.home.root
+		cfg.Home = home.root
 	}
-	// Set below, before the first call can arrive (grpc serves after that).
-	var srv *server.Server
-	cfg.Refused = func(ctx context.Context, peer, method string, err error) { srv.Unauthenticated(ctx, peer, method, err) }
+	d := &grpcDoor{}
+	// d.srv is set by attach, before the first call can arrive (grpc serves after that).
+	cfg.Refused = func(ctx context.Context, peer, method string, err error) {
+		d.srv.Unauthenticated(ctx, peer, method, err)
+	}
 	lis, gopts, err := transport.Listen(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == "" {
-		h.emit(Event{Kind: AnonymousTLS})
+		emit(Event{Kind: AnonymousTLS})
 	}
+	d.lis, d.gopts = lis, gopts
+	return d, nil
+}
+
+// attach puts the Skills and Admin services of h's engine on the door.
+func (d *grpcDoor) attach(h *Host, opts ServeOptions) {
 	var sopts []server.Option
 	if len(opts.Admins) > 0 {
 		sopts = append(sopts, server.WithAdmins(append(append([]string{}, opts.Admins...), server.LocalAdmin())...))
 	}
-	srv = server.New(h.engine, transport.Caller, sopts...)
-	g := grpc.NewServer(gopts...)
-	srv.Register(g)
-	return &grpcDoor{lis: lis, srv: srv, g: g}, nil
+	d.srv = server.New(h.engine, transport.Caller, sopts...)
+	d.g = grpc.NewServer(d.gopts...)
+	d.srv.Register(d.g)
 }
 
 // Serve lets callers in until ctx ends: the gRPC door, metrics if asked, reload on
@@ -106,10 +116,16 @@ func (h *Host) openGRPC(ctx context.Context, opts ServeOptions) (*grpcDoor, erro
 // ends CANCELED, recorded in the audit log) and the doors close. It returns nil after
 // such a drain, or the error that stopped a door.
 func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
-	gd, err := h.openGRPC(ctx, opts)
+	gd, err := listenGRPC(ctx, h.home, opts, h.emit)
 	if err != nil {
 		return err
 	}
+	return h.serve(ctx, gd, opts)
+}
+
+// serve runs the doors, the gRPC one already listening.
+func (h *Host) serve(ctx context.Context, gd *grpcDoor, opts ServeOptions) error {
+	gd.attach(h, opts)
 	doors := []door{gd}
 	defer func() {
 		for _, d := range doors {
@@ -203,13 +219,28 @@ func (h *Host) drain(ctx context.Context, doors []door, drain time.Duration) {
 	}
 }
 
-// Serve opens a host with opts, serves with sopts until ctx ends (Host.Serve), and
-// closes it: `skillbox serve` in one call.
+// Serve listens as sopts say, opens a host with opts, serves until ctx ends
+// (Host.Serve) and closes it: `skillbox serve` in one call. A listener that cannot be
+// made fails before any sandbox is opened.
 func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
-	h, err := Open(ctx, opts)
+	if opts.Home.root == "" {
+		return errNoHome
+	}
+	// Events before Open are told the same way as after it.
+	emit := func(ev Event) {
+		if opts.Events != nil {
+			opts.Events(ev)
+		}
+	}
+	gd, err := listenGRPC(ctx, opts.Home, sopts, emit)
 	if err != nil {
 		return err
 	}
+	h, err := Open(ctx, opts)
+	if err != nil {
+		gd.close()
+		return err
+	}
 	defer h.Close()
-	return h.Serve(ctx, sopts)
+	return h.serve(ctx, gd, sopts)
 }
