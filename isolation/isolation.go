@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 )
 
 // Sandbox runs calls of skills. Implementations are safe for concurrent use; every
@@ -65,14 +66,69 @@ type Mount struct {
 }
 
 // Limits is the effective per-call budget: min(manifest, grant, caller).
+//
+// Every sandbox reads a zero (or negative) field the same way, as the default below
+// (see WithDefaults): never as "unlimited" and never as "nothing allowed". The one
+// exception is Requests, where zero means what it says: no request may be made, with
+// or without a network grant. The engine always passes limits computed from the
+// manifest, whose own defaults are the same values, so a zero field reaches a sandbox
+// only from a caller that builds a Call by hand.
+//
+// Timeout is wall-clock time from Run's entry: it covers the sandbox's preparation
+// (compiling a module, loading an image, creating and starting a container) as well
+// as the skill's run. Run returns within Timeout plus the time the sandbox needs to
+// stop the skill and remove what the call created (for wasm, at once; for a
+// container, the engine's kill and remove, usually under a second), whether or not
+// the preparation finished; preparation cut short may go on in the background for the
+// next call.
 type Limits struct {
-	Timeout  time.Duration
-	Memory   int64 // bytes
-	Output   int64 // stdout bytes
-	Logs     int64 // stderr bytes
-	CPU      float64
-	Requests int   // outbound requests; 0 with a network grant means none may be made
-	Response int64 // bytes of one response body read from the network
+	Timeout  time.Duration // zero: DefaultTimeout
+	Memory   int64         // bytes; zero: DefaultMemory
+	Output   int64         // stdout bytes; zero: DefaultOutput
+	Logs     int64         // stderr bytes; zero: DefaultLogs
+	CPU      float64       // cores; zero: DefaultCPU (a sandbox that cannot meter CPU ignores it)
+	Requests int           // outbound requests; zero: none may be made, even with a network grant
+	Response int64         // bytes of one response body read from the network; zero: DefaultResponse, at most Memory
+}
+
+// The budget a zero Limits field stands for, the same in every sandbox. They are the
+// manifest's defaults (a manifest without a limits section asks for these), and the
+// stderr and response caps the engine gives every call.
+const (
+	DefaultTimeout  = time.Duration(manifest.DefaultTimeout)
+	DefaultMemory   = int64(manifest.DefaultMemory)
+	DefaultOutput   = int64(manifest.DefaultOutput)
+	DefaultLogs     = 64 << 10
+	DefaultCPU      = manifest.DefaultCPU
+	DefaultResponse = 8 << 20
+)
+
+// WithDefaults returns l with every zero or negative field but Requests replaced by
+// its default; a negative Requests becomes zero. Every sandbox calls it first in Run,
+// so a zero means the same everywhere.
+func (l Limits) WithDefaults() Limits {
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.Output <= 0 {
+		l.Output = DefaultOutput
+	}
+	if l.Logs <= 0 {
+		l.Logs = DefaultLogs
+	}
+	if !(l.CPU > 0) { // NaN too
+		l.CPU = DefaultCPU
+	}
+	if l.Requests < 0 {
+		l.Requests = 0
+	}
+	if l.Response <= 0 {
+		l.Response = min(DefaultResponse, l.Memory)
+	}
+	return l
 }
 
 // Call is one invocation.
@@ -132,10 +188,12 @@ const (
 	DenialRequestLimit Denial = "REQUEST_LIMIT"
 )
 
-// Reason is the machine-readable cause of a failed call.
-type Reason string
+// Reason is the machine-readable cause of a failed call (the one vocabulary of
+// package reasons; the engine and the doors add their own words to it).
+type Reason = reasons.Reason
 
-// Reasons a call can fail for. The engine maps each to a gRPC code in one place.
+// Reasons a sandbox fails a call for, each with its category in CategoryOf. A sandbox
+// uses these and no others, so every door can map what any sandbox reports.
 const (
 	ReasonTimeout       Reason = "TIMEOUT"       // wall-clock budget
 	ReasonMemory        Reason = "MEMORY"        // memory budget
@@ -149,6 +207,24 @@ const (
 	ReasonCanceled      Reason = "CANCELED"      // the caller or the kill switch ended the call
 	ReasonInternal      Reason = "INTERNAL"      // the sandbox itself failed
 )
+
+// CategoryOf is the category of a sandbox reason, and Internal for any other (the
+// engine's CategoryOf covers its own words and asks this one for the rest).
+func CategoryOf(r Reason) reasons.Category {
+	switch r {
+	case ReasonTimeout:
+		return reasons.DeadlineExceeded
+	case ReasonMemory, ReasonOutput, ReasonLogs, ReasonRequests:
+		return reasons.ResourceExhausted
+	case ReasonEgressDenied, ReasonNotGranted:
+		return reasons.PermissionDenied
+	case ReasonInvalidModule, ReasonSkillFailed:
+		return reasons.Aborted
+	case ReasonCanceled:
+		return reasons.Canceled
+	}
+	return reasons.Internal // ReasonInternal and anything undeclared
+}
 
 // Error is a failed call with its reason.
 type Error struct {

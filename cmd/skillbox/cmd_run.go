@@ -179,7 +179,7 @@ func runInstalled(c *cli.Context, f runFlags) error {
 				msg += ": " + why.Error()
 			}
 		}
-		msg += " (" + reason + ")"
+		msg += " (" + string(reason) + ")"
 		var ee *engine.Error
 		if errors.As(err, &ee) && ee.AuditID != "" {
 			msg += " audit " + ee.AuditID

@@ -33,14 +33,10 @@ const (
 	LabelHost     = "dev.skillbox.host"
 )
 
-// Defaults applied when a call's limit is zero.
+// Limits of every container that no call sets. A call's zero limits are isolation's
+// defaults (isolation.Limits.WithDefaults).
 const (
-	DefaultTimeout = 10 * time.Second
-	DefaultMemory  = 64 << 20
-	DefaultOutput  = 1 << 20
-	DefaultLogs    = 64 << 10
-	DefaultCPU     = 1.0
-	DefaultPids    = 64
+	DefaultPids = 64
 	// DefaultNofile caps the open files (and so sockets to the egress proxy) of each
 	// process in a container; the engine's default is about a million.
 	DefaultNofile = 1024

@@ -33,9 +33,11 @@ func poolIDs(t testing.TB, s *Sandbox) map[string]bool {
 	return ids
 }
 
+// waitFor polls cond until it holds. The bound only turns a hang into a failure: it is
+// generous because CI shares its Docker engine and two cores with other work.
 func waitFor(t testing.TB, what string, cond func() bool, explain ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			why := ""
@@ -90,7 +92,7 @@ func TestWarmPool(t *testing.T) {
 	if _, err := s.Run(ctx, hostileCall(`{"mode":"fail"}`)); isolation.ReasonOf(err) != isolation.ReasonSkillFailed {
 		t.Fatalf("warm failing call = %v", err)
 	}
-	waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 })
+	waitFor(t, "pool refill", func() bool { return pooled(t, s) == 2 }, func() string { return refillErrors(s) })
 	if err := s.Drain(ctx, "hostile"); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}

@@ -29,6 +29,9 @@ import (
 
 var errTimeout = errors.New("call timed out")
 
+// createTimeout bounds a container create, which a call's end does not cut short.
+const createTimeout = 30 * time.Second
+
 // spec is everything that shapes a container before its input: two calls with the
 // same spec can share a warm pool. Everything in it comes from the operator (grant,
 // approved limits) or the package, except Memory and CPU for a call whose caller
@@ -66,22 +69,9 @@ type instance struct {
 	removeNow bool
 }
 
+// withDefaults is isolation's defaults for zero limits, and Docker's CPU floor.
 func withDefaults(l isolation.Limits) isolation.Limits {
-	if l.Timeout <= 0 {
-		l.Timeout = DefaultTimeout
-	}
-	if l.Memory <= 0 {
-		l.Memory = DefaultMemory
-	}
-	if l.Output <= 0 {
-		l.Output = DefaultOutput
-	}
-	if l.Logs <= 0 {
-		l.Logs = DefaultLogs
-	}
-	if l.CPU <= 0 {
-		l.CPU = DefaultCPU
-	}
+	l = l.WithDefaults()
 	// Below Docker's floor the CFS quota rounds to none: a tiny share must never become
 	// an unlimited one, whatever the layers above let through.
 	l.CPU = max(l.CPU, manifest.MinCPU)
@@ -285,7 +275,12 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 		hc.NetworkMode = container.NetworkMode(n.name)
 		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n.name: {}}}
 	}
-	created, err := s.cli.ContainerCreate(ctx, cfg, hc, netCfg, nil, "skillbox-"+sp.Skill+"-"+randomID())
+	// Not cut short by the call's end: the engine may create a container for a request
+	// whose caller has gone, and then nothing would know its id to remove it. The call
+	// ends as soon as the id is known (attach fails on the ended context).
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	created, err := s.cli.ContainerCreate(cctx, cfg, hc, netCfg, nil, "skillbox-"+sp.Skill+"-"+randomID())
+	ccancel()
 	if err != nil {
 		return inst, classify(err, "create container")
 	}

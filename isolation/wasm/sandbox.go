@@ -40,6 +40,8 @@ type Sandbox struct {
 	// modules holds one *module per code digest. A sync.Map keeps the hot path (a
 	// digest already compiled) free of any lock.
 	modules sync.Map
+	// compiling counts compilations running on their own; Close waits for them.
+	compiling sync.WaitGroup
 }
 
 var _ isolation.Sandbox = (*Sandbox)(nil)
@@ -104,8 +106,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	return &Sandbox{runtime: r, cache: cache, resolver: c.resolver, logger: c.logger, base: base}, nil
 }
 
-// Close releases the runtime and every compiled module.
+// Close releases the runtime and every compiled module, after the compilations under
+// way have ended.
 func (s *Sandbox) Close(ctx context.Context) error {
+	s.compiling.Wait()
 	err := s.runtime.Close(ctx)
 	if cerr := s.cache.Close(ctx); err == nil {
 		err = cerr
@@ -145,7 +149,9 @@ func (m *module) config(base wazero.ModuleConfig, name string) wazero.ModuleConf
 }
 
 // compile returns the compiled module for the skill, compiling it at most once per
-// digest even when many calls ask at once.
+// digest even when many calls ask at once. The compilation runs on its own and is not
+// cancelled with ctx: wazero cannot stop one, so a caller that gives up (its call's
+// timeout) returns at once, and the module is ready for the next call.
 func (s *Sandbox) compile(ctx context.Context, skill isolation.Skill) (*module, error) {
 	if skill.Digest == "" {
 		return nil, isolation.Errorf(isolation.ReasonInvalidModule, "skill has no code digest")
@@ -172,10 +178,19 @@ func (s *Sandbox) compile(ctx context.Context, skill isolation.Skill) (*module, 
 		s.modules.CompareAndDelete(skill.Digest, other)
 		return nil, other.err
 	}
-	m.err = m.build(ctx, s.runtime, skill)
-	close(m.ready)
+	s.compiling.Add(1)
+	go func() {
+		defer s.compiling.Done()
+		m.err = m.build(context.WithoutCancel(ctx), s.runtime, skill)
+		if m.err != nil {
+			s.modules.CompareAndDelete(skill.Digest, m)
+		}
+		close(m.ready)
+	}()
+	if err := wait(ctx, m); err != nil {
+		return nil, err
+	}
 	if m.err != nil {
-		s.modules.CompareAndDelete(skill.Digest, m)
 		return nil, m.err
 	}
 	return m, nil
@@ -256,13 +271,25 @@ func (m *module) inspect(cm wazero.CompiledModule) error {
 	return nil
 }
 
-// Run executes one call in a fresh instance.
+// Run executes one call in a fresh instance. Zero limits are isolation's defaults, and
+// the timeout runs from here, over the module's compilation too (isolation.Limits).
 func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.Result, err error) {
 	start := time.Now()
 	defer func() { res.Usage.Wall = time.Since(start) }()
+	lim := call.Limits.WithDefaults()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// A timer on the one cancel context costs fewer allocations than a second,
+	// deadline context; the cause tells a timeout from a cancel.
+	t := time.AfterFunc(lim.Timeout, func() { cancel(causeTimeout) })
+	defer t.Stop()
 
 	m, err := s.compile(ctx, call.Skill)
 	if err != nil {
+		if r := isolation.ReasonOf(err); r == isolation.ReasonTimeout || r == isolation.ReasonCanceled {
+			return res, ended(context.Cause(ctx), lim.Timeout) // the budget in the words
+		}
 		return res, err
 	}
 	if m.usesNet && len(call.Grant.Network) == 0 {
@@ -271,24 +298,13 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	// One allocation holds the call's memory cap and both capped writers.
 	st := &callState{}
 	mem, stdout, stderr := &st.mem, &st.stdout, &st.stderr
-	mem.limit = 1 << 32 // the wasm32 maximum
-	if call.Limits.Memory > 0 {
-		mem.limit = uint64(call.Limits.Memory)
-	}
+	mem.limit = uint64(min(lim.Memory, 1<<32)) // at most the wasm32 maximum
 	if m.minMem > mem.limit {
 		return res, isolation.Errorf(isolation.ReasonMemory, "module declares %s of memory, the budget is %s", size(m.minMem), size(mem.limit))
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if call.Limits.Timeout > 0 {
-		// A timer on the one cancel context costs fewer allocations than a second,
-		// deadline context; the cause tells a timeout from a cancel.
-		t := time.AfterFunc(call.Limits.Timeout, func() { cancel(causeTimeout) })
-		defer t.Stop()
-	}
-	*stdout = cappedWriter{limit: call.Limits.Output, cause: causeOutput, cancel: cancel}
-	*stderr = cappedWriter{limit: call.Limits.Logs, cause: causeLogs, cancel: cancel}
+	*stdout = cappedWriter{limit: lim.Output, cause: causeOutput, cancel: cancel}
+	*stderr = cappedWriter{limit: lim.Logs, cause: causeLogs, cancel: cancel}
 
 	var cn *callNet
 	if len(call.Grant.Network) > 0 {
@@ -297,8 +313,8 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 			gopts = append(gopts, egress.WithResolver(s.resolver))
 		}
 		cn = &callNet{
-			guard:   egress.NewGuard(call.Grant.Network, egress.Limits{MaxRequests: call.Limits.Requests, MaxResponseBytes: call.Limits.Response}, gopts...),
-			maxBody: call.Limits.Response,
+			guard:   egress.NewGuard(call.Grant.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, gopts...),
+			maxBody: lim.Response,
 		}
 		ctx = context.WithValue(ctx, callNetKey{}, cn)
 	}
@@ -346,7 +362,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	if runErr == nil && !stdout.over && !stderr.over && context.Cause(ctx) == nil {
 		return res, nil
 	}
-	return res, classify(ctx, call.Limits.Timeout, runErr, mem, stdout, stderr)
+	return res, classify(ctx, lim.Timeout, runErr, mem, stdout, stderr)
 }
 
 // sleep is the guest's sleep: like time.Sleep, but it returns as soon as the call's

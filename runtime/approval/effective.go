@@ -16,10 +16,10 @@ import (
 const (
 	// LogsCap is the stderr budget of every call: logs are for people reading a reply,
 	// so they get a fixed cap rather than one tied to the output size.
-	LogsCap = 64 << 10
+	LogsCap = isolation.DefaultLogs
 	// ResponseCap bounds one response body read from the network, further capped by the
 	// call's memory budget.
-	ResponseCap = 8 << 20
+	ResponseCap = isolation.DefaultResponse
 	// MaxSecretBytes bounds a secret read from a file.
 	MaxSecretBytes = 64 << 10
 )

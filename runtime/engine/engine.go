@@ -213,7 +213,7 @@ func (e *Engine) pin(a *approval.Approval) pinned {
 		if errors.Is(err, store.ErrNotFound) {
 			return pinned{err: errorf(ReasonNotFound, "%s: the approved version %s is not installed", a.Skill, a.ManifestDigest)}
 		}
-		return pinned{err: &Error{Reason: string(isolation.ReasonInternal), Err: err}}
+		return pinned{err: &Error{Reason: isolation.ReasonInternal, Err: err}}
 	}
 	if err := approval.Check(entry.Manifest, entry.ManifestDigest, a); err != nil {
 		return pinned{entry: entry, err: &Error{Reason: ReasonNotApproved, Err: err}}

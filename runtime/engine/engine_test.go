@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
@@ -54,7 +55,7 @@ func (f *fixture) installApprove(t *testing.T, p testkit.Package, grant *approva
 	}
 }
 
-func reasonOf(t *testing.T, err error) string {
+func reasonOf(t *testing.T, err error) reasons.Reason {
 	t.Helper()
 	if err == nil {
 		t.Fatal("call succeeded; want an error")
@@ -114,7 +115,7 @@ func TestRefusals(t *testing.T) {
 	cases := []struct {
 		name   string
 		req    engine.Request
-		reason string
+		reason reasons.Reason
 	}{
 		{"not installed", engine.Request{Skill: "nope", Input: []byte(`{}`), Caller: "alice"}, engine.ReasonNotFound},
 		{"installed but not approved", engine.Request{Skill: "other", Input: []byte(`{}`), Caller: "alice"}, engine.ReasonNotApproved},
@@ -146,7 +147,7 @@ func TestRefusals(t *testing.T) {
 			refused = append(refused, e.Caller+":"+e.Reason)
 		}
 	}
-	if len(refused) != len(cases)+1 || refused[2] != "mallory:"+engine.ReasonCallerNotAllowed {
+	if len(refused) != len(cases)+1 || refused[2] != "mallory:"+string(engine.ReasonCallerNotAllowed) {
 		t.Fatalf("refusal records %v", refused)
 	}
 }

@@ -5,28 +5,60 @@ import (
 	"fmt"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/reasons"
 )
 
-// Reasons a call can fail for, beyond the sandbox's own (isolation.Reason*). They are
-// the machine-readable reason of the wire API's ErrorDetail.
+// Reasons a call can fail for, beyond the sandbox's own (isolation.Reason*), each with
+// its category in CategoryOf. They are the machine-readable reason of the wire API's
+// ErrorDetail.
 const (
-	ReasonInvalidInput     = "INVALID_INPUT"      // the input does not match the input schema
-	ReasonInvalidOutput    = "INVALID_OUTPUT"     // the skill's output does not match its output schema
-	ReasonNotFound         = "NOT_FOUND"          // no installed skill by that name, version or digest
-	ReasonNotApproved      = "NOT_APPROVED"       // no approval, or one for another version or signer
-	ReasonCallerNotAllowed = "CALLER_NOT_ALLOWED" // the approval does not list this caller
-	ReasonDisabled         = "DISABLED"           // the kill switch is on
-	ReasonVerifyFailed     = "VERIFY_FAILED"      // the package no longer verifies against trust.yaml
-	ReasonBusy             = "BUSY"               // the skill's concurrency limit stayed full
-	ReasonUnavailable      = "UNAVAILABLE"        // the sandbox this skill needs is not available
-	ReasonAuditFailed      = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
-	ReasonCallsRunning     = "CALLS_RUNNING"      // the kill switch is on, but cancelled calls had not ended within its bound
+	ReasonInvalidInput     reasons.Reason = "INVALID_INPUT"      // the input does not match the input schema
+	ReasonInvalidOutput    reasons.Reason = "INVALID_OUTPUT"     // the skill's output does not match its output schema
+	ReasonNotFound         reasons.Reason = "NOT_FOUND"          // no installed skill by that name, version or digest
+	ReasonNotApproved      reasons.Reason = "NOT_APPROVED"       // no approval, or one for another version or signer
+	ReasonCallerNotAllowed reasons.Reason = "CALLER_NOT_ALLOWED" // the approval does not list this caller
+	ReasonDisabled         reasons.Reason = "DISABLED"           // the kill switch is on
+	ReasonVerifyFailed     reasons.Reason = "VERIFY_FAILED"      // the package no longer verifies against trust.yaml
+	ReasonBusy             reasons.Reason = "BUSY"               // the skill's concurrency limit stayed full
+	ReasonUnavailable      reasons.Reason = "UNAVAILABLE"        // the sandbox this skill needs is not available
+	ReasonAuditFailed      reasons.Reason = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
+	ReasonCallsRunning     reasons.Reason = "CALLS_RUNNING"      // the kill switch is on, but cancelled calls had not ended within its bound
 )
+
+// CategoryOf is the category of a call reason: the engine's own here, the sandbox's
+// from isolation.CategoryOf, Internal for anything undeclared.
+func CategoryOf(r reasons.Reason) reasons.Category {
+	switch r {
+	case ReasonInvalidInput:
+		return reasons.InvalidArgument
+	case ReasonNotApproved, ReasonCallerNotAllowed, ReasonVerifyFailed:
+		return reasons.PermissionDenied
+	case ReasonNotFound:
+		return reasons.NotFound
+	case ReasonBusy:
+		return reasons.ResourceExhausted
+	case ReasonCallsRunning:
+		// The operator's bound on the kill switch ran out; the switch itself is on.
+		return reasons.DeadlineExceeded
+	case ReasonDisabled:
+		return reasons.FailedPrecondition
+	case ReasonInvalidOutput:
+		return reasons.Aborted
+	case ReasonUnavailable:
+		return reasons.Unavailable
+	case ReasonAuditFailed:
+		// skillbox broke its own rule that every call is recorded: not the caller's to
+		// fix, and not a retryable Unavailable either, since the skill may already have
+		// run (its result withheld) and an automatic retry would run it again.
+		return reasons.Internal
+	}
+	return isolation.CategoryOf(r)
+}
 
 // Error is a refused or failed call. Reason is machine-readable; Error() is one line of
 // at most MaxMessageBytes (it goes into audit records and replies).
 type Error struct {
-	Reason  string
+	Reason  reasons.Reason
 	Msg     string
 	Field   string // for INVALID_INPUT and INVALID_OUTPUT: the offending field's path
 	AuditID string // the audit record of the failed call, when it was recorded
@@ -57,18 +89,18 @@ func CallerMessage(err error) string {
 	return oneLine(msg)
 }
 
-func errorf(reason, format string, args ...any) *Error {
+func errorf(reason reasons.Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }
 
 // ReasonOf returns the machine-readable reason of err: an engine reason, a sandbox
 // reason, or INTERNAL.
-func ReasonOf(err error) string {
+func ReasonOf(err error) reasons.Reason {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Reason
 	}
-	return string(isolation.ReasonOf(err))
+	return isolation.ReasonOf(err)
 }
 
 // budgetKind names the budget a sandbox reason exhausted, or "" when it is not a

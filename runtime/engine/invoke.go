@@ -66,7 +66,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 	res, err := e.invoke(ctx, st, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
-		outcome = ReasonOf(err)
+		outcome = string(ReasonOf(err))
 		err = e.recordRefusal(ctx, req, err)
 	}
 	done(outcome)
@@ -91,7 +91,7 @@ func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) erro
 	}
 	id, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
 		Event: EventInvokeRefused, Caller: req.Caller, Skill: skill, Outcome: "refused",
-		Reason: ee.Reason, Details: map[string]any{"message": oneLine(ee.Error()), "pin": bounded(req.Pin, maxFieldBytes)},
+		Reason: string(ee.Reason), Details: map[string]any{"message": oneLine(ee.Error()), "pin": bounded(req.Pin, maxFieldBytes)},
 	})
 	if aerr != nil {
 		return &Error{Reason: ReasonAuditFailed, Msg: "refusal not recorded", Err: aerr}
@@ -247,7 +247,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	end.Outcome = "ok"
 	if runErr != nil {
 		end.Outcome = "error"
-		end.Reason = ReasonOf(runErr)
+		end.Reason = string(ReasonOf(runErr))
 		end.Details = map[string]any{"message": oneLine(runErr.Error())}
 	}
 	// The record is written with a context the caller cannot cancel: a call that ran
@@ -262,7 +262,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 			ee.AuditID = id
 			return nil, ee
 		}
-		return nil, &Error{Reason: string(isolation.ReasonOf(runErr)), Err: runErr, AuditID: id}
+		return nil, &Error{Reason: isolation.ReasonOf(runErr), Err: runErr, AuditID: id}
 	}
 	return &Result{
 		CallID:         call.ID,
@@ -420,7 +420,7 @@ func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
 	case <-t.C:
 		return nil, errorf(ReasonBusy, "%s is busy: %d calls in flight", skill, e.maxConc)
 	case <-ctx.Done():
-		return nil, &Error{Reason: string(isolation.ReasonCanceled), Err: ctx.Err()}
+		return nil, &Error{Reason: isolation.ReasonCanceled, Err: ctx.Err()}
 	}
 }
 

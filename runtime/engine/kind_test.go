@@ -118,7 +118,7 @@ func TestKindWithoutSandbox(t *testing.T) {
 		t.Fatalf("invoke without a wasm sandbox: %v (%s)", err, engine.ReasonOf(err))
 	}
 	evs := auditEvents(t, none)
-	if last := evs[len(evs)-1]; last.Event != engine.EventInvokeRefused || last.Reason != engine.ReasonUnavailable {
+	if last := evs[len(evs)-1]; last.Event != engine.EventInvokeRefused || last.Reason != string(engine.ReasonUnavailable) {
 		t.Fatalf("last audit record %+v, want invoke.refused UNAVAILABLE", last)
 	}
 	pkg := home.Build(t, testkit.Package{Name: "other", Version: "1.0.0", Module: "testdata/echo.wasm", Body: echoBody})

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 )
 
 // MaxMessageBytes bounds every free-text message the engine writes to an audit record
@@ -69,7 +70,7 @@ const maxRuleBytes = 256
 // validator's text nor err.Error(). It goes to the audit log and to the caller, and
 // neither may hold the data. The schema error is not kept in the chain, so nothing can
 // print it later.
-func schemaRefusal(reason, which string, data []byte, err error) *Error {
+func schemaRefusal(reason reasons.Reason, which string, data []byte, err error) *Error {
 	field, rule := which, "does not match the "+which+" schema"
 	var se *manifest.SchemaError
 	if errors.As(err, &se) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 )
@@ -29,7 +30,12 @@ limits: {timeout: 5s, memory: 16MiB}
 `
 	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: "testdata/echo.wasm", Body: body}, nil)
 	const secret = "AKIA-RULE-SECRET-99"
-	for _, tc := range []struct{ input, reason, field, want string }{
+	for _, tc := range []struct {
+		input  string
+		reason reasons.Reason
+		field  string
+		want   string
+	}{
 		{`{"in": 5}`, engine.ReasonInvalidInput, "input.in", "invalid input: input.in: want a string, got a number"},
 		{`{"in": "a", "n": 123456789}`, engine.ReasonInvalidInput, "input.n", "invalid input: input.n: must be at most 5"},
 		{`{"in": "a", "s": ""}`, engine.ReasonInvalidInput, "input.s", "invalid input: input.s: must be at least 1 character"},

@@ -55,7 +55,7 @@ func (e *Engine) Shutdown(ctx context.Context) (int, error) {
 // end it.
 func shutdownError(callCtx context.Context) error {
 	if errors.Is(context.Cause(callCtx), errShutdown) {
-		return &Error{Reason: string(isolation.ReasonCanceled), Msg: errShutdown.Error()}
+		return &Error{Reason: isolation.ReasonCanceled, Msg: errShutdown.Error()}
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestSkillStderrStaysOutOfTheAuditLog(t *testing.T) {
 	const secret = "AKIA-INPUT-SECRET-1234"
 	input := `{"in":"` + secret + `"}`
 	_, err := f.eng.Invoke(ctx, engine.Request{Skill: "errecho", Input: []byte(input), Caller: "test"})
-	if reasonOf(t, err) != string(isolation.ReasonSkillFailed) {
+	if reasonOf(t, err) != isolation.ReasonSkillFailed {
 		t.Fatalf("want SKILL_FAILED, got %v", err)
 	}
 	if got := engine.CallerMessage(err); !strings.Contains(got, input) {

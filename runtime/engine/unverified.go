@@ -85,7 +85,7 @@ func (c *core) invokeUnverified(ctx context.Context, req UnverifiedRequest) (*Re
 	if pkg == nil {
 		var err error
 		if pkg, err = skillpkg.Load(req.Dir); err != nil {
-			return nil, &Error{Reason: string(isolation.ReasonInvalidModule), Err: err}
+			return nil, &Error{Reason: isolation.ReasonInvalidModule, Err: err}
 		}
 	}
 	m := pkg.Manifest
@@ -93,7 +93,7 @@ func (c *core) invokeUnverified(ctx context.Context, req UnverifiedRequest) (*Re
 	res, err := c.runUnverified(ctx, pkg, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
-		outcome = ReasonOf(err)
+		outcome = string(ReasonOf(err))
 	}
 	done(outcome)
 	return res, err
@@ -123,7 +123,7 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 			if errors.As(err, &ie) {
 				reason = ie.Reason
 			}
-			return nil, &Error{Reason: string(reason), Msg: "prepare", Err: err}
+			return nil, &Error{Reason: reason, Msg: "prepare", Err: err}
 		}
 	}
 	limits := approval.EffectiveLimits(m.Limits, manifest.Limits{}, manifest.Limits{})

@@ -47,7 +47,7 @@ func TestEngineValidatesRequests(t *testing.T) {
 				t.Fatalf("%d new audit records, want exactly one", len(evs)-before)
 			}
 			rec := evs[len(evs)-1]
-			if rec.Event != engine.EventInvokeRefused || rec.Reason != engine.ReasonInvalidInput || rec.Skill != tc.skill {
+			if rec.Event != engine.EventInvokeRefused || rec.Reason != string(engine.ReasonInvalidInput) || rec.Skill != tc.skill {
 				t.Fatalf("audit record %+v, want invoke.refused INVALID_INPUT with skill %q", rec.Record, tc.skill)
 			}
 			if strings.Contains(err.Error(), "../x") {

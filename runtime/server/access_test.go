@@ -84,7 +84,7 @@ func TestUnauthenticatedCallsAudited(t *testing.T) {
 	}
 	recs := accessRecords(t, eng)
 	me := "unix:uid=" + strconv.Itoa(os.Getuid())
-	if len(recs) != 1 || recs[0].Reason != server.ReasonUnauthenticated || recs[0].Caller != me ||
+	if len(recs) != 1 || recs[0].Reason != string(server.ReasonUnauthenticated) || recs[0].Caller != me ||
 		recs[0].Details["count"] != float64(1) || recs[0].Details["method"] != "/skillbox.v1.Skills/List" {
 		t.Fatalf("after 50 refusals: %+v, want one UNAUTHENTICATED record for %s", recs, me)
 	}
@@ -126,7 +126,7 @@ func TestAdminRefusalsAudited(t *testing.T) {
 		}
 	}
 	recs := accessRecords(t, eng)
-	if len(recs) != 1 || recs[0].Reason != server.ReasonNotAdmin || recs[0].Caller != "token:agent" ||
+	if len(recs) != 1 || recs[0].Reason != string(server.ReasonNotAdmin) || recs[0].Caller != "token:agent" ||
 		recs[0].Details["method"] != "/skillbox.v1.Admin/Disable" {
 		t.Fatalf("after 40 refused Admin calls: %+v", recs)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 )
@@ -23,8 +24,10 @@ func TestSchemaFailuresOverTheWireKeepValuesOut(t *testing.T) {
 	f.installApprove(t, testkit.Package{Name: "echo", Version: "1.0.0", Module: echoWasm, Body: body}, nil)
 	const marker = "AKIA-MARKER-SECRET-42"
 	for _, tc := range []struct {
-		input, reason, field string
-		code                 codes.Code
+		input  string
+		reason reasons.Reason
+		field  string
+		code   codes.Code
 	}{
 		{`{"in":"` + marker + `"}`, engine.ReasonInvalidInput, "input.in", codes.InvalidArgument},
 		{`{"out":"` + marker + `"}`, engine.ReasonInvalidOutput, "output.out", codes.Aborted},
@@ -35,7 +38,7 @@ func TestSchemaFailuresOverTheWireKeepValuesOut(t *testing.T) {
 			t.Fatalf("%s: a reply with output %q", tc.reason, res.GetOutputJson())
 		}
 		code, d := detailOf(t, err)
-		if code != tc.code || d.GetReason() != tc.reason || d.GetField() != tc.field {
+		if code != tc.code || reasons.Reason(d.GetReason()) != tc.reason || d.GetField() != tc.field {
 			t.Fatalf("got %v %s field %q, want %v %s %q", code, d.GetReason(), d.GetField(), tc.code, tc.reason, tc.field)
 		}
 		st, _ := status.FromError(err)

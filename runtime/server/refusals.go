@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
 
@@ -33,10 +34,10 @@ type refusalLog struct {
 }
 
 type peerRefusals struct {
-	since      time.Time // start of this peer's window
-	suppressed int       // refusals in the window not yet recorded
-	firstHeld  time.Time // the first of those
-	reason     string    // of the last one held
+	since      time.Time      // start of this peer's window
+	suppressed int            // refusals in the window not yet recorded
+	firstHeld  time.Time      // the first of those
+	reason     reasons.Reason // of the last one held
 	method     string
 	message    string
 }
@@ -46,7 +47,7 @@ func newRefusalLog(eng *engine.Engine, window time.Duration) *refusalLog {
 }
 
 // note records (or counts) one refusal of peer.
-func (r *refusalLog) note(ctx context.Context, peer, reason, method, message string) {
+func (r *refusalLog) note(ctx context.Context, peer string, reason reasons.Reason, method, message string) {
 	now := time.Now()
 	var out []engine.AccessRefusal
 	r.mu.Lock()

@@ -22,6 +22,7 @@ import (
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
 
@@ -69,9 +70,29 @@ func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 	return s
 }
 
-// ReasonNotAdmin is the ErrorDetail reason of an Admin call by a caller who is not an
-// admin.
-const ReasonNotAdmin = "NOT_ADMIN"
+// Reasons the server refuses a call for itself, before the engine, each with its
+// category in categoryOf.
+const (
+	// ReasonNotAdmin is the ErrorDetail reason of an Admin call by a caller who is not
+	// an admin.
+	ReasonNotAdmin reasons.Reason = "NOT_ADMIN"
+	// ReasonUnauthenticated is the reason of the audit record of a call refused because
+	// its peer could not be authenticated. The transport refuses such a call with the
+	// status alone: an unknown peer gets no ErrorDetail.
+	ReasonUnauthenticated reasons.Reason = "UNAUTHENTICATED"
+)
+
+// categoryOf is the category of any reason a reply of this server can carry: the
+// server's own here, the engine's and the sandbox's from engine.CategoryOf.
+func categoryOf(r reasons.Reason) reasons.Category {
+	switch r {
+	case ReasonNotAdmin:
+		return reasons.PermissionDenied
+	case ReasonUnauthenticated:
+		return reasons.Unauthenticated
+	}
+	return engine.CategoryOf(r)
+}
 
 // admin refuses Admin calls from callers not listed as admins: any agent that may
 // invoke skills must not be able to lift the operator's kill switch. Refusals are
@@ -82,14 +103,10 @@ func (s *Server) admin(ctx context.Context) (string, error) {
 		msg := who + " may not use the Admin service"
 		method, _ := grpc.Method(ctx)
 		s.refusals.note(ctx, who, ReasonNotAdmin, method, msg)
-		return who, detailed(codes.PermissionDenied, ReasonNotAdmin, msg, "", "")
+		return who, detailed(ReasonNotAdmin, msg, "", "")
 	}
 	return who, nil
 }
-
-// ReasonUnauthenticated is the reason of the audit record of a call refused because
-// its peer could not be authenticated.
-const ReasonUnauthenticated = "UNAUTHENTICATED"
 
 // Unauthenticated audits a call the transport refused before it reached this server
 // (no or a wrong token, no client certificate): peer is what is known of it
@@ -232,28 +249,30 @@ func (s *Server) Calls(ctx context.Context, _ *pb.CallsRequest) (*pb.CallsRespon
 	return out, nil
 }
 
-// codeOf is the one mapping from a reason to a gRPC code.
-func codeOf(reason string) codes.Code {
-	switch reason {
-	case engine.ReasonInvalidInput:
+// codeOf is the one mapping from a category of failure to a gRPC code (every reason
+// has a category: see categoryOf). Another door maps the same categories to its own
+// statuses.
+func codeOf(c reasons.Category) codes.Code {
+	switch c {
+	case reasons.InvalidArgument:
 		return codes.InvalidArgument
-	case engine.ReasonNotApproved, engine.ReasonCallerNotAllowed, engine.ReasonVerifyFailed,
-		string(isolation.ReasonNotGranted), string(isolation.ReasonEgressDenied):
+	case reasons.Unauthenticated:
+		return codes.Unauthenticated
+	case reasons.PermissionDenied:
 		return codes.PermissionDenied
-	case string(isolation.ReasonMemory), string(isolation.ReasonOutput), string(isolation.ReasonLogs),
-		string(isolation.ReasonRequests), engine.ReasonBusy:
-		return codes.ResourceExhausted
-	case string(isolation.ReasonTimeout), engine.ReasonCallsRunning:
-		return codes.DeadlineExceeded
-	case engine.ReasonDisabled:
-		return codes.FailedPrecondition
-	case string(isolation.ReasonSkillFailed), engine.ReasonInvalidOutput, string(isolation.ReasonInvalidModule):
-		return codes.Aborted
-	case engine.ReasonNotFound:
+	case reasons.NotFound:
 		return codes.NotFound
-	case string(isolation.ReasonCanceled):
+	case reasons.ResourceExhausted:
+		return codes.ResourceExhausted
+	case reasons.DeadlineExceeded:
+		return codes.DeadlineExceeded
+	case reasons.FailedPrecondition:
+		return codes.FailedPrecondition
+	case reasons.Aborted:
+		return codes.Aborted
+	case reasons.Canceled:
 		return codes.Canceled
-	case engine.ReasonUnavailable:
+	case reasons.Unavailable:
 		return codes.Unavailable
 	}
 	return codes.Internal
@@ -267,7 +286,7 @@ func toStatus(err error) error {
 	reason := engine.ReasonOf(err)
 	// The reason decides first: a sandbox stopped by its own budget or by the kill
 	// switch wraps context.Canceled too, and must not read as the caller's cancel.
-	if reason == string(isolation.ReasonInternal) && errors.Is(err, context.Canceled) {
+	if reason == isolation.ReasonInternal && errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, engine.OneLine(err.Error()))
 	}
 	var field, auditID string
@@ -276,15 +295,15 @@ func toStatus(err error) error {
 		field, auditID = e.Field, e.AuditID
 	}
 	// The caller's reply carries the skill's own last words; the audit log does not.
-	return detailed(codeOf(reason), reason, engine.CallerMessage(err), field, auditID)
+	return detailed(reason, engine.CallerMessage(err), field, auditID)
 }
 
-// detailed is the one way a refusal leaves the server: msg is bounded to one line
-// (engine.OneLine) whatever produced it.
-func detailed(code codes.Code, reason, msg, field, auditID string) error {
+// detailed is the one way a refusal leaves the server: its code from the reason's
+// category, and msg bounded to one line (engine.OneLine) whatever produced it.
+func detailed(reason reasons.Reason, msg, field, auditID string) error {
 	msg = engine.OneLine(msg)
-	st := status.New(code, msg)
-	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: reason, Message: msg, Field: field, AuditId: auditID}); err == nil {
+	st := status.New(codeOf(categoryOf(reason)), msg)
+	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: string(reason), Message: msg, Field: field, AuditId: auditID}); err == nil {
 		st = withDetail
 	}
 	return st.Err()

@@ -26,6 +26,7 @@ import (
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
@@ -312,7 +313,7 @@ func TestStatusCodesOverTheWire(t *testing.T) {
 		name   string
 		req    *pb.InvokeRequest
 		code   codes.Code
-		reason string
+		reason reasons.Reason
 		field  string // "" means any
 	}{
 		{"input fails the schema", &pb.InvokeRequest{Name: "strict", InputJson: `{"n":"x"}`}, codes.InvalidArgument, engine.ReasonInvalidInput, "n"},
@@ -332,7 +333,7 @@ func TestStatusCodesOverTheWire(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.skills.Invoke(ctx, tc.req)
 			code, d := detailOf(t, err)
-			if code != tc.code || d.GetReason() != tc.reason {
+			if code != tc.code || reasons.Reason(d.GetReason()) != tc.reason {
 				t.Fatalf("got %v/%s (%v), want %v/%s", code, d.GetReason(), err, tc.code, tc.reason)
 			}
 			if d.GetMessage() == "" {
@@ -415,7 +416,7 @@ func TestKillSwitchOverGRPC(t *testing.T) {
 		t.Fatal("the call did not end after Disable returned")
 	}
 	code, d := detailOf(t, r.err)
-	if code != codes.FailedPrecondition || d.GetReason() != engine.ReasonDisabled {
+	if code != codes.FailedPrecondition || d.GetReason() != string(engine.ReasonDisabled) {
 		t.Fatalf("call ended with %v/%s: %v", code, d.GetReason(), r.err)
 	}
 	took := r.ended.Sub(asked)
@@ -429,7 +430,7 @@ func TestKillSwitchOverGRPC(t *testing.T) {
 
 	// Refused until Enable.
 	_, err = f.invoke(ctx, "spin", `{}`, &pb.Limits{TimeoutMs: 20})
-	if code, d := detailOf(t, err); code != codes.FailedPrecondition || d.GetReason() != engine.ReasonDisabled {
+	if code, d := detailOf(t, err); code != codes.FailedPrecondition || d.GetReason() != string(engine.ReasonDisabled) {
 		t.Fatalf("new call while disabled: %v", err)
 	}
 	info, err := f.skills.Get(ctx, &pb.GetSkillRequest{Name: "spin"})
@@ -450,7 +451,7 @@ func TestKillSwitchOverGRPC(t *testing.T) {
 	for _, e := range readAudit(t, f.eng) {
 		switch {
 		case e.CallID == inFlight.GetCallId() && e.Event == audit.EventInvokeEnd:
-			if e.Reason != engine.ReasonDisabled {
+			if e.Reason != string(engine.ReasonDisabled) {
 				t.Errorf("cancelled call recorded with reason %q", e.Reason)
 			}
 			order = append(order, "end")
@@ -642,7 +643,7 @@ func TestAdminNeedsAnAdmin(t *testing.T) {
 	}
 	for i, call := range calls {
 		code, d := detailOf(t, call())
-		if code != codes.PermissionDenied || d.GetReason() != server.ReasonNotAdmin {
+		if code != codes.PermissionDenied || d.GetReason() != string(server.ReasonNotAdmin) {
 			t.Fatalf("admin call %d: %v %v", i, code, d)
 		}
 	}
@@ -677,7 +678,7 @@ func TestReloadRereadsTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.invoke(ctx, "echo", `{}`, nil)
-	if code, d := detailOf(t, err); code != codes.PermissionDenied || d.GetReason() != engine.ReasonVerifyFailed {
+	if code, d := detailOf(t, err); code != codes.PermissionDenied || d.GetReason() != string(engine.ReasonVerifyFailed) {
 		t.Fatalf("after reload: %v %v", code, d)
 	}
 }

@@ -50,7 +50,7 @@ func TestDoorRefusalsAreAudited(t *testing.T) {
 	for i, req := range reqs {
 		_, err := f.skills.Invoke(ctx, req)
 		code, d := detailOf(t, err)
-		if code != codes.InvalidArgument || d.GetReason() != engine.ReasonInvalidInput || d.GetAuditId() == "" {
+		if code != codes.InvalidArgument || d.GetReason() != string(engine.ReasonInvalidInput) || d.GetAuditId() == "" {
 			t.Fatalf("request %d: %v/%s audit %q, want InvalidArgument/INVALID_INPUT with an audit id", i, code, d.GetReason(), d.GetAuditId())
 		}
 		if want := []string{"name", "limits", "limits", "limits"}[i]; d.GetField() != want {
