@@ -196,7 +196,7 @@ func (h *Host) openContainer(ctx context.Context) (isolation.Sandbox, func(conte
 		}
 	}
 	if h.opts.NoHostFirewallUnsafe {
-		copts = append(copts, container.WithoutHostFirewall())
+		copts = append(copts, container.WithoutHostFirewallUnsafe())
 	}
 	proxy := egress.NewProxy()
 	cs, err := container.New(ctx, append([]container.Option{container.WithEgressProxy(proxy)}, copts...)...)
