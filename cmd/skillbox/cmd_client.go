@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
@@ -38,7 +39,7 @@ func dial(c *cli.Context) (*grpc.ClientConn, error) {
 		return nil, err
 	}
 	return transport.Dial(c.Context, transport.ClientConfig{
-		Addr: c.String("server"), Home: home, CACert: c.String("ca"),
+		Addr: c.String("server"), Home: home.Dir(), CACert: c.String("ca"),
 		ClientCert: c.String("cert"), ClientKey: c.String("key"), Token: c.String("token"),
 	})
 }
@@ -271,11 +272,12 @@ func switchSkill(c *cli.Context, disable bool) error {
 			}
 		}
 	}
-	eng, err := openEngine(c)
+	h, err := openHost(c, host.Options{NoSandboxes: true})
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
 	}
-	defer eng.Close()
+	defer h.Close()
+	eng := h.Engine()
 	if disable {
 		if _, err := eng.Disable(c.Context, name, operator(c), c.String("reason")); err != nil {
 			return fmt.Errorf("disable %s: %w", name, err)

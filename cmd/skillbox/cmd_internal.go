@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/isolation/container"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 )
 
 // internalCommand holds the processes skillbox starts itself; they are not for
@@ -31,7 +31,7 @@ func internalCommand() *cli.Command {
 				}
 				// Not c.Context: the first SIGTERM ends that, and the watchdog reads its
 				// signals itself.
-				return container.RunWatchdog(context.Background(), os.Stdin, c.Args().First(),
+				return host.RunContainerWatchdog(context.Background(), os.Stdin, c.Args().First(),
 					slog.New(slog.NewTextHandler(c.App.ErrWriter, nil)))
 			},
 		}},

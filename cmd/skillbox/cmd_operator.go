@@ -8,39 +8,28 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/isolation"
-	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/store"
 )
 
 // homeFlag is the skill home, shared by every operator command.
 func homeFlag() cli.Flag {
-	return &cli.StringFlag{Name: "home", EnvVars: []string{"SKILLBOX_HOME"}, Usage: "skill home (trust.yaml, skills/, approvals/, audit/)", DefaultText: "~/.skillbox"}
+	return &cli.StringFlag{Name: "home", EnvVars: []string{host.EnvHome}, Usage: "skill home (trust.yaml, skills/, approvals/, audit/)", DefaultText: "~/" + host.DefaultHomeDir}
 }
 
-func skillboxHome(c *cli.Context) (string, error) {
-	if h := c.String("home"); h != "" {
-		return filepath.Abs(h)
-	}
-	if h := os.Getenv("SKILLBOX_HOME"); h != "" {
-		return filepath.Abs(h)
-	}
-	dir, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no SKILLBOX_HOME and no home directory: %w", err)
-	}
-	return filepath.Join(dir, ".skillbox"), nil
+// skillboxHome is --home, else $SKILLBOX_HOME, else ~/.skillbox.
+func skillboxHome(c *cli.Context) (host.Home, error) {
+	return host.ResolveHome(c.String("home"))
 }
 
 // operator names the person or process acting, for the audit log.
@@ -55,19 +44,16 @@ func operator(c *cli.Context) string {
 	return "cli:" + name
 }
 
-// openEngine opens the engine on the skill home for a one-shot command, with the
-// sandboxes cfg names (none for commands that only read or write operator state).
-func openEngine(c *cli.Context, cfg ...engine.Config) (*engine.Engine, error) {
+// openHost opens the skill home and its engine for a one-shot command. opts.Home is
+// set here; with NoSandboxes (commands that only read or write operator state)
+// nothing is compiled and Docker is not asked.
+func openHost(c *cli.Context, opts host.Options) (*host.Host, error) {
 	home, err := skillboxHome(c)
 	if err != nil {
 		return nil, err
 	}
-	var conf engine.Config
-	if len(cfg) > 0 {
-		conf = cfg[0]
-	}
-	conf.Home = home
-	return engine.Open(c.Context, conf)
+	opts.Home = home
+	return host.Open(c.Context, opts)
 }
 
 func installCommand() *cli.Command {
@@ -85,27 +71,15 @@ func installCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("install: want exactly one DIR or FILE.tar.gz (see skillbox install --help)")
 			}
-			// Docker loads and checks a container package's image; a wasm module is
-			// compiled into the cache the server uses, so its first call is quick.
-			home, err := skillboxHome(c)
+			// Docker loads and checks a container package's image (without Docker such a
+			// package is refused); a wasm module is compiled into the cache the server
+			// uses, so its first call is quick.
+			h, err := openHost(c, host.Options{})
 			if err != nil {
 				return fmt.Errorf("install: %w", err)
 			}
-			ws, err := wasm.New(c.Context, wasm.WithCacheDir(filepath.Join(home, "cache")))
-			if err != nil {
-				return fmt.Errorf("install: %w", err)
-			}
-			defer ws.Close(context.WithoutCancel(c.Context))
-			cfg := engine.Config{Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}}
-			if cs, err := newContainerSandbox(c); err == nil {
-				defer cs.Close(context.WithoutCancel(c.Context))
-				cfg.Sandboxes[manifest.KindContainer] = cs
-			}
-			eng, err := openEngine(c, cfg)
-			if err != nil {
-				return fmt.Errorf("install: %w", err)
-			}
-			defer eng.Close()
+			defer h.Close()
+			eng := h.Engine()
 			in, err := eng.Install(c.Context, c.Args().First(), operator(c))
 			if err != nil {
 				return err
@@ -148,11 +122,12 @@ func approveCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("approve: want exactly one NAME (see skillbox approve --help)")
 			}
-			eng, err := openEngine(c)
+			h, err := openHost(c, host.Options{NoSandboxes: true})
 			if err != nil {
 				return fmt.Errorf("approve: %w", err)
 			}
-			defer eng.Close()
+			defer h.Close()
+			eng := h.Engine()
 			cand, err := eng.Candidate(c.Context, c.Args().First(), c.String("pin"))
 			if err != nil {
 				return fmt.Errorf("approve: %w", err)
@@ -382,7 +357,7 @@ func auditRecover(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := audit.Recover(filepath.Join(home, "audit"), operator(c))
+	r, err := audit.Recover(home.AuditDir(), operator(c))
 	if errors.Is(err, audit.ErrNothingToRecover) {
 		fmt.Fprintln(c.App.Writer, strings.TrimPrefix(oneLine(err), "audit recover: "))
 		return nil
@@ -408,7 +383,7 @@ func auditPath(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(home, "audit", audit.FileName), nil
+	return home.AuditLog(), nil
 }
 
 // writeGrant shows what the approval will really give, next to what was asked, so the
@@ -486,10 +461,10 @@ func isInstalled(c *cli.Context, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := os.Stat(filepath.Join(home, "skills")); err != nil {
+	if _, err := os.Stat(home.Skills()); err != nil {
 		return false, nil
 	}
-	st, err := store.Open(home)
+	st, err := store.Open(home.Dir())
 	if err != nil {
 		return false, err
 	}

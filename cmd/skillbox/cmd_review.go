@@ -10,6 +10,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
@@ -90,11 +91,12 @@ func reviewDir(c *cli.Context, dir, verifyHint string) error {
 // reviewInstalled reviews the newest installed version of name (or --pin): verified
 // against trust.yaml, with what it asks beyond the approved version shown first.
 func reviewInstalled(c *cli.Context, name string) error {
-	eng, err := openEngine(c)
+	h, err := openHost(c, host.Options{NoSandboxes: true})
 	if err != nil {
 		return fmt.Errorf("review: %w", err)
 	}
-	defer eng.Close()
+	defer h.Close()
+	eng := h.Engine()
 	cand, err := eng.Candidate(c.Context, name, c.String("pin"))
 	if engine.ReasonOf(err) == engine.ReasonNotFound && c.String("pin") == "" {
 		return fmt.Errorf("review: %s: no such package directory, and no installed skill by that name", name)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/isolation"
-	"github.com/skillbox-dev/skillbox/isolation/container"
-	"github.com/skillbox-dev/skillbox/isolation/egress"
-	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
@@ -75,14 +71,14 @@ type runUsage struct {
 }
 
 type runEgress struct {
-	Time    time.Time        `json:"time"`
-	Method  string           `json:"method"`
-	URL     string           `json:"url"`
-	Allowed bool             `json:"allowed"`
-	Denial  isolation.Denial `json:"denial,omitempty"` // NOT_GRANTED or REQUEST_LIMIT
-	Reason  string           `json:"reason,omitempty"`
-	Status  int              `json:"status,omitempty"`
-	Bytes   int64            `json:"bytes,omitempty"`
+	Time    time.Time `json:"time"`
+	Method  string    `json:"method"`
+	URL     string    `json:"url"`
+	Allowed bool      `json:"allowed"`
+	Denial  string    `json:"denial,omitempty"` // NOT_GRANTED or REQUEST_LIMIT
+	Reason  string    `json:"reason,omitempty"`
+	Status  int       `json:"status,omitempty"`
+	Bytes   int64     `json:"bytes,omitempty"`
 }
 
 func runAction(c *cli.Context) error {
@@ -115,19 +111,23 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
 	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+unverifiedWarning)
-	sb, err := authorSandbox(c, home, m.Sandbox.Kind())
+	// Only the sandbox of the package's kind: a wasm skill does not wait for Docker.
+	// The engine prepares the package in it (compiles the module, or loads image.tar
+	// and checks its ID against skill.yaml) before the call.
+	author, err := host.OpenAuthor(c.Context, host.Options{Home: home}, m.Sandbox.Kind())
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
-	defer sb.Close(context.WithoutCancel(c.Context))
-	author := engine.NewAuthor(map[string]isolation.Sandbox{m.Sandbox.Kind(): sb}, nil)
+	defer author.Close()
 	res, err := author.InvokeUnverified(c.Context, engine.UnverifiedRequest{
 		Dir: f.dir, Package: pkg, Input: input, Mounts: mounts, Env: os.LookupEnv,
 	})
 	if err != nil {
 		return runDirError(m.Name, err)
 	}
-	return writeRunOutput(c, resultOutput(isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, unverifiedWarning), f.json)
+	out := resultOutput(res)
+	out.Warning = unverifiedWarning
+	return writeRunOutput(c, out, f.json)
 }
 
 // runDirError is the one line `run DIR` prints for a failed call, in the words of its
@@ -143,55 +143,11 @@ func runDirError(name string, err error) error {
 		return fmt.Errorf("run %s: %w", name, err) // "invalid input: FIELD: what is wrong"
 	default:
 		// The skill's own words (the end of its stderr) are the author's to see.
-		if words := isolation.SkillMessage(err); words != "" {
+		if words := engine.SkillMessage(err); words != "" {
 			return fmt.Errorf("run %s: %s: %w: %s", name, reason, err, words)
 		}
 		return fmt.Errorf("run %s: %s: %w", name, reason, err)
 	}
-}
-
-// authorSandbox opens the sandbox of kind for `run DIR`, and only that one (a wasm
-// skill does not wait for Docker): wasm with the on-disk compile cache, or Docker with
-// its own egress proxy. The engine prepares the package in it (compiles the module,
-// or loads image.tar and checks its ID against skill.yaml) before the call.
-func authorSandbox(c *cli.Context, home, kind string) (isolation.Sandbox, error) {
-	open := map[string]func() (isolation.Sandbox, error){
-		manifest.KindWasm: func() (isolation.Sandbox, error) {
-			cacheDir := filepath.Join(home, "cache")
-			if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-				return nil, fmt.Errorf("cache: %w", err)
-			}
-			return wasm.New(c.Context, wasm.WithCacheDir(cacheDir))
-		},
-		manifest.KindContainer: func() (isolation.Sandbox, error) { return newContainerSandbox(c) },
-	}[kind]
-	if open == nil {
-		return nil, fmt.Errorf("no %s sandbox in this build", kind)
-	}
-	return open()
-}
-
-// containerSandbox is a Docker sandbox with its own egress proxy; closing it closes
-// the proxy too.
-type containerSandbox struct {
-	*container.Sandbox
-	proxy *egress.Proxy
-}
-
-func (s containerSandbox) Close(ctx context.Context) error {
-	err := s.Sandbox.Close(ctx)
-	s.proxy.Close()
-	return err
-}
-
-func newContainerSandbox(c *cli.Context, opts ...container.Option) (containerSandbox, error) {
-	proxy := egress.NewProxy()
-	cs, err := container.New(c.Context, append([]container.Option{container.WithEgressProxy(proxy)}, opts...)...)
-	if err != nil {
-		proxy.Close()
-		return containerSandbox{}, fmt.Errorf("container sandbox: %w", err)
-	}
-	return containerSandbox{Sandbox: cs, proxy: proxy}, nil
 }
 
 // runInstalled is `run NAME`: the operator's path, through the same engine as the
@@ -208,28 +164,20 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	if len(f.mounts) > 0 {
 		return fmt.Errorf("run %s: --mount is for skill directories; an installed skill's files are bound by its approval", f.dir)
 	}
-	ws, err := wasm.New(c.Context, wasm.WithCacheDir(filepath.Join(home, "cache")))
+	h, err := host.Open(c.Context, host.Options{Home: home})
 	if err != nil {
 		return fmt.Errorf("run %s: %w", f.dir, err)
 	}
-	defer ws.Close(context.WithoutCancel(c.Context))
-	cfg := engine.Config{Home: home, Sandboxes: map[string]isolation.Sandbox{manifest.KindWasm: ws}}
-	cs, dockerErr := newContainerSandbox(c)
-	if dockerErr == nil {
-		defer cs.Close(context.WithoutCancel(c.Context))
-		cfg.Sandboxes[manifest.KindContainer] = cs
-	}
-	eng, err := engine.Open(c.Context, cfg)
-	if err != nil {
-		return fmt.Errorf("run %s: %w", f.dir, err)
-	}
-	defer eng.Close()
+	defer h.Close()
+	eng := h.Engine()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
 	if err != nil {
 		reason := engine.ReasonOf(err)
 		msg := fmt.Sprintf("run %s: %s", f.dir, engine.CallerMessage(err))
-		if reason == engine.ReasonUnavailable && dockerErr != nil {
-			msg += ": " + dockerErr.Error()
+		if reason == engine.ReasonUnavailable {
+			if why := h.SandboxError(manifest.KindContainer); why != nil {
+				msg += ": " + why.Error()
+			}
 		}
 		msg += " (" + string(reason) + ")"
 		var ee *engine.Error
@@ -238,13 +186,13 @@ func runInstalled(c *cli.Context, f runFlags) error {
 		}
 		return errors.New(msg)
 	}
-	out := resultOutput(isolation.Result{Output: res.Output, Logs: res.Logs, Usage: res.Usage, Egress: res.Egress}, "")
+	out := resultOutput(res)
 	out.Version, out.CallID, out.AuditID = res.Version, res.CallID, res.AuditID
 	return writeRunOutput(c, out, f.json)
 }
 
-// resultOutput is a sandbox result as printed.
-func resultOutput(res isolation.Result, warning string) runOutput {
+// resultOutput is a call's result as printed.
+func resultOutput(res *engine.Result) runOutput {
 	out := runOutput{
 		Output: json.RawMessage(res.Output),
 		Logs:   string(res.Logs),
@@ -255,11 +203,11 @@ func resultOutput(res isolation.Result, warning string) runOutput {
 			Requests:        res.Usage.Requests,
 			DeniedRequests:  res.Usage.DeniedRequests,
 		},
-		Egress:  make([]runEgress, 0, len(res.Egress)),
-		Warning: warning,
+		Egress: make([]runEgress, 0, len(res.Egress)),
 	}
 	for _, e := range res.Egress {
-		out.Egress = append(out.Egress, runEgress(e))
+		out.Egress = append(out.Egress, runEgress{Time: e.Time, Method: e.Method, URL: e.URL, Allowed: e.Allowed,
+			Denial: string(e.Denial), Reason: e.Reason, Status: e.Status, Bytes: e.Bytes})
 	}
 	return out
 }

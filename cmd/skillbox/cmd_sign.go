@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
@@ -20,7 +21,6 @@ const (
 	envKeyPassword    = "SKILLBOX_KEY_PASSWORD"
 	envCosignPassword = "COSIGN_PASSWORD" // fallback, for keys made by cosign
 	envIDToken        = "SIGSTORE_ID_TOKEN"
-	envHome           = "SKILLBOX_HOME"
 )
 
 func keygenCommand() *cli.Command {
@@ -155,10 +155,10 @@ func verifyCommand() *cli.Command {
 			"example: skillbox verify ./http-fetch --key keys/acme.pub",
 		Description: "Checks DIR/" + signing.BundleFile + ": the signature, the exact two subjects and predicate type, " +
 			"and the digests recomputed from skill.yaml and the code in DIR. The signer must be in trust.yaml " +
-			"(default $" + envHome + "/trust.yaml, $" + envHome + " defaulting to ~/.skillbox) or be the --key given. " +
+			"(default $" + host.EnvHome + "/trust.yaml, $" + host.EnvHome + " defaulting to ~/.skillbox) or be the --key given. " +
 			"Prints the signer; on refusal exits non-zero naming the failed check.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "trust", Usage: "trust policy file (default $" + envHome + "/trust.yaml)"},
+			&cli.StringFlag{Name: "trust", Usage: "trust policy file (default $" + host.EnvHome + "/trust.yaml)"},
 			&cli.StringFlag{Name: "key", Usage: "trust exactly this public key instead of a policy"},
 		},
 		Action: func(c *cli.Context) error {
@@ -286,15 +286,11 @@ func artifactArg(arg string) (signing.Artifact, error) {
 }
 
 func defaultTrustFile() (string, error) {
-	home := os.Getenv(envHome)
-	if home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no --trust and no $%s: %w", envHome, err)
-		}
-		home = filepath.Join(h, ".skillbox")
+	home, err := host.ResolveHome("")
+	if err != nil {
+		return "", fmt.Errorf("no --trust: %w", err)
 	}
-	return filepath.Join(home, "trust.yaml"), nil
+	return home.Trust(), nil
 }
 
 // signArgs returns exactly n positional arguments (flags written after them were moved

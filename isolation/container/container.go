@@ -92,12 +92,12 @@ func WithNofileLimit(n int64) Option { return func(s *Sandbox) { s.nofile = n } 
 // WithoutReap skips removing leftovers of dead skillbox processes in New.
 func WithoutReap() Option { return func(s *Sandbox) { s.noReap = true } }
 
-// WithoutHostFirewall skips the iptables rules that confine a network-granted
+// WithoutHostFirewallUnsafe skips the iptables rules that confine a network-granted
 // container to the egress proxy's port on the host. Without them such a container can
 // reach any service the host runs on the network's gateway address or on 0.0.0.0: use
 // it only where skillbox cannot run iptables (not root) and the host runs nothing
 // reachable there.
-func WithoutHostFirewall() Option { return func(s *Sandbox) { s.noFirewall = true } }
+func WithoutHostFirewallUnsafe() Option { return func(s *Sandbox) { s.noFirewall = true } }
 
 // Sandbox runs container skills. It is safe for concurrent use.
 type Sandbox struct {
@@ -169,6 +169,9 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if err := s.checkOptions(); err != nil {
+		return nil, err
 	}
 	if s.cli == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -314,4 +317,22 @@ func (s *Sandbox) Drain(ctx context.Context, skill string) error {
 		errs = append(errs, s.removeNetwork(ctx, n))
 	}
 	return errors.Join(errs...)
+}
+
+// checkOptions refuses option values that would weaken a limit or make no sense: to
+// Docker a pids limit of 0 means none, and a nofile limit of 0 breaks every skill.
+func (s *Sandbox) checkOptions() error {
+	switch {
+	case s.pids <= 0:
+		return fmt.Errorf("container sandbox: pids limit %d: want at least 1", s.pids)
+	case s.nofile < 16:
+		return fmt.Errorf("container sandbox: open-files limit %d: want at least 16", s.nofile)
+	case s.poolSize < 0:
+		return fmt.Errorf("container sandbox: warm pool size %d: want 0 (none) or more", s.poolSize)
+	case s.maxPools < 1:
+		return fmt.Errorf("container sandbox: at most %d pools: want at least 1", s.maxPools)
+	case s.maxWarmAge <= 0 || s.poolIdle <= 0:
+		return fmt.Errorf("container sandbox: warm age %s and pool idle time %s: want both above zero", s.maxWarmAge, s.poolIdle)
+	}
+	return nil
 }

@@ -61,7 +61,7 @@ func (f *contractFactory) New(t *testing.T) isolation.Sandbox {
 	t.Cleanup(func() { proxy.Close() })
 	opts := []Option{WithEgressProxy(proxy)}
 	if env.noFirewall != nil {
-		opts = append(opts, WithoutHostFirewall())
+		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
 	sb, err := New(context.Background(), opts...)
 	if err != nil {

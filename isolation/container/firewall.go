@@ -58,7 +58,7 @@ func iptables(ctx context.Context, args ...string) error {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("iptables %s: %v: %s (confining container networks needs root and iptables; "+
-			"the operator may opt out with WithoutHostFirewall)", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+			"the operator may opt out with WithoutHostFirewallUnsafe)", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }

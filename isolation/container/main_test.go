@@ -33,7 +33,7 @@ var env struct {
 	hostile   string // its tag
 	binDir    string
 	// noFirewall says why the host firewall cannot be used here (iptables needs root);
-	// nil where it can. Without it the sandboxes run WithoutHostFirewall and the tests
+	// nil where it can. Without it the sandboxes run WithoutHostFirewallUnsafe and the tests
 	// that need it skip, saying so.
 	noFirewall error
 }
@@ -200,7 +200,7 @@ func newSandbox(t testing.TB, opts ...Option) *Sandbox {
 	t.Helper()
 	needEngine(t)
 	if env.noFirewall != nil {
-		opts = append(opts, WithoutHostFirewall())
+		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
 	s, err := New(context.Background(), opts...)
 	if err != nil {

@@ -57,7 +57,7 @@ func serverChild(args []string) int {
 	opts := []Option{WithEgressProxy(proxy), WithWarmPool(1), WithWatchdog([]string{os.Args[0], watchdogRole}),
 		WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))}
 	if args[1] == "nofirewall" {
-		opts = append(opts, WithoutHostFirewall())
+		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
 	s, err := New(ctx, opts...)
 	if err != nil {

@@ -99,7 +99,7 @@ func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
 }
 
 // checkAddr is CheckAddr; internalNames lets an exact granted name reach internal
-// (loopback, private) addresses, never link-local ones (see WithInternalNames).
+// (loopback, private) addresses, never link-local ones (see WithInternalNamesUnsafe).
 func checkAddr(origin manifest.Origin, addr netip.Addr, internalNames bool) error {
 	addr = addr.Unmap()
 	c := classify(addr)

@@ -50,11 +50,11 @@ type options struct {
 	internalNames bool
 }
 
-// WithInternalNames lets an exact (non-wildcard) granted name resolve to internal
+// WithInternalNamesUnsafe lets an exact (non-wildcard) granted name resolve to internal
 // addresses (loopback, RFC 1918, ULA, CGNAT), for operators whose internal services are
 // reached by name through a resolver they control. Off by default: a name resolving
 // inward is then refused as DNS rebinding. Link-local addresses stay refused either way.
-func WithInternalNames() Option { return func(o *options) { o.internalNames = true } }
+func WithInternalNamesUnsafe() Option { return func(o *options) { o.internalNames = true } }
 
 // WithResolver sets the resolver used to turn granted names into addresses.
 func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }

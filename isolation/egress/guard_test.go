@@ -189,7 +189,7 @@ func TestGuardNameToLoopback(t *testing.T) {
 
 	// An operator who opts in to internal names reaches them, but not by wildcard
 	// and never link-local.
-	g := NewGuard(origins, roomy, WithResolver(res), WithInternalNames())
+	g := NewGuard(origins, roomy, WithResolver(res), WithInternalNamesUnsafe())
 	if body, err := get(t, g, fmt.Sprintf("http://svc.internal.test:%d/", srv.port)); err != nil || body != "inside" {
 		t.Fatalf("exact name to loopback: %q %v", body, err)
 	}
@@ -221,7 +221,7 @@ func TestGuardRebinding(t *testing.T) {
 	g := NewGuard([]manifest.Origin{
 		origin("http", "rebind.test", srv.port),
 		origin("http", "mixed.test", srv.port),
-	}, roomy, WithResolver(res), WithInternalNames())
+	}, roomy, WithResolver(res), WithInternalNamesUnsafe())
 	u := fmt.Sprintf("http://rebind.test:%d/", srv.port)
 	if _, err := get(t, g, u); err != nil {
 		t.Fatalf("first answer: %v", err)
@@ -367,7 +367,7 @@ func TestGuardHTTPSByName(t *testing.T) {
 	srv := newCountingServer(t, hello("tls"), true)
 	res := newResolver(map[string][][]string{"example.com": {{"127.0.0.1"}}})
 	tc := srv.Client().Transport.(*http.Transport).TLSClientConfig
-	g := NewGuard([]manifest.Origin{origin("https", "example.com", srv.port)}, roomy, WithResolver(res), WithTLSConfig(tc), WithInternalNames())
+	g := NewGuard([]manifest.Origin{origin("https", "example.com", srv.port)}, roomy, WithResolver(res), WithTLSConfig(tc), WithInternalNamesUnsafe())
 	if body, err := get(t, g, fmt.Sprintf("https://example.com:%d/", srv.port)); err != nil || body != "tls" {
 		t.Fatalf("%q %v", body, err)
 	}

@@ -116,7 +116,7 @@ func TestProxyConnect(t *testing.T) {
 	g := NewGuard([]manifest.Origin{
 		origin("https", "example.com", srv.port),
 		{Scheme: "https", Host: "example.com", Port: srv.port, Wildcard: true},
-	}, roomy, WithResolver(res), WithInternalNames())
+	}, roomy, WithResolver(res), WithInternalNamesUnsafe())
 	token, release := p.Register(g)
 	defer release()
 	c := proxyClient(addr, token, tc)

@@ -72,9 +72,12 @@ type GrantError struct {
 
 func (e *GrantError) Error() string { return strings.Join(e.Problems, "; ") }
 
+// Dir is where home's approvals live ($SKILLBOX_HOME/approvals).
+func Dir(home string) string { return filepath.Join(home, "approvals") }
+
 // Path is where NAME's approval lives under home ($SKILLBOX_HOME).
 func Path(home, name string) string {
-	return filepath.Join(home, "approvals", name+".yaml")
+	return filepath.Join(Dir(home), name+".yaml")
 }
 
 // Load reads an approval strictly (unknown fields and duplicate keys are errors). A

@@ -33,6 +33,9 @@ import (
 // FileName is the log's file name inside the audit directory ($SKILLBOX_HOME/audit).
 const FileName = "audit.jsonl"
 
+// Dir is home's audit directory, the one Open and Recover take.
+func Dir(home string) string { return filepath.Join(home, "audit") }
+
 // Genesis is the prev of the first line.
 const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -174,7 +173,7 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 	if err := approval.Check(m, c.Entry.ManifestDigest, a); err != nil {
 		return nil, fmt.Errorf("approve %s: %w", m.Name, err)
 	}
-	if err := os.MkdirAll(filepath.Join(e.home, "approvals"), 0o700); err != nil {
+	if err := os.MkdirAll(approval.Dir(e.home), 0o700); err != nil {
 		return nil, fmt.Errorf("approve: %w", err)
 	}
 	if err := approval.Save(approval.Path(e.home, m.Name), a); err != nil {

@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, err := audit.Open(filepath.Join(cfg.Home, "audit"))
+	log, err := audit.Open(audit.Dir(cfg.Home))
 	if err != nil {
 		return nil, fmt.Errorf("engine: audit log: %w", err)
 	}
@@ -146,7 +146,10 @@ func (e *Engine) Metrics() *metrics.Metrics { return e.metrics }
 func (e *Engine) AuditPath() string { return e.audit.Path() }
 
 // TrustPath is the trust policy file.
-func (e *Engine) TrustPath() string { return filepath.Join(e.home, "trust.yaml") }
+func (e *Engine) TrustPath() string { return TrustFile(e.home) }
+
+// TrustFile is the trust policy file of home, the one the engine loads.
+func TrustFile(home string) string { return filepath.Join(home, "trust.yaml") }
 
 // state is the operator's decisions as a call needs them, immutable once published:
 // built at open, install, approve, disable, enable and reload, and swapped whole, so
@@ -233,7 +236,7 @@ func (e *Engine) readState() (*state, error) {
 		return nil, fmt.Errorf("trust policy: %w", err)
 	}
 	st.approvals = map[string]*approval.Approval{}
-	dir := filepath.Join(e.home, "approvals")
+	dir := approval.Dir(e.home)
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("approvals: %w", err)

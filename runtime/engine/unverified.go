@@ -46,6 +46,10 @@ func (e *MountError) Error() string {
 	return fmt.Sprintf("the manifest asks for files at %s, and no host directory is bound to it", e.Guest)
 }
 
+// SkillMessage is the skill's own words that err carries (the end of its stderr), or
+// "". They may echo the input, so they are for the one who made the call only.
+func SkillMessage(err error) string { return isolation.SkillMessage(err) }
+
 // Author runs unverified calls only: the engine's author path without a skill home
 // (no store, no trust policy, no approvals, no audit log). See InvokeUnverified.
 type Author struct{ core }

@@ -71,11 +71,17 @@ type nameIndex struct {
 // is rebuilt on its next use instead of trusted (as git treats a "racily clean" index).
 const racyWindow = 2 * time.Second
 
-// Open prepares home/skills and home/disabled.
+// SkillsDir is where home's installed packages live: skills/<hex>/.
+func SkillsDir(home string) string { return filepath.Join(home, "skills") }
+
+// DisabledDir is where home's kill-switch markers live: disabled/NAME.
+func DisabledDir(home string) string { return filepath.Join(home, "disabled") }
+
+// Open prepares SkillsDir(home) and DisabledDir(home).
 func Open(home string) (*Store, error) {
 	s := &Store{
-		skills:   filepath.Join(home, "skills"),
-		disabled: filepath.Join(home, "disabled"),
+		skills:   SkillsDir(home),
+		disabled: DisabledDir(home),
 		cache:    map[manifest.Digest]*Entry{},
 	}
 	for _, d := range []string{s.skills, s.disabled} {

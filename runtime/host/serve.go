@@ -1,0 +1,246 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/server"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+)
+
+// DefaultDrain is how long `skillbox serve` lets calls in flight finish (--drain).
+const DefaultDrain = 30 * time.Second
+
+// ServeOptions say how Serve lets callers in.
+type ServeOptions struct {
+	// Listen is where and how the gRPC door listens. Home defaults to the host's;
+	// Refused is set by Serve (refusals are audited).
+	Listen transport.ServerConfig
+	// Admins are the caller identities allowed to use the Admin service besides this
+	// process's own user (server.LocalAdmin); none leaves the server's default.
+	Admins []string
+	// Metrics, if set, serves Prometheus metrics over HTTP on this host:port.
+	Metrics string
+	// Drain is how long, once ctx ends, the calls in flight may take before they are
+	// cancelled; zero cancels them at once.
+	Drain time.Duration
+	// ReloadOnSIGHUP reloads (Reload) on every SIGHUP while serving.
+	ReloadOnSIGHUP bool
+}
+
+// door is one way in to the engine. Serve runs every door the same way: serve until
+// stopped, drain on ctx's end, stop when the drain time is over. A second door (MCP)
+// is one more entry in Serve's list.
+type door interface {
+	name() string
+	addr() string
+	serve() error  // until stopped; returns after gracefulStop or stop
+	gracefulStop() // refuse new calls, wait for those in flight
+	stop()         // close everything now
+	close()        // release the listener when serve never ran
+}
+
+// grpcDoor is skillbox.v1 over gRPC on a transport listener.
+type grpcDoor struct {
+	lis   net.Listener
+	gopts []grpc.ServerOption
+	srv   *server.Server
+	g     *grpc.Server
+}
+
+func (d *grpcDoor) name() string { return "grpc" }
+func (d *grpcDoor) addr() string {
+	if d.lis.Addr().Network() == "unix" {
+		return "unix://" + d.lis.Addr().String()
+	}
+	return d.lis.Addr().String()
+}
+func (d *grpcDoor) serve() error {
+	if err := d.g.Serve(d.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+func (d *grpcDoor) gracefulStop() { d.srv.Shutdown(); d.g.GracefulStop() }
+func (d *grpcDoor) stop()         { d.g.Stop() }
+func (d *grpcDoor) close()        { d.lis.Close() }
+
+// listenGRPC listens as opts.Listen says (Home defaulting to home); the door gets its
+// services from attach. Listening comes first so that a listener that cannot be made
+// fails before sandboxes are opened.
+func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, error) {
+	cfg := opts.Listen
+	if cfg.Home == "" {
+		cfg.Home = home.root
+	}
+	d := &grpcDoor{}
+	// d.srv is set by attach, before the first call can arrive (grpc serves after that).
+	cfg.Refused = func(ctx context.Context, peer, method string, err error) {
+		d.srv.Unauthenticated(ctx, peer, method, err)
+	}
+	lis, gopts, err := transport.Listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == "" {
+		emit(Event{Kind: AnonymousTLS})
+	}
+	d.lis, d.gopts = lis, gopts
+	return d, nil
+}
+
+// attach puts the Skills and Admin services of h's engine on the door.
+func (d *grpcDoor) attach(h *Host, opts ServeOptions) {
+	var sopts []server.Option
+	if len(opts.Admins) > 0 {
+		sopts = append(sopts, server.WithAdmins(append(append([]string{}, opts.Admins...), server.LocalAdmin())...))
+	}
+	d.srv = server.New(h.engine, transport.Caller, sopts...)
+	d.g = grpc.NewServer(d.gopts...)
+	d.srv.Register(d.g)
+}
+
+// Serve lets callers in until ctx ends: the gRPC door, metrics if asked, reload on
+// SIGHUP if asked. When ctx ends the doors stop accepting calls and those in flight
+// may finish for opts.Drain; then the engine cancels the calls still running (each
+// ends CANCELED, recorded in the audit log) and the doors close. It returns nil after
+// such a drain, or the error that stopped a door.
+func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
+	gd, err := listenGRPC(ctx, h.home, opts, h.emit)
+	if err != nil {
+		return err
+	}
+	return h.serve(ctx, gd, opts)
+}
+
+// serve runs the doors, the gRPC one already listening.
+func (h *Host) serve(ctx context.Context, gd *grpcDoor, opts ServeOptions) error {
+	gd.attach(h, opts)
+	doors := []door{gd}
+	defer func() {
+		for _, d := range doors {
+			d.close()
+		}
+	}()
+
+	if opts.Metrics != "" {
+		ml, err := net.Listen("tcp", opts.Metrics)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", h.engine.Metrics().Handler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ml) }()
+		defer hs.Close()
+		h.emit(Event{Kind: ServingMetrics, Addr: ml.Addr().String()})
+	}
+
+	if opts.ReloadOnSIGHUP {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		reloaded := make(chan struct{})
+		go func() {
+			defer close(reloaded)
+			for range hup {
+				_, _ = h.Reload(context.WithoutCancel(ctx), "signal:SIGHUP")
+			}
+		}()
+		// No signal arrives after Stop returns; a reload under way ends before the
+		// engine is closed.
+		defer func() { signal.Stop(hup); close(hup); <-reloaded }()
+	}
+
+	served := make(chan error, len(doors))
+	for _, d := range doors {
+		go func() { served <- d.serve() }()
+		h.emit(Event{Kind: Serving, Door: d.name(), Addr: d.addr()})
+	}
+	select {
+	case err := <-served:
+		// A door stopped by itself: stop the others too.
+		for _, d := range doors {
+			d.stop()
+		}
+		return err
+	case <-ctx.Done():
+	}
+	h.drain(ctx, doors, opts.Drain)
+	return nil
+}
+
+// drain stops the doors gracefully, and past the drain time has the engine cancel the
+// calls still running.
+func (h *Host) drain(ctx context.Context, doors []door, drain time.Duration) {
+	h.emit(Event{Kind: Draining})
+	stopped := make(chan struct{})
+	go func() {
+		done := make(chan struct{}, len(doors))
+		for _, d := range doors {
+			go func() { d.gracefulStop(); done <- struct{}{} }()
+		}
+		for range doors {
+			<-done
+		}
+		close(stopped)
+	}()
+	timer := time.NewTimer(drain)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		return
+	case <-timer.C:
+	}
+	// The engine cancels the calls still running and waits until each has its
+	// invoke.end on disk (the engine is closed after Serve returns); their replies then
+	// go out with the graceful stop, and stop ends what is left.
+	h.emit(Event{Kind: DrainTimedOut})
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engine.ShutdownWait)
+	if _, err := h.engine.Shutdown(sctx); err != nil {
+		h.emit(Event{Kind: ShutdownFailed, Err: err})
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(time.Second):
+	}
+	for _, d := range doors {
+		d.stop()
+	}
+}
+
+// Serve listens as sopts say, opens a host with opts, serves until ctx ends
+// (Host.Serve) and closes it: `skillbox serve` in one call. A listener that cannot be
+// made fails before any sandbox is opened.
+func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
+	if opts.Home.root == "" {
+		return errNoHome
+	}
+	// Events before Open are told the same way as after it.
+	emit := func(ev Event) {
+		if opts.Events != nil {
+			opts.Events(ev)
+		}
+	}
+	gd, err := listenGRPC(ctx, opts.Home, sopts, emit)
+	if err != nil {
+		return err
+	}
+	h, err := Open(ctx, opts)
+	if err != nil {
+		gd.close()
+		return err
+	}
+	defer h.Close()
+	return h.serve(ctx, gd, sopts)
+}
