@@ -503,13 +503,20 @@ func testMemory(t *testing.T, s *suite) {
 	requireReason(t, err, isolation.ReasonMemory)
 }
 
-// testFailure: a non-zero exit is SKILL_FAILED, saying the code and the skill's last
-// stderr line; the logs are kept.
+// testFailure: a non-zero exit is SKILL_FAILED, saying the code; the skill's last
+// stderr line is its own words (SkillMsg, for the caller only), never in Error(), which
+// is what gets logged; the logs are kept.
 func testFailure(t *testing.T, s *suite) {
 	res, _, err := s.run(context.Background(), s.call(t, Input{Do: Fail}, base()))
 	ie := requireReason(t, err, isolation.ReasonSkillFailed)
-	if !strings.Contains(ie.Error(), FailLine) || !regexp.MustCompile(`\b`+strconv.Itoa(FailCode)+`\b`).MatchString(ie.Error()) {
-		t.Fatalf("failure %q does not say the exit code %d and the stderr line %q", ie.Error(), FailCode, FailLine)
+	if !regexp.MustCompile(`\b` + strconv.Itoa(FailCode) + `\b`).MatchString(ie.Error()) {
+		t.Fatalf("failure %q does not say the exit code %d", ie.Error(), FailCode)
+	}
+	if strings.Contains(ie.Error(), FailLine) {
+		t.Fatalf("failure %q carries the skill's stderr: it would reach the audit log", ie.Error())
+	}
+	if !strings.Contains(isolation.SkillMessage(err), FailLine) {
+		t.Fatalf("the skill's words %q lack its last stderr line %q", isolation.SkillMessage(err), FailLine)
 	}
 	if !strings.Contains(string(res.Logs), FailLine) {
 		t.Fatalf("logs %q lack the skill's stderr", res.Logs)
