@@ -64,7 +64,6 @@ const (
 var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	envRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	hexRE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
 	repoRE   = regexp.MustCompile(`^[a-z0-9]+(?:[._:/-][a-z0-9]+)*$`)
 )
@@ -366,8 +365,10 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 			switch {
 			case s == "":
 				p.add("sandbox.wasm.sha256", "empty (run skillbox pack to fill it in)")
-			case !hexRE.MatchString(s):
-				p.add("sandbox.wasm.sha256", "%q: want 64 lowercase hex digits", s)
+			default:
+				if _, err := ParseHexDigest(s); err != nil {
+					p.add("sandbox.wasm.sha256", "%v", err)
+				}
 			}
 			ws.SHA256 = s
 		}
@@ -389,8 +390,10 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 		switch {
 		case s == "":
 			p.add("sandbox.container.id", "empty (run skillbox pack to fill it in)")
-		case !strings.HasPrefix(s, "sha256:") || !hexRE.MatchString(s[len("sha256:"):]):
-			p.add("sandbox.container.id", "%q: want sha256:<64 lowercase hex digits>", s)
+		default:
+			if _, err := ParseDigest(s); err != nil {
+				p.add("sandbox.container.id", "%v", err)
+			}
 		}
 		cs.ID = s
 	}
@@ -416,7 +419,7 @@ func imageRef(s string) error {
 		if !repoRE.MatchString(repo) {
 			return fmt.Errorf("%q: bad repository name %q", s, repo)
 		}
-		if !strings.HasPrefix(digest, "sha256:") || !hexRE.MatchString(digest[len("sha256:"):]) {
+		if _, err := ParseDigest(digest); err != nil {
 			return fmt.Errorf("%q: a registry image must be pinned as repo@sha256:<64 lowercase hex digits>", s)
 		}
 		return nil
