@@ -208,30 +208,6 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return "a string"
-		case "!!int", "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		case "!!null":
-			return "nothing"
-		case "!!timestamp":
-			return "a timestamp"
-		}
-		return "a " + strings.TrimPrefix(n.ShortTag(), "!!")
-	}
-	return "something else"
-}
-
 func isNull(n *yaml.Node) bool {
 	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
@@ -242,7 +218,7 @@ func (p *parser) mapping(path string, n *yaml.Node, known ...string) map[string]
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		where := path
-		p.add(where, "want a mapping, got %s", describe(n))
+		p.add(where, "want a mapping, got %s", strictyaml.Describe(n))
 		return nil
 	}
 	out := map[string]*yaml.Node{}
@@ -284,7 +260,7 @@ func (p *parser) str(path string, n *yaml.Node, required bool) (string, bool) {
 		return "", false
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		p.add(path, "want a string, got %s", describe(n))
+		p.add(path, "want a string, got %s", strictyaml.Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -297,7 +273,7 @@ func (p *parser) scalarText(path string, n *yaml.Node) (string, bool) {
 		return "", false
 	}
 	if n.Kind != yaml.ScalarNode {
-		p.add(path, "want a string, got %s", describe(n))
+		p.add(path, "want a string, got %s", strictyaml.Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -308,7 +284,7 @@ func (p *parser) list(path string, n *yaml.Node) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.add(path, "want a list, got %s", describe(n))
+		p.add(path, "want a list, got %s", strictyaml.Describe(n))
 		return nil
 	}
 	out := make([]*yaml.Node, len(n.Content))
@@ -437,7 +413,7 @@ func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		p.add(path, "want a mapping (a JSON Schema object), got %s", describe(n))
+		p.add(path, "want a mapping (a JSON Schema object), got %s", strictyaml.Describe(n))
 		return nil, nil
 	}
 	if msg := schemaShape(path, n); msg != "" {
@@ -724,7 +700,7 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 	l.Output = p.size("limits.output", f["output"], DefaultOutput, 1, MaxOutput)
 	if v := f["cpu"]; !isNull(v) {
 		if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") {
-			p.add("limits.cpu", "want a number of cores, got %s", describe(v))
+			p.add("limits.cpu", "want a number of cores, got %s", strictyaml.Describe(v))
 		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c < MinCPU || c > MaxCPU {
 			p.add("limits.cpu", "%s: want a number of cores from %g to %g", bound(v.Value, maxTokenLen), MinCPU, MaxCPU)
 		} else {
@@ -737,7 +713,7 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 		r, err := strconv.Atoi(v.Value)
 		switch {
 		case v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || err != nil:
-			p.add("limits.requests", "want a whole number, got %s", describe(v))
+			p.add("limits.requests", "want a whole number, got %s", strictyaml.Describe(v))
 		case !p.networkAsked:
 			p.add("limits.requests", "set, but capabilities.network grants no origin")
 		case r < 1 || r > MaxRequests:
@@ -755,7 +731,7 @@ func (p *parser) size(path string, n *yaml.Node, def, lo, hi Size) Size {
 		return def
 	}
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
-		p.add(path, "want a size such as 64MiB, got %s", describe(n))
+		p.add(path, "want a size such as 64MiB, got %s", strictyaml.Describe(n))
 		return 0
 	}
 	s, err := ParseSize(n.Value)
