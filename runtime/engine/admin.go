@@ -126,6 +126,8 @@ type Candidate struct {
 	Signer   *signing.Identity
 	Approved *store.Entry       // the currently approved version, nil if none
 	Approval *approval.Approval // the current approval, nil if none
+
+	policy *signing.Policy // the trust policy Signer was found under
 }
 
 // Candidate verifies the version of name that would be approved (pin, or the newest).
@@ -144,7 +146,7 @@ func (e *Engine) Candidate(ctx context.Context, name, pin string) (*Candidate, e
 	if err != nil {
 		return nil, &Error{Reason: ReasonVerifyFailed, Msg: "verify " + name, Err: err}
 	}
-	c := &Candidate{Entry: entry, Signer: id, Approval: a}
+	c := &Candidate{Entry: entry, Signer: id, Approval: a, policy: policy}
 	if a != nil {
 		if prev, err := e.store.Lookup(name, a.ManifestDigest); err == nil {
 			c.Approved = &prev
@@ -187,7 +189,11 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 	e.mu.Lock()
 	st := e.state.Load().with()
 	st.approvals[m.Name] = a
-	st.verified.Store(c.Entry.ManifestDigest, c.Signer.Signer)
+	// Only under the policy the candidate was verified with: after a reload in between,
+	// the first call verifies again under the new trust.yaml.
+	if st.policy == c.policy {
+		st.verified.Store(c.Entry.ManifestDigest, c.Signer.Signer)
+	}
 	e.publish(st)
 	e.mu.Unlock()
 	// Warm instances were made for the old grant (its env, secrets, mounts): drop them.

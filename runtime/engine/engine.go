@@ -292,6 +292,17 @@ func (e *Engine) reload(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	e.mu.Lock()
+	// The kill switch is read again under the lock: a Disable (or Enable) that wrote
+	// its marker after readState looked must not be undone by this publish.
+	disabled, err := e.store.DisabledSet()
+	if err != nil {
+		e.mu.Unlock()
+		return 0, err
+	}
+	st.disabled = make(map[string]bool, len(disabled))
+	for n := range disabled {
+		st.disabled[n] = true
+	}
 	e.publish(st)
 	e.mu.Unlock()
 	// Approvals may have changed (a narrowed grant, a new version): warm instances made

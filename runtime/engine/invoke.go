@@ -289,7 +289,11 @@ func (e *Engine) resolve(ctx context.Context, st *state, name, pin string) (*res
 	}
 	p := st.pinned[name]
 	if p.err != nil && p.entry.Manifest == nil {
-		return nil, p.err // the approved version is not in the store
+		// Not in the store when the state was built: another process (skillbox install
+		// beside a running server) may have installed it since, so look once more.
+		if p = e.pin(a); p.err != nil && p.entry.Manifest == nil {
+			return nil, p.err
+		}
 	}
 	entry := p.entry
 	if pin != "" && pin != entry.Version && pin != entry.ManifestDigest {

@@ -60,11 +60,6 @@ func NewAuthor(sandboxes map[string]isolation.Sandbox, m *metrics.Metrics) *Auth
 	return &Author{newCore(sandboxes, m)}
 }
 
-// InvokeUnverified is Engine.InvokeUnverified on an Author.
-func (a *Author) InvokeUnverified(ctx context.Context, req UnverifiedRequest) (*Result, error) {
-	return a.invokeUnverified(ctx, req)
-}
-
 // InvokeUnverified runs one call of the package in req.Dir with exactly what its
 // manifest asks: every files path bound as req.Mounts says, env and secret values
 // from req.Env, the manifest's own limits. It is the author's inner loop, and it
@@ -76,8 +71,11 @@ func (a *Author) InvokeUnverified(ctx context.Context, req UnverifiedRequest) (*
 // failure with the same reason the server gives, metrics. Schema refusals keep the
 // validator's words: the data is the author's own. A failure is an *Error or an
 // *isolation.Error; a package that does not load keeps skillpkg's error in its chain.
-func (e *Engine) InvokeUnverified(ctx context.Context, req UnverifiedRequest) (*Result, error) {
-	return e.invokeUnverified(ctx, req)
+//
+// It is offered only on an Author, never on the operator's Engine: a door that serves
+// callers cannot run unsigned code by mistake.
+func (a *Author) InvokeUnverified(ctx context.Context, req UnverifiedRequest) (*Result, error) {
+	return a.invokeUnverified(ctx, req)
 }
 
 func (c *core) invokeUnverified(ctx context.Context, req UnverifiedRequest) (*Result, error) {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 )
@@ -28,7 +31,7 @@ func TestUnverifiedSharesTheCallCore(t *testing.T) {
 	_, served := f.eng.Invoke(ctx, engine.Request{Skill: "failing", Input: input, Caller: "t"})
 	records := len(auditEvents(t, f.eng))
 
-	_, authored := f.eng.InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: f.home.Build(t, p), Input: input})
+	_, authored := newAuthor(t).InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: f.home.Build(t, p), Input: input})
 	if engine.ReasonOf(authored) != "EGRESS_DENIED" || engine.ReasonOf(served) != "EGRESS_DENIED" {
 		t.Fatalf("reasons %s (author) and %s (server), want EGRESS_DENIED both", engine.ReasonOf(authored), engine.ReasonOf(served))
 	}
@@ -45,16 +48,27 @@ func TestUnverifiedSharesTheCallCore(t *testing.T) {
 		Body: "input: {type: object}\noutput: {type: object}\ncapabilities:\n  files: [{path: /data, access: read}]\n"}
 	dir := f.home.Build(t, files)
 	var me *engine.MountError
-	if _, err := f.eng.InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{}`)}); !errors.As(err, &me) || me.Guest != "/data" || me.Unasked {
+	if _, err := newAuthor(t).InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{}`)}); !errors.As(err, &me) || me.Guest != "/data" || me.Unasked {
 		t.Fatalf("unbound files path: %v", err)
 	}
 	host := t.TempDir()
-	if _, err := f.eng.InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{}`),
+	if _, err := newAuthor(t).InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{}`),
 		Mounts: map[string]string{"/data": host, "/etc": host}}); !errors.As(err, &me) || me.Guest != "/etc" || !me.Unasked {
 		t.Fatalf("a path not asked for: %v", err)
 	}
-	if res, err := f.eng.InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{"a":1}`),
+	if res, err := newAuthor(t).InvokeUnverified(ctx, engine.UnverifiedRequest{Dir: dir, Input: []byte(`{"a":1}`),
 		Mounts: map[string]string{"/data": host}}); err != nil || string(res.Output) != `{"a":1}` {
 		t.Fatalf("bound as asked: %v", err)
 	}
+}
+
+// newAuthor is the author's path with a wasm sandbox of its own.
+func newAuthor(t *testing.T) *engine.Author {
+	t.Helper()
+	ws, err := wasm.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close(context.Background()) })
+	return engine.NewAuthor(map[string]isolation.Sandbox{manifest.KindWasm: ws}, nil)
 }
