@@ -399,13 +399,31 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 		return res, nil
 	}
 	clean = false
-	ins, ierr := s.cli.ContainerInspect(context.WithoutCancel(ctx), inst.id)
-	if ierr == nil && ins.State != nil && ins.State.OOMKilled {
+	if s.oomKilled(context.WithoutCancel(ctx), inst.id, code) {
 		return res, isolation.Errorf(isolation.ReasonMemory, "memory limit of %s reached; container killed", manifest.Size(lim.Memory).Words())
 	}
 	// The end of stderr is the skill's own words, for its caller only: skills echo
 	// their input there.
 	return res, isolation.SkillExited(code, len(stderr.buf), tail(stderr.buf, 512))
+}
+
+// oomKilled says whether the kernel's OOM killer ended the container. Docker learns of
+// the OOM from a separate event that can arrive after the exit it caused, so a SIGKILL
+// exit (137) that is not yet marked is asked about again for up to a second.
+func (s *Sandbox) oomKilled(ctx context.Context, id string, code int64) bool {
+	for i := 0; ; i++ {
+		ins, err := s.cli.ContainerInspect(ctx, id)
+		if err != nil || ins.State == nil {
+			return false
+		}
+		if ins.State.OOMKilled {
+			return true
+		}
+		if code != 137 || i == 10 {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // ctxErr turns the end of the call's context into its reason.
