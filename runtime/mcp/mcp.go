@@ -363,3 +363,14 @@ func checkArguments(args []byte) error {
 	}
 	return nil
 }
+
+// ServeStdio serves caller's tools over the process's stdin and stdout until the
+// client goes or ctx ends (`skillbox mcp`). Sync refreshes the list as it does for
+// HTTP sessions.
+func (d *Door) ServeStdio(ctx context.Context, caller string) error {
+	srv, err := d.Server(ctx, caller)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, &sdk.StdioTransport{})
+}
