@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +263,39 @@ func TestMCPHTTP(t *testing.T) {
 		if err != nil || res.IsError {
 			t.Fatalf("a call after hostile input: %v %+v", err, res)
 		}
+	})
+
+	t.Run("list_changed after approve and disable", func(t *testing.T) {
+		changed := make(chan struct{}, 16)
+		watcher := connect(t, s.url, aliceToken, &sdk.ClientOptions{
+			ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+		})
+		// The client's standalone stream is open once a request has gone through.
+		toolNames(t, watcher)
+		waitFor := func(what string, want func([]string) bool) {
+			t.Helper()
+			deadline := time.After(time.Minute)
+			for {
+				select {
+				case <-changed:
+					if want(toolNames(t, watcher)) {
+						return
+					}
+				case <-deadline:
+					t.Fatalf("no notifications/tools/list_changed within a minute of %s; tools %v", what, toolNames(t, watcher))
+				}
+			}
+		}
+		s.install(t, "fresh", "../engine/testdata/echo.wasm", echoBody, nil)
+		waitFor("approving fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
+		if _, err := s.eng.Disable(ctx, "fresh", "test", "incident"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("disabling fresh", func(n []string) bool { return !slices.Contains(n, "fresh") })
+		if err := s.eng.Enable(ctx, "fresh", "test"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("enabling fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
 	})
 
 	t.Run("disable cancels a call in flight", func(t *testing.T) {

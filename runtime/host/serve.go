@@ -87,9 +87,10 @@ func (d *grpcDoor) close()        { d.lis.Close() }
 
 // mcpDoor is MCP over Streamable HTTP on a transport listener.
 type mcpDoor struct {
-	lis  *transport.HTTPListener
-	door *mcp.Door
-	hs   *http.Server
+	lis    *transport.HTTPListener
+	door   *mcp.Door
+	hs     *http.Server
+	follow context.CancelFunc // ends the door's watch of the engine
 }
 
 func (d *mcpDoor) name() string { return "mcp" }
@@ -114,9 +115,15 @@ func (d *mcpDoor) gracefulStop() {
 	go func() { _ = d.hs.Shutdown(context.Background()); close(done) }()
 	d.door.Drain()
 	<-done
+	d.follow()
 }
-func (d *mcpDoor) stop()  { d.hs.Close() }
-func (d *mcpDoor) close() { d.lis.Close() }
+func (d *mcpDoor) stop() { d.hs.Close(); d.follow() }
+func (d *mcpDoor) close() {
+	d.lis.Close()
+	if d.follow != nil {
+		d.follow()
+	}
+}
 
 // mcpConfig is the MCP door's listener settings: opts.Listen's TLS, client CA and
 // token file at opts.MCP.
@@ -155,6 +162,11 @@ func (d *mcpDoor) attach(h *Host, opts ServeOptions, gd *grpcDoor) {
 		gd.srv.Unauthenticated(r.Context(), transport.HTTPPeer(r), "mcp "+mcp.Path, err)
 	}
 	d.hs = &http.Server{Handler: d.door.Handler(d.lis, refused), ReadHeaderTimeout: 10 * time.Second}
+	// Approve, disable, enable and reload change the tools; clients are told.
+	changed, unwatch := h.engine.Watch()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { defer unwatch(); d.door.Follow(ctx, changed) }()
+	d.follow = cancel
 }
 
 // listenGRPC listens as opts.Listen says (Home defaulting to home); the door gets its

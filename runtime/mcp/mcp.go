@@ -186,13 +186,27 @@ func (d *Door) Sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Follow syncs (Sync) on every receive from changed until ctx ends: changed is the
+// engine's Watch.
+func (d *Door) Follow(ctx context.Context, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			_ = d.Sync(ctx) // a caller whose list cannot be read keeps its last one
+		}
+	}
+}
+
 func (cs *callerServer) sync(ctx context.Context, d *Door) error {
+	// Listing under the lock: a sync that starts later never publishes an older list.
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	skills, err := d.b.Skills(ctx, cs.caller)
 	if err != nil {
 		return fmt.Errorf("list skills: %w", err)
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
 	want := map[string]bool{}
 	for _, s := range skills {
 		t := toolOf(s)
