@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -211,6 +212,20 @@ func TestMCPHTTP(t *testing.T) {
 		}
 		if res.Meta[mcp.MetaCallID] == "" || res.Meta[mcp.MetaAuditID] == "" || res.Meta[mcp.MetaUsage] == nil {
 			t.Errorf("_meta %v, want call id, audit id and usage", res.Meta)
+		}
+		// The audit log names the door: the call's invoke.end says mcp.
+		log, err := os.ReadFile(s.eng.AuditPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, `"invoke.end"`) && strings.Contains(line, fmt.Sprint(res.Meta[mcp.MetaCallID])) {
+				found = strings.Contains(line, `"door":"mcp"`)
+			}
+		}
+		if !found {
+			t.Errorf("no invoke.end naming the mcp door for call %v", res.Meta[mcp.MetaCallID])
 		}
 	})
 

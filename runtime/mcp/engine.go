@@ -43,7 +43,7 @@ func skillOf(m *manifest.Manifest, g approval.Grant) Skill {
 
 // Invoke calls the engine as caller, through the MCP door.
 func (b EngineBackend) Invoke(ctx context.Context, caller, skill string, input []byte) (*Result, error) {
-	res, err := b.Engine.Invoke(ctx, engine.Request{Skill: skill, Input: input, Caller: caller})
+	res, err := b.Engine.Invoke(ctx, engine.Request{Skill: skill, Input: input, Caller: caller, Door: "mcp"})
 	if err != nil {
 		return nil, refusalOf(err)
 	}
