@@ -64,7 +64,6 @@ const (
 var (
 	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	envRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	hexRE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
 	repoRE   = regexp.MustCompile(`^[a-z0-9]+(?:[._:/-][a-z0-9]+)*$`)
 )
@@ -209,30 +208,6 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return "a string"
-		case "!!int", "!!float":
-			return "a number"
-		case "!!bool":
-			return "a boolean"
-		case "!!null":
-			return "nothing"
-		case "!!timestamp":
-			return "a timestamp"
-		}
-		return "a " + strings.TrimPrefix(n.ShortTag(), "!!")
-	}
-	return "something else"
-}
-
 func isNull(n *yaml.Node) bool {
 	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
@@ -243,7 +218,7 @@ func (p *parser) mapping(path string, n *yaml.Node, known ...string) map[string]
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		where := path
-		p.add(where, "want a mapping, got %s", describe(n))
+		p.add(where, "want a mapping, got %s", strictyaml.Describe(n))
 		return nil
 	}
 	out := map[string]*yaml.Node{}
@@ -285,7 +260,7 @@ func (p *parser) str(path string, n *yaml.Node, required bool) (string, bool) {
 		return "", false
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		p.add(path, "want a string, got %s", describe(n))
+		p.add(path, "want a string, got %s", strictyaml.Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -298,7 +273,7 @@ func (p *parser) scalarText(path string, n *yaml.Node) (string, bool) {
 		return "", false
 	}
 	if n.Kind != yaml.ScalarNode {
-		p.add(path, "want a string, got %s", describe(n))
+		p.add(path, "want a string, got %s", strictyaml.Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -309,7 +284,7 @@ func (p *parser) list(path string, n *yaml.Node) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.add(path, "want a list, got %s", describe(n))
+		p.add(path, "want a list, got %s", strictyaml.Describe(n))
 		return nil
 	}
 	out := make([]*yaml.Node, len(n.Content))
@@ -366,8 +341,10 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 			switch {
 			case s == "":
 				p.add("sandbox.wasm.sha256", "empty (run skillbox pack to fill it in)")
-			case !hexRE.MatchString(s):
-				p.add("sandbox.wasm.sha256", "%q: want 64 lowercase hex digits", s)
+			default:
+				if _, err := ParseHexDigest(s); err != nil {
+					p.add("sandbox.wasm.sha256", "%v", err)
+				}
 			}
 			ws.SHA256 = s
 		}
@@ -389,8 +366,10 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 		switch {
 		case s == "":
 			p.add("sandbox.container.id", "empty (run skillbox pack to fill it in)")
-		case !strings.HasPrefix(s, "sha256:") || !hexRE.MatchString(s[len("sha256:"):]):
-			p.add("sandbox.container.id", "%q: want sha256:<64 lowercase hex digits>", s)
+		default:
+			if _, err := ParseDigest(s); err != nil {
+				p.add("sandbox.container.id", "%v", err)
+			}
 		}
 		cs.ID = s
 	}
@@ -416,7 +395,7 @@ func imageRef(s string) error {
 		if !repoRE.MatchString(repo) {
 			return fmt.Errorf("%q: bad repository name %q", s, repo)
 		}
-		if !strings.HasPrefix(digest, "sha256:") || !hexRE.MatchString(digest[len("sha256:"):]) {
+		if _, err := ParseDigest(digest); err != nil {
 			return fmt.Errorf("%q: a registry image must be pinned as repo@sha256:<64 lowercase hex digits>", s)
 		}
 		return nil
@@ -434,7 +413,7 @@ func (p *parser) schema(path string, n *yaml.Node) (map[string]any, *jsonschema.
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		p.add(path, "want a mapping (a JSON Schema object), got %s", describe(n))
+		p.add(path, "want a mapping (a JSON Schema object), got %s", strictyaml.Describe(n))
 		return nil, nil
 	}
 	if msg := schemaShape(path, n); msg != "" {
@@ -721,7 +700,7 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 	l.Output = p.size("limits.output", f["output"], DefaultOutput, 1, MaxOutput)
 	if v := f["cpu"]; !isNull(v) {
 		if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") {
-			p.add("limits.cpu", "want a number of cores, got %s", describe(v))
+			p.add("limits.cpu", "want a number of cores, got %s", strictyaml.Describe(v))
 		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c < MinCPU || c > MaxCPU {
 			p.add("limits.cpu", "%s: want a number of cores from %g to %g", bound(v.Value, maxTokenLen), MinCPU, MaxCPU)
 		} else {
@@ -734,7 +713,7 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 		r, err := strconv.Atoi(v.Value)
 		switch {
 		case v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || err != nil:
-			p.add("limits.requests", "want a whole number, got %s", describe(v))
+			p.add("limits.requests", "want a whole number, got %s", strictyaml.Describe(v))
 		case !p.networkAsked:
 			p.add("limits.requests", "set, but capabilities.network grants no origin")
 		case r < 1 || r > MaxRequests:
@@ -752,7 +731,7 @@ func (p *parser) size(path string, n *yaml.Node, def, lo, hi Size) Size {
 		return def
 	}
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
-		p.add(path, "want a size such as 64MiB, got %s", describe(n))
+		p.add(path, "want a size such as 64MiB, got %s", strictyaml.Describe(n))
 		return 0
 	}
 	s, err := ParseSize(n.Value)

@@ -23,15 +23,21 @@ const (
 )
 
 // Subject is one signed file: a name and the lowercase hex sha256 of its bytes (for a
-// container image, its image ID without the "sha256:" prefix).
+// container image, its image ID without the algorithm prefix). The statement carries
+// the bare hex ({"sha256": "<hex>"}), so signing keeps it as a string and imports no
+// digest type of skillbox's.
 type Subject struct {
 	Name   string
 	SHA256 string
 }
 
-// normalize lowercases the digest, drops a "sha256:" prefix and checks the shape.
+// imageIDPrefix begins an image ID as Docker spells it ("sha256:<hex>"); a subject
+// digest given that way is accepted.
+const imageIDPrefix = "sha256:"
+
+// normalize lowercases the digest, drops an image ID's prefix and checks the shape.
 func (s Subject) normalize() (Subject, error) {
-	d := strings.ToLower(strings.TrimPrefix(s.SHA256, "sha256:"))
+	d := strings.ToLower(strings.TrimPrefix(s.SHA256, imageIDPrefix))
 	if s.Name == "" {
 		return s, fmt.Errorf("subject has no name")
 	}

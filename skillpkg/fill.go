@@ -86,8 +86,8 @@ func digestField(dir string, root *yaml.Node) (*yaml.Node, string, string, error
 		if mod == nil || mod.Kind != yaml.ScalarNode || manifest.CheckPackagePath(mod.Value) != nil {
 			return nil, "", "", nil
 		}
-		sum, err := fileSHA256(dir, mod.Value)
-		return w, "sha256", sum, err
+		sum, err := fileDigest(dir, mod.Value)
+		return w, "sha256", sum.Hex(), err
 	}
 	if c := lookup(sb, "container"); c != nil {
 		img := lookup(c, "image")
@@ -96,7 +96,7 @@ func digestField(dir string, root *yaml.Node) (*yaml.Node, string, string, error
 			return nil, "", "", nil
 		}
 		id, err := imageIDIn(dir, img.Value)
-		return c, "id", "sha256:" + id, err
+		return c, "id", id.String(), err
 	}
 	return nil, "", "", nil
 }

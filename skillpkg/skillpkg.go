@@ -1,10 +1,10 @@
 // Package skillpkg reads, fills and archives skill package directories: skill.yaml,
-// the code (module.wasm or a docker-save image.tar) and the Sigstore bundle.
+// the code (module.wasm or a docker-save image.tar) and the Sigstore bundle. It is the
+// one place that knows which files a signature covers (Subjects); signing checks the
+// digests it is given.
 package skillpkg
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/signing"
 )
 
 // File names inside a package directory.
@@ -29,15 +30,22 @@ type Package struct {
 	ManifestBytes []byte
 	// Code is the code subject: its name (module path, image tar path or registry
 	// reference) and its digest as lowercase hex (module sha256 or image ID).
-	Code Subject
+	Code signing.Subject
 	// HasBundle reports whether skill.sigstore.json is present.
 	HasBundle bool
 }
 
-// Subject is one signed thing: a name and its sha256 digest in hex.
-type Subject struct {
-	Name   string
-	SHA256 string
+// Subjects are the two subjects p's signature covers: skill.yaml's bytes and the code,
+// as Load computed them from the files.
+func (p *Package) Subjects() (manifestSubj, code signing.Subject) {
+	return ManifestSubject(p.ManifestBytes), p.Code
+}
+
+// CodeDigest is the code's digest in its canonical spelling (a module's sha256 or an
+// image ID), as a sandbox checks it.
+func (p *Package) CodeDigest() manifest.Digest {
+	d, _ := manifest.ParseHexDigest(p.Code.SHA256) // Load computed it
+	return d
 }
 
 // ManifestError is a skill.yaml that does not parse or validate; Err is usually a
@@ -71,50 +79,76 @@ func Load(dir string) (*Package, error) {
 	if err != nil {
 		return nil, &ManifestError{File: mpath, Err: err}
 	}
-	name, sum, err := CodeSubject(dir, m)
+	name, sum, err := codeSubject(dir, m)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case m.Sandbox.Wasm != nil && sum != m.Sandbox.Wasm.SHA256:
-		return nil, &DigestMismatchError{name, "sandbox.wasm.sha256", m.Sandbox.Wasm.SHA256, sum}
-	case m.Sandbox.Container != nil && "sha256:"+sum != m.Sandbox.Container.ID:
-		return nil, &DigestMismatchError{name, "sandbox.container.id", m.Sandbox.Container.ID, "sha256:" + sum}
+	if sum != m.Sandbox.CodeDigest() {
+		// Each field's own spelling: bare hex for the module, an image ID for an image.
+		if m.Sandbox.Wasm != nil {
+			return nil, &DigestMismatchError{name, "sandbox.wasm.sha256", m.Sandbox.Wasm.SHA256, sum.Hex()}
+		}
+		return nil, &DigestMismatchError{name, "sandbox.container.id", m.Sandbox.Container.ID, sum.String()}
 	}
 	_, berr := os.Lstat(filepath.Join(dir, BundleFile))
-	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: Subject{name, sum}, HasBundle: berr == nil}, nil
+	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: signing.Subject{Name: name, SHA256: sum.Hex()}, HasBundle: berr == nil}, nil
 }
 
 // ManifestDigest is the digest of skill.yaml's bytes, "sha256:<hex>".
 func ManifestDigest(data []byte) string {
-	s := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(s[:])
+	return manifest.DigestOf(data).String()
 }
 
-// CodeSubject computes the code subject from the files in dir: for wasm the module's
-// name and sha256; for a container image.tar its path and the image ID computed from
-// the tarball. A registry reference cannot be digested without pulling it: its name
-// is the reference and the digest the ID skill.yaml records, which the container
-// sandbox checks after pulling.
-func CodeSubject(dir string, m *manifest.Manifest) (name, sha256hex string, err error) {
+// ManifestSubject is skill.yaml's subject, from its exact bytes: what a signature over
+// the manifest alone is checked against before anything in it is parsed.
+func ManifestSubject(data []byte) signing.Subject {
+	return signing.Subject{Name: ManifestFile, SHA256: manifest.DigestOf(data).Hex()}
+}
+
+// Subjects is the one way from a package directory to the two subjects its signature
+// covers, computed from the files in dir: skill.yaml's bytes as they are now, and the
+// code m names (m is dir's skill.yaml, parsed): a module's sha256, the image ID computed
+// from an image tar, or a registry image's recorded ID (the container sandbox checks
+// it after pulling). Unlike Load it does not compare the code with the digest m
+// records: a mismatch is the signature check's to name.
+func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code signing.Subject, err error) {
+	data, err := readManifest(dir)
+	if err != nil {
+		return manifestSubj, code, err
+	}
+	if len(data) > manifest.MaxManifestBytes {
+		// Read only this far: its digest would not be the file's.
+		return manifestSubj, code, fmt.Errorf("%s: larger than %d bytes", ManifestFile, manifest.MaxManifestBytes)
+	}
+	name, sum, err := codeSubject(dir, m)
+	if err != nil {
+		return manifestSubj, code, err
+	}
+	return ManifestSubject(data), signing.Subject{Name: name, SHA256: sum.Hex()}, nil
+}
+
+// codeSubject computes the code's name and digest from the files in dir. A registry
+// reference cannot be digested without pulling it: its name is the reference and its
+// digest the ID skill.yaml records.
+func codeSubject(dir string, m *manifest.Manifest) (string, manifest.Digest, error) {
 	switch {
 	case m.Sandbox.Wasm != nil:
-		name = m.Sandbox.Wasm.Module
-		sum, err := fileSHA256(dir, name)
+		name := m.Sandbox.Wasm.Module
+		sum, err := fileDigest(dir, name)
 		return name, sum, err
 	case m.Sandbox.Container != nil:
-		name = m.Sandbox.Container.Image
+		name := m.Sandbox.Container.Image
 		if m.Sandbox.Container.FromRegistry() {
-			id := m.Sandbox.Container.ID
-			if len(id) != len("sha256:")+64 {
-				return name, "", fmt.Errorf("%s: no image ID recorded in sandbox.container.id", name)
+			id, err := manifest.ParseDigest(m.Sandbox.Container.ID)
+			if err != nil {
+				return name, manifest.Digest{}, fmt.Errorf("%s: no image ID recorded in sandbox.container.id", name)
 			}
-			return name, id[len("sha256:"):], nil
+			return name, id, nil
 		}
 		sum, err := imageIDIn(dir, name)
 		return name, sum, err
 	}
-	return "", "", errors.New("manifest has no sandbox")
+	return "", manifest.Digest{}, errors.New("manifest has no sandbox")
 }
 
 // openIn opens name inside dir without following anything out of it.
@@ -160,28 +194,28 @@ func readManifest(dir string) ([]byte, error) {
 	return data, nil
 }
 
-func fileSHA256(dir, name string) (string, error) {
+func fileDigest(dir, name string) (manifest.Digest, error) {
 	f, err := openIn(dir, name)
 	if err != nil {
-		return "", err
+		return manifest.Digest{}, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+	sum, err := manifest.DigestOfReader(f)
+	if err != nil {
+		return manifest.Digest{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
-func imageIDIn(dir, name string) (string, error) {
+func imageIDIn(dir, name string) (manifest.Digest, error) {
 	f, err := openIn(dir, name)
 	if err != nil {
-		return "", err
+		return manifest.Digest{}, err
 	}
 	defer f.Close()
 	id, err := ImageID(f)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return manifest.Digest{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return id, nil
+	return manifest.ParseHexDigest(id)
 }

@@ -369,3 +369,45 @@ func TestFillKeepsFormatting(t *testing.T) {
 		})
 	}
 }
+
+// Subjects is the one way from a package directory to its signed pair: skill.yaml's
+// exact bytes and the code as it is on disk. It agrees with a loaded Package, and,
+// unlike Load, leaves a code digest that differs from skill.yaml's record for the
+// signature check to name.
+func TestSubjects(t *testing.T) {
+	dir := t.TempDir()
+	code := []byte("\x00asm\x01\x00\x00\x00")
+	writeFiles(t, dir, map[string][]byte{"skill.yaml": []byte(wasmYAML), "module.wasm": code})
+	p, err := Fill(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, pc := p.Subjects()
+	if pm.Name != ManifestFile || pm.SHA256 != hexSum(p.ManifestBytes) || pc.Name != "module.wasm" || pc.SHA256 != hexSum(code) {
+		t.Fatalf("Package.Subjects = %+v, %+v", pm, pc)
+	}
+	if d := p.CodeDigest(); d.String() != "sha256:"+hexSum(code) {
+		t.Fatalf("CodeDigest = %q", d)
+	}
+	m := p.Manifest
+	dm, dc, err := Subjects(dir, m)
+	if err != nil || dm != pm || dc != pc {
+		t.Fatalf("Subjects = %+v, %+v, %v; want the loaded package's %+v, %+v", dm, dc, err, pm, pc)
+	}
+
+	other := append(append([]byte(nil), code...), 0)
+	writeFiles(t, dir, map[string][]byte{"module.wasm": other})
+	if _, err := Load(dir); err == nil {
+		t.Fatal("Load accepted a module that differs from skill.yaml's record")
+	}
+	if dm, dc, err = Subjects(dir, m); err != nil || dm != pm || dc.SHA256 != hexSum(other) {
+		t.Fatalf("changed module: Subjects = %+v, %+v, %v; want the module's new digest", dm, dc, err)
+	}
+
+	// A skill.yaml past the size bound is not digested in part.
+	big := append([]byte(wasmYAML), bytes.Repeat([]byte("#"), manifest.MaxManifestBytes)...)
+	writeFiles(t, dir, map[string][]byte{"skill.yaml": big})
+	if _, _, err := Subjects(dir, m); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized skill.yaml: %v", err)
+	}
+}

@@ -47,10 +47,8 @@ func packCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("pack: %w", err)
 				}
-				mSum := skillpkg.ManifestDigest(p.ManifestBytes)
-				stale = signing.StaleBundle(bundle,
-					signing.Subject{Name: skillpkg.ManifestFile, SHA256: strings.TrimPrefix(mSum, "sha256:")},
-					signing.Subject{Name: p.Code.Name, SHA256: p.Code.SHA256})
+				manifestSubj, code := p.Subjects()
+				stale = signing.StaleBundle(bundle, manifestSubj, code)
 			}
 			if out := c.String("output"); out != "" && stale != nil {
 				return fmt.Errorf("pack: %s does not match the package any more (%v): sign it again before archiving", skillpkg.BundleFile, oneLine(stale))

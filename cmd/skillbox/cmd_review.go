@@ -73,7 +73,7 @@ func reviewDir(c *cli.Context, dir, verifyHint string) error {
 	}
 	r := review.Describe(p.Manifest)
 	r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
-	r.CodeDigest = "sha256:" + p.Code.SHA256
+	r.CodeDigest = p.CodeDigest().String()
 	if p.HasBundle {
 		r.Signer = "bundle present, not verified here (" + verifyHint + ")"
 	}

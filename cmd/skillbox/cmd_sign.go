@@ -321,7 +321,8 @@ func packageSubjects(dir string, strict bool) (manifestSubj, codeSubj signing.Su
 		if err != nil {
 			return manifestSubj, codeSubj, errors.New(authorError(err))
 		}
-		return manifestSubject(p.ManifestBytes), signing.Subject{Name: p.Code.Name, SHA256: p.Code.SHA256}, nil
+		manifestSubj, codeSubj = p.Subjects()
+		return manifestSubj, codeSubj, nil
 	}
 	mpath := filepath.Join(dir, skillpkg.ManifestFile)
 	raw, err := os.ReadFile(mpath)
@@ -332,16 +333,7 @@ func packageSubjects(dir string, strict bool) (manifestSubj, codeSubj signing.Su
 	if err != nil {
 		return manifestSubj, codeSubj, errors.New(authorError(&skillpkg.ManifestError{File: mpath, Err: err}))
 	}
-	name, sum, err := skillpkg.CodeSubject(dir, m)
-	if err != nil {
-		return manifestSubj, codeSubj, err
-	}
-	return manifestSubject(raw), signing.Subject{Name: name, SHA256: sum}, nil
-}
-
-// manifestSubject is skill.yaml's subject: its digest without the "sha256:" prefix.
-func manifestSubject(raw []byte) signing.Subject {
-	return signing.Subject{Name: skillpkg.ManifestFile, SHA256: strings.TrimPrefix(skillpkg.ManifestDigest(raw), "sha256:")}
+	return skillpkg.Subjects(dir, m)
 }
 
 // fileWords says why a file named on the command line cannot be used, without Go's

@@ -141,22 +141,7 @@ func newOperatorHome(t *testing.T, bin string) *operatorHome {
 		return r.stdout
 	}
 
-	pkg := filepath.Join(work, "echo")
-	code, err := os.ReadFile(filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(pkg, "module.wasm"), code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "apiVersion: skillbox/v1\nname: echo\nversion: 1.0.0\ndescription: Echo.\n" +
-		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"\"\ninput: {type: object}\noutput: {type: object}\n"
-	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pkg := writeWasmSkill(t, work, "echo", filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"), "")
 	must("pack", pkg)
 	must("keygen", "--out", filepath.Join(work, "release"))
 	must("sign", pkg, "--key", filepath.Join(work, "release.key"))
@@ -202,4 +187,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// writeWasmSkill writes an unsigned, unpacked package work/name holding the module at
+// wasmPath, with object input and output schemas and extra manifest lines.
+func writeWasmSkill(t *testing.T, work, name, wasmPath, extra string) string {
+	t.Helper()
+	pkg := filepath.Join(work, name)
+	code, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "module.wasm"), code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "apiVersion: skillbox/v1\nname: " + name + "\nversion: 1.0.0\ndescription: A test skill.\n" +
+		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"\"\ninput: {type: object}\noutput: {type: object}\n" + extra
+	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pkg
 }

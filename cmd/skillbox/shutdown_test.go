@@ -26,22 +26,7 @@ import (
 func TestShutdownRecordsCallsInFlight(t *testing.T) {
 	bin := signBuildCLI(t)
 	op := newOperatorHome(t, bin)
-	pkg := filepath.Join(op.work, "sl")
-	code, err := os.ReadFile(filepath.Join("..", "..", "isolation", "wasm", "testdata", "sleep.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(pkg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(pkg, "module.wasm"), code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "apiVersion: skillbox/v1\nname: sl\nversion: 1.0.0\ndescription: Sleep.\n" +
-		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"\"\ninput: {type: object}\noutput: {type: object}\nlimits: {timeout: 15m}\n"
-	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pkg := writeWasmSkill(t, op.work, "sl", filepath.Join("..", "..", "isolation", "wasm", "testdata", "sleep.wasm"), "limits: {timeout: 15m}\n")
 	op.must("pack", pkg)
 	op.must("sign", pkg, "--key", filepath.Join(op.work, "release.key"))
 	op.must("install", pkg)

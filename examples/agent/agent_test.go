@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,10 +52,8 @@ func serve(t *testing.T) (string, *engine.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mSum := sha256.Sum256(pkg.ManifestBytes)
-	bundle, err := signing.SignSkill(ctx,
-		signing.Subject{Name: skillpkg.ManifestFile, SHA256: hex.EncodeToString(mSum[:])},
-		signing.Subject{Name: pkg.Code.Name, SHA256: pkg.Code.SHA256}, signing.KeySigner(key))
+	manifestSubj, code := pkg.Subjects()
+	bundle, err := signing.SignSkill(ctx, manifestSubj, code, signing.KeySigner(key))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 	}
 	if selfDecoding(t) {
 		if n.Kind != yaml.ScalarNode {
-			c.add(n, path, "want %s, got %s", want(t), got(n))
+			c.add(n, path, "want %s, got %s", want(t), Describe(n))
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
@@ -144,7 +144,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 				// time's own message shows Go's reference layout ("2006-01-02T15:04:05Z07:00").
 				c.add(n, path, "want %s, got %q", want(t), Cut(n.Value, maxKeyLen))
 			} else if errors.As(err, &te) {
-				c.add(n, path, "want %s, got %s", want(t), got(n))
+				c.add(n, path, "want %s, got %s", want(t), Describe(n))
 			} else {
 				c.add(n, path, "%s", clean(err))
 			}
@@ -154,7 +154,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "want a mapping, got %s", got(n))
+			c.add(n, path, "want a mapping, got %s", Describe(n))
 			return
 		}
 		fields, names := structFields(t)
@@ -176,7 +176,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			c.add(n, path, "want a mapping, got %s", got(n))
+			c.add(n, path, "want a mapping, got %s", Describe(n))
 			return
 		}
 		seen := map[string]int{}
@@ -196,7 +196,7 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			c.add(n, path, "want a list, got %s", got(n))
+			c.add(n, path, "want a list, got %s", Describe(n))
 			return
 		}
 		for i, e := range n.Content {
@@ -206,11 +206,11 @@ func (c *checker) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		// Anything goes.
 	default:
 		if n.Kind != yaml.ScalarNode {
-			c.add(n, path, "want %s, got %s", want(t), got(n))
+			c.add(n, path, "want %s, got %s", want(t), Describe(n))
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			c.add(n, path, "want %s, got %s", want(t), got(n))
+			c.add(n, path, "want %s, got %s", want(t), Describe(n))
 		}
 	}
 }
@@ -270,8 +270,9 @@ func want(t reflect.Type) string {
 	return "another kind of value"
 }
 
-// got names what a node holds, in YAML words.
-func got(n *yaml.Node) string {
+// Describe names what a node holds, in YAML words ("a list", "a string", "nothing"):
+// the "got" half of a "want X, got Y" message.
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -285,10 +286,12 @@ func got(n *yaml.Node) string {
 			return "a number"
 		case "!!bool":
 			return "a boolean"
+		case "!!null":
+			return "nothing"
 		case "!!timestamp":
 			return "a timestamp"
 		}
-		return "a value"
+		return "a " + strings.TrimPrefix(n.ShortTag(), "!!")
 	}
 	return "something else"
 }

@@ -85,7 +85,7 @@ func (s *Sandbox) PullImage(ctx context.Context, ref, wantID string) error {
 	if !validID(wantID) {
 		return fmt.Errorf("pull %s: image id %q is not sha256:<64 hex>", ref, wantID)
 	}
-	if !strings.Contains(ref, "@sha256:") {
+	if !strings.Contains(ref, "@"+manifest.DigestPrefix) {
 		return fmt.Errorf("pull %s: a registry image must be pinned by digest (repo@sha256:…)", ref)
 	}
 	if _, err := s.cli.ImageInspect(ctx, wantID); err == nil {
@@ -246,13 +246,10 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 	return id, info, nil
 }
 
+// validID reports whether id is an image ID as Docker spells it, a digest.
 func validID(id string) bool {
-	h, ok := strings.CutPrefix(id, "sha256:")
-	if !ok || len(h) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil && strings.ToLower(h) == h
+	_, err := manifest.ParseDigest(id)
+	return err == nil
 }
 
 func randomID() string {

@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,8 +222,7 @@ func (m *module) build(ctx context.Context, r wazero.Runtime, skill isolation.Sk
 		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "read module", Err: err}
 	}
 	// The cache is keyed by digest, so the bytes must be the ones the digest names.
-	sum := sha256.Sum256(code)
-	if got := "sha256:" + hex.EncodeToString(sum[:]); got != skill.Digest {
+	if got := manifest.DigestOf(code).String(); got != skill.Digest {
 		return isolation.Errorf(isolation.ReasonInvalidModule, "module %s has digest %s, expected %s", name, got, skill.Digest)
 	}
 	if code, err = capTables(code); err != nil {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -73,8 +72,6 @@ type GrantError struct {
 
 func (e *GrantError) Error() string { return strings.Join(e.Problems, "; ") }
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
 // Dir is where home's approvals live ($SKILLBOX_HOME/approvals).
 func Dir(home string) string { return filepath.Join(home, "approvals") }
 
@@ -94,7 +91,7 @@ func Load(path string) (*Approval, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var probs []string
-	if !digestRE.MatchString(a.ManifestDigest) {
+	if _, err := manifest.ParseDigest(a.ManifestDigest); err != nil {
 		probs = append(probs, fmt.Sprintf("manifestDigest: %q: want sha256:<64 lowercase hex>", a.ManifestDigest))
 	}
 	if a.Skill == "" {

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 // ChainError is a line that breaks the chain. Line is the first bad line (1-based);
@@ -88,17 +89,16 @@ func (e *HeadError) Error() string {
 }
 
 // ParseHead reads a head as an operator may paste it: either case, surrounding space,
-// an optional "sha256:" prefix. Anything but 64 hex digits is an error.
+// bare hex or a digest ("sha256:<hex>"). Anything but 64 hex digits is an error.
 func ParseHead(s string) (string, error) {
 	h := strings.ToLower(strings.TrimSpace(s))
-	h = strings.TrimPrefix(h, "sha256:")
-	if len(h) != 64 {
-		return "", errors.New("not 64 hex digits")
+	d, err := manifest.ParseHexDigest(h)
+	if err != nil {
+		if d, err = manifest.ParseDigest(h); err != nil {
+			return "", errors.New("not 64 hex digits")
+		}
 	}
-	if _, err := hex.DecodeString(h); err != nil {
-		return "", errors.New("not 64 hex digits")
-	}
-	return h, nil
+	return d.Hex(), nil
 }
 
 // VerifyReaderHead is VerifyReader, and also checks that a head kept earlier (a

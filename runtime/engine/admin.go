@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -51,16 +50,14 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 	// parsed: an unsigned or foreign package never gets its manifest interpreted (a
 	// schema nested 1,600 levels once took 36 s to compile).
 	raw := func(ctx context.Context, rawManifest, bundle []byte) error {
-		mSum := skillpkg.ManifestDigest(rawManifest)
-		if _, err := signing.VerifyManifest(ctx, bundle,
-			signing.Subject{Name: skillpkg.ManifestFile, SHA256: mSum[len("sha256:"):]}, policy); err != nil {
-			e.verifyFailed(ctx, by, store.Entry{ManifestDigest: mSum}, err)
+		if _, err := signing.VerifyManifest(ctx, bundle, skillpkg.ManifestSubject(rawManifest), policy); err != nil {
+			e.verifyFailed(ctx, by, store.Entry{ManifestDigest: skillpkg.ManifestDigest(rawManifest)}, err)
 			return fmt.Errorf("verify: %w", err)
 		}
 		return nil
 	}
 	var id *signing.Identity
-	entry, err := e.store.InstallVerified(ctx, dir, raw, func(ctx context.Context, staged string, ent store.Entry) error {
+	check := func(ctx context.Context, staged string, ent store.Entry) error {
 		var err error
 		id, err = verifyPackage(ctx, staged, ent.Manifest, policy)
 		if err != nil {
@@ -80,13 +77,13 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 			}
 		}
 		return nil
-	})
+	}
+	// The store names the package as given, an archive rather than the temporary
+	// directory it was extracted to ("install FILE.tar.gz: ..."), and keeps the chain
+	// (signing.CheckOf finds the failed check).
+	entry, err := e.store.InstallVerified(ctx, dir, store.InstallOptions{Source: src, Raw: raw, Check: check})
 	if err != nil {
-		if dir != src {
-			// The store names the directory it read, a temporary one: name the archive.
-			return nil, errors.New(strings.ReplaceAll(err.Error(), dir, src))
-		}
-		return nil, err // the store names the package: "install DIR: ..."
+		return nil, err
 	}
 	if id == nil {
 		// Already in the store (the check ran when it was installed): say who signed it

@@ -59,9 +59,8 @@ func ExampleEngine_Invoke() {
 		log.Fatal(err)
 	}
 	key, _ := signing.ParsePrivateKey(privPEM, nil)
-	mSum := sha256.Sum256(pkg.ManifestBytes)
-	bundle, err := signing.SignSkill(ctx, signing.Subject{Name: skillpkg.ManifestFile, SHA256: hex.EncodeToString(mSum[:])},
-		signing.Subject{Name: pkg.Code.Name, SHA256: pkg.Code.SHA256}, signing.KeySigner(key))
+	manifestSubj, code := pkg.Subjects()
+	bundle, err := signing.SignSkill(ctx, manifestSubj, code, signing.KeySigner(key))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -347,11 +347,7 @@ func (e *Engine) verify(ctx context.Context, st *state, entry store.Entry) (stri
 
 // verifyPackage verifies the bundle in dir over the skill.yaml and code in dir.
 func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy *signing.Policy) (*signing.Identity, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, skillpkg.ManifestFile))
-	if err != nil {
-		return nil, err
-	}
-	codeName, codeSum, err := skillpkg.CodeSubject(dir, m)
+	manifestSubj, code, err := skillpkg.Subjects(dir, m)
 	if err != nil {
 		return nil, err
 	}
@@ -359,10 +355,7 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	mSum := skillpkg.ManifestDigest(raw)
-	return signing.VerifySkill(ctx, bundle,
-		signing.Subject{Name: skillpkg.ManifestFile, SHA256: mSum[len("sha256:"):]},
-		signing.Subject{Name: codeName, SHA256: codeSum}, policy)
+	return signing.VerifySkill(ctx, bundle, manifestSubj, code, policy)
 }
 
 // execute is the core every call shares, the operator's and the author's: the run in

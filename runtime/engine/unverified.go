@@ -113,7 +113,7 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 	if err != nil {
 		return nil, err
 	}
-	skill := isolation.Skill{Manifest: m, Dir: pkg.Dir, Digest: codeDigest(pkg)}
+	skill := isolation.Skill{Manifest: m, Dir: pkg.Dir, Digest: pkg.CodeDigest().String()}
 	// What install does for an installed skill (compile the module, load image.tar
 	// and check its ID), done before the call so that its budget covers the call only.
 	if p, ok := sb.(isolation.Preparer); ok {
@@ -140,12 +140,6 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 	}
 	return &Result{CallID: call.ID, Version: m.Version, Output: out.Output, Logs: out.Logs,
 		Usage: out.Usage, Egress: out.Egress, Limits: limits}, nil
-}
-
-// codeDigest is the code digest a sandbox checks: "sha256:<hex>" of the module, or the
-// image ID (which skillpkg spells as hex too).
-func codeDigest(pkg *skillpkg.Package) string {
-	return "sha256:" + pkg.Code.SHA256
 }
 
 // askedGrant is exactly what m asks for: its origins, its files paths bound to the

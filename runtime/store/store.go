@@ -11,8 +11,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +44,8 @@ type Entry struct {
 	Dir            string // the read-only package directory
 	InstalledAt    time.Time
 	Manifest       *manifest.Manifest // shared; treat as read-only
+
+	digest manifest.Digest // ManifestDigest, parsed
 }
 
 // Store is one $SKILLBOX_HOME's skills. It is safe for concurrent use.
@@ -54,16 +54,16 @@ type Store struct {
 	disabled string
 
 	mu    sync.Mutex
-	cache map[string]*Entry // by hex digest; package directories never change
-	index *nameIndex        // see names; nil until first needed
+	cache map[manifest.Digest]*Entry // package directories never change
+	index *nameIndex                 // see names; nil until first needed
 }
 
-// nameIndex maps each installed skill name to the hex digests of its packages, as a
-// scan of the skills directory found them when its modification time was mtime.
+// nameIndex maps each installed skill name to the digests of its packages, as a scan
+// of the skills directory found them when its modification time was mtime.
 type nameIndex struct {
 	mtime   time.Time
 	scanned time.Time
-	names   map[string][]string
+	names   map[string][]manifest.Digest
 }
 
 // racyWindow: a directory modified this shortly before it was scanned may be modified
@@ -82,7 +82,7 @@ func Open(home string) (*Store, error) {
 	s := &Store{
 		skills:   SkillsDir(home),
 		disabled: DisabledDir(home),
-		cache:    map[string]*Entry{},
+		cache:    map[manifest.Digest]*Entry{},
 	}
 	for _, d := range []string{s.skills, s.disabled} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -104,56 +104,75 @@ type RawCheckFunc func(ctx context.Context, manifest, bundle []byte) error
 // MaxBundleBytes bounds skill.sigstore.json (a real one is a few KiB).
 const MaxBundleBytes = 1 << 20
 
-// Install copies the package in srcDir into the store. See InstallChecked.
+// Install copies the package in srcDir into the store. See InstallVerified.
 func (s *Store) Install(ctx context.Context, srcDir string) (Entry, error) {
-	return s.InstallVerified(ctx, srcDir, nil, nil)
+	return s.InstallVerified(ctx, srcDir, InstallOptions{})
 }
 
-// InstallChecked is InstallVerified without a check on the raw bytes.
+// InstallChecked is InstallVerified with only a check on the staged copy.
 func (s *Store) InstallChecked(ctx context.Context, srcDir string, check CheckFunc) (Entry, error) {
-	return s.InstallVerified(ctx, srcDir, nil, check)
+	return s.InstallVerified(ctx, srcDir, InstallOptions{Check: check})
+}
+
+// InstallOptions are the caller's judgements on a package being installed, and the
+// name its errors give it.
+type InstallOptions struct {
+	// Source is what errors call the package ("install SOURCE: ..."); empty means the
+	// directory itself. An archive extracted to a temporary directory is named by the
+	// archive, so that no message points at a directory that is gone.
+	Source string
+	// Raw runs first, on the exact bytes of skill.yaml and the bundle, before the
+	// manifest is parsed.
+	Raw RawCheckFunc
+	// Check runs on the staged copy before the commit.
+	Check CheckFunc
 }
 
 // InstallVerified copies the package in srcDir (skill.yaml, the code file the manifest
 // names, and skill.sigstore.json if present) into a staging directory and commits it as
-// skills/<hex>/. raw runs first, on the bytes of skill.yaml and the bundle, before the
-// manifest is parsed: a package whose signature does not hold never has its manifest
-// (or its schemas, which are costly to compile) interpreted. check runs on the staged
-// copy before the commit. Symlinks, other file types and files that are not part of the
-// package are refused. A wasm module whose sha256 differs from the manifest's is
-// refused. Installing a package already present returns its entry.
-func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheckFunc, check CheckFunc) (Entry, error) {
+// skills/<hex>/. opts.Raw runs first, on the bytes of skill.yaml and the bundle, before
+// the manifest is parsed: a package whose signature does not hold never has its
+// manifest (or its schemas, which are costly to compile) interpreted. opts.Check runs
+// on the staged copy before the commit. Symlinks, other file types and files that are
+// not part of the package are refused. A wasm module whose sha256 differs from the
+// manifest's is refused. Installing a package already present returns its entry.
+// Errors keep the chain of what refused the package (a check's typed error, a
+// *manifest.Error) and name it as opts.Source.
+func (s *Store) InstallVerified(ctx context.Context, srcDir string, opts InstallOptions) (Entry, error) {
+	src, raw, check := opts.Source, opts.Raw, opts.Check
+	if src == "" {
+		src = srcDir
+	}
 	root, err := os.OpenRoot(srcDir)
 	if err != nil {
-		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+		return Entry{}, fmt.Errorf("install %s: %w", src, err)
 	}
 	defer root.Close()
 
 	rawManifest, err := readFile(root, ManifestFile, manifest.MaxManifestBytes)
 	if err != nil {
-		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+		return Entry{}, fmt.Errorf("install %s: %w", src, err)
 	}
 	bundle, err := readFile(root, BundleFile, MaxBundleBytes)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+		return Entry{}, fmt.Errorf("install %s: %w", src, err)
 	}
 	if raw != nil {
 		if err := raw(ctx, rawManifest, bundle); err != nil {
-			return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+			return Entry{}, fmt.Errorf("install %s: %w", src, err)
 		}
 	}
 	m, err := manifest.Parse(rawManifest)
 	if err != nil {
-		return Entry{}, fmt.Errorf("install %s: %s: %s", srcDir, ManifestFile, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return Entry{}, fmt.Errorf("install %s: %s: %w", src, ManifestFile, oneLineError{err})
 	}
 	files, err := packageFiles(root, m)
 	if err != nil {
-		return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+		return Entry{}, fmt.Errorf("install %s: %w", src, err)
 	}
-	sum := sha256.Sum256(rawManifest)
-	hexDigest := hex.EncodeToString(sum[:])
-	final := filepath.Join(s.skills, hexDigest)
-	if e, err := s.load(hexDigest); err == nil {
+	sum := manifest.DigestOf(rawManifest)
+	final := filepath.Join(s.skills, sum.Hex())
+	if e, err := s.load(sum); err == nil {
 		return *e, nil
 	}
 
@@ -171,7 +190,7 @@ func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheck
 		if err := ctx.Err(); err != nil {
 			return Entry{}, fmt.Errorf("install: %w", err)
 		}
-		var digest string
+		var digest manifest.Digest
 		switch name {
 		case ManifestFile:
 			err = writeFile(stage, name, rawManifest)
@@ -182,16 +201,16 @@ func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheck
 			digest, err = copyFile(root, stage, name)
 		}
 		if err != nil {
-			return Entry{}, fmt.Errorf("install %s: %s: %w", srcDir, name, err)
+			return Entry{}, fmt.Errorf("install %s: %s: %w", src, name, err)
 		}
-		if w := m.Sandbox.Wasm; w != nil && name == w.Module && digest != w.SHA256 {
-			return Entry{}, fmt.Errorf("install %s: %s: sha256 %s does not match the manifest's %s", srcDir, name, digest, w.SHA256)
+		if w := m.Sandbox.Wasm; w != nil && name == w.Module && digest != m.Sandbox.CodeDigest() {
+			return Entry{}, fmt.Errorf("install %s: %s: sha256 %s does not match the manifest's %s", src, name, digest.Hex(), w.SHA256)
 		}
 	}
-	e := entryFor(m, hexDigest, final)
+	e := entryFor(m, sum, final)
 	if check != nil {
 		if err := check(ctx, stage, e); err != nil {
-			return Entry{}, fmt.Errorf("install %s: %w", srcDir, err)
+			return Entry{}, fmt.Errorf("install %s: %w", src, err)
 		}
 	}
 	if err := seal(stage); err != nil {
@@ -200,7 +219,7 @@ func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheck
 	if err := os.Rename(stage, final); err != nil {
 		if _, statErr := os.Stat(final); statErr == nil {
 			// A concurrent install of the same package won: same digest, same bytes.
-			if e, err := s.load(hexDigest); err == nil {
+			if e, err := s.load(sum); err == nil {
 				return *e, nil
 			}
 		}
@@ -211,7 +230,7 @@ func (s *Store) InstallVerified(ctx context.Context, srcDir string, raw RawCheck
 	s.index = nil // this process's install is seen at once, whatever the mtime says
 	s.mu.Unlock()
 	syncDir(s.skills)
-	got, err := s.load(hexDigest)
+	got, err := s.load(sum)
 	if err != nil {
 		return Entry{}, fmt.Errorf("install: reading back: %w", err)
 	}
@@ -316,30 +335,30 @@ func writeFile(dir, name string, data []byte) error {
 	return closeSynced(f)
 }
 
-// copyFile copies root/name to dir/name and returns the sha256 hex of the bytes copied.
-func copyFile(root *os.Root, dir, name string) (string, error) {
+// copyFile copies root/name to dir/name and returns the digest of the bytes copied.
+func copyFile(root *os.Root, dir, name string) (manifest.Digest, error) {
 	src, err := root.Open(name)
 	if err != nil {
-		return "", err
+		return manifest.Digest{}, err
 	}
 	defer src.Close()
 	st, err := src.Stat()
 	if err != nil {
-		return "", err
+		return manifest.Digest{}, err
 	}
 	if !st.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
+		return manifest.Digest{}, errors.New("not a regular file")
 	}
 	dst, err := create(dir, name)
 	if err != nil {
-		return "", err
+		return manifest.Digest{}, err
 	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(dst, h), src); err != nil {
+	sum, err := manifest.DigestOfReader(io.TeeReader(src, dst))
+	if err != nil {
 		dst.Close()
-		return "", err
+		return manifest.Digest{}, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), closeSynced(dst)
+	return sum, closeSynced(dst)
 }
 
 func create(dir, name string) (*os.File, error) {
@@ -402,35 +421,21 @@ func syncDir(dir string) {
 	}
 }
 
-func entryFor(m *manifest.Manifest, hexDigest, dir string) Entry {
-	e := Entry{Name: m.Name, Version: m.Version, ManifestDigest: "sha256:" + hexDigest, Dir: dir, Manifest: m}
-	switch {
-	case m.Sandbox.Wasm != nil:
-		e.CodeDigest = "sha256:" + m.Sandbox.Wasm.SHA256
-	case m.Sandbox.Container != nil:
-		e.CodeDigest = m.Sandbox.Container.ID
-	}
-	return e
-}
-
-func isHexDigest(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil && strings.ToLower(s) == s
+func entryFor(m *manifest.Manifest, sum manifest.Digest, dir string) Entry {
+	return Entry{Name: m.Name, Version: m.Version, ManifestDigest: sum.String(), CodeDigest: m.Sandbox.CodeDigest().String(),
+		Dir: dir, Manifest: m, digest: sum}
 }
 
 // load reads one installed package, re-checking that its skill.yaml still hashes to its
 // directory name (the store never trusts a digest it did not compute).
-func (s *Store) load(hexDigest string) (*Entry, error) {
+func (s *Store) load(sum manifest.Digest) (*Entry, error) {
 	s.mu.Lock()
-	e, ok := s.cache[hexDigest]
+	e, ok := s.cache[sum]
 	s.mu.Unlock()
 	if ok {
 		return e, nil
 	}
-	dir := filepath.Join(s.skills, hexDigest)
+	dir := filepath.Join(s.skills, sum.Hex())
 	st, err := os.Lstat(dir)
 	if err != nil {
 		return nil, err
@@ -447,18 +452,17 @@ func (s *Store) load(hexDigest string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(raw)
-	if hex.EncodeToString(sum[:]) != hexDigest {
+	if manifest.DigestOf(raw) != sum {
 		return nil, fmt.Errorf("%s: skill.yaml does not match its digest (the store was modified)", dir)
 	}
 	m, err := manifest.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", dir, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil, fmt.Errorf("%s: %w", dir, oneLineError{err})
 	}
-	ne := entryFor(m, hexDigest, dir)
+	ne := entryFor(m, sum, dir)
 	ne.InstalledAt = st.ModTime()
 	s.mu.Lock()
-	s.cache[hexDigest] = &ne
+	s.cache[sum] = &ne
 	s.mu.Unlock()
 	return &ne, nil
 }
@@ -472,10 +476,11 @@ func (s *Store) List() ([]Entry, error) {
 	}
 	var out []Entry
 	for _, d := range ents {
-		if !isHexDigest(d.Name()) {
+		sum, err := manifest.ParseHexDigest(d.Name())
+		if err != nil {
 			continue // staging directories and anything else
 		}
-		e, err := s.load(d.Name())
+		e, err := s.load(sum)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -500,8 +505,8 @@ func (s *Store) Versions(name string) ([]Entry, error) {
 		return nil, err
 	}
 	var out []Entry
-	for _, h := range idx[name] {
-		e, err := s.load(h)
+	for _, sum := range idx[name] {
+		e, err := s.load(sum)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -519,7 +524,7 @@ func (s *Store) Versions(name string) ([]Entry, error) {
 // names is the name index: one stat of the skills directory while nothing was
 // installed, a scan when something was (by this process or another: a CLI install
 // beside a running server), so a name that is not installed costs no scan.
-func (s *Store) names() (map[string][]string, error) {
+func (s *Store) names() (map[string][]manifest.Digest, error) {
 	st, err := os.Stat(s.skills)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -536,9 +541,9 @@ func (s *Store) names() (map[string][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[string][]string{}
+	names := map[string][]manifest.Digest{}
 	for _, e := range all {
-		names[e.Name] = append(names[e.Name], strings.TrimPrefix(e.ManifestDigest, "sha256:"))
+		names[e.Name] = append(names[e.Name], e.digest)
 	}
 	s.mu.Lock()
 	s.index = &nameIndex{mtime: st.ModTime(), scanned: scanned, names: names}
@@ -550,11 +555,12 @@ func (s *Store) names() (map[string][]string, error) {
 // a version ("1.2.0") or a manifest digest ("sha256:<hex>"). A version installed under
 // two digests is ambiguous and must be pinned by digest.
 func (s *Store) Lookup(name, pin string) (Entry, error) {
-	if hexDigest, ok := strings.CutPrefix(pin, "sha256:"); ok {
-		if !isHexDigest(hexDigest) {
+	if strings.HasPrefix(pin, manifest.DigestPrefix) {
+		sum, err := manifest.ParseDigest(pin)
+		if err != nil {
 			return Entry{}, fmt.Errorf("%s@%s: bad digest: %w", name, pin, ErrNotFound)
 		}
-		e, err := s.load(hexDigest)
+		e, err := s.load(sum)
 		if errors.Is(err, fs.ErrNotExist) {
 			return Entry{}, fmt.Errorf("%s@%s: %w", name, pin, ErrNotFound)
 		}
@@ -590,3 +596,10 @@ func (s *Store) Lookup(name, pin string) (Entry, error) {
 	}
 	return Entry{}, fmt.Errorf("%s@%s is installed as %s and %s: pin a digest", name, pin, match[0].ManifestDigest, match[1].ManifestDigest)
 }
+
+// oneLineError is err in one line (a *manifest.Error lists a problem per line); it
+// unwraps to err, so callers can still find the problems.
+type oneLineError struct{ err error }
+
+func (e oneLineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e oneLineError) Unwrap() error { return e.err }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 var wasmBytes = []byte("\x00asm\x01\x00\x00\x00")
@@ -232,6 +234,31 @@ func TestInstallCheckedSeesStagedCopy(t *testing.T) {
 	}
 	if l, _ := s.List(); len(l) != 0 {
 		t.Fatal("a refused package was committed")
+	}
+}
+
+// A refusal keeps its cause for callers to branch on, and names the package as the
+// caller asked (an archive, not the directory it was extracted to): a check's own error,
+// a *manifest.Error. The manifest's problems used to be flattened to text.
+func TestInstallErrorsKeepTheCause(t *testing.T) {
+	s, _ := Open(newHome(t))
+	ctx := context.Background()
+	refusal := errors.New("signature does not verify")
+	src := wasmPkg(t, "echo", "1.0.0")
+	_, err := s.InstallVerified(ctx, src, InstallOptions{Source: "echo.tar.gz",
+		Check: func(context.Context, string, Entry) error { return refusal }})
+	if !errors.Is(err, refusal) || !strings.HasPrefix(err.Error(), "install echo.tar.gz: ") || strings.Contains(err.Error(), src) {
+		t.Fatalf("check refusal: %v", err)
+	}
+
+	bad := writePkg(t, map[string]string{"skill.yaml": "name: Bad\n"})
+	_, err = s.InstallVerified(ctx, bad, InstallOptions{Source: "bad.tar.gz"})
+	var me *manifest.Error
+	if !errors.As(err, &me) || len(me.Problems) < 2 {
+		t.Fatalf("bad manifest: %v: want the *manifest.Error listing each problem", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "install bad.tar.gz: skill.yaml: ") || strings.Contains(msg, "\n") || strings.Contains(msg, bad) {
+		t.Fatalf("bad manifest: %q: want one line naming bad.tar.gz", msg)
 	}
 }
 

@@ -100,10 +100,8 @@ func (h *Home) Sign(t testing.TB, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mSum := sha256.Sum256(pkg.ManifestBytes)
-	bundle, err := signing.SignSkill(context.Background(),
-		signing.Subject{Name: skillpkg.ManifestFile, SHA256: hex.EncodeToString(mSum[:])},
-		signing.Subject{Name: pkg.Code.Name, SHA256: pkg.Code.SHA256}, h.Signer)
+	manifestSubj, code := pkg.Subjects()
+	bundle, err := signing.SignSkill(context.Background(), manifestSubj, code, h.Signer)
 	if err != nil {
 		t.Fatal(err)
 	}
