@@ -19,6 +19,7 @@ func serveCommand() *cli.Command {
 		UsageText: "skillbox serve [--listen ADDR] [--metrics ADDR] [--tls-cert F --tls-key F [--client-ca F]] [--token-file F]\n\n" +
 			"Examples:\n  skillbox serve                                   # unix socket $SKILLBOX_HOME/skillbox.sock, mode 0600\n" +
 			"  skillbox serve --metrics 127.0.0.1:9464\n" +
+			"  skillbox serve --mcp 127.0.0.1:7300 --token-file tokens   # MCP agents at http://127.0.0.1:7300/mcp\n" +
 			"  skillbox serve --listen 0.0.0.0:7443 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem",
 		Description: "Calls run through the engine: verified, approved, budgeted, audited. SIGHUP re-reads\n" +
 			"trust.yaml and the approvals; SIGTERM or SIGINT stops accepting calls and drains the calls\n" +
@@ -28,6 +29,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			homeFlag(),
 			&cli.StringFlag{Name: "listen", Usage: "ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
+			&cli.StringFlag{Name: "mcp", Usage: "also serve MCP (Streamable HTTP) at http(s)://`ADDR`/mcp: host:port, TLS or a loopback address with --token-file"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics over HTTP on host:port (e.g. 127.0.0.1:9464)"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "server certificate (PEM) for a TCP listener"},
 			&cli.StringFlag{Name: "tls-key", Usage: "server key (PEM) for --tls-cert"},
@@ -71,6 +73,8 @@ func serve(c *cli.Context) error {
 		Metrics:        c.String("metrics"),
 		Drain:          c.Duration("drain"),
 		ReloadOnSIGHUP: true,
+		MCP:            c.String("mcp"),
+		Version:        c.App.Version,
 	}
 	if err := host.Serve(c.Context, opts, sopts); err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -38,6 +38,7 @@ func newApp() *cli.App {
 			approveCommand(),
 			runCommand(),
 			serveCommand(),
+			mcpCommand(),
 			invokeCommand(),
 			skillsCommand(),
 			disableCommand(),

@@ -71,6 +71,8 @@ type Engine struct {
 	mu      sync.Mutex
 	calls   map[string]*inflight
 	closing bool // Shutdown was called: new calls are refused
+	// watchers are told of every published state (Watch); guarded by mu.
+	watchers map[chan struct{}]struct{}
 }
 
 type inflight struct {
@@ -108,6 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
 		calls:     map[string]*inflight{},
+		watchers:  map[chan struct{}]struct{}{},
 	}
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
@@ -204,6 +207,29 @@ func (e *Engine) publish(st *state) {
 		st.pinned[name] = e.pin(a)
 	}
 	e.state.Store(st)
+	for ch := range e.watchers {
+		select {
+		case ch <- struct{}{}:
+		default: // a change is already pending: the watcher reads the newest state
+		}
+	}
+}
+
+// Watch tells the caller when what may run has changed (install, approve, disable,
+// enable, reload): the channel receives after each change, changes coalescing while
+// one is pending, so a watcher re-reads the state (List) and never falls behind. A
+// door keeps its list of skills in step this way; the engine knows nothing of doors.
+// stop ends the watch.
+func (e *Engine) Watch() (changed <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.watchers[ch] = struct{}{}
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		delete(e.watchers, ch)
+		e.mu.Unlock()
+	}
 }
 
 // pin finds the store entry an approval pins and checks the approval against it.

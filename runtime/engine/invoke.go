@@ -25,6 +25,9 @@ type Request struct {
 	Input  []byte          // JSON
 	Caller string          // the authenticated identity, written to the audit log
 	Limits manifest.Limits // lower limits the caller asks for; zero fields do not lower
+	// Door names the way in ("grpc", "mcp"; empty for in-process calls), recorded in
+	// the call's audit records as details.door.
+	Door string
 }
 
 // Result is a successful call.
@@ -89,9 +92,13 @@ func (e *Engine) recordRefusal(ctx context.Context, req Request, err error) erro
 	if manifest.CheckName(skill) != nil {
 		skill = "" // not a name: keep arbitrary caller bytes out of the record's fields
 	}
+	details := map[string]any{"message": oneLine(ee.Error()), "pin": bounded(req.Pin, maxFieldBytes)}
+	if door := doorName(req.Door); door != "" {
+		details["door"] = door
+	}
 	id, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
 		Event: EventInvokeRefused, Caller: req.Caller, Skill: skill, Outcome: "refused",
-		Reason: string(ee.Reason), Details: map[string]any{"message": oneLine(ee.Error()), "pin": bounded(req.Pin, maxFieldBytes)},
+		Reason: string(ee.Reason), Details: details,
 	})
 	if aerr != nil {
 		return &Error{Reason: ReasonAuditFailed, Msg: "refusal not recorded", Err: aerr}
@@ -173,6 +180,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		CodeDigest:     r.entry.CodeDigest,
 		CallID:         call.ID,
 	}
+	if door := doorName(req.Door); door != "" {
+		base.Details = map[string]any{"door": door}
+	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
@@ -249,6 +259,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		end.Outcome = "error"
 		end.Reason = string(ReasonOf(runErr))
 		end.Details = map[string]any{"message": oneLine(runErr.Error())}
+		if door := doorName(req.Door); door != "" {
+			end.Details["door"] = door
+		}
 	}
 	// The record is written with a context the caller cannot cancel: a call that ran
 	// is recorded even if the caller has gone.
@@ -454,4 +467,18 @@ func denialReason(rec isolation.EgressRecord) isolation.Reason {
 		return isolation.ReasonRequests
 	}
 	return isolation.ReasonEgressDenied
+}
+
+// doorName is a door's name as recorded: a short word of lowercase letters, else
+// nothing (a door names itself; this only keeps the record's field well-formed).
+func doorName(d string) string {
+	if len(d) == 0 || len(d) > 16 {
+		return ""
+	}
+	for _, c := range d {
+		if c < 'a' || c > 'z' {
+			return ""
+		}
+	}
+	return d
 }

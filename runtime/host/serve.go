@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/mcp"
 	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
@@ -36,6 +38,14 @@ type ServeOptions struct {
 	Drain time.Duration
 	// ReloadOnSIGHUP reloads (Reload) on every SIGHUP while serving.
 	ReloadOnSIGHUP bool
+	// MCP, if set, is the host:port of a second door: MCP over Streamable HTTP at
+	// http(s)://MCP/mcp. It is admitted like Listen's TCP listener, with Listen's TLS,
+	// client CA and token file: TLS, or plaintext on loopback with a token file. When
+	// Listen is a unix socket those settings are the MCP door's alone (the socket is
+	// guarded by its file mode).
+	MCP string
+	// Version is told to MCP clients; empty says "dev".
+	Version string
 }
 
 // door is one way in to the engine. Serve runs every door the same way: serve until
@@ -75,11 +85,98 @@ func (d *grpcDoor) gracefulStop() { d.srv.Shutdown(); d.g.GracefulStop() }
 func (d *grpcDoor) stop()         { d.g.Stop() }
 func (d *grpcDoor) close()        { d.lis.Close() }
 
+// mcpDoor is MCP over Streamable HTTP on a transport listener.
+type mcpDoor struct {
+	lis    *transport.HTTPListener
+	door   *mcp.Door
+	hs     *http.Server
+	follow context.CancelFunc // ends the door's watch of the engine
+}
+
+func (d *mcpDoor) name() string { return "mcp" }
+func (d *mcpDoor) addr() string {
+	scheme := "http"
+	if d.lis.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + d.lis.Addr().String() + mcp.Path
+}
+func (d *mcpDoor) serve() error {
+	if err := d.hs.Serve(d.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// gracefulStop refuses new connections, lets the tool calls under way finish, then
+// ends the sessions (their notification streams would hold the shutdown open).
+func (d *mcpDoor) gracefulStop() {
+	done := make(chan struct{})
+	go func() { _ = d.hs.Shutdown(context.Background()); close(done) }()
+	d.door.Drain()
+	<-done
+	d.follow()
+}
+func (d *mcpDoor) stop() { d.hs.Close(); d.follow() }
+func (d *mcpDoor) close() {
+	d.lis.Close()
+	if d.follow != nil {
+		d.follow()
+	}
+}
+
+// mcpConfig is the MCP door's listener settings: opts.Listen's TLS, client CA and
+// token file at opts.MCP.
+func mcpConfig(opts ServeOptions) transport.ServerConfig {
+	l := opts.Listen
+	return transport.ServerConfig{Addr: opts.MCP, TLSCert: l.TLSCert, TLSKey: l.TLSKey, ClientCA: l.ClientCA, TokenFile: l.TokenFile}
+}
+
+// grpcOnUnix reports whether the gRPC door listens on a unix socket, whose admission
+// is its file mode: TLS and tokens are then the MCP door's.
+func grpcOnUnix(l transport.ServerConfig) bool {
+	return l.Addr == "" || strings.HasPrefix(l.Addr, "unix:")
+}
+
+// listenMCP listens for the MCP door if opts asks for one (nil if not).
+func listenMCP(ctx context.Context, opts ServeOptions) (*mcpDoor, error) {
+	if opts.MCP == "" {
+		return nil, nil
+	}
+	lis, err := transport.ListenHTTP(ctx, mcpConfig(opts))
+	if err != nil {
+		return nil, fmt.Errorf("mcp: %w", err)
+	}
+	return &mcpDoor{lis: lis}, nil
+}
+
+// attach serves h's engine through the door; refusals of unauthenticated requests go
+// to the audit log the way the gRPC door's do (coalesced per peer).
+func (d *mcpDoor) attach(h *Host, opts ServeOptions, gd *grpcDoor) {
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	d.door = mcp.New(mcp.EngineBackend{Engine: h.engine}, version)
+	refused := func(r *http.Request, err error) {
+		gd.srv.Unauthenticated(r.Context(), transport.HTTPPeer(r), "mcp "+mcp.Path, err)
+	}
+	d.hs = &http.Server{Handler: d.door.Handler(d.lis, refused), ReadHeaderTimeout: 10 * time.Second}
+	// Approve, disable, enable and reload change the tools; clients are told.
+	changed, unwatch := h.engine.Watch()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { defer unwatch(); d.door.Follow(ctx, changed) }()
+	d.follow = cancel
+}
+
 // listenGRPC listens as opts.Listen says (Home defaulting to home); the door gets its
 // services from attach. Listening comes first so that a listener that cannot be made
 // fails before sandboxes are opened.
 func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, error) {
 	cfg := opts.Listen
+	if opts.MCP != "" && grpcOnUnix(cfg) {
+		cfg.TLSCert, cfg.TLSKey, cfg.ClientCA, cfg.TokenFile = "", "", "", ""
+	}
 	if cfg.Home == "" {
 		cfg.Home = home.root
 	}
@@ -120,13 +217,22 @@ func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	return h.serve(ctx, gd, opts)
+	md, err := listenMCP(ctx, opts)
+	if err != nil {
+		gd.close()
+		return err
+	}
+	return h.serve(ctx, gd, md, opts)
 }
 
-// serve runs the doors, the gRPC one already listening.
-func (h *Host) serve(ctx context.Context, gd *grpcDoor, opts ServeOptions) error {
+// serve runs the doors, already listening (md is nil without an MCP door).
+func (h *Host) serve(ctx context.Context, gd *grpcDoor, md *mcpDoor, opts ServeOptions) error {
 	gd.attach(h, opts)
 	doors := []door{gd}
+	if md != nil {
+		md.attach(h, opts, gd)
+		doors = append(doors, md)
+	}
 	defer func() {
 		for _, d := range doors {
 			d.close()
@@ -236,11 +342,19 @@ func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	h, err := Open(ctx, opts)
+	md, err := listenMCP(ctx, sopts)
 	if err != nil {
 		gd.close()
 		return err
 	}
+	h, err := Open(ctx, opts)
+	if err != nil {
+		gd.close()
+		if md != nil {
+			md.close()
+		}
+		return err
+	}
 	defer h.Close()
-	return h.serve(ctx, gd, sopts)
+	return h.serve(ctx, gd, md, sopts)
 }

@@ -172,6 +172,7 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 		Input:  []byte(req.GetInputJson()),
 		Caller: s.who(ctx),
 		Limits: lowerLimits(req.GetLimits()),
+		Door:   "grpc",
 	})
 	if err != nil {
 		return nil, toStatus(err)

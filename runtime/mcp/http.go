@@ -1,0 +1,45 @@
+package mcp
+
+import (
+	"net/http"
+)
+
+// Path is where the Streamable HTTP endpoint is served.
+const Path = "/mcp"
+
+// Admission is how the HTTP door lets a request in: the host's listener
+// (transport.HTTPListener) checks Host and Origin against DNS rebinding and names the
+// caller by the same rule as gRPC (transport.Identify).
+type Admission interface {
+	CheckHost(r *http.Request) error
+	Identify(r *http.Request) (string, error)
+}
+
+// Handler serves MCP over Streamable HTTP at Path. A request whose Host or Origin is
+// not this server's gets 403, one without a valid token or certificate 401 (and
+// refused is told, for the audit log); the rest reach the caller's own MCP server.
+func (d *Door) Handler(a Admission, refused func(r *http.Request, err error)) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, func(w http.ResponseWriter, r *http.Request) {
+		if err := a.CheckHost(r); err != nil {
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
+		caller, err := a.Identify(r)
+		if err != nil {
+			if refused != nil {
+				refused(r, err)
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="skillbox"`)
+			http.Error(w, "unauthenticated: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+		cs, err := d.callerServer(r.Context(), caller)
+		if err != nil {
+			http.Error(w, "the skill list is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		cs.http.ServeHTTP(w, r)
+	})
+	return mux
+}

@@ -1,0 +1,143 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// HTTPListener is a TCP listener for an HTTP door (MCP over Streamable HTTP), admitted
+// by the same rules as the gRPC TCP listener: TLS 1.3 (client certificates optional),
+// or plaintext on a loopback address only and only with a token file.
+type HTTPListener struct {
+	net.Listener
+	tokens *TokenSet // nil: no token required
+	tls    bool
+	host   string // the host of the address it was asked to listen on
+}
+
+// ListenHTTP listens for an HTTP door as cfg says (Addr is "host:port"; a unix socket
+// is not an HTTP door's address). With TLS the listener hands out TLS connections.
+func ListenHTTP(ctx context.Context, cfg ServerConfig) (*HTTPListener, error) {
+	addr, err := parseAddr(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	useTLS := cfg.TLSCert != "" || cfg.TLSKey != ""
+	switch {
+	case addr.isUnix():
+		return nil, fmt.Errorf("listen %s: an HTTP door listens on host:port", cfg.Addr)
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return nil, errors.New("listen: TLS needs both a certificate and a key")
+	case cfg.ClientCA != "" && !useTLS:
+		return nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
+	case !useTLS && cfg.TokenFile == "":
+		return nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, or (on a loopback address only) set a token file", cfg.Addr)
+	}
+	l := &HTTPListener{tls: useTLS}
+	l.host, _, _ = net.SplitHostPort(addr.hostPort)
+	if cfg.TokenFile != "" {
+		if l.tokens, err = LoadTokens(cfg.TokenFile); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	var tc *tls.Config
+	if useTLS {
+		if tc, err = serverTLS(cfg, l.tokens != nil); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		}
+	}
+	lis, err := listenTCP(ctx, addr.hostPort, !useTLS)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	if tc != nil {
+		lis = tls.NewListener(lis, tc)
+	}
+	l.Listener = lis
+	return l, nil
+}
+
+// TLS reports whether the listener serves TLS (https).
+func (l *HTTPListener) TLS() bool { return l.tls }
+
+// Identify is Identify for an HTTP request that came through l: its TLS state and
+// its Authorization header.
+func (l *HTTPListener) Identify(r *http.Request) (string, error) {
+	return Identify(HTTPPeerInfo(r), l.tokens)
+}
+
+// HTTPPeerInfo is the HTTP adapter of Identify: the request's TLS state and its
+// Authorization header values.
+func HTTPPeerInfo(r *http.Request) PeerInfo {
+	return PeerInfo{TLS: r.TLS, Authorization: r.Header.Values("Authorization")}
+}
+
+// HTTPPeer is what is known of an unauthenticated HTTP peer: "tcp:IP".
+func HTTPPeer(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return "tcp:" + host
+	}
+	return "unknown"
+}
+
+// CheckHost guards against DNS rebinding: a request's Host must name the address l
+// listens on (on loopback also "localhost", 127.0.0.1 or [::1]), and an Origin, when
+// the request has one, must name such a host too. A page on another site that makes
+// a browser send requests here (after pointing its own name at this address) carries
+// that site's name in Host or Origin and is refused.
+func (l *HTTPListener) CheckHost(r *http.Request) error {
+	if !l.allowedHost(hostOnly(r.Host)) {
+		return fmt.Errorf("host %q is not this server's address", r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || !l.allowedHost(u.Hostname()) {
+			return fmt.Errorf("origin %q is not this server", o)
+		}
+	}
+	return nil
+}
+
+func (l *HTTPListener) allowedHost(h string) bool {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	if h == "" {
+		return false
+	}
+	listen := strings.ToLower(l.host)
+	if h == listen && listen != "" && !unspecified(listen) {
+		return true
+	}
+	local := loopbackHost(listen)
+	if tcp, ok := l.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		local = true
+	}
+	if local {
+		return loopbackHost(h)
+	}
+	if unspecified(listen) {
+		// Listening on every address: any of this machine's names may be used, but a
+		// name is not checked against them; a non-loopback listener has TLS, whose
+		// certificate names the server.
+		return true
+	}
+	return false
+}
+
+func unspecified(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// hostOnly is the host of a Host header value, without port or IPv6 brackets.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
