@@ -47,7 +47,7 @@ func (e *events) add(ev host.Event) {
 }
 
 // wait returns the next event of kind, failing the test after a minute.
-func (e *events) wait(t *testing.T, kind host.EventKind) host.Event {
+func (e *events) wait(t testing.TB, kind host.EventKind) host.Event {
 	t.Helper()
 	deadline := time.After(time.Minute)
 	for {
@@ -68,7 +68,7 @@ func (e *events) all() []host.Event {
 	return append([]host.Event(nil), e.seen...)
 }
 
-func resolve(t *testing.T, dir string) host.Home {
+func resolve(t testing.TB, dir string) host.Home {
 	t.Helper()
 	h, err := host.ResolveHome(dir)
 	if err != nil {

@@ -38,7 +38,7 @@ type mcpServer struct {
 }
 
 // install installs and approves a wasm skill (grant nil: what the manifest asks).
-func (s *mcpServer) install(t *testing.T, name, module, body string, grant *approval.Grant) {
+func (s *mcpServer) install(t testing.TB, name, module, body string, grant *approval.Grant) {
 	t.Helper()
 	ctx := context.Background()
 	dir := s.kit.Build(t, testkit.Package{Name: name, Version: "1.0.0", Module: module, Body: body})
@@ -56,7 +56,7 @@ func (s *mcpServer) install(t *testing.T, name, module, body string, grant *appr
 
 // startMCP opens a host, lets setup install skills, and serves gRPC on the home's
 // socket and MCP on 127.0.0.1 until the test ends.
-func startMCP(t *testing.T, setup func(s *mcpServer)) *mcpServer {
+func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	t.Helper()
 	kit := testkit.NewHome(t)
 	home := resolve(t, kit.Dir)
@@ -109,7 +109,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // connect is an MCP client session of the SDK's own client over Streamable HTTP.
-func connect(t *testing.T, url, token string, opts *sdk.ClientOptions) *sdk.ClientSession {
+func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, opts)
 	tr := &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}}}

@@ -1,0 +1,80 @@
+package host_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+)
+
+// BenchmarkDoors calls the same tiny wasm skill through both doors of one served host,
+// side by side in one run: gRPC Invoke on the unix socket and an MCP tools/call over
+// Streamable HTTP on loopback, 32 callers each (every MCP caller with its own session).
+// calls/s is the figure to compare.
+func BenchmarkDoors(b *testing.B) {
+	s := startMCP(b, func(s *mcpServer) { s.install(b, "echo", "../engine/testdata/echo.wasm", echoBody, nil) })
+	ctx := context.Background()
+	const callers = 32
+
+	b.Run("grpc", func(b *testing.B) {
+		cc, err := transport.Dial(ctx, transport.ClientConfig{Home: s.kit.Dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cc.Close()
+		client := pb.NewSkillsClient(cc)
+		run(b, callers, func(int) error {
+			_, err := client.Invoke(ctx, &pb.InvokeRequest{Name: "echo", InputJson: `{"a":1}`})
+			return err
+		})
+	})
+	b.Run("mcp", func(b *testing.B) {
+		sessions := make([]*sdk.ClientSession, callers)
+		for i := range sessions {
+			sessions[i] = connect(b, s.url, aliceToken, nil)
+		}
+		run(b, callers, func(i int) error {
+			res, err := sessions[i].CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"a": 1}})
+			if err == nil && res.IsError {
+				b.Errorf("tool error: %v", res.Content)
+			}
+			return err
+		})
+	})
+}
+
+// run makes b.N calls from n callers and reports calls/s.
+func run(b *testing.B, n int, call func(caller int) error) {
+	var next sync.Mutex
+	left := b.N
+	start := time.Now()
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				if left == 0 {
+					next.Unlock()
+					return
+				}
+				left--
+				next.Unlock()
+				if err := call(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
