@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -159,6 +160,10 @@ func (d *Door) callerServer(ctx context.Context, caller string) (*callerServer, 
 	return cs, nil
 }
 
+// SessionIdle is how long an MCP session may stay without a request before it is
+// closed.
+const SessionIdle = 10 * time.Minute
+
 func (d *Door) newCallerServer(caller string) *callerServer {
 	srv := sdk.NewServer(d.impl, &sdk.ServerOptions{
 		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}},
@@ -167,8 +172,12 @@ func (d *Door) newCallerServer(caller string) *callerServer {
 	// Session-based (2025-11-25 and before) and stateless (2026-07-28) requests are
 	// both served: the SDK's stateful handler answers a request without a session as
 	// the stateless revision does.
+	// Idle sessions end after SessionIdle: a client that opens sessions and walks away
+	// must not grow the server's memory without bound. Replies are plain JSON (one
+	// response per request needs no event stream); list_changed goes on the session's
+	// standalone stream.
 	cs.http = sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv },
-		&sdk.StreamableHTTPOptions{MaxRequestBodyBytes: MaxRequestBytes})
+		&sdk.StreamableHTTPOptions{MaxRequestBodyBytes: MaxRequestBytes, SessionTimeout: SessionIdle, JSONResponse: true})
 	return cs
 }
 
