@@ -112,7 +112,11 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, opts)
-	tr := &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}}}
+	// Keep-alive connections for every concurrent caller: http.DefaultTransport keeps
+	// two per host, so 32 callers would dial a new connection for most calls.
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 64
+	tr := &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, base}}}
 	cs, err := c.Connect(context.Background(), tr, nil)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
