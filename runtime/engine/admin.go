@@ -245,15 +245,21 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	var ending []*inflight
 	for _, c := range e.calls {
 		if c.skill == name {
-			c.cancel(errDisabled)
 			ending = append(ending, c)
 		}
 	}
-	e.mu.Unlock()
 	// Recorded before waiting, and even if the operator's client has gone: the switch
-	// is on whether or not the calls end in time.
-	_, auditErr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
+	// is on whether or not the calls end in time. Queued before the calls are cancelled,
+	// so the log reads the disable before their DISABLED ends; made durable below.
+	auditErr := e.audit.Enqueue(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
 		Outcome: "ok", Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}})
+	for _, c := range ending {
+		c.cancel(errDisabled)
+	}
+	e.mu.Unlock()
+	if auditErr == nil {
+		auditErr = e.audit.Flush(context.WithoutCancel(ctx))
+	}
 	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, DisableWait)
 	defer cancel()
