@@ -90,6 +90,7 @@ build() {
 }
 build "$bin/skillbox" ./cmd/skillbox
 build "$bin/agent" ./examples/agent
+build "$bin/mcp-agent" ./examples/mcp-agent
 build "$bin/demo-origin" ./scripts/demo-origin
 
 step "building the first-party skills decimal, jsonq, fetch for WASI (GOOS=wasip1 GOARCH=wasm)"
@@ -228,6 +229,17 @@ cat "$tmp/disabled.out"
 ((disabled_status == 2)) && grep -q "DISABLED" "$tmp/disabled.out" || die "a call of a disabled skill was not refused as DISABLED"
 sb enable fetch
 agent --list=false --call "fetch={\"url\":\"$granted/again\",\"max_chars\":40}"
+
+step "an MCP agent: the same skills as MCP tools, through skillbox mcp (what a desktop agent starts)"
+shown mcp-agent --skillbox "$bin/skillbox" --call 'decimal={"expression":"2 * 21"}' --call 'decimal={"expression":42}'
+set +e
+"$bin/mcp-agent" --skillbox "$bin/skillbox" --call 'decimal={"expression":"2 * 21"}' --call 'decimal={"expression":42}' >"$tmp/mcp.out" 2>&1
+mcp_status=$?
+set -e
+sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/mcp.out"
+((mcp_status == 2)) && grep -q '"reason":"INVALID_INPUT"' "$tmp/mcp.out" && grep -q 'result: ' "$tmp/mcp.out" ||
+	die "expected one MCP call to succeed and one to be refused as INVALID_INPUT (exit 2), got $mcp_status"
+note "the refusal is a tool result the model can read, with the same reason as over gRPC"
 
 if ((use_docker)); then
 	step "calling the container skill textstat (a fresh hardened container, no network)"
