@@ -386,12 +386,7 @@ func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation
 		runErr = err
 	}
 	// Metrics count every attempt, recorded or not.
-	for range out.Usage.Requests {
-		c.metrics.Egress(m.Name, true)
-	}
-	for range out.Usage.DeniedRequests {
-		c.metrics.Egress(m.Name, false)
-	}
+	c.metrics.Egress(m.Name, out.Usage.Requests, out.Usage.DeniedRequests)
 	runErr = attributeDenial(runErr, out.Egress)
 	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
 		c.metrics.BudgetExhausted(m.Name, kind)

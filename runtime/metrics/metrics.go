@@ -97,13 +97,15 @@ func (m *Metrics) CallStarted(skill string) (ended func(outcome string)) {
 	}
 }
 
-// Egress counts one outbound request decision.
-func (m *Metrics) Egress(skill string, allowed bool) {
-	d := DecisionDenied
-	if allowed {
-		d = DecisionAllowed
+// Egress counts one call's outbound request decisions: allowed requests that went
+// out and denied ones. Zero counts leave their series alone.
+func (m *Metrics) Egress(skill string, allowed, denied int) {
+	if allowed > 0 {
+		m.egress.WithLabelValues(skill, DecisionAllowed).Add(float64(allowed))
 	}
-	m.egress.WithLabelValues(skill, d).Inc()
+	if denied > 0 {
+		m.egress.WithLabelValues(skill, DecisionDenied).Add(float64(denied))
+	}
 }
 
 // BudgetExhausted counts a call stopped by a budget of the given kind.

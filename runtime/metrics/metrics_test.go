@@ -55,9 +55,7 @@ func TestScrape(t *testing.T) {
 	wg.Wait()
 	running := m.CallStarted("slow") // still in flight at scrape time
 	defer running(OutcomeOK)
-	m.Egress("fetch", true)
-	m.Egress("fetch", false)
-	m.Egress("fetch", false)
+	m.Egress("fetch", 1, 2)
 	m.BudgetExhausted("echo", "timeout")
 	m.VerificationFailed("signature")
 
