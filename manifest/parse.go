@@ -243,7 +243,7 @@ func (p *parser) mapping(path string, n *yaml.Node, known ...string) map[string]
 			}
 		}
 		if !ok {
-			p.add(join(path, bound(key, maxTokenLen)), "unknown field (allowed: %s)", strings.Join(known, ", "))
+			p.add(join(path, strictyaml.Cut(key, maxTokenLen)), "unknown field (allowed: %s)", strings.Join(known, ", "))
 			continue
 		}
 		out[key] = v
@@ -496,7 +496,7 @@ func schemaShape(path string, root *yaml.Node) string {
 			continue
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := bound(deref(n.Content[i]).Value, maxTokenLen)
+			key := strictyaml.Cut(deref(n.Content[i]).Value, maxTokenLen)
 			stack = append(stack, &item{n.Content[i+1], it.depth + 1, it, "." + key})
 		}
 	}
@@ -702,7 +702,7 @@ func (p *parser) limits(m *Manifest, n *yaml.Node) {
 		if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!int" && v.ShortTag() != "!!float") {
 			p.add("limits.cpu", "want a number of cores, got %s", strictyaml.Describe(v))
 		} else if c, err := strconv.ParseFloat(v.Value, 64); err != nil || math.IsNaN(c) || c < MinCPU || c > MaxCPU {
-			p.add("limits.cpu", "%s: want a number of cores from %g to %g", bound(v.Value, maxTokenLen), MinCPU, MaxCPU)
+			p.add("limits.cpu", "%s: want a number of cores from %g to %g", strictyaml.Cut(v.Value, maxTokenLen), MinCPU, MaxCPU)
 		} else {
 			l.CPU = c
 		}

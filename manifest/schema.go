@@ -9,10 +9,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 )
 
 // schemas holds the compiled input and output JSON Schemas; nil means "any JSON".
@@ -34,7 +35,7 @@ type SchemaError struct {
 func (e *SchemaError) Error() string { return e.Path + ": " + e.Message }
 
 func schemaError(path, rule string) *SchemaError {
-	rule = bound(rule, maxRuleLen)
+	rule = strictyaml.Cut(rule, maxRuleLen)
 	return &SchemaError{Path: path, Rule: rule, Message: rule}
 }
 
@@ -45,18 +46,6 @@ const (
 	maxTokenLen = 64
 	maxRuleLen  = 200
 )
-
-// bound cuts s to at most n bytes (on a rune boundary), marking the cut.
-func bound(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
 
 // noRemote refuses every $ref that is not inside the schema itself: a manifest never
 // makes the runtime fetch anything, from the network or the disk.
@@ -94,7 +83,7 @@ func compileSchema(which string, doc []byte) (*jsonschema.Schema, error) {
 func schemaProblem(err error) (at, msg string) {
 	var le *jsonschema.LoadURLError
 	if errors.As(err, &le) {
-		return "", bound(le.Err.Error(), maxRuleLen)
+		return "", strictyaml.Cut(le.Err.Error(), maxRuleLen)
 	}
 	var sve *jsonschema.SchemaValidationError
 	if errors.As(err, &sve) {
@@ -106,19 +95,19 @@ func schemaProblem(err error) (at, msg string) {
 	}
 	var re *jsonschema.InvalidRegexError
 	if errors.As(err, &re) {
-		return dotted(fragment(re.URL)), fmt.Sprintf("%q is not a valid regular expression: %s", bound(re.Regex, maxTokenLen), RegexpProblem(re.Err))
+		return dotted(fragment(re.URL)), fmt.Sprintf("%q is not a valid regular expression: %s", strictyaml.Cut(re.Regex, maxTokenLen), RegexpProblem(re.Err))
 	}
 	var pe *jsonschema.JSONPointerNotFoundError
 	if errors.As(err, &pe) {
-		return "", fmt.Sprintf("a $ref points to #%s, which is not in this schema", bound(pointer(fragment(pe.URL)), maxTokenLen))
+		return "", fmt.Sprintf("a $ref points to #%s, which is not in this schema", strictyaml.Cut(pointer(fragment(pe.URL)), maxTokenLen))
 	}
 	var ae *jsonschema.AnchorNotFoundError
 	if errors.As(err, &ae) {
-		return "", fmt.Sprintf("a $ref names the anchor %q, which no $anchor in this schema defines", bound(ae.Reference, maxTokenLen))
+		return "", fmt.Sprintf("a $ref names the anchor %q, which no $anchor in this schema defines", strictyaml.Cut(ae.Reference, maxTokenLen))
 	}
 	msg = strings.ReplaceAll(err.Error(), "\n", " ")
 	msg = strings.ReplaceAll(msg, schemaBase, "")
-	return "", "not a valid JSON Schema: " + bound(msg, maxRuleLen)
+	return "", "not a valid JSON Schema: " + strictyaml.Cut(msg, maxRuleLen)
 }
 
 // compileRule says what is wrong with a schema the metaschema refuses; the "value"
@@ -128,7 +117,7 @@ func compileRule(k jsonschema.ErrorKind) string {
 	case *kind.Type:
 		return typeRule(k.Want, k.Got)
 	case *kind.AdditionalProperties:
-		return fmt.Sprintf("unexpected property %q", bound(strings.Join(k.Properties, ", "), maxTokenLen))
+		return fmt.Sprintf("unexpected property %q", strictyaml.Cut(strings.Join(k.Properties, ", "), maxTokenLen))
 	}
 	return ruleOf(k)
 }
@@ -277,13 +266,13 @@ func instancePath(root string, tokens []string) string {
 		if _, err := strconv.Atoi(t); err == nil {
 			b.WriteString("[" + t + "]")
 		} else {
-			b.WriteString("." + bound(t, maxTokenLen))
+			b.WriteString("." + strictyaml.Cut(t, maxTokenLen))
 		}
 		if b.Len() > maxPathLen {
 			break
 		}
 	}
-	return bound(b.String(), maxPathLen)
+	return strictyaml.Cut(b.String(), maxPathLen)
 }
 
 // ruleOf says what the schema wants where a value failed, in words, without the value
@@ -295,9 +284,9 @@ func ruleOf(k jsonschema.ErrorKind) string {
 		return typeRule(k.Want, k.Got)
 	case *kind.AdditionalProperties:
 		if len(k.Properties) == 1 {
-			return fmt.Sprintf("unexpected property %q", bound(k.Properties[0], maxTokenLen))
+			return fmt.Sprintf("unexpected property %q", strictyaml.Cut(k.Properties[0], maxTokenLen))
 		}
-		return fmt.Sprintf("%d unexpected properties, the first %q", len(k.Properties), bound(firstSorted(k.Properties), maxTokenLen))
+		return fmt.Sprintf("%d unexpected properties, the first %q", len(k.Properties), strictyaml.Cut(firstSorted(k.Properties), maxTokenLen))
 	case *kind.Required:
 		return "missing property"
 	case *kind.Enum:
@@ -305,7 +294,7 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.Const:
 		return "must be the one allowed value"
 	case *kind.Format:
-		return fmt.Sprintf("must be a valid %s", bound(k.Want, maxTokenLen))
+		return fmt.Sprintf("must be a valid %s", strictyaml.Cut(k.Want, maxTokenLen))
 	case *kind.Pattern:
 		return "does not match the pattern"
 	case *kind.MinLength:
@@ -358,9 +347,9 @@ func ruleOf(k jsonschema.ErrorKind) string {
 	case *kind.FalseSchema:
 		return "is not allowed here"
 	case *kind.ContentEncoding:
-		return fmt.Sprintf("must be %s-encoded", bound(k.Want, maxTokenLen))
+		return fmt.Sprintf("must be %s-encoded", strictyaml.Cut(k.Want, maxTokenLen))
 	case *kind.ContentMediaType:
-		return fmt.Sprintf("must be %s", bound(k.Want, maxTokenLen))
+		return fmt.Sprintf("must be %s", strictyaml.Cut(k.Want, maxTokenLen))
 	case *kind.ContentSchema:
 		return "content does not match its schema"
 	}
@@ -381,11 +370,11 @@ func article(t string) string {
 	case "null":
 		return "null"
 	case "integer", "object", "array":
-		return "an " + bound(t, maxTokenLen)
+		return "an " + strictyaml.Cut(t, maxTokenLen)
 	case "boolean":
 		return "true or false"
 	}
-	return "a " + bound(t, maxTokenLen)
+	return "a " + strictyaml.Cut(t, maxTokenLen)
 }
 
 // count is "1 character", "3 characters", "2 properties".
@@ -412,7 +401,7 @@ func number(r *big.Rat) string {
 		return "the bound"
 	}
 	if r.IsInt() {
-		return bound(r.Num().String(), 40)
+		return strictyaml.Cut(r.Num().String(), 40)
 	}
-	return bound(strings.TrimRight(strings.TrimRight(r.FloatString(6), "0"), "."), 40)
+	return strictyaml.Cut(strings.TrimRight(strings.TrimRight(r.FloatString(6), "0"), "."), 40)
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 )
 
 // JSON Schema keywords a schema object may hold (draft 2020-12, plus "definitions",
@@ -104,7 +106,7 @@ func olderDraft(doc any) bool {
 
 func (w *schemaWalker) add(path, format string, args ...any) {
 	if len(w.probs) < maxSchemaProblems {
-		w.probs = append(w.probs, [2]string{bound(path, maxPathLen), bound(fmt.Sprintf(format, args...), maxRuleLen)})
+		w.probs = append(w.probs, [2]string{strictyaml.Cut(path, maxPathLen), strictyaml.Cut(fmt.Sprintf(format, args...), maxRuleLen)})
 	}
 }
 
@@ -125,16 +127,16 @@ func (w *schemaWalker) walk(s any, path string, depth int) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v, at := obj[k], join(path, bound(k, maxTokenLen))
+		v, at := obj[k], join(path, strictyaml.Cut(k, maxTokenLen))
 		switch {
 		case strings.HasPrefix(k, "x-"):
 			continue // the author's annotation
 		case !schemaKeywords[k] && !(w.older && olderKeywords[k]):
 			if olderKeywords[k] {
-				w.add(path, "%q is not a keyword of JSON Schema 2020-12 (it was dropped after an older draft)%s", bound(k, maxTokenLen), suggestion(k))
+				w.add(path, "%q is not a keyword of JSON Schema 2020-12 (it was dropped after an older draft)%s", strictyaml.Cut(k, maxTokenLen), suggestion(k))
 				continue
 			}
-			w.add(path, "unknown keyword %q%s", bound(k, maxTokenLen), suggestion(k))
+			w.add(path, "unknown keyword %q%s", strictyaml.Cut(k, maxTokenLen), suggestion(k))
 		case oneSchemaKeywords[k]:
 			if list, isList := v.([]any); isList && w.older && (k == "items") {
 				for i, e := range list {
@@ -167,13 +169,13 @@ func (w *schemaWalker) walk(s any, path string, depth int) {
 				if k == "patternProperties" {
 					w.regexp(at, name, "the property name pattern")
 				}
-				w.walk(m[name], join(at, bound(name, maxTokenLen)), depth+1)
+				w.walk(m[name], join(at, strictyaml.Cut(name, maxTokenLen)), depth+1)
 			}
 		case k == "dependencies": // older drafts: a schema or a list of names
 			if m, isMap := v.(map[string]any); isMap {
 				for name, e := range m {
 					if _, isList := e.([]any); !isList {
-						w.walk(e, join(at, bound(name, maxTokenLen)), depth+1)
+						w.walk(e, join(at, strictyaml.Cut(name, maxTokenLen)), depth+1)
 					}
 				}
 			}
@@ -211,7 +213,7 @@ func (w *schemaWalker) types(at string, v any) {
 				w.add(at, "want type names (%s), got %s", strings.Join(jsonTypes, ", "), jsonKind(n))
 				continue
 			}
-			w.add(at, "%q is not a JSON Schema type (allowed: %s)", bound(s, maxTokenLen), strings.Join(jsonTypes, ", "))
+			w.add(at, "%q is not a JSON Schema type (allowed: %s)", strictyaml.Cut(s, maxTokenLen), strings.Join(jsonTypes, ", "))
 		}
 	}
 }
@@ -221,9 +223,9 @@ func (w *schemaWalker) types(at string, v any) {
 func (w *schemaWalker) regexp(at, pattern, what string) {
 	if _, err := regexp.Compile(pattern); err != nil {
 		if what != "" {
-			at = join(at, bound(pattern, maxTokenLen))
+			at = join(at, strictyaml.Cut(pattern, maxTokenLen))
 		}
-		w.add(at, "%q is not a valid regular expression: %s", bound(pattern, maxTokenLen), RegexpProblem(err))
+		w.add(at, "%q is not a valid regular expression: %s", strictyaml.Cut(pattern, maxTokenLen), RegexpProblem(err))
 	}
 }
 
@@ -253,19 +255,19 @@ func (w *schemaWalker) ref(at, r string) {
 		case map[string]any:
 			next, ok := x[tok]
 			if !ok {
-				w.add(at, "%q points to nothing in this schema (no %q there)", bound(r, maxTokenLen), bound(tok, maxTokenLen))
+				w.add(at, "%q points to nothing in this schema (no %q there)", strictyaml.Cut(r, maxTokenLen), strictyaml.Cut(tok, maxTokenLen))
 				return
 			}
 			cur = next
 		case []any:
 			i, err := strconv.Atoi(tok)
 			if err != nil || i < 0 || i >= len(x) {
-				w.add(at, "%q points to nothing in this schema (no item %q there)", bound(r, maxTokenLen), bound(tok, maxTokenLen))
+				w.add(at, "%q points to nothing in this schema (no item %q there)", strictyaml.Cut(r, maxTokenLen), strictyaml.Cut(tok, maxTokenLen))
 				return
 			}
 			cur = x[i]
 		default:
-			w.add(at, "%q points to nothing in this schema", bound(r, maxTokenLen))
+			w.add(at, "%q points to nothing in this schema", strictyaml.Cut(r, maxTokenLen))
 			return
 		}
 	}
