@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/manifest"
@@ -261,13 +262,27 @@ func SkillMessage(err error) string {
 }
 
 // SkillExited is the error of a skill that exited with a non-zero code after writing
-// stderrBytes bytes to stderr, whose end (words) it carries for the caller only.
-func SkillExited(code int64, stderrBytes int, words string) *Error {
+// stderr. Its message names the code and how much was written; the last line of
+// stderr is the skill's own words, carried for the caller only. Every sandbox builds
+// the failure this one way.
+func SkillExited(code int64, stderr []byte) *Error {
 	msg := fmt.Sprintf("skill exited with code %d", code)
-	if stderrBytes > 0 {
-		msg += fmt.Sprintf(" after writing %d bytes to stderr", stderrBytes)
+	if len(stderr) > 0 {
+		msg += fmt.Sprintf(" after writing %d bytes to stderr", len(stderr))
 	}
-	return &Error{Reason: ReasonSkillFailed, Msg: msg, SkillMsg: words}
+	return &Error{Reason: ReasonSkillFailed, Msg: msg, SkillMsg: lastLine(stderr)}
+}
+
+// lastLine is the last non-empty line of b, at most 512 bytes, valid UTF-8.
+func lastLine(b []byte) string {
+	s := strings.TrimRight(string(b), "\r\n\t ")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 512 {
+		s = "…" + s[len(s)-512:]
+	}
+	return strings.ToValidUTF8(s, "?")
 }
 
 // Errorf builds an *Error.

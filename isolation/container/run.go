@@ -404,7 +404,7 @@ func (s *Sandbox) exec(ctx context.Context, inst *instance, input []byte, lim is
 	}
 	// The end of stderr is the skill's own words, for its caller only: skills echo
 	// their input there.
-	return res, isolation.SkillExited(code, len(stderr.buf), tail(stderr.buf, 512))
+	return res, isolation.SkillExited(code, stderr.buf)
 }
 
 // oomKilled says whether the kernel's OOM killer ended the container. The skill is
@@ -476,11 +476,4 @@ func (s *Sandbox) remove(inst *instance) {
 
 func isGone(err error) bool {
 	return errdefs.IsNotFound(err) || strings.Contains(err.Error(), "is already in progress")
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
 }

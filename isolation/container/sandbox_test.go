@@ -273,3 +273,11 @@ func TestBadCalls(t *testing.T) {
 	}
 	assertGone(t, call.ID)
 }
+
+// tail is the last n bytes of a skill's logs, for failure messages.
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+}

@@ -426,7 +426,7 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
 		// The skill's last words are for its caller, not the audit log.
-		return isolation.SkillExited(int64(exit.ExitCode()), len(stderr.buf), lastLine(stderr.buf))
+		return isolation.SkillExited(int64(exit.ExitCode()), stderr.buf)
 	}
 	return isolation.Errorf(isolation.ReasonSkillFailed, "skill trapped: %s", firstLine(runErr.Error()))
 }
@@ -453,18 +453,6 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// lastLine is the last non-empty line of the skill's stderr, at most 512 bytes.
-func lastLine(b []byte) string {
-	s := strings.TrimRight(string(b), "\r\n\t ")
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 512 {
-		s = "…" + s[len(s)-512:]
-	}
-	return strings.ToValidUTF8(s, "?")
 }
 
 // mountFS builds the guest's file system from the granted mounts, each on its own
