@@ -194,8 +194,11 @@ func (e *Engine) load() error {
 		return err
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.readDisabled(st); err != nil {
+		return err
+	}
 	e.publish(st)
-	e.mu.Unlock()
 	return nil
 }
 
@@ -247,12 +250,12 @@ func (e *Engine) pin(a *approval.Approval) pinned {
 	return pinned{entry: entry}
 }
 
-// readState reads and validates everything the engine takes from the skill home,
-// changing nothing. A trust.yaml that is present but cannot be used, and a bad approval
-// file, are errors that name the file and what is wrong: serving with half the
-// operator's decisions (or with none of its signers, so that every call fails
-// verification while the skills look enabled) is worse than not starting, or than
-// keeping the state a reload would replace. A missing trust.yaml is not an error: the
+// readState reads and validates trust.yaml and the approvals (the kill-switch set is
+// read under the lock, by readDisabled), changing nothing. A trust.yaml that is present
+// but cannot be used, and a bad approval file, are errors that name the file and what
+// is wrong: serving with half the operator's decisions (or with none of its signers, so
+// that every call fails verification while the skills look enabled) is worse than not
+// starting, or than keeping the state a reload would replace. A missing trust.yaml is not an error: the
 // engine then trusts no signer, and nothing installs or runs until there is one.
 func (e *Engine) readState() (*state, error) {
 	st := &state{verified: &sync.Map{}} // trust may have changed: verify again
@@ -281,15 +284,22 @@ func (e *Engine) readState() (*state, error) {
 		}
 		st.approvals[name] = a
 	}
+	return st, nil
+}
+
+// readDisabled fills in st's kill-switch set from the store. The caller holds e.mu, the
+// lock Disable and Enable write under: a set read before it could undo a switch
+// thrown while the rest of the state was being read.
+func (e *Engine) readDisabled(st *state) error {
 	disabled, err := e.store.DisabledSet()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st.disabled = make(map[string]bool, len(disabled))
 	for n := range disabled {
 		st.disabled[n] = true
 	}
-	return st, nil
+	return nil
 }
 
 // Reload re-reads trust.yaml, the approvals and the disabled set, and records it. If
@@ -318,16 +328,9 @@ func (e *Engine) reload(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	e.mu.Lock()
-	// The kill switch is read again under the lock: a Disable (or Enable) that wrote
-	// its marker after readState looked must not be undone by this publish.
-	disabled, err := e.store.DisabledSet()
-	if err != nil {
+	if err := e.readDisabled(st); err != nil {
 		e.mu.Unlock()
 		return 0, err
-	}
-	st.disabled = make(map[string]bool, len(disabled))
-	for n := range disabled {
-		st.disabled[n] = true
 	}
 	e.publish(st)
 	e.mu.Unlock()
