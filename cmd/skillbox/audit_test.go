@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 )
@@ -85,28 +81,8 @@ func TestAuditTornTailThroughTheCLI(t *testing.T) {
 	}
 
 	// The server starts on the recovered log.
-	srv := exec.Command(bin, "serve", "--no-container")
-	srv.Env = append(os.Environ(), env...)
-	var srvErr bytes.Buffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() { _ = srv.Process.Kill() })
-	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, bin, env, "skills").code == 0 })
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("serve exited with %v: %s", err, srvErr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not exit after SIGTERM: %s", srvErr.String())
-	}
+	srv, srvErr := startServerWith(t, bin, env, "--no-container")
+	stopServer(t, srv, srvErr)
 
 	// Whole lines cut from the end: the chain still verifies, the kept head does not.
 	b, _ := os.ReadFile(path)
@@ -206,7 +182,7 @@ func TestAuditBadLastLineThroughTheCLI(t *testing.T) {
 	// The server starts; while it runs, recover refuses (it would rewrite the end of a
 	// log the server appends to) and says to stop it.
 	op := &operatorHome{bin: bin, home: home, env: env}
-	srv, _ := startServer(t, op, "--no-container")
+	srv, srvLog := startServer(t, op, "--no-container")
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +193,7 @@ func TestAuditBadLastLineThroughTheCLI(t *testing.T) {
 	if after, _ := os.ReadFile(path); string(after) != string(b)+"\n" {
 		t.Fatal("recover changed the log of a running server")
 	}
-	stopServer(t, srv)
+	stopServer(t, srv, srvLog)
 	if r := signRunCLI(t, bin, env, "audit", "recover"); r.code != 0 || !strings.Contains(r.stdout, "line 47 is empty") {
 		t.Fatalf("recover after the server stopped: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}

@@ -44,11 +44,11 @@ func TestKillNineUnderLoad(t *testing.T) {
 	}
 
 	// The server starts again on the same home and serves.
-	srv2, _ := startServer(t, op, "--no-container")
+	srv2, log2 := startServer(t, op, "--no-container")
 	if out := op.must("invoke", "echo", "--input", `{"again":true}`); !strings.Contains(out, `"again": true`) {
 		t.Fatalf("invoke after restart: %s", out)
 	}
-	stopServer(t, srv2)
+	stopServer(t, srv2, log2)
 	if out := op.must("audit", "verify"); !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify after restart: %s", out)
 	}
@@ -146,8 +146,15 @@ func invokeEnds(t *testing.T, home string) map[uint64]string {
 // startServer starts `skillbox serve` on op's home and waits until it answers.
 func startServer(t *testing.T, op *operatorHome, args ...string) (*exec.Cmd, *lockedWriter) {
 	t.Helper()
-	srv := exec.Command(op.bin, append([]string{"serve"}, args...)...)
-	srv.Env = append(os.Environ(), op.env...)
+	return startServerWith(t, op.bin, op.env, args...)
+}
+
+// startServerWith starts `bin serve args` with env added and waits until it answers;
+// the server is killed when the test ends if it is still running.
+func startServerWith(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *lockedWriter) {
+	t.Helper()
+	srv := exec.Command(bin, append([]string{"serve"}, args...)...)
+	srv.Env = append(os.Environ(), env...)
 	errb := &lockedWriter{}
 	srv.Stderr = errb
 	// Wait also waits for the server's standard error to close, which its container
@@ -162,12 +169,13 @@ func startServer(t *testing.T, op *operatorHome, args ...string) (*exec.Cmd, *lo
 			_ = srv.Wait()
 		}
 	})
-	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, op.bin, op.env, "skills").code == 0 })
+	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, bin, env, "skills").code == 0 })
 	return srv, errb
 }
 
-// stopServer sends SIGTERM and waits for a clean exit.
-func stopServer(t *testing.T, srv *exec.Cmd) {
+// stopServer sends SIGTERM and waits for a clean exit; a failure shows the server's
+// log.
+func stopServer(t *testing.T, srv *exec.Cmd, log *lockedWriter) {
 	t.Helper()
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -177,10 +185,10 @@ func stopServer(t *testing.T, srv *exec.Cmd) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("serve exited with %v", err)
+			t.Fatalf("serve exited with %v: %s", err, log)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit after SIGTERM")
+		t.Fatalf("serve did not exit after SIGTERM: %s", log)
 	}
 }
 
@@ -236,7 +244,7 @@ func TestKillNineLeavesNoContainers(t *testing.T) {
 		t.Errorf("the watchdog does not report its work; server log: %s", srvErr)
 	}
 
-	srv2, _ := startServer(t, op)
+	srv2, log2 := startServer(t, op)
 	if left := dockerObjects(t, "ps", "-aq", pid); len(left) != 0 {
 		t.Fatalf("the killed server's containers came back: %v", left)
 	}
@@ -246,7 +254,7 @@ func TestKillNineLeavesNoContainers(t *testing.T) {
 	pid2 := strconv.Itoa(srv2.Process.Pid)
 	waitUntil(t, "the new server's warm pool to fill", func() bool { return len(dockerObjects(t, "ps", "-aq", pid2)) >= 1 })
 	instance2 := sandboxInstance(t, pid2)
-	stopServer(t, srv2)
+	stopServer(t, srv2, log2)
 	if left := dockerObjects(t, "ps", "-aq", pid2); len(left) != 0 {
 		t.Fatalf("a cleanly stopped server left containers: %v", left)
 	}

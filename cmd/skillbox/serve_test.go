@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,17 +17,7 @@ func TestOperatorFlowThroughTheCLI(t *testing.T) {
 	op := newOperatorHome(t, bin)
 	home, work, env, keyFile, must := op.home, op.work, op.env, op.keyFile, op.must
 
-	srv := exec.Command(bin, "serve", "--no-container")
-	srv.Env = append(os.Environ(), env...)
-	var srvErr syncBuffer
-	srv.Stderr = &srvErr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() { _ = srv.Process.Kill() })
-	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, bin, env, "skills").code == 0 })
+	srv, srvErr := startServer(t, op, "--no-container")
 
 	if out := must("invoke", "echo", "--input", `{"hello":"world"}`); !strings.Contains(out, `"hello": "world"`) {
 		t.Fatalf("invoke: %s", out)
@@ -76,17 +63,7 @@ func TestOperatorFlowThroughTheCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("serve exited with %v: %s", err, srvErr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not exit after SIGTERM: %s", srvErr.String())
-	}
+	stopServer(t, srv, srvErr)
 	if !strings.Contains(srvErr.String(), "reloaded (1 package)\n") || !strings.Contains(srvErr.String(), "draining") {
 		t.Fatalf("serve's log: %s", srvErr.String())
 	}
@@ -169,24 +146,6 @@ func newOperatorHome(t *testing.T, bin string) *operatorHome {
 	}
 
 	return &operatorHome{bin: bin, home: home, work: work, keyFile: keyFile, env: env, must: must}
-}
-
-// syncBuffer is a bytes.Buffer the server's stderr copier and the test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeWasmSkill writes an unsigned, unpacked package work/name holding the module at
