@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
-	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -52,17 +51,6 @@ func accessFixture(t *testing.T, opts ...server.Option) (*engine.Engine, *server
 	return eng, srv, addr
 }
 
-func accessRecords(t *testing.T, eng *engine.Engine) []audit.Entry {
-	t.Helper()
-	var out []audit.Entry
-	for _, e := range readAudit(t, eng) {
-		if e.Event == engine.EventAccessRefused {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // Unauthenticated calls are audited, coalesced: a peer refused 50 times in a row
 // leaves one record at once and one with the count of the rest (written at the end of
 // its minute, or at shutdown), not 50.
@@ -82,14 +70,14 @@ func TestUnauthenticatedCallsAudited(t *testing.T) {
 			}
 		}
 	}
-	recs := accessRecords(t, eng)
+	recs := auditOf(t, eng, engine.EventAccessRefused)
 	me := "unix:uid=" + strconv.Itoa(os.Getuid())
 	if len(recs) != 1 || recs[0].Reason != string(server.ReasonUnauthenticated) || recs[0].Caller != me ||
 		recs[0].Details["count"] != float64(1) || recs[0].Details["method"] != "/skillbox.v1.Skills/List" {
 		t.Fatalf("after 50 refusals: %+v, want one UNAUTHENTICATED record for %s", recs, me)
 	}
 	srv.Shutdown()
-	recs = accessRecords(t, eng)
+	recs = auditOf(t, eng, engine.EventAccessRefused)
 	if len(recs) != 2 || recs[1].Details["count"] != float64(49) || recs[1].Caller != me {
 		t.Fatalf("after shutdown: %+v, want a second record counting 49", recs)
 	}
@@ -102,7 +90,7 @@ func TestUnauthenticatedCallsAudited(t *testing.T) {
 	if _, err := pb.NewSkillsClient(cc).List(ctx, &pb.ListSkillsRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(accessRecords(t, eng)); n != 2 {
+	if n := len(auditOf(t, eng, engine.EventAccessRefused)); n != 2 {
 		t.Fatalf("%d refusal records after a good call", n)
 	}
 }
@@ -125,13 +113,13 @@ func TestAdminRefusalsAudited(t *testing.T) {
 			t.Fatalf("Reload by a non-admin: %v", err)
 		}
 	}
-	recs := accessRecords(t, eng)
+	recs := auditOf(t, eng, engine.EventAccessRefused)
 	if len(recs) != 1 || recs[0].Reason != string(server.ReasonNotAdmin) || recs[0].Caller != "token:agent" ||
 		recs[0].Details["method"] != "/skillbox.v1.Admin/Disable" {
 		t.Fatalf("after 40 refused Admin calls: %+v", recs)
 	}
 	srv.Shutdown()
-	recs = accessRecords(t, eng)
+	recs = auditOf(t, eng, engine.EventAccessRefused)
 	if len(recs) != 2 || recs[1].Details["count"] != float64(39) || recs[1].Details["method"] != "/skillbox.v1.Admin/Reload" {
 		t.Fatalf("after shutdown: %+v", recs)
 	}

@@ -155,6 +155,19 @@ func readAudit(t *testing.T, eng *engine.Engine) []audit.Entry {
 	return out
 }
 
+// auditOf is the records of one event in the engine's audit log (whose chain must
+// verify).
+func auditOf(t *testing.T, eng *engine.Engine, event string) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	for _, e := range readAudit(t, eng) {
+		if e.Event == event {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // countingListener is a TCP origin that only counts: connections accepted and bytes
 // received. A denied request must leave both at zero.
 type countingListener struct {

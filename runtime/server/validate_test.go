@@ -2,36 +2,15 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
-	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 )
-
-// invokeRefusals are the invoke.refused records of the engine's audit log.
-func invokeRefusals(t *testing.T, eng *engine.Engine) []audit.Entry {
-	t.Helper()
-	raw, err := os.ReadFile(eng.AuditPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []audit.Entry
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var e audit.Entry
-		if line != "" && json.Unmarshal([]byte(line), &e) == nil && e.Event == engine.EventInvokeRefused {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // TestDoorRefusalsAreAudited: a call with no name or with bad limits is refused by the
 // engine behind the door, so the refusal is recorded like every other one (the door
@@ -57,7 +36,7 @@ func TestDoorRefusalsAreAudited(t *testing.T) {
 			t.Fatalf("request %d: field %q, want %q", i, d.GetField(), want)
 		}
 	}
-	if n := len(invokeRefusals(t, f.eng)); n != len(reqs) {
+	if n := len(auditOf(t, f.eng, engine.EventInvokeRefused)); n != len(reqs) {
 		t.Fatalf("%d invoke.refused records, want %d", n, len(reqs))
 	}
 }
