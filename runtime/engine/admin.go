@@ -263,19 +263,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, DisableWait)
 	defer cancel()
-	running := 0
-	for _, c := range ending {
-		select {
-		case <-c.done:
-			continue
-		case <-wait.Done():
-		}
-		select {
-		case <-c.done:
-		default:
-			running++
-		}
-	}
+	running := awaitEnded(wait, ending)
 	// Warm instances go even if the operator's client has gone: a disabled skill keeps
 	// nothing running.
 	e.drain(context.WithoutCancel(ctx), name)

@@ -31,19 +31,7 @@ func (e *Engine) Shutdown(ctx context.Context) (int, error) {
 	}
 	e.mu.Unlock()
 	start := time.Now()
-	running := 0
-	for _, c := range ending {
-		select {
-		case <-c.done:
-			continue
-		case <-ctx.Done():
-		}
-		select {
-		case <-c.done:
-		default:
-			running++
-		}
-	}
+	running := awaitEnded(ctx, ending)
 	if running > 0 {
 		return len(ending), errorf(ReasonCallsRunning, "shutdown: %d of %d cancelled calls had not ended after %s; their records may be missing",
 			running, len(ending), time.Since(start).Round(time.Millisecond))
@@ -58,4 +46,23 @@ func shutdownError(callCtx context.Context) error {
 		return &Error{Reason: isolation.ReasonCanceled, Msg: errShutdown.Error()}
 	}
 	return nil
+}
+
+// awaitEnded waits until every call in calls has ended (its record written) or ctx
+// ends, and returns how many had not ended by then. The kill switch and Shutdown both
+// confirm the calls they cancelled this way.
+func awaitEnded(ctx context.Context, calls []*inflight) (running int) {
+	for _, c := range calls {
+		select {
+		case <-c.done:
+			continue
+		case <-ctx.Done():
+		}
+		select {
+		case <-c.done:
+		default:
+			running++
+		}
+	}
+	return running
 }
