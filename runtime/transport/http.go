@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,24 +27,15 @@ func ListenHTTP(ctx context.Context, cfg ServerConfig) (*HTTPListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	useTLS := cfg.TLSCert != "" || cfg.TLSKey != ""
-	switch {
-	case addr.isUnix():
+	if addr.isUnix() {
 		return nil, fmt.Errorf("listen %s: an HTTP door listens on host:port", cfg.Addr)
-	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
-		return nil, errors.New("listen: TLS needs both a certificate and a key")
-	case cfg.ClientCA != "" && !useTLS:
-		return nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
-	case !useTLS && cfg.TokenFile == "":
-		return nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, or (on a loopback address only) set a token file", cfg.Addr)
 	}
-	l := &HTTPListener{tls: useTLS}
+	useTLS, tokens, err := admit(cfg, addr, cfg.Addr, "set a certificate and key, or (on a loopback address only) set a token file")
+	if err != nil {
+		return nil, err
+	}
+	l := &HTTPListener{tls: useTLS, tokens: tokens}
 	l.host, _, _ = net.SplitHostPort(addr.hostPort)
-	if cfg.TokenFile != "" {
-		if l.tokens, err = LoadTokens(cfg.TokenFile); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
-	}
 	var tc *tls.Config
 	if useTLS {
 		if tc, err = serverTLS(cfg, l.tokens != nil); err != nil {

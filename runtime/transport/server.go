@@ -87,24 +87,14 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	useTLS := cfg.TLSCert != "" || cfg.TLSKey != ""
-	switch {
-	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
-		return nil, nil, errors.New("listen: TLS needs both a certificate and a key")
-	case cfg.ClientCA != "" && !useTLS:
-		return nil, nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
-	case useTLS && addr.isUnix():
+	useTLS, tokens, err := admit(cfg, addr, addrStr, "set a certificate and key, listen on a unix socket, or (on a loopback address only) set a token file")
+	if err != nil {
+		return nil, nil, err
+	}
+	if useTLS && addr.isUnix() {
 		return nil, nil, fmt.Errorf("listen %s: TLS is for TCP; a unix socket is guarded by its file mode", addrStr)
-	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
-		return nil, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: set a certificate and key, listen on a unix socket, or (on a loopback address only) set a token file", addrStr)
 	}
-
-	a := &authenticator{refused: cfg.Refused}
-	if cfg.TokenFile != "" {
-		if a.tokens, err = LoadTokens(cfg.TokenFile); err != nil {
-			return nil, nil, fmt.Errorf("listen: %w", err)
-		}
-	}
+	a := &authenticator{refused: cfg.Refused, tokens: tokens}
 
 	var (
 		creds credentials.TransportCredentials
@@ -136,6 +126,29 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 		grpc.ChainStreamInterceptor(a.stream),
 	}
 	return lis, opts, nil
+}
+
+// admit applies the admission rules every listener shares (gRPC and the HTTP doors):
+// a certificate needs its key, client certificates need TLS, a TCP listener needs TLS
+// or a token file (plaintext is then loopback only: listenTCP), and the token file is
+// loaded here. It returns whether the listener serves TLS, and the tokens (nil: none).
+// how says what an operator can do about a listener refused for want of TLS.
+func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, tokens *TokenSet, err error) {
+	useTLS = cfg.TLSCert != "" || cfg.TLSKey != ""
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return false, nil, errors.New("listen: TLS needs both a certificate and a key")
+	case cfg.ClientCA != "" && !useTLS:
+		return false, nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
+	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
+		return false, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: %s", addrStr, how)
+	}
+	if cfg.TokenFile != "" {
+		if tokens, err = LoadTokens(cfg.TokenFile); err != nil {
+			return false, nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	return useTLS, tokens, nil
 }
 
 func serverTLS(cfg ServerConfig, tokens bool) (*tls.Config, error) {
