@@ -213,13 +213,8 @@ func (d *grpcDoor) attach(h *Host, opts ServeOptions) {
 // ends CANCELED, recorded in the audit log) and the doors close. It returns nil after
 // such a drain, or the error that stopped a door.
 func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
-	gd, err := listenGRPC(ctx, h.home, opts, h.emit)
+	gd, md, err := listenDoors(ctx, h.home, opts, h.emit)
 	if err != nil {
-		return err
-	}
-	md, err := listenMCP(ctx, opts)
-	if err != nil {
-		gd.close()
 		return err
 	}
 	return h.serve(ctx, gd, md, opts)
@@ -338,13 +333,8 @@ func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
 			opts.Events(ev)
 		}
 	}
-	gd, err := listenGRPC(ctx, opts.Home, sopts, emit)
+	gd, md, err := listenDoors(ctx, opts.Home, sopts, emit)
 	if err != nil {
-		return err
-	}
-	md, err := listenMCP(ctx, sopts)
-	if err != nil {
-		gd.close()
 		return err
 	}
 	h, err := Open(ctx, opts)
@@ -357,4 +347,19 @@ func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
 	}
 	defer h.Close()
 	return h.serve(ctx, gd, md, sopts)
+}
+
+// listenDoors makes the listeners of the doors opts asks for: gRPC always, MCP when
+// opts.MCP is set (md is then non-nil). On error nothing is left listening.
+func listenDoors(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, *mcpDoor, error) {
+	gd, err := listenGRPC(ctx, home, opts, emit)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := listenMCP(ctx, opts)
+	if err != nil {
+		gd.close()
+		return nil, nil, err
+	}
+	return gd, md, nil
 }
