@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ const (
 // mcpServer is a served host with an MCP door on loopback and a token file naming
 // alice and bob.
 type mcpServer struct {
+	ev  *events
 	h   *host.Host
 	eng *engine.Engine
 	url string // http://127.0.0.1:PORT/mcp
@@ -58,6 +61,12 @@ func (s *mcpServer) install(t testing.TB, name, module, body string, grant *appr
 // socket and MCP on 127.0.0.1 until the test ends.
 func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	t.Helper()
+	return startMCPWith(t, setup, func(tokens string) transport.ServerConfig { return transport.ServerConfig{TokenFile: tokens} })
+}
+
+// startMCPWith is startMCP with the listener settings listen makes of the token file.
+func startMCPWith(t testing.TB, setup func(s *mcpServer), listen func(tokens string) transport.ServerConfig) *mcpServer {
+	t.Helper()
 	kit := testkit.NewHome(t)
 	home := resolve(t, kit.Dir)
 	ev := newEvents()
@@ -65,7 +74,7 @@ func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &mcpServer{h: h, eng: h.Engine(), kit: kit}
+	s := &mcpServer{ev: ev, h: h, eng: h.Engine(), kit: kit}
 	setup(s)
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("alice "+aliceToken+"\nbob "+bobToken+"\n"), 0o600); err != nil {
@@ -74,7 +83,7 @@ func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- h.Serve(sctx, host.ServeOptions{MCP: "127.0.0.1:0", Listen: transport.ServerConfig{TokenFile: tokens}, Drain: 5 * time.Second})
+		served <- h.Serve(sctx, host.ServeOptions{MCP: "127.0.0.1:0", Listen: listen(tokens), Drain: 5 * time.Second})
 	}()
 	for s.url == "" {
 		if up := ev.wait(t, host.Serving); up.Door == "mcp" {
@@ -172,17 +181,26 @@ func TestMCPHTTP(t *testing.T) {
 		s.install(t, "slow", "../engine/testdata/loop.wasm", "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 300ms, memory: 16MiB}\n", nil)
 		s.install(t, "spin", "../engine/testdata/loop.wasm", "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s, memory: 16MiB}\n", nil)
 		s.install(t, "secret", "../engine/testdata/echo.wasm", echoBody, &approval.Grant{Callers: []string{"token:alice"}})
+		// Granted one origin (where nothing listens); it fails after a request elsewhere.
+		s.install(t, "failing", "../engine/testdata/failhttp.wasm",
+			"input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"http://127.0.0.1:1\"]\nlimits: {requests: 5}\n", nil)
 	})
 	ctx := context.Background()
 	alice := connect(t, s.url, aliceToken, nil)
 
 	t.Run("list", func(t *testing.T) {
 		got := strings.Join(toolNames(t, alice), ",")
-		if got != "echo,secret,slow,spin,strict" {
-			t.Errorf("alice's tools %s, want echo,secret,slow,spin,strict in name order", got)
+		if got != "echo,failing,secret,slow,spin,strict" {
+			t.Errorf("alice's tools %s, want echo,failing,secret,slow,spin,strict in name order", got)
 		}
 		res, _ := alice.ListTools(ctx, nil)
 		for _, tl := range res.Tools {
+			if tl.Name == "failing" {
+				if tl.Annotations == nil || tl.Annotations.ReadOnlyHint || tl.Annotations.OpenWorldHint == nil || !*tl.Annotations.OpenWorldHint {
+					t.Errorf("failing: annotations %+v, want open-world and not read-only (network granted)", tl.Annotations)
+				}
+				continue
+			}
 			if tl.Annotations == nil || !tl.Annotations.ReadOnlyHint || tl.Annotations.OpenWorldHint == nil || *tl.Annotations.OpenWorldHint {
 				t.Errorf("%s: annotations %+v, want readOnly and closed-world (no network, no files granted)", tl.Name, tl.Annotations)
 			}
@@ -191,7 +209,7 @@ func TestMCPHTTP(t *testing.T) {
 
 	t.Run("hidden from a caller not in callers", func(t *testing.T) {
 		bob := connect(t, s.url, bobToken, nil)
-		if got := strings.Join(toolNames(t, bob), ","); got != "echo,slow,spin,strict" {
+		if got := strings.Join(toolNames(t, bob), ","); got != "echo,failing,slow,spin,strict" {
 			t.Errorf("bob's tools %s, want the approval's callers to hide secret", got)
 		}
 		if _, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "secret", Arguments: map[string]any{}}); err == nil {
@@ -231,16 +249,29 @@ func TestMCPHTTP(t *testing.T) {
 		if !found {
 			t.Errorf("no invoke.end naming the mcp door for call %v", res.Meta[mcp.MetaCallID])
 		}
+		// So do the metrics.
+		if n := callsTotal(t, s.eng, "echo", "mcp", "ok"); n < 1 {
+			t.Errorf("skillbox_calls_total{skill=echo,door=mcp,outcome=ok} = %v, want the call counted under the mcp door", n)
+		}
+		if n := callsTotal(t, s.eng, "echo", "grpc", "ok"); n != 0 {
+			t.Errorf("skillbox_calls_total{skill=echo,door=grpc,outcome=ok} = %v, want 0 (no gRPC calls were made)", n)
+		}
 	})
 
-	t.Run("invalid input names the field", func(t *testing.T) {
-		res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "strict", Arguments: map[string]any{"n": "x"}})
+	t.Run("egress denied", func(t *testing.T) {
+		var hits atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+		defer other.Close()
+		res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "failing", Arguments: map[string]any{"method": "GET", "url": other.URL}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		r := refusal(t, res)
-		if r.Reason != "INVALID_INPUT" || r.Field != "input.n" || r.AuditID == "" {
-			t.Errorf("refusal %+v, want INVALID_INPUT for field input.n (as gRPC names it) with its audit record", r)
+		if r.Reason != "EGRESS_DENIED" || !strings.Contains(r.Message, other.URL) || r.AuditID == "" {
+			t.Errorf("refusal %+v, want EGRESS_DENIED naming %s with its audit record", r, other.URL)
+		}
+		if hits.Load() != 0 {
+			t.Error("the origin that was not granted was reached")
 		}
 	})
 
@@ -380,4 +411,28 @@ func TestMCPHTTP(t *testing.T) {
 			t.Errorf("a localhost Origin: HTTP %d, want 200", code)
 		}
 	})
+}
+
+// callsTotal is the value of skillbox_calls_total for skill, door and outcome.
+func callsTotal(t *testing.T, eng *engine.Engine, skill, door, outcome string) float64 {
+	t.Helper()
+	mfs, err := eng.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "skillbox_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["skill"] == skill && labels["door"] == door && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

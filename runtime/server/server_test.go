@@ -294,10 +294,10 @@ func TestEndToEndNarrowedGrant(t *testing.T) {
 
 	text := scrape(t, f.eng.Metrics().Handler())
 	for _, want := range []string{
-		`skillbox_calls_total{outcome="ok",skill="raw"} 2`,
+		`skillbox_calls_total{door="grpc",outcome="ok",skill="raw"} 2`,
 		`skillbox_egress_decisions_total{decision="allowed",skill="raw"} 1`,
 		`skillbox_egress_decisions_total{decision="denied",skill="raw"} 1`,
-		`skillbox_call_duration_seconds_count{skill="raw"} 2`,
+		`skillbox_call_duration_seconds_count{door="grpc",skill="raw"} 2`,
 		`skillbox_calls_in_flight{skill="raw"} 0`,
 	} {
 		if !strings.Contains(text, want) {
