@@ -275,6 +275,26 @@ func TestMCPHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("a 2026-07-28 client falls back to the session revision", func(t *testing.T) {
+		// The SDK serves the stateless 2026-07-28 revision only from a stateless
+		// handler; this door keeps sessions (list_changed needs them), so such a
+		// client's server/discover is refused and it initializes as 2025-11-25.
+		c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
+		tr := &sdk.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearer{aliceToken, http.DefaultTransport}}}
+		cs, err := c.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
+		if err != nil {
+			t.Fatalf("a client asking for 2026-07-28: %v", err)
+		}
+		defer cs.Close()
+		if v := cs.InitializeResult().ProtocolVersion; v != "2025-11-25" {
+			t.Errorf("negotiated %s, want 2025-11-25", v)
+		}
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"v": 2026}})
+		if err != nil || res.IsError {
+			t.Fatalf("call: %v %+v", err, res)
+		}
+	})
+
 	t.Run("over budget", func(t *testing.T) {
 		res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "slow", Arguments: map[string]any{}})
 		if err != nil {

@@ -169,9 +169,11 @@ func (d *Door) newCallerServer(caller string) *callerServer {
 		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}},
 	})
 	cs := &callerServer{caller: caller, srv: srv, tools: map[string][]byte{}}
-	// Session-based (2025-11-25 and before) and stateless (2026-07-28) requests are
-	// both served: the SDK's stateful handler answers a request without a session as
-	// the stateless revision does.
+	// Session-based revisions (2025-11-25 and before) are served. The SDK (v1.8.0)
+	// serves the stateless 2026-07-28 revision only from a stateless handler, which
+	// has no sessions and so no list_changed stream; a 2026-07-28 client's
+	// server/discover is refused with the versions supported and it initializes a
+	// session as 2025-11-25.
 	// Idle sessions end after SessionIdle: a client that opens sessions and walks away
 	// must not grow the server's memory without bound. Replies are plain JSON (one
 	// response per request needs no event stream); list_changed goes on the session's
