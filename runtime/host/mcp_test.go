@@ -275,23 +275,46 @@ func TestMCPHTTP(t *testing.T) {
 		}
 	})
 
-	t.Run("a 2026-07-28 client falls back to the session revision", func(t *testing.T) {
-		// The SDK serves the stateless 2026-07-28 revision only from a stateless
-		// handler; this door keeps sessions (list_changed needs them), so such a
-		// client's server/discover is refused and it initializes as 2025-11-25.
-		c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
-		tr := &sdk.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearer{aliceToken, http.DefaultTransport}}}
-		cs, err := c.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
+	t.Run("stateless 2026-07-28 client", func(t *testing.T) {
+		changed := make(chan struct{}, 16)
+		c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, &sdk.ClientOptions{
+			ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+		})
+		tr := &sdk.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearer{bobToken, http.DefaultTransport}}}
+		cs, err := c.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: mcp.StatelessRevision})
 		if err != nil {
-			t.Fatalf("a client asking for 2026-07-28: %v", err)
+			t.Fatalf("a client asking for %s: %v", mcp.StatelessRevision, err)
 		}
 		defer cs.Close()
-		if v := cs.InitializeResult().ProtocolVersion; v != "2025-11-25" {
-			t.Errorf("negotiated %s, want 2025-11-25", v)
+		if v := cs.InitializeResult().ProtocolVersion; v != mcp.StatelessRevision {
+			t.Fatalf("negotiated %s, want %s (the stateless revision served as such)", v, mcp.StatelessRevision)
+		}
+		if cs.ID() != "" {
+			t.Errorf("session id %q, want none (stateless)", cs.ID())
+		}
+		// The same tools per caller: bob does not see secret.
+		if got := strings.Join(toolNames(t, cs), ","); got != "echo,failing,slow,spin,strict" {
+			t.Errorf("bob's tools %s over the stateless revision, want secret hidden", got)
 		}
 		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"v": 2026}})
 		if err != nil || res.IsError {
 			t.Fatalf("call: %v %+v", err, res)
+		}
+		if r := refusal(t, mustCall(t, cs, "strict", map[string]any{"n": "x"})); r.Reason != "INVALID_INPUT" || r.Field != "input.n" {
+			t.Errorf("refusal %+v, want INVALID_INPUT for input.n", r)
+		}
+		// list_changed arrives on the subscriptions/listen stream.
+		s.install(t, "later", "../engine/testdata/echo.wasm", echoBody, nil)
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case <-changed:
+				if slices.Contains(toolNames(t, cs), "later") {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no list_changed listing later within a minute of approving it; tools %v", toolNames(t, cs))
+			}
 		}
 	})
 
@@ -455,4 +478,13 @@ func callsTotal(t *testing.T, eng *engine.Engine, skill, door, outcome string) f
 		}
 	}
 	return 0
+}
+
+func mustCall(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any) *sdk.CallToolResult {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return res
 }
