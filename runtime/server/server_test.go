@@ -51,6 +51,7 @@ type fixture struct {
 	skills pb.SkillsClient
 	admin  pb.AdminClient
 	health healthpb.HealthClient
+	srv    *server.Server
 }
 
 func newFixture(t testing.TB, sopts ...server.Option) *fixture {
@@ -81,7 +82,7 @@ func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	}
 	t.Cleanup(func() { cc.Close() })
 	return &fixture{home: home, eng: eng, skills: pb.NewSkillsClient(cc), admin: pb.NewAdminClient(cc),
-		health: healthpb.NewHealthClient(cc)}
+		health: healthpb.NewHealthClient(cc), srv: srv}
 }
 
 // install builds and signs a package with the home's trusted key and installs it.
