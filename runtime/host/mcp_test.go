@@ -117,8 +117,18 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-// connect is an MCP client session of the SDK's own client over Streamable HTTP.
+// sessionRevision is the newest MCP revision with sessions, what today's clients speak.
+const sessionRevision = "2025-11-25"
+
+// connect is an MCP client session of the SDK's own client over Streamable HTTP, in
+// the session revision (the SDK's client would otherwise ask for the stateless one).
 func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.ClientSession {
+	t.Helper()
+	return connectAs(t, url, token, opts, &sdk.ClientSessionOptions{ProtocolVersion: sessionRevision})
+}
+
+// connectAs is connect with session options (a protocol revision).
+func connectAs(t testing.TB, url, token string, opts *sdk.ClientOptions, sopts *sdk.ClientSessionOptions) *sdk.ClientSession {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, opts)
 	// Keep-alive connections for every concurrent caller: http.DefaultTransport keeps
@@ -126,7 +136,7 @@ func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.Clie
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 64
 	tr := &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, base}}}
-	cs, err := c.Connect(context.Background(), tr, nil)
+	cs, err := c.Connect(context.Background(), tr, sopts)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}
@@ -358,38 +368,44 @@ func TestMCPHTTP(t *testing.T) {
 		}
 	})
 
-	t.Run("list_changed after approve and disable", func(t *testing.T) {
-		changed := make(chan struct{}, 16)
-		watcher := connect(t, s.url, aliceToken, &sdk.ClientOptions{
-			ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
-		})
-		// The client's standalone stream is open once a request has gone through.
-		toolNames(t, watcher)
-		waitFor := func(what string, want func([]string) bool) {
-			t.Helper()
-			deadline := time.After(time.Minute)
-			for {
-				select {
-				case <-changed:
-					if want(toolNames(t, watcher)) {
-						return
+	for i, rev := range []string{sessionRevision, mcp.StatelessRevision} {
+		t.Run("list_changed after approve and disable, "+rev, func(t *testing.T) {
+			changed := make(chan struct{}, 16)
+			watcher := connectAs(t, s.url, aliceToken, &sdk.ClientOptions{
+				ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+			}, &sdk.ClientSessionOptions{ProtocolVersion: rev})
+			if v := watcher.InitializeResult().ProtocolVersion; v != rev {
+				t.Fatalf("negotiated %s, want %s", v, rev)
+			}
+			// The client's stream for notifications is open once a request has gone through.
+			toolNames(t, watcher)
+			fresh := fmt.Sprint("fresh", i)
+			waitFor := func(what string, want func([]string) bool) {
+				t.Helper()
+				deadline := time.After(time.Minute)
+				for {
+					select {
+					case <-changed:
+						if want(toolNames(t, watcher)) {
+							return
+						}
+					case <-deadline:
+						t.Fatalf("no notifications/tools/list_changed within a minute of %s; tools %v", what, toolNames(t, watcher))
 					}
-				case <-deadline:
-					t.Fatalf("no notifications/tools/list_changed within a minute of %s; tools %v", what, toolNames(t, watcher))
 				}
 			}
-		}
-		s.install(t, "fresh", "../engine/testdata/echo.wasm", echoBody, nil)
-		waitFor("approving fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
-		if _, err := s.eng.Disable(ctx, "fresh", "test", "incident"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor("disabling fresh", func(n []string) bool { return !slices.Contains(n, "fresh") })
-		if err := s.eng.Enable(ctx, "fresh", "test"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor("enabling fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
-	})
+			s.install(t, fresh, "../engine/testdata/echo.wasm", echoBody, nil)
+			waitFor("approving "+fresh, func(n []string) bool { return slices.Contains(n, fresh) })
+			if _, err := s.eng.Disable(ctx, fresh, "test", "incident"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("disabling "+fresh, func(n []string) bool { return !slices.Contains(n, fresh) })
+			if err := s.eng.Enable(ctx, fresh, "test"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("enabling "+fresh, func(n []string) bool { return slices.Contains(n, fresh) })
+		})
+	}
 
 	t.Run("disable cancels a call in flight", func(t *testing.T) {
 		done := make(chan *sdk.CallToolResult, 1)
