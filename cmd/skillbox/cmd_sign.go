@@ -46,7 +46,14 @@ func keygenCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("keygen: %w", err)
 			}
-			// Both files are checked first, so a refusal writes neither.
+			// The directory and both files are checked first, so a refusal writes neither.
+			if dir := filepath.Dir(prefix); dir != "." {
+				if fi, err := os.Stat(dir); err != nil {
+					return fmt.Errorf("keygen: the directory %s does not exist; create it first (mkdir -p %s)", dir, dir)
+				} else if !fi.IsDir() {
+					return fmt.Errorf("keygen: %s is not a directory; --out is a path prefix such as keys/acme", dir)
+				}
+			}
 			for _, f := range []string{prefix + ".key", prefix + ".pub"} {
 				if _, err := os.Lstat(f); err == nil {
 					return fmt.Errorf("keygen: %s already exists, and keygen never overwrites a key: choose another --out, or move it away first", f)
