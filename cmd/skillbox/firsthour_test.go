@@ -1,10 +1,15 @@
 package main
 
 import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
 // The CLI basics a newcomer tries first, through the built binary: help both ways,
@@ -120,5 +125,49 @@ func TestAdminCommandsThroughTheCLI(t *testing.T) {
 	op.must("enable", "echo")
 	if out := op.must("invoke", "echo", "--input", `{"a":1}`); !strings.Contains(out, `"a": 1`) {
 		t.Fatalf("invoke after enable: %q", out)
+	}
+}
+
+// verify reads the archive an operator receives, as install would, and refuses a
+// tampered one.
+func TestVerifyArchive(t *testing.T) {
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	archive := filepath.Join(op.work, "echo.tar.gz")
+	if out := op.must("verify", archive); !strings.Contains(out, "verified "+archive+": signed by release") {
+		t.Fatalf("verify archive: %q", out)
+	}
+	// The signed package's files with the module changed after signing.
+	pkg := filepath.Join(op.work, "echo")
+	bad := filepath.Join(op.work, "bad.tar.gz")
+	f, err := os.Create(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	files, err := skillpkg.Files(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join(pkg, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "module.wasm" {
+			data = append(data, 0) // one byte more: a different module
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	if err := errors.Join(tw.Close(), gz.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	r := signRunCLI(t, bin, op.env, "verify", bad)
+	if line := strings.TrimSpace(r.stderr); r.code == 0 || strings.Contains(line, "\n") || !strings.Contains(line, "verify "+bad+": ") || !strings.Contains(line, "digest") {
+		t.Fatalf("verify of a tampered archive: exit %d %q: want one line naming the archive and the digest", r.code, r.stderr)
 	}
 }
