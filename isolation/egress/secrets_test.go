@@ -268,8 +268,8 @@ func TestBrokeredNoPartialOrEncodedEcho(t *testing.T) {
 func TestGuardBrokers(t *testing.T) {
 	p := newBrokerPair(t)
 	for u, want := range map[string]bool{
-		p.listed.URL + "/any": true,
-		p.other.URL + "/any":  false,
+		p.listed.URL + "/any":                               true,
+		p.other.URL + "/any":                                false,
 		fmt.Sprintf("https://127.0.0.1:%d/", p.listed.port): false, // another scheme is another origin
 	} {
 		pu, _ := url.Parse(u)
