@@ -438,20 +438,10 @@ func bindingDigest(v *PendingRequest) string {
 // and the oversight.
 func grantWords(r *resolved, lim isolation.Limits) string {
 	g := r.approval.Grant
-	gm := *r.entry.Manifest
-	gm.Capabilities = manifest.Capabilities{Network: g.Network}
-	for _, f := range g.Files {
-		gm.Capabilities.Files = append(gm.Capabilities.Files, manifest.FileGrant{Path: f.Path, Access: f.Access})
-	}
-	for _, n := range sortedNames(g.Env) {
-		gm.Capabilities.Env = append(gm.Capabilities.Env, n)
-	}
-	for _, n := range sortedNames(g.Secrets) {
-		gm.Capabilities.Secrets = append(gm.Capabilities.Secrets, n)
-	}
+	gm := g.Granted(r.entry.Manifest) // the grant's capabilities, brokered secrets narrowed
 	gm.Limits = manifest.Limits{Timeout: manifest.Duration(lim.Timeout), Memory: manifest.Size(lim.Memory),
 		Output: manifest.Size(lim.Output), CPU: lim.CPU, Requests: lim.Requests}
-	rep := review.Describe(&gm)
+	rep := review.Describe(gm)
 	rep.Signer = r.signer
 	rep.ManifestDigest = r.entry.ManifestDigest
 	rep.CodeDigest = r.entry.CodeDigest
