@@ -110,7 +110,8 @@ func approveCommand() *cli.Command {
 			"  env: {LANG: C.UTF-8}\n" +
 			"  secrets: {API_TOKEN: \"env:ACME_TOKEN\"}   # or file:/abs/path\n" +
 			"  limits: {timeout: 5s, memory: 32MiB, output: 256KiB, requests: 5}\n" +
-			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n",
+			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n" +
+			"  oversight: {approvers: [\"token:alice\"], wait: 5m, reason: \"payments\"}  # each call waits for a person (docs/oversight.md)\n",
 		Flags: []cli.Flag{homeFlag(),
 			&cli.StringFlag{Name: "grant", Usage: "grant file (YAML); default: exactly what the manifest asks"},
 			&cli.StringFlag{Name: "by", Usage: "who approves, recorded in the approval and the audit log"},
@@ -434,6 +435,7 @@ func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool)
 	} else {
 		fmt.Fprintln(w, "  callers: any caller the server admits")
 	}
+	fmt.Fprintf(w, "  oversight: %s\n", g.Oversight.Words())
 	fmt.Fprintln(w)
 }
 

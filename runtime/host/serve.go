@@ -282,6 +282,9 @@ func (h *Host) serve(ctx context.Context, gd *grpcDoor, md *mcpDoor, opts ServeO
 // calls still running.
 func (h *Host) drain(ctx context.Context, doors []door, drain time.Duration) {
 	h.emit(Event{Kind: Draining})
+	// Calls waiting for a person end now (UNAVAILABLE, nothing run) rather than hold
+	// the drain: nobody can decide them once the doors close. WatchPending streams end.
+	h.engine.StopApprovals()
 	stopped := make(chan struct{})
 	go func() {
 		done := make(chan struct{}, len(doors))

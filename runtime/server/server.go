@@ -287,6 +287,64 @@ func (s *Server) Calls(ctx context.Context, _ *pb.CallsRequest) (*pb.CallsRespon
 	return out, nil
 }
 
+// WatchPending implements Admin.WatchPending: the pending calls now, then again after
+// each change, until the client goes or the server stops approvals.
+func (s *Server) WatchPending(_ *pb.WatchPendingRequest, stream pb.Admin_WatchPendingServer) error {
+	ctx := stream.Context()
+	if _, err := s.admin(ctx); err != nil {
+		return err
+	}
+	changed, stop := s.eng.WatchPending()
+	defer stop()
+	for {
+		if err := stream.Send(pendingSnapshot(s.eng.Pending(), time.Now())); err != nil {
+			return err
+		}
+		select {
+		case _, ok := <-changed:
+			if !ok {
+				return detailed(engine.ReasonUnavailable, "the server is shutting down", "", "")
+			}
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// Decide implements Admin.Decide; the engine judges the approver.
+func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideResponse, error) {
+	who, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var allow bool
+	switch req.GetDecision() {
+	case pb.Decision_DECISION_ALLOW:
+		allow = true
+	case pb.Decision_DECISION_DENY:
+	default:
+		return nil, detailed(engine.ReasonInvalidInput, "decision: want DECISION_ALLOW or DECISION_DENY", "decision", "")
+	}
+	if err := s.eng.Decide(ctx, engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DecideResponse{}, nil
+}
+
+func pendingSnapshot(reqs []engine.PendingRequest, now time.Time) *pb.PendingSnapshot {
+	out := &pb.PendingSnapshot{Requests: make([]*pb.PendingRequest, 0, len(reqs))}
+	for _, p := range reqs {
+		out.Requests = append(out.Requests, &pb.PendingRequest{
+			Id: p.ID, Skill: p.Skill, Version: p.Version, ManifestDigest: p.ManifestDigest, CodeDigest: p.CodeDigest,
+			Signer: p.Signer, Caller: p.Caller, Door: p.Door, InputJson: string(p.Input), InputSha256: p.InputSHA256,
+			Limits: limits(p.Limits), Approvers: p.Approvers, Reason: p.Reason, Review: p.Review,
+			Requested: p.Requested.UTC().Format(time.RFC3339Nano), Expires: p.Expires.UTC().Format(time.RFC3339Nano),
+			TimeLeftMs: p.TimeLeft(now).Milliseconds(), Digest: p.Digest,
+		})
+	}
+	return out
+}
+
 // codeOf is the one mapping from a category of failure to a gRPC code (every reason
 // has a category: see categoryOf). Another door maps the same categories to its own
 // statuses.

@@ -21,7 +21,7 @@ func TestDescriptorsLoad(t *testing.T) {
 	}
 	want := map[string][]string{
 		"Skills": {"List", "Get", "Invoke", "Watch"},
-		"Admin":  {"Disable", "Enable", "Reload", "Calls"},
+		"Admin":  {"Disable", "Enable", "Reload", "Calls", "WatchPending", "Decide"},
 	}
 	for svc, methods := range want {
 		sd := fd.Services().ByName(protoreflect.Name(svc))
