@@ -136,14 +136,16 @@ func (c *Console) Handler() http.Handler {
 }
 
 // secureHeaders: no script but the console's own file, no inline script or style, no
-// framing, nothing cached, no referrer leaving the console.
+// framing, nothing cached, no referrer leaving the console. The referrer policy is
+// same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with
+// the console's own form posts, and sameOrigin could no longer tell them apart.
 func secureHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
