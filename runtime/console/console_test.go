@@ -425,4 +425,3 @@ func TestUnknownSkill(t *testing.T) {
 		t.Errorf("records %+v", rs)
 	}
 }
-
