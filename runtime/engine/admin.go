@@ -217,7 +217,11 @@ func grantSummary(g approval.Grant) map[string]any {
 	}
 	sort.Strings(env)
 	sort.Strings(secrets)
-	return map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
+	out := map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
+	if o := g.Oversight; o != nil {
+		out["oversight"] = map[string]any{"approvers": o.Approvers, "wait": o.WaitBound().String(), "reason": o.Reason}
+	}
+	return out
 }
 
 // DisableWait bounds how long Disable waits for the calls it cancelled to end: the

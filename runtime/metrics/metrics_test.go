@@ -87,3 +87,29 @@ func TestIndependentRegistries(t *testing.T) {
 		t.Fatal("a metric recorded on one instance shows up on another")
 	}
 }
+
+// Requests for a decision are counted when parked and when ended, by outcome, with
+// their wait; the pending gauge goes back to zero.
+func TestApprovalMetrics(t *testing.T) {
+	m := New()
+	for _, o := range []string{ApprovalAllowed, ApprovalDenied, ApprovalDenied, ApprovalExpired} {
+		m.ApprovalRequested("pay")(o)
+	}
+	still := m.ApprovalRequested("pay")
+	out := scrape(t, m)
+	for _, want := range []string{
+		`skillbox_approval_requests_total{skill="pay"} 5`,
+		`skillbox_approval_outcomes_total{outcome="denied",skill="pay"} 2`,
+		`skillbox_approval_outcomes_total{outcome="allowed",skill="pay"} 1`,
+		`skillbox_approval_wait_seconds_count{outcome="expired",skill="pay"} 1`,
+		`skillbox_approvals_pending{skill="pay"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	still(ApprovalEnded)
+	if out := scrape(t, m); !strings.Contains(out, `skillbox_approvals_pending{skill="pay"} 0`) {
+		t.Error("the pending gauge did not go back to zero")
+	}
+}
