@@ -10,7 +10,7 @@ import (
 // Words is the grant in plain words, one line each, for an operator reading what a
 // skill of manifest m really gets: origins, files with their host directories,
 // environment and secret names (never a value: a secret shows the kind of its source,
-// "env" or "file"), the effective limits and who may call. `skillbox approve` and the
+// "env" or "file"), the effective limits, who may call and who must allow each call. `skillbox approve` and the
 // console print the same lines.
 func (g Grant) Words(m *manifest.Manifest) []string {
 	var out []string
@@ -42,5 +42,5 @@ func (g Grant) Words(m *manifest.Manifest) []string {
 	} else {
 		out = append(out, "callers: any caller the server admits")
 	}
-	return out
+	return append(out, "oversight: "+g.Oversight.Words())
 }

@@ -1,6 +1,7 @@
-// Package console is the operator's web console, a door beside gRPC and MCP: skills
-// with their state, signer, grant and risk notes, the calls in flight with the kill
-// switch, and the audit log's tail with its verify status. Pages are rendered on the
+// Package console is the operator's web console, a door beside gRPC and MCP: the calls
+// waiting for a person's decision with allow and deny, skills with their state,
+// signer, grant and risk notes, the calls in flight with the kill switch, and the
+// audit log's tail with its verify status. Pages are rendered on the
 // server (html/template) with a little JavaScript, everything embedded: no build step,
 // no CDN. It is admitted like the other doors (its listener's Host/Origin check and
 // caller identity), only admins may use it, and every action is an engine call
@@ -125,6 +126,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /audit", c.operator(c.audit))
 	mux.HandleFunc("POST /skills/{name}/disable", c.operator(c.disable))
 	mux.HandleFunc("POST /skills/{name}/enable", c.operator(c.enable))
+	mux.HandleFunc("POST /pending/{id}/allow", c.operator(c.decide(true)))
+	mux.HandleFunc("POST /pending/{id}/deny", c.operator(c.decide(false)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secureHeaders(w)
 		if err := c.cfg.Admission.CheckHost(r); err != nil {

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -25,6 +26,7 @@ import (
 const (
 	opsToken   = "ops-token-0123456789abcdef"
 	agentToken = "agent-token-0123456789abcd"
+	leadToken  = "lead-token-0123456789abcde"
 )
 
 // consoleServer is a console over a real engine (wasm sandbox), served on a loopback
@@ -64,14 +66,14 @@ func startConsole(t *testing.T, setup func(s *consoleServer)) *consoleServer {
 		setup(s)
 	}
 	tokens := filepath.Join(t.TempDir(), "tokens")
-	if err := os.WriteFile(tokens, []byte("ops "+opsToken+"\nagent "+agentToken+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokens, []byte("ops "+opsToken+"\nagent "+agentToken+"\nlead "+leadToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := transport.ListenHTTP(context.Background(), transport.ServerConfig{Addr: "127.0.0.1:0", TokenFile: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(s.eng, transport.Caller, server.WithAdmins("token:ops"))
+	srv := server.New(s.eng, transport.Caller, server.WithAdmins("token:ops", "token:lead"))
 	c, err := console.New(console.Config{Engine: s.eng, Admission: lis, CheckAdmin: srv.CheckAdmin,
 		Refused: func(r *http.Request, err error) {
 			srv.Unauthenticated(r.Context(), transport.HTTPPeer(r), "console "+r.URL.Path, err)
@@ -423,5 +425,98 @@ func TestUnknownSkill(t *testing.T) {
 	}
 	if rs := records(t, s.eng, audit.EventDisable); len(rs) != 0 {
 		t.Errorf("records %+v", rs)
+	}
+}
+
+var (
+	pendingRE = regexp.MustCompile(`id="pending-([0-9a-f]+)"`)
+	digestRE  = regexp.MustCompile(`name="digest" value="([^"]+)"`)
+)
+
+// waitPending reloads the overview until a call waits for a decision, and returns its
+// id, digest and the page's CSRF token.
+func (b *browser) waitPending(t *testing.T, ended <-chan error) (id, digest, csrf string, page string) {
+	t.Helper()
+	for {
+		select {
+		case err := <-ended:
+			t.Fatalf("the call ended before a decision: %v", err)
+		default:
+		}
+		_, page = b.get("/")
+		if m := pendingRE.FindStringSubmatch(page); m != nil {
+			return m[1], digestRE.FindStringSubmatch(page)[1], csrfRE.FindStringSubmatch(page)[1], page
+		}
+	}
+}
+
+// A call of a skill under oversight waits in the console: allow runs it, deny ends it
+// with the approver's reason; a decision without the CSRF token, by an admin who is
+// not an approver, or a denial without a reason changes nothing.
+func TestPendingAllowDeny(t *testing.T) {
+	s := startConsole(t, func(s *consoleServer) {
+		s.install(t, "guarded", "../engine/testdata/echo.wasm", echoBody, &approval.Grant{
+			Oversight: &approval.Oversight{Approvers: []string{"token:ops"}, Reason: "sends money"}})
+	})
+	ops := newBrowser(t, s.base)
+	ops.login(opsToken)
+	call := func(input string) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			res, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(input), Caller: "token:agent", Door: "mcp"})
+			if err == nil && string(res.Output) != input {
+				err = errors.New("output " + string(res.Output))
+			}
+			ch <- err
+		}()
+		return ch
+	}
+
+	ended := call(`{"pay":"<b>42</b>"}`)
+	id, digest, csrf, page := ops.waitPending(t, ended)
+	for _, want := range []string{"token:agent", "over mcp", "sends money", `{&#34;pay&#34;:&#34;&lt;b&gt;42&lt;/b&gt;&#34;}`, "oversight: every call waits"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the pending request does not show %q:\n%s", want, page)
+		}
+	}
+	if code, _, _ := ops.post("/pending/"+id+"/allow", s.base, url.Values{"digest": {digest}}); code != http.StatusForbidden {
+		t.Errorf("allow without the CSRF token: %d, want 403", code)
+	}
+	lead := newBrowser(t, s.base)
+	lead.login(leadToken)
+	if code, body, _ := lead.post("/pending/"+id+"/allow", s.base, url.Values{"csrf": {lead.csrf("/")}, "digest": {digest}}); code != http.StatusForbidden || !strings.Contains(body, "not an approver") {
+		t.Errorf("allow by an admin who is not an approver: %d, want 403 in words:\n%s", code, body)
+	}
+	if code, _, _ := ops.post("/pending/"+id+"/allow", s.base, url.Values{"csrf": {csrf}, "digest": {"sha256:" + strings.Repeat("0", 64)}}); code != http.StatusBadRequest {
+		t.Errorf("allow with another request's digest: %d, want 400", code)
+	}
+	if len(s.eng.Pending()) != 1 {
+		t.Fatalf("after refused decisions: %d pending, want the request still waiting", len(s.eng.Pending()))
+	}
+	if code, _, hdr := ops.post("/pending/"+id+"/allow", s.base, url.Values{"csrf": {csrf}, "digest": {digest}, "skill": {"guarded"}}); code != http.StatusSeeOther {
+		t.Fatalf("allow: %d (%s)", code, hdr.Get("Location"))
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("the allowed call: %v, want its output", err)
+	}
+
+	ended = call(`{"pay":1}`)
+	id, digest, csrf, _ = ops.waitPending(t, ended)
+	if code, _, _ := ops.post("/pending/"+id+"/deny", s.base, url.Values{"csrf": {csrf}, "digest": {digest}}); code != http.StatusBadRequest {
+		t.Errorf("deny without a reason: %d, want 400", code)
+	}
+	if code, _, _ := ops.post("/pending/"+id+"/deny", s.base, url.Values{"csrf": {csrf}, "digest": {digest}, "reason": {"not this vendor"}}); code != http.StatusSeeOther {
+		t.Fatalf("deny: %d", code)
+	}
+	if err := <-ended; engine.ReasonOf(err) != engine.ReasonApprovalDenied || !strings.Contains(err.Error(), "not this vendor") {
+		t.Errorf("the denied call: %v, want APPROVAL_DENIED with the reason", err)
+	}
+	allowed, denied := records(t, s.eng, engine.EventApprovalAllowed), records(t, s.eng, engine.EventApprovalDenied)
+	if len(allowed) != 1 || allowed[0].Caller != "token:ops" || allowed[0].Details["door"] != console.Door ||
+		len(denied) != 1 || denied[0].Details["reason"] != "not this vendor" || denied[0].Details["door"] != console.Door {
+		t.Errorf("decision records: allowed %+v, denied %+v; want each by token:ops through the console", allowed, denied)
+	}
+	if rs := records(t, s.eng, engine.EventApprovalRefused); len(rs) < 2 || rs[0].Caller != "token:lead" {
+		t.Errorf("refused decisions %+v, want the lead's recorded", rs)
 	}
 }

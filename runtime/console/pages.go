@@ -47,6 +47,10 @@ func (c *Console) page(r *http.Request, a actor, title string) page {
 		return p
 	}
 	switch r.URL.Query().Get("done") {
+	case "allowed":
+		p.Flash = "Allowed the call of " + skill + ": it runs now."
+	case "denied":
+		p.Flash = "Denied the call of " + skill + ": its caller is told why."
 	case "disabled":
 		p.Flash = "Disabled " + skill + ": new calls are refused, calls in flight were cancelled."
 	case "enabled":
@@ -68,10 +72,28 @@ type callRow struct {
 	Started                    time.Time
 }
 
+// pendingRow is one call waiting for a decision, as its approver must see it: the
+// skill, the caller, the exact input, the grant in plain words and the time left.
+type pendingRow struct {
+	ID, Skill, Version, Caller, Door string
+	Input                            string // the input, cut to maxInputShown
+	InputBytes                       int
+	InputSHA256, Digest              string
+	Approvers                        []string
+	Reason                           string // the operator's note from the grant
+	Review                           string
+	Expires                          time.Time
+	Left                             string
+}
+
+// maxInputShown bounds the input shown on the page; its size and sha256 are beside it.
+const maxInputShown = 4 << 10
+
 type overviewView struct {
 	page
-	Skills []skillRow
-	Calls  []callRow
+	Pending []pendingRow
+	Skills  []skillRow
+	Calls   []callRow
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, a actor) {
@@ -85,6 +107,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, a actor) {
 	}
 	for _, call := range c.cfg.Engine.Calls() {
 		v.Calls = append(v.Calls, callRow{ID: call.ID, Skill: call.Skill, Version: call.Version, Caller: call.Caller, Started: call.Started})
+	}
+	now := time.Now()
+	for _, p := range c.cfg.Engine.Pending() {
+		v.Pending = append(v.Pending, pendingRow{ID: p.ID, Skill: p.Skill, Version: p.Version, Caller: p.Caller, Door: p.Door,
+			Input: cut(string(p.Input), maxInputShown), InputBytes: len(p.Input), InputSHA256: p.InputSHA256, Digest: p.Digest,
+			Approvers: p.Approvers, Reason: p.Reason, Review: p.Review, Expires: p.Expires,
+			Left: p.TimeLeft(now).Round(time.Second).String()})
 	}
 	c.render(w, http.StatusOK, "overview.html", v)
 }
@@ -254,4 +283,32 @@ func (c *Console) back(w http.ResponseWriter, r *http.Request, name, done string
 		to = "/skills/" + name
 	}
 	http.Redirect(w, r, fmt.Sprintf("%s?done=%s&skill=%s", to, done, url.QueryEscape(name)), http.StatusSeeOther)
+}
+
+// decide is an approver's answer to one pending request, through the engine: it runs
+// only if the request is still the one shown (its digest), the operator is one of its
+// approvers and not its caller. A denial needs a reason, which its caller is shown.
+func (c *Console) decide(allow bool) func(w http.ResponseWriter, r *http.Request, a actor) {
+	return func(w http.ResponseWriter, r *http.Request, a actor) {
+		d := engine.Decision{ID: r.PathValue("id"), By: a.who, Allow: allow,
+			Reason: r.PostForm.Get("reason"), Digest: r.PostForm.Get("digest")}
+		if d.Digest == "" {
+			c.render(w, http.StatusBadRequest, "error.html", errorView{Title: "Not decided",
+				Message: "the form does not say which request it decides (its digest): reload the page"})
+			return
+		}
+		if err := c.cfg.Engine.Decide(engine.WithDoor(r.Context(), Door), d); err != nil {
+			status := http.StatusBadRequest
+			if engine.ReasonOf(err) == engine.ReasonNotApprover {
+				status = http.StatusForbidden
+			}
+			c.render(w, status, "error.html", errorView{Title: "Not decided", Message: engine.OneLine(err.Error())})
+			return
+		}
+		done := "allowed"
+		if !allow {
+			done = "denied"
+		}
+		http.Redirect(w, r, "/?done="+done+"&skill="+url.QueryEscape(r.PostForm.Get("skill")), http.StatusSeeOther)
+	}
 }
