@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
@@ -91,6 +93,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	s, base := consoleHost(t, func(s *mcpServer) {
 		s.install(t, "echo", "../engine/testdata/echo.wasm", echoBody, nil)
 		s.install(t, "spin", "../engine/testdata/loop.wasm", "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s, memory: 16MiB}\n", nil)
+		s.install(t, "guarded", "../engine/testdata/echo.wasm", echoBody, &approval.Grant{
+			Oversight: &approval.Oversight{Approvers: []string{"token:ops"}, Reason: "moves money"}})
 	})
 	shots := os.Getenv("SKILLBOX_SCREENSHOTS")
 	if shots == "" {
@@ -229,6 +233,48 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no disable record of spin by token:ops through the console in %+v", snap.Last)
+	}
+
+	// A call that waits for a decision: allow it in the browser, and its caller gets
+	// its result.
+	result := make(chan error, 1)
+	go func() {
+		res, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(`{"amount":42}`), Caller: "token:agent", Door: "mcp"})
+		if err == nil && string(res.Output) != `{"amount":42}` {
+			err = fmt.Errorf("output %s, want the input echoed", res.Output)
+		}
+		result <- err
+	}()
+	allowForm := `article.pending[data-skill="guarded"] form.allow`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(allowForm), chromedp.RetryInterval(200*time.Millisecond)),
+	); err != nil {
+		t.Fatalf("pending call: %v; the page: %s", err, page(ctx))
+	}
+	// The request is on the page (at once, or after one of its reloads).
+	if pending := text(`article.pending[data-skill="guarded"]`); !strings.Contains(pending, `{"amount":42}`) ||
+		!strings.Contains(pending, "token:agent") || !strings.Contains(pending, "moves money") {
+		t.Errorf("the pending request reads %q", pending)
+	}
+	if err := chromedp.Do(ctx,
+		shot("pending"),
+		chromedp.SendKeys(chromedp.CSS(allowForm+` input[name="reason"]`), "checked the invoice"),
+		chromedp.Click(chromedp.CSS(allowForm+` button`)),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	); err != nil {
+		t.Fatalf("allow: %v; the page: %s", err, page(ctx))
+	}
+	if flash := text("#flash"); !strings.Contains(flash, "Allowed the call of guarded") {
+		t.Errorf("after allow: flash %q", flash)
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Errorf("the allowed call: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the allowed call has no result a minute later")
 	}
 	t.Logf("screenshots in %s", shots)
 }
