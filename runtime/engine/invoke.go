@@ -130,7 +130,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		return nil, err
 	}
 	if st.disabled[req.Skill] {
-		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
+		return nil, e.disabledError(req.Skill)
 	}
 	r, err := e.resolve(ctx, st, req.Skill, req.Pin)
 	if err != nil {
@@ -225,7 +225,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		close(fl.done)
 	}()
 	if disabled {
-		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
+		return nil, e.disabledError(m.Name)
 	}
 	if closing {
 		return nil, errorf(ReasonUnavailable, "the server is shutting down")
