@@ -262,7 +262,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	// is on whether or not the calls end in time. Queued before the calls are cancelled,
 	// so the log reads the disable before their DISABLED ends; made durable below.
 	auditErr := e.audit.Enqueue(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
-		Outcome: "ok", Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}})
+		Outcome: "ok", Details: withDoor(ctx, map[string]any{"reason": reason, "cancelledCalls": len(ending)})})
 	for _, c := range ending {
 		c.cancel(errDisabled)
 	}
@@ -330,7 +330,7 @@ func (e *Engine) Enable(ctx context.Context, name, by string) error {
 	delete(st.disabled, name)
 	e.publish(st)
 	e.mu.Unlock()
-	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok"}); err != nil {
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok", Details: withDoor(ctx, nil)}); err != nil {
 		return fmt.Errorf("enable: audit: %w", err)
 	}
 	return nil

@@ -107,6 +107,7 @@ type outcome struct {
 	allow  bool
 	by     string // the approver, for a decision
 	reason string // the approver's words, for a decision
+	door   string // the way the decision came in (WithDoor), for a decision
 	event  string
 	label  string // metrics.Approval*
 	err    *Error // the refusal, when not allowed
@@ -202,6 +203,9 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 		rec.Caller = oc.by // who decided; the call's caller is in the requested record
 		rec.Details["caller"] = req.Caller
 		rec.Details["reason"] = oc.reason
+		if oc.door != "" {
+			rec.Details["door"] = oc.door // the decision's; the call's is in the requested record
+		}
 	}
 	if oc.allow {
 		rec.Outcome = "allowed"
@@ -349,11 +353,11 @@ func (e *Engine) notifyPending() {
 // recorded too.
 func (e *Engine) Decide(ctx context.Context, d Decision) error {
 	d.Reason = strings.TrimSpace(oneLine(d.Reason))
-	p, err := e.decide(d)
+	p, err := e.decide(d, doorOf(ctx))
 	if err != nil {
 		_, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
 			Event: EventApprovalRefused, Caller: bounded(d.By, maxFieldBytes), CallID: bounded(d.ID, maxFieldBytes),
-			Outcome: "refused", Reason: string(err.Reason), Details: map[string]any{"message": oneLine(err.Error())}})
+			Outcome: "refused", Reason: string(err.Reason), Details: withDoor(ctx, map[string]any{"message": oneLine(err.Error())})})
 		if aerr != nil {
 			return &Error{Reason: ReasonAuditFailed, Msg: "refused decision not recorded", Err: aerr}
 		}
@@ -365,8 +369,9 @@ func (e *Engine) Decide(ctx context.Context, d Decision) error {
 	return nil
 }
 
-// decide claims the request for d, or says why not.
-func (e *Engine) decide(d Decision) (*pendingCall, *Error) {
+// decide claims the request for d, made through door (WithDoor; "" in-process), or
+// says why not.
+func (e *Engine) decide(d Decision, door string) (*pendingCall, *Error) {
 	if !d.Allow && d.Reason == "" {
 		return nil, &Error{Reason: ReasonInvalidInput, Field: "reason", Msg: "a denial needs a reason: the caller is shown it"}
 	}
@@ -383,7 +388,7 @@ func (e *Engine) decide(d Decision) (*pendingCall, *Error) {
 	case !slices.Contains(p.view.Approvers, d.By):
 		return nil, errorf(ReasonNotApprover, "%s is not an approver of %s", d.By, p.view.Skill)
 	}
-	oc := outcome{allow: d.Allow, by: d.By, reason: d.Reason, event: EventApprovalAllowed, label: metrics.ApprovalAllowed}
+	oc := outcome{allow: d.Allow, by: d.By, reason: d.Reason, door: door, event: EventApprovalAllowed, label: metrics.ApprovalAllowed}
 	if !d.Allow {
 		oc.event, oc.label = EventApprovalDenied, metrics.ApprovalDenied
 		oc.err = errorf(ReasonApprovalDenied, "%s denied the call of %s: %s", d.By, p.view.Skill, d.Reason)

@@ -103,13 +103,24 @@ func categoryOf(r reasons.Reason) reasons.Category {
 // audited (coalesced per caller: see refusalLog).
 func (s *Server) admin(ctx context.Context) (string, error) {
 	who := s.who(ctx)
-	if !s.admins[who] {
-		msg := who + " may not use the Admin service"
-		method, _ := grpc.Method(ctx)
-		s.refusals.note(ctx, who, ReasonNotAdmin, method, msg)
-		return who, detailed(ReasonNotAdmin, msg, "", "")
+	method, _ := grpc.Method(ctx)
+	if err := s.CheckAdmin(ctx, who, method); err != nil {
+		return who, detailed(ReasonNotAdmin, err.Error(), "", "")
 	}
 	return who, nil
+}
+
+// CheckAdmin is the one rule of who may act as an operator, for every door: who must
+// be one of the server's admins (WithAdmins, else LocalAdmin). A refusal is audited
+// like an Admin call's (coalesced per caller), what naming the action ("console
+// disable"), and returned as one line in the operator's words.
+func (s *Server) CheckAdmin(ctx context.Context, who, what string) error {
+	if s.admins[who] {
+		return nil
+	}
+	msg := who + " may not use the Admin service"
+	s.refusals.note(ctx, who, ReasonNotAdmin, what, msg)
+	return errors.New(msg)
 }
 
 // Unauthenticated audits a call the transport refused before it reached this server
@@ -242,7 +253,7 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
+	n, err := s.eng.Disable(engine.WithDoor(ctx, "grpc"), req.GetName(), who, req.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -255,7 +266,7 @@ func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.eng.Enable(ctx, req.GetName(), who); err != nil {
+	if err := s.eng.Enable(engine.WithDoor(ctx, "grpc"), req.GetName(), who); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.EnableResponse{}, nil
