@@ -39,7 +39,10 @@ func (p *Proxy) intercept(ctx context.Context, w http.ResponseWriter, reg *regis
 		client.Close()
 		return
 	}
-	defer p.untrack(client)
+	defer func() {
+		client.Close() // before untrack, which holds the lock its first Close takes
+		p.untrack(client)
+	}()
 	stop := context.AfterFunc(ctx, func() { client.Close() })
 	defer stop()
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
