@@ -209,6 +209,7 @@ func TestBrokeredSecretNeverEntersContainer(t *testing.T) {
 						t.Errorf("the dump lacks %q", want)
 					}
 				}
+				t.Logf("read %v files, %v bytes of memory (%v); sent %v bytes; prefix found at %v", out["files"], out["memory"], out["memoryError"], out["bytes"], out["hits"])
 				if mem, _ := out["memory"].(float64); mem < 1<<20 {
 					t.Errorf("scanned %v bytes of memory (%v)", out["memory"], out["memoryError"])
 				}
