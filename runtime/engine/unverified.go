@@ -172,6 +172,16 @@ func askedGrant(m *manifest.Manifest, mounts map[string]string, env func(string)
 				g.Env[name] = v
 			}
 		}
+		// Brokered secrets stay brokered for the author too: added at egress, never env.
+		for _, b := range m.Capabilities.Brokered {
+			if v, ok := env(b.Name); ok {
+				bs, err := approval.Broker(b, b.Origins, g.Network, v)
+				if err != nil {
+					return isolation.Grant{}, err
+				}
+				g.Brokered = append(g.Brokered, bs)
+			}
+		}
 	}
 	return g, nil
 }
