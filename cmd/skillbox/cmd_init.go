@@ -40,8 +40,7 @@ func initCommand() *cli.Command {
 			if err := scaffold(dir, name, c.Bool("container")); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
-			next := "make && skillbox pack ."
-			fmt.Fprintf(c.App.Writer, "created %s\nnext: cd %s && go test ./... && %s\n", dir, dir, next)
+			fmt.Fprintf(c.App.Writer, "created %s\nnext: make -C %s   (tests, builds, and fills the code digest into skill.yaml)\n", dir, dir)
 			return nil
 		},
 	}
@@ -218,8 +217,10 @@ func TestRun(t *testing.T) {
 }
 `
 
-const scaffoldMakeWasm = `# Build the WASI module, then compute its digest into skill.yaml.
-module.wasm: main.go go.mod
+const scaffoldMakeWasm = `# make: test, build the WASI module, and fill its digest into skill.yaml (skillbox pack).
+all: test pack
+
+module.wasm: $(wildcard *.go) go.mod $(wildcard go.sum)
 	GOOS=wasip1 GOARCH=wasm go build -o module.wasm .
 
 test:
@@ -228,13 +229,14 @@ test:
 pack: module.wasm
 	skillbox pack .
 
-.PHONY: test pack
+.PHONY: all test pack
 `
 
-const scaffoldMakeContainer = `# Build a static binary, put it in a FROM scratch image, save the image, pack.
-all: image.tar
+const scaffoldMakeContainer = `# make: test, build a static binary, put it in a FROM scratch image, save the image,
+# and fill its ID into skill.yaml (skillbox pack).
+all: test pack
 
-skill: main.go go.mod
+skill: $(wildcard *.go) go.mod $(wildcard go.sum)
 	CGO_ENABLED=0 GOOS=linux go build -o skill .
 
 image.tar: skill Dockerfile
