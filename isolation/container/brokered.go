@@ -93,7 +93,8 @@ func checkBrokered(g isolation.Grant) error {
 	for _, b := range g.Brokered {
 		for k, v := range g.Env {
 			for _, secret := range []string{b.Secret, b.Value} {
-				if secret != "" && strings.Contains(v, secret) {
+				// Equality, not containment: a short value would refuse unrelated env.
+				if secret != "" && v == secret {
 					return isolation.Errorf(isolation.ReasonInternal, "env %s holds the value of brokered secret %s; it must never enter the container", k, b.Name)
 				}
 			}

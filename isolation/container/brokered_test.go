@@ -313,3 +313,23 @@ func hasSecretRecord(res isolation.Result, u string) bool {
 	}
 	return false
 }
+
+// TestBrokeredValueNeverInEnv: a grant that would hand a brokered value to the
+// container as env (an engine bug) is refused before any container exists.
+func TestBrokeredValueNeverInEnv(t *testing.T) {
+	proxy := egress.NewProxy()
+	t.Cleanup(func() { proxy.Close() })
+	s := newSandbox(t, WithEgressProxy(proxy))
+	call := hostileCall(`{"mode":"env"}`)
+	o := manifest.Origin{Scheme: "https", Host: "api.test", Port: 443}
+	call.Grant.Network = []manifest.Origin{o}
+	call.Grant.Brokered = []isolation.BrokeredSecret{{Name: "T", Origins: []manifest.Origin{o}, Header: "Authorization", Value: "Bearer v-123", Secret: "v-123"}}
+	call.Grant.Env = map[string]string{"T": "v-123"}
+	res, err := s.Run(context.Background(), call)
+	if isolation.ReasonOf(err) != isolation.ReasonInternal || len(res.Output) != 0 || !strings.Contains(err.Error(), "brokered secret T") {
+		t.Fatalf("Run = %v, output %q; want a refusal naming the secret", err, res.Output)
+	}
+	if strings.Contains(err.Error(), "v-123") {
+		t.Errorf("the refusal holds the value: %v", err)
+	}
+}
