@@ -136,7 +136,7 @@ func TestAgentListsAndCalls(t *testing.T) {
 	if _, err := eng.Disable(ctx, "upper", "test", "testing the kill switch"); err != nil {
 		t.Fatal(err)
 	}
-	refused(`upper={"text":"x"}`, "✗ DISABLED: upper is disabled [FailedPrecondition")
+	refused(`upper={"text":"x"}`, "✗ DISABLED: upper is disabled by the operator: testing the kill switch [FailedPrecondition")
 }
 
 func TestAgentBadUsage(t *testing.T) {
