@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -207,6 +208,50 @@ func TestPushPullRoundTrip(t *testing.T) {
 		bm.Config.MediaType != ocispec.MediaTypeEmptyJSON || len(bm.Layers) != 1 || bm.Layers[0].MediaType != BundleMediaType ||
 		bm.Annotations[annotationContent] != "dsse-envelope" {
 		t.Fatalf("bundle referrer: %+v", bm)
+	}
+}
+
+// A container skill travels with its docker-save tarball as a layer; the image ID the
+// signature covers is computed from the pulled tar as from a local one.
+func TestPushPullContainerSkill(t *testing.T) {
+	ctx := context.Background()
+	addr := startRegistry(t, nil)
+	k := newSigner(t)
+	dir := t.TempDir()
+	config := `{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/skill"]},"rootfs":{"type":"layers","diff_ids":[]}}`
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	for _, f := range []struct{ name, data string }{
+		{"config.json", config},
+		{"manifest.json", `[{"Config":"config.json","RepoTags":["demo:1"],"Layers":[]}]`},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f.data))
+	}
+	tw.Close()
+	write(t, dir, "image.tar", tarBuf.String())
+	id := sha256.Sum256([]byte(config))
+	write(t, dir, "skill.yaml", "apiVersion: skillbox/v1\nname: boxed\nversion: 1.0.0\ndescription: A container skill.\n"+
+		"sandbox:\n  container:\n    image: image.tar\n    id: sha256:"+hex.EncodeToString(id[:])+"\ninput: {type: object}\noutput: {type: object}\n")
+	sign(t, k, dir)
+	p, err := Push(ctx, dir, addr+"/skills/boxed:1", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "pkg")
+	if _, err := Pull(ctx, p.Pinned(), out, local); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyDir(t, out, k); err != nil {
+		t.Fatalf("pulled container package does not verify: %v", err)
+	}
+	repo, _ := repository(Ref{Registry: addr, Repository: "skills/boxed"}, local)
+	desc, _ := repo.Resolve(ctx, p.Digest)
+	m, err := fetchManifest(ctx, repo, desc)
+	if err != nil || len(m.Layers) != 2 || m.Layers[1].MediaType != MediaTypeImage || m.Layers[1].Annotations[annotationTitle] != "image.tar" {
+		t.Fatalf("container artifact: %v %+v", err, m)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -102,7 +103,7 @@ func Pull(ctx context.Context, ref, dest string, opts Options) (_ *Pulled, err e
 		if errors.Is(err, errdef.ErrNotFound) {
 			return nil, fail("", "not found in the registry", err)
 		}
-		return nil, fail("", oneLine(err), err)
+		return nil, fail("", transportWords(err), err)
 	}
 	if r.Digest != "" && desc.Digest.String() != r.Digest {
 		return nil, fail("", fmt.Sprintf("the registry answered with %s", desc.Digest), nil)
@@ -265,6 +266,16 @@ func fetchLayer(ctx context.Context, repo *remote.Repository, root *os.Root, l o
 	}
 	// Its size was bounded and its digest checked above.
 	return root.ReadFile(title)
+}
+
+// transportWords is a failure to reach the registry, with the way forward when TLS
+// met a plain-HTTP server.
+func transportWords(err error) string {
+	s := oneLine(err)
+	if strings.Contains(s, "server gave HTTP response to HTTPS client") {
+		s += " (a plain-HTTP registry on loopback needs --plain-http-unsafe)"
+	}
+	return s
 }
 
 // digestWords says a content check failed in the user's words.
