@@ -230,6 +230,9 @@ func transport(host string, opts Options) (http.RoundTripper, error) {
 		base.Proxy = nil
 	}
 	base.DialContext = dialer.DialContext
+	// A registry that accepts the connection and never answers does not hold the
+	// command forever (bodies may take long: an image tar is hundreds of MiB).
+	base.ResponseHeaderTimeout = time.Minute
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opts.CAFile != "" {
 		pem, err := os.ReadFile(opts.CAFile)
