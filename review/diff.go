@@ -1,6 +1,8 @@
 package review
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -34,6 +36,11 @@ type Changes struct {
 	SecretOrigins []SecretOriginsChange `json:"secretOrigins,omitempty"`
 	RaisedLimits  []LimitChange         `json:"raisedLimits,omitempty"`
 	LoweredLimits []LimitChange         `json:"loweredLimits,omitempty"`
+	// What agents see changed, though the skill asks for nothing more: the tool's
+	// description and its input and output schemas (an API change for agents).
+	Description  *Change `json:"description,omitempty"`
+	InputSchema  bool    `json:"inputSchemaChanged,omitempty"`
+	OutputSchema bool    `json:"outputSchemaChanged,omitempty"`
 }
 
 // SecretOriginsChange is a brokered secret sent to more (Added) or fewer (Removed)
@@ -126,7 +133,20 @@ func Diff(approved, proposed *manifest.Manifest) Changes {
 	limit("output", float64(a.Output), float64(p.Output), a.Output.String(), p.Output.String())
 	limit("cpu", a.CPU, p.CPU, fmt.Sprintf("%g", a.CPU), fmt.Sprintf("%g", p.CPU))
 	limit("requests", float64(a.Requests), float64(p.Requests), fmt.Sprint(a.Requests), fmt.Sprint(p.Requests))
+
+	if approved.Description != proposed.Description {
+		c.Description = &Change{From: approved.Description, To: proposed.Description}
+	}
+	c.InputSchema = !sameJSON(approved.Input, proposed.Input)
+	c.OutputSchema = !sameJSON(approved.Output, proposed.Output)
 	return c
+}
+
+// sameJSON compares two schemas as JSON values (encoding/json sorts map keys).
+func sameJSON(a, b map[string]any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 // AsksMore reports whether proposed asks for anything approved did not grant.
@@ -143,8 +163,13 @@ func (c Changes) AsksMore() bool {
 // Empty reports whether nothing changed at all (versions aside).
 func (c Changes) Empty() bool {
 	return !c.AsksMore() && len(c.RemovedOrigins)+len(c.NarrowedFiles)+len(c.RemovedFiles)+
-		len(c.RemovedEnv)+len(c.RemovedSecrets)+len(c.NowBrokered)+len(c.SecretOrigins)+len(c.LoweredLimits) == 0
+		len(c.RemovedEnv)+len(c.RemovedSecrets)+len(c.NowBrokered)+len(c.SecretOrigins)+len(c.LoweredLimits) == 0 &&
+		!c.APIChanged()
 }
+
+// APIChanged reports whether what agents read of the tool changed: its description
+// or its schemas.
+func (c Changes) APIChanged() bool { return c.Description != nil || c.InputSchema || c.OutputSchema }
 
 // Text renders the changes, asks first ("+" new, "^" widened or raised), then
 // removals ("-", "v").
@@ -217,6 +242,15 @@ func (c Changes) writeText(b *strings.Builder) {
 	}
 	for _, l := range c.LoweredLimits {
 		fmt.Fprintf(b, "  v limit %s: %s -> %s\n", l.Name, l.From, l.To)
+	}
+	if c.Description != nil {
+		fmt.Fprintf(b, "  ~ description (what agents read to choose the tool): %q (was %q)\n", c.Description.To, c.Description.From)
+	}
+	if c.InputSchema {
+		b.WriteString("  ~ input schema changed: agents must send other arguments\n")
+	}
+	if c.OutputSchema {
+		b.WriteString("  ~ output schema changed: agents get another result shape\n")
 	}
 }
 

@@ -90,8 +90,8 @@ func printServeEvent(w io.Writer, ev host.Event) {
 	case host.NoWatchdog:
 		fmt.Fprintf(w, "skillbox: warning: no container watchdog (%v): a crash leaves containers running until the next start\n", oneLine(ev.Err))
 	case host.AnonymousTLS:
-		fmt.Fprintln(w, "skillbox: warning: TLS without --client-ca or --token-file: every caller is tls:anonymous, "+
-			"so approvals without `callers` are open to anyone who can reach this port")
+		fmt.Fprintf(w, "skillbox: warning: TLS without --client-ca or --token-file (%s): every caller is tls:anonymous, "+
+			"so approvals without `callers` are open to anyone who can reach the port\n", ev.Door)
 	case host.Serving:
 		fmt.Fprintf(w, "skillbox: serving on %s\n", ev.Addr)
 	case host.ServingMetrics:

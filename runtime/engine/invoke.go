@@ -25,8 +25,9 @@ type Request struct {
 	Input  []byte          // JSON
 	Caller string          // the authenticated identity, written to the audit log
 	Limits manifest.Limits // lower limits the caller asks for; zero fields do not lower
-	// Door names the way in ("grpc", "mcp"; empty for in-process calls), recorded in
-	// the call's audit records as details.door.
+	// Door names the way in ("grpc", "mcp", "cli"; empty for in-process calls),
+	// recorded in the call's audit records as details.door and in the call metrics'
+	// door label (metrics.DoorLocal when empty). Lowercase letters only, at most 16.
 	Door string
 }
 
@@ -65,7 +66,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 			label = unknownSkill
 		}
 	}
-	done := e.metrics.CallStarted(label)
+	done := e.metrics.CallStarted(label, doorName(req.Door))
 	res, err := e.invoke(ctx, st, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {

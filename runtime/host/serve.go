@@ -62,6 +62,7 @@ type door interface {
 
 // grpcDoor is skillbox.v1 over gRPC on a transport listener.
 type grpcDoor struct {
+	cfg   transport.ServerConfig // as listened
 	lis   net.Listener
 	gopts []grpc.ServerOption
 	srv   *server.Server
@@ -189,10 +190,7 @@ func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Eve
 	if err != nil {
 		return nil, err
 	}
-	if cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == "" {
-		emit(Event{Kind: AnonymousTLS})
-	}
-	d.lis, d.gopts = lis, gopts
+	d.lis, d.gopts, d.cfg = lis, gopts, cfg
 	return d, nil
 }
 
@@ -361,5 +359,22 @@ func listenDoors(ctx context.Context, home Home, opts ServeOptions, emit func(Ev
 		gd.close()
 		return nil, nil, err
 	}
+	// One warning for every door that lets anyone in as tls:anonymous.
+	var anon []string
+	if anonymousTLS(gd.cfg) {
+		anon = append(anon, gd.name()+" "+gd.addr())
+	}
+	if md != nil && anonymousTLS(mcpConfig(opts)) {
+		anon = append(anon, md.name()+" "+md.addr())
+	}
+	if len(anon) > 0 {
+		emit(Event{Kind: AnonymousTLS, Door: strings.Join(anon, ", ")})
+	}
 	return gd, md, nil
+}
+
+// anonymousTLS reports whether a listener serves TLS with neither client certificates
+// nor tokens: every caller is then tls:anonymous.
+func anonymousTLS(cfg transport.ServerConfig) bool {
+	return cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == ""
 }

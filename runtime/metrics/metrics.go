@@ -23,6 +23,10 @@ const (
 // values a small fixed set.
 const OutcomeOK = "ok"
 
+// DoorLocal is the door label of a call made in-process, not through a door (an
+// embedding program, a test). The doors name themselves: "grpc", "mcp", "cli".
+const DoorLocal = "local"
+
 // Metrics holds skillbox's collectors. It is safe for concurrent use.
 type Metrics struct {
 	reg        *prometheus.Registry
@@ -42,14 +46,14 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "calls_total",
-			Help: "Skill calls finished, by skill and outcome (ok or the failure reason).",
-		}, []string{"skill", "outcome"}),
+			Help: "Skill calls finished, by skill, door (grpc, mcp, cli, local) and outcome (ok or the failure reason).",
+		}, []string{"skill", "door", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Name: "call_duration_seconds",
-			Help: "Wall-clock duration of skill calls, from admission to reply.",
+			Help: "Wall-clock duration of skill calls, from admission to reply, by skill and door.",
 			// From sub-millisecond wasm calls to the 15-minute timeout ceiling.
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
-		}, []string{"skill"}),
+		}, []string{"skill", "door"}),
 		egress: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "egress_decisions_total",
 			Help: "Outbound request decisions, by skill and decision (allowed, denied).",
@@ -84,16 +88,20 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// CallStarted marks a call of skill as in flight; call the returned function exactly
-// once when it ends, with its outcome.
-func (m *Metrics) CallStarted(skill string) (ended func(outcome string)) {
+// CallStarted marks a call of skill through door (the way in: "grpc", "mcp", "cli";
+// empty is DoorLocal) as in flight; call the returned function exactly once when it
+// ends, with its outcome.
+func (m *Metrics) CallStarted(skill, door string) (ended func(outcome string)) {
+	if door == "" {
+		door = DoorLocal
+	}
 	start := time.Now()
 	g := m.inFlight.WithLabelValues(skill)
 	g.Inc()
 	return func(outcome string) {
 		g.Dec()
-		m.duration.WithLabelValues(skill).Observe(time.Since(start).Seconds())
-		m.calls.WithLabelValues(skill, outcome).Inc()
+		m.duration.WithLabelValues(skill, door).Observe(time.Since(start).Seconds())
+		m.calls.WithLabelValues(skill, door, outcome).Inc()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,6 +40,9 @@ type Server struct {
 	admins map[string]bool
 
 	refusals *refusalLog
+
+	done     chan struct{} // closed by Shutdown: Watch streams end
+	shutdown sync.Once
 }
 
 // Option configures a Server.
@@ -63,7 +67,7 @@ func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
 // lists, Admin authorization and the audit log).
 func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true},
-		refusals: newRefusalLog(eng, refusalWindow)}
+		refusals: newRefusalLog(eng, refusalWindow), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -127,8 +131,9 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // Shutdown marks the server as not serving, so health checks fail while calls drain,
-// and writes the refusals it was still counting.
+// ends the Watch streams, and writes the refusals it was still counting.
 func (s *Server) Shutdown() {
+	s.shutdown.Do(func() { close(s.done) })
 	s.health.Shutdown()
 	s.refusals.flush()
 }
@@ -141,16 +146,48 @@ func (s *Server) who(ctx context.Context) string {
 }
 
 // List implements Skills.List.
-func (s *Server) List(ctx context.Context, _ *pb.ListSkillsRequest) (*pb.ListSkillsResponse, error) {
-	infos, err := s.eng.List(ctx)
+// With callable set it lists what the caller may call now (engine.Callable, the MCP
+// door's rule); otherwise every skill, less those whose approval's callers leave out a
+// caller who is not an admin (admins see everything they manage).
+func (s *Server) List(ctx context.Context, req *pb.ListSkillsRequest) (*pb.ListSkillsResponse, error) {
+	who := s.who(ctx)
+	var infos []engine.SkillInfo
+	var err error
+	if req.GetCallable() {
+		infos, err = s.eng.Callable(ctx, who)
+	} else {
+		infos, err = s.eng.List(ctx)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &pb.ListSkillsResponse{}
 	for _, in := range infos {
+		if !s.admins[who] && in.HiddenFrom(who) {
+			continue
+		}
 		out.Skills = append(out.Skills, skillInfo(in))
 	}
 	return out, nil
+}
+
+// Watch implements Skills.Watch: one message at once, one after each change of the
+// engine's state, until the caller goes or the server shuts down.
+func (s *Server) Watch(_ *pb.WatchSkillsRequest, stream pb.Skills_WatchServer) error {
+	changed, stop := s.eng.Watch()
+	defer stop()
+	for {
+		if err := stream.Send(&pb.SkillsChanged{}); err != nil {
+			return err
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-s.done:
+			return nil
+		case <-changed:
+		}
+	}
 }
 
 // Get implements Skills.Get.

@@ -557,9 +557,13 @@ func (x *SkillInfo) GetApproved() bool {
 	return false
 }
 
-// ListSkillsRequest asks for every installed skill.
+// ListSkillsRequest asks for every installed skill. A skill whose approval names
+// callers is left out for any other caller who is not an admin.
 type ListSkillsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the skills the caller may call now: approved, enabled, and the approval's
+	// callers (if any) include the caller. The same list the MCP door shows as tools.
+	Callable      bool `protobuf:"varint,1,opt,name=callable,proto3" json:"callable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +596,13 @@ func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ListSkillsRequest) Descriptor() ([]byte, []int) {
 	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListSkillsRequest) GetCallable() bool {
+	if x != nil {
+		return x.Callable
+	}
+	return false
 }
 
 // ListSkillsResponse holds one entry per skill name: the approved version when there is
@@ -1589,6 +1600,80 @@ func (x *CallsResponse) GetCalls() []*Call {
 	return nil
 }
 
+// WatchSkillsRequest asks to be told of changes to the skills (Skills.Watch).
+type WatchSkillsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSkillsRequest) Reset() {
+	*x = WatchSkillsRequest{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSkillsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSkillsRequest) ProtoMessage() {}
+
+func (x *WatchSkillsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSkillsRequest.ProtoReflect.Descriptor instead.
+func (*WatchSkillsRequest) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{21}
+}
+
+// SkillsChanged says the skills may have changed since the last message: re-read them.
+type SkillsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkillsChanged) Reset() {
+	*x = SkillsChanged{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkillsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkillsChanged) ProtoMessage() {}
+
+func (x *SkillsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkillsChanged.ProtoReflect.Descriptor instead.
+func (*SkillsChanged) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{22}
+}
+
 var File_skillbox_v1_skillbox_proto protoreflect.FileDescriptor
 
 const file_skillbox_v1_skillbox_proto_rawDesc = "" +
@@ -1625,8 +1710,9 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"codeDigest\x122\n" +
 	"\asandbox\x18\v \x01(\x0e2\x18.skillbox.v1.SandboxKindR\asandbox\x12(\n" +
 	"\x05state\x18\f \x01(\x0e2\x12.skillbox.v1.StateR\x05state\x12\x1a\n" +
-	"\bapproved\x18\r \x01(\bR\bapproved\"\x13\n" +
-	"\x11ListSkillsRequest\"D\n" +
+	"\bapproved\x18\r \x01(\bR\bapproved\"/\n" +
+	"\x11ListSkillsRequest\x12\x1a\n" +
+	"\bcallable\x18\x01 \x01(\bR\bcallable\"D\n" +
 	"\x12ListSkillsResponse\x12.\n" +
 	"\x06skills\x18\x01 \x03(\v2\x16.skillbox.v1.SkillInfoR\x06skills\"7\n" +
 	"\x0fGetSkillRequest\x12\x12\n" +
@@ -1689,7 +1775,9 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x06caller\x18\x04 \x01(\tR\x06caller\x12\x18\n" +
 	"\astarted\x18\x05 \x01(\tR\astarted\"8\n" +
 	"\rCallsResponse\x12'\n" +
-	"\x05calls\x18\x01 \x03(\v2\x11.skillbox.v1.CallR\x05calls*E\n" +
+	"\x05calls\x18\x01 \x03(\v2\x11.skillbox.v1.CallR\x05calls\"\x14\n" +
+	"\x12WatchSkillsRequest\"\x0f\n" +
+	"\rSkillsChanged*E\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_ENABLED\x10\x01\x12\x12\n" +
@@ -1701,11 +1789,12 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vACCESS_READ\x10\x01\x12\x15\n" +
-	"\x11ACCESS_READ_WRITE\x10\x022\xd1\x01\n" +
+	"\x11ACCESS_READ_WRITE\x10\x022\x99\x02\n" +
 	"\x06Skills\x12G\n" +
 	"\x04List\x12\x1e.skillbox.v1.ListSkillsRequest\x1a\x1f.skillbox.v1.ListSkillsResponse\x12;\n" +
 	"\x03Get\x12\x1c.skillbox.v1.GetSkillRequest\x1a\x16.skillbox.v1.SkillInfo\x12A\n" +
-	"\x06Invoke\x12\x1a.skillbox.v1.InvokeRequest\x1a\x1b.skillbox.v1.InvokeResponse2\x93\x02\n" +
+	"\x06Invoke\x12\x1a.skillbox.v1.InvokeRequest\x1a\x1b.skillbox.v1.InvokeResponse\x12F\n" +
+	"\x05Watch\x12\x1f.skillbox.v1.WatchSkillsRequest\x1a\x1a.skillbox.v1.SkillsChanged0\x012\x93\x02\n" +
 	"\x05Admin\x12D\n" +
 	"\aDisable\x12\x1b.skillbox.v1.DisableRequest\x1a\x1c.skillbox.v1.DisableResponse\x12A\n" +
 	"\x06Enable\x12\x1a.skillbox.v1.EnableRequest\x1a\x1b.skillbox.v1.EnableResponse\x12A\n" +
@@ -1725,7 +1814,7 @@ func file_skillbox_v1_skillbox_proto_rawDescGZIP() []byte {
 }
 
 var file_skillbox_v1_skillbox_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_skillbox_v1_skillbox_proto_goTypes = []any{
 	(State)(0),                 // 0: skillbox.v1.State
 	(SandboxKind)(0),           // 1: skillbox.v1.SandboxKind
@@ -1751,6 +1840,8 @@ var file_skillbox_v1_skillbox_proto_goTypes = []any{
 	(*CallsRequest)(nil),       // 21: skillbox.v1.CallsRequest
 	(*Call)(nil),               // 22: skillbox.v1.Call
 	(*CallsResponse)(nil),      // 23: skillbox.v1.CallsResponse
+	(*WatchSkillsRequest)(nil), // 24: skillbox.v1.WatchSkillsRequest
+	(*SkillsChanged)(nil),      // 25: skillbox.v1.SkillsChanged
 }
 var file_skillbox_v1_skillbox_proto_depIdxs = []int32{
 	2,  // 0: skillbox.v1.FileAccess.access:type_name -> skillbox.v1.Access
@@ -1768,19 +1859,21 @@ var file_skillbox_v1_skillbox_proto_depIdxs = []int32{
 	7,  // 12: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
 	9,  // 13: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
 	10, // 14: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
-	15, // 15: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
-	17, // 16: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
-	19, // 17: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
-	21, // 18: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
-	8,  // 19: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
-	6,  // 20: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
-	13, // 21: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
-	16, // 22: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
-	18, // 23: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
-	20, // 24: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
-	23, // 25: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
+	24, // 15: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
+	15, // 16: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
+	17, // 17: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
+	19, // 18: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
+	21, // 19: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
+	8,  // 20: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
+	6,  // 21: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
+	13, // 22: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
+	25, // 23: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
+	16, // 24: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
+	18, // 25: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
+	20, // 26: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
+	23, // 27: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1797,7 +1890,7 @@ func file_skillbox_v1_skillbox_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skillbox_v1_skillbox_proto_rawDesc), len(file_skillbox_v1_skillbox_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -34,6 +34,7 @@ const (
 	Skills_List_FullMethodName   = "/skillbox.v1.Skills/List"
 	Skills_Get_FullMethodName    = "/skillbox.v1.Skills/Get"
 	Skills_Invoke_FullMethodName = "/skillbox.v1.Skills/Invoke"
+	Skills_Watch_FullMethodName  = "/skillbox.v1.Skills/Watch"
 )
 
 // SkillsClient is the client API for Skills service.
@@ -50,6 +51,11 @@ type SkillsClient interface {
 	// min(manifest, approval, request). The call is recorded in the audit log before
 	// the reply; a call that cannot be recorded fails.
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
+	// Watch tells the caller when what it may call may have changed (install, approve,
+	// disable, enable, reload): one message at once, then one after each change (changes
+	// coalesce while one is unread). The stream ends when the server shuts down. The
+	// caller re-reads the list (List with callable set) on each message.
+	Watch(ctx context.Context, in *WatchSkillsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SkillsChanged], error)
 }
 
 type skillsClient struct {
@@ -90,6 +96,25 @@ func (c *skillsClient) Invoke(ctx context.Context, in *InvokeRequest, opts ...gr
 	return out, nil
 }
 
+func (c *skillsClient) Watch(ctx context.Context, in *WatchSkillsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SkillsChanged], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Skills_ServiceDesc.Streams[0], Skills_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSkillsRequest, SkillsChanged]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skills_WatchClient = grpc.ServerStreamingClient[SkillsChanged]
+
 // SkillsServer is the server API for Skills service.
 // All implementations must embed UnimplementedSkillsServer
 // for forward compatibility.
@@ -104,6 +129,11 @@ type SkillsServer interface {
 	// min(manifest, approval, request). The call is recorded in the audit log before
 	// the reply; a call that cannot be recorded fails.
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
+	// Watch tells the caller when what it may call may have changed (install, approve,
+	// disable, enable, reload): one message at once, then one after each change (changes
+	// coalesce while one is unread). The stream ends when the server shuts down. The
+	// caller re-reads the list (List with callable set) on each message.
+	Watch(*WatchSkillsRequest, grpc.ServerStreamingServer[SkillsChanged]) error
 	mustEmbedUnimplementedSkillsServer()
 }
 
@@ -122,6 +152,9 @@ func (UnimplementedSkillsServer) Get(context.Context, *GetSkillRequest) (*SkillI
 }
 func (UnimplementedSkillsServer) Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invoke not implemented")
+}
+func (UnimplementedSkillsServer) Watch(*WatchSkillsRequest, grpc.ServerStreamingServer[SkillsChanged]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedSkillsServer) mustEmbedUnimplementedSkillsServer() {}
 func (UnimplementedSkillsServer) testEmbeddedByValue()                {}
@@ -198,6 +231,17 @@ func _Skills_Invoke_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Skills_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSkillsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SkillsServer).Watch(m, &grpc.GenericServerStream[WatchSkillsRequest, SkillsChanged]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skills_WatchServer = grpc.ServerStreamingServer[SkillsChanged]
+
 // Skills_ServiceDesc is the grpc.ServiceDesc for Skills service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -218,7 +262,13 @@ var Skills_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Skills_Invoke_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Skills_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "skillbox/v1/skillbox.proto",
 }
 

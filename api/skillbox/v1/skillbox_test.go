@@ -20,7 +20,7 @@ func TestDescriptorsLoad(t *testing.T) {
 		t.Fatalf("package = %q, want skillbox.v1", got)
 	}
 	want := map[string][]string{
-		"Skills": {"List", "Get", "Invoke"},
+		"Skills": {"List", "Get", "Invoke", "Watch"},
 		"Admin":  {"Disable", "Enable", "Reload", "Calls"},
 	}
 	for svc, methods := range want {
