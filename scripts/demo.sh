@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # skillbox, end to end, in a throwaway home: build, sign, trust, install, review,
 # approve, serve, call from an agent (including a denied outbound request), the kill
-# switch, and the audit chain. Needs Go; uses Docker for the container skill when an
+# switch, and the audit chain; one skill travels through an OCI registry on loopback. Needs Go; uses Docker for the container skill when an
 # engine answers. Leaves nothing behind: the temp home, the server, the local web
-# origins and the demo's image tag are removed on any exit.
+# origins, the loopback registry and the demo's image tag are removed on any exit.
 #
 #   make demo                 # or ./scripts/demo.sh
 #   SKILLBOX_DEMO_DOCKER=0 make demo   # skip the container skill
@@ -16,7 +16,7 @@ export SKILLBOX_HOME="$tmp/home"
 unset SKILLBOX_SERVER SKILLBOX_TOKEN
 bin="$tmp/bin"
 pkgs="$tmp/pkgs"
-server_pid= origin_pid= image_tag=
+server_pid= origin_pid= registry_pid= image_tag=
 start=$SECONDS
 
 cleanup() {
@@ -29,6 +29,10 @@ cleanup() {
 	if [[ -n $origin_pid ]] && kill -0 "$origin_pid" 2>/dev/null; then
 		kill -TERM "$origin_pid" 2>/dev/null || true
 		wait "$origin_pid" 2>/dev/null || true
+	fi
+	if [[ -n $registry_pid ]] && kill -0 "$registry_pid" 2>/dev/null; then
+		kill -TERM "$registry_pid" 2>/dev/null || true
+		wait "$registry_pid" 2>/dev/null || true
 	fi
 	if [[ -n $image_tag ]]; then
 		docker image rm "$image_tag" >/dev/null 2>&1 || true
@@ -92,6 +96,7 @@ build "$bin/skillbox" ./cmd/skillbox
 build "$bin/agent" ./examples/agent
 build "$bin/mcp-agent" ./examples/mcp-agent
 build "$bin/demo-origin" ./scripts/demo-origin
+build "$bin/oci-registry" ./examples/oci-registry
 
 step "building the first-party skills decimal, jsonq, fetch for WASI (GOOS=wasip1 GOARCH=wasm)"
 for s in decimal jsonq fetch; do
@@ -137,7 +142,23 @@ step "signing each package (a Sigstore bundle over skill.yaml and module.wasm)"
 for s in decimal jsonq fetch upper; do sb sign "$pkgs/$s" --key "$tmp/demo-release.key"; done
 
 step "installing: each bundle is verified against trust.yaml before it enters the store"
-for s in decimal jsonq fetch upper; do sb install "$pkgs/$s" --by demo; done
+for s in decimal jsonq fetch; do sb install "$pkgs/$s" --by demo; done
+
+step "upper through an OCI registry: push it to a registry on loopback (in memory), install it by digest"
+"$bin/oci-registry" --addr-file "$tmp/registry.addr" 2>"$tmp/registry.log" &
+registry_pid=$!
+for _ in $(seq 50); do [[ -s $tmp/registry.addr ]] && break; sleep 0.1; done
+[[ -s $tmp/registry.addr ]] || die "the registry did not start: $(tail -n 3 "$tmp/registry.log")"
+registry=$(<"$tmp/registry.addr")
+shown skillbox push "$pkgs/upper" "$registry/skills/upper:0.1.0" --plain-http-unsafe
+push_out=$("$bin/skillbox" push "$pkgs/upper" "$registry/skills/upper:0.1.0" --plain-http-unsafe 2>&1) || die "push failed: $push_out"
+printf '%s\n' "$push_out" | sed -e "s|$tmp|\$tmp|g" -e 's/^/    /'
+upper_digest=$(printf '%s\n' "$push_out" | grep -m1 '^sha256:') || die "push printed no digest"
+sb install "oci://$registry/skills/upper@$upper_digest" --plain-http-unsafe --by demo
+note "pulled within the archive's size limits, each layer checked against its digest, the bundle found"
+note "among the artifact's referrers and verified against trust.yaml; plain HTTP only because it is loopback"
+kill -TERM "$registry_pid" && wait "$registry_pid" || die "the registry exited badly: $(tail -n 3 "$tmp/registry.log")"
+registry_pid=
 
 step "reviewing fetch: what it asks for, in plain words"
 sb review "$pkgs/fetch"
@@ -273,5 +294,6 @@ note "calls:             $agent_calls by the agent ($agent_ok ok, $((agent_calls
 note "ran in a sandbox:  $ran ($ran_ok ok); invalid input and the disabled skill were refused before running"
 note "outbound requests: $reached reached the granted origin; $denied denied by the grant ($leaked reached the other origin)"
 note "audit log:         $records records, hash chain OK"
+note "registry:          upper installed from oci://…/skills/upper@${upper_digest:0:19}…, by digest"
 note "container skill:   $( ((use_docker)) && echo "textstat ran in a FROM-scratch container" || echo "skipped (no Docker engine)")"
 note "wall time:         $((SECONDS - start))s; \$tmp is removed now and nothing is left running"

@@ -169,3 +169,22 @@ func StaleBundle(bundleJSON []byte, manifest, code Subject) error {
 	}
 	return checkStatement(env.GetPayload(), m, &c)
 }
+
+// StaleManifestBundle is StaleBundle for skill.yaml's subject alone, WITHOUT checking
+// the signature: among bundles found beside a package (an OCI artifact's referrers) it
+// picks the ones written for this skill.yaml. It is never a verification.
+func StaleManifestBundle(bundleJSON []byte, manifest Subject) error {
+	m, err := manifest.normalize()
+	if err != nil {
+		return err
+	}
+	b, err := parseBundle(bundleJSON)
+	if err != nil {
+		return err
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return &VerifyError{Check: CheckBundle, Err: errors.New("bundle holds no DSSE statement")}
+	}
+	return checkStatement(env.GetPayload(), m, nil)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/store"
+	"github.com/skillbox-dev/skillbox/skillpkg/oci"
 )
 
 // homeFlag is the skill home, shared by every operator command.
@@ -59,16 +60,20 @@ func installCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "install",
 		Usage:     "verify a signed package against trust.yaml and copy it into the store",
-		ArgsUsage: "DIR|FILE.tar.gz",
-		UsageText: "skillbox install DIR|FILE.tar.gz\n\nExample:\n  skillbox install ./fetch\n  skillbox install fetch-1.0.0.tar.gz",
+		ArgsUsage: "DIR|FILE.tar.gz|oci://REF",
+		UsageText: "skillbox install DIR|FILE.tar.gz|oci://HOST/REPOSITORY(@sha256:DIGEST|:TAG)\n\nExample:\n  skillbox install ./fetch\n  skillbox install fetch-1.0.0.tar.gz\n" +
+			"  skillbox install oci://registry.example.com/skills/fetch@sha256:…",
 		Description: "The package's bundle must verify against $SKILLBOX_HOME/trust.yaml: signature, the exact\n" +
 			"two subjects and both digests recomputed from the files. Container packages have their\n" +
 			"image.tar loaded and its ID checked against the signed manifest. Installing does not\n" +
-			"approve: run `skillbox approve NAME` next.",
-		Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is installing, for the audit log"}},
+			"approve: run `skillbox approve NAME` next.\n" +
+			"From a registry (oci://), the artifact is pulled with the archive's size limits, every\n" +
+			"layer checked against its digest, the bundle taken from its referrers; a tag is resolved\n" +
+			"to a digest, which is printed and kept in the audit log. Then it is verified as above.",
+		Flags: append([]cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is installing, for the audit log"}}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return errors.New("install: want exactly one DIR or FILE.tar.gz (see skillbox install --help)")
+				return errors.New("install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)")
 			}
 			// Docker loads and checks a container package's image (without Docker such a
 			// package is refused); a wasm module is compiled into the cache the server
@@ -79,7 +84,18 @@ func installCommand() *cli.Command {
 			}
 			defer h.Close()
 			eng := h.Engine()
-			in, err := eng.Install(c.Context, c.Args().First(), operator(c))
+			src, origin := c.Args().First(), engine.Origin{}
+			if oci.IsRef(src) {
+				p, err := pullPackage(c, src)
+				if err != nil {
+					return fmt.Errorf("install: %w", err)
+				}
+				defer p.done()
+				fmt.Fprint(c.App.Writer, resolvedLine(p.origin))
+				origin = engine.Origin{Source: p.origin.Pinned(), Details: originDetails(p.origin)}
+				src = p.dir
+			}
+			in, err := eng.InstallFrom(c.Context, src, operator(c), origin)
 			if err != nil {
 				return err
 			}

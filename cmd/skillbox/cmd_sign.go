@@ -14,6 +14,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
+	"github.com/skillbox-dev/skillbox/skillpkg/oci"
 )
 
 // Environment variables the signing commands read.
@@ -158,17 +159,18 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "check a package's signature, digests and signer against the trust policy",
-		UsageText: "skillbox verify DIR|FILE.tar.gz [--trust FILE | --key PUB]\n\n" +
+		UsageText: "skillbox verify DIR|FILE.tar.gz|oci://REF [--trust FILE | --key PUB]\n\n" +
 			"example: skillbox verify ./http-fetch --key keys/acme.pub\n" +
-			"         skillbox verify http-fetch-1.0.0.tar.gz",
+			"         skillbox verify http-fetch-1.0.0.tar.gz\n" +
+			"         skillbox verify oci://registry.example.com/skills/http-fetch@sha256:…",
 		Description: "Checks DIR/" + signing.BundleFile + " (or the one in a package archive, unpacked as install would): the signature, the exact two subjects and predicate type, " +
 			"and the digests recomputed from skill.yaml and the code in DIR. The signer must be in trust.yaml " +
 			"(default $" + host.EnvHome + "/trust.yaml, $" + host.EnvHome + " defaulting to ~/.skillbox) or be the --key given. " +
 			"Prints the signer; on refusal exits non-zero naming the failed check.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "trust", Usage: "trust policy file (default $" + host.EnvHome + "/trust.yaml)"},
 			&cli.StringFlag{Name: "key", Usage: "trust exactly this public key instead of a policy"},
-		},
+		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			args, err := signArgs(c, 1)
 			if err != nil {
@@ -176,8 +178,17 @@ func verifyCommand() *cli.Command {
 			}
 			name, dir := args[0], args[0]
 			// The archive an operator receives is verified as it would be installed:
-			// unpacked (with the install's limits) into a directory removed afterwards.
-			if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+			// unpacked (with the install's limits) into a directory removed afterwards;
+			// a registry artifact is pulled as install pulls it.
+			if oci.IsRef(name) {
+				p, err := pullPackage(c, name)
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				defer p.done()
+				fmt.Fprint(c.App.Writer, resolvedLine(p.origin))
+				name, dir = p.origin.Pinned(), p.dir
+			} else if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
 				tmp, err := os.MkdirTemp("", "skillbox-verify-")
 				if err != nil {
 					return fmt.Errorf("verify: %w", err)

@@ -35,6 +35,7 @@ func newApp() *cli.App {
 			verifyBundleCommand(),
 			reviewCommand(),
 			installCommand(),
+			pushCommand(),
 			approveCommand(),
 			runCommand(),
 			serveCommand(),

@@ -27,6 +27,22 @@ type Installed struct {
 // Install verifies the package at src (a directory or a .tar.gz) against trust.yaml
 // and copies it into the store. Nothing unverified enters the store.
 func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error) {
+	return e.InstallFrom(ctx, src, by, Origin{})
+}
+
+// Origin says where a package came from when that is not the path installed (a
+// registry artifact pulled into a temporary directory).
+type Origin struct {
+	// Source is what messages call the package ("install SOURCE: ..."); "" means src.
+	Source string
+	// Details are added to the install and verify.failed audit records (e.g. the
+	// registry reference pinned by digest).
+	Details map[string]any
+}
+
+// InstallFrom is Install of a package that came from o: its messages name o.Source
+// and its audit records carry o.Details.
+func (e *Engine) InstallFrom(ctx context.Context, src, by string, o Origin) (*Installed, error) {
 	dir := src
 	if st, err := os.Stat(src); err != nil {
 		return nil, fmt.Errorf("install: %w", err)
@@ -51,7 +67,7 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 	// schema nested 1,600 levels once took 36 s to compile).
 	raw := func(ctx context.Context, rawManifest, bundle []byte) error {
 		if _, err := signing.VerifyManifest(ctx, bundle, skillpkg.ManifestSubject(rawManifest), policy); err != nil {
-			e.verifyFailed(ctx, by, store.Entry{ManifestDigest: skillpkg.ManifestDigest(rawManifest)}, err)
+			e.verifyFailed(ctx, by, store.Entry{ManifestDigest: skillpkg.ManifestDigest(rawManifest)}, err, o.Details)
 			return fmt.Errorf("verify: %w", err)
 		}
 		return nil
@@ -61,7 +77,7 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		var err error
 		id, err = verifyPackage(ctx, staged, ent.Manifest, policy)
 		if err != nil {
-			e.verifyFailed(ctx, by, ent, err)
+			e.verifyFailed(ctx, by, ent, err, o.Details)
 			return fmt.Errorf("verify: %w", err)
 		}
 		// Preparing now refuses code that could never run (a module that does not
@@ -81,7 +97,11 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 	// The store names the package as given, an archive rather than the temporary
 	// directory it was extracted to ("install FILE.tar.gz: ..."), and keeps the chain
 	// (signing.CheckOf finds the failed check).
-	entry, err := e.store.InstallVerified(ctx, dir, store.InstallOptions{Source: src, Raw: raw, Check: check})
+	source := src
+	if o.Source != "" {
+		source = o.Source
+	}
+	entry, err := e.store.InstallVerified(ctx, dir, store.InstallOptions{Source: source, Raw: raw, Check: check})
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +109,13 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 		// Already in the store (the check ran when it was installed): say who signed it
 		// under today's trust.yaml, or refuse if nobody trusted does any more.
 		if id, err = verifyPackage(ctx, entry.Dir, entry.Manifest, policy); err != nil {
-			return nil, fmt.Errorf("install %s: already installed, but: %w", src, err)
+			return nil, fmt.Errorf("install %s: already installed, but: %w", source, err)
 		}
 		return &Installed{Entry: entry, Signer: id, Already: true}, nil
 	}
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventInstall, Caller: by, Skill: entry.Name,
 		Version: entry.Version, ManifestDigest: entry.ManifestDigest, CodeDigest: entry.CodeDigest, Outcome: "ok",
-		Details: map[string]any{"signer": id.String()}}); err != nil {
+		Details: withDetails(map[string]any{"signer": id.String()}, o.Details)}); err != nil {
 		return nil, fmt.Errorf("install: audit: %w", err)
 	}
 	e.mu.Lock()
@@ -112,11 +132,21 @@ func (e *Engine) Install(ctx context.Context, src, by string) (*Installed, error
 
 // verifyFailed counts and records a package refused at install; ent may hold only the
 // manifest digest when the refusal came before the manifest was parsed.
-func (e *Engine) verifyFailed(ctx context.Context, by string, ent store.Entry, err error) {
+func (e *Engine) verifyFailed(ctx context.Context, by string, ent store.Entry, err error, origin map[string]any) {
 	e.metrics.VerificationFailed(signing.CheckOf(err))
 	_, _ = e.audit.Append(ctx, audit.Record{Event: audit.EventVerifyFailed, Caller: by, Skill: ent.Name,
 		Version: ent.Version, ManifestDigest: ent.ManifestDigest, Outcome: "refused", Reason: signing.CheckOf(err),
-		Details: map[string]any{"message": oneLine(err.Error())}})
+		Details: withDetails(map[string]any{"message": oneLine(err.Error())}, origin)})
+}
+
+// withDetails adds an origin's details to a record's own (which win on a clash).
+func withDetails(own, origin map[string]any) map[string]any {
+	for k, v := range origin {
+		if _, ok := own[k]; !ok {
+			own[k] = v
+		}
+	}
+	return own
 }
 
 // Candidate is what the operator reviews before approving: the newest installed version
