@@ -156,7 +156,10 @@ type Result struct {
 
 // Usage is what one call consumed.
 type Usage struct {
+	// Wall is the call's own wall-clock time. A sandbox that had to compile or load
+	// the skill's code first reports that wait as Compile, apart from Wall.
 	Wall           time.Duration
+	Compile        time.Duration
 	PeakMemory     int64
 	OutputBytes    int64
 	Requests       int // requests that went out
