@@ -489,3 +489,14 @@ func instantiateOnly(ctx context.Context, r wazero.Runtime, cm wazero.CompiledMo
 	}()
 	return r.InstantiateModule(ctx, cm, cfg)
 }
+
+var _ isolation.Drainer = (*Sandbox)(nil)
+
+// Drain releases the idle instances of the skill (by name) in every pool; an instance
+// serving a call now is closed when the call ends, never pooled again.
+func (s *Sandbox) Drain(_ context.Context, skill string) error {
+	if s.pools != nil {
+		s.pools.drain(skill)
+	}
+	return nil
+}

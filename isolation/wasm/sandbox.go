@@ -45,6 +45,8 @@ type Sandbox struct {
 	compiling sync.WaitGroup
 	// pools holds warm reactor instances; nil when pooling is off.
 	pools *pools
+	// reuseWithoutResetUnsafe is set by tests only (export_test.go), for controls.
+	reuseWithoutResetUnsafe bool
 }
 
 var _ isolation.Sandbox = (*Sandbox)(nil)
@@ -465,7 +467,7 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		err = sys.NewExitError(uint32(res[0]))
 	}
 	clean := err == nil && !st.stdout.over && !st.stderr.over && !mem.hit && context.Cause(ctx) == nil
-	if pooled && clean && inst.reset() {
+	if pooled && clean && (s.reuseWithoutResetUnsafe || inst.reset()) {
 		s.pools.put(key, inst)
 	} else {
 		inst.close()
