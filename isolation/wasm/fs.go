@@ -116,7 +116,7 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	if e != 0 || r.files == nil {
 		return file, e
 	}
-	return r.files.track(file), 0
+	return r.files.track(file, name == "."), 0
 }
 
 // fileTracker counts the files a guest holds open through its mounts (a preopened
@@ -126,6 +126,7 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 type fileTracker struct {
 	mu      sync.Mutex
 	live    int    // files open now
+	roots   int    // of which a mount's root, which wazero opens when first used
 	epoch   uint64 // bumped by mark
 	mark    int    // live at the last mark
 	tainted bool   // a file opened before the last mark was closed
@@ -135,14 +136,18 @@ type trackedFile struct {
 	experimentalsys.File
 	t      *fileTracker
 	epoch  uint64
+	root   bool
 	closed bool
 }
 
-func (t *fileTracker) track(f experimentalsys.File) experimentalsys.File {
+func (t *fileTracker) track(f experimentalsys.File, root bool) experimentalsys.File {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.live++
-	return &trackedFile{File: f, t: t, epoch: t.epoch}
+	if root {
+		t.roots++
+	}
+	return &trackedFile{File: f, t: t, epoch: t.epoch, root: root}
 }
 
 // Close implements experimentalsys.File.
@@ -151,6 +156,9 @@ func (f *trackedFile) Close() experimentalsys.Errno {
 	if !f.closed {
 		f.closed = true
 		f.t.live--
+		if f.root {
+			f.t.roots--
+		}
 		if f.epoch < f.t.epoch {
 			f.t.tainted = true
 		}
@@ -176,11 +184,11 @@ func (t *fileTracker) atMark() bool {
 	return t.live == t.mark && !t.tainted
 }
 
-// count is the number of files open now.
-func (t *fileTracker) count() int {
+// onlyRoots reports whether the only files open are mount roots.
+func (t *fileTracker) onlyRoots() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.live
+	return t.live == t.roots
 }
 
 type openedFS struct {

@@ -385,12 +385,12 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 	if inst.mod, err = instantiateOnly(actx, s.runtime, m.compiled, cfg, &inst.mem); err != nil {
 		return inst, err
 	}
-	preopens := inst.files.count()
 	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(ctx); err != nil {
 		return inst, err
 	}
 	inst.handle = inst.mod.ExportedFunction(exportHandle)
-	if !snapshot || m.plan == nil || m.plan.unpoolable != "" || inst.files.count() != preopens {
+	// A file _initialize left open has an offset and flags no reset can restore.
+	if !snapshot || m.plan == nil || m.plan.unpoolable != "" || !inst.files.onlyRoots() {
 		return inst, nil
 	}
 	if err := inst.snapshot(m.plan, 3+len(call.Grant.Files)); err != nil {
@@ -451,21 +451,26 @@ func (inst *instance) probeFD(fd uint32) (fdState, error) {
 	return st, nil
 }
 
-// reset puts the instance back to its state after _initialize and reports whether it
-// could. The instance must have ended its call normally.
-func (inst *instance) reset() bool {
-	if inst.image == nil || len(inst.mem.buf) != len(inst.image) || !inst.files.atMark() {
-		return false
+// reset puts the instance back to its state after _initialize, or says why it
+// cannot ("" when it did). The instance must have ended its call normally.
+func (inst *instance) reset() string {
+	switch {
+	case inst.image == nil:
+		return "no snapshot"
+	case len(inst.mem.buf) != len(inst.image):
+		return "memory grew"
+	case !inst.files.atMark():
+		return "files opened or closed"
 	}
 	for fd, want := range inst.fds {
 		got, err := inst.probeFD(uint32(fd))
 		if err != nil || got != want {
-			return false
+			return "descriptor " + strconv.Itoa(fd) + " changed"
 		}
 	}
 	if inst.tablesRst != nil {
 		if res, err := inst.tablesRst.Call(context.Background()); err != nil || res[0] != 0 {
-			return false
+			return "a table grew"
 		}
 	}
 	copy(inst.mem.buf, inst.image)
@@ -473,7 +478,7 @@ func (inst *instance) reset() bool {
 		g.Set(inst.gvals[i])
 	}
 	inst.mem.hit = false
-	return true
+	return ""
 }
 
 // instantiateOnly instantiates without running any start function.

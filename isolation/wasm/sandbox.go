@@ -467,11 +467,18 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		err = sys.NewExitError(uint32(res[0]))
 	}
 	clean := err == nil && !st.stdout.over && !st.stderr.over && !mem.hit && context.Cause(ctx) == nil
-	if pooled && clean && (s.reuseWithoutResetUnsafe || inst.reset()) {
-		s.pools.put(key, inst)
-	} else {
-		inst.close()
+	if pooled && clean {
+		why := ""
+		if !s.reuseWithoutResetUnsafe {
+			why = inst.reset()
+		}
+		if why == "" {
+			s.pools.put(key, inst)
+			return mem, err
+		}
+		s.logger.Debug("reactor instance discarded", "skill", skillName(call), "why", why)
 	}
+	inst.close()
 	return mem, err
 }
 
