@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -197,6 +198,18 @@ func TestReactorOpenFile(t *testing.T) {
 		}
 		if reps[1].FDOpen || reps[1].Files != 0 {
 			return errors.New("descriptor " + itoa(reps[0].FD) + " opened by call 1 was open in call 2: " + outs[1])
+		}
+		return nil
+	})
+}
+
+// A call that closes its stdout leaves the next call's stdout open.
+func TestReactorClosedStdout(t *testing.T) {
+	skill := goReactor(t, "leak")
+	closeOut, count := pooledCall(skill, `{"do":"closestdout"}`), pooledCall(skill, `{"do":"count"}`)
+	resetAndControl(t, []isolation.Call{closeOut, count}, func(outs []string) error {
+		if _, err := reports(outs); err != nil {
+			return errors.New("the call after one that closed stdout wrote " + strconv.Quote(outs[1]))
 		}
 		return nil
 	})
