@@ -386,8 +386,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	}()
 
 	if m.kind == KindReactor {
-		var runErr error
-		mem, runErr = s.runReactor(ctx, m, call, lim, st)
+		runErr := s.runReactor(ctx, m, call, lim, st)
 		res.Output = stdout.buf
 		if runErr == nil && !stdout.over && !stderr.over && context.Cause(ctx) == nil {
 			return res, nil
@@ -434,10 +433,11 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 
 // runReactor serves the call with a reactor instance: a pooled one when the call may
 // use the pool (its memory budget is the one granted), else a fresh one. It returns
-// the memory the call ran in (for its peak and budget) and the guest's error, with a
-// non-zero exit status as a *sys.ExitError. The instance goes back to the pool only
-// after a call that ended cleanly and a complete reset.
-func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call, lim isolation.Limits, st *callState) (*callMemory, error) {
+// the guest's error, with a non-zero exit status as a *sys.ExitError, and leaves the
+// memory's peak and budget hit in st.mem: the instance itself may serve another call
+// as soon as it is back in the pool. It goes back only after a call that ended
+// cleanly and a complete reset.
+func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call, lim isolation.Limits, st *callState) error {
 	memLimit := st.mem.limit
 	pooled := s.pools != nil && m.plan != nil && m.plan.unpoolable == "" &&
 		call.Granted.Memory > 0 && call.Granted.WithDefaults().Memory == lim.Memory
@@ -451,7 +451,8 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		// A new instance: its _initialize runs within this call, bound to it.
 		var err error
 		if inst, err = s.newInstance(ctx, m, call, st, memLimit, pooled); err != nil {
-			return &inst.mem, err
+			st.mem.peak, st.mem.hit, st.mem.refusedInitial = inst.mem.peak, inst.mem.hit, inst.mem.refusedInitial
+			return err
 		}
 		if pooled {
 			inst.gen = s.pools.poolFor(key, skillName(call))
@@ -461,12 +462,12 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 	}
 	inst.mem.peak = uint64(len(inst.mem.buf))
 	res, err := inst.handle.Call(ctx)
-	mem := &inst.mem
+	st.mem.peak, st.mem.hit = inst.mem.peak, inst.mem.hit
 	inst.unbind()
 	if err == nil && res[0] != 0 {
 		err = sys.NewExitError(uint32(res[0]))
 	}
-	clean := err == nil && !st.stdout.over && !st.stderr.over && !mem.hit && context.Cause(ctx) == nil
+	clean := err == nil && !st.stdout.over && !st.stderr.over && !st.mem.hit && context.Cause(ctx) == nil
 	if pooled && clean {
 		why := ""
 		if !s.reuseWithoutResetUnsafe {
@@ -474,12 +475,12 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		}
 		if why == "" {
 			s.pools.put(key, inst)
-			return mem, err
+			return nil
 		}
 		s.logger.Debug("reactor instance discarded", "skill", skillName(call), "why", why)
 	}
 	inst.close()
-	return mem, err
+	return err
 }
 
 func skillName(call isolation.Call) string {
