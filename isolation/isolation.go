@@ -56,8 +56,26 @@ type Skill struct {
 type Grant struct {
 	Network []manifest.Origin
 	Files   []Mount
-	// Env holds granted env values and resolved secrets, by name.
+	// Env holds granted env values and resolved plain secrets, by name.
 	Env map[string]string
+	// Brokered are the secrets the skill uses but never sees: the sandbox's egress
+	// Guard adds each to requests for its origins. Their values never go in Env.
+	Brokered []BrokeredSecret
+}
+
+// BrokeredSecret is one secret added at egress. The Guard sets Header to Value on every
+// request (and redirect hop) whose origin is under Origins, after the policy has let
+// it through, replacing any header of that name the skill set; a request to any other
+// origin never carries it. Responses, output, logs and audit records have Secret (in
+// the forms Redactor knows) replaced by Placeholder(Name).
+type BrokeredSecret struct {
+	Name    string
+	Origins []manifest.Origin
+	Header  string // canonical or not; a valid HTTP token, never hop-by-hop, Host or Proxy-*
+	Value   string // the full header value, already formatted (e.g. "Bearer abc")
+	// Secret is the value as the operator granted it, before formatting: what
+	// redaction looks for (Value holds it). Empty means Value.
+	Secret string
 }
 
 // Mount binds a guest path to a host directory.
@@ -184,6 +202,8 @@ type EgressRecord struct {
 	Reason  string // why denied (or how an allowed request failed), in words
 	Status  int    // HTTP status when the request was made
 	Bytes   int64  // response bytes read
+	// Secrets names the brokered secrets attached to this request (never their values).
+	Secrets []string
 }
 
 // Denial is the kind of an egress refusal: callers branch on it, never on Reason.

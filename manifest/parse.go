@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/textproto"
 	"os"
 	"path"
 	"regexp"
@@ -649,7 +650,169 @@ func (p *parser) capabilities(m *Manifest, n *yaml.Node) {
 	}
 	envAt := map[string]string{}
 	m.Capabilities.Env = p.names("capabilities.env", f["env"], envAt)
-	m.Capabilities.Secrets = p.names("capabilities.secrets", f["secrets"], envAt)
+	p.secrets(m, f["secrets"], envAt)
+}
+
+// secrets reads capabilities.secrets: each entry a name (a plain secret, handed to the
+// skill) or a mapping {name, origins, header, format} (brokered: added at egress).
+// Names share seen with capabilities.env, so a name is one or the other.
+func (p *parser) secrets(m *Manifest, n *yaml.Node, seen map[string]string) {
+	const path = "capabilities.secrets"
+	network := map[Origin]bool{}
+	var allowed []string
+	for _, o := range m.Capabilities.Network {
+		network[o] = true
+		allowed = append(allowed, o.String())
+	}
+	// Which brokered secret sets a header for an origin: two must not both set one.
+	type headerAt struct {
+		header string
+		origin Origin
+	}
+	setBy := map[headerAt]string{}
+	for i, it := range p.list(path, n) {
+		at := index(path, i)
+		if it.Kind != yaml.MappingNode {
+			s, ok := p.str(at, it, true)
+			if ok && p.secretName(at, s, seen) {
+				m.Capabilities.Secrets = append(m.Capabilities.Secrets, s)
+			}
+			continue
+		}
+		f := p.mapping(at, it, "name", "origins", "header", "format")
+		if f == nil {
+			continue
+		}
+		b := BrokeredSecret{Header: DefaultSecretHeader, Format: DefaultSecretFormat}
+		ok := true
+		if s, got := p.str(at+".name", f["name"], true); got && p.secretName(at+".name", s, seen) {
+			b.Name = s
+		} else {
+			ok = false
+		}
+		origins := p.list(at+".origins", f["origins"])
+		if len(origins) == 0 {
+			ok = false
+			if isNull(f["origins"]) || f["origins"].Kind == yaml.SequenceNode {
+				p.add(at+".origins", "required: the origins this secret may be sent to, among capabilities.network; for a secret handed to the skill write just its name")
+			}
+		}
+		for j, on := range origins {
+			oat := index(at+".origins", j)
+			s, got := p.str(oat, on, true)
+			if !got {
+				ok = false
+				continue
+			}
+			o, err := ParseOrigin(s)
+			switch {
+			case err != nil:
+				p.add(oat, "%v", err)
+			case !network[o] && len(allowed) == 0:
+				p.add(oat, "%q: not among capabilities.network, which grants no origin", s)
+			case !network[o]:
+				p.add(oat, "%q: not among capabilities.network (allowed: %s)", s, strings.Join(allowed, ", "))
+			case slices.Contains(b.Origins, o):
+				p.add(oat, "%q: listed twice", s)
+			default:
+				b.Origins = append(b.Origins, o)
+				continue
+			}
+			ok = false
+		}
+		if s, got := p.str(at+".header", f["header"], false); got {
+			if err := checkSecretHeader(s); err != nil {
+				p.add(at+".header", "%q: %v", strictyaml.Cut(s, maxTokenLen), err)
+				ok = false
+			} else {
+				b.Header = textproto.CanonicalMIMEHeaderKey(s)
+			}
+		}
+		if s, got := p.str(at+".format", f["format"], false); got {
+			if err := checkSecretFormat(s); err != nil {
+				p.add(at+".format", "%q: %v", strictyaml.Cut(s, maxTokenLen), err)
+				ok = false
+			} else {
+				b.Format = s
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, o := range b.Origins {
+			k := headerAt{b.Header, o}
+			if prev, dup := setBy[k]; dup {
+				p.add(at+".header", "%s for %s is already set by %s", b.Header, o, prev)
+				ok = false
+				break
+			}
+			setBy[k] = at
+		}
+		if ok {
+			m.Capabilities.Brokered = append(m.Capabilities.Brokered, b)
+		}
+	}
+}
+
+// secretName checks an env or secret name and that it is not listed already.
+func (p *parser) secretName(at, s string, seen map[string]string) bool {
+	if !envRE.MatchString(s) {
+		p.add(at, "%q: must match ^[A-Z_][A-Z0-9_]*$", strictyaml.Cut(s, maxTokenLen))
+		return false
+	}
+	if prev, dup := seen[s]; dup {
+		p.add(at, "%q: already listed at %s", s, prev)
+		return false
+	}
+	seen[s] = at
+	return true
+}
+
+// checkSecretHeader refuses a header a brokered secret may not be sent in: not an
+// HTTP token, or one that belongs to a connection or a proxy, or that frames the
+// request, rather than to the request itself.
+func checkSecretHeader(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return errors.New("must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+		}
+	}
+	c := textproto.CanonicalMIMEHeaderKey(s)
+	switch {
+	case strings.HasPrefix(c, "Proxy-"):
+		return errors.New("Proxy-* headers go to a proxy, not the origin")
+	case slices.Contains(forbiddenSecretHeaders, c):
+		return fmt.Errorf("%s belongs to the connection or the message framing; choose a request header such as Authorization", c)
+	}
+	return nil
+}
+
+// forbiddenSecretHeaders are the hop-by-hop headers, Host and the framing headers.
+var forbiddenSecretHeaders = []string{
+	"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Host", "Content-Length",
+}
+
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// checkSecretFormat refuses a format that does not hold the value exactly once or
+// that could break out of its header line.
+func checkSecretFormat(s string) error {
+	if n := strings.Count(s, "{}"); n != 1 {
+		return fmt.Errorf("must contain {} (where the value goes) exactly once, found %d", n)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\r' || c == '\n' || c == 0 || (c < 0x20 && c != '\t') || c == 0x7f {
+			return errors.New("must not contain line breaks or control characters")
+		}
+	}
+	return nil
 }
 
 // names reads env or secret names; seen spans both lists so a name is one or the other.

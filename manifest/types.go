@@ -83,7 +83,72 @@ type Capabilities struct {
 	Network []Origin    `yaml:"network,omitempty" json:"network,omitempty"`
 	Files   []FileGrant `yaml:"files,omitempty" json:"files,omitempty"`
 	Env     []string    `yaml:"env,omitempty" json:"env,omitempty"`
-	Secrets []string    `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+	// Secrets are the plain secrets: names whose values are handed to the skill as env
+	// values, so the skill can read them and send them anywhere it can reach.
+	Secrets []string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+	// Brokered are the secrets written as objects in capabilities.secrets: added by
+	// skillbox at egress to requests for their origins, never handed to the skill.
+	Brokered []BrokeredSecret `yaml:"-" json:"brokered,omitempty"`
+}
+
+// BrokeredSecret is a secret the skill uses without seeing it: skillbox sets Header to
+// Format with the value in place of "{}" on requests to Origins (each one of the
+// skill's capabilities.network origins).
+type BrokeredSecret struct {
+	Name    string   `yaml:"name" json:"name"`
+	Origins []Origin `yaml:"origins" json:"origins"`
+	Header  string   `yaml:"header" json:"header"` // canonical form, e.g. "Authorization"
+	Format  string   `yaml:"format" json:"format"` // holds "{}" once
+}
+
+// MarshalYAML writes capabilities as skill.yaml spells them: plain and brokered
+// secrets in the one secrets list.
+func (c Capabilities) MarshalYAML() (any, error) {
+	type out struct {
+		Network []Origin    `yaml:"network,omitempty"`
+		Files   []FileGrant `yaml:"files,omitempty"`
+		Env     []string    `yaml:"env,omitempty"`
+		Secrets []any       `yaml:"secrets,omitempty"`
+	}
+	o := out{Network: c.Network, Files: c.Files, Env: c.Env}
+	for _, s := range c.Secrets {
+		o.Secrets = append(o.Secrets, s)
+	}
+	for _, b := range c.Brokered {
+		o.Secrets = append(o.Secrets, b)
+	}
+	return o, nil
+}
+
+// DefaultSecretHeader and DefaultSecretFormat are a brokered secret's header and
+// format when the manifest does not say.
+const (
+	DefaultSecretHeader = "Authorization"
+	DefaultSecretFormat = "{}"
+)
+
+// HeaderValue is the header value that carries value: Format with "{}" replaced.
+func (b BrokeredSecret) HeaderValue(value string) string {
+	return strings.Replace(b.Format, "{}", value, 1)
+}
+
+// SecretNames are the names of every secret the manifest asks for, plain then brokered.
+func (c Capabilities) SecretNames() []string {
+	out := append([]string(nil), c.Secrets...)
+	for _, b := range c.Brokered {
+		out = append(out, b.Name)
+	}
+	return out
+}
+
+// BrokeredNamed is the brokered secret called name, if the manifest declares one.
+func (c Capabilities) BrokeredNamed(name string) (BrokeredSecret, bool) {
+	for _, b := range c.Brokered {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return BrokeredSecret{}, false
 }
 
 // Origin is an outbound origin, scheme://host[:port]. Host is lowercase ASCII (IDNs in

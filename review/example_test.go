@@ -31,12 +31,12 @@ capabilities:
 	//   connect to https://api.example.com
 	//   connect to https://*.wikipedia.org
 	//   read and write files under /data
-	//   receive secrets API_TOKEN
+	//   receive secrets API_TOKEN (the skill can read this value and send it anywhere it can reach)
 	//
 	// Limits per call: timeout 10s, memory 64MiB, output 1MiB, requests 20
 	//
 	// Risk notes:
 	//   ! https://*.wikipedia.org: wildcard: any host under wikipedia.org
 	//   ! /data: read-write: can change and delete files there
-	//   ! secrets: receives API_TOKEN
+	//   ! secrets: receives API_TOKEN: the skill can read this value and send it anywhere it can reach
 }

@@ -38,8 +38,11 @@ type Report struct {
 	Network        []OriginItem `json:"network"`
 	Files          []FileItem   `json:"files"`
 	Env            []string     `json:"env"`
-	Secrets        []string     `json:"secrets"`
-	Limits         []LimitItem  `json:"limits"`
+	// Secrets are the plain secrets: the skill gets their values.
+	Secrets []string `json:"secrets"`
+	// Brokered are the secrets skillbox adds at egress; the skill never sees them.
+	Brokered []BrokeredItem `json:"brokered"`
+	Limits   []LimitItem    `json:"limits"`
 	// Risks collects every note, prefixed with what it is about.
 	Risks   []string `json:"risks"`
 	Changes *Changes `json:"changes,omitempty"`
@@ -49,6 +52,22 @@ type Report struct {
 type OriginItem struct {
 	Origin string   `json:"origin"`
 	Notes  []string `json:"notes,omitempty"`
+}
+
+// BrokeredItem is one brokered secret: where its value may be sent, and how.
+type BrokeredItem struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
+	Format  string   `json:"format"`
+}
+
+// PlainSecretRisk is what review says of a plain secret.
+const PlainSecretRisk = "the skill can read this value and send it anywhere it can reach"
+
+// Note says where a brokered secret goes.
+func (b BrokeredItem) Note() string {
+	return fmt.Sprintf("sent only to %s as %s, never visible to the skill", strings.Join(b.Origins, ", "), b.Header)
 }
 
 // FileItem is one guest path, its access mode and notes.
@@ -74,7 +93,7 @@ func Describe(m *manifest.Manifest) Report {
 		Name: m.Name, Version: m.Version, Description: strings.TrimSpace(m.Description),
 		Signer: Unsigned, Network: []OriginItem{}, Files: []FileItem{},
 		Env: append([]string{}, m.Capabilities.Env...), Secrets: append([]string{}, m.Capabilities.Secrets...),
-		Risks: []string{},
+		Brokered: []BrokeredItem{}, Risks: []string{},
 	}
 	switch {
 	case m.Sandbox.Wasm != nil:
@@ -101,7 +120,20 @@ func Describe(m *manifest.Manifest) Report {
 		}
 	}
 	if len(r.Secrets) > 0 {
-		r.Risks = append(r.Risks, fmt.Sprintf("secrets: receives %s", strings.Join(r.Secrets, ", ")))
+		r.Risks = append(r.Risks, fmt.Sprintf("secrets: receives %s: %s", strings.Join(r.Secrets, ", "), PlainSecretRisk))
+	}
+	for _, b := range m.Capabilities.Brokered {
+		it := BrokeredItem{Name: b.Name, Header: b.Header, Format: b.Format}
+		for _, o := range b.Origins {
+			it.Origins = append(it.Origins, o.String())
+			if o.Scheme == "http" {
+				r.Risks = append(r.Risks, fmt.Sprintf("secret %s: sent over plain http to %s, where it can be read on the way", b.Name, o))
+			}
+			if o.Wildcard {
+				r.Risks = append(r.Risks, fmt.Sprintf("secret %s: sent to any host under %s", b.Name, o.Host))
+			}
+		}
+		r.Brokered = append(r.Brokered, it)
 	}
 	l := m.Limits
 	add := func(name, value string, high bool, note string) {
@@ -210,7 +242,11 @@ func (r Report) WriteText(w io.Writer) error {
 		n++
 	}
 	if len(r.Secrets) > 0 {
-		fmt.Fprintf(&b, "  receive secrets %s\n", strings.Join(r.Secrets, ", "))
+		fmt.Fprintf(&b, "  receive secrets %s (%s)\n", strings.Join(r.Secrets, ", "), PlainSecretRisk)
+		n++
+	}
+	for _, s := range r.Brokered {
+		fmt.Fprintf(&b, "  use secret %s: %s\n", s.Name, s.Note())
 		n++
 	}
 	if n == 0 {

@@ -52,7 +52,7 @@ func TestDescribe(t *testing.T) {
 		"http://[fe80::1]: plain http: traffic can be read and changed on the way",
 		"http://[fe80::1]: link-local address (cloud metadata services live here)",
 		"/out: read-write: can change and delete files there",
-		"secrets: receives API_TOKEN",
+		"secrets: receives API_TOKEN: the skill can read this value and send it anywhere it can reach",
 		"limit timeout 5m0s: over 1m0s",
 		"limit memory 1GiB: over 512MiB",
 		"limit requests 500: over 100 requests a call",
@@ -69,7 +69,7 @@ func TestDescribe(t *testing.T) {
 		"  read files under /data\n",
 		"  read and write files under /out\n",
 		"  see environment variables LANG\n",
-		"  receive secrets API_TOKEN\n",
+		"  receive secrets API_TOKEN (the skill can read this value and send it anywhere it can reach)\n",
 		"Limits per call: timeout 5m0s, memory 1GiB, output 1MiB, requests 500\n",
 		"  ! /out: read-write: can change and delete files there\n",
 	} {

@@ -33,6 +33,9 @@ type Package struct {
 	Code signing.Subject
 	// HasBundle reports whether skill.sigstore.json is present.
 	HasBundle bool
+	// Stale is set only by LoadStale: the code's digest differs from what skill.yaml
+	// records. Code holds the digest of the code on disk.
+	Stale *DigestMismatchError
 }
 
 // Subjects are the two subjects p's signature covers: skill.yaml's bytes and the code,
@@ -70,6 +73,17 @@ func (e *DigestMismatchError) Error() string {
 // Load reads and validates a package directory and checks that the code on disk has
 // the digest skill.yaml records.
 func Load(dir string) (*Package, error) {
+	p, err := LoadStale(dir)
+	if err == nil && p.Stale != nil {
+		return nil, p.Stale
+	}
+	return p, err
+}
+
+// LoadStale is Load for the author's inner loop: code whose digest differs from what
+// skill.yaml records is loaded anyway, as it is on disk, with the difference in
+// Package.Stale. Such a package can never verify; it can be run unverified.
+func LoadStale(dir string) (*Package, error) {
 	mpath := filepath.Join(dir, ManifestFile)
 	data, err := readManifest(dir)
 	if err != nil {
@@ -83,15 +97,18 @@ func Load(dir string) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
+	var stale *DigestMismatchError
 	if sum != m.Sandbox.CodeDigest() {
 		// Each field's own spelling: bare hex for the module, an image ID for an image.
 		if m.Sandbox.Wasm != nil {
-			return nil, &DigestMismatchError{name, "sandbox.wasm.sha256", m.Sandbox.Wasm.SHA256, sum.Hex()}
+			stale = &DigestMismatchError{name, "sandbox.wasm.sha256", m.Sandbox.Wasm.SHA256, sum.Hex()}
+		} else {
+			stale = &DigestMismatchError{name, "sandbox.container.id", m.Sandbox.Container.ID, sum.String()}
 		}
-		return nil, &DigestMismatchError{name, "sandbox.container.id", m.Sandbox.Container.ID, sum.String()}
 	}
 	_, berr := os.Lstat(filepath.Join(dir, BundleFile))
-	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: signing.Subject{Name: name, SHA256: sum.Hex()}, HasBundle: berr == nil}, nil
+	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: signing.Subject{Name: name, SHA256: sum.Hex()},
+		HasBundle: berr == nil, Stale: stale}, nil
 }
 
 // ManifestDigest is the digest of skill.yaml's bytes, "sha256:<hex>".

@@ -255,7 +255,7 @@ func switchSkill(c *cli.Context, disable bool) error {
 		if disable {
 			res, err := admin.Disable(c.Context, &pb.DisableRequest{Name: name, Reason: c.String("reason")})
 			if err == nil {
-				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended%s\n", name, res.GetCancelledCalls(), notInstalledNote(c, name))
+				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
 				return nil
 			}
 			if !serverDown(err) {
@@ -285,17 +285,8 @@ func switchSkill(c *cli.Context, disable bool) error {
 	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
 		return fmt.Errorf("enable %s: %w", name, err)
 	}
-	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)%s\n", verb, name, notInstalledNote(c, name))
+	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)\n", verb, name)
 	return nil
-}
-
-// notInstalledNote flags a name that matches no installed skill (a typo, most likely):
-// the switch is still recorded, and holds if such a skill is installed later.
-func notInstalledNote(c *cli.Context, name string) string {
-	if ok, err := isInstalled(c, name); err == nil && !ok {
-		return "; note: no skill of that name is installed"
-	}
-	return ""
 }
 
 // notifyReload asks a running server to re-read approvals; no server is fine.

@@ -46,8 +46,7 @@ func initCommand() *cli.Command {
 			if err := scaffold(dir, name, c.Bool("container"), c.Bool("reactor")); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
-			next := "make && skillbox pack ."
-			fmt.Fprintf(c.App.Writer, "created %s\nnext: cd %s && go test ./... && %s\n", dir, dir, next)
+			fmt.Fprintf(c.App.Writer, "created %s\nnext: make -C %s   (tests, builds, and fills the code digest into skill.yaml)\n", dir, dir)
 			return nil
 		},
 	}
@@ -230,8 +229,10 @@ func TestRun(t *testing.T) {
 }
 `
 
-const scaffoldMakeWasm = `# Build the WASI module, then compute its digest into skill.yaml.
-module.wasm: main.go go.mod
+const scaffoldMakeWasm = `# make: test, build the WASI module, and fill its digest into skill.yaml (skillbox pack).
+all: test pack
+
+module.wasm: $(wildcard *.go) go.mod $(wildcard go.sum)
 	GOOS=wasip1 GOARCH=wasm go build -o module.wasm .
 
 test:
@@ -240,7 +241,7 @@ test:
 pack: module.wasm
 	skillbox pack .
 
-.PHONY: test pack
+.PHONY: all test pack
 `
 
 const scaffoldReactor = `//go:build wasip1
@@ -270,8 +271,10 @@ func handle() int32 {
 }
 `
 
-const scaffoldMakeReactor = `# Build the WASI reactor, then compute its digest into skill.yaml.
-module.wasm: main.go reactor.go go.mod
+const scaffoldMakeReactor = `# make: test, build the WASI reactor, and fill its digest into skill.yaml (skillbox pack).
+all: test pack
+
+module.wasm: $(wildcard *.go) go.mod $(wildcard go.sum)
 	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .
 
 test:
@@ -280,17 +283,18 @@ test:
 pack: module.wasm
 	skillbox pack .
 
-.PHONY: test pack
+.PHONY: all test pack
 `
 
 const scaffoldReadmeReactor = "# NAME\n\nA skillbox skill (WASI reactor: initialised once, reset after every call). Build, test and pack:\n\n" +
 	"```sh\ngo test ./...\nGOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .\nskillbox pack .\n" +
 	"skillbox run . --input '{\"name\":\"Ada\"}'\n```\n"
 
-const scaffoldMakeContainer = `# Build a static binary, put it in a FROM scratch image, save the image, pack.
-all: image.tar
+const scaffoldMakeContainer = `# make: test, build a static binary, put it in a FROM scratch image, save the image,
+# and fill its ID into skill.yaml (skillbox pack).
+all: test pack
 
-skill: main.go go.mod
+skill: $(wildcard *.go) go.mod $(wildcard go.sum)
 	CGO_ENABLED=0 GOOS=linux go build -o skill .
 
 image.tar: skill Dockerfile

@@ -148,7 +148,7 @@ func approveCommand() *cli.Command {
 			if err := approval.CheckGrant(cand.Entry.Manifest, shown, "grant"); err != nil {
 				return fmt.Errorf("approve %s: %w", cand.Entry.Name, err)
 			}
-			if err := writeCandidateReview(c.App.Writer, cand, false); err != nil {
+			if err := writeCandidateReview(c.App.Writer, cand, false, true); err != nil {
 				return err
 			}
 			writeGrant(c.App.Writer, cand.Entry.Manifest, shown, grant == nil)
@@ -178,15 +178,18 @@ func confirm(c *cli.Context, question string) bool {
 }
 
 // writeCandidateReview prints what the operator must read: first what is new since the
-// approved version, then the whole review.
-func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON bool) error {
+// approved version (compared with its grant), then the whole review. approving says the
+// review is shown by approve, which is about to approve it.
+func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON, approving bool) error {
 	r := review.Describe(cand.Entry.Manifest)
 	r.Signer = cand.Signer.String()
 	r.ManifestDigest = cand.Entry.ManifestDigest
 	r.CodeDigest = cand.Entry.CodeDigest
 	var changes *review.Changes
 	if cand.Approved != nil && cand.Approved.ManifestDigest != cand.Entry.ManifestDigest {
-		ch := review.Diff(cand.Approved.Manifest, cand.Entry.Manifest)
+		// Against what the approved version really got, not what it asked: an origin
+		// the operator left out then is new now if this version asks for it.
+		ch := review.Diff(cand.Approval.Grant.Granted(cand.Approved.Manifest), cand.Entry.Manifest)
 		changes = &ch
 	}
 	if asJSON {
@@ -206,12 +209,22 @@ func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON bool) erro
 		return writeJSON(w, o)
 	}
 	switch {
+	case cand.Approval == nil && approving:
+		fmt.Fprintf(w, "FIRST APPROVAL of %s: no version of it has been approved before.\n\n", cand.Entry.Name)
 	case cand.Approval == nil:
 		fmt.Fprintf(w, "NOT APPROVED: no version of %s has been approved yet.\n\n", cand.Entry.Name)
 	case cand.Approval.ManifestDigest == cand.Entry.ManifestDigest:
 		fmt.Fprintf(w, "APPROVED by %s at %s.\n\n", cand.Approval.ApprovedBy, cand.Approval.ApprovedAt.Format("2006-01-02 15:04 MST"))
 	case changes != nil:
-		fmt.Fprintf(w, "NEW VERSION %s is not approved (approved: %s).\n", cand.Entry.Version, cand.Approved.Version)
+		kind := "NEW VERSION"
+		switch store.CompareVersions(cand.Entry.Version, cand.Approved.Version) {
+		case -1:
+			kind = "OLDER VERSION"
+		case 0:
+			kind = "ANOTHER BUILD of the same version"
+		}
+		fmt.Fprintf(w, "%s %s is not approved (approved: %s); compared with what %s was granted:\n",
+			kind, cand.Entry.Version, cand.Approved.Version, cand.Approved.Version)
 		if changes.Empty() {
 			fmt.Fprintln(w, "It asks for nothing beyond the approved version.")
 		} else {

@@ -112,5 +112,5 @@ func reviewInstalled(c *cli.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("review: %w", err)
 	}
-	return writeCandidateReview(c.App.Writer, cand, c.Bool("json"))
+	return writeCandidateReview(c.App.Writer, cand, c.Bool("json"), false)
 }

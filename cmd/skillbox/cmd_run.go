@@ -94,11 +94,22 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	if !isDir {
+		// A name that is neither a directory here nor an installed skill is a typo:
+		// refused before anything is opened or recorded in the skill home.
+		if installed, err := isInstalled(c, f.dir); err == nil && !installed {
+			return fmt.Errorf("run %s: no directory ./%s here and no installed skill %s (skillbox skills lists installed ones)", f.dir, f.dir, f.dir)
+		}
 		return runInstalled(c, f)
 	}
-	pkg, err := skillpkg.Load(f.dir)
+	// The author's loop runs the directory as it is: code changed since the last pack
+	// runs, with a warning (it is unverified anyway, and could never verify so).
+	pkg, err := skillpkg.LoadStale(f.dir)
 	if err != nil {
 		return fmt.Errorf("run %s: %s", f.dir, authorError(err))
+	}
+	warning := unverifiedWarning
+	if st := pkg.Stale; st != nil {
+		warning += "; STALE: " + st.Name + " changed since skill.yaml recorded its digest (" + st.Field + "): run skillbox pack before signing"
 	}
 	m := pkg.Manifest
 	input, err := readInput(f.input)
@@ -113,7 +124,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
-	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+unverifiedWarning)
+	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+warning)
 	// Only the sandbox of the package's kind: a wasm skill does not wait for Docker.
 	// The engine prepares the package in it (compiles the module, or loads image.tar
 	// and checks its ID against skill.yaml) before the call.
@@ -126,10 +137,19 @@ func runAction(c *cli.Context) error {
 		Dir: f.dir, Package: pkg, Input: input, Mounts: mounts, Env: os.LookupEnv,
 	})
 	if err != nil {
+		// A call that ran shows its logs, usage and egress decisions (output null)
+		// before the one line saying why it failed.
+		if res != nil {
+			out := resultOutput(res)
+			out.Warning = warning
+			if werr := writeRunOutput(c, out, f.json); werr != nil {
+				return werr
+			}
+		}
 		return runDirError(m.Name, err)
 	}
 	out := resultOutput(res)
-	out.Warning = unverifiedWarning
+	out.Warning = warning
 	return writeRunOutput(c, out, f.json)
 }
 

@@ -46,7 +46,14 @@ func keygenCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("keygen: %w", err)
 			}
-			// Both files are checked first, so a refusal writes neither.
+			// The directory and both files are checked first, so a refusal writes neither.
+			if dir := filepath.Dir(prefix); dir != "." {
+				if fi, err := os.Stat(dir); err != nil {
+					return fmt.Errorf("keygen: the directory %s does not exist; create it first (mkdir -p %s)", dir, dir)
+				} else if !fi.IsDir() {
+					return fmt.Errorf("keygen: %s is not a directory; --out is a path prefix such as keys/acme", dir)
+				}
+			}
 			for _, f := range []string{prefix + ".key", prefix + ".pub"} {
 				if _, err := os.Lstat(f); err == nil {
 					return fmt.Errorf("keygen: %s already exists, and keygen never overwrites a key: choose another --out, or move it away first", f)
@@ -151,9 +158,10 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "check a package's signature, digests and signer against the trust policy",
-		UsageText: "skillbox verify DIR [--trust FILE | --key PUB]\n\n" +
-			"example: skillbox verify ./http-fetch --key keys/acme.pub",
-		Description: "Checks DIR/" + signing.BundleFile + ": the signature, the exact two subjects and predicate type, " +
+		UsageText: "skillbox verify DIR|FILE.tar.gz [--trust FILE | --key PUB]\n\n" +
+			"example: skillbox verify ./http-fetch --key keys/acme.pub\n" +
+			"         skillbox verify http-fetch-1.0.0.tar.gz",
+		Description: "Checks DIR/" + signing.BundleFile + " (or the one in a package archive, unpacked as install would): the signature, the exact two subjects and predicate type, " +
 			"and the digests recomputed from skill.yaml and the code in DIR. The signer must be in trust.yaml " +
 			"(default $" + host.EnvHome + "/trust.yaml, $" + host.EnvHome + " defaulting to ~/.skillbox) or be the --key given. " +
 			"Prints the signer; on refusal exits non-zero naming the failed check.",
@@ -166,7 +174,20 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			dir := args[0]
+			name, dir := args[0], args[0]
+			// The archive an operator receives is verified as it would be installed:
+			// unpacked (with the install's limits) into a directory removed afterwards.
+			if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+				tmp, err := os.MkdirTemp("", "skillbox-verify-")
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				defer os.RemoveAll(tmp)
+				if err := skillpkg.Extract(name, tmp); err != nil {
+					return fmt.Errorf("verify %s: %w", name, err)
+				}
+				dir = tmp
+			}
 			var policy *signing.Policy
 			switch {
 			case c.String("trust") != "" && c.String("key") != "":
@@ -201,17 +222,17 @@ func verifyCommand() *cli.Command {
 			}
 			bundle, err := signing.ReadBundle(filepath.Join(dir, signing.BundleFile))
 			if err != nil {
-				return fmt.Errorf("verify %s: %w", dir, err)
+				return fmt.Errorf("verify %s: %w", name, err)
 			}
 			mSubj, code, err := packageSubjects(dir, false)
 			if err != nil {
-				return fmt.Errorf("verify %s: %w", dir, err)
+				return fmt.Errorf("verify %s: %w", name, err)
 			}
 			id, err := signing.VerifySkill(c.Context, bundle, mSubj, code, policy)
 			if err != nil {
-				return fmt.Errorf("verify %s: %w", dir, err)
+				return fmt.Errorf("verify %s: %w", name, err)
 			}
-			fmt.Fprintf(c.App.Writer, "verified %s: signed by %s\n", dir, id)
+			fmt.Fprintf(c.App.Writer, "verified %s: signed by %s\n", name, id)
 			return nil
 		},
 	}

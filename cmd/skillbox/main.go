@@ -43,9 +43,13 @@ func newApp() *cli.App {
 			skillsCommand(),
 			disableCommand(),
 			enableCommand(),
+			reloadCommand(),
+			callsCommand(),
 			auditCommand(),
+			versionCommand(),
 			internalCommand(),
 		},
+		Version: versionLine(),
 	}
 }
 
@@ -67,8 +71,13 @@ func run(args []string, stdout, stderr *os.File) int {
 		}
 	}
 	walk(app.Commands)
-	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && args[1] != "help" && findCommand(app.Commands, args[1]) == nil {
-		fmt.Fprintf(stderr, "skillbox: unknown command %q (see skillbox --help)\n", args[1])
+	args, err := helpTopic(app, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "skillbox: %s\n", err)
+		return 1
+	}
+	if msg := checkCommandPath(app, args); msg != "" {
+		fmt.Fprintf(stderr, "skillbox: %s\n", msg)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -47,7 +48,7 @@ limits: {requests: 5}
 	if err := os.WriteFile(filepath.Join(dir, "skill.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	exit, _, stderr := runRunCLI(t, "run", dir, "--input", fmt.Sprintf(`{"method":"GET","url":%q}`, backend.URL))
+	exit, stdout, stderr := runRunCLI(t, "run", dir, "--input", fmt.Sprintf(`{"method":"GET","url":%q}`, backend.URL))
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	last := lines[len(lines)-1]
 	want := "run failing: EGRESS_DENIED: the skill failed after GET " + backend.URL + " was refused ("
@@ -56,5 +57,13 @@ limits: {requests: 5}
 	}
 	if hits.Load() != 0 {
 		t.Fatal("the refused server was reached")
+	}
+	// The failed call still shows the author its logs and egress decisions.
+	var out runOutput
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("stdout of a failed run is not the result JSON: %v\n%s", err, stdout)
+	}
+	if string(out.Output) != "null" || len(out.Egress) != 1 || out.Egress[0].Allowed || out.Egress[0].Denial != "NOT_GRANTED" || out.Logs == "" {
+		t.Fatalf("failed run's result: output %s, egress %+v, logs %q", out.Output, out.Egress, out.Logs)
 	}
 }

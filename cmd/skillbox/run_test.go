@@ -111,3 +111,50 @@ func TestRunCommand(t *testing.T) {
 		})
 	}
 }
+
+// run DIR runs code changed since the last pack, as it is, and says the digest is
+// stale; a name that is neither a directory nor installed writes nothing anywhere.
+func TestRunDirStaleAndTypo(t *testing.T) {
+	dir := runSkillDir(t, "echo.wasm", "")
+	module := filepath.Join(dir, "module.wasm")
+	code, err := os.ReadFile(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A custom section appended: another module, the same behaviour.
+	code = append(code, 0x00, 0x05, 0x03, 'x', 'y', 'z', 0x01)
+	if err := os.WriteFile(module, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exit, stdout, stderr := runRunCLI(t, "run", dir, "--input", `{"name":"Ada"}`)
+	if exit != 0 || !strings.Contains(stdout, `"name": "Ada"`) {
+		t.Fatalf("stale run: exit %d stdout %q stderr %q", exit, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "STALE: module.wasm changed since skill.yaml recorded its digest (sandbox.wasm.sha256): run skillbox pack before signing") ||
+		!strings.Contains(stdout, "STALE") {
+		t.Fatalf("stale run does not say so: stderr %q stdout %q", stderr, stdout)
+	}
+
+	home := t.TempDir()
+	t.Chdir(t.TempDir())
+	code2 := run([]string{"skillbox", "run", "helo", "--input", "{}", "--home", home}, os.Stdout, mustTemp(t))
+	if code2 == 0 {
+		t.Fatal("run of a typo succeeded")
+	}
+	if ents, _ := os.ReadDir(home); len(ents) != 0 {
+		t.Fatalf("run of a typo wrote into the skill home: %v", ents)
+	}
+	exit, _, stderr = runRunCLI(t, "run", "helo", "--input", "{}")
+	if exit == 0 || !strings.Contains(stderr, "run helo: no directory ./helo here and no installed skill helo") {
+		t.Fatalf("typo: exit %d %q", exit, stderr)
+	}
+}
+
+func mustTemp(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

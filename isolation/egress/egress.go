@@ -48,6 +48,17 @@ type options struct {
 	tlsConfig     *tls.Config
 	now           func() time.Time
 	internalNames bool
+	secrets       []isolation.BrokeredSecret
+}
+
+// WithSecrets gives the Guard the call's brokered secrets. On every request and
+// redirect hop the policy lets through, after the budget charge and the policy check,
+// the Guard sets each secret whose Origins cover the hop's origin (the policy's own
+// Match) as its header, replacing any header of that name the skill set; a hop to any
+// other origin never carries it. Response headers and bodies reach the caller with
+// every value replaced by its placeholder (see isolation.Redactor).
+func WithSecrets(s []isolation.BrokeredSecret) Option {
+	return func(o *options) { o.secrets = append([]isolation.BrokeredSecret(nil), s...) }
 }
 
 // WithInternalNamesUnsafe lets an exact (non-wildcard) granted name resolve to internal
@@ -69,6 +80,7 @@ type Guard struct {
 	limits    Limits
 	opts      options
 	transport *http.Transport
+	redactor  *isolation.Redactor // nil without secrets
 
 	mu            sync.Mutex
 	records       []isolation.EgressRecord // at most MaxRecords
@@ -90,6 +102,7 @@ func NewGuard(origins []manifest.Origin, limits Limits, opts ...Option) *Guard {
 	if g.opts.now == nil {
 		g.opts.now = time.Now
 	}
+	g.redactor = isolation.NewRedactor(g.opts.secrets)
 	var tc *tls.Config
 	if g.opts.tlsConfig != nil {
 		tc = g.opts.tlsConfig.Clone()
@@ -109,6 +122,59 @@ func NewGuard(origins []manifest.Origin, limits Limits, opts ...Option) *Guard {
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	return g
+}
+
+// Brokers reports whether any of the Guard's secrets is listed for t's origin: a
+// request there must be seen by the Guard (the container proxy terminates TLS for it)
+// rather than tunnelled.
+func (g *Guard) Brokers(t Target) bool {
+	for _, s := range g.opts.secrets {
+		if _, ok := Match(s.Origins, t); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Redactor is the redaction of the Guard's secrets (nil when it has none): what the
+// Guard applies to responses, for anything else that reaches the skill.
+func (g *Guard) Redactor() *isolation.Redactor { return g.redactor }
+
+// attach sets on h the header of every secret listed for t and returns their names.
+// A header the skill set under the same name (in any case) is replaced. A request
+// that carries a secret also loses the skill's Range, If-Range and Accept-Encoding:
+// a part of a response, or a compressed one, could carry an echo of the value past
+// redaction.
+func (g *Guard) attach(h http.Header, t Target) []string {
+	var names []string
+	for _, s := range g.opts.secrets {
+		if _, ok := Match(s.Origins, t); !ok {
+			continue
+		}
+		for k := range h {
+			if strings.EqualFold(k, s.Header) {
+				delete(h, k)
+			}
+		}
+		h.Set(s.Header, s.Value)
+		names = append(names, s.Name)
+	}
+	if names != nil {
+		for _, k := range []string{"Range", "If-Range", "Accept-Encoding"} {
+			h.Del(k)
+		}
+	}
+	return names
+}
+
+// encodedError is a response to a request that carried a secret whose body is
+// encoded (compressed): redaction cannot see into it, so it is not handed on.
+type encodedError struct {
+	url, encoding string
+}
+
+func (e *encodedError) Error() string {
+	return fmt.Sprintf("egress: response from %s is %s-encoded; a response to a request that carried a secret must be unencoded so it can be checked for the secret", e.url, e.encoding)
 }
 
 // DeniedError is a request the policy refused before any byte left. URL and Reason
@@ -313,6 +379,12 @@ func (g *Guard) do(ctx context.Context, req *http.Request, follow bool) (*http.R
 				req.Body.Close()
 			}
 			resp.Body = &cappedBody{g: g, idx: idx, rc: resp.Body, limit: g.limits.MaxResponseBytes, url: boundURL(recordURL(cur.URL))}
+			if g.redactor != nil {
+				// Redaction changes the length: the caller reads to the end instead.
+				resp.Body = g.redactor.Reader(resp.Body)
+				resp.ContentLength = -1
+				resp.Header.Del("Content-Length")
+			}
 			resp.Request = cur
 			return resp, nil
 		}
@@ -367,6 +439,11 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 	out.URL.Scheme = t.Scheme
 	out.RequestURI = ""
 	out.Close = true
+	// After the charge and the policy: only a hop that goes out carries a secret.
+	names := g.attach(out.Header, t)
+	if names != nil {
+		g.update(idx, func(r *isolation.EgressRecord) { r.Secrets = names })
+	}
 	resp, err := g.transport.RoundTrip(out)
 	if err != nil {
 		var ad *addrDeniedError
@@ -383,6 +460,18 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 		return nil, -1, fmt.Errorf("egress %s %s: %w", boundMethod(method), ru, err)
 	}
 	g.update(idx, func(r *isolation.EgressRecord) { r.Status = resp.StatusCode })
+	if g.redactor != nil {
+		// Before anything reads them, Location (a redirect the Guard follows) included.
+		for k, vs := range resp.Header {
+			resp.Header[k] = g.redactor.Strings(vs)
+		}
+		if enc := resp.Header.Get("Content-Encoding"); names != nil && enc != "" && !strings.EqualFold(enc, "identity") {
+			resp.Body.Close()
+			e := &encodedError{url: ru, encoding: boundMethod(enc)}
+			g.update(idx, func(r *isolation.EgressRecord) { r.Reason = "failed: " + e.Error() })
+			return nil, -1, e
+		}
+	}
 	return resp, idx, nil
 }
 

@@ -96,9 +96,9 @@ func newPools(o PoolOptions) *pools {
 }
 
 // poolKey names the pool a call may take an instance from: the code, the skill's name
-// (argv[0]), everything the grant puts into an instance (env, mounts; network too,
-// though an instance holds none of it) and the memory budget the instance was made
-// under.
+// (argv[0]), everything the grant puts into an instance (env, mounts; network and
+// brokered secrets too, though an instance holds none of them) and the memory budget
+// the instance was made under.
 func poolKey(call isolation.Call, memLimit uint64) string {
 	h := sha256.New()
 	w := func(s string) {
@@ -131,6 +131,19 @@ func poolKey(call isolation.Call, memLimit uint64) string {
 	w("network")
 	for _, o := range call.Grant.Network {
 		w(fmt.Sprint(o))
+	}
+	// Brokered secrets live in the call's egress guard, not in the instance; they are
+	// in the key so that a rotated secret or a changed grant is another pool all the
+	// same. The key is a digest held in memory only.
+	w("brokered")
+	for _, b := range call.Grant.Brokered {
+		w(b.Name)
+		w(b.Header)
+		w(b.Value)
+		w(b.Secret)
+		for _, o := range b.Origins {
+			w(fmt.Sprint(o))
+		}
 	}
 	return string(h.Sum(nil))
 }

@@ -369,6 +369,11 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		if s.resolver != nil {
 			gopts = append(gopts, egress.WithResolver(s.resolver))
 		}
+		if len(call.Grant.Brokered) > 0 {
+			// The host function is the only way out, so every request it sends gets
+			// the secrets listed for its origin, and every response comes back redacted.
+			gopts = append(gopts, egress.WithSecrets(call.Grant.Brokered))
+		}
 		cn = &callNet{
 			guard:   egress.NewGuard(call.Grant.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, gopts...),
 			maxBody: lim.Response,

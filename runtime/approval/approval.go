@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +42,10 @@ type Grant struct {
 	// Secrets maps a secret name the manifest asks for to where the runtime reads it:
 	// "env:VAR" (the runtime's environment) or "file:/abs/path".
 	Secrets map[string]string `yaml:"secrets,omitempty"`
+	// SecretOrigins narrows a brokered secret's origins: the value is sent only to
+	// these, each among the origins the manifest lists for it. A brokered secret not
+	// named here is sent to all the manifest lists (that the grant's network allows).
+	SecretOrigins map[string][]manifest.Origin `yaml:"secretOrigins,omitempty"`
 	// Limits lowers the manifest's limits; zero fields are not lowered.
 	Limits manifest.Limits `yaml:"limits,omitempty"`
 	// Callers may invoke the skill; empty means any authenticated local caller.
@@ -352,12 +358,13 @@ func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
 			probs = append(probs, fmt.Sprintf("%s: %s is not asked for by the manifest", field("env."+name), name))
 		}
 	}
-	secAsked := setOf(m.Capabilities.Secrets)
+	secAsked := setOf(m.Capabilities.SecretNames())
 	for _, name := range sortedKeys(g.Secrets) {
 		if !secAsked[name] {
 			probs = append(probs, fmt.Sprintf("%s: %s is not asked for by the manifest", field("secrets."+name), name))
 		}
 	}
+	probs = append(probs, checkSecretOrigins(m, g, field)...)
 
 	ml, gl := m.Limits, g.Limits
 	if m.Sandbox.Container != nil && gl.Memory >= manifest.MinMemory && gl.Memory < manifest.MinContainerMemory {
@@ -378,6 +385,39 @@ func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
 		return &GrantError{probs}
 	}
 	return nil
+}
+
+// checkSecretOrigins refuses secretOrigins that widen a brokered secret: an origin the
+// manifest does not list for it, a secret that is not brokered, an empty list.
+func checkSecretOrigins(m *manifest.Manifest, g Grant, field func(string) string) []string {
+	var probs []string
+	for _, name := range slices.Sorted(maps.Keys(g.SecretOrigins)) {
+		at := field("secretOrigins." + name)
+		b, ok := m.Capabilities.BrokeredNamed(name)
+		if !ok {
+			if slices.Contains(m.Capabilities.Secrets, name) {
+				probs = append(probs, fmt.Sprintf("%s: %s is handed to the skill, not brokered, so it has no origins to narrow", at, name))
+			} else {
+				probs = append(probs, fmt.Sprintf("%s: %s is not a brokered secret of the manifest", at, name))
+			}
+			continue
+		}
+		if len(g.SecretOrigins[name]) == 0 {
+			probs = append(probs, fmt.Sprintf("%s: lists no origin; to send %s nowhere, leave it out of secrets", at, name))
+			continue
+		}
+		var listed []string
+		for _, o := range b.Origins {
+			listed = append(listed, o.String())
+		}
+		for i, o := range g.SecretOrigins[name] {
+			if !slices.Contains(b.Origins, o) {
+				probs = append(probs, fmt.Sprintf("%s[%d]: %q is not among the origins the manifest lists for %s (%s): a grant may narrow a secret's origins, never widen them",
+					at, i, o.String(), name, strings.Join(listed, ", ")))
+			}
+		}
+	}
+	return probs
 }
 
 // CheckSigner refuses a package signed by someone other than the signer the approval

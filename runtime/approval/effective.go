@@ -65,10 +65,46 @@ func Effective(m *manifest.Manifest, a *Approval, caller manifest.Limits) (isola
 			if err != nil {
 				return lim, isolation.Grant{}, fmt.Errorf("secret %s: %w", name, err)
 			}
-			out.Env[name] = v
+			b, brokered := m.Capabilities.BrokeredNamed(name)
+			if !brokered {
+				out.Env[name] = v
+				continue
+			}
+			origins := b.Origins
+			if narrowed, ok := g.SecretOrigins[name]; ok {
+				origins = narrowed
+			}
+			bs, err := Broker(b, origins, out.Network, v)
+			if err != nil {
+				return lim, isolation.Grant{}, err
+			}
+			out.Brokered = append(out.Brokered, bs)
+		}
+		if len(out.Env) == 0 {
+			out.Env = nil
 		}
 	}
 	return lim, out, nil
+}
+
+// Broker is the sandbox's form of a brokered secret with value: sent only to those
+// of origins that network grants (a secret is never sent where the call may not
+// go), in its header, formatted. A value with a line break or NUL is refused: it
+// would let the value add headers of its own. An empty one is refused too.
+func Broker(b manifest.BrokeredSecret, origins, network []manifest.Origin, value string) (isolation.BrokeredSecret, error) {
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return isolation.BrokeredSecret{}, fmt.Errorf("secret %s: the value contains a line break or NUL byte; a brokered secret is sent in an HTTP header and must be one line", b.Name)
+	}
+	if value == "" {
+		return isolation.BrokeredSecret{}, fmt.Errorf("secret %s: the value is empty", b.Name)
+	}
+	var to []manifest.Origin
+	for _, o := range origins {
+		if slices.Contains(network, o) {
+			to = append(to, o)
+		}
+	}
+	return isolation.BrokeredSecret{Name: b.Name, Origins: to, Header: b.Header, Value: b.HeaderValue(value), Secret: value}, nil
 }
 
 // EffectiveLimits is min(manifest, grant, caller) per field, zero meaning "not lowered"

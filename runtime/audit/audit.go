@@ -46,6 +46,7 @@ const (
 	EventInvokeStart  = "invoke.start"
 	EventInvokeEnd    = "invoke.end"
 	EventEgressDenied = "egress.denied"
+	EventEgressSecret = "egress.secret" // a request that carried brokered secrets (by name)
 	EventDisable      = "disable"
 	EventEnable       = "enable"
 	EventReload       = "reload"

@@ -235,6 +235,12 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 		return 0, err
 	}
 	reason = oneLine(reason) // free text kept in the state file and the audit log
+	// A name that is not installed is refused: a typo must not look like a switch that
+	// holds. (A skill installed later cannot run before it is approved anyway.)
+	if _, err := e.store.Lookup(name, ""); errors.Is(err, store.ErrNotFound) {
+		return 0, &Error{Reason: ReasonNotFound, Field: "name",
+			Msg: fmt.Sprintf("no skill named %s is installed (skillbox skills lists them)", name)}
+	}
 	if err := e.store.Disable(name, by, reason); err != nil {
 		return 0, err
 	}
@@ -277,6 +283,20 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	return len(ending), nil
 }
 
+// disabledError is the refusal of a call to a disabled skill, with the operator's
+// reason, so the caller learns why; a name that is not installed answers NOT_FOUND
+// (an old switch left for a removed skill says nothing about it).
+func (e *Engine) disabledError(name string) error {
+	if _, err := e.store.Lookup(name, ""); errors.Is(err, store.ErrNotFound) {
+		return &Error{Reason: ReasonNotFound, Err: err}
+	}
+	msg := name + " is disabled by the operator"
+	if d, err := e.store.IsDisabled(name); err == nil && d != nil && d.Reason != "" {
+		msg += ": " + d.Reason
+	}
+	return &Error{Reason: ReasonDisabled, Msg: msg}
+}
+
 // checkName refuses an operator's action on something that is not a skill name.
 func checkName(name string) error {
 	if err := manifest.CheckName(name); err != nil {
@@ -289,6 +309,14 @@ func checkName(name string) error {
 func (e *Engine) Enable(ctx context.Context, name, by string) error {
 	if err := checkName(name); err != nil {
 		return err
+	}
+	// A name neither installed nor switched off is a typo: say so rather than record
+	// an enable of nothing. A switch left for a removed skill can still be lifted.
+	if d, _ := e.store.IsDisabled(name); d == nil {
+		if _, err := e.store.Lookup(name, ""); errors.Is(err, store.ErrNotFound) {
+			return &Error{Reason: ReasonNotFound, Field: "name",
+				Msg: fmt.Sprintf("no skill named %s is installed (skillbox skills lists them)", name)}
+		}
 	}
 	if err := e.store.Enable(name); err != nil {
 		return err

@@ -130,7 +130,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		return nil, err
 	}
 	if st.disabled[req.Skill] {
-		return nil, errorf(ReasonDisabled, "%s is disabled", req.Skill)
+		return nil, e.disabledError(req.Skill)
 	}
 	r, err := e.resolve(ctx, st, req.Skill, req.Pin)
 	if err != nil {
@@ -202,7 +202,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		close(fl.done)
 	}()
 	if disabled {
-		return nil, errorf(ReasonDisabled, "%s is disabled", m.Name)
+		return nil, e.disabledError(m.Name)
 	}
 	if closing {
 		return nil, errorf(ReasonUnavailable, "the server is shutting down")
@@ -235,6 +235,19 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 			if _, err := e.audit.Append(context.WithoutCancel(ctx), denied); err != nil {
 				return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 			}
+		}
+	}
+	// Which brokered secret went with which request: by name, never the value.
+	for _, rec := range out.Egress {
+		if !rec.Allowed || len(rec.Secrets) == 0 {
+			continue
+		}
+		sent := base
+		sent.Event = audit.EventEgressSecret
+		sent.Outcome = "ok"
+		sent.Details = map[string]any{"method": rec.Method, "url": rec.URL, "secrets": rec.Secrets, "status": rec.Status}
+		if _, err := e.audit.Append(context.WithoutCancel(ctx), sent); err != nil {
+			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
 		}
 	}
 	if more := out.Usage.DeniedRequests - recordedDenials; more > 0 {
@@ -371,6 +384,12 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation.Call, author bool) (isolation.Result, error) {
 	m := call.Skill.Manifest
 	out, runErr := sb.Run(ctx, call)
+	// Nothing the sandbox reports leaves skillbox with a brokered value in it: not the
+	// output (before it is validated, so a reply is what was checked), not the logs,
+	// not the egress records, not the failure's words.
+	if r := isolation.NewRedactor(call.Grant.Brokered); r != nil {
+		out, runErr = redactResult(r, out, runErr)
+	}
 	if runErr == nil {
 		if err := m.ValidateOutput(out.Output); err != nil {
 			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
@@ -392,6 +411,29 @@ func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation
 		c.metrics.BudgetExhausted(m.Name, kind)
 	} else if hitRequestLimit(out.Egress) {
 		c.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
+	}
+	return out, runErr
+}
+
+// redactResult replaces brokered values in everything a sandbox reports. A failure
+// whose words held a value is replaced by one with the same reason and redacted
+// words (its chain, which may hold the value, is dropped).
+func redactResult(r *isolation.Redactor, out isolation.Result, runErr error) (isolation.Result, error) {
+	out.Output = r.Bytes(out.Output)
+	out.Logs = r.Bytes(out.Logs)
+	if len(out.Egress) > 0 {
+		recs := make([]isolation.EgressRecord, len(out.Egress))
+		for i, rec := range out.Egress {
+			rec.URL, rec.Reason, rec.Method = r.String(rec.URL), r.String(rec.Reason), r.String(rec.Method)
+			recs[i] = rec
+		}
+		out.Egress = recs
+	}
+	if runErr != nil {
+		msg, skill := runErr.Error(), isolation.SkillMessage(runErr)
+		if rm, rs := r.String(msg), r.String(skill); rm != msg || rs != skill {
+			runErr = &isolation.Error{Reason: isolation.ReasonOf(runErr), Msg: rm, SkillMsg: rs}
+		}
 	}
 	return out, runErr
 }

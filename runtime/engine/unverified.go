@@ -71,6 +71,8 @@ func NewAuthor(sandboxes map[string]isolation.Sandbox, m *metrics.Metrics) *Auth
 // failure with the same reason the server gives, metrics. Schema refusals keep the
 // validator's words: the data is the author's own. A failure is an *Error or an
 // *isolation.Error; a package that does not load keeps skillpkg's error in its chain.
+// A call that ran and failed also returns its Result, without output: the logs, usage
+// and egress decisions the author needs to see why.
 //
 // It is offered only on an Author, never on the operator's Engine: a door that serves
 // callers cannot run unsigned code by mistake.
@@ -133,11 +135,15 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 		Limits: limits,
 	}
 	out, err := c.execute(ctx, sb, call, true)
+	res := &Result{CallID: call.ID, Version: m.Version, Output: out.Output, Logs: out.Logs,
+		Usage: out.Usage, Egress: out.Egress, Limits: limits}
 	if err != nil {
-		return nil, err
+		// The author sees what the failed call logged and asked for, not only why it
+		// failed; its output is not an answer.
+		res.Output = nil
+		return res, err
 	}
-	return &Result{CallID: call.ID, Version: m.Version, Output: out.Output, Logs: out.Logs,
-		Usage: out.Usage, Egress: out.Egress, Limits: limits}, nil
+	return res, nil
 }
 
 // askedGrant is exactly what m asks for: its origins, its files paths bound to the
@@ -170,6 +176,16 @@ func askedGrant(m *manifest.Manifest, mounts map[string]string, env func(string)
 		for _, name := range append(append([]string(nil), m.Capabilities.Env...), m.Capabilities.Secrets...) {
 			if v, ok := env(name); ok {
 				g.Env[name] = v
+			}
+		}
+		// Brokered secrets stay brokered for the author too: added at egress, never env.
+		for _, b := range m.Capabilities.Brokered {
+			if v, ok := env(b.Name); ok {
+				bs, err := approval.Broker(b, b.Origins, g.Network, v)
+				if err != nil {
+					return isolation.Grant{}, err
+				}
+				g.Brokered = append(g.Brokered, bs)
 			}
 		}
 	}
