@@ -632,6 +632,21 @@ func BenchmarkInvokeGRPC(b *testing.B) {
 	})
 }
 
+// BenchmarkInvokeGRPCReactor is BenchmarkInvokeGRPC with the echo built as a WASI
+// reactor: every call is served by a pooled instance reset after the call.
+func BenchmarkInvokeGRPCReactor(b *testing.B) {
+	f := newFixture(b)
+	f.installApprove(b, testkit.Package{Name: "echo", Version: "1.0.0", Module: "../../isolation/wasm/testdata/rxtiny.wasm", Body: echoBody}, nil)
+	req := &pb.InvokeRequest{Name: "echo", InputJson: `{"q":"hello"}`}
+	benchParallel(b, func(ctx context.Context) error {
+		res, err := f.skills.Invoke(ctx, req)
+		if err == nil && res.GetOutputJson() != req.InputJson {
+			err = errors.New("wrong output " + res.GetOutputJson())
+		}
+		return err
+	})
+}
+
 // BenchmarkEmptyGRPC is the transport baseline: the health Check RPC through the same
 // listener, interceptors and client, at the same concurrency.
 func BenchmarkEmptyGRPC(b *testing.B) {
