@@ -113,6 +113,7 @@ type Sandbox struct {
 	nofile     int64
 	noReap     bool
 	noFirewall bool
+	runtime    string // OCI runtime (WithRuntime); New resolves "" to the engine's default
 	log        *slog.Logger
 
 	watchArgv    []string      // WithWatchdog; empty: none
@@ -187,6 +188,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoEngine, err)
 	}
 	s.cli.NegotiateAPIVersion(pctx)
+	if err := s.resolveRuntime(pctx); err != nil {
+		s.closeClient()
+		return nil, fmt.Errorf("container sandbox: %w", err)
+	}
 	s.host, _ = os.Hostname()
 	// The pid in the name lets a later start tell a dead process's directory.
 	dir, err := os.MkdirTemp("", tempPrefix+s.pid+"-")

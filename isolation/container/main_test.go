@@ -38,6 +38,19 @@ var env struct {
 	noFirewall error
 }
 
+// runtimeEnv names the OCI runtime the container tests run under (e.g. runsc); empty
+// is the engine's default. `make test` runs this package's tests once with it unset
+// and once with runsc.
+const runtimeEnv = "SKILLBOX_CONTAINER_RUNTIME"
+
+// withTestRuntime adds the runtime runtimeEnv names, if any, to a sandbox's options.
+func withTestRuntime(opts []Option) []Option {
+	if rt := os.Getenv(runtimeEnv); rt != "" {
+		return append(opts, WithRuntime(rt))
+	}
+	return opts
+}
+
 func TestMain(m *testing.M) {
 	// The test binary also plays a watchdog and a server to be killed (watchdog_test.go).
 	if len(os.Args) > 1 {
@@ -65,6 +78,9 @@ func TestMain(m *testing.M) {
 		}
 		env.cli = cli
 		defer cli.Close()
+		if rt := os.Getenv(runtimeEnv); rt != "" {
+			fmt.Fprintf(os.Stderr, "container tests: OCI runtime %s (%s)\n", rt, runtimeEnv)
+		}
 		if err := iptables(ctx, "-S", "INPUT"); err != nil {
 			env.noFirewall = err
 			fmt.Fprintf(os.Stderr, "WARNING: host firewall tests will skip: %v\n", err)
@@ -202,7 +218,7 @@ func newSandbox(t testing.TB, opts ...Option) *Sandbox {
 	if env.noFirewall != nil {
 		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
-	s, err := New(context.Background(), opts...)
+	s, err := New(context.Background(), withTestRuntime(opts)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -234,6 +234,7 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 	}
 	pids := s.pids
 	hc := &container.HostConfig{
+		Runtime:        s.runtime,
 		NetworkMode:    "none",
 		CapDrop:        strslice.StrSlice{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},

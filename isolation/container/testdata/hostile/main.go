@@ -157,6 +157,16 @@ func main() {
 		reply(map[string]any{"addrs": addrs, "error": errString(err), "ms": time.Since(start).Milliseconds()})
 	case "env":
 		reply(map[string]any{"env": os.Environ()})
+	case "kernel":
+		// Which kernel answers: uname(2), /proc/version, and the kernel log through
+		// syslog(2) (refused by Linux without CAP_SYSLOG; gVisor answers with its own).
+		var u syscall.Utsname
+		_ = syscall.Uname(&u)
+		version, _ := os.ReadFile("/proc/version")
+		buf := make([]byte, 1<<16)
+		n, err := syscall.Klogctl(3, buf) // SYSLOG_ACTION_READ_ALL
+		reply(map[string]any{"release": cstr(u.Release[:]), "version": cstr(u.Version[:]),
+			"procVersion": string(version), "syslog": string(buf[:max(n, 0)]), "syslogError": errString(err)})
 	case "id":
 		// Who the skill runs as, from the kernel's view: /proc/self/status holds the
 		// real, effective, saved and file-system ids and the supplementary groups.
@@ -257,6 +267,18 @@ func serve() {
 	if err := http.ListenAndServe(":8080", nil); err != nil {
 		fail("serve: %v", err)
 	}
+}
+
+// cstr is a NUL-terminated utsname field as a string.
+func cstr(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
 }
 
 func reply(v any) {
