@@ -114,6 +114,7 @@ type Sandbox struct {
 	noReap     bool
 	noFirewall bool
 	runtime    string // OCI runtime (WithRuntime); New resolves "" to the engine's default
+	gvisor     bool   // the runtime is gVisor's runsc
 	log        *slog.Logger
 
 	watchArgv    []string      // WithWatchdog; empty: none

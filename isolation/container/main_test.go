@@ -93,7 +93,9 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		env.binDir = dir
 		env.hostile = fmt.Sprintf("skillbox-test/hostile:%d", os.Getpid())
-		env.hostileID, err = buildImage(ctx, cli, "./testdata/hostile", "hostile", env.hostile, "")
+		// /owned: a file of the skill's user, which only the read-only root keeps it from
+		// writing.
+		env.hostileID, err = buildImage(ctx, cli, "./testdata/hostile", "hostile", env.hostile, "COPY --chown=65534:65534 hostile /owned\n")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "build test image:", err)
 			return 1

@@ -232,7 +232,7 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 		cfg.Entrypoint = strslice.StrSlice(sp.Command)
 		cfg.Cmd = strslice.StrSlice{}
 	}
-	pids := s.pids
+	pids := s.pidsLimit()
 	hc := &container.HostConfig{
 		Runtime:        s.runtime,
 		NetworkMode:    "none",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 )
@@ -24,9 +25,31 @@ var ErrUnknownRuntime = errors.New("the docker engine has no such runtime")
 // name.
 func WithRuntime(name string) Option { return func(s *Sandbox) { s.runtime = name } }
 
+// GVisorPidsAllowance is what a gVisor sandbox adds to a container's pids limit. The
+// pids cgroup counts host tasks, and under gVisor those are its own kernel's (the
+// sentry's threads, the gofer, the ptrace platform's stubs: about 40 in an idle
+// sandbox here, more under load) besides one per running thread of the skill. Without
+// it the default limit would leave the skill almost nothing, and a container of a
+// small limit would not even start. Past the limit gVisor's kernel cannot make a host
+// thread and the whole sandbox ends (the call fails, SKILL_FAILED): the skill never
+// sees EAGAIN as under runc, but the host's tasks stay bounded.
+const GVisorPidsAllowance = 64
+
 // Runtime is the OCI runtime the sandbox's containers run under (resolved by New: the
 // engine's default when WithRuntime named none).
 func (s *Sandbox) Runtime() string { return s.runtime }
+
+// GVisor says whether the sandbox's runtime is gVisor's runsc (by the path the engine
+// runs for it, so a runtime registered under another name counts too).
+func (s *Sandbox) GVisor() bool { return s.gvisor }
+
+// pidsLimit is the pids limit given to Docker: the sandbox's, plus gVisor's own tasks.
+func (s *Sandbox) pidsLimit() int64 {
+	if s.gvisor {
+		return s.pids + GVisorPidsAllowance
+	}
+	return s.pids
+}
 
 // resolveRuntime checks that the engine knows the wanted runtime, or takes its default.
 func (s *Sandbox) resolveRuntime(ctx context.Context) error {
@@ -42,7 +65,9 @@ func (s *Sandbox) resolveRuntime(ctx context.Context) error {
 		if s.runtime == "" {
 			s.runtime = "runc"
 		}
-		return nil
+	}
+	if rt, ok := info.Runtimes[s.runtime]; ok {
+		s.gvisor = path.Base(rt.Path) == "runsc"
 	}
 	var known []string
 	for name := range info.Runtimes {

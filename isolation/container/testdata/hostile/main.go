@@ -82,7 +82,12 @@ func main() {
 	case "writeroot":
 		err := os.WriteFile("/pwned", []byte("x"), 0o644)
 		tmpErr := os.WriteFile("/tmp/ok", []byte("x"), 0o644)
-		reply(map[string]any{"root": errString(err), "tmp": errString(tmpErr)})
+		// /owned is the skill's own file (the test image gives it to 65534).
+		f, ownedErr := os.OpenFile("/owned", os.O_WRONLY|os.O_APPEND, 0)
+		if ownedErr == nil {
+			f.Close()
+		}
+		reply(map[string]any{"root": errString(err), "tmp": errString(tmpErr), "owned": errString(ownedErr)})
 	case "write":
 		err := os.WriteFile(in.Path, []byte("x"), 0o644)
 		reply(map[string]any{"error": errString(err)})
