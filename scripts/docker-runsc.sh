@@ -15,6 +15,8 @@
 # Usage: scripts/docker-runsc.sh   (as root, beside a running dockerd)
 set -euo pipefail
 
+command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq >/dev/null
+
 name=runsc
 bin=/usr/bin/runsc
 conf=${DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}

@@ -76,11 +76,19 @@ func TestMain(m *testing.M) {
 			env.err = err
 			return m.Run()
 		}
-		env.cli = cli
 		defer cli.Close()
 		if rt := os.Getenv(runtimeEnv); rt != "" {
+			info, err := cli.Info(ctx)
+			if err == nil && info.Runtimes[rt].Path == "" {
+				err = fmt.Errorf("the engine has no runtime %q (scripts/docker-runsc.sh registers runsc)", rt)
+			}
+			if err != nil {
+				env.err = err // every test skips, or fails under SKILLBOX_REQUIRE_DOCKER=1
+				return m.Run()
+			}
 			fmt.Fprintf(os.Stderr, "container tests: OCI runtime %s (%s)\n", rt, runtimeEnv)
 		}
+		env.cli = cli
 		if err := iptables(ctx, "-S", "INPUT"); err != nil {
 			env.noFirewall = err
 			fmt.Fprintf(os.Stderr, "WARNING: host firewall tests will skip: %v\n", err)
