@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRuntimeKernel proves which kernel answered a skill's system calls: under runsc
@@ -95,4 +96,40 @@ func cstring(b []int8) string {
 		s = append(s, byte(c))
 	}
 	return string(s)
+}
+
+// BenchmarkRuntime is one cold call (container created, started, input, output,
+// removal after the reply) under runc and under runsc, side by side in one run; the
+// ratio of the two is gVisor's cost per call. A warm pool hides most of it (see
+// BenchmarkWarmPoolCall under SKILLBOX_CONTAINER_RUNTIME=runsc).
+func BenchmarkRuntime(b *testing.B) {
+	needEngine(b)
+	for _, rt := range []string{"runc", "runsc"} {
+		b.Run(rt, func(b *testing.B) {
+			opts := []Option{WithRuntime(rt)}
+			if env.noFirewall != nil {
+				opts = append(opts, WithoutHostFirewallUnsafe())
+			}
+			s, err := New(context.Background(), opts...)
+			if errors.Is(err, ErrUnknownRuntime) {
+				b.Skipf("SKIPPING: %v", err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			call := hostileCall(`{"mode":"echo"}`)
+			var times []time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if _, err := s.Run(context.Background(), call); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(median(times).Microseconds())/1000, "median-ms")
+		})
+	}
 }
