@@ -191,7 +191,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	s.cli.NegotiateAPIVersion(pctx)
 	if err := s.resolveRuntime(pctx); err != nil {
 		s.closeClient()
-		return nil, fmt.Errorf("container sandbox: %w", err)
+		return nil, err
 	}
 	s.host, _ = os.Hostname()
 	// The pid in the name lets a later start tell a dead process's directory.

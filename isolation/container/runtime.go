@@ -54,7 +54,7 @@ func (s *Sandbox) pidsLimit() int64 {
 // resolveRuntime checks that the engine knows the wanted runtime, or takes its default.
 func (s *Sandbox) resolveRuntime(ctx context.Context) error {
 	if strings.ContainsAny(s.runtime, " \t\n\x00/") {
-		return fmt.Errorf("container runtime %q: want a name the docker engine lists (docker info: Runtimes), not a path", s.runtime)
+		return fmt.Errorf("runtime %q: want a name the docker engine lists (docker info: Runtimes), not a path", s.runtime)
 	}
 	info, err := s.cli.Info(ctx)
 	if err != nil {
@@ -75,9 +75,8 @@ func (s *Sandbox) resolveRuntime(ctx context.Context) error {
 	}
 	slices.Sort(known)
 	if !slices.Contains(known, s.runtime) {
-		return fmt.Errorf("%w: container runtime %q is not one the docker engine lists (it has: %s); "+
-			"register it in the engine's daemon.json \"runtimes\" and reload dockerd (SIGHUP), see docs/gvisor.md",
-			ErrUnknownRuntime, s.runtime, strings.Join(known, ", "))
+		return fmt.Errorf("runtime %q: %w (it has: %s); register it in the engine's daemon.json \"runtimes\" "+
+			"and reload dockerd with SIGHUP (docs/gvisor.md)", s.runtime, ErrUnknownRuntime, strings.Join(known, ", "))
 	}
 	return nil
 }
