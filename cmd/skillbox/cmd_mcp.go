@@ -16,9 +16,11 @@ func mcpCommand() *cli.Command {
 			"Examples:\n  skillbox mcp                                  # forwards to unix://$SKILLBOX_HOME/skillbox.sock\n" +
 			"  skillbox mcp --server 10.0.0.5:7443 --ca ca.pem --token $T\n" +
 			"  an agent's MCP config: {\"command\": \"skillbox\", \"args\": [\"mcp\"]}",
-		Description: "Each approved, enabled skill is one tool. Calls go to the server over its socket, so its\n" +
-			"approvals, budgets, audit log and kill switch apply; the caller is this process as the\n" +
-			"server authenticates it (unix:uid=N on the socket, token:NAME or cert:NAME on TCP).",
+		Description: "Each skill the server lets this process call is one tool (approved, enabled, and named in\n" +
+			"its approval's callers when that lists any); the list follows the server's changes.\n" +
+			"Calls go to the server over its socket, so its approvals, budgets, audit log and kill\n" +
+			"switch apply; the caller is this process as the server authenticates it (unix:uid=N on\n" +
+			"the socket, token:NAME or cert:NAME on TCP).",
 		Flags: clientFlags(),
 		Action: func(c *cli.Context) error {
 			conn, err := dial(c)
@@ -26,8 +28,7 @@ func mcpCommand() *cli.Command {
 				return fmt.Errorf("mcp: %w", err)
 			}
 			defer conn.Close()
-			door := mcp.New(mcp.GRPCBackend{Conn: conn}, c.App.Version)
-			if err := door.ServeStdio(c.Context, ""); err != nil {
+			if err := mcp.Bridge(c.Context, conn, c.App.Version); err != nil {
 				return fmt.Errorf("mcp: %w", err)
 			}
 			return nil

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -110,7 +109,8 @@ func approveCommand() *cli.Command {
 			"  env: {LANG: C.UTF-8}\n" +
 			"  secrets: {API_TOKEN: \"env:ACME_TOKEN\"}   # or file:/abs/path\n" +
 			"  limits: {timeout: 5s, memory: 32MiB, output: 256KiB, requests: 5}\n" +
-			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n",
+			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n" +
+			"  oversight: {approvers: [\"token:alice\"], wait: 5m, reason: \"payments\"}  # each call waits for a person (docs/oversight.md)\n",
 		Flags: []cli.Flag{homeFlag(),
 			&cli.StringFlag{Name: "grant", Usage: "grant file (YAML); default: exactly what the manifest asks"},
 			&cli.StringFlag{Name: "by", Usage: "who approves, recorded in the approval and the audit log"},
@@ -406,44 +406,11 @@ func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool)
 	if asked {
 		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
 	}
-	if len(g.Network) == 0 {
-		fmt.Fprintln(w, "  network: none")
+	for _, line := range g.Words(m) {
+		fmt.Fprintln(w, "  "+line)
 	}
-	for _, o := range g.Network {
-		fmt.Fprintf(w, "  network: %s\n", o)
-	}
-	for _, f := range g.Files {
-		host := f.Host
-		if host == "" {
-			host = "(no host directory chosen: approval will be refused)"
-		}
-		fmt.Fprintf(w, "  file: %s (%s) <- %s\n", f.Path, f.Access, host)
-	}
-	for _, n := range sortedKeys(g.Env) {
-		fmt.Fprintf(w, "  env: %s\n", n)
-	}
-	for _, n := range sortedKeys(g.Secrets) {
-		src, _, _ := strings.Cut(g.Secrets[n], ":")
-		fmt.Fprintf(w, "  secret: %s from %s\n", n, src)
-	}
-	lim := approval.EffectiveLimits(m.Limits, g.Limits, manifest.Limits{})
-	fmt.Fprintf(w, "  limits: timeout %s, memory %s, output %s, cpu %g, requests %d\n",
-		lim.Timeout, manifest.Size(lim.Memory), manifest.Size(lim.Output), lim.CPU, lim.Requests)
-	if len(g.Callers) > 0 {
-		fmt.Fprintf(w, "  callers: %s\n", strings.Join(g.Callers, ", "))
-	} else {
-		fmt.Fprintln(w, "  callers: any caller the server admits")
-	}
+	fmt.Fprintf(w, "  oversight: %s\n", g.Oversight.Words())
 	fmt.Fprintln(w)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // isPackageDir decides whether the argument of `run` or `review` is a package

@@ -190,7 +190,7 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	}
 	defer h.Close()
 	eng := h.Engine()
-	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller()})
+	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller(), Door: "cli"})
 	if err != nil {
 		reason := engine.ReasonOf(err)
 		msg := fmt.Sprintf("run %s: %s", f.dir, engine.CallerMessage(err))

@@ -20,6 +20,7 @@ func serveCommand() *cli.Command {
 			"Examples:\n  skillbox serve                                   # unix socket $SKILLBOX_HOME/skillbox.sock, mode 0600\n" +
 			"  skillbox serve --metrics 127.0.0.1:9464\n" +
 			"  skillbox serve --mcp 127.0.0.1:7300 --token-file tokens   # MCP agents at http://127.0.0.1:7300/mcp\n" +
+			"  skillbox serve --console 127.0.0.1:7400 --token-file tokens --admin token:ops   # the operator's console\n" +
 			"  skillbox serve --listen 0.0.0.0:7443 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem",
 		Description: "Calls run through the engine: verified, approved, budgeted, audited. SIGHUP re-reads\n" +
 			"trust.yaml and the approvals; SIGTERM or SIGINT stops accepting calls and drains the calls\n" +
@@ -30,6 +31,7 @@ func serveCommand() *cli.Command {
 			homeFlag(),
 			&cli.StringFlag{Name: "listen", Usage: "ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
 			&cli.StringFlag{Name: "mcp", Usage: "also serve MCP (Streamable HTTP) at http(s)://`ADDR`/mcp: host:port, TLS or a loopback address with --token-file"},
+			&cli.StringFlag{Name: "console", Usage: "also serve the operator's web console at http(s)://`ADDR`/: host:port, TLS or a loopback address with --token-file; only --admin identities may use it"},
 			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics over HTTP on host:port (e.g. 127.0.0.1:9464)"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "server certificate (PEM) for a TCP listener"},
 			&cli.StringFlag{Name: "tls-key", Usage: "server key (PEM) for --tls-cert"},
@@ -76,6 +78,7 @@ func serve(c *cli.Context) error {
 		Drain:          c.Duration("drain"),
 		ReloadOnSIGHUP: true,
 		MCP:            c.String("mcp"),
+		Console:        c.String("console"),
 		Version:        c.App.Version,
 	}
 	if err := host.Serve(c.Context, opts, sopts); err != nil {
@@ -92,8 +95,8 @@ func printServeEvent(w io.Writer, ev host.Event) {
 	case host.NoWatchdog:
 		fmt.Fprintf(w, "skillbox: warning: no container watchdog (%v): a crash leaves containers running until the next start\n", oneLine(ev.Err))
 	case host.AnonymousTLS:
-		fmt.Fprintln(w, "skillbox: warning: TLS without --client-ca or --token-file: every caller is tls:anonymous, "+
-			"so approvals without `callers` are open to anyone who can reach this port")
+		fmt.Fprintf(w, "skillbox: warning: TLS without --client-ca or --token-file (%s): every caller is tls:anonymous, "+
+			"so approvals without `callers` are open to anyone who can reach the port\n", ev.Door)
 	case host.Serving:
 		fmt.Fprintf(w, "skillbox: serving on %s\n", ev.Addr)
 	case host.ServingMetrics:

@@ -51,8 +51,10 @@ var ErrNoEngine = errors.New("no docker engine answers")
 type EgressProxy interface {
 	Serve(l net.Listener) error
 	// Reserve gives a token at container creation; bind attaches the call's Guard when
-	// the call starts (a warm container's requests are refused until then).
-	Reserve() (token string, bind func(*egress.Guard), release func())
+	// the call starts (a warm container's requests are refused until then). ca, when
+	// not nil, is the container's CA: the proxy terminates TLS with it for the https
+	// origins the Guard adds a secret to; release drops it.
+	Reserve(ca *egress.CallCA) (token string, bind func(*egress.Guard), release func())
 }
 
 // Option configures a Sandbox.
@@ -105,6 +107,8 @@ type Sandbox struct {
 	ownClient  bool
 	proxy      EgressProxy
 	guardOpts  []egress.Option
+	roots      []byte // PEM roots a container with a CA trusts besides it (WithContainerRoots)
+	rootsSet   bool
 	poolSize   int
 	maxPools   int
 	maxWarmAge time.Duration
@@ -174,6 +178,9 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 	}
 	if err := s.checkOptions(); err != nil {
 		return nil, err
+	}
+	if !s.rootsSet {
+		s.roots = hostRoots()
 	}
 	if s.cli == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())

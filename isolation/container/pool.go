@@ -27,6 +27,9 @@ type pool struct {
 	fillers sync.WaitGroup // drain waits for a fill in progress
 }
 
+// poolCallID is the call label of a warm container, made before its call.
+const poolCallID = "pool"
+
 // MaxWarmAge is how long a warm container may wait for its call (the default of
 // WithMaxWarmAge). A warm container's program is already running, before any call and
 // outside any call's time budget (its memory, CPU and pids limits hold; its network is
@@ -145,7 +148,7 @@ func (s *Sandbox) Prewarm(ctx context.Context, call isolation.Call) error {
 		return errors.New("prewarm: no pool available (sandbox closed or too many pools)")
 	}
 	for len(p.ready) < cap(p.ready) {
-		inst, err := s.prepare(ctx, sp, "pool")
+		inst, err := s.prepare(ctx, sp, poolCallID, 0)
 		if err != nil {
 			return err
 		}
@@ -192,7 +195,7 @@ func (p *pool) refill() {
 		backoff := 200 * time.Millisecond
 		for {
 			for len(p.ready) < cap(p.ready) && !p.isClosed() {
-				inst, err := p.s.prepare(p.s.bg, p.sp, "pool")
+				inst, err := p.s.prepare(p.s.bg, p.sp, poolCallID, 0)
 				if err != nil {
 					// A busy engine can fail a create: back off (at most maxRefillBackoff
 					// between tries) and try again rather than leave the pool short.

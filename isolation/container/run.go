@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -44,8 +45,11 @@ type spec struct {
 	Env     []string // NAME=value, sorted
 	Mounts  []isolation.Mount
 	Network []manifest.Origin
-	Memory  int64
-	CPU     float64
+	// Intercept are the https origins of brokered secrets: the container gets a CA
+	// for them (see CAPath). The secrets themselves are not in the spec.
+	Intercept []manifest.Origin
+	Memory    int64
+	CPU       float64
 }
 
 // key identifies the pool a spec belongs to; env values (secrets) enter only hashed.
@@ -62,7 +66,8 @@ type instance struct {
 	hijack  types.HijackedResponse
 	guard   *egress.Guard
 	bind    func(*egress.Guard) // lets the proxy token through, once the call starts
-	release func()              // proxy token
+	release func()              // proxy token (and the CA it carries)
+	caFile  string              // host file of the container's CA certificate; "" without
 	created time.Time
 	net     *skillNet
 	// removeNow: remove before the call returns, not in the background.
@@ -89,7 +94,14 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 	sp := &spec{
 		Skill: call.Skill.Manifest.Name, Image: img, User: info.user,
 		Mounts: call.Grant.Files, Network: call.Grant.Network,
-		Memory: lim.Memory, CPU: lim.CPU,
+		Intercept: interceptOrigins(call.Grant),
+		Memory:    lim.Memory, CPU: lim.CPU,
+	}
+	if err := checkBrokered(call.Grant); err != nil {
+		return nil, err
+	}
+	if len(sp.Intercept) > 0 && len(sp.Network) == 0 {
+		return nil, isolation.Errorf(isolation.ReasonInternal, "brokered secrets for https origins without a network grant")
 	}
 	if c := call.Skill.Manifest.Sandbox.Container; c != nil {
 		sp.Command = c.Command
@@ -162,15 +174,16 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		inst = s.takeWarm(ctx, sp, call.ID)
 	}
 	if inst == nil {
-		inst, err = s.prepare(ctx, sp, call.ID)
+		inst, err = s.prepare(ctx, sp, call.ID, lim.Timeout)
 		if err != nil {
 			res.Usage.Wall = time.Since(start)
 			return res, ctxErr(ctx, err)
 		}
 	}
 	if inst.bind != nil {
-		// The call's own request budget, which its caller may have lowered.
-		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, s.guardOpts...)
+		// The call's own request budget, which its caller may have lowered, and its
+		// brokered secrets, which only the Guard ever holds.
+		inst.guard = egress.NewGuard(sp.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, s.guardOptions(call.Grant)...)
 		inst.bind(inst.guard)
 	}
 	res, err = s.exec(ctx, inst, call.Input, lim)
@@ -205,7 +218,8 @@ func readGrants(sp *spec) []string {
 }
 
 // prepare creates, attaches and starts a container for sp; it then blocks on stdin.
-func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *instance, err error) {
+// timeout is the call's time limit (unused for a warm container, callID poolCallID).
+func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout time.Duration) (inst *instance, err error) {
 	if !s.track() {
 		return nil, isolation.Errorf(isolation.ReasonInternal, "sandbox closed")
 	}
@@ -269,7 +283,20 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string) (inst *i
 			return inst, err
 		}
 		inst.net = n
-		token, bind, release := s.proxy.Reserve()
+		var ca *egress.CallCA
+		if len(sp.Intercept) > 0 {
+			// Made before the container, so its certificate is in place before any TLS
+			// stack in it starts; its key stays with the proxy's registration.
+			var caMount mount.Mount
+			var caVars []string
+			ca, inst.caFile, caMount, caVars, err = s.callCA(sp, s.caLife(callID, timeout))
+			if err != nil {
+				return inst, err
+			}
+			hc.Mounts = append(hc.Mounts, caMount)
+			cfg.Env = append(withoutEnv(cfg.Env, caEnv), caVars...)
+		}
+		token, bind, release := s.proxy.Reserve(ca)
 		inst.bind, inst.release = bind, release
 		u := n.proxyURL(token)
 		cfg.Env = append(cfg.Env, "HTTP_PROXY="+u, "HTTPS_PROXY="+u, "http_proxy="+u, "https_proxy="+u)
@@ -469,6 +496,9 @@ func (s *Sandbox) remove(inst *instance) {
 	}
 	if inst.release != nil {
 		inst.release()
+	}
+	if inst.caFile != "" {
+		_ = os.Remove(inst.caFile)
 	}
 	if inst.net != nil {
 		s.releaseNetwork(inst.net)

@@ -57,7 +57,7 @@ func TestRuntimeKernel(t *testing.T) {
 func TestRuntimeOfContainers(t *testing.T) {
 	s := newSandbox(t)
 	call := hostileCall(`{"mode":"echo"}`)
-	inst, err := s.prepare(context.Background(), &spec{Skill: "hostile", Image: env.hostileID, User: nobody}, call.ID)
+	inst, err := s.prepare(context.Background(), &spec{Skill: "hostile", Image: env.hostileID, User: nobody}, call.ID, call.Limits.Timeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,7 @@ type Proxy struct {
 
 type registration struct {
 	g      *Guard
+	ca     *CallCA         // terminates TLS for origins that carry a secret; nil: none
 	ctx    context.Context // ends when the call is released
 	cancel context.CancelFunc
 	conns  map[*proxyConn]struct{} // client connections that authenticated for this call; p.mu
@@ -147,7 +148,7 @@ func (p *Proxy) Serve(l net.Listener) error {
 // release ends the registration and closes the call's open tunnels; it is safe to
 // call more than once.
 func (p *Proxy) Register(g *Guard) (token string, release func()) {
-	token, bind, release := p.Reserve()
+	token, bind, release := p.Reserve(nil)
 	bind(g)
 	return token, release
 }
@@ -155,10 +156,16 @@ func (p *Proxy) Register(g *Guard) (token string, release func()) {
 // Reserve hands out a token before its call exists: a warm container is created with
 // it, but every request it makes is refused (407) until bind names the call's Guard,
 // so nothing goes out, and nothing is charged to a caller, before the call starts.
-func (p *Proxy) Reserve() (token string, bind func(*Guard), release func()) {
+//
+// ca, when not nil, is the certificate authority of the container the token is for:
+// a CONNECT to an https origin the Guard adds a secret to (Guard.Brokers) is then
+// terminated with a certificate it issues, and each request inside is sent through the
+// Guard. release drops it (CallCA.Drop). Without ca, such a CONNECT is refused: a
+// tunnel would pass the request by the Guard without its secret.
+func (p *Proxy) Reserve(ca *CallCA) (token string, bind func(*Guard), release func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	token = rand.Text()
-	reg := &registration{ctx: ctx, cancel: cancel, conns: map[*proxyConn]struct{}{}}
+	reg := &registration{ctx: ctx, cancel: cancel, ca: ca, conns: map[*proxyConn]struct{}{}}
 	p.mu.Lock()
 	p.calls[token] = reg
 	p.mu.Unlock()
@@ -178,6 +185,9 @@ func (p *Proxy) Reserve() (token string, bind func(*Guard), release func()) {
 			}
 			p.mu.Unlock()
 			cancel()
+			if ca != nil {
+				ca.Drop()
+			}
 			// The call's idle keep-alive connections go with it: their descriptors are
 			// not held until the idle timeout.
 			for _, c := range conns {
@@ -278,11 +288,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
+	p.forwardTo(ctx, w, r, reg, r.URL.String())
+}
+
+// forwardTo sends r to target through the call's Guard, one hop (a redirect goes back
+// to the client, whose next request is checked anew), and streams the response back.
+func (p *Proxy) forwardTo(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration, target string) {
 	var body io.Reader
 	if r.ContentLength != 0 {
 		body = r.Body
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, r.URL.String(), body)
+	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
 	if err != nil {
 		refuse(w, http.StatusBadRequest, "skillbox egress proxy: "+err.Error())
 		return
@@ -307,7 +323,7 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	if _, err := io.Copy(flushWriter{w}, resp.Body); err != nil {
 		// The status is out; cutting the connection is the only way left to say the
 		// body is not whole.
 		panic(http.ErrAbortHandler)
@@ -317,6 +333,12 @@ func (p *Proxy) forward(ctx context.Context, w http.ResponseWriter, r *http.Requ
 func (p *Proxy) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, reg *registration) {
 	g := reg.g
 	u := &url.URL{Scheme: "https", Host: r.Host}
+	if t, _, err := Check(g.origins, u); err == nil && g.Brokers(t) {
+		// The Guard adds a secret here: it must see each request, so the proxy
+		// terminates TLS instead of tunnelling (intercept.go).
+		p.intercept(ctx, w, reg, t)
+		return
+	}
 	ru := boundURL(u.String())
 	if err := g.charge(http.MethodConnect, ru); err != nil {
 		refuseErr(w, err)

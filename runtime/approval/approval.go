@@ -50,6 +50,9 @@ type Grant struct {
 	Limits manifest.Limits `yaml:"limits,omitempty"`
 	// Callers may invoke the skill; empty means any authenticated local caller.
 	Callers []string `yaml:"callers,omitempty"`
+	// Oversight, when set, makes every call wait for a person's decision (see
+	// Oversight); nil means calls run on the caller's word.
+	Oversight *Oversight `yaml:"oversight,omitempty"`
 }
 
 // File binds a guest path the manifest asks for to a host directory.
@@ -121,6 +124,9 @@ func LoadGrant(path string) (Grant, error) {
 	}
 	probs := g.syntax("")
 	probs = append(probs, g.callerIdentities("")...)
+	if g.Oversight != nil {
+		probs = append(probs, g.Oversight.identities("oversight")...)
+	}
 	if len(probs) > 0 {
 		return Grant{}, fmt.Errorf("grant %s: %w", path, &GrantError{probs})
 	}
@@ -271,6 +277,12 @@ func (g *Grant) syntax(at string) []string {
 	for i, c := range g.Callers {
 		if strings.TrimSpace(c) == "" {
 			probs = append(probs, fmt.Sprintf("%s: empty caller", field(fmt.Sprintf("callers[%d]", i))))
+		}
+	}
+	if g.Oversight != nil {
+		probs = append(probs, g.Oversight.syntax(field("oversight"))...)
+		if len(g.Oversight.Approvers) > 0 && len(g.Callers) > 0 && !g.Oversight.decidable(g.Callers) {
+			probs = append(probs, field("oversight.approvers")+": every caller would be its own only approver, so no call could ever be allowed (an approver may not decide its own call)")
 		}
 	}
 	return probs

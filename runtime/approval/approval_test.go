@@ -203,7 +203,7 @@ grant:
 `
 	cases := map[string]struct{ content, want string }{
 		"unknown top field":   {good + "extra: 1\n", `line 8: unknown field "extra" (allowed: skill, manifestDigest, signer, approvedBy, approvedAt, grant)`},
-		"unknown grant field": {strings.Replace(good, "grant:\n", "grant:\n  sudo: true\n", 1), `line 7: grant: unknown field "sudo" (allowed: network, files, env, secrets, secretOrigins, limits, callers)`},
+		"unknown grant field": {strings.Replace(good, "grant:\n", "grant:\n  sudo: true\n", 1), `line 7: grant: unknown field "sudo" (allowed: network, files, env, secrets, secretOrigins, limits, callers, oversight)`},
 		"bad origin":          {strings.Replace(good, "https://api.example.com", "ftp://x", 1), "scheme must be http or https"},
 		"bad digest":          {strings.Replace(good, digest, "sha256:abc", 1), "manifestDigest"},
 		"duplicate key":       {good + "signer: other\n", "line 8: signer: duplicate key (first at line 3)"},

@@ -109,7 +109,7 @@ func TestFileErrorsNameNoGoTypes(t *testing.T) {
 		doc   string
 		want  string
 	}{
-		{false, head + "grant:\n  netwrok: [https://api.example.com]\n", `line 7: grant: unknown field "netwrok" (allowed: network, files, env, secrets, secretOrigins, limits, callers)`},
+		{false, head + "grant:\n  netwrok: [https://api.example.com]\n", `line 7: grant: unknown field "netwrok" (allowed: network, files, env, secrets, secretOrigins, limits, callers, oversight)`},
 		{false, head + "grant:\n  files:\n    - {path: /data, hots: /srv, access: read}\n", `line 8: grant.files[0]: unknown field "hots" (allowed: path, host, access)`},
 		{false, head + "grant:\n  callers: agent-1\n", "line 7: grant.callers: want a list, got a string"},
 		{false, head + "grant:\n  env: [LANG]\n", "line 7: grant.env: want a mapping, got a list"},
@@ -119,7 +119,7 @@ func TestFileErrorsNameNoGoTypes(t *testing.T) {
 		{false, head + "grant:\n  network: [{host: x}]\n", "line 7: grant.network[0]: want a single value, got a mapping"},
 		{false, strings.Replace(head, "2026-11-25T04:00:00Z", "[yesterday]", 1) + "grant: {}\n", "line 5: approvedAt: want a timestamp such as 2025-01-02T15:04:05Z, got a list"},
 		{false, "- skill\n", "want a mapping, got a list"},
-		{true, "netwrok: []\n", `line 1: unknown field "netwrok" (allowed: network, files, env, secrets, secretOrigins, limits, callers)`},
+		{true, "netwrok: []\n", `line 1: unknown field "netwrok" (allowed: network, files, env, secrets, secretOrigins, limits, callers, oversight)`},
 		{true, "limits: {cpus: 1}\n", `line 1: limits: unknown field "cpus" (allowed: timeout, memory, output, cpu, requests)`},
 		{true, "secrets: {API_TOKEN: [x]}\n", "line 1: secrets.API_TOKEN: want a string, got a list"},
 	} {

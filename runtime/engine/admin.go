@@ -217,7 +217,11 @@ func grantSummary(g approval.Grant) map[string]any {
 	}
 	sort.Strings(env)
 	sort.Strings(secrets)
-	return map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
+	out := map[string]any{"network": origins, "files": files, "env": env, "secrets": secrets, "callers": g.Callers}
+	if o := g.Oversight; o != nil {
+		out["oversight"] = map[string]any{"approvers": o.Approvers, "wait": o.WaitBound().String(), "reason": o.Reason}
+	}
+	return out
 }
 
 // DisableWait bounds how long Disable waits for the calls it cancelled to end: the
@@ -258,7 +262,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	// is on whether or not the calls end in time. Queued before the calls are cancelled,
 	// so the log reads the disable before their DISABLED ends; made durable below.
 	auditErr := e.audit.Enqueue(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
-		Outcome: "ok", Details: map[string]any{"reason": reason, "cancelledCalls": len(ending)}})
+		Outcome: "ok", Details: withDoor(ctx, map[string]any{"reason": reason, "cancelledCalls": len(ending)})})
 	for _, c := range ending {
 		c.cancel(errDisabled)
 	}
@@ -326,7 +330,7 @@ func (e *Engine) Enable(ctx context.Context, name, by string) error {
 	delete(st.disabled, name)
 	e.publish(st)
 	e.mu.Unlock()
-	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok"}); err != nil {
+	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventEnable, Caller: by, Skill: name, Outcome: "ok", Details: withDoor(ctx, nil)}); err != nil {
 		return fmt.Errorf("enable: audit: %w", err)
 	}
 	return nil

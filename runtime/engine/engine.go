@@ -73,6 +73,11 @@ type Engine struct {
 	closing bool // Shutdown was called: new calls are refused
 	// watchers are told of every published state (Watch); guarded by mu.
 	watchers map[chan struct{}]struct{}
+	// pending are the calls waiting for a person's decision, by request id, and
+	// pendingWatchers those told of their changes (see oversight.go); guarded by mu.
+	pending          map[string]*pendingCall
+	pendingWatchers  map[chan struct{}]struct{}
+	approvalsStopped bool // StopApprovals was called: no new request is parked
 }
 
 type inflight struct {
@@ -111,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		queueWait: cfg.QueueWait,
 		calls:     map[string]*inflight{},
 		watchers:  map[chan struct{}]struct{}{},
+
+		pending:         map[string]*pendingCall{},
+		pendingWatchers: map[chan struct{}]struct{}{},
 	}
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
@@ -210,6 +218,9 @@ func (e *Engine) publish(st *state) {
 		st.pinned[name] = e.pin(a)
 	}
 	e.state.Store(st)
+	if len(e.pending) > 0 {
+		e.endChangedPending(st)
+	}
 	for ch := range e.watchers {
 		select {
 		case ch <- struct{}{}:

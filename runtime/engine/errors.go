@@ -23,6 +23,13 @@ const (
 	ReasonUnavailable      reasons.Reason = "UNAVAILABLE"        // the sandbox this skill needs is not available
 	ReasonAuditFailed      reasons.Reason = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
 	ReasonCallsRunning     reasons.Reason = "CALLS_RUNNING"      // the kill switch is on, but cancelled calls had not ended within its bound
+
+	// Per-call oversight (see Decide).
+	ReasonApprovalDenied  reasons.Reason = "APPROVAL_DENIED"  // an approver denied this call
+	ReasonApprovalExpired reasons.Reason = "APPROVAL_EXPIRED" // no approver decided within the grant's wait
+	ReasonApprovalChanged reasons.Reason = "APPROVAL_CHANGED" // the skill's approval changed while the call waited for a decision
+	ReasonNotApprover     reasons.Reason = "NOT_APPROVER"     // a decision by someone who may not decide this call (not an approver, or its own caller)
+	ReasonNotPending      reasons.Reason = "NOT_PENDING"      // a decision about no pending request: decided, expired, ended, or never made
 )
 
 // CategoryOf is the category of a call reason: the engine's own here, the sandbox's
@@ -31,9 +38,13 @@ func CategoryOf(r reasons.Reason) reasons.Category {
 	switch r {
 	case ReasonInvalidInput:
 		return reasons.InvalidArgument
-	case ReasonNotApproved, ReasonCallerNotAllowed, ReasonVerifyFailed:
+	case ReasonNotApproved, ReasonCallerNotAllowed, ReasonVerifyFailed,
+		ReasonApprovalDenied, ReasonApprovalChanged, ReasonNotApprover:
 		return reasons.PermissionDenied
-	case ReasonNotFound:
+	case ReasonApprovalExpired:
+		// The wait for a person is the call's time budget before it runs.
+		return reasons.DeadlineExceeded
+	case ReasonNotFound, ReasonNotPending:
 		return reasons.NotFound
 	case ReasonBusy:
 		return reasons.ResourceExhausted

@@ -25,8 +25,9 @@ type Request struct {
 	Input  []byte          // JSON
 	Caller string          // the authenticated identity, written to the audit log
 	Limits manifest.Limits // lower limits the caller asks for; zero fields do not lower
-	// Door names the way in ("grpc", "mcp"; empty for in-process calls), recorded in
-	// the call's audit records as details.door.
+	// Door names the way in ("grpc", "mcp", "cli"; empty for in-process calls),
+	// recorded in the call's audit records as details.door and in the call metrics'
+	// door label (metrics.DoorLocal when empty). Lowercase letters only, at most 16.
 	Door string
 }
 
@@ -65,7 +66,7 @@ func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 			label = unknownSkill
 		}
 	}
-	done := e.metrics.CallStarted(label)
+	done := e.metrics.CallStarted(label, doorName(req.Door))
 	res, err := e.invoke(ctx, st, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {
@@ -156,14 +157,35 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	if err != nil {
 		return nil, err
 	}
+	callID := ""
+	if r.approval.Grant.Oversight != nil {
+		// Checked as any call; now a person decides. What runs, if allowed, is exactly
+		// what was parked: the input bytes copied then, the limits computed then.
+		p, err := e.awaitDecision(ctx, req, r, limits)
+		if err != nil {
+			return nil, err
+		}
+		req.Input, callID = p.view.Input, p.view.ID
+		// Under the state of now: the package still verifies under today's trust.yaml
+		// and the approval is the one decided under (checked again below, under the
+		// lock a change is published under).
+		if r2, err := e.resolve(ctx, e.state.Load(), req.Skill, req.Pin); err != nil {
+			return nil, err
+		} else if r2.entry.ManifestDigest != r.entry.ManifestDigest || !sameApproval(r2.approval, r.approval) {
+			return nil, errorf(ReasonApprovalChanged, "the approval of %s changed after the call was allowed; call again", m.Name)
+		}
+	}
 	release, err := e.acquire(ctx, req.Skill)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	if callID == "" {
+		callID = newCallID()
+	}
 
 	call := isolation.Call{
-		ID:     newCallID(),
+		ID:     callID,
 		Skill:  isolation.Skill{Manifest: m, Dir: r.entry.Dir, Digest: r.entry.CodeDigest},
 		Input:  req.Input,
 		Grant:  grant,
@@ -200,7 +222,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	// call began has published a new one.
 	e.mu.Lock()
 	e.calls[call.ID] = fl
-	disabled, closing := e.state.Load().disabled[m.Name], e.closing
+	now := e.state.Load()
+	disabled, closing := now.disabled[m.Name], e.closing
+	changed := r.approval.Grant.Oversight != nil && !sameApproval(now.approvals[m.Name], r.approval)
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -213,6 +237,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	}
 	if closing {
 		return nil, errorf(ReasonUnavailable, "the server is shutting down")
+	}
+	if changed {
+		return nil, errorf(ReasonApprovalChanged, "the approval of %s changed after the call was allowed; call again", m.Name)
 	}
 
 	// invoke.start is queued, not synced: the invoke.end below is a durable append that

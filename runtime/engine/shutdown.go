@@ -16,14 +16,20 @@ const ShutdownWait = 5 * time.Second
 var errShutdown = errors.New("the server shut down during the call")
 
 // Shutdown ends the engine's service before Close: new calls are refused (UNAVAILABLE),
-// the calls in flight are cancelled, each ending CANCELED, "the server shut down during
-// the call", with its invoke.end recorded, and Shutdown waits until they have ended
-// and been recorded, or ctx ends. It returns how many calls it cancelled, and an error
+// calls waiting for a decision end UNAVAILABLE (see StopApprovals), the calls in
+// flight are cancelled, each ending CANCELED, "the server shut down during the call",
+// with its invoke.end recorded, and Shutdown waits until they have ended and been
+// recorded, or ctx ends. It returns how many calls it cancelled, and an error
 // if any of them had not ended by then. Without it, closing the engine under calls in
 // flight loses their records. Close is still the caller's, after.
 func (e *Engine) Shutdown(ctx context.Context) (int, error) {
 	e.mu.Lock()
 	e.closing = true
+	waiting := make([]*pendingCall, 0, len(e.pending))
+	for _, p := range e.pending {
+		waiting = append(waiting, p)
+	}
+	e.stopApprovalsLocked() // pending requests end UNAVAILABLE, nothing run
 	ending := make([]*inflight, 0, len(e.calls))
 	for _, c := range e.calls {
 		c.cancel(errShutdown)
@@ -32,6 +38,12 @@ func (e *Engine) Shutdown(ctx context.Context) (int, error) {
 	e.mu.Unlock()
 	start := time.Now()
 	running := awaitEnded(ctx, ending)
+	for _, p := range waiting { // their ends recorded before the log closes
+		select {
+		case <-p.settled:
+		case <-ctx.Done():
+		}
+	}
 	if running > 0 {
 		return len(ending), errorf(ReasonCallsRunning, "shutdown: %d of %d cancelled calls had not ended after %s; their records may be missing",
 			running, len(ending), time.Since(start).Round(time.Millisecond))

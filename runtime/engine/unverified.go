@@ -89,7 +89,7 @@ func (c *core) invokeUnverified(ctx context.Context, req UnverifiedRequest) (*Re
 		}
 	}
 	m := pkg.Manifest
-	done := c.metrics.CallStarted(m.Name)
+	done := c.metrics.CallStarted(m.Name, metrics.DoorLocal)
 	res, err := c.runUnverified(ctx, pkg, req)
 	outcome := metrics.OutcomeOK
 	if err != nil {

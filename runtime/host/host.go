@@ -73,9 +73,10 @@ const (
 	// NoWatchdog: the container watchdog cannot be started (Err): a crash leaves
 	// containers running until the next start.
 	NoWatchdog
-	// AnonymousTLS: the gRPC door serves TLS without client certificates or tokens, so
-	// every caller is tls:anonymous and approvals without callers are open to anyone
-	// who reaches the port.
+	// AnonymousTLS: a door serves TLS without client certificates or tokens, so every
+	// caller is tls:anonymous and approvals without callers are open to anyone who
+	// reaches the port. Told once, before Serving; Door names each such door and its
+	// address ("grpc 10.0.0.5:7443, mcp https://10.0.0.5:7444/mcp").
 	AnonymousTLS
 	// Serving: a door (Door) accepts calls on Addr.
 	Serving
@@ -99,7 +100,7 @@ const (
 type Event struct {
 	Kind     EventKind
 	Sandbox  string // SandboxUnavailable: the kind
-	Door     string // Serving: "grpc"
+	Door     string // Serving: "grpc" or "mcp"; AnonymousTLS: the doors and addresses
 	Addr     string // Serving, ServingMetrics: unix:///path.sock or host:port
 	Packages int    // Reloaded
 	Err      error

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ const (
 // mcpServer is a served host with an MCP door on loopback and a token file naming
 // alice and bob.
 type mcpServer struct {
+	ev  *events
 	h   *host.Host
 	eng *engine.Engine
 	url string // http://127.0.0.1:PORT/mcp
@@ -58,6 +61,12 @@ func (s *mcpServer) install(t testing.TB, name, module, body string, grant *appr
 // socket and MCP on 127.0.0.1 until the test ends.
 func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	t.Helper()
+	return startMCPWith(t, setup, func(tokens string) transport.ServerConfig { return transport.ServerConfig{TokenFile: tokens} })
+}
+
+// startMCPWith is startMCP with the listener settings listen makes of the token file.
+func startMCPWith(t testing.TB, setup func(s *mcpServer), listen func(tokens string) transport.ServerConfig) *mcpServer {
+	t.Helper()
 	kit := testkit.NewHome(t)
 	home := resolve(t, kit.Dir)
 	ev := newEvents()
@@ -65,7 +74,7 @@ func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &mcpServer{h: h, eng: h.Engine(), kit: kit}
+	s := &mcpServer{ev: ev, h: h, eng: h.Engine(), kit: kit}
 	setup(s)
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("alice "+aliceToken+"\nbob "+bobToken+"\n"), 0o600); err != nil {
@@ -74,7 +83,7 @@ func startMCP(t testing.TB, setup func(s *mcpServer)) *mcpServer {
 	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- h.Serve(sctx, host.ServeOptions{MCP: "127.0.0.1:0", Listen: transport.ServerConfig{TokenFile: tokens}, Drain: 5 * time.Second})
+		served <- h.Serve(sctx, host.ServeOptions{MCP: "127.0.0.1:0", Listen: listen(tokens), Drain: 5 * time.Second})
 	}()
 	for s.url == "" {
 		if up := ev.wait(t, host.Serving); up.Door == "mcp" {
@@ -108,8 +117,18 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-// connect is an MCP client session of the SDK's own client over Streamable HTTP.
+// sessionRevision is the newest MCP revision with sessions, what today's clients speak.
+const sessionRevision = "2025-11-25"
+
+// connect is an MCP client session of the SDK's own client over Streamable HTTP, in
+// the session revision (the SDK's client would otherwise ask for the stateless one).
 func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.ClientSession {
+	t.Helper()
+	return connectAs(t, url, token, opts, &sdk.ClientSessionOptions{ProtocolVersion: sessionRevision})
+}
+
+// connectAs is connect with session options (a protocol revision).
+func connectAs(t testing.TB, url, token string, opts *sdk.ClientOptions, sopts *sdk.ClientSessionOptions) *sdk.ClientSession {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, opts)
 	// Keep-alive connections for every concurrent caller: http.DefaultTransport keeps
@@ -117,7 +136,7 @@ func connect(t testing.TB, url, token string, opts *sdk.ClientOptions) *sdk.Clie
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 64
 	tr := &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, base}}}
-	cs, err := c.Connect(context.Background(), tr, nil)
+	cs, err := c.Connect(context.Background(), tr, sopts)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}
@@ -172,17 +191,26 @@ func TestMCPHTTP(t *testing.T) {
 		s.install(t, "slow", "../engine/testdata/loop.wasm", "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 300ms, memory: 16MiB}\n", nil)
 		s.install(t, "spin", "../engine/testdata/loop.wasm", "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s, memory: 16MiB}\n", nil)
 		s.install(t, "secret", "../engine/testdata/echo.wasm", echoBody, &approval.Grant{Callers: []string{"token:alice"}})
+		// Granted one origin (where nothing listens); it fails after a request elsewhere.
+		s.install(t, "failing", "../engine/testdata/failhttp.wasm",
+			"input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"http://127.0.0.1:1\"]\nlimits: {requests: 5}\n", nil)
 	})
 	ctx := context.Background()
 	alice := connect(t, s.url, aliceToken, nil)
 
 	t.Run("list", func(t *testing.T) {
 		got := strings.Join(toolNames(t, alice), ",")
-		if got != "echo,secret,slow,spin,strict" {
-			t.Errorf("alice's tools %s, want echo,secret,slow,spin,strict in name order", got)
+		if got != "echo,failing,secret,slow,spin,strict" {
+			t.Errorf("alice's tools %s, want echo,failing,secret,slow,spin,strict in name order", got)
 		}
 		res, _ := alice.ListTools(ctx, nil)
 		for _, tl := range res.Tools {
+			if tl.Name == "failing" {
+				if tl.Annotations == nil || tl.Annotations.ReadOnlyHint || tl.Annotations.OpenWorldHint == nil || !*tl.Annotations.OpenWorldHint {
+					t.Errorf("failing: annotations %+v, want open-world and not read-only (network granted)", tl.Annotations)
+				}
+				continue
+			}
 			if tl.Annotations == nil || !tl.Annotations.ReadOnlyHint || tl.Annotations.OpenWorldHint == nil || *tl.Annotations.OpenWorldHint {
 				t.Errorf("%s: annotations %+v, want readOnly and closed-world (no network, no files granted)", tl.Name, tl.Annotations)
 			}
@@ -191,7 +219,7 @@ func TestMCPHTTP(t *testing.T) {
 
 	t.Run("hidden from a caller not in callers", func(t *testing.T) {
 		bob := connect(t, s.url, bobToken, nil)
-		if got := strings.Join(toolNames(t, bob), ","); got != "echo,slow,spin,strict" {
+		if got := strings.Join(toolNames(t, bob), ","); got != "echo,failing,slow,spin,strict" {
 			t.Errorf("bob's tools %s, want the approval's callers to hide secret", got)
 		}
 		if _, err := bob.CallTool(ctx, &sdk.CallToolParams{Name: "secret", Arguments: map[string]any{}}); err == nil {
@@ -231,16 +259,72 @@ func TestMCPHTTP(t *testing.T) {
 		if !found {
 			t.Errorf("no invoke.end naming the mcp door for call %v", res.Meta[mcp.MetaCallID])
 		}
+		// So do the metrics.
+		if n := callsTotal(t, s.eng, "echo", "mcp", "ok"); n < 1 {
+			t.Errorf("skillbox_calls_total{skill=echo,door=mcp,outcome=ok} = %v, want the call counted under the mcp door", n)
+		}
+		if n := callsTotal(t, s.eng, "echo", "grpc", "ok"); n != 0 {
+			t.Errorf("skillbox_calls_total{skill=echo,door=grpc,outcome=ok} = %v, want 0 (no gRPC calls were made)", n)
+		}
 	})
 
-	t.Run("invalid input names the field", func(t *testing.T) {
-		res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "strict", Arguments: map[string]any{"n": "x"}})
+	t.Run("egress denied", func(t *testing.T) {
+		var hits atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+		defer other.Close()
+		res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "failing", Arguments: map[string]any{"method": "GET", "url": other.URL}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		r := refusal(t, res)
-		if r.Reason != "INVALID_INPUT" || r.Field != "input.n" || r.AuditID == "" {
-			t.Errorf("refusal %+v, want INVALID_INPUT for field input.n (as gRPC names it) with its audit record", r)
+		if r.Reason != "EGRESS_DENIED" || !strings.Contains(r.Message, other.URL) || r.AuditID == "" {
+			t.Errorf("refusal %+v, want EGRESS_DENIED naming %s with its audit record", r, other.URL)
+		}
+		if hits.Load() != 0 {
+			t.Error("the origin that was not granted was reached")
+		}
+	})
+
+	t.Run("stateless 2026-07-28 client", func(t *testing.T) {
+		changed := make(chan struct{}, 16)
+		c := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, &sdk.ClientOptions{
+			ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+		})
+		tr := &sdk.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{Transport: bearer{bobToken, http.DefaultTransport}}}
+		cs, err := c.Connect(ctx, tr, &sdk.ClientSessionOptions{ProtocolVersion: mcp.StatelessRevision})
+		if err != nil {
+			t.Fatalf("a client asking for %s: %v", mcp.StatelessRevision, err)
+		}
+		defer cs.Close()
+		if v := cs.InitializeResult().ProtocolVersion; v != mcp.StatelessRevision {
+			t.Fatalf("negotiated %s, want %s (the stateless revision served as such)", v, mcp.StatelessRevision)
+		}
+		if cs.ID() != "" {
+			t.Errorf("session id %q, want none (stateless)", cs.ID())
+		}
+		// The same tools per caller: bob does not see secret.
+		if got := strings.Join(toolNames(t, cs), ","); got != "echo,failing,slow,spin,strict" {
+			t.Errorf("bob's tools %s over the stateless revision, want secret hidden", got)
+		}
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"v": 2026}})
+		if err != nil || res.IsError {
+			t.Fatalf("call: %v %+v", err, res)
+		}
+		if r := refusal(t, mustCall(t, cs, "strict", map[string]any{"n": "x"})); r.Reason != "INVALID_INPUT" || r.Field != "input.n" {
+			t.Errorf("refusal %+v, want INVALID_INPUT for input.n", r)
+		}
+		// list_changed arrives on the subscriptions/listen stream.
+		s.install(t, "later", "../engine/testdata/echo.wasm", echoBody, nil)
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case <-changed:
+				if slices.Contains(toolNames(t, cs), "later") {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no list_changed listing later within a minute of approving it; tools %v", toolNames(t, cs))
+			}
 		}
 	})
 
@@ -284,38 +368,44 @@ func TestMCPHTTP(t *testing.T) {
 		}
 	})
 
-	t.Run("list_changed after approve and disable", func(t *testing.T) {
-		changed := make(chan struct{}, 16)
-		watcher := connect(t, s.url, aliceToken, &sdk.ClientOptions{
-			ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
-		})
-		// The client's standalone stream is open once a request has gone through.
-		toolNames(t, watcher)
-		waitFor := func(what string, want func([]string) bool) {
-			t.Helper()
-			deadline := time.After(time.Minute)
-			for {
-				select {
-				case <-changed:
-					if want(toolNames(t, watcher)) {
-						return
+	for i, rev := range []string{sessionRevision, mcp.StatelessRevision} {
+		t.Run("list_changed after approve and disable, "+rev, func(t *testing.T) {
+			changed := make(chan struct{}, 16)
+			watcher := connectAs(t, s.url, aliceToken, &sdk.ClientOptions{
+				ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+			}, &sdk.ClientSessionOptions{ProtocolVersion: rev})
+			if v := watcher.InitializeResult().ProtocolVersion; v != rev {
+				t.Fatalf("negotiated %s, want %s", v, rev)
+			}
+			// The client's stream for notifications is open once a request has gone through.
+			toolNames(t, watcher)
+			fresh := fmt.Sprint("fresh", i)
+			waitFor := func(what string, want func([]string) bool) {
+				t.Helper()
+				deadline := time.After(time.Minute)
+				for {
+					select {
+					case <-changed:
+						if want(toolNames(t, watcher)) {
+							return
+						}
+					case <-deadline:
+						t.Fatalf("no notifications/tools/list_changed within a minute of %s; tools %v", what, toolNames(t, watcher))
 					}
-				case <-deadline:
-					t.Fatalf("no notifications/tools/list_changed within a minute of %s; tools %v", what, toolNames(t, watcher))
 				}
 			}
-		}
-		s.install(t, "fresh", "../engine/testdata/echo.wasm", echoBody, nil)
-		waitFor("approving fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
-		if _, err := s.eng.Disable(ctx, "fresh", "test", "incident"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor("disabling fresh", func(n []string) bool { return !slices.Contains(n, "fresh") })
-		if err := s.eng.Enable(ctx, "fresh", "test"); err != nil {
-			t.Fatal(err)
-		}
-		waitFor("enabling fresh", func(n []string) bool { return slices.Contains(n, "fresh") })
-	})
+			s.install(t, fresh, "../engine/testdata/echo.wasm", echoBody, nil)
+			waitFor("approving "+fresh, func(n []string) bool { return slices.Contains(n, fresh) })
+			if _, err := s.eng.Disable(ctx, fresh, "test", "incident"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("disabling "+fresh, func(n []string) bool { return !slices.Contains(n, fresh) })
+			if err := s.eng.Enable(ctx, fresh, "test"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("enabling "+fresh, func(n []string) bool { return slices.Contains(n, fresh) })
+		})
+	}
 
 	t.Run("disable cancels a call in flight", func(t *testing.T) {
 		done := make(chan *sdk.CallToolResult, 1)
@@ -380,4 +470,37 @@ func TestMCPHTTP(t *testing.T) {
 			t.Errorf("a localhost Origin: HTTP %d, want 200", code)
 		}
 	})
+}
+
+// callsTotal is the value of skillbox_calls_total for skill, door and outcome.
+func callsTotal(t *testing.T, eng *engine.Engine, skill, door, outcome string) float64 {
+	t.Helper()
+	mfs, err := eng.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "skillbox_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["skill"] == skill && labels["door"] == door && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func mustCall(t *testing.T, cs *sdk.ClientSession, name string, args map[string]any) *sdk.CallToolResult {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	return res
 }

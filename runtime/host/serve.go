@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/skillbox-dev/skillbox/runtime/console"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/mcp"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -46,6 +47,11 @@ type ServeOptions struct {
 	MCP string
 	// Version is told to MCP clients; empty says "dev".
 	Version string
+	// Console, if set, is the host:port of the operator's web console at
+	// http(s)://Console/, admitted like the MCP door (Listen's TLS, client CA and token
+	// file: TLS, or plaintext on loopback with a token file). Only admins (Admins, the
+	// same rule as the Admin service) may use it.
+	Console string
 }
 
 // door is one way in to the engine. Serve runs every door the same way: serve until
@@ -62,6 +68,7 @@ type door interface {
 
 // grpcDoor is skillbox.v1 over gRPC on a transport listener.
 type grpcDoor struct {
+	cfg   transport.ServerConfig // as listened
 	lis   net.Listener
 	gopts []grpc.ServerOption
 	srv   *server.Server
@@ -125,6 +132,65 @@ func (d *mcpDoor) close() {
 	}
 }
 
+// consoleDoor is the operator's web console on a transport listener.
+type consoleDoor struct {
+	lis *transport.HTTPListener
+	hs  *http.Server
+}
+
+func (d *consoleDoor) name() string { return "console" }
+func (d *consoleDoor) addr() string {
+	scheme := "http"
+	if d.lis.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + d.lis.Addr().String() + "/"
+}
+func (d *consoleDoor) serve() error {
+	if err := d.hs.Serve(d.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// gracefulStop lets the requests under way finish; a kill switch pressed in the
+// console is bounded by engine.DisableWait.
+func (d *consoleDoor) gracefulStop() { _ = d.hs.Shutdown(context.Background()) }
+func (d *consoleDoor) stop()         { d.hs.Close() }
+func (d *consoleDoor) close()        { d.lis.Close() }
+
+// listenConsole listens for the console if opts asks for one (nil if not).
+func listenConsole(ctx context.Context, opts ServeOptions) (*consoleDoor, error) {
+	if opts.Console == "" {
+		return nil, nil
+	}
+	cfg := mcpConfig(opts)
+	cfg.Addr = opts.Console
+	lis, err := transport.ListenHTTP(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return &consoleDoor{lis: lis}, nil
+}
+
+// attach serves h's engine through the console. Who is an admin is the gRPC door's
+// rule (gd.srv.CheckAdmin); refusals go to the audit log the way the other doors' do.
+func (d *consoleDoor) attach(h *Host, gd *grpcDoor) error {
+	c, err := console.New(console.Config{
+		Engine:     h.engine,
+		Admission:  d.lis,
+		CheckAdmin: gd.srv.CheckAdmin,
+		Refused: func(r *http.Request, err error) {
+			gd.srv.Unauthenticated(r.Context(), transport.HTTPPeer(r), "console "+r.Method+" "+r.URL.Path, err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.hs = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
 // mcpConfig is the MCP door's listener settings: opts.Listen's TLS, client CA and
 // token file at opts.MCP.
 func mcpConfig(opts ServeOptions) transport.ServerConfig {
@@ -174,7 +240,7 @@ func (d *mcpDoor) attach(h *Host, opts ServeOptions, gd *grpcDoor) {
 // fails before sandboxes are opened.
 func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, error) {
 	cfg := opts.Listen
-	if opts.MCP != "" && grpcOnUnix(cfg) {
+	if (opts.MCP != "" || opts.Console != "") && grpcOnUnix(cfg) {
 		cfg.TLSCert, cfg.TLSKey, cfg.ClientCA, cfg.TokenFile = "", "", "", ""
 	}
 	if cfg.Home == "" {
@@ -189,10 +255,7 @@ func listenGRPC(ctx context.Context, home Home, opts ServeOptions, emit func(Eve
 	if err != nil {
 		return nil, err
 	}
-	if cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == "" {
-		emit(Event{Kind: AnonymousTLS})
-	}
-	d.lis, d.gopts = lis, gopts
+	d.lis, d.gopts, d.cfg = lis, gopts, cfg
 	return d, nil
 }
 
@@ -213,26 +276,29 @@ func (d *grpcDoor) attach(h *Host, opts ServeOptions) {
 // ends CANCELED, recorded in the audit log) and the doors close. It returns nil after
 // such a drain, or the error that stopped a door.
 func (h *Host) Serve(ctx context.Context, opts ServeOptions) error {
-	gd, md, err := listenDoors(ctx, h.home, opts, h.emit)
+	l, err := listenDoors(ctx, h.home, opts, h.emit)
 	if err != nil {
 		return err
 	}
-	return h.serve(ctx, gd, md, opts)
+	return h.serve(ctx, l, opts)
 }
 
-// serve runs the doors, already listening (md is nil without an MCP door).
-func (h *Host) serve(ctx context.Context, gd *grpcDoor, md *mcpDoor, opts ServeOptions) error {
+// serve runs the doors, already listening.
+func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error {
+	defer l.close()
+	gd := l.grpc
 	gd.attach(h, opts)
 	doors := []door{gd}
-	if md != nil {
-		md.attach(h, opts, gd)
-		doors = append(doors, md)
+	if l.mcp != nil {
+		l.mcp.attach(h, opts, gd)
+		doors = append(doors, l.mcp)
 	}
-	defer func() {
-		for _, d := range doors {
-			d.close()
+	if l.console != nil {
+		if err := l.console.attach(h, gd); err != nil {
+			return err
 		}
-	}()
+		doors = append(doors, l.console)
+	}
 
 	if opts.Metrics != "" {
 		ml, err := net.Listen("tcp", opts.Metrics)
@@ -284,6 +350,9 @@ func (h *Host) serve(ctx context.Context, gd *grpcDoor, md *mcpDoor, opts ServeO
 // calls still running.
 func (h *Host) drain(ctx context.Context, doors []door, drain time.Duration) {
 	h.emit(Event{Kind: Draining})
+	// Calls waiting for a person end now (UNAVAILABLE, nothing run) rather than hold
+	// the drain: nobody can decide them once the doors close. WatchPending streams end.
+	h.engine.StopApprovals()
 	stopped := make(chan struct{})
 	go func() {
 		done := make(chan struct{}, len(doors))
@@ -333,33 +402,75 @@ func Serve(ctx context.Context, opts Options, sopts ServeOptions) error {
 			opts.Events(ev)
 		}
 	}
-	gd, md, err := listenDoors(ctx, opts.Home, sopts, emit)
+	l, err := listenDoors(ctx, opts.Home, sopts, emit)
 	if err != nil {
 		return err
 	}
 	h, err := Open(ctx, opts)
 	if err != nil {
-		gd.close()
-		if md != nil {
-			md.close()
-		}
+		l.close()
 		return err
 	}
 	defer h.Close()
-	return h.serve(ctx, gd, md, sopts)
+	return h.serve(ctx, l, sopts)
 }
 
-// listenDoors makes the listeners of the doors opts asks for: gRPC always, MCP when
-// opts.MCP is set (md is then non-nil). On error nothing is left listening.
-func listenDoors(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*grpcDoor, *mcpDoor, error) {
+// listening is the listeners of the doors opts asks for: gRPC always, MCP and the
+// console when asked (else nil).
+type listening struct {
+	grpc    *grpcDoor
+	mcp     *mcpDoor
+	console *consoleDoor
+}
+
+// close releases every listener (a door that served is closed again harmlessly).
+func (l *listening) close() {
+	l.grpc.close()
+	if l.mcp != nil {
+		l.mcp.close()
+	}
+	if l.console != nil {
+		l.console.close()
+	}
+}
+
+// listenDoors makes the listeners of the doors opts asks for. On error nothing is left
+// listening.
+func listenDoors(ctx context.Context, home Home, opts ServeOptions, emit func(Event)) (*listening, error) {
 	gd, err := listenGRPC(ctx, home, opts, emit)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	md, err := listenMCP(ctx, opts)
-	if err != nil {
-		gd.close()
-		return nil, nil, err
+	l := &listening{grpc: gd}
+	if l.mcp, err = listenMCP(ctx, opts); err != nil {
+		l.close()
+		return nil, err
 	}
-	return gd, md, nil
+	if l.console, err = listenConsole(ctx, opts); err != nil {
+		l.close()
+		return nil, err
+	}
+	// One warning for every door that lets anyone in as tls:anonymous.
+	var anon []string
+	if anonymousTLS(gd.cfg) {
+		anon = append(anon, gd.name()+" "+gd.addr())
+	}
+	if anonymousTLS(mcpConfig(opts)) { // the HTTP doors share one configuration
+		if l.mcp != nil {
+			anon = append(anon, l.mcp.name()+" "+l.mcp.addr())
+		}
+		if l.console != nil {
+			anon = append(anon, l.console.name()+" "+l.console.addr())
+		}
+	}
+	if len(anon) > 0 {
+		emit(Event{Kind: AnonymousTLS, Door: strings.Join(anon, ", ")})
+	}
+	return l, nil
+}
+
+// anonymousTLS reports whether a listener serves TLS with neither client certificates
+// nor tokens: every caller is then tls:anonymous.
+func anonymousTLS(cfg transport.ServerConfig) bool {
+	return cfg.TLSCert != "" && cfg.ClientCA == "" && cfg.TokenFile == ""
 }

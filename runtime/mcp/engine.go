@@ -15,15 +15,12 @@ type EngineBackend struct{ Engine *engine.Engine }
 
 // Skills lists the installed, approved, enabled skills caller may call.
 func (b EngineBackend) Skills(ctx context.Context, caller string) ([]Skill, error) {
-	infos, err := b.Engine.List(ctx)
+	infos, err := b.Engine.Callable(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
 	var out []Skill
 	for _, in := range infos {
-		if !in.Approved || in.Disabled || approval.CheckCaller(in.Approval, caller) != nil {
-			continue
-		}
 		out = append(out, skillOf(in.Manifest(), in.Approval.Grant))
 	}
 	return out, nil

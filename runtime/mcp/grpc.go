@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
@@ -17,19 +19,15 @@ import (
 // argument is not sent. The server's audit log, budgets and kill switch apply.
 type GRPCBackend struct{ Conn grpc.ClientConnInterface }
 
-// Skills lists the approved, enabled skills. The wire's list does not carry an
-// approval's callers, so a skill whose callers leave out this bridge is offered and
-// its calls are refused (CALLER_NOT_ALLOWED).
+// Skills lists what the server says this bridge's peer may call now (List with
+// callable set: the engine's rule, the one the HTTP door follows).
 func (b GRPCBackend) Skills(ctx context.Context, _ string) ([]Skill, error) {
-	res, err := pb.NewSkillsClient(b.Conn).List(ctx, &pb.ListSkillsRequest{})
+	res, err := pb.NewSkillsClient(b.Conn).List(ctx, &pb.ListSkillsRequest{Callable: true})
 	if err != nil {
 		return nil, errors.New(status.Convert(err).Message())
 	}
 	var out []Skill
 	for _, in := range res.GetSkills() {
-		if !in.GetApproved() || in.GetState() != pb.State_STATE_ENABLED {
-			continue
-		}
 		s := Skill{Name: in.GetName(), Version: in.GetVersion(), Description: in.GetDescription(),
 			Network: len(in.GetCapabilities().GetNetwork()) > 0}
 		if json.Unmarshal([]byte(in.GetInputSchema()), &s.Input) != nil {
@@ -44,6 +42,49 @@ func (b GRPCBackend) Skills(ctx context.Context, _ string) ([]Skill, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Watch sends on changed whenever the server says its skills may have changed
+// (Skills.Watch), until ctx ends. A stream that ends (the server restarted) is opened
+// again after a pause that grows to a minute; its first message then brings the list
+// up to date. A server without Watch leaves the list as first read.
+func (b GRPCBackend) Watch(ctx context.Context, changed chan<- struct{}) {
+	pause := time.Second
+	for ctx.Err() == nil {
+		stream, err := pb.NewSkillsClient(b.Conn).Watch(ctx, &pb.WatchSkillsRequest{})
+		for err == nil {
+			if _, err = stream.Recv(); err == nil {
+				pause = time.Second
+				select {
+				case changed <- struct{}{}:
+				default: // one pending is enough: the list is read whole
+				}
+			}
+		}
+		if status.Code(err) == codes.Unimplemented {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Minute)
+	}
+}
+
+// Bridge serves MCP on stdin and stdout over a running server (`skillbox mcp`) until
+// the client goes or ctx ends. The tools are what the server lets this process's
+// authenticated peer call, kept in step with the server (the client gets
+// notifications/tools/list_changed); every call goes to the server.
+func Bridge(ctx context.Context, conn grpc.ClientConnInterface, version string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b := GRPCBackend{Conn: conn}
+	d := New(b, version)
+	changed := make(chan struct{}, 1)
+	go b.Watch(ctx, changed)
+	go d.Follow(ctx, changed)
+	return d.ServeStdio(ctx, "")
 }
 
 // Invoke calls Skills.Invoke; a refusal carries the server's ErrorDetail.

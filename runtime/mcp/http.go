@@ -39,7 +39,21 @@ func (d *Door) Handler(a Admission, refused func(r *http.Request, err error)) ht
 			http.Error(w, "the skill list is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if statelessRevision(r) {
+			cs.stateless.ServeHTTP(w, r)
+			return
+		}
 		cs.http.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// StatelessRevision is the first MCP revision without sessions (SEP-2575).
+const StatelessRevision = "2026-07-28"
+
+// statelessRevision reports whether r speaks the stateless revision or a later one:
+// its MCP-Protocol-Version header, which that revision requires on every request,
+// says so (revisions are dates, so they compare as strings).
+func statelessRevision(r *http.Request) bool {
+	return r.Header.Get("Mcp-Protocol-Version") >= StatelessRevision
 }

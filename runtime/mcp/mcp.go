@@ -119,9 +119,12 @@ type callerServer struct {
 	srv    *sdk.Server
 	// http serves this caller's Streamable HTTP sessions: one handler per caller, so
 	// that a session ID is only ever looked up among its own caller's sessions.
-	http  *sdk.StreamableHTTPHandler
-	mu    sync.Mutex        // serialises syncs
-	tools map[string][]byte // name → the tool's JSON, to see what changed
+	http *sdk.StreamableHTTPHandler
+	// stateless serves the 2026-07-28 revision (no sessions; list_changed goes on a
+	// subscriptions/listen stream), over the same server and tools.
+	stateless *sdk.StreamableHTTPHandler
+	mu        sync.Mutex        // serialises syncs
+	tools     map[string][]byte // name → the tool's JSON, to see what changed
 }
 
 // New makes a door over b; version is skillbox's, told to clients.
@@ -169,15 +172,17 @@ func (d *Door) newCallerServer(caller string) *callerServer {
 		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}},
 	})
 	cs := &callerServer{caller: caller, srv: srv, tools: map[string][]byte{}}
-	// Session-based (2025-11-25 and before) and stateless (2026-07-28) requests are
-	// both served: the SDK's stateful handler answers a request without a session as
-	// the stateless revision does.
+	// Session-based revisions (2025-11-25 and before) go to a stateful handler; the
+	// stateless 2026-07-28 revision, which the SDK (v1.8.0) serves only from a
+	// stateless handler, to a second one over the same server (see statelessRevision).
 	// Idle sessions end after SessionIdle: a client that opens sessions and walks away
 	// must not grow the server's memory without bound. Replies are plain JSON (one
 	// response per request needs no event stream); list_changed goes on the session's
 	// standalone stream.
 	cs.http = sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv },
 		&sdk.StreamableHTTPOptions{MaxRequestBodyBytes: MaxRequestBytes, SessionTimeout: SessionIdle, JSONResponse: true})
+	cs.stateless = sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv },
+		&sdk.StreamableHTTPOptions{MaxRequestBodyBytes: MaxRequestBytes, Stateless: true, JSONResponse: true})
 	return cs
 }
 

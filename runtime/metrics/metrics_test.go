@@ -44,7 +44,11 @@ func TestScrape(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() {
-			end := m.CallStarted("echo")
+			door := "grpc"
+			if i >= 5 {
+				door = "mcp"
+			}
+			end := m.CallStarted("echo", door)
 			if i < 7 {
 				end(OutcomeOK)
 			} else {
@@ -53,7 +57,8 @@ func TestScrape(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	running := m.CallStarted("slow") // still in flight at scrape time
+	m.CallStarted("echo", "")(OutcomeOK)    // in-process: the local door
+	running := m.CallStarted("slow", "cli") // still in flight at scrape time
 	defer running(OutcomeOK)
 	m.Egress("fetch", 1, 2)
 	m.BudgetExhausted("echo", "timeout")
@@ -61,9 +66,12 @@ func TestScrape(t *testing.T) {
 
 	body := scrape(t, m)
 	for _, want := range []string{
-		`skillbox_calls_total{outcome="ok",skill="echo"} 7`,
-		`skillbox_calls_total{outcome="TIMEOUT",skill="echo"} 3`,
-		`skillbox_call_duration_seconds_count{skill="echo"} 10`,
+		`skillbox_calls_total{door="grpc",outcome="ok",skill="echo"} 5`,
+		`skillbox_calls_total{door="mcp",outcome="ok",skill="echo"} 2`,
+		`skillbox_calls_total{door="mcp",outcome="TIMEOUT",skill="echo"} 3`,
+		`skillbox_calls_total{door="local",outcome="ok",skill="echo"} 1`,
+		`skillbox_call_duration_seconds_count{door="grpc",skill="echo"} 5`,
+		`skillbox_call_duration_seconds_count{door="mcp",skill="echo"} 5`,
 		`skillbox_calls_in_flight{skill="echo"} 0`,
 		`skillbox_calls_in_flight{skill="slow"} 1`,
 		`skillbox_egress_decisions_total{decision="allowed",skill="fetch"} 1`,
@@ -85,5 +93,31 @@ func TestIndependentRegistries(t *testing.T) {
 	a.VerificationFailed("digest")
 	if body := scrape(t, b); strings.Contains(body, "skillbox_verification_failures_total{") {
 		t.Fatal("a metric recorded on one instance shows up on another")
+	}
+}
+
+// Requests for a decision are counted when parked and when ended, by outcome, with
+// their wait; the pending gauge goes back to zero.
+func TestApprovalMetrics(t *testing.T) {
+	m := New()
+	for _, o := range []string{ApprovalAllowed, ApprovalDenied, ApprovalDenied, ApprovalExpired} {
+		m.ApprovalRequested("pay")(o)
+	}
+	still := m.ApprovalRequested("pay")
+	out := scrape(t, m)
+	for _, want := range []string{
+		`skillbox_approval_requests_total{skill="pay"} 5`,
+		`skillbox_approval_outcomes_total{outcome="denied",skill="pay"} 2`,
+		`skillbox_approval_outcomes_total{outcome="allowed",skill="pay"} 1`,
+		`skillbox_approval_wait_seconds_count{outcome="expired",skill="pay"} 1`,
+		`skillbox_approvals_pending{skill="pay"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	still(ApprovalEnded)
+	if out := scrape(t, m); !strings.Contains(out, `skillbox_approvals_pending{skill="pay"} 0`) {
+		t.Error("the pending gauge did not go back to zero")
 	}
 }

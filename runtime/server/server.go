@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,6 +40,9 @@ type Server struct {
 	admins map[string]bool
 
 	refusals *refusalLog
+
+	done     chan struct{} // closed by Shutdown: Watch streams end
+	shutdown sync.Once
 }
 
 // Option configures a Server.
@@ -63,7 +67,7 @@ func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
 // lists, Admin authorization and the audit log).
 func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true},
-		refusals: newRefusalLog(eng, refusalWindow)}
+		refusals: newRefusalLog(eng, refusalWindow), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -99,13 +103,24 @@ func categoryOf(r reasons.Reason) reasons.Category {
 // audited (coalesced per caller: see refusalLog).
 func (s *Server) admin(ctx context.Context) (string, error) {
 	who := s.who(ctx)
-	if !s.admins[who] {
-		msg := who + " may not use the Admin service"
-		method, _ := grpc.Method(ctx)
-		s.refusals.note(ctx, who, ReasonNotAdmin, method, msg)
-		return who, detailed(ReasonNotAdmin, msg, "", "")
+	method, _ := grpc.Method(ctx)
+	if err := s.CheckAdmin(ctx, who, method); err != nil {
+		return who, detailed(ReasonNotAdmin, err.Error(), "", "")
 	}
 	return who, nil
+}
+
+// CheckAdmin is the one rule of who may act as an operator, for every door: who must
+// be one of the server's admins (WithAdmins, else LocalAdmin). A refusal is audited
+// like an Admin call's (coalesced per caller), what naming the action ("console
+// disable"), and returned as one line in the operator's words.
+func (s *Server) CheckAdmin(ctx context.Context, who, what string) error {
+	if s.admins[who] {
+		return nil
+	}
+	msg := who + " may not use the Admin service"
+	s.refusals.note(ctx, who, ReasonNotAdmin, what, msg)
+	return errors.New(msg)
 }
 
 // Unauthenticated audits a call the transport refused before it reached this server
@@ -127,8 +142,9 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // Shutdown marks the server as not serving, so health checks fail while calls drain,
-// and writes the refusals it was still counting.
+// ends the Watch streams, and writes the refusals it was still counting.
 func (s *Server) Shutdown() {
+	s.shutdown.Do(func() { close(s.done) })
 	s.health.Shutdown()
 	s.refusals.flush()
 }
@@ -141,16 +157,48 @@ func (s *Server) who(ctx context.Context) string {
 }
 
 // List implements Skills.List.
-func (s *Server) List(ctx context.Context, _ *pb.ListSkillsRequest) (*pb.ListSkillsResponse, error) {
-	infos, err := s.eng.List(ctx)
+// With callable set it lists what the caller may call now (engine.Callable, the MCP
+// door's rule); otherwise every skill, less those whose approval's callers leave out a
+// caller who is not an admin (admins see everything they manage).
+func (s *Server) List(ctx context.Context, req *pb.ListSkillsRequest) (*pb.ListSkillsResponse, error) {
+	who := s.who(ctx)
+	var infos []engine.SkillInfo
+	var err error
+	if req.GetCallable() {
+		infos, err = s.eng.Callable(ctx, who)
+	} else {
+		infos, err = s.eng.List(ctx)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &pb.ListSkillsResponse{}
 	for _, in := range infos {
+		if !s.admins[who] && in.HiddenFrom(who) {
+			continue
+		}
 		out.Skills = append(out.Skills, skillInfo(in))
 	}
 	return out, nil
+}
+
+// Watch implements Skills.Watch: one message at once, one after each change of the
+// engine's state, until the caller goes or the server shuts down.
+func (s *Server) Watch(_ *pb.WatchSkillsRequest, stream pb.Skills_WatchServer) error {
+	changed, stop := s.eng.Watch()
+	defer stop()
+	for {
+		if err := stream.Send(&pb.SkillsChanged{}); err != nil {
+			return err
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-s.done:
+			return nil
+		case <-changed:
+		}
+	}
 }
 
 // Get implements Skills.Get.
@@ -205,7 +253,7 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.eng.Disable(ctx, req.GetName(), who, req.GetReason())
+	n, err := s.eng.Disable(engine.WithDoor(ctx, "grpc"), req.GetName(), who, req.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -218,7 +266,7 @@ func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.eng.Enable(ctx, req.GetName(), who); err != nil {
+	if err := s.eng.Enable(engine.WithDoor(ctx, "grpc"), req.GetName(), who); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.EnableResponse{}, nil
@@ -248,6 +296,64 @@ func (s *Server) Calls(ctx context.Context, _ *pb.CallsRequest) (*pb.CallsRespon
 			Caller: c.Caller, Started: c.Started.UTC().Format(time.RFC3339Nano)})
 	}
 	return out, nil
+}
+
+// WatchPending implements Admin.WatchPending: the pending calls now, then again after
+// each change, until the client goes or the server stops approvals.
+func (s *Server) WatchPending(_ *pb.WatchPendingRequest, stream pb.Admin_WatchPendingServer) error {
+	ctx := stream.Context()
+	if _, err := s.admin(ctx); err != nil {
+		return err
+	}
+	changed, stop := s.eng.WatchPending()
+	defer stop()
+	for {
+		if err := stream.Send(pendingSnapshot(s.eng.Pending(), time.Now())); err != nil {
+			return err
+		}
+		select {
+		case _, ok := <-changed:
+			if !ok {
+				return detailed(engine.ReasonUnavailable, "the server is shutting down", "", "")
+			}
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// Decide implements Admin.Decide; the engine judges the approver.
+func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideResponse, error) {
+	who, err := s.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var allow bool
+	switch req.GetDecision() {
+	case pb.Decision_DECISION_ALLOW:
+		allow = true
+	case pb.Decision_DECISION_DENY:
+	default:
+		return nil, detailed(engine.ReasonInvalidInput, "decision: want DECISION_ALLOW or DECISION_DENY", "decision", "")
+	}
+	if err := s.eng.Decide(ctx, engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DecideResponse{}, nil
+}
+
+func pendingSnapshot(reqs []engine.PendingRequest, now time.Time) *pb.PendingSnapshot {
+	out := &pb.PendingSnapshot{Requests: make([]*pb.PendingRequest, 0, len(reqs))}
+	for _, p := range reqs {
+		out.Requests = append(out.Requests, &pb.PendingRequest{
+			Id: p.ID, Skill: p.Skill, Version: p.Version, ManifestDigest: p.ManifestDigest, CodeDigest: p.CodeDigest,
+			Signer: p.Signer, Caller: p.Caller, Door: p.Door, InputJson: string(p.Input), InputSha256: p.InputSHA256,
+			Limits: limits(p.Limits), Approvers: p.Approvers, Reason: p.Reason, Review: p.Review,
+			Requested: p.Requested.UTC().Format(time.RFC3339Nano), Expires: p.Expires.UTC().Format(time.RFC3339Nano),
+			TimeLeftMs: p.TimeLeft(now).Milliseconds(), Digest: p.Digest,
+		})
+	}
+	return out
 }
 
 // codeOf is the one mapping from a category of failure to a gRPC code (every reason

@@ -51,6 +51,7 @@ type fixture struct {
 	skills pb.SkillsClient
 	admin  pb.AdminClient
 	health healthpb.HealthClient
+	srv    *server.Server
 }
 
 func newFixture(t testing.TB, sopts ...server.Option) *fixture {
@@ -81,7 +82,7 @@ func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	}
 	t.Cleanup(func() { cc.Close() })
 	return &fixture{home: home, eng: eng, skills: pb.NewSkillsClient(cc), admin: pb.NewAdminClient(cc),
-		health: healthpb.NewHealthClient(cc)}
+		health: healthpb.NewHealthClient(cc), srv: srv}
 }
 
 // install builds and signs a package with the home's trusted key and installs it.
@@ -294,10 +295,10 @@ func TestEndToEndNarrowedGrant(t *testing.T) {
 
 	text := scrape(t, f.eng.Metrics().Handler())
 	for _, want := range []string{
-		`skillbox_calls_total{outcome="ok",skill="raw"} 2`,
+		`skillbox_calls_total{door="grpc",outcome="ok",skill="raw"} 2`,
 		`skillbox_egress_decisions_total{decision="allowed",skill="raw"} 1`,
 		`skillbox_egress_decisions_total{decision="denied",skill="raw"} 1`,
-		`skillbox_call_duration_seconds_count{skill="raw"} 2`,
+		`skillbox_call_duration_seconds_count{door="grpc",skill="raw"} 2`,
 		`skillbox_calls_in_flight{skill="raw"} 0`,
 	} {
 		if !strings.Contains(text, want) {

@@ -62,6 +62,23 @@ func (l *HTTPListener) Identify(r *http.Request) (string, error) {
 	return Identify(HTTPPeerInfo(r), l.tokens)
 }
 
+// TokenLogin is Identify for a bearer token typed into a login form (the console's)
+// rather than sent in an Authorization header: the same rule, the same names. An
+// empty token is refused as a missing one.
+func (l *HTTPListener) TokenLogin(r *http.Request, token string) (string, error) {
+	if l.tokens == nil {
+		return "", &AuthError{"this listener has no token file"}
+	}
+	p := PeerInfo{TLS: r.TLS}
+	if token != "" {
+		p.Authorization = []string{"Bearer " + token}
+	}
+	return Identify(p, l.tokens)
+}
+
+// Tokens reports whether the listener has a token file.
+func (l *HTTPListener) Tokens() bool { return l.tokens != nil }
+
 // HTTPPeerInfo is the HTTP adapter of Identify: the request's TLS state and its
 // Authorization header values.
 func HTTPPeerInfo(r *http.Request) PeerInfo {

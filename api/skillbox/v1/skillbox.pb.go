@@ -189,6 +189,56 @@ func (Access) EnumDescriptor() ([]byte, []int) {
 	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{2}
 }
 
+// Decision is allow or deny.
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED Decision = 0
+	Decision_DECISION_ALLOW       Decision = 1
+	Decision_DECISION_DENY        Decision = 2
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "DECISION_ALLOW",
+		2: "DECISION_DENY",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED": 0,
+		"DECISION_ALLOW":       1,
+		"DECISION_DENY":        2,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_skillbox_v1_skillbox_proto_enumTypes[3].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_skillbox_v1_skillbox_proto_enumTypes[3]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{3}
+}
+
 // Limits is a per-call budget. In a request, zero means "no lower limit asked" and a
 // value above the skill's own limit is ignored (callers may only lower). In a reply, the
 // values are the skill's effective limits min(manifest, approval).
@@ -557,9 +607,13 @@ func (x *SkillInfo) GetApproved() bool {
 	return false
 }
 
-// ListSkillsRequest asks for every installed skill.
+// ListSkillsRequest asks for every installed skill. A skill whose approval names
+// callers is left out for any other caller who is not an admin.
 type ListSkillsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the skills the caller may call now: approved, enabled, and the approval's
+	// callers (if any) include the caller. The same list the MCP door shows as tools.
+	Callable      bool `protobuf:"varint,1,opt,name=callable,proto3" json:"callable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +646,13 @@ func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ListSkillsRequest) Descriptor() ([]byte, []int) {
 	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListSkillsRequest) GetCallable() bool {
+	if x != nil {
+		return x.Callable
+	}
+	return false
 }
 
 // ListSkillsResponse holds one entry per skill name: the approved version when there is
@@ -1589,6 +1650,466 @@ func (x *CallsResponse) GetCalls() []*Call {
 	return nil
 }
 
+// WatchSkillsRequest asks to be told of changes to the skills (Skills.Watch).
+type WatchSkillsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSkillsRequest) Reset() {
+	*x = WatchSkillsRequest{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSkillsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSkillsRequest) ProtoMessage() {}
+
+func (x *WatchSkillsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSkillsRequest.ProtoReflect.Descriptor instead.
+func (*WatchSkillsRequest) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{21}
+}
+
+// SkillsChanged says the skills may have changed since the last message: re-read them.
+type SkillsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkillsChanged) Reset() {
+	*x = SkillsChanged{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkillsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkillsChanged) ProtoMessage() {}
+
+func (x *SkillsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkillsChanged.ProtoReflect.Descriptor instead.
+func (*SkillsChanged) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{22}
+}
+
+// WatchPendingRequest asks for the pending calls.
+type WatchPendingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchPendingRequest) Reset() {
+	*x = WatchPendingRequest{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchPendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchPendingRequest) ProtoMessage() {}
+
+func (x *WatchPendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchPendingRequest.ProtoReflect.Descriptor instead.
+func (*WatchPendingRequest) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{23}
+}
+
+// PendingRequest is one call waiting for a decision. Everything in it is fixed when the
+// call is parked: if allowed, exactly this runs.
+type PendingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request id, also the call id of its run and its audit records.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The skill, its version and digests.
+	Skill          string `protobuf:"bytes,2,opt,name=skill,proto3" json:"skill,omitempty"`
+	Version        string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	ManifestDigest string `protobuf:"bytes,4,opt,name=manifest_digest,json=manifestDigest,proto3" json:"manifest_digest,omitempty"`
+	CodeDigest     string `protobuf:"bytes,5,opt,name=code_digest,json=codeDigest,proto3" json:"code_digest,omitempty"`
+	// The signer the package verified as.
+	Signer string `protobuf:"bytes,6,opt,name=signer,proto3" json:"signer,omitempty"`
+	// The caller's identity, and the door it came through (grpc, mcp).
+	Caller string `protobuf:"bytes,7,opt,name=caller,proto3" json:"caller,omitempty"`
+	Door   string `protobuf:"bytes,8,opt,name=door,proto3" json:"door,omitempty"`
+	// The exact input JSON that runs if allowed, and its hex sha256.
+	InputJson   string `protobuf:"bytes,9,opt,name=input_json,json=inputJson,proto3" json:"input_json,omitempty"`
+	InputSha256 string `protobuf:"bytes,10,opt,name=input_sha256,json=inputSha256,proto3" json:"input_sha256,omitempty"`
+	// The call's effective limits.
+	Limits *Limits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Who may decide.
+	Approvers []string `protobuf:"bytes,12,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	// The operator's note from the grant.
+	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The grant in plain words (the review text), as `skillbox review` prints it.
+	Review string `protobuf:"bytes,14,opt,name=review,proto3" json:"review,omitempty"`
+	// RFC 3339 times the call was parked and expires.
+	Requested string `protobuf:"bytes,15,opt,name=requested,proto3" json:"requested,omitempty"`
+	Expires   string `protobuf:"bytes,16,opt,name=expires,proto3" json:"expires,omitempty"`
+	// Milliseconds left when this snapshot was taken.
+	TimeLeftMs int64 `protobuf:"varint,17,opt,name=time_left_ms,json=timeLeftMs,proto3" json:"time_left_ms,omitempty"`
+	// sha256 binding the fields above; a DecideRequest may name it.
+	Digest        string `protobuf:"bytes,18,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingRequest) Reset() {
+	*x = PendingRequest{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRequest) ProtoMessage() {}
+
+func (x *PendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
+func (*PendingRequest) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PendingRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetSkill() string {
+	if x != nil {
+		return x.Skill
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetManifestDigest() string {
+	if x != nil {
+		return x.ManifestDigest
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetCodeDigest() string {
+	if x != nil {
+		return x.CodeDigest
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetDoor() string {
+	if x != nil {
+		return x.Door
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetInputJson() string {
+	if x != nil {
+		return x.InputJson
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetInputSha256() string {
+	if x != nil {
+		return x.InputSha256
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *PendingRequest) GetApprovers() []string {
+	if x != nil {
+		return x.Approvers
+	}
+	return nil
+}
+
+func (x *PendingRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetReview() string {
+	if x != nil {
+		return x.Review
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetRequested() string {
+	if x != nil {
+		return x.Requested
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetExpires() string {
+	if x != nil {
+		return x.Expires
+	}
+	return ""
+}
+
+func (x *PendingRequest) GetTimeLeftMs() int64 {
+	if x != nil {
+		return x.TimeLeftMs
+	}
+	return 0
+}
+
+func (x *PendingRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+// PendingSnapshot is every pending call at one moment, oldest first.
+type PendingSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*PendingRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingSnapshot) Reset() {
+	*x = PendingSnapshot{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingSnapshot) ProtoMessage() {}
+
+func (x *PendingSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingSnapshot.ProtoReflect.Descriptor instead.
+func (*PendingSnapshot) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PendingSnapshot) GetRequests() []*PendingRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// DecideRequest decides one pending call.
+type DecideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pending request's id.
+	Id       string   `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Decision Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=skillbox.v1.Decision" json:"decision,omitempty"`
+	// Why: required for a denial (the caller is shown it), recorded either way.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Optional: the digest of the request as shown to the approver; the decision is
+	// refused if the request under id is another.
+	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideRequest) Reset() {
+	*x = DecideRequest{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideRequest) ProtoMessage() {}
+
+func (x *DecideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
+func (*DecideRequest) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DecideRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *DecideRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+// DecideResponse is sent once the decision is recorded.
+type DecideResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideResponse) Reset() {
+	*x = DecideResponse{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideResponse) ProtoMessage() {}
+
+func (x *DecideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
+func (*DecideResponse) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{27}
+}
+
 var File_skillbox_v1_skillbox_proto protoreflect.FileDescriptor
 
 const file_skillbox_v1_skillbox_proto_rawDesc = "" +
@@ -1625,8 +2146,9 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"codeDigest\x122\n" +
 	"\asandbox\x18\v \x01(\x0e2\x18.skillbox.v1.SandboxKindR\asandbox\x12(\n" +
 	"\x05state\x18\f \x01(\x0e2\x12.skillbox.v1.StateR\x05state\x12\x1a\n" +
-	"\bapproved\x18\r \x01(\bR\bapproved\"\x13\n" +
-	"\x11ListSkillsRequest\"D\n" +
+	"\bapproved\x18\r \x01(\bR\bapproved\"/\n" +
+	"\x11ListSkillsRequest\x12\x1a\n" +
+	"\bcallable\x18\x01 \x01(\bR\bcallable\"D\n" +
 	"\x12ListSkillsResponse\x12.\n" +
 	"\x06skills\x18\x01 \x03(\v2\x16.skillbox.v1.SkillInfoR\x06skills\"7\n" +
 	"\x0fGetSkillRequest\x12\x12\n" +
@@ -1689,7 +2211,41 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x06caller\x18\x04 \x01(\tR\x06caller\x12\x18\n" +
 	"\astarted\x18\x05 \x01(\tR\astarted\"8\n" +
 	"\rCallsResponse\x12'\n" +
-	"\x05calls\x18\x01 \x03(\v2\x11.skillbox.v1.CallR\x05calls*E\n" +
+	"\x05calls\x18\x01 \x03(\v2\x11.skillbox.v1.CallR\x05calls\"\x14\n" +
+	"\x12WatchSkillsRequest\"\x0f\n" +
+	"\rSkillsChanged\"\x15\n" +
+	"\x13WatchPendingRequest\"\x8d\x04\n" +
+	"\x0ePendingRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05skill\x18\x02 \x01(\tR\x05skill\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12'\n" +
+	"\x0fmanifest_digest\x18\x04 \x01(\tR\x0emanifestDigest\x12\x1f\n" +
+	"\vcode_digest\x18\x05 \x01(\tR\n" +
+	"codeDigest\x12\x16\n" +
+	"\x06signer\x18\x06 \x01(\tR\x06signer\x12\x16\n" +
+	"\x06caller\x18\a \x01(\tR\x06caller\x12\x12\n" +
+	"\x04door\x18\b \x01(\tR\x04door\x12\x1d\n" +
+	"\n" +
+	"input_json\x18\t \x01(\tR\tinputJson\x12!\n" +
+	"\finput_sha256\x18\n" +
+	" \x01(\tR\vinputSha256\x12+\n" +
+	"\x06limits\x18\v \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\x12\x1c\n" +
+	"\tapprovers\x18\f \x03(\tR\tapprovers\x12\x16\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12\x16\n" +
+	"\x06review\x18\x0e \x01(\tR\x06review\x12\x1c\n" +
+	"\trequested\x18\x0f \x01(\tR\trequested\x12\x18\n" +
+	"\aexpires\x18\x10 \x01(\tR\aexpires\x12 \n" +
+	"\ftime_left_ms\x18\x11 \x01(\x03R\n" +
+	"timeLeftMs\x12\x16\n" +
+	"\x06digest\x18\x12 \x01(\tR\x06digest\"J\n" +
+	"\x0fPendingSnapshot\x127\n" +
+	"\brequests\x18\x01 \x03(\v2\x1b.skillbox.v1.PendingRequestR\brequests\"\x82\x01\n" +
+	"\rDecideRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x15.skillbox.v1.DecisionR\bdecision\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\"\x10\n" +
+	"\x0eDecideResponse*E\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_ENABLED\x10\x01\x12\x12\n" +
@@ -1701,16 +2257,23 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vACCESS_READ\x10\x01\x12\x15\n" +
-	"\x11ACCESS_READ_WRITE\x10\x022\xd1\x01\n" +
+	"\x11ACCESS_READ_WRITE\x10\x02*K\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eDECISION_ALLOW\x10\x01\x12\x11\n" +
+	"\rDECISION_DENY\x10\x022\x99\x02\n" +
 	"\x06Skills\x12G\n" +
 	"\x04List\x12\x1e.skillbox.v1.ListSkillsRequest\x1a\x1f.skillbox.v1.ListSkillsResponse\x12;\n" +
 	"\x03Get\x12\x1c.skillbox.v1.GetSkillRequest\x1a\x16.skillbox.v1.SkillInfo\x12A\n" +
-	"\x06Invoke\x12\x1a.skillbox.v1.InvokeRequest\x1a\x1b.skillbox.v1.InvokeResponse2\x93\x02\n" +
+	"\x06Invoke\x12\x1a.skillbox.v1.InvokeRequest\x1a\x1b.skillbox.v1.InvokeResponse\x12F\n" +
+	"\x05Watch\x12\x1f.skillbox.v1.WatchSkillsRequest\x1a\x1a.skillbox.v1.SkillsChanged0\x012\xa8\x03\n" +
 	"\x05Admin\x12D\n" +
 	"\aDisable\x12\x1b.skillbox.v1.DisableRequest\x1a\x1c.skillbox.v1.DisableResponse\x12A\n" +
 	"\x06Enable\x12\x1a.skillbox.v1.EnableRequest\x1a\x1b.skillbox.v1.EnableResponse\x12A\n" +
 	"\x06Reload\x12\x1a.skillbox.v1.ReloadRequest\x1a\x1b.skillbox.v1.ReloadResponse\x12>\n" +
-	"\x05Calls\x12\x19.skillbox.v1.CallsRequest\x1a\x1a.skillbox.v1.CallsResponseB=Z;github.com/skillbox-dev/skillbox/api/skillbox/v1;skillboxv1b\x06proto3"
+	"\x05Calls\x12\x19.skillbox.v1.CallsRequest\x1a\x1a.skillbox.v1.CallsResponse\x12P\n" +
+	"\fWatchPending\x12 .skillbox.v1.WatchPendingRequest\x1a\x1c.skillbox.v1.PendingSnapshot0\x01\x12A\n" +
+	"\x06Decide\x12\x1a.skillbox.v1.DecideRequest\x1a\x1b.skillbox.v1.DecideResponseB=Z;github.com/skillbox-dev/skillbox/api/skillbox/v1;skillboxv1b\x06proto3"
 
 var (
 	file_skillbox_v1_skillbox_proto_rawDescOnce sync.Once
@@ -1724,66 +2287,83 @@ func file_skillbox_v1_skillbox_proto_rawDescGZIP() []byte {
 	return file_skillbox_v1_skillbox_proto_rawDescData
 }
 
-var file_skillbox_v1_skillbox_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_skillbox_v1_skillbox_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_skillbox_v1_skillbox_proto_goTypes = []any{
-	(State)(0),                 // 0: skillbox.v1.State
-	(SandboxKind)(0),           // 1: skillbox.v1.SandboxKind
-	(Access)(0),                // 2: skillbox.v1.Access
-	(*Limits)(nil),             // 3: skillbox.v1.Limits
-	(*FileAccess)(nil),         // 4: skillbox.v1.FileAccess
-	(*Capabilities)(nil),       // 5: skillbox.v1.Capabilities
-	(*SkillInfo)(nil),          // 6: skillbox.v1.SkillInfo
-	(*ListSkillsRequest)(nil),  // 7: skillbox.v1.ListSkillsRequest
-	(*ListSkillsResponse)(nil), // 8: skillbox.v1.ListSkillsResponse
-	(*GetSkillRequest)(nil),    // 9: skillbox.v1.GetSkillRequest
-	(*InvokeRequest)(nil),      // 10: skillbox.v1.InvokeRequest
-	(*Usage)(nil),              // 11: skillbox.v1.Usage
-	(*EgressRecord)(nil),       // 12: skillbox.v1.EgressRecord
-	(*InvokeResponse)(nil),     // 13: skillbox.v1.InvokeResponse
-	(*ErrorDetail)(nil),        // 14: skillbox.v1.ErrorDetail
-	(*DisableRequest)(nil),     // 15: skillbox.v1.DisableRequest
-	(*DisableResponse)(nil),    // 16: skillbox.v1.DisableResponse
-	(*EnableRequest)(nil),      // 17: skillbox.v1.EnableRequest
-	(*EnableResponse)(nil),     // 18: skillbox.v1.EnableResponse
-	(*ReloadRequest)(nil),      // 19: skillbox.v1.ReloadRequest
-	(*ReloadResponse)(nil),     // 20: skillbox.v1.ReloadResponse
-	(*CallsRequest)(nil),       // 21: skillbox.v1.CallsRequest
-	(*Call)(nil),               // 22: skillbox.v1.Call
-	(*CallsResponse)(nil),      // 23: skillbox.v1.CallsResponse
+	(State)(0),                  // 0: skillbox.v1.State
+	(SandboxKind)(0),            // 1: skillbox.v1.SandboxKind
+	(Access)(0),                 // 2: skillbox.v1.Access
+	(Decision)(0),               // 3: skillbox.v1.Decision
+	(*Limits)(nil),              // 4: skillbox.v1.Limits
+	(*FileAccess)(nil),          // 5: skillbox.v1.FileAccess
+	(*Capabilities)(nil),        // 6: skillbox.v1.Capabilities
+	(*SkillInfo)(nil),           // 7: skillbox.v1.SkillInfo
+	(*ListSkillsRequest)(nil),   // 8: skillbox.v1.ListSkillsRequest
+	(*ListSkillsResponse)(nil),  // 9: skillbox.v1.ListSkillsResponse
+	(*GetSkillRequest)(nil),     // 10: skillbox.v1.GetSkillRequest
+	(*InvokeRequest)(nil),       // 11: skillbox.v1.InvokeRequest
+	(*Usage)(nil),               // 12: skillbox.v1.Usage
+	(*EgressRecord)(nil),        // 13: skillbox.v1.EgressRecord
+	(*InvokeResponse)(nil),      // 14: skillbox.v1.InvokeResponse
+	(*ErrorDetail)(nil),         // 15: skillbox.v1.ErrorDetail
+	(*DisableRequest)(nil),      // 16: skillbox.v1.DisableRequest
+	(*DisableResponse)(nil),     // 17: skillbox.v1.DisableResponse
+	(*EnableRequest)(nil),       // 18: skillbox.v1.EnableRequest
+	(*EnableResponse)(nil),      // 19: skillbox.v1.EnableResponse
+	(*ReloadRequest)(nil),       // 20: skillbox.v1.ReloadRequest
+	(*ReloadResponse)(nil),      // 21: skillbox.v1.ReloadResponse
+	(*CallsRequest)(nil),        // 22: skillbox.v1.CallsRequest
+	(*Call)(nil),                // 23: skillbox.v1.Call
+	(*CallsResponse)(nil),       // 24: skillbox.v1.CallsResponse
+	(*WatchSkillsRequest)(nil),  // 25: skillbox.v1.WatchSkillsRequest
+	(*SkillsChanged)(nil),       // 26: skillbox.v1.SkillsChanged
+	(*WatchPendingRequest)(nil), // 27: skillbox.v1.WatchPendingRequest
+	(*PendingRequest)(nil),      // 28: skillbox.v1.PendingRequest
+	(*PendingSnapshot)(nil),     // 29: skillbox.v1.PendingSnapshot
+	(*DecideRequest)(nil),       // 30: skillbox.v1.DecideRequest
+	(*DecideResponse)(nil),      // 31: skillbox.v1.DecideResponse
 }
 var file_skillbox_v1_skillbox_proto_depIdxs = []int32{
 	2,  // 0: skillbox.v1.FileAccess.access:type_name -> skillbox.v1.Access
-	4,  // 1: skillbox.v1.Capabilities.files:type_name -> skillbox.v1.FileAccess
-	5,  // 2: skillbox.v1.SkillInfo.capabilities:type_name -> skillbox.v1.Capabilities
-	3,  // 3: skillbox.v1.SkillInfo.limits:type_name -> skillbox.v1.Limits
+	5,  // 1: skillbox.v1.Capabilities.files:type_name -> skillbox.v1.FileAccess
+	6,  // 2: skillbox.v1.SkillInfo.capabilities:type_name -> skillbox.v1.Capabilities
+	4,  // 3: skillbox.v1.SkillInfo.limits:type_name -> skillbox.v1.Limits
 	1,  // 4: skillbox.v1.SkillInfo.sandbox:type_name -> skillbox.v1.SandboxKind
 	0,  // 5: skillbox.v1.SkillInfo.state:type_name -> skillbox.v1.State
-	6,  // 6: skillbox.v1.ListSkillsResponse.skills:type_name -> skillbox.v1.SkillInfo
-	3,  // 7: skillbox.v1.InvokeRequest.limits:type_name -> skillbox.v1.Limits
-	11, // 8: skillbox.v1.InvokeResponse.usage:type_name -> skillbox.v1.Usage
-	12, // 9: skillbox.v1.InvokeResponse.egress:type_name -> skillbox.v1.EgressRecord
-	3,  // 10: skillbox.v1.InvokeResponse.limits:type_name -> skillbox.v1.Limits
-	22, // 11: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
-	7,  // 12: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
-	9,  // 13: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
-	10, // 14: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
-	15, // 15: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
-	17, // 16: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
-	19, // 17: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
-	21, // 18: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
-	8,  // 19: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
-	6,  // 20: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
-	13, // 21: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
-	16, // 22: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
-	18, // 23: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
-	20, // 24: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
-	23, // 25: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	7,  // 6: skillbox.v1.ListSkillsResponse.skills:type_name -> skillbox.v1.SkillInfo
+	4,  // 7: skillbox.v1.InvokeRequest.limits:type_name -> skillbox.v1.Limits
+	12, // 8: skillbox.v1.InvokeResponse.usage:type_name -> skillbox.v1.Usage
+	13, // 9: skillbox.v1.InvokeResponse.egress:type_name -> skillbox.v1.EgressRecord
+	4,  // 10: skillbox.v1.InvokeResponse.limits:type_name -> skillbox.v1.Limits
+	23, // 11: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
+	4,  // 12: skillbox.v1.PendingRequest.limits:type_name -> skillbox.v1.Limits
+	28, // 13: skillbox.v1.PendingSnapshot.requests:type_name -> skillbox.v1.PendingRequest
+	3,  // 14: skillbox.v1.DecideRequest.decision:type_name -> skillbox.v1.Decision
+	8,  // 15: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
+	10, // 16: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
+	11, // 17: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
+	25, // 18: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
+	16, // 19: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
+	18, // 20: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
+	20, // 21: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
+	22, // 22: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
+	27, // 23: skillbox.v1.Admin.WatchPending:input_type -> skillbox.v1.WatchPendingRequest
+	30, // 24: skillbox.v1.Admin.Decide:input_type -> skillbox.v1.DecideRequest
+	9,  // 25: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
+	7,  // 26: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
+	14, // 27: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
+	26, // 28: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
+	17, // 29: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
+	19, // 30: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
+	21, // 31: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
+	24, // 32: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
+	29, // 33: skillbox.v1.Admin.WatchPending:output_type -> skillbox.v1.PendingSnapshot
+	31, // 34: skillbox.v1.Admin.Decide:output_type -> skillbox.v1.DecideResponse
+	25, // [25:35] is the sub-list for method output_type
+	15, // [15:25] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_skillbox_v1_skillbox_proto_init() }
@@ -1796,8 +2376,8 @@ func file_skillbox_v1_skillbox_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skillbox_v1_skillbox_proto_rawDesc), len(file_skillbox_v1_skillbox_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   21,
+			NumEnums:      4,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -34,6 +34,7 @@ const (
 	Skills_List_FullMethodName   = "/skillbox.v1.Skills/List"
 	Skills_Get_FullMethodName    = "/skillbox.v1.Skills/Get"
 	Skills_Invoke_FullMethodName = "/skillbox.v1.Skills/Invoke"
+	Skills_Watch_FullMethodName  = "/skillbox.v1.Skills/Watch"
 )
 
 // SkillsClient is the client API for Skills service.
@@ -50,6 +51,11 @@ type SkillsClient interface {
 	// min(manifest, approval, request). The call is recorded in the audit log before
 	// the reply; a call that cannot be recorded fails.
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
+	// Watch tells the caller when what it may call may have changed (install, approve,
+	// disable, enable, reload): one message at once, then one after each change (changes
+	// coalesce while one is unread). The stream ends when the server shuts down. The
+	// caller re-reads the list (List with callable set) on each message.
+	Watch(ctx context.Context, in *WatchSkillsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SkillsChanged], error)
 }
 
 type skillsClient struct {
@@ -90,6 +96,25 @@ func (c *skillsClient) Invoke(ctx context.Context, in *InvokeRequest, opts ...gr
 	return out, nil
 }
 
+func (c *skillsClient) Watch(ctx context.Context, in *WatchSkillsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SkillsChanged], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Skills_ServiceDesc.Streams[0], Skills_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSkillsRequest, SkillsChanged]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skills_WatchClient = grpc.ServerStreamingClient[SkillsChanged]
+
 // SkillsServer is the server API for Skills service.
 // All implementations must embed UnimplementedSkillsServer
 // for forward compatibility.
@@ -104,6 +129,11 @@ type SkillsServer interface {
 	// min(manifest, approval, request). The call is recorded in the audit log before
 	// the reply; a call that cannot be recorded fails.
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
+	// Watch tells the caller when what it may call may have changed (install, approve,
+	// disable, enable, reload): one message at once, then one after each change (changes
+	// coalesce while one is unread). The stream ends when the server shuts down. The
+	// caller re-reads the list (List with callable set) on each message.
+	Watch(*WatchSkillsRequest, grpc.ServerStreamingServer[SkillsChanged]) error
 	mustEmbedUnimplementedSkillsServer()
 }
 
@@ -122,6 +152,9 @@ func (UnimplementedSkillsServer) Get(context.Context, *GetSkillRequest) (*SkillI
 }
 func (UnimplementedSkillsServer) Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invoke not implemented")
+}
+func (UnimplementedSkillsServer) Watch(*WatchSkillsRequest, grpc.ServerStreamingServer[SkillsChanged]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedSkillsServer) mustEmbedUnimplementedSkillsServer() {}
 func (UnimplementedSkillsServer) testEmbeddedByValue()                {}
@@ -198,6 +231,17 @@ func _Skills_Invoke_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Skills_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSkillsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SkillsServer).Watch(m, &grpc.GenericServerStream[WatchSkillsRequest, SkillsChanged]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skills_WatchServer = grpc.ServerStreamingServer[SkillsChanged]
+
 // Skills_ServiceDesc is the grpc.ServiceDesc for Skills service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -218,15 +262,23 @@ var Skills_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Skills_Invoke_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Skills_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "skillbox/v1/skillbox.proto",
 }
 
 const (
-	Admin_Disable_FullMethodName = "/skillbox.v1.Admin/Disable"
-	Admin_Enable_FullMethodName  = "/skillbox.v1.Admin/Enable"
-	Admin_Reload_FullMethodName  = "/skillbox.v1.Admin/Reload"
-	Admin_Calls_FullMethodName   = "/skillbox.v1.Admin/Calls"
+	Admin_Disable_FullMethodName      = "/skillbox.v1.Admin/Disable"
+	Admin_Enable_FullMethodName       = "/skillbox.v1.Admin/Enable"
+	Admin_Reload_FullMethodName       = "/skillbox.v1.Admin/Reload"
+	Admin_Calls_FullMethodName        = "/skillbox.v1.Admin/Calls"
+	Admin_WatchPending_FullMethodName = "/skillbox.v1.Admin/WatchPending"
+	Admin_Decide_FullMethodName       = "/skillbox.v1.Admin/Decide"
 )
 
 // AdminClient is the client API for Admin service.
@@ -244,6 +296,14 @@ type AdminClient interface {
 	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
 	// Calls lists the calls in flight.
 	Calls(ctx context.Context, in *CallsRequest, opts ...grpc.CallOption) (*CallsResponse, error)
+	// --- per-call oversight (docs/oversight.md) ---
+	// WatchPending streams the calls waiting for a person's decision: the whole list
+	// first, then again after each change (a request parked, decided or ended). The
+	// stream ends when the server shuts down.
+	WatchPending(ctx context.Context, in *WatchPendingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PendingSnapshot], error)
+	// Decide allows or denies one pending call. The caller must be an admin, one of the
+	// skill's approvers, and not the call's own caller.
+	Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error)
 }
 
 type adminClient struct {
@@ -294,6 +354,35 @@ func (c *adminClient) Calls(ctx context.Context, in *CallsRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *adminClient) WatchPending(ctx context.Context, in *WatchPendingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PendingSnapshot], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[0], Admin_WatchPending_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchPendingRequest, PendingSnapshot]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_WatchPendingClient = grpc.ServerStreamingClient[PendingSnapshot]
+
+func (c *adminClient) Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideResponse)
+	err := c.cc.Invoke(ctx, Admin_Decide_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -309,6 +398,14 @@ type AdminServer interface {
 	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
 	// Calls lists the calls in flight.
 	Calls(context.Context, *CallsRequest) (*CallsResponse, error)
+	// --- per-call oversight (docs/oversight.md) ---
+	// WatchPending streams the calls waiting for a person's decision: the whole list
+	// first, then again after each change (a request parked, decided or ended). The
+	// stream ends when the server shuts down.
+	WatchPending(*WatchPendingRequest, grpc.ServerStreamingServer[PendingSnapshot]) error
+	// Decide allows or denies one pending call. The caller must be an admin, one of the
+	// skill's approvers, and not the call's own caller.
+	Decide(context.Context, *DecideRequest) (*DecideResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -330,6 +427,12 @@ func (UnimplementedAdminServer) Reload(context.Context, *ReloadRequest) (*Reload
 }
 func (UnimplementedAdminServer) Calls(context.Context, *CallsRequest) (*CallsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Calls not implemented")
+}
+func (UnimplementedAdminServer) WatchPending(*WatchPendingRequest, grpc.ServerStreamingServer[PendingSnapshot]) error {
+	return status.Error(codes.Unimplemented, "method WatchPending not implemented")
+}
+func (UnimplementedAdminServer) Decide(context.Context, *DecideRequest) (*DecideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -424,6 +527,35 @@ func _Admin_Calls_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_WatchPending_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchPendingRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServer).WatchPending(m, &grpc.GenericServerStream[WatchPendingRequest, PendingSnapshot]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_WatchPendingServer = grpc.ServerStreamingServer[PendingSnapshot]
+
+func _Admin_Decide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Decide(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Decide_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Decide(ctx, req.(*DecideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -447,7 +579,17 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Calls",
 			Handler:    _Admin_Calls_Handler,
 		},
+		{
+			MethodName: "Decide",
+			Handler:    _Admin_Decide_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchPending",
+			Handler:       _Admin_WatchPending_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "skillbox/v1/skillbox.proto",
 }

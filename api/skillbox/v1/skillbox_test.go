@@ -20,8 +20,8 @@ func TestDescriptorsLoad(t *testing.T) {
 		t.Fatalf("package = %q, want skillbox.v1", got)
 	}
 	want := map[string][]string{
-		"Skills": {"List", "Get", "Invoke"},
-		"Admin":  {"Disable", "Enable", "Reload", "Calls"},
+		"Skills": {"List", "Get", "Invoke", "Watch"},
+		"Admin":  {"Disable", "Enable", "Reload", "Calls", "WatchPending", "Decide"},
 	}
 	for svc, methods := range want {
 		sd := fd.Services().ByName(protoreflect.Name(svc))

@@ -1,0 +1,314 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/review"
+	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+)
+
+var funcs = template.FuncMap{
+	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	// kill is what an action form needs: the skill, the caller's CSRF token and the
+	// page to come back to.
+	"kill": func(name, csrf, from string) actionForm { return actionForm{Name: name, CSRF: csrf, From: from} },
+}
+
+type actionForm struct{ Name, CSRF, From string }
+
+// page is what every page's layout needs.
+type page struct {
+	Title string
+	Who   string
+	CSRF  string
+	// Session: the caller signed in with a token (a logout button is offered).
+	Session bool
+	// Flash is the outcome of the last action, told once.
+	Flash string
+	Error string
+}
+
+func (c *Console) page(r *http.Request, a actor, title string) page {
+	p := page{Title: title, Who: a.who, CSRF: a.csrf, Session: a.session}
+	// The outcome of an action comes back in the redirect's query: a fixed set of
+	// words, never text from the request.
+	skill := r.URL.Query().Get("skill")
+	if manifest.CheckName(skill) != nil {
+		return p
+	}
+	switch r.URL.Query().Get("done") {
+	case "allowed":
+		p.Flash = "Allowed the call of " + skill + ": it runs now."
+	case "denied":
+		p.Flash = "Denied the call of " + skill + ": its caller is told why."
+	case "disabled":
+		p.Flash = "Disabled " + skill + ": new calls are refused, calls in flight were cancelled."
+	case "enabled":
+		p.Flash = "Enabled " + skill + "."
+	}
+	return p
+}
+
+// skillRow is one skill on the overview.
+type skillRow struct {
+	Name, Version, State, Signer, Sandbox string
+	Disabled, Approved                    bool
+	Risks                                 int
+}
+
+// callRow is one call in flight.
+type callRow struct {
+	ID, Skill, Version, Caller string
+	Started                    time.Time
+}
+
+// pendingRow is one call waiting for a decision, as its approver must see it: the
+// skill, the caller, the exact input, the grant in plain words and the time left.
+type pendingRow struct {
+	ID, Skill, Version, Caller, Door string
+	Input                            string // the input, cut to maxInputShown
+	InputBytes                       int
+	InputSHA256, Digest              string
+	Approvers                        []string
+	Reason                           string // the operator's note from the grant
+	Review                           string
+	Expires                          time.Time
+	Left                             string
+}
+
+// maxInputShown bounds the input shown on the page; its size and sha256 are beside it.
+const maxInputShown = 4 << 10
+
+type overviewView struct {
+	page
+	Pending []pendingRow
+	Skills  []skillRow
+	Calls   []callRow
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, a actor) {
+	v := overviewView{page: c.page(r, a, "Overview")}
+	infos, err := c.cfg.Engine.List(r.Context())
+	if err != nil {
+		v.Error = "The skill list is unavailable: " + engine.OneLine(err.Error())
+	}
+	for _, in := range infos {
+		v.Skills = append(v.Skills, rowOf(in))
+	}
+	for _, call := range c.cfg.Engine.Calls() {
+		v.Calls = append(v.Calls, callRow{ID: call.ID, Skill: call.Skill, Version: call.Version, Caller: call.Caller, Started: call.Started})
+	}
+	now := time.Now()
+	for _, p := range c.cfg.Engine.Pending() {
+		v.Pending = append(v.Pending, pendingRow{ID: p.ID, Skill: p.Skill, Version: p.Version, Caller: p.Caller, Door: p.Door,
+			Input: cut(string(p.Input), maxInputShown), InputBytes: len(p.Input), InputSHA256: p.InputSHA256, Digest: p.Digest,
+			Approvers: p.Approvers, Reason: p.Reason, Review: p.Review, Expires: p.Expires,
+			Left: p.TimeLeft(now).Round(time.Second).String()})
+	}
+	c.render(w, http.StatusOK, "overview.html", v)
+}
+
+func rowOf(in engine.SkillInfo) skillRow {
+	m := in.Manifest()
+	row := skillRow{Name: in.Entry.Name, Version: in.Entry.Version, Disabled: in.Disabled, Approved: in.Approved,
+		Risks: len(review.Describe(m).Risks), Sandbox: m.Sandbox.Kind()}
+	switch {
+	case in.Approved:
+		row.State = "approved"
+		row.Signer = in.Approval.Signer
+	case in.Approval != nil:
+		row.State = "new version not approved"
+	default:
+		row.State = "not approved"
+	}
+	if in.Disabled {
+		row.State = "disabled (" + row.State + ")"
+	}
+	return row
+}
+
+type skillView struct {
+	page
+	Skill skillRow
+	// Review is the review of the version shown, Verified whether its signature
+	// verified against trust.yaml just now (VerifyError says why not).
+	Review      review.Report
+	Verified    bool
+	VerifyError string
+	// Grant is the approval's grant in plain words, ApprovedBy and ApprovedAt its
+	// approval's.
+	Grant      []string
+	ApprovedBy string
+	ApprovedAt time.Time
+	Calls      []callRow
+}
+
+func (c *Console) skill(w http.ResponseWriter, r *http.Request, a actor) {
+	name := r.PathValue("name")
+	in, err := c.cfg.Engine.Get(r.Context(), name, "")
+	if err != nil {
+		status := http.StatusInternalServerError
+		if engine.ReasonOf(err) == engine.ReasonNotFound || engine.ReasonOf(err) == engine.ReasonInvalidInput {
+			status = http.StatusNotFound
+		}
+		c.render(w, status, "error.html", errorView{Title: "No such skill", Message: engine.OneLine(err.Error())})
+		return
+	}
+	v := skillView{page: c.page(r, a, in.Entry.Name), Skill: rowOf(*in)}
+	v.Review = review.Describe(in.Manifest())
+	v.Review.ManifestDigest, v.Review.CodeDigest = in.Entry.ManifestDigest, in.Entry.CodeDigest
+	// The signer is what the signature says now, not what the page assumes.
+	cand, err := c.cfg.Engine.Candidate(r.Context(), in.Entry.Name, in.Entry.ManifestDigest)
+	if err != nil {
+		v.VerifyError = engine.OneLine(err.Error())
+	} else {
+		v.Verified, v.Review.Signer = true, cand.Signer.String()
+	}
+	if in.Approved {
+		v.Grant = in.Approval.Grant.Words(in.Manifest())
+		v.ApprovedBy, v.ApprovedAt = in.Approval.ApprovedBy, in.Approval.ApprovedAt
+	}
+	for _, call := range c.cfg.Engine.Calls() {
+		if call.Skill == in.Entry.Name {
+			v.Calls = append(v.Calls, callRow{ID: call.ID, Skill: call.Skill, Version: call.Version, Caller: call.Caller, Started: call.Started})
+		}
+	}
+	c.render(w, http.StatusOK, "skill.html", v)
+}
+
+// auditRow is one record of the tail.
+type auditRow struct {
+	Seq                                         uint64
+	Time, Event, Caller, Skill, Outcome, Reason string
+	Door, Details                               string
+}
+
+type auditView struct {
+	page
+	OK          bool
+	Lines       int
+	Head        string
+	VerifyError string
+	Recoverable bool
+	Rows        []auditRow
+}
+
+// maxDetails bounds the details shown per record.
+const maxDetails = 400
+
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, a actor) {
+	v := auditView{page: c.page(r, a, "Audit log")}
+	snap, err := audit.ReadSnapshot(c.cfg.Engine.AuditPath(), c.cfg.AuditTail)
+	if err != nil {
+		v.Error = "The audit log cannot be read: " + engine.OneLine(err.Error())
+		c.render(w, http.StatusOK, "audit.html", v)
+		return
+	}
+	v.OK, v.Lines, v.Head = snap.Err == nil, snap.Lines, snap.Head
+	if snap.Err != nil {
+		v.VerifyError = engine.OneLine(snap.Err.Error())
+		var ce *audit.ChainError
+		v.Recoverable = errors.As(snap.Err, &ce) && ce.Last
+	}
+	for i := len(snap.Last) - 1; i >= 0; i-- { // newest first
+		e := snap.Last[i]
+		row := auditRow{Seq: e.Seq, Time: e.Time, Event: e.Event, Caller: e.Caller, Skill: e.Skill, Outcome: e.Outcome, Reason: e.Reason}
+		if d, ok := e.Details["door"].(string); ok {
+			row.Door = d
+		}
+		if len(e.Details) > 0 {
+			b, _ := json.Marshal(e.Details)
+			row.Details = cut(string(b), maxDetails)
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	c.render(w, http.StatusOK, "audit.html", v)
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8Start(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return strings.TrimRight(s, "\x00") + "…"
+}
+
+func utf8Start(b byte) bool { return b < 0x80 || b >= 0xC0 }
+
+// disable is the kill switch: the engine refuses new calls of the skill, cancels
+// those in flight and records the switch with the operator and door "console".
+func (c *Console) disable(w http.ResponseWriter, r *http.Request, a actor) {
+	name := r.PathValue("name")
+	reason := r.PostForm.Get("reason")
+	if reason == "" {
+		reason = "kill switch in the console"
+	}
+	_, err := c.cfg.Engine.Disable(engine.WithDoor(r.Context(), Door), name, a.who, reason)
+	if err != nil && engine.ReasonOf(err) != engine.ReasonCallsRunning {
+		c.render(w, http.StatusBadRequest, "error.html", errorView{Title: "Not disabled", Message: engine.OneLine(err.Error())})
+		return
+	}
+	// A skill disabled with calls not yet confirmed ended is disabled all the same;
+	// the calls' own records tell when they end.
+	c.back(w, r, name, "disabled")
+}
+
+func (c *Console) enable(w http.ResponseWriter, r *http.Request, a actor) {
+	name := r.PathValue("name")
+	if err := c.cfg.Engine.Enable(engine.WithDoor(r.Context(), Door), name, a.who); err != nil {
+		c.render(w, http.StatusBadRequest, "error.html", errorView{Title: "Not enabled", Message: engine.OneLine(err.Error())})
+		return
+	}
+	c.back(w, r, name, "enabled")
+}
+
+// back sends the browser to the page it acted from (the overview, or the skill's page)
+// with the outcome.
+func (c *Console) back(w http.ResponseWriter, r *http.Request, name, done string) {
+	to := "/"
+	if r.PostForm.Get("from") == "skill" {
+		to = "/skills/" + name
+	}
+	http.Redirect(w, r, fmt.Sprintf("%s?done=%s&skill=%s", to, done, url.QueryEscape(name)), http.StatusSeeOther)
+}
+
+// decide is an approver's answer to one pending request, through the engine: it runs
+// only if the request is still the one shown (its digest), the operator is one of its
+// approvers and not its caller. A denial needs a reason, which its caller is shown.
+func (c *Console) decide(allow bool) func(w http.ResponseWriter, r *http.Request, a actor) {
+	return func(w http.ResponseWriter, r *http.Request, a actor) {
+		d := engine.Decision{ID: r.PathValue("id"), By: a.who, Allow: allow,
+			Reason: r.PostForm.Get("reason"), Digest: r.PostForm.Get("digest")}
+		if d.Digest == "" {
+			c.render(w, http.StatusBadRequest, "error.html", errorView{Title: "Not decided",
+				Message: "the form does not say which request it decides (its digest): reload the page"})
+			return
+		}
+		if err := c.cfg.Engine.Decide(engine.WithDoor(r.Context(), Door), d); err != nil {
+			status := http.StatusBadRequest
+			if engine.ReasonOf(err) == engine.ReasonNotApprover {
+				status = http.StatusForbidden
+			}
+			c.render(w, status, "error.html", errorView{Title: "Not decided", Message: engine.OneLine(err.Error())})
+			return
+		}
+		done := "allowed"
+		if !allow {
+			done = "denied"
+		}
+		http.Redirect(w, r, "/?done="+done+"&skill="+url.QueryEscape(r.PostForm.Get("skill")), http.StatusSeeOther)
+	}
+}
