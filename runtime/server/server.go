@@ -485,6 +485,15 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 		for n := range g.Secrets {
 			out.Capabilities.Secrets = append(out.Capabilities.Secrets, n)
 		}
+		// Where each brokered secret really goes: the manifest's origins narrowed by
+		// the grant's secretOrigins and network (what approval.Effective sends).
+		for _, b := range g.Granted(m).Capabilities.Brokered {
+			bs := &pb.BrokeredSecret{Name: b.Name, Header: b.Header}
+			for _, o := range b.Origins {
+				bs.Origins = append(bs.Origins, o.String())
+			}
+			out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets, bs)
+		}
 	}
 	return out
 }
