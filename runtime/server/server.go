@@ -336,7 +336,7 @@ func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideR
 	default:
 		return nil, detailed(engine.ReasonInvalidInput, "decision: want DECISION_ALLOW or DECISION_DENY", "decision", "")
 	}
-	if err := s.eng.Decide(ctx, engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
+	if err := s.eng.Decide(engine.WithDoor(ctx, "grpc"), engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DecideResponse{}, nil
