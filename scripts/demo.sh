@@ -9,6 +9,7 @@
 #
 #   make demo                 # or ./scripts/demo.sh
 #   SKILLBOX_DEMO_DOCKER=0 make demo   # skip the container skill
+#   SKILLBOX_DEMO_RUNTIME=runsc make demo   # run it under gVisor
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -215,6 +216,10 @@ printf 'agent %s\n' "$agent_token" >"$tmp/tokens"
 chmod 600 "$tmp/tokens"
 serve_args=(--mcp 127.0.0.1:0 --token-file "$tmp/tokens")
 ((use_docker)) || serve_args+=(--no-container)
+# SKILLBOX_DEMO_RUNTIME=runsc make demo: the container skill under gVisor (docs/gvisor.md).
+if ((use_docker)) && [[ -n ${SKILLBOX_DEMO_RUNTIME:-} ]]; then
+	serve_args+=(--container-runtime "$SKILLBOX_DEMO_RUNTIME")
+fi
 shown env DEMO_TOKEN=… skillbox serve "${serve_args[@]}"
 DEMO_TOKEN=$demo_token "$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
