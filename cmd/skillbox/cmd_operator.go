@@ -118,7 +118,8 @@ func approveCommand() *cli.Command {
 		UsageText: "skillbox approve NAME [--grant FILE] [--by WHO] [--yes] [--pin VERSION|DIGEST]\n\nExample:\n  skillbox approve fetch --grant fetch-grant.yaml --by alice --yes",
 		Description: "Writes $SKILLBOX_HOME/approvals/NAME.yaml pinned to the manifest digest and signer.\n" +
 			"Without --grant the skill gets exactly what its manifest asks (file capabilities then\n" +
-			"need a grant file, since only the operator can choose host directories). A grant wider\n" +
+			"need a grant file, since only the operator can choose host directories; env and secret\n" +
+			"values come only from one, so without it they are left out). A grant wider\n" +
 			"than the manifest is refused. Grant file format (every key optional):\n\n" +
 			"  network: [\"https://api.example.com\"]      # a subset of the manifest's origins\n" +
 			"  files: [{path: /data, host: /srv/data, access: read}]\n" +
@@ -421,12 +422,32 @@ func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool)
 	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
 	if asked {
 		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
+		if names := valueNames(m); len(names) > 0 {
+			fmt.Fprintf(w, "  left out: %s (a value needs a source, which only a --grant file names:"+
+				" env: {NAME: value}, secrets: {NAME: \"env:VAR\" or \"file:/path\"})\n", strings.Join(names, ", "))
+		}
 	}
 	for _, line := range g.Words(m) {
 		fmt.Fprintln(w, "  "+line)
 	}
 	fmt.Fprintf(w, "  oversight: %s\n", g.Oversight.Words())
 	fmt.Fprintln(w)
+}
+
+// valueNames lists what m asks whose values only a grant file can give: "env LANG",
+// "secret API_TOKEN" (plain and brokered).
+func valueNames(m *manifest.Manifest) []string {
+	var out []string
+	for _, n := range m.Capabilities.Env {
+		out = append(out, "env "+n)
+	}
+	for _, n := range m.Capabilities.Secrets {
+		out = append(out, "secret "+n)
+	}
+	for _, b := range m.Capabilities.Brokered {
+		out = append(out, "secret "+b.Name)
+	}
+	return out
 }
 
 // isPackageDir decides whether the argument of `run` or `review` is a package
