@@ -208,7 +208,8 @@ func TestAdmission(t *testing.T) {
 
 	agent := newBrowser(t, s.base)
 	code, body, hdr = agent.post("/login", s.base, url.Values{"token": {agentToken}})
-	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service") || hdr.Get("Set-Cookie") != "" {
+	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service. To let it in, an operator serves with --admin token:agent.") ||
+		strings.Contains(body, "`") || hdr.Get("Set-Cookie") != "" {
 		t.Errorf("non-admin login: %d (cookie %q), want 403 in words and no session:\n%s", code, hdr.Get("Set-Cookie"), body)
 	}
 	req, _ := http.NewRequest("GET", s.base+"/", nil)
