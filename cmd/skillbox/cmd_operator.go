@@ -75,6 +75,9 @@ func installCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)")
 			}
+			if err := missingSource("install", c.Args().First()); err != nil {
+				return err
+			}
 			// Docker loads and checks a container package's image (without Docker such a
 			// package is refused); a wasm module is compiled into the cache the server
 			// uses, so its first call is quick.

@@ -108,3 +108,15 @@ func TestClientWordsThroughTheServer(t *testing.T) {
 	}
 	stopServer(t, srv, srvLog)
 }
+
+// A package path that does not exist is said so, for install and verify, instead of
+// "stat …" or a missing-bundle check of a directory that is not there.
+func TestMissingPackageSource(t *testing.T) {
+	bin := signBuildCLI(t)
+	home := []string{"SKILLBOX_HOME=" + t.TempDir()}
+	missing := filepath.Join(t.TempDir(), "nosuch")
+	for _, verb := range []string{"install", "verify"} {
+		wantLine(t, verb+" of a missing path", signRunCLI(t, bin, home, verb, missing),
+			verb+": no file or directory "+missing+" (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)")
+	}
+}
