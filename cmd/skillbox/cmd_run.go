@@ -64,7 +64,8 @@ type runOutput struct {
 
 type runUsage struct {
 	WallMs float64 `json:"wallMs"`
-	// CompileMs is the time the call waited for its code to be compiled, apart from
+	// CompileMs is the time the call waited for its code to be made ready (compiled, or
+	// loaded from the cache; for run DIR of a container, image.tar loaded), apart from
 	// wallMs (present only when it had to wait).
 	CompileMs       float64 `json:"compileMs,omitempty"`
 	PeakMemoryBytes int64   `json:"peakMemoryBytes"`

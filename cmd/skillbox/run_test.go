@@ -188,3 +188,24 @@ func TestRunDirNamesUnsetValues(t *testing.T) {
 		t.Errorf("a set env value is named:\n%s", stderr)
 	}
 }
+
+// run DIR makes the code ready before the call (so compiling never eats the call's
+// budget) and reports that wait as compileMs, apart from wallMs, as the author guide says.
+func TestRunDirReportsCompileTime(t *testing.T) {
+	dir := runSkillDir(t, "echo.wasm", "")
+	code, stdout, stderr := runRunCLI(t, "run", dir, "--input", `{"name":"Ada"}`, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var out struct {
+		Usage struct {
+			WallMs, CompileMs float64
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Usage.CompileMs <= 0 || out.Usage.WallMs <= 0 {
+		t.Errorf("usage %+v: want compileMs and wallMs above 0:\n%s", out.Usage, stdout)
+	}
+}
