@@ -68,7 +68,7 @@ func TestScrape(t *testing.T) {
 	for _, want := range []string{
 		`skillbox_calls_total{door="grpc",outcome="ok",skill="echo"} 5`,
 		`skillbox_calls_total{door="mcp",outcome="ok",skill="echo"} 2`,
-		`skillbox_calls_total{door="mcp",outcome="TIMEOUT",skill="echo"} 3`,
+		`skillbox_calls_total{door="mcp",outcome="timeout",skill="echo"} 3`,
 		`skillbox_calls_total{door="local",outcome="ok",skill="echo"} 1`,
 		`skillbox_call_duration_seconds_count{door="grpc",skill="echo"} 5`,
 		`skillbox_call_duration_seconds_count{door="mcp",skill="echo"} 5`,
