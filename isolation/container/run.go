@@ -246,8 +246,9 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout 
 		cfg.Entrypoint = strslice.StrSlice(sp.Command)
 		cfg.Cmd = strslice.StrSlice{}
 	}
-	pids := s.pids
+	pids := s.pidsLimit()
 	hc := &container.HostConfig{
+		Runtime:        s.runtime,
 		NetworkMode:    "none",
 		CapDrop:        strslice.StrSlice{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
