@@ -219,7 +219,7 @@ func skillsCommand() *cli.Command {
 			for _, p := range pending {
 				fmt.Fprintln(c.App.Writer, p)
 			}
-			return nil
+			return writeBrokered(c.App.Writer, skills)
 		},
 	}
 }
@@ -370,8 +370,9 @@ type skillJSON struct {
 			Path   string `json:"path"`
 			Access string `json:"access"`
 		} `json:"files"`
-		Env     []string `json:"env"`
-		Secrets []string `json:"secrets"`
+		Env             []string             `json:"env"`
+		Secrets         []string             `json:"secrets"`
+		BrokeredSecrets []brokeredSecretJSON `json:"brokeredSecrets"`
 	} `json:"capabilities"`
 	Limits struct {
 		TimeoutMs   int64   `json:"timeoutMs"`
@@ -380,6 +381,36 @@ type skillJSON struct {
 		CPU         float64 `json:"cpu"`
 		Requests    int64   `json:"requests"`
 	} `json:"limits"`
+}
+
+// brokeredSecretJSON is a brokered secret as `skills --json` prints it.
+type brokeredSecretJSON struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
+}
+
+// writeBrokered prints, under the skills table, each brokered secret with the origins
+// it is sent to: what a skill's requests carry without the skill seeing it. Nothing
+// when no skill has one.
+func writeBrokered(w io.Writer, skills []*pb.SkillInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range skills {
+		for _, b := range s.GetCapabilities().GetBrokeredSecrets() {
+			if n == 0 {
+				fmt.Fprintln(tw, "\nbrokered secrets: added at egress to these origins only, never seen by the skill")
+				fmt.Fprintln(tw, "SKILL\tSECRET\tHEADER\tORIGINS")
+			}
+			n++
+			origins := strings.Join(b.GetOrigins(), " ")
+			if origins == "" {
+				origins = "(none granted: never sent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), b.GetName(), b.GetHeader(), origins)
+		}
+	}
+	return tw.Flush()
 }
 
 func toSkillJSON(sk *pb.SkillInfo) skillJSON {
@@ -400,6 +431,11 @@ func toSkillJSON(sk *pb.SkillInfo) skillJSON {
 	out.Capabilities.Network = append([]string{}, caps.GetNetwork()...)
 	out.Capabilities.Env = append([]string{}, caps.GetEnv()...)
 	out.Capabilities.Secrets = append([]string{}, caps.GetSecrets()...)
+	out.Capabilities.BrokeredSecrets = []brokeredSecretJSON{}
+	for _, b := range caps.GetBrokeredSecrets() {
+		out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets,
+			brokeredSecretJSON{Name: b.GetName(), Origins: append([]string{}, b.GetOrigins()...), Header: b.GetHeader()})
+	}
 	for _, f := range caps.GetFiles() {
 		out.Capabilities.Files = append(out.Capabilities.Files, struct {
 			Path   string `json:"path"`
