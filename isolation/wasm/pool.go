@@ -518,3 +518,14 @@ func (s *Sandbox) Drain(_ context.Context, skill string) error {
 	}
 	return nil
 }
+
+// Warm reports the idle reactor instances in all pools (isolation.Warmer); 0 when
+// pooling is off.
+func (s *Sandbox) Warm() int {
+	if s.pools == nil {
+		return 0
+	}
+	s.pools.mu.Lock()
+	defer s.pools.mu.Unlock()
+	return s.pools.idle
+}

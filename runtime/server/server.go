@@ -445,6 +445,10 @@ func usage(u isolation.Usage) *pb.Usage {
 		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests)}
 }
 
+// SkillInfo is a skill as the Skills service describes it: what `skillbox skills`
+// prints, from a server or, offline, from the skill home.
+func SkillInfo(in engine.SkillInfo) *pb.SkillInfo { return skillInfo(in) }
+
 func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	m := in.Entry.Manifest
 	out := &pb.SkillInfo{
@@ -462,6 +466,9 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	}
 	if in.Disabled {
 		out.State = pb.State_STATE_DISABLED
+	}
+	if in.Pending != nil {
+		out.PendingVersion = in.Pending.Version
 	}
 	// The wire enum spells each kind SANDBOX_KIND_<KIND>; a kind it does not know yet
 	// is UNSPECIFIED.
