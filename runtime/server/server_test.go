@@ -56,8 +56,14 @@ type fixture struct {
 
 func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	t.Helper()
+	return newFixtureAt(t, testkit.NewHome(t), sopts...)
+}
+
+// newFixtureAt is newFixture over an existing home: another engine, with its own wasm
+// sandbox, as after a restart of the server.
+func newFixtureAt(t testing.TB, home *testkit.Home, sopts ...server.Option) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	home := testkit.NewHome(t)
 	eng := home.Engine(t, engine.Config{})
 
 	// A short directory: a unix socket path must fit in 107 bytes.
