@@ -621,6 +621,11 @@ func benchParallel(b *testing.B, call func(ctx context.Context) error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+	// The process's peak resident set so far (server and clients are one process):
+	// meaningful for the benchmark run alone (-bench '^BenchmarkX$').
+	if mib := peakRSSMiB(); mib > 0 {
+		b.ReportMetric(mib, "peak-RSS-MiB")
+	}
 }
 
 // BenchmarkInvokeGRPC: echo.wasm over the unix socket, 32 concurrent callers, every
