@@ -596,6 +596,7 @@ func benchParallel(b *testing.B, call func(ctx context.Context) error) {
 	b.SetParallelism(16)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	b.RunParallel(func(p *testing.PB) {
 		lat := make([]time.Duration, 0, 1024)
@@ -612,9 +613,16 @@ func benchParallel(b *testing.B, call func(ctx context.Context) error) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	if len(all) == 0 {
 		return
+	}
+	// The process's CPU time (user and system: server and clients) per call: the cost
+	// of a call apart from how much of the machine the benchmark got, which calls/s
+	// depends on when other work shares it.
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/call")
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) }
