@@ -206,7 +206,10 @@ func skillsCommand() *cli.Command {
 				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return writeBrokered(c.App.Writer, res.GetSkills())
 		},
 	}
 }
@@ -325,8 +328,9 @@ type skillJSON struct {
 			Path   string `json:"path"`
 			Access string `json:"access"`
 		} `json:"files"`
-		Env     []string `json:"env"`
-		Secrets []string `json:"secrets"`
+		Env             []string             `json:"env"`
+		Secrets         []string             `json:"secrets"`
+		BrokeredSecrets []brokeredSecretJSON `json:"brokeredSecrets"`
 	} `json:"capabilities"`
 	Limits struct {
 		TimeoutMs   int64   `json:"timeoutMs"`
@@ -335,6 +339,36 @@ type skillJSON struct {
 		CPU         float64 `json:"cpu"`
 		Requests    int64   `json:"requests"`
 	} `json:"limits"`
+}
+
+// brokeredSecretJSON is a brokered secret as `skills --json` prints it.
+type brokeredSecretJSON struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
+}
+
+// writeBrokered prints, under the skills table, each brokered secret with the origins
+// it is sent to: what a skill's requests carry without the skill seeing it. Nothing
+// when no skill has one.
+func writeBrokered(w io.Writer, skills []*pb.SkillInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range skills {
+		for _, b := range s.GetCapabilities().GetBrokeredSecrets() {
+			if n == 0 {
+				fmt.Fprintln(tw, "\nbrokered secrets: added at egress to these origins only, never seen by the skill")
+				fmt.Fprintln(tw, "SKILL\tSECRET\tHEADER\tORIGINS")
+			}
+			n++
+			origins := strings.Join(b.GetOrigins(), " ")
+			if origins == "" {
+				origins = "(none granted: never sent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), b.GetName(), b.GetHeader(), origins)
+		}
+	}
+	return tw.Flush()
 }
 
 func toSkillJSON(sk *pb.SkillInfo) skillJSON {
@@ -355,6 +389,11 @@ func toSkillJSON(sk *pb.SkillInfo) skillJSON {
 	out.Capabilities.Network = append([]string{}, caps.GetNetwork()...)
 	out.Capabilities.Env = append([]string{}, caps.GetEnv()...)
 	out.Capabilities.Secrets = append([]string{}, caps.GetSecrets()...)
+	out.Capabilities.BrokeredSecrets = []brokeredSecretJSON{}
+	for _, b := range caps.GetBrokeredSecrets() {
+		out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets,
+			brokeredSecretJSON{Name: b.GetName(), Origins: append([]string{}, b.GetOrigins()...), Header: b.GetHeader()})
+	}
 	for _, f := range caps.GetFiles() {
 		out.Capabilities.Files = append(out.Capabilities.Files, struct {
 			Path   string `json:"path"`

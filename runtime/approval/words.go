@@ -30,9 +30,26 @@ func (g Grant) Words(m *manifest.Manifest) []string {
 	for _, n := range sortedKeys(g.Env) {
 		out = append(out, "env: "+n)
 	}
+	brokered := map[string]manifest.BrokeredSecret{}
+	for _, b := range g.Granted(m).Capabilities.Brokered {
+		brokered[b.Name] = b
+	}
 	for _, n := range sortedKeys(g.Secrets) {
 		src, _, _ := strings.Cut(g.Secrets[n], ":")
-		out = append(out, fmt.Sprintf("secret: %s from %s", n, src))
+		b, ok := brokered[n]
+		if !ok {
+			out = append(out, fmt.Sprintf("secret: %s from %s (handed to the skill)", n, src))
+			continue
+		}
+		to := "no origin the grant allows: never sent"
+		if len(b.Origins) > 0 {
+			var o []string
+			for _, x := range b.Origins {
+				o = append(o, x.String())
+			}
+			to = strings.Join(o, ", ") + " only"
+		}
+		out = append(out, fmt.Sprintf("secret: %s from %s, brokered: added as %s to %s, never seen by the skill", n, src, b.Header, to))
 	}
 	lim := EffectiveLimits(m.Limits, g.Limits, manifest.Limits{})
 	out = append(out, fmt.Sprintf("limits: timeout %s, memory %s, output %s, cpu %g, requests %d",

@@ -205,8 +205,13 @@ func TestAdmission(t *testing.T) {
 	}
 
 	agent := newBrowser(t, s.base)
-	agent.login(agentToken)
-	code, body = agent.get("/")
+	code, body, hdr = agent.post("/login", s.base, url.Values{"token": {agentToken}})
+	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service") || hdr.Get("Set-Cookie") != "" {
+		t.Errorf("non-admin login: %d (cookie %q), want 403 in words and no session:\n%s", code, hdr.Get("Set-Cookie"), body)
+	}
+	req, _ := http.NewRequest("GET", s.base+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+agentToken)
+	code, body, _ = agent.do(req)
 	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service") || strings.Contains(body, "echo") {
 		t.Errorf("non-admin: %d, want 403 in words and no skills:\n%s", code, body)
 	}
@@ -221,7 +226,7 @@ func TestAdmission(t *testing.T) {
 		t.Errorf("admin: %d, want the overview with echo:\n%s", code, body)
 	}
 	// A bearer header works too (curl), and is the same identity.
-	req, _ := http.NewRequest("GET", s.base+"/audit", nil)
+	req, _ = http.NewRequest("GET", s.base+"/audit", nil)
 	req.Header.Set("Authorization", "Bearer "+opsToken)
 	if code, body, hdr := newBrowser(t, s.base).do(req); code != 200 || !strings.Contains(body, "verify: ok") ||
 		!strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'self'") || hdr.Get("X-Frame-Options") != "DENY" {
@@ -518,5 +523,21 @@ func TestPendingAllowDeny(t *testing.T) {
 	}
 	if rs := records(t, s.eng, engine.EventApprovalRefused); len(rs) < 2 || rs[0].Caller != "token:lead" {
 		t.Errorf("refused decisions %+v, want the lead's recorded", rs)
+	}
+}
+
+// A caller's token that is not an admin's cannot sign the operators out: signing in
+// with it again and again makes no session, so it never pushes an operator's out of
+// the bounded session table.
+func TestNonAdminLoginsDoNotEvictOperators(t *testing.T) {
+	s := startConsole(t, nil)
+	ops := newBrowser(t, s.base)
+	ops.login(opsToken)
+	agent := newBrowser(t, s.base)
+	for range 70 { // more than the console keeps
+		agent.post("/login", s.base, url.Values{"token": {agentToken}})
+	}
+	if code, body := ops.get("/"); code != http.StatusOK {
+		t.Fatalf("the operator's session after a non-admin signed in 70 times: %d, want 200:\n%s", code, body)
 	}
 }

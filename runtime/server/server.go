@@ -336,7 +336,7 @@ func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideR
 	default:
 		return nil, detailed(engine.ReasonInvalidInput, "decision: want DECISION_ALLOW or DECISION_DENY", "decision", "")
 	}
-	if err := s.eng.Decide(ctx, engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
+	if err := s.eng.Decide(engine.WithDoor(ctx, "grpc"), engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DecideResponse{}, nil
@@ -484,6 +484,15 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 		}
 		for n := range g.Secrets {
 			out.Capabilities.Secrets = append(out.Capabilities.Secrets, n)
+		}
+		// Where each brokered secret really goes: the manifest's origins narrowed by
+		// the grant's secretOrigins and network (what approval.Effective sends).
+		for _, b := range g.Granted(m).Capabilities.Brokered {
+			bs := &pb.BrokeredSecret{Name: b.Name, Header: b.Header}
+			for _, o := range b.Origins {
+				bs.Origins = append(bs.Origins, o.String())
+			}
+			out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets, bs)
 		}
 	}
 	return out
