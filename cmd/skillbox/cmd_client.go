@@ -133,7 +133,7 @@ func invokeCommand() *cli.Command {
 			out := runOutput{
 				Output: json.RawMessage(res.GetOutputJson()),
 				Logs:   res.GetLogs(),
-				Usage: runUsage{WallMs: float64(u.GetWallMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+				Usage: runUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
 					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
 				Egress:  []runEgress{},
 				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),

@@ -442,7 +442,7 @@ func limits(l isolation.Limits) *pb.Limits {
 
 func usage(u isolation.Usage) *pb.Usage {
 	return &pb.Usage{WallMs: u.Wall.Milliseconds(), PeakMemoryBytes: u.PeakMemory, OutputBytes: u.OutputBytes,
-		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests)}
+		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests), CompileMs: u.Compile.Milliseconds()}
 }
 
 // SkillInfo is a skill as the Skills service describes it: what `skillbox skills`

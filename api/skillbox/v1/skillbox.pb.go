@@ -867,8 +867,12 @@ type Usage struct {
 	Requests int64 `protobuf:"varint,4,opt,name=requests,proto3" json:"requests,omitempty"`
 	// Requests refused by the egress policy.
 	DeniedRequests int64 `protobuf:"varint,5,opt,name=denied_requests,json=deniedRequests,proto3" json:"denied_requests,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Time the call waited for its code to be compiled, milliseconds: the first call of
+	// a module that was not compiled yet. Apart from wall_ms and never charged to the
+	// call's time budget; 0 when the code was ready.
+	CompileMs     int64 `protobuf:"varint,6,opt,name=compile_ms,json=compileMs,proto3" json:"compile_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -932,6 +936,13 @@ func (x *Usage) GetRequests() int64 {
 func (x *Usage) GetDeniedRequests() int64 {
 	if x != nil {
 		return x.DeniedRequests
+	}
+	return 0
+}
+
+func (x *Usage) GetCompileMs() int64 {
+	if x != nil {
+		return x.CompileMs
 	}
 	return 0
 }
@@ -2249,13 +2260,15 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x03pin\x18\x02 \x01(\tR\x03pin\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x03 \x01(\tR\tinputJson\x12+\n" +
-	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xb4\x01\n" +
+	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xd3\x01\n" +
 	"\x05Usage\x12\x17\n" +
 	"\awall_ms\x18\x01 \x01(\x03R\x06wallMs\x12*\n" +
 	"\x11peak_memory_bytes\x18\x02 \x01(\x03R\x0fpeakMemoryBytes\x12!\n" +
 	"\foutput_bytes\x18\x03 \x01(\x03R\voutputBytes\x12\x1a\n" +
 	"\brequests\x18\x04 \x01(\x03R\brequests\x12'\n" +
-	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\"\xac\x01\n" +
+	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\x12\x1d\n" +
+	"\n" +
+	"compile_ms\x18\x06 \x01(\x03R\tcompileMs\"\xac\x01\n" +
 	"\fEgressRecord\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\tR\x04time\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
