@@ -18,6 +18,7 @@ import (
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
@@ -161,7 +162,7 @@ func invokeCommand() *cli.Command {
 			out := runOutput{
 				Output: json.RawMessage(res.GetOutputJson()),
 				Logs:   res.GetLogs(),
-				Usage: runUsage{WallMs: float64(u.GetWallMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+				Usage: runUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
 					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
 				Egress:  []runEgress{},
 				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
@@ -210,37 +211,77 @@ func skillsCommand() *cli.Command {
 		Name:      "skills",
 		Usage:     "list the skills a server offers",
 		UsageText: "skillbox skills [--server ADDR] [--json]\n\nExample:\n  skillbox skills --json | jq '.[].name'",
-		Flags:     append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
+		Description: "A newer installed version that waits for approval is named after the list (and as\n" +
+			"pendingVersion in --json). With no server answering on the default socket, the skills are\n" +
+			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).",
+		Flags: append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
 		Action: func(c *cli.Context) error {
-			conn, err := dial(c)
+			skills, offline, err := listSkills(c)
 			if err != nil {
 				return fmt.Errorf("skills: %w", err)
 			}
-			defer conn.Close()
-			res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
-			if err != nil {
-				return fmt.Errorf("skills: %w", statusLine(err))
+			if offline {
+				fmt.Fprintln(c.App.ErrWriter, "skillbox: no server answers; the offline view from the skill home (what a server started now would offer)")
 			}
 			if c.Bool("json") {
-				out := make([]skillJSON, 0, len(res.GetSkills()))
-				for _, sk := range res.GetSkills() {
+				out := make([]skillJSON, 0, len(skills))
+				for _, sk := range skills {
 					out = append(out, toSkillJSON(sk))
 				}
 				return writeJSON(c.App.Writer, out)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
-			for _, s := range res.GetSkills() {
+			var pending []string
+			for _, s := range skills {
 				sandbox := strings.ToLower(strings.TrimPrefix(s.GetSandbox().String(), "SANDBOX_KIND_"))
 				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
+				if p := s.GetPendingVersion(); p != "" {
+					pending = append(pending, fmt.Sprintf("%s %s is installed and waits for approval (%s %s serves): skillbox review %s, then skillbox approve %s",
+						s.GetName(), p, s.GetName(), s.GetVersion(), s.GetName(), s.GetName()))
+				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			return writeBrokered(c.App.Writer, res.GetSkills())
+			for _, p := range pending {
+				fmt.Fprintln(c.App.Writer, p)
+			}
+			return writeBrokered(c.App.Writer, skills)
 		},
 	}
+}
+
+// listSkills asks the server for its skills. With no server answering on the default
+// socket (no --server or SKILLBOX_SERVER), it lists them from the skill home and says
+// so (offline); a server named explicitly that does not answer is an error.
+func listSkills(c *cli.Context) (skills []*pb.SkillInfo, offline bool, err error) {
+	conn, err := dial(c)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
+	if err == nil {
+		return res.GetSkills(), false, nil
+	}
+	if !serverDown(err) || c.IsSet("server") {
+		return nil, false, statusLine(err)
+	}
+	h, herr := openHost(c, host.Options{NoSandboxes: true})
+	if herr != nil {
+		return nil, false, fmt.Errorf("%w; the skill home cannot be read either: %w", statusLine(err), herr)
+	}
+	defer h.Close()
+	infos, err := h.Engine().List(c.Context)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, in := range infos {
+		skills = append(skills, server.SkillInfo(in))
+	}
+	return skills, true, nil
 }
 
 func disableCommand() *cli.Command {
@@ -346,6 +387,7 @@ type skillJSON struct {
 	Sandbox        string          `json:"sandbox"`
 	State          string          `json:"state"`
 	Approved       bool            `json:"approved"`
+	PendingVersion string          `json:"pendingVersion,omitempty"`
 	Signer         string          `json:"signer,omitempty"`
 	ManifestDigest string          `json:"manifestDigest"`
 	CodeDigest     string          `json:"codeDigest"`
@@ -414,7 +456,7 @@ func toSkillJSON(sk *pb.SkillInfo) skillJSON {
 	out := skillJSON{
 		Name: sk.GetName(), Version: sk.GetVersion(), Description: sk.GetDescription(),
 		Sandbox: enum(sk.GetSandbox().String(), "SANDBOX_KIND_"), State: enum(sk.GetState().String(), "STATE_"),
-		Approved: sk.GetApproved(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
+		Approved: sk.GetApproved(), PendingVersion: sk.GetPendingVersion(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
 		InputSchema: schema(sk.GetInputSchema()), OutputSchema: schema(sk.GetOutputSchema()),
 	}
 	caps := sk.GetCapabilities()

@@ -433,7 +433,6 @@ func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool)
 	for _, line := range g.Words(m) {
 		fmt.Fprintln(w, "  "+line)
 	}
-	fmt.Fprintf(w, "  oversight: %s\n", g.Oversight.Words())
 	fmt.Fprintln(w)
 }
 
