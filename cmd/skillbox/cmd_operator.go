@@ -423,12 +423,13 @@ func auditPath(c *cli.Context) (string, error) {
 // operator reads the narrowed grant before it is written.
 func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool) {
 	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
-	if asked {
+	switch {
+	case asked && asksValues(m):
+		// The values' sources are the operator's to name; "left out" below lists them.
+		fmt.Fprintln(w, "  what it asks but env and secret values (no --grant file; only one names their sources:"+
+			" env: {NAME: value}, secrets: {NAME: \"env:VAR\" or \"file:/path\"})")
+	case asked:
 		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
-		if names := valueNames(m); len(names) > 0 {
-			fmt.Fprintf(w, "  left out: %s (a value needs a source, which only a --grant file names:"+
-				" env: {NAME: value}, secrets: {NAME: \"env:VAR\" or \"file:/path\"})\n", strings.Join(names, ", "))
-		}
 	}
 	for _, line := range g.Words(m) {
 		fmt.Fprintln(w, "  "+line)
@@ -436,20 +437,11 @@ func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool)
 	fmt.Fprintln(w)
 }
 
-// valueNames lists what m asks whose values only a grant file can give: "env LANG",
-// "secret API_TOKEN" (plain and brokered).
-func valueNames(m *manifest.Manifest) []string {
-	var out []string
-	for _, n := range m.Capabilities.Env {
-		out = append(out, "env "+n)
-	}
-	for _, n := range m.Capabilities.Secrets {
-		out = append(out, "secret "+n)
-	}
-	for _, b := range m.Capabilities.Brokered {
-		out = append(out, "secret "+b.Name)
-	}
-	return out
+// asksValues reports whether m asks for env or secret values, which only a grant file
+// can give.
+func asksValues(m *manifest.Manifest) bool {
+	c := m.Capabilities
+	return len(c.Env)+len(c.Secrets)+len(c.Brokered) > 0
 }
 
 // isPackageDir decides whether the argument of `run` or `review` is a package
