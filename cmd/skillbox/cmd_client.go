@@ -63,7 +63,11 @@ func statusLine(err error) error {
 	}
 	for _, d := range st.Details() {
 		if ed, ok := d.(*pb.ErrorDetail); ok {
-			msg := fmt.Sprintf("%s (%s, %s)", ed.GetMessage(), ed.GetReason(), st.Code())
+			words := ed.GetReason() + ", " + codeName(st.Code())
+			if ed.GetReason() == codeName(st.Code()) {
+				words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
+			}
+			msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
 			if ed.GetAuditId() != "" {
 				msg += " audit " + ed.GetAuditId()
 			}
@@ -73,7 +77,29 @@ func statusLine(err error) error {
 	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
 		return errors.New("the server shut down during the call (UNAVAILABLE)")
 	}
-	return fmt.Errorf("%s (%s)", st.Message(), st.Code())
+	if st.Code() == codes.Unauthenticated {
+		return fmt.Errorf("%s (UNAUTHENTICATED): pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", st.Message())
+	}
+	return fmt.Errorf("%s (%s)", st.Message(), codeName(st.Code()))
+}
+
+// codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them
+// (PERMISSION_DENIED), not as Go prints them (PermissionDenied).
+var codeNames = [...]string{
+	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
+	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
+}
+
+func codeName(c codes.Code) string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("code %d", c)
 }
 
 // serverWentAway reports whether an UNAVAILABLE status without details is gRPC's word
@@ -102,13 +128,16 @@ func invokeCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
 		Flags: append(clientFlags(),
-			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin)", Required: true},
+			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
 			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("invoke: want exactly one NAME (see skillbox invoke --help)")
+			}
+			if !c.IsSet("input") {
+				return errors.New("invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)")
 			}
 			input, err := readInput(c.String("input"))
 			if err != nil {
@@ -365,11 +394,8 @@ type skillJSON struct {
 	InputSchema    json.RawMessage `json:"inputSchema"`
 	OutputSchema   json.RawMessage `json:"outputSchema"`
 	Capabilities   struct {
-		Network []string `json:"network"`
-		Files   []struct {
-			Path   string `json:"path"`
-			Access string `json:"access"`
-		} `json:"files"`
+		Network         []string             `json:"network"`
+		Files           []fileJSON           `json:"files"`
 		Env             []string             `json:"env"`
 		Secrets         []string             `json:"secrets"`
 		BrokeredSecrets []brokeredSecretJSON `json:"brokeredSecrets"`
@@ -381,6 +407,12 @@ type skillJSON struct {
 		CPU         float64 `json:"cpu"`
 		Requests    int64   `json:"requests"`
 	} `json:"limits"`
+}
+
+// fileJSON is a files capability as `skills --json` prints it.
+type fileJSON struct {
+	Path   string `json:"path"`
+	Access string `json:"access"`
 }
 
 // brokeredSecretJSON is a brokered secret as `skills --json` prints it.
@@ -436,11 +468,10 @@ func toSkillJSON(sk *pb.SkillInfo) skillJSON {
 		out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets,
 			brokeredSecretJSON{Name: b.GetName(), Origins: append([]string{}, b.GetOrigins()...), Header: b.GetHeader()})
 	}
+	out.Capabilities.Files = []fileJSON{} // [] like the other lists, never null
 	for _, f := range caps.GetFiles() {
-		out.Capabilities.Files = append(out.Capabilities.Files, struct {
-			Path   string `json:"path"`
-			Access string `json:"access"`
-		}{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
+		out.Capabilities.Files = append(out.Capabilities.Files,
+			fileJSON{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
 	}
 	l := sk.GetLimits()
 	out.Limits.TimeoutMs, out.Limits.MemoryBytes, out.Limits.OutputBytes = l.GetTimeoutMs(), l.GetMemoryBytes(), l.GetOutputBytes()
