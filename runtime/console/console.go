@@ -201,7 +201,7 @@ func (c *Console) operator(h func(w http.ResponseWriter, r *http.Request, a acto
 		}
 		if err := c.cfg.CheckAdmin(r.Context(), a.who, "console "+r.Method+" "+r.URL.Path); err != nil {
 			c.render(w, http.StatusForbidden, "error.html", errorView{Title: "Not an admin",
-				Message: err.Error() + ". An operator adds this identity with `skillbox serve --admin " + a.who + "`."})
+				Message: err.Error() + ". To let it in, an operator serves with --admin " + a.who + "."})
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -383,7 +383,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// operators out by signing in again and again.
 	if err := c.cfg.CheckAdmin(r.Context(), who, "console POST /login"); err != nil {
 		c.render(w, http.StatusForbidden, "error.html", errorView{Title: "Not an admin",
-			Message: err.Error() + ". An operator adds this identity with `skillbox serve --admin " + who + "`."})
+			Message: err.Error() + ". To let it in, an operator serves with --admin " + who + "."})
 		return
 	}
 	v, err := c.newSession(who)

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/console"
@@ -206,7 +208,8 @@ func TestAdmission(t *testing.T) {
 
 	agent := newBrowser(t, s.base)
 	code, body, hdr = agent.post("/login", s.base, url.Values{"token": {agentToken}})
-	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service") || hdr.Get("Set-Cookie") != "" {
+	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service. To let it in, an operator serves with --admin token:agent.") ||
+		strings.Contains(body, "`") || hdr.Get("Set-Cookie") != "" {
 		t.Errorf("non-admin login: %d (cookie %q), want 403 in words and no session:\n%s", code, hdr.Get("Set-Cookie"), body)
 	}
 	req, _ := http.NewRequest("GET", s.base+"/", nil)
@@ -412,6 +415,34 @@ func TestNoSecretValues(t *testing.T) {
 				t.Errorf("%s shows %q", path, never)
 			}
 		}
+	}
+}
+
+// A skill page's "What the manifest asks" names every secret as `skillbox review` does:
+// a brokered one with where it goes (it was missing, and a skill asking only a brokered
+// secret read "nothing but compute"), a plain one with its risk.
+func TestSkillPageNamesEverySecret(t *testing.T) {
+	body := "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"https://api.example.com\"]\n" +
+		"  secrets:\n    - PLAIN_KEY\n    - name: API_TOKEN\n      origins: [\"https://api.example.com\"]\n" +
+		"limits: {timeout: 5s, memory: 16MiB}\n"
+	s := startConsole(t, func(s *consoleServer) {
+		s.install(t, "keyed", "../engine/testdata/echo.wasm", body, &approval.Grant{})
+	})
+	ops := newBrowser(t, s.base)
+	ops.login(opsToken)
+	_, page := ops.get("/skills/keyed")
+	_, asks, _ := strings.Cut(page, "What the manifest asks")
+	asks, _, _ = strings.Cut(asks, "Risk notes")
+	for _, want := range []string{
+		"use secret API_TOKEN: sent only to https://api.example.com as Authorization, never visible to the skill",
+		"receive secrets PLAIN_KEY (" + review.PlainSecretRisk + ")",
+	} {
+		if !strings.Contains(html.UnescapeString(asks), want) {
+			t.Errorf("what the manifest asks lacks %q:\n%s", want, asks)
+		}
+	}
+	if strings.Contains(asks, "nothing but compute") {
+		t.Errorf("a skill with secrets reads as compute only:\n%s", asks)
 	}
 }
 

@@ -467,8 +467,12 @@ func limits(l isolation.Limits) *pb.Limits {
 
 func usage(u isolation.Usage) *pb.Usage {
 	return &pb.Usage{WallMs: u.Wall.Milliseconds(), PeakMemoryBytes: u.PeakMemory, OutputBytes: u.OutputBytes,
-		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests)}
+		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests), CompileMs: u.Compile.Milliseconds()}
 }
+
+// SkillInfo is a skill as the Skills service describes it: what `skillbox skills`
+// prints, from a server or, offline, from the skill home.
+func SkillInfo(in engine.SkillInfo) *pb.SkillInfo { return skillInfo(in) }
 
 func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	m := in.Entry.Manifest
@@ -487,6 +491,9 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	}
 	if in.Disabled {
 		out.State = pb.State_STATE_DISABLED
+	}
+	if in.Pending != nil {
+		out.PendingVersion = in.Pending.Version
 	}
 	// The wire enum spells each kind SANDBOX_KIND_<KIND>; a kind it does not know yet
 	// is UNSPECIFIED.

@@ -491,9 +491,14 @@ type SkillInfo struct {
 	// Whether calls are accepted now.
 	State State `protobuf:"varint,12,opt,name=state,proto3,enum=skillbox.v1.State" json:"state,omitempty"`
 	// Whether an approval for exactly this manifest digest exists.
-	Approved      bool `protobuf:"varint,13,opt,name=approved,proto3" json:"approved,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Approved bool `protobuf:"varint,13,opt,name=approved,proto3" json:"approved,omitempty"`
+	// A newer installed version that waits for the operator's approval (`skillbox
+	// review NAME`, then `skillbox approve NAME`), while the approved one above keeps
+	// serving; empty when there is none. A skill never approved has approved = false
+	// and its newest version above instead.
+	PendingVersion string `protobuf:"bytes,14,opt,name=pending_version,json=pendingVersion,proto3" json:"pending_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SkillInfo) Reset() {
@@ -615,6 +620,13 @@ func (x *SkillInfo) GetApproved() bool {
 		return x.Approved
 	}
 	return false
+}
+
+func (x *SkillInfo) GetPendingVersion() string {
+	if x != nil {
+		return x.PendingVersion
+	}
+	return ""
 }
 
 // ListSkillsRequest asks for every installed skill. A skill whose approval names
@@ -855,8 +867,12 @@ type Usage struct {
 	Requests int64 `protobuf:"varint,4,opt,name=requests,proto3" json:"requests,omitempty"`
 	// Requests refused by the egress policy.
 	DeniedRequests int64 `protobuf:"varint,5,opt,name=denied_requests,json=deniedRequests,proto3" json:"denied_requests,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Time the call waited for its code to be compiled, milliseconds: the first call of
+	// a module that was not compiled yet. Apart from wall_ms and never charged to the
+	// call's time budget; 0 when the code was ready.
+	CompileMs     int64 `protobuf:"varint,6,opt,name=compile_ms,json=compileMs,proto3" json:"compile_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -920,6 +936,13 @@ func (x *Usage) GetRequests() int64 {
 func (x *Usage) GetDeniedRequests() int64 {
 	if x != nil {
 		return x.DeniedRequests
+	}
+	return 0
+}
+
+func (x *Usage) GetCompileMs() int64 {
+	if x != nil {
+		return x.CompileMs
 	}
 	return 0
 }
@@ -2207,7 +2230,7 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x05files\x18\x02 \x03(\v2\x17.skillbox.v1.FileAccessR\x05files\x12\x10\n" +
 	"\x03env\x18\x03 \x03(\tR\x03env\x12\x18\n" +
 	"\asecrets\x18\x04 \x03(\tR\asecrets\x12F\n" +
-	"\x10brokered_secrets\x18\x05 \x03(\v2\x1b.skillbox.v1.BrokeredSecretR\x0fbrokeredSecrets\"\xeb\x03\n" +
+	"\x10brokered_secrets\x18\x05 \x03(\v2\x1b.skillbox.v1.BrokeredSecretR\x0fbrokeredSecrets\"\x94\x04\n" +
 	"\tSkillInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -2223,7 +2246,8 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"codeDigest\x122\n" +
 	"\asandbox\x18\v \x01(\x0e2\x18.skillbox.v1.SandboxKindR\asandbox\x12(\n" +
 	"\x05state\x18\f \x01(\x0e2\x12.skillbox.v1.StateR\x05state\x12\x1a\n" +
-	"\bapproved\x18\r \x01(\bR\bapproved\"/\n" +
+	"\bapproved\x18\r \x01(\bR\bapproved\x12'\n" +
+	"\x0fpending_version\x18\x0e \x01(\tR\x0ependingVersion\"/\n" +
 	"\x11ListSkillsRequest\x12\x1a\n" +
 	"\bcallable\x18\x01 \x01(\bR\bcallable\"D\n" +
 	"\x12ListSkillsResponse\x12.\n" +
@@ -2236,13 +2260,15 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x03pin\x18\x02 \x01(\tR\x03pin\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x03 \x01(\tR\tinputJson\x12+\n" +
-	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xb4\x01\n" +
+	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xd3\x01\n" +
 	"\x05Usage\x12\x17\n" +
 	"\awall_ms\x18\x01 \x01(\x03R\x06wallMs\x12*\n" +
 	"\x11peak_memory_bytes\x18\x02 \x01(\x03R\x0fpeakMemoryBytes\x12!\n" +
 	"\foutput_bytes\x18\x03 \x01(\x03R\voutputBytes\x12\x1a\n" +
 	"\brequests\x18\x04 \x01(\x03R\brequests\x12'\n" +
-	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\"\xac\x01\n" +
+	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\x12\x1d\n" +
+	"\n" +
+	"compile_ms\x18\x06 \x01(\x03R\tcompileMs\"\xac\x01\n" +
 	"\fEgressRecord\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\tR\x04time\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
