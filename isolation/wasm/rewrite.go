@@ -92,13 +92,13 @@ func rewriteReactor(code []byte) ([]byte, *reactorPlan, error) {
 					}
 					importedFuncs++
 				case 1:
-					r.byte()
+					r.refType()
 					r.limits()
 					importedTables++
 				case 2:
 					r.limits()
 				case 3:
-					r.byte()
+					r.valType()
 					r.byte()
 					importedGlobals++
 				default:
@@ -111,7 +111,7 @@ func rewriteReactor(code []byte) ([]byte, *reactorPlan, error) {
 			tableIdx = i
 			n := r.u32()
 			for k := uint32(0); k < n && r.err == nil; k++ {
-				t := table{ref: r.byte()}
+				t := table{ref: r.refType()}
 				t.min, t.max, t.hasMax = r.limits()
 				tables = append(tables, t)
 			}
@@ -119,7 +119,8 @@ func rewriteReactor(code []byte) ([]byte, *reactorPlan, error) {
 
 			n := r.u32()
 			for k := uint32(0); k < n && r.err == nil; k++ {
-				vt, mut := r.byte(), r.byte()
+				vt := r.valType()
+				mut := r.byte()
 				r.constExpr()
 				if mut == 1 {
 					switch vt {
@@ -163,6 +164,18 @@ func rewriteReactor(code []byte) ([]byte, *reactorPlan, error) {
 				}
 				r.skip(int(r.u32()))
 			}
+		}
+		switch s.id {
+		case 2, 4, 6, 7, 9, 11:
+			if r.err == nil && r.off != len(r.b) {
+				// Read otherwise than wazero reads it: what this reading found (the
+				// mutable globals above all) cannot be trusted.
+				r.err = unsupported(fmt.Sprintf("section %d is not read to its end", s.id))
+			}
+		}
+		var u unsupportedError
+		if errors.As(r.err, &u) {
+			return code, &reactorPlan{unpoolable: "the module uses an encoding the pool does not read (" + string(u) + ")"}, nil
 		}
 		if r.err != nil {
 			return nil, nil, fmt.Errorf("section %d: %w", s.id, r.err)
@@ -337,8 +350,13 @@ func passiveElem(r *reader) bool {
 	if flag&1 == 0 { // active: offset
 		r.constExpr()
 	}
-	if flag&3 != 0 { // elemkind or reftype
-		r.byte()
+	switch {
+	case flag&3 != 0 && flag&4 != 0: // reftype
+		r.refType()
+	case flag&3 != 0: // elemkind: funcref
+		if r.byte() != 0 {
+			r.fail("element kind is not funcref")
+		}
 	}
 	n := r.u32()
 	for k := uint32(0); k < n && r.err == nil; k++ {
@@ -349,6 +367,46 @@ func passiveElem(r *reader) bool {
 		}
 	}
 	return flag&3 == 1
+}
+
+// unsupportedError is an encoding valid for wazero that the rewrite does not read
+// (typed references, a type index after ref.null): it could read the bytes after it
+// otherwise than wazero, so a module that has one is not pooled rather than rewritten
+// from a reading that may be wrong.
+type unsupportedError string
+
+func (e unsupportedError) Error() string { return string(e) }
+
+func unsupported(what string) error { return unsupportedError(what) }
+
+func (r *reader) unsupported(what string) {
+	if r.err == nil {
+		r.err = unsupported(what)
+	}
+}
+
+// valType reads a value type of one byte; a typed reference (0x63, 0x64 and a heap
+// type) is unsupported.
+func (r *reader) valType() byte {
+	switch vt := r.byte(); vt {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, refFunc, refExtern, refExn:
+		return vt
+	default:
+		r.unsupported(fmt.Sprintf("value type %#x", vt))
+		return 0
+	}
+}
+
+// refType reads the reference type of a table or an element segment: funcref or
+// externref; typed references and initialised tables (0x40) are unsupported.
+func (r *reader) refType() byte {
+	switch rt := r.byte(); rt {
+	case refFunc, refExtern:
+		return rt
+	default:
+		r.unsupported(fmt.Sprintf("reference type %#x", rt))
+		return 0
+	}
 }
 
 // reader reads the wasm binary format; the first error sticks.
@@ -439,8 +497,12 @@ func (r *reader) constExpr() {
 			r.skip(8)
 		case 0x23, 0xd2: // global.get, ref.func
 			r.u32()
-		case 0xd0: // ref.null
-			r.byte()
+		case 0xd0: // ref.null: an abstract type in one byte; a type index is not read here
+			switch r.byte() {
+			case refFunc, refExtern, refExn:
+			default:
+				r.unsupported("ref.null of a type index")
+			}
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant arithmetic
 		case 0xfd: // v128.const
 			if r.u32() != 12 {

@@ -51,6 +51,13 @@ func capTables(code []byte) ([]byte, error) {
 	return code, nil
 }
 
+// The reference types a table, an element segment or ref.null may name in one byte.
+const (
+	refFunc   = 0x70
+	refExtern = 0x6f
+	refExn    = 0x69
+)
+
 type table struct {
 	ref      byte
 	min, max uint64
@@ -75,6 +82,12 @@ func capTableSection(p []byte) ([]byte, error) {
 		t := table{ref: p[0]}
 		flag := p[1]
 		p = p[2:]
+		if t.ref != refFunc && t.ref != refExtern {
+			// A typed reference (0x63, 0x64 and a heap type) or a table with an
+			// initialiser (0x40) is longer than one byte: read as one, the rest would be
+			// taken for the limits, and the table rewritten without a maximum.
+			return nil, fmt.Errorf("table %d: element type %#x is not supported (only funcref and externref tables)", i, t.ref)
+		}
 		if flag > 1 {
 			return nil, fmt.Errorf("table %d: limits flag %#x (shared or 64-bit tables) is not supported", i, flag)
 		}

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"fmt"
 	"net/http"
 )
 
@@ -34,6 +35,11 @@ func (d *Door) Handler(a Admission, refused func(r *http.Request, err error)) ht
 			http.Error(w, "unauthenticated: "+err.Error(), http.StatusUnauthorized)
 			return
 		}
+		if !d.enter(caller) {
+			http.Error(w, fmt.Sprintf("too many requests at once: %s has %d under way, the most one caller may have", caller, MaxCallerRequests), http.StatusTooManyRequests)
+			return
+		}
+		defer d.leave(caller)
 		cs, err := d.callerServer(r.Context(), caller)
 		if err != nil {
 			http.Error(w, "the skill list is unavailable: "+err.Error(), http.StatusServiceUnavailable)
@@ -46,6 +52,32 @@ func (d *Door) Handler(a Admission, refused func(r *http.Request, err error)) ht
 		cs.http.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// MaxCallerRequests bounds the HTTP requests one caller may have under way at once:
+// tool calls, and the streams a client holds open for notifications (a session's GET,
+// the stateless revision's subscriptions/listen), each a goroutine and a connection.
+// Past it a request gets 429.
+const MaxCallerRequests = 128
+
+// enter counts a request of caller under way, or reports false when caller has
+// MaxCallerRequests already.
+func (d *Door) enter(caller string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busy[caller] >= MaxCallerRequests {
+		return false
+	}
+	d.busy[caller]++
+	return true
+}
+
+func (d *Door) leave(caller string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busy[caller]--; d.busy[caller] <= 0 {
+		delete(d.busy, caller)
+	}
 }
 
 // StatelessRevision is the first MCP revision without sessions (SEP-2575).

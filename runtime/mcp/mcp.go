@@ -108,6 +108,7 @@ type Door struct {
 
 	mu      sync.Mutex
 	callers map[string]*callerServer
+	busy    map[string]int // HTTP requests under way per caller (MaxCallerRequests)
 }
 
 // Drain waits for the tool calls under way to end, then closes every session (ending
@@ -141,7 +142,7 @@ type callerServer struct {
 
 // New makes a door over b; version is skillbox's, told to clients.
 func New(b Backend, version string) *Door {
-	return &Door{b: b, impl: &sdk.Implementation{Name: "skillbox", Version: version}, callers: map[string]*callerServer{}}
+	return &Door{b: b, impl: &sdk.Implementation{Name: "skillbox", Version: version}, callers: map[string]*callerServer{}, busy: map[string]int{}}
 }
 
 // Server is caller's MCP server, its tools in step with the backend.

@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 	"github.com/skillbox-dev/skillbox/runtime/server"
 )
@@ -147,5 +150,51 @@ func TestListShowsBrokeredSecrets(t *testing.T) {
 		if wire, _ := proto.Marshal(res); bytes.Contains(wire, []byte("list-value-0123456789")) {
 			t.Fatal("the listing holds the secret's value")
 		}
+	}
+}
+
+// TestWatchStreamsBoundedPerCaller: one caller cannot hold more than MaxWatchStreams
+// Watch streams (each a goroutine and an engine watcher, all over one connection if
+// it likes); the next is refused BUSY, and closing one makes room again.
+func TestWatchStreamsBoundedPerCaller(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var cancels []context.CancelFunc
+	for i := 0; i < server.MaxWatchStreams; i++ {
+		sctx, scancel := context.WithCancel(ctx)
+		cancels = append(cancels, scancel)
+		stream, err := f.skills.Watch(sctx, &pb.WatchSkillsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	stream, err := f.skills.Watch(ctx, &pb.WatchSkillsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	code, d := detailOf(t, err)
+	if code != codes.ResourceExhausted || d.GetReason() != string(engine.ReasonBusy) {
+		t.Fatalf("stream %d: %v %s, want ResourceExhausted BUSY", server.MaxWatchStreams+1, code, d.GetReason())
+	}
+	cancels[0]()
+	for {
+		stream, err := f.skills.Watch(ctx, &pb.WatchSkillsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = stream.Recv(); err == nil {
+			break // the closed stream's place was taken
+		}
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("after closing a stream: %v", err)
+		}
+	}
+	for _, c := range cancels {
+		c()
 	}
 }

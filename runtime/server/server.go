@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -43,7 +44,15 @@ type Server struct {
 
 	done     chan struct{} // closed by Shutdown: Watch streams end
 	shutdown sync.Once
+
+	watchMu  sync.Mutex
+	watching map[string]int // open Watch streams per caller
 }
+
+// MaxWatchStreams bounds the Skills.Watch streams one caller may hold open at once:
+// each holds a goroutine and an engine watcher, and one connection may carry any
+// number of streams. A bridge needs one.
+const MaxWatchStreams = 16
 
 // Option configures a Server.
 type Option func(*Server)
@@ -67,7 +76,8 @@ func LocalAdmin() string { return "unix:uid=" + strconv.Itoa(os.Getuid()) }
 // lists, Admin authorization and the audit log).
 func New(eng *engine.Engine, caller CallerFunc, opts ...Option) *Server {
 	s := &Server{eng: eng, caller: caller, health: health.NewServer(), admins: map[string]bool{LocalAdmin(): true},
-		refusals: newRefusalLog(eng, refusalWindow), done: make(chan struct{})}
+		refusals: newRefusalLog(eng, refusalWindow), done: make(chan struct{}),
+		watching: map[string]int{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -185,6 +195,21 @@ func (s *Server) List(ctx context.Context, req *pb.ListSkillsRequest) (*pb.ListS
 // Watch implements Skills.Watch: one message at once, one after each change of the
 // engine's state, until the caller goes or the server shuts down.
 func (s *Server) Watch(_ *pb.WatchSkillsRequest, stream pb.Skills_WatchServer) error {
+	who := s.who(stream.Context())
+	s.watchMu.Lock()
+	if s.watching[who] >= MaxWatchStreams {
+		s.watchMu.Unlock()
+		return detailed(engine.ReasonBusy, fmt.Sprintf("%s has %d Watch streams open, the most one caller may hold; close one first", who, MaxWatchStreams), "", "")
+	}
+	s.watching[who]++
+	s.watchMu.Unlock()
+	defer func() {
+		s.watchMu.Lock()
+		if s.watching[who]--; s.watching[who] == 0 {
+			delete(s.watching, who)
+		}
+		s.watchMu.Unlock()
+	}()
 	changed, stop := s.eng.Watch()
 	defer stop()
 	for {
