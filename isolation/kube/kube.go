@@ -126,6 +126,7 @@ type Sandbox struct {
 	proxyPods    map[string]string
 	guardOpts    []egress.Option
 	noPolicies   bool
+	backstop     time.Duration
 	instance     string
 	log          *slog.Logger
 
@@ -153,7 +154,7 @@ func Scheme() *runtime.Scheme {
 // New connects to the API server of cfg, picks the backend (BackendAuto: Sandbox if
 // the agent-sandbox CRD is served) and makes sure the NetworkPolicies exist.
 func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{cfg: rest.CopyConfig(cfg), ns: "skillbox-skills", instance: randomID(), log: slog.New(slog.DiscardHandler)}
+	s := &Sandbox{cfg: rest.CopyConfig(cfg), ns: "skillbox-skills", instance: randomID(), backstop: DefaultBackstop, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}

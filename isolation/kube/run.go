@@ -186,6 +186,10 @@ func (s *Sandbox) attach(ctx context.Context, pod string, input []byte, stdout, 
 type callState struct {
 	pod *corev1.Pod
 	sbx *sandboxv1.Sandbox
+	// gone names what of the call was deleted by someone else (Drain, an operator,
+	// the cluster's expiry) while the call was running; "" while nothing was.
+	gone    string
+	expires time.Time // the Sandbox's shutdownTime, once seen
 }
 
 func (st *callState) container() *corev1.ContainerStatus {
@@ -208,6 +212,9 @@ func (st *callState) attachable() bool {
 
 // terminal: the call is over, one way or another, as far as the cluster says.
 func (st *callState) terminal() bool {
+	if st.gone != "" {
+		return true
+	}
 	if st.sbx != nil {
 		for _, c := range st.sbx.Status.Conditions {
 			if c.Type == string(sandboxv1.SandboxConditionFinished) && c.Status == metav1.ConditionTrue {
@@ -237,6 +244,12 @@ var unrunnable = map[string]bool{
 
 // outcome is the call's result from a terminal state.
 func (st *callState) outcome(lim isolation.Limits, stderr []byte) error {
+	if st.gone != "" {
+		if !st.expires.IsZero() && !time.Now().Before(st.expires) {
+			return isolation.Errorf(isolation.ReasonTimeout, "the cluster expired the sandbox before the call ended")
+		}
+		return isolation.Errorf(isolation.ReasonCanceled, "the call's %s was deleted while it ran (the skill was disabled, or someone removed it)", st.gone)
+	}
 	if st.sbx != nil {
 		for _, c := range st.sbx.Status.Conditions {
 			if c.Type == string(sandboxv1.SandboxConditionReady) && c.Reason == sandboxv1.SandboxReasonExpired {
@@ -309,9 +322,7 @@ func (s *Sandbox) observe(ctx context.Context, sp *callSpec) *observer {
 		p := o.(*corev1.Pod)
 		return func(st *callState) {
 			if deleted {
-				if st.pod != nil && st.pod.UID == p.UID {
-					st.pod = nil
-				}
+				st.pod, st.gone = p, "pod"
 				return
 			}
 			st.pod = p
@@ -323,8 +334,11 @@ func (s *Sandbox) observe(ctx context.Context, sp *callSpec) *observer {
 			func(o any, deleted bool) func(*callState) {
 				x := o.(*sandboxv1.Sandbox)
 				return func(st *callState) {
+					if x.Spec.ShutdownTime != nil {
+						st.expires = x.Spec.ShutdownTime.Time
+					}
 					if deleted {
-						st.sbx = nil
+						st.sbx, st.gone = x, "sandbox"
 						return
 					}
 					st.sbx = x

@@ -24,10 +24,11 @@ import (
 	"github.com/skillbox-dev/skillbox/manifest"
 )
 
-// Cluster-side backstops: if skillbox dies mid-call, the cluster itself ends and
-// removes the workload this long after the call's own deadline.
+// DefaultBackstop is how long after a call's own deadline the cluster itself ends and
+// removes its workload, should skillbox die mid-call.
+const DefaultBackstop = 60 * time.Second
+
 const (
-	backstop  = 60 * time.Second
 	tmpSize   = "16Mi"
 	nonRootID = int64(65534)
 )
@@ -88,7 +89,7 @@ func (s *Sandbox) podSpec(sp *callSpec) corev1.PodSpec {
 	mem := resource.NewQuantity(sp.lim.Memory, resource.BinarySI)
 	cpu := resource.NewMilliQuantity(int64(math.Ceil(sp.lim.CPU*1000)), resource.DecimalSI)
 	rl := corev1.ResourceList{corev1.ResourceMemory: *mem, corev1.ResourceCPU: *cpu}
-	deadline := int64((sp.lim.Timeout + backstop).Seconds())
+	deadline := int64((sp.lim.Timeout + s.backstop).Seconds())
 	tmp := resource.MustParse(tmpSize)
 	ps := corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
@@ -159,7 +160,7 @@ func (s *Sandbox) workload(sp *callSpec) client.Object {
 	ps := s.podSpec(sp)
 	if s.backend == BackendSandbox {
 		del := sandboxv1.ShutdownPolicyDelete
-		shutdown := metav1.NewTime(time.Now().Add(sp.lim.Timeout + backstop))
+		shutdown := metav1.NewTime(time.Now().Add(sp.lim.Timeout + s.backstop))
 		svc := false
 		return &sandboxv1.Sandbox{
 			ObjectMeta: meta,
@@ -174,8 +175,8 @@ func (s *Sandbox) workload(sp *callSpec) client.Object {
 		}
 	}
 	zero := int32(0)
-	ttl := int32(backstop.Seconds())
-	deadline := int64((sp.lim.Timeout + backstop).Seconds())
+	ttl := int32(s.backstop.Seconds())
+	deadline := int64((sp.lim.Timeout + s.backstop).Seconds())
 	return &batchv1.Job{
 		ObjectMeta: meta,
 		Spec: batchv1.JobSpec{
