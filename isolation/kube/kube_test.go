@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 	sandboxv1 "sigs.k8s.io/agent-sandbox/api/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/skillbox-dev/skillbox/internal/kubetest"
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/manifest"
@@ -462,26 +462,16 @@ func TestRBACDenied(t *testing.T) {
 	needCluster(t)
 	ns := namespace(t)
 	ctx := context.Background()
-	role := func(name string, rules ...rbacv1.PolicyRule) *envtestUser {
+	role := func(name string, rules ...rbacv1.PolicyRule) *rest.Config {
 		t.Helper()
-		r := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Rules: rules}
-		if err := testClient.Create(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		u, err := testEnv.AddUser(envtest.User{Name: name}, nil)
+		cfg, err := kubetest.UserWithRole(ctx, testEnv, testClient, ns, name, rules)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Subjects: []rbacv1.Subject{{Kind: "User", Name: name, APIGroup: rbacv1.GroupName}},
-			RoleRef:  rbacv1.RoleRef{Kind: "Role", Name: name, APIGroup: rbacv1.GroupName}}
-		if err := testClient.Create(ctx, rb); err != nil {
-			t.Fatal(err)
-		}
-		return &envtestUser{u.Config()}
+		return cfg
 	}
 	none := role("skillbox-nothing")
-	if _, err := New(ctx, none.cfg, WithNamespace(ns), WithBackend(BackendJob)); err == nil ||
+	if _, err := New(ctx, none, WithNamespace(ns), WithBackend(BackendJob)); err == nil ||
 		!strings.Contains(err.Error(), "NetworkPolicy") || !strings.Contains(err.Error(), "RBAC") {
 		t.Errorf("New without rights: %v; want a refusal naming the NetworkPolicy and RBAC", err)
 	}
@@ -489,7 +479,7 @@ func TestRBACDenied(t *testing.T) {
 	policiesOnly := role("skillbox-policies",
 		rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "create", "update"}},
 		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets", "pods"}, Verbs: []string{"create", "delete", "deletecollection", "list", "watch"}})
-	sb, err := New(ctx, policiesOnly.cfg, WithNamespace(ns), WithBackend(BackendJob))
+	sb, err := New(ctx, policiesOnly, WithNamespace(ns), WithBackend(BackendJob))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +493,47 @@ func TestRBACDenied(t *testing.T) {
 	assertClean(t, sb) // the call's Secret, made before the refusal, is gone
 }
 
-type envtestUser struct{ cfg *rest.Config }
+// TestDeployRoleSuffices: the Role in deploy/base/rbac.yaml, and nothing more, lets a
+// server run a network-granted call to its end and clean up after it, then drain
+// and close: the least verbs are enough.
+func TestDeployRoleSuffices(t *testing.T) {
+	needCluster(t)
+	ns := namespace(t)
+	ctx := context.Background()
+	role, err := kubetest.RoleFromFile("../../deploy/base/rbac.yaml", "skillbox-skills")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := kubetest.UserWithRole(ctx, testEnv, testClient, ns, "skillbox-deploy", role.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := egress.NewProxy()
+	defer proxy.Close()
+	sb, err := New(ctx, cfg, WithNamespace(ns), WithEgressProxy(proxy, "10.0.0.7:3128", "", map[string]string{"app": "skillbox"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := testCall("deployed", 60*time.Second)
+	call.Grant.Network = []manifest.Origin{{Scheme: "https", Host: "api.example.com", Port: 443}}
+	done := start(sb, ctx, call)
+	setStatus(t, podOf(t, sb, call.ID), terminated(0, "Completed", ""))
+	if o := <-done; o.err != nil {
+		t.Fatalf("call with the deploy Role: %v", o.err)
+	}
+	assertClean(t, sb)
+	other := testCall("drained", 60*time.Second)
+	otherDone := start(sb, ctx, other)
+	podOf(t, sb, other.ID)
+	if err := sb.Drain(ctx, "drained"); err != nil {
+		t.Errorf("drain with the deploy Role: %v", err)
+	}
+	<-otherDone
+	if err := sb.Close(ctx); err != nil {
+		t.Errorf("close with the deploy Role: %v", err)
+	}
+	assertClean(t, sb)
+}
 
 // TestRefusals: what a cluster cannot give is refused before anything is created.
 func TestRefusals(t *testing.T) {

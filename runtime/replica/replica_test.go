@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/skillbox-dev/skillbox/internal/kubetest"
@@ -24,6 +25,7 @@ import (
 )
 
 var (
+	testEnv *envtest.Environment
 	testCfg *rest.Config
 	envErr  error
 )
@@ -38,7 +40,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(m.Run())
 	}
-	testCfg = env.Config
+	testEnv, testCfg = env, env.Config
 	code := m.Run()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "replica tests: stop envtest:", err)
@@ -79,7 +81,7 @@ type replicaOf struct {
 	eng  *engine.Engine
 }
 
-func newReplica(t *testing.T, trust *testkit.Home, ns, name string, pkg string) *replicaOf {
+func newReplica(t *testing.T, cfg *rest.Config, trust *testkit.Home, ns, name string, pkg string) *replicaOf {
 	t.Helper()
 	h := testkit.NewHome(t)
 	if trust != nil {
@@ -98,7 +100,7 @@ func newReplica(t *testing.T, trust *testkit.Home, ns, name string, pkg string) 
 	if _, err := r.eng.Install(context.Background(), pkg, "test"); err != nil {
 		t.Fatal(err)
 	}
-	m, err := replica.Start(context.Background(), testCfg, ns, r.eng, replica.WithName(name))
+	m, err := replica.Start(context.Background(), cfg, ns, r.eng, replica.WithName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +134,17 @@ func TestReplicasShareApprovalsAndKillSwitch(t *testing.T) {
 	first := testkit.NewHome(t)
 	pkg := first.Build(t, testkit.Package{Name: "blocked", Version: "1.0.0", Module: "../../isolation/wasm/testdata/sleep.wasm",
 		Body: "input: {type: object}\noutput: {type: object}\nlimits: {timeout: 60s}\n"})
-	a := newReplica(t, first, ns, "a", pkg)
-	b := newReplica(t, first, ns, "b", pkg)
+	// Replica b has exactly the Role of deploy/base/rbac.yaml, no more.
+	role, err := kubetest.RoleFromFile("../../deploy/base/rbac.yaml", "skillbox-state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bCfg, err := kubetest.UserWithRole(ctx, testEnv, c, ns, "skillbox-state", role.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newReplica(t, testCfg, first, ns, "a", pkg)
+	b := newReplica(t, bCfg, first, ns, "b", pkg)
 
 	if err := b.call(ctx); engine.ReasonOf(err) != engine.ReasonNotApproved {
 		t.Fatalf("call on b before any approval: %v", err)
