@@ -15,7 +15,8 @@ import (
 )
 
 // Sandbox runs calls of skills. Implementations are safe for concurrent use; every
-// call gets a fresh instance (wasm) or a fresh container, and nothing survives it.
+// call gets a fresh instance (wasm), an instance restored to its state after
+// initialisation (a wasm reactor), or a fresh container, and nothing survives it.
 type Sandbox interface {
 	// Run executes one call. On failure it returns a *Error and still fills in the
 	// Result's Logs, Usage and Egress as far as the call got.
@@ -100,6 +101,11 @@ type Mount struct {
 // container, the engine's kill and remove, usually under a second), whether or not
 // the preparation finished; preparation cut short may go on in the background for the
 // next call.
+//
+// A sandbox may start the skill's clock again when preparation that is not the
+// skill's own ends (the wasm sandbox does after compiling a module, so a compile never
+// eats a call's budget); it then reports the wait as Usage.Compile, and Run returns
+// within twice Timeout plus the stop time.
 type Limits struct {
 	Timeout  time.Duration // zero: DefaultTimeout
 	Memory   int64         // bytes; zero: DefaultMemory
@@ -174,7 +180,10 @@ type Result struct {
 
 // Usage is what one call consumed.
 type Usage struct {
+	// Wall is the call's own wall-clock time. A sandbox that had to compile or load
+	// the skill's code first reports that wait as Compile, apart from Wall.
 	Wall           time.Duration
+	Compile        time.Duration
 	PeakMemory     int64
 	OutputBytes    int64
 	Requests       int // requests that went out

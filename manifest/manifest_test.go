@@ -136,7 +136,7 @@ func TestParseBad(t *testing.T) {
 		{"syntax", "name: [x\n", []string{"line 1: did not find expected ',' or ']'"}},
 		{"two documents", goodWasm + "---\n" + goodWasm, []string{"more than one YAML document"}},
 		{"unknown top field", goodWasm + "extra: 1\n", []string{"extra: unknown field (allowed: apiVersion, name, version, description, sandbox, input, output, capabilities, limits)"}},
-		{"unknown nested field", with(t, "    module: module.wasm\n", "    module: module.wasm\n    entry: main\n"), []string{"sandbox.wasm.entry: unknown field (allowed: module, sha256)"}},
+		{"unknown nested field", with(t, "    module: module.wasm\n", "    module: module.wasm\n    entry: main\n"), []string{"sandbox.wasm.entry: unknown field (allowed: module, sha256, kind)"}},
 		{"duplicate key", goodWasm + "name: again\n", []string{"name: duplicate key (first at line 2)"}},
 		{"missing everything", "{}", []string{"apiVersion: required", "name: required", "version: required", "description: required", "sandbox: required: one of wasm or container"}},
 		{"wrong apiVersion", with(t, "apiVersion: skillbox/v1", "apiVersion: skillbox/v2"), []string{`apiVersion: "skillbox/v2": want "skillbox/v1"`}},

@@ -327,7 +327,7 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 		return
 	}
 	if w != nil {
-		wf := p.mapping("sandbox.wasm", w, "module", "sha256")
+		wf := p.mapping("sandbox.wasm", w, "module", "sha256", "kind")
 		if wf == nil {
 			return
 		}
@@ -348,6 +348,14 @@ func (p *parser) sandbox(m *Manifest, n *yaml.Node) {
 				}
 			}
 			ws.SHA256 = s
+		}
+		if s, ok := p.str("sandbox.wasm.kind", wf["kind"], false); ok {
+			switch s {
+			case WasmCommand, WasmReactor:
+			default:
+				p.add("sandbox.wasm.kind", "%q is not a kind; want %s or %s", s, WasmCommand, WasmReactor)
+			}
+			ws.Kind = s
 		}
 		m.Sandbox.Wasm = ws
 		return

@@ -50,11 +50,21 @@ func (s Sandbox) Kind() string {
 	return ""
 }
 
-// WasmSandbox names a WASI preview1 command module inside the package.
+// WasmSandbox names a WASI preview1 module inside the package.
 type WasmSandbox struct {
 	Module string `yaml:"module" json:"module"`
 	SHA256 string `yaml:"sha256" json:"sha256"` // lowercase hex of the module bytes
+	// Kind is WasmCommand or WasmReactor as the author declares it, or "" when the
+	// manifest leaves it to the module's exports. A declared kind the module does
+	// not match is refused at install.
+	Kind string `yaml:"kind,omitempty" json:"kind,omitempty"`
 }
+
+// Kinds of wasm module (sandbox.wasm.kind).
+const (
+	WasmCommand = "command" // exports _start: a fresh instance per call
+	WasmReactor = "reactor" // exports _initialize and skillbox_handle: initialised once, reset after each call
+)
 
 // ContainerSandbox names a container image: a docker-save tarball inside the package or
 // a registry reference pinned by digest.

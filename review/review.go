@@ -25,10 +25,13 @@ const (
 // Report is a skill described for an operator. Signer and the digests are filled in by
 // callers that verified them; empty Signer renders as "unsigned".
 type Report struct {
-	Name           string       `json:"name"`
-	Version        string       `json:"version"`
-	Description    string       `json:"description"`
-	Sandbox        string       `json:"sandbox"` // e.g. "wasm module module.wasm"
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+	Sandbox     string `json:"sandbox"` // e.g. "wasm module module.wasm"
+	// WasmKind is a wasm module's kind: "command" (a fresh instance per call) or
+	// "reactor" (initialised once, reset after every call); "" when unknown.
+	WasmKind       string       `json:"wasmKind,omitempty"`
 	Signer         string       `json:"signer"`
 	ManifestDigest string       `json:"manifestDigest,omitempty"`
 	CodeDigest     string       `json:"codeDigest,omitempty"`
@@ -95,6 +98,7 @@ func Describe(m *manifest.Manifest) Report {
 	switch {
 	case m.Sandbox.Wasm != nil:
 		r.Sandbox = "wasm module " + m.Sandbox.Wasm.Module
+		r.WasmKind = m.Sandbox.Wasm.Kind
 	case m.Sandbox.Container != nil:
 		r.Sandbox = "container image " + m.Sandbox.Container.Image
 	}
@@ -209,6 +213,12 @@ func (r Report) WriteText(w io.Writer) error {
 		code += " " + r.CodeDigest
 	}
 	fmt.Fprintf(&b, "  code:     %s\n", code)
+	switch r.WasmKind {
+	case manifest.WasmCommand:
+		b.WriteString("  kind:     command: a fresh instance for every call\n")
+	case manifest.WasmReactor:
+		b.WriteString("  kind:     reactor: initialised once, reset to that state after every call\n")
+	}
 	if r.Changes != nil && !r.Changes.Empty() {
 		b.WriteString("\n")
 		r.Changes.writeText(&b)

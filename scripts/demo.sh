@@ -7,6 +7,7 @@
 #
 #   make demo                 # or ./scripts/demo.sh
 #   SKILLBOX_DEMO_DOCKER=0 make demo   # skip the container skill
+#   SKILLBOX_DEMO_RUNTIME=runsc make demo   # run it under gVisor
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -196,6 +197,10 @@ fi
 step "starting the server: skillbox serve on unix://\$SKILLBOX_HOME/skillbox.sock (mode 0600)"
 serve_args=()
 ((use_docker)) || serve_args+=(--no-container)
+# SKILLBOX_DEMO_RUNTIME=runsc make demo: the container skill under gVisor (docs/gvisor.md).
+if ((use_docker)) && [[ -n ${SKILLBOX_DEMO_RUNTIME:-} ]]; then
+	serve_args+=(--container-runtime "$SKILLBOX_DEMO_RUNTIME")
+fi
 "$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
 for i in $(seq 150); do

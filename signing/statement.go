@@ -151,29 +151,23 @@ func subjectNames(ss []statementSubject) string {
 // given, WITHOUT checking its signature: it lets an author's tool (pack) notice a
 // bundle left over from before an edit. It is never a verification.
 func StaleBundle(bundleJSON []byte, manifest, code Subject) error {
-	m, err := manifest.normalize()
-	if err != nil {
-		return err
-	}
 	c, err := code.normalize()
 	if err != nil {
 		return err
 	}
-	b, err := parseBundle(bundleJSON)
-	if err != nil {
-		return err
-	}
-	env := b.GetDsseEnvelope()
-	if env == nil {
-		return &VerifyError{Check: CheckBundle, Err: errors.New("bundle holds no DSSE statement")}
-	}
-	return checkStatement(env.GetPayload(), m, &c)
+	return staleStatement(bundleJSON, manifest, &c)
 }
 
 // StaleManifestBundle is StaleBundle for skill.yaml's subject alone, WITHOUT checking
 // the signature: among bundles found beside a package (an OCI artifact's referrers) it
 // picks the ones written for this skill.yaml. It is never a verification.
 func StaleManifestBundle(bundleJSON []byte, manifest Subject) error {
+	return staleStatement(bundleJSON, manifest, nil)
+}
+
+// staleStatement compares the unverified statement of bundleJSON with manifest and,
+// when code is not nil, with code.
+func staleStatement(bundleJSON []byte, manifest Subject, code *Subject) error {
 	m, err := manifest.normalize()
 	if err != nil {
 		return err
@@ -186,5 +180,5 @@ func StaleManifestBundle(bundleJSON []byte, manifest Subject) error {
 	if env == nil {
 		return &VerifyError{Check: CheckBundle, Err: errors.New("bundle holds no DSSE statement")}
 	}
-	return checkStatement(env.GetPayload(), m, nil)
+	return checkStatement(env.GetPayload(), m, code)
 }

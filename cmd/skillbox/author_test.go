@@ -214,6 +214,35 @@ func TestAuthorWorkflow(t *testing.T) {
 		}
 		failsWith(t, "image.tar", "pack", dir)
 	})
+
+	t.Run("reactor", func(t *testing.T) {
+		if _, stderr, code := skillbox(t, "init", "rx", "--reactor"); code != 0 {
+			t.Fatalf("init --reactor: %s", stderr)
+		}
+		failsWith(t, "--reactor is a kind of wasm skill", "init", "rx2", "--reactor", "--container")
+		dir := filepath.Join(work, "rx")
+		mk := string(authorRead(t, filepath.Join(dir, "Makefile")))
+		if !strings.Contains(mk, "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .") {
+			t.Errorf("Makefile:\n%s", mk)
+		}
+		goTool(t, dir, nil, "test", "./...")
+		goTool(t, dir, []string{"GOOS=wasip1", "GOARCH=wasm"}, "build", "-buildmode=c-shared", "-o", "module.wasm", ".")
+		if _, stderr, code := skillbox(t, "pack", "rx"); code != 0 {
+			t.Fatalf("pack: %s", stderr)
+		}
+		stdout, stderr, code := skillbox(t, "review", "rx")
+		if code != 0 || !strings.Contains(stdout, "kind:     reactor: initialised once, reset to that state after every call") {
+			t.Errorf("review: %s%s", stdout, stderr)
+		}
+		stdout, stderr, code = skillbox(t, "run", "rx", "--input", `{"name":"Ada"}`, "--json")
+		if code != 0 || !strings.Contains(stdout, `"greeting":"Hello, Ada!"`) {
+			t.Fatalf("run: %s%s", stdout, stderr)
+		}
+		stdout, _, code = skillbox(t, "run", "rx", "--input", `{"name":""}`)
+		if code == 0 {
+			t.Errorf("a failing reactor call succeeded: %s", stdout)
+		}
+	})
 }
 
 func authorRead(t *testing.T, name string) []byte {

@@ -18,13 +18,16 @@ func initCommand() *cli.Command {
 		Name:      "init",
 		Usage:     "scaffold a skill: manifest, main program, test, build files",
 		ArgsUsage: "NAME",
-		UsageText: "skillbox init NAME [--container] [--dir PARENT]\n\n" +
+		UsageText: "skillbox init NAME [--container | --reactor] [--dir PARENT]\n\n" +
 			"Example:\n  skillbox init hello && cd hello && go test ./... && make && skillbox pack .",
 		Description: "Creates PARENT/NAME with skill.yaml, main.go (plain Go: JSON on stdin, JSON on stdout,\n" +
 			"logs on stderr), main_test.go, go.mod, a Makefile and a README. The default builds a\n" +
-			"WASI module; --container builds a static binary in a FROM scratch image instead.",
+			"WASI module; --reactor builds it as a WASI reactor (initialised once, reset after every\n" +
+			"call: no start-up cost per call); --container builds a static binary in a FROM scratch\n" +
+			"image instead.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "container", Usage: "scaffold a container skill instead of a wasm one"},
+			&cli.BoolFlag{Name: "reactor", Usage: "scaffold a wasm reactor: initialised once, reset after every call"},
 			&cli.StringFlag{Name: "dir", Value: ".", Usage: "create the skill directory under `PARENT`"},
 		},
 		Action: func(c *cli.Context) error {
@@ -36,8 +39,11 @@ func initCommand() *cli.Command {
 			if err := manifest.CheckName(name); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
+			if c.Bool("container") && c.Bool("reactor") {
+				return errors.New("init: --reactor is a kind of wasm skill; it does not go with --container")
+			}
 			dir := filepath.Join(c.String("dir"), name)
-			if err := scaffold(dir, name, c.Bool("container")); err != nil {
+			if err := scaffold(dir, name, c.Bool("container"), c.Bool("reactor")); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
 			fmt.Fprintf(c.App.Writer, "created %s\nnext: make -C %s   (tests, builds, and fills the code digest into skill.yaml)\n", dir, dir)
@@ -47,7 +53,7 @@ func initCommand() *cli.Command {
 }
 
 // scaffold writes a new skill directory; it refuses to touch an existing one.
-func scaffold(dir, name string, container bool) error {
+func scaffold(dir, name string, container, reactor bool) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s already exists", dir)
@@ -66,6 +72,12 @@ func scaffold(dir, name string, container bool) error {
 		files["Makefile"] = scaffoldMakeContainer
 		files["README.md"] = scaffoldReadmeContainer
 		files[".dockerignore"] = "*\n!skill\n"
+	} else if reactor {
+		files["skill.yaml"] = strings.Replace(scaffoldManifestWasm, "    module: module.wasm\n",
+			"    module: module.wasm\n    kind: reactor # initialised once; reset after every call\n", 1)
+		files["reactor.go"] = scaffoldReactor
+		files["Makefile"] = scaffoldMakeReactor
+		files["README.md"] = scaffoldReadmeReactor
 	} else {
 		files["skill.yaml"] = scaffoldManifestWasm
 		files["Makefile"] = scaffoldMakeWasm
@@ -231,6 +243,52 @@ pack: module.wasm
 
 .PHONY: all test pack
 `
+
+const scaffoldReactor = `//go:build wasip1
+
+package main
+
+import (
+	"log"
+	"os"
+)
+
+// handle serves one call when the skill is built as a reactor (see the Makefile):
+// skillbox runs the program's initialisation once, then calls handle once per call with
+// stdin and stdout bound to that call, and puts the module's memory back to its state
+// after initialisation before the next call. So work done in init (tables, parsed
+// data) is paid once, and nothing one call leaves behind is seen by the next. main is
+// not run in a reactor.
+//
+//go:wasmexport skillbox_handle
+func handle() int32 {
+	log.SetFlags(0)
+	if err := run(os.Stdin, os.Stdout); err != nil {
+		log.Print(err) // stderr: the operator's log, not the answer
+		return 1
+	}
+	return 0
+}
+`
+
+const scaffoldMakeReactor = `# make: test, build the WASI reactor, and fill its digest into skill.yaml (skillbox pack).
+all: test pack
+
+module.wasm: $(wildcard *.go) go.mod $(wildcard go.sum)
+	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .
+
+test:
+	go test ./...
+
+pack: module.wasm
+	skillbox pack .
+
+.PHONY: all test pack
+`
+
+const scaffoldReadmeReactor = "# NAME\n\nA skillbox skill (WASI reactor: initialised once, reset after every call). Build, test and pack:\n\n" +
+	"```sh\ngo test ./...\nGOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .\nskillbox pack .\n" +
+	"skillbox run . --input '{\"name\":\"Ada\"}'\n```\n"
 
 const scaffoldMakeContainer = `# make: test, build a static binary, put it in a FROM scratch image, save the image,
 # and fill its ID into skill.yaml (skillbox pack).

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
@@ -72,6 +74,12 @@ func reviewDir(c *cli.Context, dir, verifyHint string) error {
 		return fmt.Errorf("review: %s", authorError(err))
 	}
 	r := review.Describe(p.Manifest)
+	if w := p.Manifest.Sandbox.Wasm; w != nil && r.WasmKind == "" {
+		// Not declared: the module's exports say.
+		if code, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(w.Module))); err == nil {
+			r.WasmKind, _ = wasm.KindOf(code)
+		}
+	}
 	r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
 	r.CodeDigest = p.CodeDigest().String()
 	if p.HasBundle {

@@ -63,7 +63,10 @@ type runOutput struct {
 }
 
 type runUsage struct {
-	WallMs          float64 `json:"wallMs"`
+	WallMs float64 `json:"wallMs"`
+	// CompileMs is the time the call waited for its code to be compiled, apart from
+	// wallMs (present only when it had to wait).
+	CompileMs       float64 `json:"compileMs,omitempty"`
 	PeakMemoryBytes int64   `json:"peakMemoryBytes"`
 	OutputBytes     int64   `json:"outputBytes"`
 	Requests        int     `json:"requests"`
@@ -218,6 +221,7 @@ func resultOutput(res *engine.Result) runOutput {
 		Logs:   string(res.Logs),
 		Usage: runUsage{
 			WallMs:          float64(res.Usage.Wall.Microseconds()) / 1000,
+			CompileMs:       float64(res.Usage.Compile.Microseconds()) / 1000,
 			PeakMemoryBytes: res.Usage.PeakMemory,
 			OutputBytes:     res.Usage.OutputBytes,
 			Requests:        res.Usage.Requests,

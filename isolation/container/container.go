@@ -117,6 +117,8 @@ type Sandbox struct {
 	nofile     int64
 	noReap     bool
 	noFirewall bool
+	runtime    string // OCI runtime (WithRuntime); New resolves "" to the engine's default
+	gvisor     bool   // the runtime is gVisor's runsc
 	log        *slog.Logger
 
 	watchArgv    []string      // WithWatchdog; empty: none
@@ -194,6 +196,10 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoEngine, err)
 	}
 	s.cli.NegotiateAPIVersion(pctx)
+	if err := s.resolveRuntime(pctx); err != nil {
+		s.closeClient()
+		return nil, err
+	}
 	s.host, _ = os.Hostname()
 	// The pid in the name lets a later start tell a dead process's directory.
 	dir, err := os.MkdirTemp("", tempPrefix+s.pid+"-")

@@ -63,7 +63,7 @@ func (f *contractFactory) New(t *testing.T) isolation.Sandbox {
 	if env.noFirewall != nil {
 		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
-	sb, err := New(context.Background(), opts...)
+	sb, err := New(context.Background(), withTestRuntime(opts)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

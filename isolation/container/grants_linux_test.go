@@ -463,7 +463,7 @@ func TestGrantInertAsNonRootServer(t *testing.T) {
 
 // grantChild is the server's side of TestGrantInertAsNonRootServer, run as serverUID.
 func grantChild(t *testing.T, dir string) {
-	s, err := New(context.Background(), WithoutReap(), WithoutHostFirewallUnsafe())
+	s, err := New(context.Background(), withTestRuntime([]Option{WithoutReap(), WithoutHostFirewallUnsafe()})...)
 	if err != nil {
 		t.Fatalf("New as uid %d: %v", os.Getuid(), err)
 	}

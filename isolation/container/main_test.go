@@ -38,6 +38,19 @@ var env struct {
 	noFirewall error
 }
 
+// runtimeEnv names the OCI runtime the container tests run under (e.g. runsc); empty
+// is the engine's default. `make test` runs this package's tests once with it unset
+// and once with runsc.
+const runtimeEnv = "SKILLBOX_CONTAINER_RUNTIME"
+
+// withTestRuntime adds the runtime runtimeEnv names, if any, to a sandbox's options.
+func withTestRuntime(opts []Option) []Option {
+	if rt := os.Getenv(runtimeEnv); rt != "" {
+		return append(opts, WithRuntime(rt))
+	}
+	return opts
+}
+
 func TestMain(m *testing.M) {
 	// The test binary also plays a watchdog and a server to be killed (watchdog_test.go).
 	if len(os.Args) > 1 {
@@ -63,8 +76,19 @@ func TestMain(m *testing.M) {
 			env.err = err
 			return m.Run()
 		}
-		env.cli = cli
 		defer cli.Close()
+		if rt := os.Getenv(runtimeEnv); rt != "" {
+			info, err := cli.Info(ctx)
+			if err == nil && info.Runtimes[rt].Path == "" {
+				err = fmt.Errorf("the engine has no runtime %q (scripts/docker-runsc.sh registers runsc)", rt)
+			}
+			if err != nil {
+				env.err = err // every test skips, or fails under SKILLBOX_REQUIRE_DOCKER=1
+				return m.Run()
+			}
+			fmt.Fprintf(os.Stderr, "container tests: OCI runtime %s (%s)\n", rt, runtimeEnv)
+		}
+		env.cli = cli
 		if err := iptables(ctx, "-S", "INPUT"); err != nil {
 			env.noFirewall = err
 			fmt.Fprintf(os.Stderr, "WARNING: host firewall tests will skip: %v\n", err)
@@ -77,7 +101,9 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		env.binDir = dir
 		env.hostile = fmt.Sprintf("skillbox-test/hostile:%d", os.Getpid())
-		env.hostileID, err = buildImage(ctx, cli, "./testdata/hostile", "hostile", env.hostile, "")
+		// /owned: a file of the skill's user, which only the read-only root keeps it from
+		// writing.
+		env.hostileID, err = buildImage(ctx, cli, "./testdata/hostile", "hostile", env.hostile, "COPY --chown=65534:65534 hostile /owned\n")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "build test image:", err)
 			return 1
@@ -202,7 +228,7 @@ func newSandbox(t testing.TB, opts ...Option) *Sandbox {
 	if env.noFirewall != nil {
 		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
-	s, err := New(context.Background(), opts...)
+	s, err := New(context.Background(), withTestRuntime(opts)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

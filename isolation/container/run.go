@@ -246,8 +246,9 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout 
 		cfg.Entrypoint = strslice.StrSlice(sp.Command)
 		cfg.Cmd = strslice.StrSlice{}
 	}
-	pids := s.pids
+	pids := s.pidsLimit()
 	hc := &container.HostConfig{
+		Runtime:        s.runtime,
 		NetworkMode:    "none",
 		CapDrop:        strslice.StrSlice{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges:true"},
@@ -451,7 +452,14 @@ func (s *Sandbox) oomKilled(ctx context.Context, id string, code int64) bool {
 // ctxErr turns the end of the call's context into its reason.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
-		return err
+		// A dial or read bounded by the context's deadline can fail with "i/o timeout"
+		// an instant before the context itself reports it: past the deadline, the
+		// failure is the deadline's.
+		dl, ok := ctx.Deadline()
+		if !ok || time.Now().Before(dl) {
+			return err
+		}
+		<-ctx.Done()
 	}
 	if errors.Is(context.Cause(ctx), errTimeout) {
 		return &isolation.Error{Reason: isolation.ReasonTimeout, Msg: "call exceeded its time limit; container killed", Err: err}

@@ -59,7 +59,7 @@ func serverChild(args []string) int {
 	if args[1] == "nofirewall" {
 		opts = append(opts, WithoutHostFirewallUnsafe())
 	}
-	s, err := New(ctx, opts...)
+	s, err := New(ctx, withTestRuntime(opts)...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

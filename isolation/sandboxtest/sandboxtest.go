@@ -151,7 +151,20 @@ func SkillDir(t testing.TB) string {
 // functions (and so makes it need a network grant).
 func BuildSkill(t testing.TB, goos, goarch, out string, tags ...string) {
 	t.Helper()
-	args := []string{"build", "-trimpath", "-o", out}
+	build(t, goos, goarch, out, nil, tags)
+}
+
+// BuildReactorSkill builds the suite's skill program as a WASI reactor
+// (-buildmode=c-shared): _initialize once, then its skillbox_handle export once per
+// call, for a sandbox that keeps initialised instances.
+func BuildReactorSkill(t testing.TB, out string, tags ...string) {
+	t.Helper()
+	build(t, "wasip1", "wasm", out, []string{"-buildmode=c-shared"}, tags)
+}
+
+func build(t testing.TB, goos, goarch, out string, flags, tags []string) {
+	t.Helper()
+	args := append([]string{"build", "-trimpath", "-o", out}, flags...)
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
@@ -237,6 +250,14 @@ func (s *suite) skill(t *testing.T, b Behaviour) isolation.Skill {
 	sk, ok := s.skills[b]
 	if !ok {
 		sk = s.f.Skill(t, b)
+		// Made ready first, as install does for an installed skill, so that a case's
+		// budget is its call's (compiling a Go module can take a minute on a loaded
+		// machine). "timeout covers preparation" uses an unprepared skill instead.
+		if p, isPreparer := s.sb.(isolation.Preparer); isPreparer {
+			if err := p.Prepare(context.Background(), sk); err != nil {
+				t.Fatalf("prepare the %v skill: %v", b, err)
+			}
+		}
 		s.skills[b] = sk
 	}
 	return sk

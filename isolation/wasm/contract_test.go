@@ -134,3 +134,54 @@ func firstLine(s string) string {
 // StopTime: a wasm call ends as soon as its context does; the rest is slack for a
 // loaded machine running the race detector.
 func (f *contractFactory) StopTime() time.Duration { return 3 * time.Second }
+
+// TestContractReactor runs the contract suite against the same program built as a
+// reactor, with every call allowed to use the pool (its Granted is its Limits): the
+// budgets, the cancel and the kill switch hold for pooled instances as for fresh ones.
+func TestContractReactor(t *testing.T) {
+	sandboxtest.Run(t, &reactorFactory{})
+}
+
+type reactorFactory struct {
+	contractFactory
+	rxOnce sync.Once
+}
+
+func (f *reactorFactory) build(t *testing.T) {
+	f.rxOnce.Do(func() {
+		f.dir = filepath.Join(env.dir, "contract-reactor")
+		if err := os.MkdirAll(f.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sandboxtest.BuildReactorSkill(t, filepath.Join(f.dir, "plain.wasm"))
+		sandboxtest.BuildReactorSkill(t, filepath.Join(f.dir, "net.wasm"), "skillbox_net")
+		f.plain = skillAt(t, f.dir, "plain.wasm")
+		f.networed = skillAt(t, f.dir, "net.wasm")
+		f.once.Do(func() {}) // contractFactory.build must not rebuild as commands
+	})
+	if f.plain.Digest == "" {
+		t.Fatal("the contract reactor was not built")
+	}
+}
+
+func (f *reactorFactory) New(t *testing.T) isolation.Sandbox {
+	return pooledSandbox{f.contractFactory.New(t).(*wasm.Sandbox)}
+}
+
+func (f *reactorFactory) Skill(t *testing.T, b sandboxtest.Behaviour) isolation.Skill {
+	f.build(t)
+	return f.contractFactory.Skill(t, b)
+}
+
+func (f *reactorFactory) Unprepared(t *testing.T) isolation.Skill {
+	f.build(t)
+	return f.contractFactory.Unprepared(t)
+}
+
+// pooledSandbox lets every call with a budget use the pool, as the engine's calls do.
+type pooledSandbox struct{ *wasm.Sandbox }
+
+func (s pooledSandbox) Run(ctx context.Context, call isolation.Call) (isolation.Result, error) {
+	call.Granted = call.Limits
+	return s.Sandbox.Run(ctx, call)
+}

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,18 +21,19 @@ import (
 type rootFS struct {
 	root     *os.Root
 	writable bool
+	files    *fileTracker // nil: not tracked
 }
 
 // newMountFS opens dir as a root; read-only unless writable. A read-only mount is
 // refused writes twice over: wazero's ReadFS refuses the mutating calls, and OpenFile
 // here refuses every flag that changes the directory, since ReadFS lets an open with
 // read rights plus O_TRUNC or O_CREAT through.
-func newMountFS(dir string, writable bool) (experimentalsys.FS, *os.Root, error) {
+func newMountFS(dir string, writable bool, files *fileTracker) (experimentalsys.FS, *os.Root, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	var f experimentalsys.FS = &rootFS{root: root, writable: writable}
+	var f experimentalsys.FS = &rootFS{root: root, writable: writable, files: files}
 	if !writable {
 		f = &sysfs.ReadFS{FS: f}
 	}
@@ -110,7 +112,83 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	// hands over the file just opened, later ones (rewinding a directory) reopen it
 	// read-only inside the same root.
 	adapted := sysfs.AdaptFS{FS: &openedFS{root: r.root, f: f}}
-	return adapted.OpenFile(name, flag, perm)
+	file, e := adapted.OpenFile(name, flag, perm)
+	if e != 0 || r.files == nil {
+		return file, e
+	}
+	return r.files.track(file, name == "."), 0
+}
+
+// fileTracker counts the files a guest holds open through its mounts (a preopened
+// directory is one), so that a pooled instance that ends a call with another set of
+// open files than it had after _initialize is discarded, never reused: wazero's file
+// table cannot be read or restored from outside.
+type fileTracker struct {
+	mu      sync.Mutex
+	live    int    // files open now
+	roots   int    // of which a mount's root, which wazero opens when first used
+	epoch   uint64 // bumped by mark
+	mark    int    // live at the last mark
+	tainted bool   // a file opened before the last mark was closed
+}
+
+type trackedFile struct {
+	experimentalsys.File
+	t      *fileTracker
+	epoch  uint64
+	root   bool
+	closed bool
+}
+
+func (t *fileTracker) track(f experimentalsys.File, root bool) experimentalsys.File {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.live++
+	if root {
+		t.roots++
+	}
+	return &trackedFile{File: f, t: t, epoch: t.epoch, root: root}
+}
+
+// Close implements experimentalsys.File.
+func (f *trackedFile) Close() experimentalsys.Errno {
+	f.t.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		f.t.live--
+		if f.root {
+			f.t.roots--
+		}
+		if f.epoch < f.t.epoch {
+			f.t.tainted = true
+		}
+	}
+	f.t.mu.Unlock()
+	return f.File.Close()
+}
+
+// setMark records the files open now as the instance's own: the state every call
+// must end in.
+func (t *fileTracker) setMark() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.epoch++
+	t.mark = t.live
+	t.tainted = false
+}
+
+// atMark reports whether exactly the files open at the mark are open.
+func (t *fileTracker) atMark() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live == t.mark && !t.tainted
+}
+
+// onlyRoots reports whether the only files open are mount roots.
+func (t *fileTracker) onlyRoots() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live == t.roots
 }
 
 type openedFS struct {

@@ -68,11 +68,23 @@ func watSkill(tb testing.TB, name string) isolation.Skill {
 // goSkill builds testdata/guests/NAME for wasip1 once per test run.
 func goSkill(tb testing.TB, name string) isolation.Skill {
 	tb.Helper()
+	return buildGuest(tb, name)
+}
+
+// goReactor builds testdata/guests/NAME as a WASI reactor once per test run.
+func goReactor(tb testing.TB, name string) isolation.Skill {
+	tb.Helper()
+	return buildGuest(tb, name, "-buildmode=c-shared")
+}
+
+func buildGuest(tb testing.TB, name string, flags ...string) isolation.Skill {
+	tb.Helper()
 	out := name + ".wasm"
 	env.mu.Lock()
 	err, done := env.built[name]
 	if !done {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(env.dir, out), "./testdata/guests/"+name)
+		args := append(append([]string{"build"}, flags...), "-o", filepath.Join(env.dir, out), "./testdata/guests/"+name)
+		cmd := exec.Command("go", args...)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if b, berr := cmd.CombinedOutput(); berr != nil {
 			err = fmt.Errorf("build guest %s: %v\n%s", name, berr, b)

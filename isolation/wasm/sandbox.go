@@ -1,6 +1,8 @@
-// Package wasm is the wazero sandbox: WASI preview1 command modules compiled once per
-// digest, a fresh anonymous instance per call, no ambient authority, and per-call
-// budgets for time, memory, output, logs and outbound requests.
+// Package wasm is the wazero sandbox: WASI preview1 modules compiled once per digest,
+// no ambient authority, and per-call budgets for time, memory, output, logs and
+// outbound requests. A command module (_start) gets a fresh anonymous instance per
+// call; a reactor module (_initialize and skillbox_handle) is initialised once per
+// instance and put back to its post-initialisation state after every call (pool.go).
 package wasm
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -40,6 +43,10 @@ type Sandbox struct {
 	modules sync.Map
 	// compiling counts compilations running on their own; Close waits for them.
 	compiling sync.WaitGroup
+	// pools holds warm reactor instances; nil when pooling is off.
+	pools *pools
+	// reuseWithoutResetUnsafe is set by tests only (export_test.go), for controls.
+	reuseWithoutResetUnsafe bool
 }
 
 var _ isolation.Sandbox = (*Sandbox)(nil)
@@ -51,6 +58,8 @@ type config struct {
 	cacheDir string
 	resolver egress.Resolver
 	logger   *slog.Logger
+	pool     PoolOptions
+	noPool   bool
 }
 
 // WithCacheDir keeps compiled code on disk under dir, so a restart does not recompile.
@@ -101,13 +110,20 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	return &Sandbox{runtime: r, cache: cache, resolver: c.resolver, logger: c.logger, base: base}, nil
+	sb := &Sandbox{runtime: r, cache: cache, resolver: c.resolver, logger: c.logger, base: base}
+	if !c.noPool {
+		sb.pools = newPools(c.pool)
+	}
+	return sb, nil
 }
 
 // Close releases the runtime and every compiled module, after the compilations under
 // way have ended.
 func (s *Sandbox) Close(ctx context.Context) error {
 	s.compiling.Wait()
+	if s.pools != nil {
+		s.pools.close()
+	}
 	err := s.runtime.Close(ctx)
 	if cerr := s.cache.Close(ctx); err == nil {
 		err = cerr
@@ -122,6 +138,8 @@ type module struct {
 	err      error
 	usesNet  bool   // imports the skillbox host module
 	minMem   uint64 // declared minimum memory in bytes
+	kind     string // KindCommand or KindReactor
+	plan     *reactorPlan
 
 	cfgOnce sync.Once
 	cfgName string
@@ -228,6 +246,21 @@ func (m *module) build(ctx context.Context, r wazero.Runtime, skill isolation.Sk
 	if code, err = capTables(code); err != nil {
 		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "module tables", Err: err}
 	}
+	declared := ""
+	if skill.Manifest != nil && skill.Manifest.Sandbox.Wasm != nil {
+		declared = skill.Manifest.Sandbox.Wasm.Kind
+	}
+	if m.kind, err = KindOf(code); err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "module exports", Err: err}
+	}
+	if declared != "" && declared != m.kind {
+		return isolation.Errorf(isolation.ReasonInvalidModule, "the manifest says sandbox.wasm.kind %s but the module is a %s", declared, m.kind)
+	}
+	if m.kind == KindReactor {
+		if code, m.plan, err = rewriteReactor(code); err != nil {
+			return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "read reactor module", Err: err}
+		}
+	}
 	cm, err := r.CompileModule(ctx, code)
 	if err != nil {
 		return &isolation.Error{Reason: isolation.ReasonInvalidModule, Msg: "compile module", Err: err}
@@ -259,8 +292,19 @@ func (m *module) inspect(cm wazero.CompiledModule) error {
 	if len(cm.ImportedMemories()) > 0 {
 		return isolation.Errorf(isolation.ReasonInvalidModule, "module imports a memory; it must define its own")
 	}
-	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
-		return isolation.Errorf(isolation.ReasonInvalidModule, "module exports no _start: not a WASI command")
+	exports := cm.ExportedFunctions()
+	switch m.kind {
+	case KindCommand:
+		if f, ok := exports["_start"]; !ok || len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+			return isolation.Errorf(isolation.ReasonInvalidModule, "module exports no _start: not a WASI command")
+		}
+	case KindReactor:
+		if f := exports[exportInitialize]; len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+			return isolation.Errorf(isolation.ReasonInvalidModule, "the reactor's %s must take and return nothing", exportInitialize)
+		}
+		if f := exports[exportHandle]; len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 1 || f.ResultTypes()[0] != api.ValueTypeI32 {
+			return isolation.Errorf(isolation.ReasonInvalidModule, "the reactor's %s must take nothing and return an i32 exit status", exportHandle)
+		}
 	}
 	for _, mem := range cm.ExportedMemories() {
 		m.minMem = max(m.minMem, uint64(mem.Min())<<16)
@@ -268,8 +312,11 @@ func (m *module) inspect(cm wazero.CompiledModule) error {
 	return nil
 }
 
-// Run executes one call in a fresh instance. Zero limits are isolation's defaults, and
-// the timeout runs from here, over the module's compilation too (isolation.Limits).
+// Run executes one call: a command in a fresh instance, a reactor in a pooled
+// instance restored to its post-initialisation state (or a fresh one). Zero limits
+// are isolation's defaults. Waiting for the module's compilation is bounded by the
+// timeout but not charged to it: the budget starts again when the module is ready,
+// and the wait is reported as Usage.Compile, apart from Usage.Wall.
 func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.Result, err error) {
 	start := time.Now()
 	defer func() { res.Usage.Wall = time.Since(start) }()
@@ -285,9 +332,22 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	m, err := s.compile(ctx, call.Skill)
 	if err != nil {
 		if r := isolation.ReasonOf(err); r == isolation.ReasonTimeout || r == isolation.ReasonCanceled {
-			return res, ended(context.Cause(ctx), lim.Timeout) // the budget in the words
+			err = ended(context.Cause(ctx), lim.Timeout) // the budget in the words
+			if ie, ok := err.(*isolation.Error); ok && ie.Reason == isolation.ReasonTimeout && context.Cause(ctx) == causeTimeout {
+				ie.Msg += " while the module was still compiling (the compilation goes on for the next call)"
+			}
 		}
+		res.Usage.Compile = time.Since(start)
+		start = time.Now()
 		return res, err
+	}
+	if waited := time.Since(start); waited > time.Millisecond {
+		// The compilation is not the skill's: its budget starts now.
+		res.Usage.Compile = waited
+		if t.Stop() {
+			t.Reset(lim.Timeout)
+		}
+		start = time.Now()
 	}
 	if m.usesNet && len(call.Grant.Network) == 0 {
 		return res, isolation.Errorf(isolation.ReasonNotGranted, "module imports the %s network functions but the call has no network grant", hostModule)
@@ -330,6 +390,15 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		}
 	}()
 
+	if m.kind == KindReactor {
+		runErr := s.runReactor(ctx, m, call, lim, st)
+		res.Output = stdout.buf
+		if runErr == nil && !stdout.over && !stderr.over && context.Cause(ctx) == nil {
+			return res, nil
+		}
+		return res, classify(ctx, lim.Timeout, runErr, mem, stdout, stderr)
+	}
+
 	name := ""
 	if call.Skill.Manifest != nil {
 		name = call.Skill.Manifest.Name
@@ -347,7 +416,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, closeFS, err := mountFS(call.Grant.Files)
+		fsc, closeFS, err := mountFS(call.Grant.Files, nil)
 		if err != nil {
 			return res, err
 		}
@@ -365,6 +434,65 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		return res, nil
 	}
 	return res, classify(ctx, lim.Timeout, runErr, mem, stdout, stderr)
+}
+
+// runReactor serves the call with a reactor instance: a pooled one when the call may
+// use the pool (its memory budget is the one granted), else a fresh one. It returns
+// the guest's error, with a non-zero exit status as a *sys.ExitError, and leaves the
+// memory's peak and budget hit in st.mem: the instance itself may serve another call
+// as soon as it is back in the pool. It goes back only after a call that ended
+// cleanly and a complete reset.
+func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call, lim isolation.Limits, st *callState) error {
+	memLimit := st.mem.limit
+	pooled := s.pools != nil && m.plan != nil && m.plan.unpoolable == "" &&
+		call.Granted.Memory > 0 && call.Granted.WithDefaults().Memory == lim.Memory
+	var key string
+	var inst *instance
+	if pooled {
+		key = poolKey(call, memLimit)
+		inst = s.pools.get(key)
+	}
+	if inst == nil {
+		// A new instance: its _initialize runs within this call, bound to it.
+		var err error
+		if inst, err = s.newInstance(ctx, m, call, st, memLimit, pooled); err != nil {
+			st.mem.peak, st.mem.hit, st.mem.refusedInitial = inst.mem.peak, inst.mem.hit, inst.mem.refusedInitial
+			return err
+		}
+		if pooled {
+			inst.gen = s.pools.poolFor(key, skillName(call))
+		}
+	} else {
+		inst.bind(ctx, st, call.Input)
+	}
+	inst.mem.peak = uint64(len(inst.mem.buf))
+	res, err := inst.handle.Call(ctx)
+	st.mem.peak, st.mem.hit = inst.mem.peak, inst.mem.hit
+	inst.unbind()
+	if err == nil && res[0] != 0 {
+		err = sys.NewExitError(uint32(res[0]))
+	}
+	clean := err == nil && !st.stdout.over && !st.stderr.over && !st.mem.hit && context.Cause(ctx) == nil
+	if pooled && clean {
+		why := ""
+		if !s.reuseWithoutResetUnsafe {
+			why = inst.reset()
+		}
+		if why == "" {
+			s.pools.put(key, inst)
+			return nil
+		}
+		s.logger.Debug("reactor instance discarded", "skill", skillName(call), "why", why)
+	}
+	inst.close()
+	return err
+}
+
+func skillName(call isolation.Call) string {
+	if call.Skill.Manifest != nil {
+		return call.Skill.Manifest.Name
+	}
+	return ""
 }
 
 // sleep is the guest's sleep: like time.Sleep, but it returns as soon as the call's
@@ -462,7 +590,7 @@ func firstLine(s string) string {
 
 // mountFS builds the guest's file system from the granted mounts, each on its own
 // os.Root. The returned func closes the roots.
-func mountFS(mounts []isolation.Mount) (wazero.FSConfig, func(), error) {
+func mountFS(mounts []isolation.Mount, files *fileTracker) (wazero.FSConfig, func(), error) {
 	fsc := wazero.NewFSConfig()
 	roots := make([]*os.Root, 0, len(mounts))
 	closeAll := func() {
@@ -471,7 +599,7 @@ func mountFS(mounts []isolation.Mount) (wazero.FSConfig, func(), error) {
 		}
 	}
 	for _, mt := range mounts {
-		f, root, err := newMountFS(mt.Host, mt.Access == manifest.AccessReadWrite)
+		f, root, err := newMountFS(mt.Host, mt.Access == manifest.AccessReadWrite, files)
 		if err != nil {
 			closeAll()
 			return nil, nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "open granted directory for " + mt.Guest, Err: err}

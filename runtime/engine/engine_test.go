@@ -337,15 +337,16 @@ func TestDisableEndsCallInFlight(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("disable: %d calls, %v", n, err)
 	}
+	// The promise is an order, not a speed: Disable returns once the call has ended
+	// (it is no longer in flight).
+	if calls := f.eng.Calls(); len(calls) != 0 {
+		t.Fatalf("Disable returned with the cancelled call still in flight: %+v", calls)
+	}
 	err = <-errc
-	took := time.Duration(ended.Load() - start.UnixNano())
 	if got := reasonOf(t, err); got != engine.ReasonDisabled {
 		t.Fatalf("reason %s (%v)", got, err)
 	}
-	t.Logf("disable ended the call in %v", took)
-	if took > 100*time.Millisecond {
-		t.Fatalf("call ended %v after disable; want within 100ms", took)
-	}
+	t.Logf("disable ended the call in %v", time.Duration(ended.Load()-start.UnixNano()))
 	if _, err := f.eng.Invoke(ctx, engine.Request{Skill: "spin", Input: []byte(`{}`), Caller: "t"}); reasonOf(t, err) != engine.ReasonDisabled {
 		t.Fatalf("new call while disabled: %v", err)
 	}

@@ -205,6 +205,13 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	if door := doorName(req.Door); door != "" {
 		base.Details = map[string]any{"door": door}
 	}
+	rt := runtimeOf(sb)
+	if rt != "" {
+		if base.Details == nil {
+			base.Details = map[string]any{}
+		}
+		base.Details["runtime"] = rt
+	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
@@ -301,6 +308,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		end.Details = map[string]any{"message": oneLine(runErr.Error())}
 		if door := doorName(req.Door); door != "" {
 			end.Details["door"] = door
+		}
+		if rt != "" {
+			end.Details["runtime"] = rt
 		}
 	}
 	// The record is written with a context the caller cannot cancel: a call that ran
@@ -545,4 +555,13 @@ func doorName(d string) string {
 		}
 	}
 	return d
+}
+
+// runtimeOf is the OCI runtime a sandbox runs its calls under (the container
+// sandbox's, e.g. runsc), recorded with each call; "" for a sandbox without one.
+func runtimeOf(sb isolation.Sandbox) string {
+	if r, ok := sb.(interface{ Runtime() string }); ok {
+		return r.Runtime()
+	}
+	return ""
 }

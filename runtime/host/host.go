@@ -43,6 +43,10 @@ type Options struct {
 	// can then reach any service the host runs on the network's gateway address or on
 	// 0.0.0.0.
 	NoHostFirewallUnsafe bool
+	// ContainerRuntime is the Docker engine's OCI runtime that runs container skills,
+	// e.g. "runsc" (gVisor, docs/gvisor.md); empty is the engine's default (runc). A
+	// name the engine does not list fails Open, naming those it does.
+	ContainerRuntime string
 	// Kubernetes, if set, runs container skills on a cluster instead of the local
 	// Docker engine and shares the kill switch and approvals through its API server
 	// (see KubeOptions).
@@ -126,7 +130,8 @@ var ErrNotOpened = errors.New("not opened")
 
 // Open opens the sandboxes and the engine on opts.Home. A sandbox that cannot be
 // opened is reported (SandboxUnavailable) and its kind refused; only the wasm sandbox
-// and the engine must open.
+// and the engine must open, and a ContainerRuntime the Docker engine does not know is
+// an error.
 func Open(ctx context.Context, opts Options) (*Host, error) {
 	if opts.Home.root == "" {
 		return nil, errNoHome
@@ -145,7 +150,9 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 	}
 	for _, kind := range kinds {
 		sb, closer, err := h.openSandbox(ctx, kind)
-		if err != nil && kind == manifest.KindWasm {
+		// A runtime the engine does not know is the operator's mistake, not a sandbox
+		// that is down: refusing to start says so at once.
+		if err != nil && (kind == manifest.KindWasm || errors.Is(err, container.ErrUnknownRuntime)) {
 			_ = h.Close()
 			return nil, err
 		}
@@ -210,6 +217,9 @@ func (h *Host) openContainer(ctx context.Context) (isolation.Sandbox, func(conte
 	}
 	if h.opts.NoHostFirewallUnsafe {
 		copts = append(copts, container.WithoutHostFirewallUnsafe())
+	}
+	if h.opts.ContainerRuntime != "" {
+		copts = append(copts, container.WithRuntime(h.opts.ContainerRuntime))
 	}
 	proxy := egress.NewProxy()
 	cs, err := container.New(ctx, append([]container.Option{container.WithEgressProxy(proxy)}, copts...)...)

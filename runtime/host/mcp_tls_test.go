@@ -2,95 +2,19 @@ package host_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/skillbox-dev/skillbox/internal/testpki"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
-
-// testCA is a throwaway CA that issues a server certificate for 127.0.0.1 and a
-// client certificate, as PEM files.
-type testCA struct {
-	dir, cert string
-	ca        *x509.Certificate
-	key       *ecdsa.PrivateKey
-	pool      *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mcp test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &testCA{dir: t.TempDir(), ca: ca, key: key, pool: x509.NewCertPool()}
-	c.pool.AddCert(ca)
-	c.cert = c.write(t, "ca.pem", "CERTIFICATE", der)
-	return c
-}
-
-// issue writes a certificate and key signed by the CA; it returns their files.
-func (c *testCA) issue(t *testing.T, name string, tmpl *x509.Certificate) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &k.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.write(t, name+".pem", "CERTIFICATE", der), c.write(t, name+".key", "PRIVATE KEY", kder)
-}
-
-func (c *testCA) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(c.dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (c *testCA) server(t *testing.T) (cert, key string) {
-	return c.issue(t, "server", &x509.Certificate{Subject: pkix.Name{CommonName: "skillbox"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-}
 
 // connectTLS is an MCP session over https, trusting roots, with a bearer token and a
 // client certificate when given.
@@ -117,10 +41,10 @@ func connectTLS(t *testing.T, url string, roots *x509.CertPool, token string, ce
 // certificate names the caller, a client that does not trust the server's CA gets no
 // session, and TLS with neither tokens nor client certificates is warned about.
 func TestMCPHTTPS(t *testing.T) {
-	ca := newTestCA(t)
-	srvCert, srvKey := ca.server(t)
-	cliCertFile, cliKeyFile := ca.issue(t, "client", &x509.Certificate{Subject: pkix.Name{CommonName: "agent-1"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	ca, dir := testpki.New(t, "mcp test CA"), t.TempDir()
+	caFile := ca.CertFile(t, dir, "ca.pem")
+	srvCert, srvKey := ca.Files(t, dir, "server", testpki.ServerTemplate("127.0.0.1"))
+	cliCertFile, cliKeyFile := ca.Files(t, dir, "client", testpki.ClientTemplate("agent-1"))
 	cliCert, err := tls.LoadX509KeyPair(cliCertFile, cliKeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +56,7 @@ func TestMCPHTTPS(t *testing.T) {
 
 	t.Run("token or client certificate", func(t *testing.T) {
 		s := startMCPWith(t, setup, func(tokens string) transport.ServerConfig {
-			return transport.ServerConfig{TLSCert: srvCert, TLSKey: srvKey, ClientCA: ca.cert, TokenFile: tokens}
+			return transport.ServerConfig{TLSCert: srvCert, TLSKey: srvKey, ClientCA: caFile, TokenFile: tokens}
 		})
 		if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
 			t.Fatalf("MCP door at %s, want https on loopback", s.url)
@@ -142,15 +66,15 @@ func TestMCPHTTPS(t *testing.T) {
 				t.Errorf("anonymous-TLS warning with a client CA and a token file: %+v", ev)
 			}
 		}
-		byToken, err := connectTLS(t, s.url, ca.pool, aliceToken, nil)
+		byToken, err := connectTLS(t, s.url, ca.Pool, aliceToken, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		byCert, err := connectTLS(t, s.url, ca.pool, "", &cliCert)
+		byCert, err := connectTLS(t, s.url, ca.Pool, "", &cliCert)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bob, err := connectTLS(t, s.url, ca.pool, bobToken, nil)
+		bob, err := connectTLS(t, s.url, ca.Pool, bobToken, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +93,7 @@ func TestMCPHTTPS(t *testing.T) {
 		if _, err := connectTLS(t, s.url, x509.NewCertPool(), aliceToken, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("a client that does not trust the server's CA: %v, want a certificate error", err)
 		}
-		if _, err := connectTLS(t, s.url, ca.pool, "", nil); err == nil {
+		if _, err := connectTLS(t, s.url, ca.Pool, "", nil); err == nil {
 			t.Error("a client with neither token nor certificate got a session")
 		}
 	})
@@ -188,7 +112,7 @@ func TestMCPHTTPS(t *testing.T) {
 		if len(warned) != 1 || !strings.HasPrefix(warned[0].Door, "mcp https://127.0.0.1:") || strings.Contains(warned[0].Door, "grpc") {
 			t.Fatalf("anonymous-TLS warnings %+v, want one naming the mcp door alone", warned)
 		}
-		anon, err := connectTLS(t, s.url, ca.pool, "", nil)
+		anon, err := connectTLS(t, s.url, ca.Pool, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,15 +2,10 @@ package transport
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/testpki"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -350,72 +346,19 @@ func TestDefaultSocket(t *testing.T) {
 
 // pki is a throwaway CA with a server and client certificates, written as PEM files.
 type pki struct {
-	dir             string
-	caCert, caKey   string
+	caCert          string
 	srvCert, srvKey string
 	cliCert, cliKey string
-	ca              *x509.Certificate
-	caPriv          *ecdsa.PrivateKey
 }
 
 func newPKI(t *testing.T, dir, prefix string) *pki {
 	t.Helper()
-	p := &pki{dir: dir}
-	var err error
-	if p.caPriv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: prefix + " test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caPriv.PublicKey, p.caPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.ca, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.caCert = writePEM(t, dir, prefix+"ca.pem", "CERTIFICATE", der)
-	p.srvCert, p.srvKey = p.issue(t, prefix+"srv", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "skillbox server"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	p.cliCert, p.cliKey = p.issue(t, prefix+"cli", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "agent-1"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return p
-}
-
-func (p *pki) issue(t *testing.T, name string, tmpl *x509.Certificate) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &k.PublicKey, p.caPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, p.dir, name+".pem", "CERTIFICATE", der), writePEM(t, p.dir, name+".key", "PRIVATE KEY", kder)
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := testpki.New(t, prefix+" test CA")
+	p := &pki{caCert: ca.CertFile(t, dir, prefix+"ca.pem")}
+	srv := testpki.ServerTemplate("127.0.0.1")
+	srv.DNSNames, srv.Subject.CommonName = []string{"localhost"}, "skillbox server"
+	p.srvCert, p.srvKey = ca.Files(t, dir, prefix+"srv", srv)
+	p.cliCert, p.cliKey = ca.Files(t, dir, prefix+"cli", testpki.ClientTemplate("agent-1"))
 	return p
 }
 

@@ -32,6 +32,22 @@ func Run[In, Out any](fn func(ctx context.Context, in In) (Out, error)) {
 	os.Exit(Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, fn))
 }
 
+// Handle serves one call of a reactor skill: what Run does, with the exit status
+// returned instead of exiting. A reactor (built with -buildmode=c-shared) is
+// initialised once and then called through its skillbox_handle export once per call,
+// with stdin, stdout and stderr bound to that call; its memory, globals and tables
+// are put back to their state after initialisation before the next call, so nothing
+// one call leaves behind (a global, a cache, a goroutine) is seen by the next. The
+// same source builds as a command too when main calls Run:
+//
+//	func main() { sdk.Run(greet) } // a command: _start runs main
+//
+//	//go:wasmexport skillbox_handle
+//	func handle() int32 { return sdk.Handle(greet) } // a reactor: main never runs
+func Handle[In, Out any](fn func(ctx context.Context, in In) (Out, error)) int32 {
+	return int32(Main(context.Background(), os.Stdin, os.Stdout, os.Stderr, fn))
+}
+
 // Main is Run with explicit streams; it returns the exit status instead of exiting.
 // Tests call it directly.
 func Main[In, Out any](ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, fn func(ctx context.Context, in In) (Out, error)) int {

@@ -85,7 +85,12 @@ func main() {
 	case "writeroot":
 		err := os.WriteFile("/pwned", []byte("x"), 0o644)
 		tmpErr := os.WriteFile("/tmp/ok", []byte("x"), 0o644)
-		reply(map[string]any{"root": errString(err), "tmp": errString(tmpErr)})
+		// /owned is the skill's own file (the test image gives it to 65534).
+		f, ownedErr := os.OpenFile("/owned", os.O_WRONLY|os.O_APPEND, 0)
+		if ownedErr == nil {
+			f.Close()
+		}
+		reply(map[string]any{"root": errString(err), "tmp": errString(tmpErr), "owned": errString(ownedErr)})
 	case "write":
 		err := os.WriteFile(in.Path, []byte("x"), 0o644)
 		reply(map[string]any{"error": errString(err)})
@@ -162,6 +167,16 @@ func main() {
 		reply(map[string]any{"addrs": addrs, "error": errString(err), "ms": time.Since(start).Milliseconds()})
 	case "env":
 		reply(map[string]any{"env": os.Environ()})
+	case "kernel":
+		// Which kernel answers: uname(2), /proc/version, and the kernel log through
+		// syslog(2) (refused by Linux without CAP_SYSLOG; gVisor answers with its own).
+		var u syscall.Utsname
+		_ = syscall.Uname(&u)
+		version, _ := os.ReadFile("/proc/version")
+		buf := make([]byte, 1<<16)
+		n, err := syscall.Klogctl(3, buf) // SYSLOG_ACTION_READ_ALL
+		reply(map[string]any{"release": cstr(u.Release[:]), "version": cstr(u.Version[:]),
+			"procVersion": string(version), "syslog": string(buf[:max(n, 0)]), "syslogError": errString(err)})
 	case "id":
 		// Who the skill runs as, from the kernel's view: /proc/self/status holds the
 		// real, effective, saved and file-system ids and the supplementary groups.
@@ -380,6 +395,18 @@ func serve() {
 	if err := http.ListenAndServe(":8080", nil); err != nil {
 		fail("serve: %v", err)
 	}
+}
+
+// cstr is a NUL-terminated utsname field as a string.
+func cstr(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
 }
 
 func reply(v any) {

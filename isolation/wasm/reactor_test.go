@@ -1,0 +1,289 @@
+package wasm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
+)
+
+// pooledCall is a call that may use a pooled instance: its budget is the one granted.
+func pooledCall(skill isolation.Skill, input string) isolation.Call {
+	return isolation.Call{ID: "rx", Skill: skill, Input: []byte(input), Limits: limits(), Granted: limits()}
+}
+
+// runs makes the calls in order on sb and returns their outputs.
+func runs(t *testing.T, sb *wasm.Sandbox, calls ...isolation.Call) []string {
+	t.Helper()
+	var outs []string
+	for i, c := range calls {
+		res, err := sb.Run(context.Background(), c)
+		if err != nil {
+			t.Fatalf("call %d: %v (logs %q)", i, err, res.Logs)
+		}
+		outs = append(outs, string(res.Output))
+	}
+	return outs
+}
+
+// resetAndControl runs the calls twice on the skill: on a sandbox that resets its
+// pooled instances (want: every call sees fresh) and on one that reuses them without a
+// reset (the control: the leak shows). check judges one run's outputs.
+func resetAndControl(t *testing.T, calls []isolation.Call, check func(outs []string) error) {
+	t.Helper()
+	sb := newSandbox(t)
+	if err := check(runs(t, sb, calls...)); err != nil {
+		t.Errorf("with the reset: %v", err)
+	}
+	control := newSandbox(t)
+	wasm.ReuseWithoutResetUnsafe(control)
+	if err := check(runs(t, control, calls...)); err == nil {
+		t.Errorf("the control (reuse without a reset) shows no leak: the test cannot see one")
+	}
+}
+
+func allEqual(outs []string) error {
+	for i, o := range outs {
+		if o != outs[0] {
+			return errors.New("call " + itoa(i) + " saw " + o + ", the first saw " + outs[0])
+		}
+	}
+	return nil
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+// An unexported mutable global, a static in linear memory and a table entry (a
+// reactor as C or Rust builds one) do not cross calls; the instance is reused.
+func TestReactorResetsGlobalMemoryTable(t *testing.T) {
+	skill := watSkill(t, "rxstate")
+	call := pooledCall(skill, "{}")
+	resetAndControl(t, []isolation.Call{call, call, call}, func(outs []string) error {
+		if outs[0] != "0100" {
+			return errors.New("first call saw " + outs[0] + ", want 0100")
+		}
+		return allEqual(outs)
+	})
+	sb := newSandbox(t)
+	runs(t, sb, call, call)
+	if n := wasm.IdleInstances(sb); n != 1 {
+		t.Fatalf("after two calls %d idle instances, want the one reused", n)
+	}
+}
+
+// A grown table and a grown memory cannot be put back: the instance is discarded.
+func TestReactorDiscardsGrownInstance(t *testing.T) {
+	call := pooledCall(watSkill(t, "rxgrow"), "{}")
+	resetAndControl(t, []isolation.Call{call, call}, func(outs []string) error {
+		if outs[0] != "11" {
+			return errors.New("first call saw " + outs[0])
+		}
+		return allEqual(outs)
+	})
+	sb := newSandbox(t)
+	runs(t, sb, call)
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Fatalf("a grown instance went back to the pool (%d idle)", n)
+	}
+}
+
+type leakReport struct {
+	Counter    int   `json:"counter"`
+	Map        int   `json:"map"`
+	Goroutines int   `json:"goroutines"`
+	Ticks      int64 `json:"ticks"`
+	Files      int   `json:"files"`
+	Grown      int   `json:"grown"`
+	FD         int   `json:"fd"`
+	FDOpen     bool  `json:"fdOpen"`
+}
+
+func reports(outs []string) ([]leakReport, error) {
+	var reps []leakReport
+	for _, o := range outs {
+		var r leakReport
+		if err := json.Unmarshal([]byte(o), &r); err != nil {
+			return nil, err
+		}
+		reps = append(reps, r)
+	}
+	return reps, nil
+}
+
+// A Go package variable and a Go map do not cross calls.
+func TestReactorGoVariables(t *testing.T) {
+	call := pooledCall(goReactor(t, "leak"), `{"do":"count"}`)
+	resetAndControl(t, []isolation.Call{call, call, call}, func(outs []string) error {
+		reps, err := reports(outs)
+		if err != nil {
+			return err
+		}
+		for _, r := range reps {
+			if r.Counter != 0 || r.Map != 0 {
+				return errors.New("a call saw the counter or map of another: " + outs[len(outs)-1])
+			}
+		}
+		return nil
+	})
+}
+
+// A goroutine a call leaves running is gone in the next call.
+func TestReactorGoroutines(t *testing.T) {
+	skill := goReactor(t, "leak")
+	start, count := pooledCall(skill, `{"do":"goroutine"}`), pooledCall(skill, `{"do":"count"}`)
+	resetAndControl(t, []isolation.Call{count, start, count}, func(outs []string) error {
+		reps, err := reports(outs)
+		if err != nil {
+			return err
+		}
+		if reps[2].Goroutines != reps[0].Goroutines || reps[2].Ticks != 0 {
+			return errors.New("the goroutine of call 1 lived on: " + outs[2])
+		}
+		return nil
+	})
+}
+
+// Memory grown by Go's allocator discards the instance; the next call sees none of it.
+func TestReactorGoGrownMemory(t *testing.T) {
+	skill := goReactor(t, "leak")
+	grow, count := pooledCall(skill, `{"do":"grow"}`), pooledCall(skill, `{"do":"count"}`)
+	resetAndControl(t, []isolation.Call{grow, count}, func(outs []string) error {
+		reps, err := reports(outs)
+		if err != nil {
+			return err
+		}
+		if reps[1].Grown != 0 || reps[1].Counter != 0 {
+			return errors.New("the next call saw the grown memory: " + outs[1])
+		}
+		return nil
+	})
+}
+
+// A file a call leaves open on a granted directory is not open in the next call.
+func TestReactorOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("secret of call 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	skill := goReactor(t, "leak")
+	grant := isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: dir, Access: manifest.AccessRead}}}
+	open := pooledCall(skill, `{"do":"open","path":"/data/f"}`)
+	open.Grant = grant
+	sb := newSandbox(t)
+	res, err := sb.Run(context.Background(), open)
+	if err != nil {
+		t.Fatalf("open: %v (%q)", err, res.Logs)
+	}
+	var r leakReport
+	if err := json.Unmarshal(res.Output, &r); err != nil || r.FD < 3 {
+		t.Fatalf("open reported %q (%v)", res.Output, err)
+	}
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Errorf("an instance with a file left open went back to the pool (%d idle)", n)
+	}
+	probe := pooledCall(skill, `{"do":"probefd","fd":`+itoa(r.FD)+`}`)
+	probe.Grant = grant
+	resetAndControl(t, []isolation.Call{open, probe}, func(outs []string) error {
+		reps, err := reports(outs)
+		if err != nil {
+			return err
+		}
+		if reps[1].FDOpen || reps[1].Files != 0 {
+			return errors.New("descriptor " + itoa(reps[0].FD) + " opened by call 1 was open in call 2: " + outs[1])
+		}
+		return nil
+	})
+}
+
+// A call that closes its stdout leaves the next call's stdout open.
+func TestReactorClosedStdout(t *testing.T) {
+	skill := goReactor(t, "leak")
+	closeOut, count := pooledCall(skill, `{"do":"closestdout"}`), pooledCall(skill, `{"do":"count"}`)
+	resetAndControl(t, []isolation.Call{closeOut, count}, func(outs []string) error {
+		if _, err := reports(outs); err != nil {
+			return errors.New("the call after one that closed stdout wrote " + strconv.Quote(outs[1]))
+		}
+		return nil
+	})
+}
+
+// An instance is never shared between grants: another env is another pool, and Drain
+// empties the skill's pools.
+func TestReactorPoolPerGrant(t *testing.T) {
+	skill := watSkill(t, "rxstate")
+	a, b := pooledCall(skill, "{}"), pooledCall(skill, "{}")
+	a.Grant.Env = map[string]string{"TOKEN": "a"}
+	b.Grant.Env = map[string]string{"TOKEN": "b"}
+	sb := newSandbox(t)
+	runs(t, sb, a, b, a, b)
+	if n := wasm.IdleInstances(sb); n != 2 {
+		t.Fatalf("%d idle instances after calls under two grants, want one per grant", n)
+	}
+	if err := sb.Drain(context.Background(), skill.Manifest.Name); err != nil {
+		t.Fatal(err)
+	}
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Fatalf("%d idle instances after Drain", n)
+	}
+	// A call whose budget is lower than the grant's gets a fresh instance.
+	low := pooledCall(skill, "{}")
+	low.Limits.Memory /= 2
+	runs(t, sb, low)
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Fatalf("a call with a lowered budget left a pooled instance (%d idle)", n)
+	}
+}
+
+// A failed call (exit, trap, timeout, kill switch, budget) discards its instance and
+// the next call is served as if fresh.
+func TestReactorFailedCallsDiscard(t *testing.T) {
+	skill := goReactor(t, "leak")
+	sb := newSandbox(t)
+	count := pooledCall(skill, `{"do":"count"}`)
+	runs(t, sb, count)
+	if n := wasm.IdleInstances(sb); n != 1 {
+		t.Fatalf("%d idle after a clean call", n)
+	}
+	_, err := sb.Run(context.Background(), pooledCall(skill, `{"do":"exit"}`))
+	if ie := requireReason(t, err, isolation.ReasonSkillFailed); ie.Msg != "skill exited with code 7" {
+		t.Fatalf("exit: %v", err)
+	}
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Fatalf("an instance that exited went back to the pool (%d idle)", n)
+	}
+	// The kill switch during a call: the instance is discarded, never pooled.
+	runs(t, sb, count)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(50*time.Millisecond, func() { cancel(errors.New("kill switch")) })
+	_, err = sb.Run(ctx, pooledCall(skill, `{"do":"sleep"}`))
+	requireReason(t, err, isolation.ReasonCanceled)
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Fatalf("a killed call's instance went back to the pool (%d idle)", n)
+	}
+	reps, err := reports(runs(t, sb, count))
+	if err != nil || reps[0].Counter != 0 {
+		t.Fatalf("after failures the next call saw %+v (%v)", reps, err)
+	}
+}
+
+// A module that says it is a reactor but is a command (or the reverse) is refused.
+func TestReactorKindDeclared(t *testing.T) {
+	sb := newSandbox(t)
+	skill := watSkill(t, "echo")
+	skill.Manifest.Sandbox.Wasm.Kind = manifest.WasmReactor
+	err := sb.Prepare(context.Background(), skill)
+	requireReason(t, err, isolation.ReasonInvalidModule)
+	rx := watSkill(t, "rxstate")
+	rx.Manifest.Sandbox.Wasm.Kind = manifest.WasmReactor
+	if err := sb.Prepare(context.Background(), rx); err != nil {
+		t.Fatalf("a declared reactor: %v", err)
+	}
+}
