@@ -81,6 +81,9 @@ func serve(c *cli.Context) error {
 	switch b := c.String("container-backend"); b {
 	case "docker":
 	case "kubernetes":
+		if c.String("container-runtime") != "" {
+			return fmt.Errorf("serve: --container-runtime is the Docker engine's; with --container-backend kubernetes use --kube-runtime-class")
+		}
 		labels := map[string]string{}
 		for _, kv := range c.StringSlice("egress-pod-label") {
 			k, v, ok := strings.Cut(kv, "=")
