@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -227,7 +228,11 @@ func TestSandboxObjectsHardened(t *testing.T) {
 	proxy := egress.NewProxy()
 	defer proxy.Close()
 	server := map[string]string{"app.kubernetes.io/name": "skillbox"}
-	sb := newSandbox(t, ns, WithRuntimeClass("gvisor"), WithEgressProxy(proxy, "10.0.0.7:3128", "skillbox", server))
+	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor-" + ns}, Handler: "runsc"}
+	if err := testClient.Create(context.Background(), rc); err != nil {
+		t.Fatal(err)
+	}
+	sb := newSandbox(t, ns, WithRuntimeClass(rc.Name), WithEgressProxy(proxy, "10.0.0.7:3128", "skillbox", server))
 	if sb.Backend() != BackendSandbox {
 		t.Fatalf("backend %s with the Sandbox CRD installed", sb.Backend())
 	}
@@ -238,7 +243,7 @@ func TestSandboxObjectsHardened(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(sb, ctx, call)
 	pod := podOf(t, sb, call.ID)
-	checkHardened(t, pod.Spec, withDefaults(call.Limits), "gvisor")
+	checkHardened(t, pod.Spec, withDefaults(call.Limits), rc.Name)
 	if pod.Labels[LabelEgress] != "proxy" || pod.Labels[LabelSkill] != "echo" {
 		t.Errorf("pod labels %v", pod.Labels)
 	}
@@ -292,6 +297,19 @@ func TestSandboxObjectsHardened(t *testing.T) {
 	o := <-done
 	if r := reasonOf(t, o.err); r != isolation.ReasonCanceled {
 		t.Errorf("reason %s, want CANCELED (%v)", r, o.err)
+	}
+	assertClean(t, sb)
+}
+
+// TestMissingRuntimeClass: a runtime class the cluster does not have keeps the pod
+// from being made; the call ends at its deadline saying why, and nothing is left.
+func TestMissingRuntimeClass(t *testing.T) {
+	needCluster(t)
+	ns := namespace(t)
+	sb := newSandbox(t, ns, WithRuntimeClass("no-such-runtime"))
+	_, err := sb.Run(context.Background(), testCall("echo", 3*time.Second))
+	if r := reasonOf(t, err); r != isolation.ReasonTimeout || !strings.Contains(err.Error(), "no-such-runtime") {
+		t.Errorf("reason %s, error %v; want TIMEOUT naming the runtime class", r, err)
 	}
 	assertClean(t, sb)
 }

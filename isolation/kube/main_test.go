@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	sandboxctl "sigs.k8s.io/agent-sandbox/controllers"
@@ -65,7 +67,10 @@ func withController(m *testing.M) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	testClient, err = client.New(testCfg, client.Options{Scheme: Scheme()})
+	sc := Scheme()
+	_ = rbacv1.AddToScheme(sc)
+	_ = nodev1.AddToScheme(sc)
+	testClient, err = client.New(testCfg, client.Options{Scheme: sc})
 	if err != nil {
 		cancel()
 		return 0, err

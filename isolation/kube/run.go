@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,38 +76,41 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 	ob := s.observe(ctx, sp)
 	st, err := ob.until(ctx, func(st *callState) bool { return st.attachable() || st.terminal() })
 	if err != nil {
-		return res, ctxErr(ctx, err)
+		return res, ctxErr(ctx, ob.why(err))
 	}
-	stdout := &capWriter{max: lim.Output, reason: isolation.ReasonOutput}
-	stderr := &capWriter{max: lim.Logs, reason: isolation.ReasonLogs}
+	// The stream ends as soon as either cap is passed (client-go's copy drops the
+	// writer's error, so the writers say it themselves).
+	sctx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	stdout := &capWriter{max: lim.Output, reason: isolation.ReasonOutput, over: stopStream}
+	stderr := &capWriter{max: lim.Logs, reason: isolation.ReasonLogs, over: stopStream}
 	defer func() {
-		res.Output, res.Logs = stdout.buf, stderr.buf
-		res.Usage.OutputBytes = int64(len(stdout.buf))
+		res.Output, res.Logs = stdout.bytes(), stderr.bytes()
+		res.Usage.OutputBytes = int64(len(res.Output))
 	}()
 	if !st.terminal() {
-		if err := s.attach(ctx, st.pod.Name, call.Input, stdout, stderr); err != nil {
-			var ov overflow
-			if errors.As(err, &ov) {
-				what, max := "stdout", lim.Output
-				if ov.reason == isolation.ReasonLogs {
-					what, max = "stderr", lim.Logs
-				}
-				return res, isolation.Errorf(ov.reason, "%s exceeded %s; pod deleted", what, manifest.Size(max).Words())
+		aerr := s.attach(sctx, st.pod.Name, call.Input, stdout, stderr)
+		for _, w := range []*capWriter{stdout, stderr} {
+			if w.overflowed() {
+				what := map[isolation.Reason]string{isolation.ReasonOutput: "stdout", isolation.ReasonLogs: "stderr"}[w.reason]
+				return res, isolation.Errorf(w.reason, "%s exceeded %s; pod deleted", what, manifest.Size(w.max).Words())
 			}
+		}
+		if aerr != nil {
 			if ctx.Err() != nil {
-				return res, ctxErr(ctx, err)
+				return res, ctxErr(ctx, aerr)
 			}
 			// The stream can break as the container exits: its state says more.
 			if st2, werr := ob.until(ctx, (*callState).terminal); werr == nil {
-				return res, st2.outcome(lim, stderr.buf)
+				return res, st2.outcome(lim, stderr.bytes())
 			}
-			return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "attach to the pod", Err: err}
+			return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "attach to the pod", Err: aerr}
 		}
 		if st, err = ob.until(ctx, (*callState).terminal); err != nil {
-			return res, ctxErr(ctx, err)
+			return res, ctxErr(ctx, ob.why(err))
 		}
 	}
-	return res, st.outcome(lim, stderr.buf)
+	return res, st.outcome(lim, stderr.bytes())
 }
 
 func (s *Sandbox) guardOptions(g isolation.Grant) []egress.Option {
@@ -348,6 +352,33 @@ func (s *Sandbox) observe(ctx context.Context, sp *callSpec) *observer {
 	return ob
 }
 
+// why adds to err what the cluster last said of a call that never got going: the
+// Sandbox's Ready condition (e.g. a pod the controller could not create: a missing
+// RuntimeClass, a quota) or the pod's scheduling condition.
+func (ob *observer) why(err error) error {
+	var said []string
+	if x := ob.st.sbx; x != nil {
+		for _, c := range x.Status.Conditions {
+			if c.Type == string(sandboxv1.SandboxConditionReady) && c.Status != metav1.ConditionTrue && c.Message != "" {
+				said = append(said, "sandbox: "+oneLine(c.Message))
+			}
+		}
+	}
+	if p := ob.st.pod; p != nil {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue && c.Message != "" {
+				said = append(said, "pod: "+oneLine(c.Message))
+			}
+		}
+	} else if ob.st.sbx != nil || err != nil {
+		said = append(said, "no pod was created")
+	}
+	if len(said) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s: %w", strings.Join(said, "; "), err)
+}
+
 // until applies updates until done says so, ctx ends or a watch fails.
 func (ob *observer) until(ctx context.Context, done func(*callState) bool) (*callState, error) {
 	for {
@@ -412,24 +443,48 @@ func (s *Sandbox) follow(ctx context.Context, ob *observer, list client.ObjectLi
 	}
 }
 
-// capWriter collects up to max bytes and fails past it.
+// capWriter collects up to max bytes; past it, it keeps the first max, fails the
+// write and calls over (once). It is written from the stream's goroutine and read
+// after the stream ended, or from the watch as the call ends: hence the lock.
 type capWriter struct {
+	mu     sync.Mutex
 	buf    []byte
 	max    int64
 	reason isolation.Reason
+	over   func()
+	passed bool
 }
 
-type overflow struct{ reason isolation.Reason }
-
-func (o overflow) Error() string { return "over the " + string(o.reason) }
-
 func (w *capWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.passed {
+		return 0, errOverflow
+	}
 	if int64(len(w.buf)+len(p)) > w.max {
 		w.buf = append(w.buf, p[:w.max-int64(len(w.buf))]...)
-		return 0, overflow{w.reason}
+		w.passed = true
+		if w.over != nil {
+			w.over()
+		}
+		return 0, errOverflow
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil
+}
+
+var errOverflow = errors.New("over the call's cap")
+
+func (w *capWriter) overflowed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.passed
+}
+
+func (w *capWriter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.buf...)
 }
 
 // ctxErr turns the end of the call's context into its reason.

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -56,7 +57,7 @@ func needCluster(t *testing.T) client.Client {
 		}
 		t.Skipf("no Kubernetes control plane: %v", envErr)
 	}
-	c, err := client.New(testCfg, client.Options{Scheme: replica.Scheme()})
+	c, err := client.New(testCfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
