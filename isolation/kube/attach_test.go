@@ -164,7 +164,7 @@ func TestAttachThroughAPIServer(t *testing.T) {
 			done := start(sb, context.Background(), call)
 			pod := podOf(t, sb, call.ID)
 			k.run(t, pod)
-			o := <-done
+			o := await(t, done)
 			if c.want == "" {
 				if o.err != nil {
 					t.Fatalf("call failed: %v", o.err)

@@ -294,7 +294,7 @@ func TestSandboxObjectsHardened(t *testing.T) {
 	}
 
 	cancel()
-	o := <-done
+	o := await(t, done)
 	if r := reasonOf(t, o.err); r != isolation.ReasonCanceled {
 		t.Errorf("reason %s, want CANCELED (%v)", r, o.err)
 	}
@@ -344,7 +344,7 @@ func TestJobBackend(t *testing.T) {
 	if err := testClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: PolicyEgressOnly}, &px); err == nil {
 		t.Error("egress policy made by a sandbox without a proxy")
 	}
-	o := <-done
+	o := await(t, done)
 	if r := reasonOf(t, o.err); r != isolation.ReasonTimeout {
 		t.Errorf("reason %s, want TIMEOUT (%v)", r, o.err)
 	}
@@ -377,7 +377,7 @@ func TestSandboxConditions(t *testing.T) {
 			call := testCall("cond", 60*time.Second)
 			done := start(sb, context.Background(), call)
 			setStatus(t, podOf(t, sb, call.ID), c.status)
-			o := <-done
+			o := await(t, done)
 			if c.want == "" {
 				if o.err != nil {
 					t.Fatalf("call failed: %v", o.err)
@@ -396,7 +396,7 @@ func TestSandboxConditions(t *testing.T) {
 		done := start(sb, context.Background(), call)
 		pod := podOf(t, sb, call.ID)
 		setStatus(t, pod, corev1.PodStatus{Phase: corev1.PodFailed})
-		o := <-done
+		o := await(t, done)
 		if r := reasonOf(t, o.err); r != isolation.ReasonSkillFailed {
 			t.Errorf("reason %s, want SKILL_FAILED (%v)", r, o.err)
 		}
@@ -408,7 +408,7 @@ func TestSandboxConditions(t *testing.T) {
 		sb := newSandbox(t, ns)
 		sb.backstop = -55 * time.Second // shutdownTime = now + 60s - 55s
 		call := testCall("cond", 60*time.Second)
-		o := <-start(sb, context.Background(), call)
+		o := await(t, start(sb, context.Background(), call))
 		if r := reasonOf(t, o.err); r != isolation.ReasonTimeout {
 			t.Errorf("reason %s, want TIMEOUT (%v)", r, o.err)
 		}
@@ -429,7 +429,9 @@ func TestDrainEndsCalls(t *testing.T) {
 			sb := newSandbox(t, ns, WithBackend(b))
 			call := testCall("drained", 10*time.Minute)
 			other := testCall("kept", 10*time.Minute)
-			done := start(sb, context.Background(), call)
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel) // before Close, which waits for calls in flight
+			done := start(sb, ctx, call)
 			otherCtx, stopOther := context.WithCancel(context.Background())
 			defer stopOther()
 			otherDone := start(sb, otherCtx, other)
@@ -441,7 +443,7 @@ func TestDrainEndsCalls(t *testing.T) {
 			if err := sb.Drain(context.Background(), "drained"); err != nil {
 				t.Fatal(err)
 			}
-			o := <-done
+			o := await(t, done)
 			if r := reasonOf(t, o.err); r != isolation.ReasonCanceled {
 				t.Errorf("reason %s, want CANCELED (%v)", r, o.err)
 			}
@@ -451,7 +453,7 @@ func TestDrainEndsCalls(t *testing.T) {
 			default:
 			}
 			stopOther()
-			<-otherDone
+			await(t, otherDone)
 			assertClean(t, sb)
 		})
 	}
@@ -536,7 +538,7 @@ func TestDeployRoleSuffices(t *testing.T) {
 	call.Grant.Network = []manifest.Origin{{Scheme: "https", Host: "api.example.com", Port: 443}}
 	done := start(sb, ctx, call)
 	setStatus(t, podOf(t, sb, call.ID), terminated(0, "Completed", ""))
-	if o := <-done; o.err != nil {
+	if o := await(t, done); o.err != nil {
 		t.Fatalf("call with the deploy Role: %v", o.err)
 	}
 	assertClean(t, sb)
@@ -546,7 +548,7 @@ func TestDeployRoleSuffices(t *testing.T) {
 	if err := sb.Drain(ctx, "drained"); err != nil {
 		t.Errorf("drain with the deploy Role: %v", err)
 	}
-	<-otherDone
+	await(t, otherDone)
 	if err := sb.Close(ctx); err != nil {
 		t.Errorf("close with the deploy Role: %v", err)
 	}
@@ -578,5 +580,18 @@ func TestRefusals(t *testing.T) {
 	}
 	if left := leftovers(t, sb); len(left) > 0 {
 		t.Errorf("left: %v", left)
+	}
+}
+
+// await is the end of a call started by start; a call that does not end within a
+// minute fails the test (the sandbox would have lost track of it).
+func await(t *testing.T, done <-chan outcome) outcome {
+	t.Helper()
+	select {
+	case o := <-done:
+		return o
+	case <-time.After(time.Minute):
+		t.Fatal("the call did not end")
+		return outcome{}
 	}
 }
