@@ -14,6 +14,12 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+// The guest SDK is a module of its own (skills/sdk/go.mod); the first-party skills use
+// the copy in this repository, so builds and tests need no download.
+require github.com/skillbox-dev/skillbox/skills/sdk v0.1.0
+
+replace github.com/skillbox-dev/skillbox/skills/sdk => ./skills/sdk
+
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0

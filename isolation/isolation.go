@@ -43,6 +43,12 @@ type Drainer interface {
 	Drain(ctx context.Context, skill string) error
 }
 
+// Warmer is implemented by a sandbox that keeps warm instances: Warm reports how many
+// are idle now, for the metrics (skillbox_warm_instances).
+type Warmer interface {
+	Warm() int
+}
+
 // Skill identifies the code to run.
 type Skill struct {
 	Manifest *manifest.Manifest

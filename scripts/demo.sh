@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # skillbox, end to end, in a throwaway home: build, sign, trust, install, review,
-# approve, serve, call from an agent (including a denied outbound request), the kill
-# switch, and the audit chain; one skill travels through an OCI registry on loopback. Needs Go; uses Docker for the container skill when an
+# approve, serve, call from an agent (including a denied outbound request), a brokered
+# token the skill uses but never sees, per-call oversight (one call allowed, one
+# denied), the kill switch, and the audit chain; one skill travels through an OCI
+# registry on loopback. Needs Go; uses Docker for the container skill when an
 # engine answers. Leaves nothing behind: the temp home, the server, the local web
 # origins, the loopback registry and the demo's image tag are removed on any exit.
 #
@@ -17,7 +19,7 @@ export SKILLBOX_HOME="$tmp/home"
 unset SKILLBOX_SERVER SKILLBOX_TOKEN
 bin="$tmp/bin"
 pkgs="$tmp/pkgs"
-server_pid= origin_pid= registry_pid= image_tag=
+server_pid= origin_pid= registry_pid= image_tag= caller_pid=
 start=$SECONDS
 
 cleanup() {
@@ -30,6 +32,10 @@ cleanup() {
 	if [[ -n $origin_pid ]] && kill -0 "$origin_pid" 2>/dev/null; then
 		kill -TERM "$origin_pid" 2>/dev/null || true
 		wait "$origin_pid" 2>/dev/null || true
+	fi
+	if [[ -n $caller_pid ]] && kill -0 "$caller_pid" 2>/dev/null; then
+		kill -TERM "$caller_pid" 2>/dev/null || true
+		wait "$caller_pid" 2>/dev/null || true
 	fi
 	if [[ -n $registry_pid ]] && kill -0 "$registry_pid" 2>/dev/null; then
 		kill -TERM "$registry_pid" 2>/dev/null || true
@@ -110,7 +116,10 @@ cp examples/wat-skill/upper/skill.yaml examples/wat-skill/upper/module.wasm "$pk
 note "upper: $(wc -c <"$pkgs/upper/module.wasm") bytes, hand-written WebAssembly text (examples/wat-skill), no SDK"
 
 step "starting two local web origins on 127.0.0.1 (one will be granted to fetch, one not)"
-"$bin/demo-origin" --addr-file "$tmp/origins" --log "$tmp/origin.log" &
+# The brokered token: only the origin (which checks it) and the server (which adds it
+# at egress) get it, in their environment; nothing the demo writes may ever hold it.
+demo_token="demo-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+DEMO_TOKEN=$demo_token "$bin/demo-origin" --addr-file "$tmp/origins" --log "$tmp/origin.log" &
 origin_pid=$!
 for _ in $(seq 50); do [[ -s $tmp/origins ]] && break; sleep 0.1; done
 [[ -s $tmp/origins ]] || die "the demo origins did not start"
@@ -118,13 +127,19 @@ read -r granted_kv internal_kv <"$tmp/origins"
 granted=${granted_kv#granted=} internal=${internal_kv#internal=}
 note "granted origin:  $granted"
 note "internal origin: $internal (asked for by the manifest, left out of the grant)"
+note "the granted origin's /api/ answers only 'Authorization: Bearer <DEMO_TOKEN>'; /echo-headers echoes the request's headers"
 
-step "writing the demo's fetch manifest: it asks for both local origins"
+step "writing the demo's fetch manifest: it asks for both local origins and a brokered DEMO_TOKEN for the granted one"
 awk -v a="$granted" -v b="$internal" '
-	/^capabilities:/ { print "capabilities:\n  network:\n    - " a "\n    - " b; skip = 1; next }
+	/^capabilities:/ {
+		print "capabilities:\n  network:\n    - " a "\n    - " b
+		print "  secrets:\n    - name: DEMO_TOKEN\n      origins: [" a "]\n      format: \"Bearer {}\""
+		skip = 1; next
+	}
 	skip && /^[^ ]/ { skip = 0 }
 	!skip' "skills/fetch/skill.yaml" >"$pkgs/fetch/skill.yaml"
 grep -q -- "- $internal\$" "$pkgs/fetch/skill.yaml" || die "could not rewrite fetch's network list"
+sed -n '/^capabilities:/,/^[a-z]/p' "$pkgs/fetch/skill.yaml" | sed -e '$d' -e 's/^/    /'
 
 step "packing: writing each module's sha256 into its skill.yaml and validating it"
 for s in decimal jsonq fetch upper; do sb pack "$pkgs/$s"; done
@@ -167,9 +182,10 @@ sb review "$pkgs/fetch"
 step "approving decimal, jsonq and upper as asked, and fetch with a grant of ONE of its two origins"
 cat >"$tmp/fetch-grant.yaml" <<EOF
 network: ["$granted"]
+secrets: {DEMO_TOKEN: "env:DEMO_TOKEN"}
 limits: {timeout: 10s, requests: 3}
 EOF
-note "fetch-grant.yaml: network [$granted], timeout 10s, 3 requests a call"
+note "fetch-grant.yaml: network [$granted], DEMO_TOKEN's value from the server's env, timeout 10s, 3 requests a call"
 sb approve decimal --by demo-operator --yes
 sb approve jsonq --by demo-operator --yes
 sb approve upper --by demo-operator --yes
@@ -194,14 +210,18 @@ else
 	step "skipping the container skill textstat: no Docker engine answers (or SKILLBOX_DEMO_DOCKER=0)"
 fi
 
-step "starting the server: skillbox serve on unix://\$SKILLBOX_HOME/skillbox.sock (mode 0600)"
-serve_args=()
+step "starting the server: skillbox serve on unix://\$SKILLBOX_HOME/skillbox.sock (mode 0600), MCP on loopback with a token"
+agent_token="agent-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+printf 'agent %s\n' "$agent_token" >"$tmp/tokens"
+chmod 600 "$tmp/tokens"
+serve_args=(--mcp 127.0.0.1:0 --token-file "$tmp/tokens")
 ((use_docker)) || serve_args+=(--no-container)
 # SKILLBOX_DEMO_RUNTIME=runsc make demo: the container skill under gVisor (docs/gvisor.md).
 if ((use_docker)) && [[ -n ${SKILLBOX_DEMO_RUNTIME:-} ]]; then
 	serve_args+=(--container-runtime "$SKILLBOX_DEMO_RUNTIME")
 fi
-"$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
+shown env DEMO_TOKEN=… skillbox serve "${serve_args[@]}"
+DEMO_TOKEN=$demo_token "$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
 for i in $(seq 150); do
 	"$bin/skillbox" skills >/dev/null 2>&1 && break
@@ -209,6 +229,9 @@ for i in $(seq 150); do
 	((i < 150)) || die "the server did not answer within 30s: $(tail -n 3 "$tmp/serve.log")"
 	sleep 0.2
 done
+mcp_addr=$(sed -n 's|^skillbox: serving on http://\([0-9.]*:[0-9]*\)/mcp$|\1|p' "$tmp/serve.log" | head -n 1)
+[[ -n $mcp_addr ]] || die "the server did not say where MCP listens: $(cat "$tmp/serve.log")"
+note "MCP (Streamable HTTP) on http://$mcp_addr/mcp for callers with a token in \$tmp/tokens (token:agent)"
 sb skills
 
 step "first calls with skillbox invoke: install compiled each module into \$SKILLBOX_HOME/cache, so the server only loads it"
@@ -234,6 +257,24 @@ agent --call 'decimal={"expression":"19.99 * 3 - 5.00 / 2"}' \
 	--call 'jsonq={"data":{"items":[{"name":"widget","price":19.99},{"name":"gadget","price":5.00}]},"query":".items[] | select(.price > 10) | .name"}' \
 	--call 'upper={"text":"hand-written wasm, no SDK"}' \
 	--call "fetch={\"url\":\"$granted/prices\",\"max_chars\":200}"
+
+step "a brokered token: fetch calls an API that checks DEMO_TOKEN, and one that echoes it back"
+note "the token is added by the server at egress, only to $granted; the skill's env, memory and files never hold it"
+mkdir -p "$tmp/calls"
+brokered() { # brokered NAME URL: invoke fetch on URL, keep the result in $tmp/calls/NAME.out
+	shown skillbox invoke fetch --input "{\"url\":\"$2\",\"max_chars\":300}"
+	"$bin/skillbox" invoke fetch --input "{\"url\":\"$2\",\"max_chars\":300}" >"$tmp/calls/$1.out" 2>&1 ||
+		die "fetch $2 failed: $(cat "$tmp/calls/$1.out")"
+	sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/calls/$1.out"
+}
+brokered api "$granted/api/balance"
+grep -q '"status": 200' "$tmp/calls/api.out" && grep -q 'accepted' "$tmp/calls/api.out" ||
+	die "the API did not accept the brokered token"
+brokered echo "$granted/echo-headers"
+grep -qF 'Bearer [skillbox:secret DEMO_TOKEN]' "$tmp/calls/echo.out" ||
+	die "the echoed header did not reach the skill as the placeholder"
+note "the API got the right token (its log: $(grep -c '/api/balance (right token)' "$tmp/origin.log") request with it);"
+note "the echo came back to the skill as [skillbox:secret DEMO_TOKEN], so its output cannot carry the value"
 
 step "the agent asks fetch for the origin the grant left out, and sends a bad input: both refused"
 set +e
@@ -267,6 +308,53 @@ sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/mcp.out"
 	die "expected one MCP call to succeed and one to be refused as INVALID_INPUT (exit 2), got $mcp_status"
 note "the refusal is a tool result the model can read, with the same reason as over gRPC"
 
+step "per-call oversight: upper now waits for a person's decision on every call (a new approval)"
+cat >"$tmp/upper-grant.yaml" <<EOF
+oversight:
+  approvers: ["unix:uid=$(id -u)"]
+  wait: 2m
+  reason: "demo: every transfer is read by a person"
+EOF
+note "upper-grant.yaml: oversight by unix:uid=$(id -u) (this operator, over the socket), at most 2m a call"
+sb approve upper --grant "$tmp/upper-grant.yaml" --by demo-operator --yes
+# overseen NAME TEXT: the MCP agent (token:agent, over HTTP) calls upper in the
+# background; pending_id is the request the server parked for it.
+overseen() {
+	shown SKILLBOX_TOKEN=… mcp-agent --url "http://$mcp_addr/mcp" --list=false --call "upper={\"text\":\"$2\"}" '&'
+	SKILLBOX_TOKEN=$agent_token "$bin/mcp-agent" --url "http://$mcp_addr/mcp" --list=false \
+		--call "upper={\"text\":\"$2\"}" >"$tmp/calls/$1.out" 2>&1 &
+	caller_pid=$!
+	local id=
+	for _ in $(seq 100); do
+		id=$("$bin/skillbox" pending --json 2>/dev/null | sed -n 's/^ *"id": "\([^"]*\)",*$/\1/p' | head -n 1)
+		[[ -n $id ]] && break
+		kill -0 "$caller_pid" 2>/dev/null || die "the MCP agent ended before its call was parked: $(cat "$tmp/calls/$1.out")"
+		sleep 0.1
+	done
+	[[ -n $id ]] || die "no pending call appeared within 10s"
+	pending_id=$id
+}
+# outcome NAME: wait for the background caller and show what it saw.
+outcome() {
+	set +e
+	wait "$caller_pid"
+	caller_status=$?
+	set -e
+	caller_pid=
+	sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/calls/$1.out"
+}
+overseen allowed "wire 100 EUR to ACME"
+sb pending
+sb allow "$pending_id" --reason "invoice 42 checked"
+outcome allowed
+((caller_status == 0)) && grep -q 'WIRE 100 EUR TO ACME' "$tmp/calls/allowed.out" || die "the allowed call did not return its result"
+overseen denied "wire 5000 EUR to Mallory"
+sb deny "$pending_id" --reason "unknown payee"
+outcome denied
+((caller_status == 2)) && grep -q '"reason":"APPROVAL_DENIED"' "$tmp/calls/denied.out" && grep -q 'unknown payee' "$tmp/calls/denied.out" ||
+	die "the denied call did not end APPROVAL_DENIED with the reason"
+note "the agent waited on both; one ran after the allow, the other never ran and says why"
+
 if ((use_docker)); then
 	step "calling the container skill textstat (a fresh hardened container, no network)"
 	agent --list=false --call 'textstat={"text":"The quick brown fox jumps over the lazy dog. The dog sleeps.","top":3,"skip_stopwords":true}'
@@ -293,11 +381,30 @@ agent_ok=$(count '^  ✓ ' "$tmp/agent.log")
 reached=$(count ' granted ' "$tmp/origin.log")
 leaked=$(count ' internal ' "$tmp/origin.log")
 ((denied == 1)) || die "expected exactly one egress.denied record in the audit log, found $denied"
+carried=$(count '"event":"egress.secret"' "$tmp/audit.jsonl")
+with_token=$(count '(right token)' "$tmp/origin.log")
+approvals_allowed=$(count '"event":"approval.allowed"' "$tmp/audit.jsonl")
+approvals_denied=$(count '"event":"approval.denied"' "$tmp/audit.jsonl")
+((approvals_allowed == 1 && approvals_denied == 1)) ||
+	die "expected one approval.allowed and one approval.denied record, found $approvals_allowed and $approvals_denied"
+
+step "searching everything the demo wrote for DEMO_TOKEN's value: \$SKILLBOX_HOME, the server's output, every call's result"
+searched=$(find "$tmp" -type f | wc -l)
+set +e
+leaks=$(grep -rlF -- "$demo_token" "$tmp")
+search_status=$?
+set -e
+((search_status != 0)) || die "the brokered token's value is in: ${leaks//$tmp/\$tmp}"
+((search_status == 1)) || die "the search for the token's value failed (grep exit $search_status)"
+grep -rlF -- "[skillbox:secret DEMO_TOKEN]" "$tmp/calls" >/dev/null || die "the placeholder is missing from the call results"
+note "$searched files (audit log, store, approvals, caches, serve.log, agent logs, call results): the value is in none"
 
 step "summary"
 note "calls:             $agent_calls by the agent ($agent_ok ok, $((agent_calls - agent_ok)) refused), 3 first calls by skillbox invoke"
 note "ran in a sandbox:  $ran ($ran_ok ok); invalid input and the disabled skill were refused before running"
 note "outbound requests: $reached reached the granted origin; $denied denied by the grant ($leaked reached the other origin)"
+note "brokered token:    added to $carried requests ($with_token arrived with the right token); 0 copies in $searched files"
+note "oversight:         1 call allowed and run, 1 denied (APPROVAL_DENIED with the reason); both callers waited"
 note "audit log:         $records records, hash chain OK"
 note "registry:          upper installed from oci://…/skills/upper@${upper_digest:0:19}…, by digest"
 note "container skill:   $( ((use_docker)) && echo "textstat ran in a FROM-scratch container" || echo "skipped (no Docker engine)")"

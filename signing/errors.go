@@ -24,6 +24,13 @@ const (
 	CheckPolicy         = "policy"          // the trust policy cannot be used
 )
 
+// Checks lists every check a verification can fail, the values of VerifyError.Check.
+func Checks() []string {
+	return []string{CheckMissingBundle, CheckBundle, CheckUntrustedKey, CheckSignature,
+		CheckCertificate, CheckTlog, CheckTimestamp, CheckIdentity, CheckPredicate,
+		CheckSubjects, CheckManifestDigest, CheckCodeDigest, CheckArtifact, CheckPolicy}
+}
+
 // VerifyError says which check refused a bundle. Callers branch on Check; Error() is one
 // line naming the check.
 type VerifyError struct {

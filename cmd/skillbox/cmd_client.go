@@ -18,6 +18,7 @@ import (
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
@@ -62,7 +63,11 @@ func statusLine(err error) error {
 	}
 	for _, d := range st.Details() {
 		if ed, ok := d.(*pb.ErrorDetail); ok {
-			msg := fmt.Sprintf("%s (%s, %s)", ed.GetMessage(), ed.GetReason(), st.Code())
+			words := ed.GetReason() + ", " + codeName(st.Code())
+			if ed.GetReason() == codeName(st.Code()) {
+				words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
+			}
+			msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
 			if ed.GetAuditId() != "" {
 				msg += " audit " + ed.GetAuditId()
 			}
@@ -72,7 +77,29 @@ func statusLine(err error) error {
 	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
 		return errors.New("the server shut down during the call (UNAVAILABLE)")
 	}
-	return fmt.Errorf("%s (%s)", st.Message(), st.Code())
+	if st.Code() == codes.Unauthenticated {
+		return fmt.Errorf("%s (UNAUTHENTICATED): pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", st.Message())
+	}
+	return fmt.Errorf("%s (%s)", st.Message(), codeName(st.Code()))
+}
+
+// codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them
+// (PERMISSION_DENIED), not as Go prints them (PermissionDenied).
+var codeNames = [...]string{
+	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
+	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
+}
+
+func codeName(c codes.Code) string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("code %d", c)
 }
 
 // serverWentAway reports whether an UNAVAILABLE status without details is gRPC's word
@@ -101,13 +128,16 @@ func invokeCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
 		Flags: append(clientFlags(),
-			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin)", Required: true},
+			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
 			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("invoke: want exactly one NAME (see skillbox invoke --help)")
+			}
+			if !c.IsSet("input") {
+				return errors.New("invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)")
 			}
 			input, err := readInput(c.String("input"))
 			if err != nil {
@@ -132,7 +162,7 @@ func invokeCommand() *cli.Command {
 			out := runOutput{
 				Output: json.RawMessage(res.GetOutputJson()),
 				Logs:   res.GetLogs(),
-				Usage: runUsage{WallMs: float64(u.GetWallMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+				Usage: runUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
 					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
 				Egress:  []runEgress{},
 				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
@@ -181,34 +211,77 @@ func skillsCommand() *cli.Command {
 		Name:      "skills",
 		Usage:     "list the skills a server offers",
 		UsageText: "skillbox skills [--server ADDR] [--json]\n\nExample:\n  skillbox skills --json | jq '.[].name'",
-		Flags:     append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
+		Description: "A newer installed version that waits for approval is named after the list (and as\n" +
+			"pendingVersion in --json). With no server answering on the default socket, the skills are\n" +
+			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).",
+		Flags: append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
 		Action: func(c *cli.Context) error {
-			conn, err := dial(c)
+			skills, offline, err := listSkills(c)
 			if err != nil {
 				return fmt.Errorf("skills: %w", err)
 			}
-			defer conn.Close()
-			res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
-			if err != nil {
-				return fmt.Errorf("skills: %w", statusLine(err))
+			if offline {
+				fmt.Fprintln(c.App.ErrWriter, "skillbox: no server answers; the offline view from the skill home (what a server started now would offer)")
 			}
 			if c.Bool("json") {
-				out := make([]skillJSON, 0, len(res.GetSkills()))
-				for _, sk := range res.GetSkills() {
+				out := make([]skillJSON, 0, len(skills))
+				for _, sk := range skills {
 					out = append(out, toSkillJSON(sk))
 				}
 				return writeJSON(c.App.Writer, out)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
-			for _, s := range res.GetSkills() {
+			var pending []string
+			for _, s := range skills {
 				sandbox := strings.ToLower(strings.TrimPrefix(s.GetSandbox().String(), "SANDBOX_KIND_"))
 				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
+				if p := s.GetPendingVersion(); p != "" {
+					pending = append(pending, fmt.Sprintf("%s %s is installed and waits for approval (%s %s serves): skillbox review %s, then skillbox approve %s",
+						s.GetName(), p, s.GetName(), s.GetVersion(), s.GetName(), s.GetName()))
+				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range pending {
+				fmt.Fprintln(c.App.Writer, p)
+			}
+			return writeBrokered(c.App.Writer, skills)
 		},
 	}
+}
+
+// listSkills asks the server for its skills. With no server answering on the default
+// socket (no --server or SKILLBOX_SERVER), it lists them from the skill home and says
+// so (offline); a server named explicitly that does not answer is an error.
+func listSkills(c *cli.Context) (skills []*pb.SkillInfo, offline bool, err error) {
+	conn, err := dial(c)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
+	if err == nil {
+		return res.GetSkills(), false, nil
+	}
+	if !serverDown(err) || c.IsSet("server") {
+		return nil, false, statusLine(err)
+	}
+	h, herr := openHost(c, host.Options{NoSandboxes: true})
+	if herr != nil {
+		return nil, false, fmt.Errorf("%w; the skill home cannot be read either: %w", statusLine(err), herr)
+	}
+	defer h.Close()
+	infos, err := h.Engine().List(c.Context)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, in := range infos {
+		skills = append(skills, server.SkillInfo(in))
+	}
+	return skills, true, nil
 }
 
 func disableCommand() *cli.Command {
@@ -314,19 +387,18 @@ type skillJSON struct {
 	Sandbox        string          `json:"sandbox"`
 	State          string          `json:"state"`
 	Approved       bool            `json:"approved"`
+	PendingVersion string          `json:"pendingVersion,omitempty"`
 	Signer         string          `json:"signer,omitempty"`
 	ManifestDigest string          `json:"manifestDigest"`
 	CodeDigest     string          `json:"codeDigest"`
 	InputSchema    json.RawMessage `json:"inputSchema"`
 	OutputSchema   json.RawMessage `json:"outputSchema"`
 	Capabilities   struct {
-		Network []string `json:"network"`
-		Files   []struct {
-			Path   string `json:"path"`
-			Access string `json:"access"`
-		} `json:"files"`
-		Env     []string `json:"env"`
-		Secrets []string `json:"secrets"`
+		Network         []string             `json:"network"`
+		Files           []fileJSON           `json:"files"`
+		Env             []string             `json:"env"`
+		Secrets         []string             `json:"secrets"`
+		BrokeredSecrets []brokeredSecretJSON `json:"brokeredSecrets"`
 	} `json:"capabilities"`
 	Limits struct {
 		TimeoutMs   int64   `json:"timeoutMs"`
@@ -335,6 +407,42 @@ type skillJSON struct {
 		CPU         float64 `json:"cpu"`
 		Requests    int64   `json:"requests"`
 	} `json:"limits"`
+}
+
+// fileJSON is a files capability as `skills --json` prints it.
+type fileJSON struct {
+	Path   string `json:"path"`
+	Access string `json:"access"`
+}
+
+// brokeredSecretJSON is a brokered secret as `skills --json` prints it.
+type brokeredSecretJSON struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
+}
+
+// writeBrokered prints, under the skills table, each brokered secret with the origins
+// it is sent to: what a skill's requests carry without the skill seeing it. Nothing
+// when no skill has one.
+func writeBrokered(w io.Writer, skills []*pb.SkillInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range skills {
+		for _, b := range s.GetCapabilities().GetBrokeredSecrets() {
+			if n == 0 {
+				fmt.Fprintln(tw, "\nbrokered secrets: added at egress to these origins only, never seen by the skill")
+				fmt.Fprintln(tw, "SKILL\tSECRET\tHEADER\tORIGINS")
+			}
+			n++
+			origins := strings.Join(b.GetOrigins(), " ")
+			if origins == "" {
+				origins = "(none granted: never sent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), b.GetName(), b.GetHeader(), origins)
+		}
+	}
+	return tw.Flush()
 }
 
 func toSkillJSON(sk *pb.SkillInfo) skillJSON {
@@ -348,18 +456,22 @@ func toSkillJSON(sk *pb.SkillInfo) skillJSON {
 	out := skillJSON{
 		Name: sk.GetName(), Version: sk.GetVersion(), Description: sk.GetDescription(),
 		Sandbox: enum(sk.GetSandbox().String(), "SANDBOX_KIND_"), State: enum(sk.GetState().String(), "STATE_"),
-		Approved: sk.GetApproved(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
+		Approved: sk.GetApproved(), PendingVersion: sk.GetPendingVersion(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
 		InputSchema: schema(sk.GetInputSchema()), OutputSchema: schema(sk.GetOutputSchema()),
 	}
 	caps := sk.GetCapabilities()
 	out.Capabilities.Network = append([]string{}, caps.GetNetwork()...)
 	out.Capabilities.Env = append([]string{}, caps.GetEnv()...)
 	out.Capabilities.Secrets = append([]string{}, caps.GetSecrets()...)
+	out.Capabilities.BrokeredSecrets = []brokeredSecretJSON{}
+	for _, b := range caps.GetBrokeredSecrets() {
+		out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets,
+			brokeredSecretJSON{Name: b.GetName(), Origins: append([]string{}, b.GetOrigins()...), Header: b.GetHeader()})
+	}
+	out.Capabilities.Files = []fileJSON{} // [] like the other lists, never null
 	for _, f := range caps.GetFiles() {
-		out.Capabilities.Files = append(out.Capabilities.Files, struct {
-			Path   string `json:"path"`
-			Access string `json:"access"`
-		}{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
+		out.Capabilities.Files = append(out.Capabilities.Files,
+			fileJSON{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
 	}
 	l := sk.GetLimits()
 	out.Limits.TimeoutMs, out.Limits.MemoryBytes, out.Limits.OutputBytes = l.GetTimeoutMs(), l.GetMemoryBytes(), l.GetOutputBytes()

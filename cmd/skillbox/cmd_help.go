@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/buildinfo"
 )
 
 // helpTopic turns `skillbox help [COMMAND...]` into `skillbox [COMMAND...] --help`,
@@ -127,34 +127,8 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// versionLine is what `skillbox version` and `--version` print after the name: the
-// module version and, when the build recorded it, the commit, then the toolchain.
-func versionLine() string {
-	v, rev, dirty := "devel", "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		if dirty {
-			rev += "+dirty"
-		}
-		v += " (commit " + rev + ")"
-	}
-	return fmt.Sprintf("%s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
+// versionLine is what `skillbox version` and `--version` print after the name.
+func versionLine() string { return buildinfo.Read().Line() }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{

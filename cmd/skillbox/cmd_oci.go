@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -57,6 +58,25 @@ func pushCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// missingSource refuses a local package path that does not exist, in words, before
+// anything else reads it; one that looks like a registry reference
+// (HOST.NAME/REPO, HOST:PORT/REPO, localhost/REPO) gets the oci:// form as the way
+// forward. nil when src is a registry reference or exists.
+func missingSource(verb, src string) error {
+	if oci.IsRef(src) {
+		return nil
+	}
+	if _, err := os.Stat(src); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if host, _, ok := strings.Cut(src, "/"); ok && (strings.ContainsAny(host, ".:") || host == "localhost") &&
+		!strings.HasPrefix(src, ".") {
+		return fmt.Errorf("%s: no file or directory %s here; a registry reference is written with oci:// (skillbox %s %s%s)",
+			verb, src, verb, oci.Scheme, src)
+	}
+	return fmt.Errorf("%s: no file or directory %s (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)", verb, src)
 }
 
 // pulled is a registry package fetched into a temporary directory for install or

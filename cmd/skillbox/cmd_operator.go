@@ -75,6 +75,9 @@ func installCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)")
 			}
+			if err := missingSource("install", c.Args().First()); err != nil {
+				return err
+			}
 			// Docker loads and checks a container package's image (without Docker such a
 			// package is refused); a wasm module is compiled into the cache the server
 			// uses, so its first call is quick.
@@ -118,7 +121,8 @@ func approveCommand() *cli.Command {
 		UsageText: "skillbox approve NAME [--grant FILE] [--by WHO] [--yes] [--pin VERSION|DIGEST]\n\nExample:\n  skillbox approve fetch --grant fetch-grant.yaml --by alice --yes",
 		Description: "Writes $SKILLBOX_HOME/approvals/NAME.yaml pinned to the manifest digest and signer.\n" +
 			"Without --grant the skill gets exactly what its manifest asks (file capabilities then\n" +
-			"need a grant file, since only the operator can choose host directories). A grant wider\n" +
+			"need a grant file, since only the operator can choose host directories; env and secret\n" +
+			"values come only from one, so without it they are left out). A grant wider\n" +
 			"than the manifest is refused. Grant file format (every key optional):\n\n" +
 			"  network: [\"https://api.example.com\"]      # a subset of the manifest's origins\n" +
 			"  files: [{path: /data, host: /srv/data, access: read}]\n" +
@@ -419,14 +423,25 @@ func auditPath(c *cli.Context) (string, error) {
 // operator reads the narrowed grant before it is written.
 func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool) {
 	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
-	if asked {
+	switch {
+	case asked && asksValues(m):
+		// The values' sources are the operator's to name; "left out" below lists them.
+		fmt.Fprintln(w, "  what it asks but env and secret values (no --grant file; only one names their sources:"+
+			" env: {NAME: value}, secrets: {NAME: \"env:VAR\" or \"file:/path\"})")
+	case asked:
 		fmt.Fprintln(w, "  exactly what it asks (no --grant file)")
 	}
 	for _, line := range g.Words(m) {
 		fmt.Fprintln(w, "  "+line)
 	}
-	fmt.Fprintf(w, "  oversight: %s\n", g.Oversight.Words())
 	fmt.Fprintln(w)
+}
+
+// asksValues reports whether m asks for env or secret values, which only a grant file
+// can give.
+func asksValues(m *manifest.Manifest) bool {
+	c := m.Capabilities
+	return len(c.Env)+len(c.Secrets)+len(c.Brokered) > 0
 }
 
 // isPackageDir decides whether the argument of `run` or `review` is a package

@@ -87,7 +87,7 @@ func denyCommand() *cli.Command {
 		UsageText:   "skillbox deny [--server ADDR] ID --reason TEXT [--digest SHA256]\n\nExample:\n  skillbox deny 0c11b9fae5de00c7e4999d74 --reason 'unknown payee'",
 		Description: "The call ends APPROVAL_DENIED with your reason in its message; nothing runs.",
 		Flags: append(clientFlags(),
-			&cli.StringFlag{Name: "reason", Usage: "why: shown to the caller and recorded", Required: true},
+			&cli.StringFlag{Name: "reason", Usage: "why: shown to the caller and recorded (required)"},
 			&cli.StringFlag{Name: "digest", Usage: "the request's digest as `pending --json` showed it: refuse if the request is another"},
 		),
 		Action: func(c *cli.Context) error { return decide(c, false) },
@@ -101,6 +101,9 @@ func decide(c *cli.Context, allow bool) error {
 		return fmt.Errorf("%s: want exactly one ID, as `skillbox pending` shows it (see skillbox %s --help)", verb, verb)
 	}
 	id := c.Args().First()
+	if !allow && strings.TrimSpace(c.String("reason")) == "" {
+		return fmt.Errorf("deny %s: --reason is required: the caller is told why (skillbox deny %s --reason TEXT)", id, id)
+	}
 	conn, err := dial(c)
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
@@ -191,6 +194,10 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, asJSON, watch, first b
 		fmt.Fprintf(&b, "  decide: skillbox allow %s   |   skillbox deny %s --reason TEXT\n", p.GetId(), p.GetId())
 		b.WriteString("  grant:\n")
 		for _, line := range strings.Split(strings.TrimRight(p.GetReview(), "\n"), "\n") {
+			if line == "" {
+				b.WriteString("\n") // no trailing blanks
+				continue
+			}
 			b.WriteString("    " + line + "\n")
 		}
 	}

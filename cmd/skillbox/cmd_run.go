@@ -64,7 +64,8 @@ type runOutput struct {
 
 type runUsage struct {
 	WallMs float64 `json:"wallMs"`
-	// CompileMs is the time the call waited for its code to be compiled, apart from
+	// CompileMs is the time the call waited for its code to be made ready (compiled, or
+	// loaded from the cache; for run DIR of a container, image.tar loaded), apart from
 	// wallMs (present only when it had to wait).
 	CompileMs       float64 `json:"compileMs,omitempty"`
 	PeakMemoryBytes int64   `json:"peakMemoryBytes"`
@@ -125,6 +126,9 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
 	fmt.Fprintln(c.App.ErrWriter, "WARNING: "+warning)
+	for _, line := range unsetValues(m, os.LookupEnv) {
+		fmt.Fprintln(c.App.ErrWriter, "note: "+line)
+	}
 	// Only the sandbox of the package's kind: a wasm skill does not wait for Docker.
 	// The engine prepares the package in it (compiles the module, or loads image.tar
 	// and checks its ID against skill.yaml) before the call.
@@ -151,6 +155,34 @@ func runAction(c *cli.Context) error {
 	out := resultOutput(res)
 	out.Warning = warning
 	return writeRunOutput(c, out, f.json)
+}
+
+// unsetValues says, for each env and secret name the manifest asks that env does not
+// know, what the call does without it: `run DIR` takes those values from the author's
+// shell, and a forgotten one would otherwise look like a skill or an API that fails.
+func unsetValues(m *manifest.Manifest, env func(string) (string, bool)) []string {
+	var out []string
+	for _, n := range m.Capabilities.Env {
+		if _, ok := env(n); !ok {
+			out = append(out, fmt.Sprintf("env %s is not set in this shell: the skill runs without it", n))
+		}
+	}
+	for _, n := range m.Capabilities.Secrets {
+		if _, ok := env(n); !ok {
+			out = append(out, fmt.Sprintf("secret %s is not set in this shell: the skill runs without it (%s=… skillbox run …)", n, n))
+		}
+	}
+	for _, b := range m.Capabilities.Brokered {
+		if _, ok := env(b.Name); !ok {
+			origins := make([]string, len(b.Origins))
+			for i, o := range b.Origins {
+				origins[i] = o.String()
+			}
+			out = append(out, fmt.Sprintf("secret %s is not set in this shell: requests to %s go without its %s header (%s=… skillbox run …)",
+				b.Name, strings.Join(origins, ", "), b.Header, b.Name))
+		}
+	}
+	return out
 }
 
 // runDirError is the one line `run DIR` prints for a failed call, in the words of its

@@ -177,6 +177,9 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			name, dir := args[0], args[0]
+			if err := missingSource("verify", name); err != nil {
+				return err
+			}
 			// The archive an operator receives is verified as it would be installed:
 			// unpacked (with the install's limits) into a directory removed afterwards;
 			// a registry artifact is pulled as install pulls it.

@@ -169,7 +169,7 @@ func startServerWith(t *testing.T, bin string, env []string, args ...string) (*e
 			_ = srv.Wait()
 		}
 	})
-	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, bin, env, "skills").code == 0 })
+	waitUntil(t, "the server answers", func() bool { return serverAnswers(t, bin, env) })
 	return srv, errb
 }
 

@@ -33,7 +33,7 @@ func TestMCPStdioBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	waitUntil(t, "the server answers", func() bool { return signRunCLI(t, bin, op.env, "skills").code == 0 })
+	waitUntil(t, "the server answers", func() bool { return serverAnswers(t, bin, op.env) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

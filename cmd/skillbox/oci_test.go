@@ -247,7 +247,10 @@ func TestOCIPushInstallRun(t *testing.T) {
 	}
 
 	// Plain HTTP is an explicit, loopback-only choice: without it, TLS is spoken.
-	o.refuse("needs --plain-http-unsafe", "install", pinned)
+	o.refuse("answers plain HTTP, not HTTPS (a plain-HTTP registry on loopback needs --plain-http-unsafe)", "install", pinned)
+	// A reference written without oci:// is not a path that is missing.
+	o.refuse("no file or directory "+strings.TrimPrefix(pinned, "oci://")+" here; a registry reference is written with oci:// (skillbox install "+pinned+")",
+		"install", strings.TrimPrefix(pinned, "oci://"), o.plain)
 	if got := o.installed(); len(got) != 0 {
 		t.Fatalf("installed %v", got)
 	}

@@ -130,7 +130,7 @@ func TestOversightThroughTheCLI(t *testing.T) {
 	}
 	d := result(second)
 	msg := strings.TrimSpace(d.stderr)
-	if d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PermissionDenied)") || strings.Contains(msg, "\n") {
+	if d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PERMISSION_DENIED)") || strings.Contains(msg, "\n") {
 		t.Fatalf("denied call: exit %d: %q", d.code, msg)
 	}
 	if r := ops("pending"); r.code != 0 || r.stdout != "no calls wait for a decision\n" {

@@ -158,3 +158,54 @@ func mustTemp(t *testing.T) *os.File {
 	}
 	return f
 }
+
+// run DIR takes env and secret values from the author's shell; one that is not set
+// there is named with what the call does without it, and one that is set is not.
+func TestRunDirNamesUnsetValues(t *testing.T) {
+	dir := runSkillDir(t, "echo.wasm", `capabilities:
+  network: [http://localhost:8765]
+  env: [UXR_TEST_LANG]
+  secrets:
+    - UXR_TEST_PLAIN
+    - name: UXR_TEST_TOKEN
+      origins: [http://localhost:8765]
+      format: "Bearer {}"
+`)
+	t.Setenv("UXR_TEST_LANG", "C")
+	code, _, stderr := runRunCLI(t, "run", dir, "--input", `{"name":"Ada"}`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"note: secret UXR_TEST_PLAIN is not set in this shell: the skill runs without it (UXR_TEST_PLAIN=… skillbox run …)",
+		"note: secret UXR_TEST_TOKEN is not set in this shell: requests to http://localhost:8765 go without its Authorization header",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "UXR_TEST_LANG") {
+		t.Errorf("a set env value is named:\n%s", stderr)
+	}
+}
+
+// run DIR makes the code ready before the call (so compiling never eats the call's
+// budget) and reports that wait as compileMs, apart from wallMs, as the author guide says.
+func TestRunDirReportsCompileTime(t *testing.T) {
+	dir := runSkillDir(t, "echo.wasm", "")
+	code, stdout, stderr := runRunCLI(t, "run", dir, "--input", `{"name":"Ada"}`, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var out struct {
+		Usage struct {
+			WallMs, CompileMs float64
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Usage.CompileMs <= 0 || out.Usage.WallMs <= 0 {
+		t.Errorf("usage %+v: want compileMs and wallMs above 0:\n%s", out.Usage, stdout)
+	}
+}

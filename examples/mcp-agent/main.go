@@ -5,6 +5,11 @@
 //
 //	mcp-agent --call 'decimal={"expression":"1 + 1"}' --call 'decimal={"expression":42}'
 //
+// With --url it speaks MCP over Streamable HTTP to `skillbox serve --mcp ADDR` instead,
+// sending $SKILLBOX_TOKEN as its bearer token (the caller is then token:NAME):
+//
+//	SKILLBOX_TOKEN=... mcp-agent --url http://127.0.0.1:7401/mcp --call 'upper={"text":"hi"}'
+//
 // It exits 2 when a call was refused or failed, 1 on any other error.
 package main
 
@@ -13,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,10 +35,16 @@ func (c *calls) Set(v string) error { *c = append(*c, v); return nil }
 func main() {
 	var cs calls
 	skillbox := flag.String("skillbox", "skillbox", "the skillbox command to start as the MCP server")
+	url := flag.String("url", "", "speak MCP over Streamable HTTP to this URL (with $SKILLBOX_TOKEN) instead of starting skillbox mcp")
 	list := flag.Bool("list", true, "list the tools first")
 	flag.Var(&cs, "call", "NAME=JSON: call tool NAME with these arguments (repeatable)")
 	flag.Parse()
-	failed, err := run(*skillbox, *list, cs)
+	var transport sdk.Transport = &sdk.CommandTransport{Command: exec.Command(*skillbox, "mcp")}
+	if *url != "" {
+		hc := &http.Client{Transport: bearer{token: os.Getenv("SKILLBOX_TOKEN"), next: http.DefaultTransport}}
+		transport = &sdk.StreamableClientTransport{Endpoint: *url, HTTPClient: hc}
+	}
+	failed, err := run(transport, *list, cs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcp-agent:", err)
 		os.Exit(1)
@@ -42,13 +54,27 @@ func main() {
 	}
 }
 
-func run(skillbox string, list bool, cs calls) (failed bool, err error) {
+// bearer adds the token to every request of the HTTP transport.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
+}
+
+func run(transport sdk.Transport, list bool, cs calls) (failed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := sdk.NewClient(&sdk.Implementation{Name: "mcp-agent", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &sdk.CommandTransport{Command: exec.Command(skillbox, "mcp")}, nil)
+	session, err := client.Connect(ctx, transport, nil)
 	if err != nil {
-		return false, fmt.Errorf("start %s mcp: %w", skillbox, err)
+		return false, fmt.Errorf("connect to skillbox: %w", err)
 	}
 	defer session.Close()
 
@@ -59,6 +85,10 @@ func run(skillbox string, list bool, cs calls) (failed bool, err error) {
 		}
 		for _, t := range tools.Tools {
 			fmt.Printf("tool %-10s %s%s\n", t.Name, t.Description, hints(t.Annotations))
+			if b, ok := t.Meta["skillbox/brokeredSecrets"]; ok {
+				j, _ := json.Marshal(b)
+				fmt.Printf("     %-10s brokered secrets (_meta): %s\n", "", j)
+			}
 		}
 	}
 	for _, c := range cs {

@@ -325,3 +325,14 @@ func (p *pool) dropOld() {
 		p.refill()
 	}
 }
+
+// Warm reports the started containers waiting in all pools (isolation.Warmer).
+func (s *Sandbox) Warm() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.pools {
+		n += len(p.ready)
+	}
+	return n
+}

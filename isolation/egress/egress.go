@@ -177,6 +177,21 @@ func (e *encodedError) Error() string {
 	return fmt.Sprintf("egress: response from %s is %s-encoded; a response to a request that carried a secret must be unencoded so it can be checked for the secret", e.url, e.encoding)
 }
 
+// encoding is the content coding of a response other than identity, every
+// Content-Encoding header and list item counted ("" when there is none): a first
+// header saying identity does not hide a second saying gzip.
+func encoding(h http.Header) string {
+	var codings []string
+	for _, v := range h.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				codings = append(codings, c)
+			}
+		}
+	}
+	return strings.Join(codings, ", ")
+}
+
 // DeniedError is a request the policy refused before any byte left. URL and Reason
 // are bounded (MaxURLBytes, MaxReasonBytes).
 type DeniedError struct {
@@ -465,7 +480,7 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 		for k, vs := range resp.Header {
 			resp.Header[k] = g.redactor.Strings(vs)
 		}
-		if enc := resp.Header.Get("Content-Encoding"); names != nil && enc != "" && !strings.EqualFold(enc, "identity") {
+		if enc := encoding(resp.Header); names != nil && enc != "" {
 			resp.Body.Close()
 			e := &encodedError{url: ru, encoding: boundMethod(enc)}
 			g.update(idx, func(r *isolation.EgressRecord) { r.Reason = "failed: " + e.Error() })

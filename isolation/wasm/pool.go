@@ -73,6 +73,7 @@ const (
 // pools is the sandbox's set of reactor pools.
 type pools struct {
 	opts PoolOptions
+	zero [imageChunk]byte // all zeros, never written: what memory images compare with
 
 	mu     sync.Mutex
 	byKey  map[string]*pool
@@ -100,27 +101,31 @@ func newPools(o PoolOptions) *pools {
 // brokered secrets too, though an instance holds none of them) and the memory budget
 // the instance was made under.
 func poolKey(call isolation.Call, memLimit uint64) string {
-	h := sha256.New()
+	// The fields, each with its length, go into one buffer hashed once: a call of a
+	// skill without env or mounts costs no allocation but the key itself.
+	var arr [256]byte
+	buf := arr[:0]
 	w := func(s string) {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
 	w(call.Skill.Digest)
 	if call.Skill.Manifest != nil {
 		w(call.Skill.Manifest.Name)
 	}
-	w(strconv.FormatUint(memLimit, 10))
-	keys := make([]string, 0, len(call.Grant.Env))
-	for k := range call.Grant.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	buf = binary.LittleEndian.AppendUint64(buf, 8) // as w would write it
+	buf = binary.LittleEndian.AppendUint64(buf, memLimit)
 	w("env")
-	for _, k := range keys {
-		w(k)
-		w(call.Grant.Env[k])
+	if len(call.Grant.Env) > 0 {
+		keys := make([]string, 0, len(call.Grant.Env))
+		for k := range call.Grant.Env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			w(k)
+			w(call.Grant.Env[k])
+		}
 	}
 	w("files")
 	for _, m := range call.Grant.Files {
@@ -145,7 +150,9 @@ func poolKey(call isolation.Call, memLimit uint64) string {
 			w(fmt.Sprint(o))
 		}
 	}
-	return string(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	clear(buf) // the buffer held the brokered values
+	return string(sum[:])
 }
 
 // get takes an idle instance of the pool under key, or nil.
@@ -312,6 +319,7 @@ func (w stderrOf) Write(p []byte) (int, error) {
 type instance struct {
 	mod     api.Module
 	handle  api.Function
+	stack   [1]uint64 // handle's result
 	mem     callMemory
 	io      instanceIO
 	files   fileTracker
@@ -319,7 +327,7 @@ type instance struct {
 
 	// The state after _initialize (snapshot), when the instance can be reused.
 	gen       *pool // the pool it was made for
-	image     []byte
+	image     *memImage
 	globals   []api.MutableGlobal
 	gvals     []uint64
 	tablesRst api.Function
@@ -406,7 +414,7 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 	if !snapshot || m.plan == nil || m.plan.unpoolable != "" || !inst.files.onlyRoots() {
 		return inst, nil
 	}
-	if err := inst.snapshot(m.plan, 3+len(call.Grant.Files)); err != nil {
+	if err := inst.snapshot(m.plan, 3+len(call.Grant.Files), &s.pools.zero); err != nil {
 		s.logger.Debug("reactor instance cannot be reused", "skill", name, "why", err.Error())
 		inst.image = nil
 	}
@@ -415,7 +423,7 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 
 // snapshot records the state after _initialize: tables into their shadows, globals,
 // the descriptor table and the memory image.
-func (inst *instance) snapshot(plan *reactorPlan, fds int) error {
+func (inst *instance) snapshot(plan *reactorPlan, fds int, zero *[imageChunk]byte) error {
 	ctx := context.Background()
 	if plan.tables > 0 {
 		save := inst.mod.ExportedFunction(exportTablesSave)
@@ -432,10 +440,10 @@ func (inst *instance) snapshot(plan *reactorPlan, fds int) error {
 		inst.globals = append(inst.globals, mg)
 		inst.gvals = append(inst.gvals, mg.Get())
 	}
-	image := slices.Clone(inst.mem.buf)
+	image := takeImage(inst.mem.buf, zero)
 	if plan.fdChanges {
 		inst.probe = inst.mod.ExportedFunction(exportFDProbe)
-		if len(image) < 24 {
+		if len(inst.mem.buf) < 24 {
 			return fmt.Errorf("memory too small to probe descriptors")
 		}
 		for fd := range fds {
@@ -445,7 +453,7 @@ func (inst *instance) snapshot(plan *reactorPlan, fds int) error {
 			}
 			inst.fds = append(inst.fds, st)
 		}
-		copy(inst.mem.buf, image[:24])
+		image.restore(inst.mem.buf) // the probes wrote at address 0
 	}
 	inst.image = image
 	inst.files.setMark()
@@ -470,7 +478,7 @@ func (inst *instance) reset() string {
 	switch {
 	case inst.image == nil:
 		return "no snapshot"
-	case len(inst.mem.buf) != len(inst.image):
+	case len(inst.mem.buf) != inst.image.size:
 		return "memory grew"
 	case !inst.files.atMark():
 		return "files opened or closed"
@@ -486,7 +494,7 @@ func (inst *instance) reset() string {
 			return "a table grew"
 		}
 	}
-	copy(inst.mem.buf, inst.image)
+	inst.image.restore(inst.mem.buf)
 	for i, g := range inst.globals {
 		g.Set(inst.gvals[i])
 	}
@@ -517,4 +525,15 @@ func (s *Sandbox) Drain(_ context.Context, skill string) error {
 		s.pools.drain(skill)
 	}
 	return nil
+}
+
+// Warm reports the idle reactor instances in all pools (isolation.Warmer); 0 when
+// pooling is off.
+func (s *Sandbox) Warm() int {
+	if s.pools == nil {
+		return 0
+	}
+	s.pools.mu.Lock()
+	defer s.pools.mu.Unlock()
+	return s.pools.idle
 }

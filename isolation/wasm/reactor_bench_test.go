@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,12 +23,14 @@ import (
 //	Reactor{Tiny,Heavy}/raw     raw wazero, one instance called again and again with no
 //	                            reset (leaks state: the floor, not a way to run skills)
 //
-// Tiny is a Go reactor that echoes; Heavy builds a 20,000-entry map in init.
-func BenchmarkReactorTiny(b *testing.B)  { benchReactor(b, "rxecho") }
-func BenchmarkReactorHeavy(b *testing.B) { benchReactor(b, "rxheavy") }
+// Tiny is a Go reactor that echoes; Heavy builds a 20,000-entry map in init; WAT is
+// testdata/rxtiny.wasm, the echo of the gRPC benchmark (runtime/server), whose memory
+// image is one 64 KiB page.
+func BenchmarkReactorTiny(b *testing.B)  { benchReactor(b, goReactor(b, "rxecho")) }
+func BenchmarkReactorHeavy(b *testing.B) { benchReactor(b, goReactor(b, "rxheavy")) }
+func BenchmarkReactorWAT(b *testing.B)   { benchReactor(b, watSkill(b, "rxtiny")) }
 
-func benchReactor(b *testing.B, guest string) {
-	skill := goReactor(b, guest)
+func benchReactor(b *testing.B, skill isolation.Skill) {
 	call := isolation.Call{ID: "bench", Skill: skill, Input: benchInput, Limits: limits(), Granted: limits()}
 	run := func(b *testing.B, sb *wasm.Sandbox) {
 		if _, err := sb.Run(context.Background(), call); err != nil { // compile and warm outside the timing
@@ -44,7 +47,7 @@ func benchReactor(b *testing.B, guest string) {
 	}
 	b.Run("fresh", func(b *testing.B) { run(b, newSandbox(b, wasm.WithoutPool())) })
 	b.Run("pooled", func(b *testing.B) { run(b, newSandbox(b)) })
-	b.Run("raw", func(b *testing.B) { rawReactor(b, skill.Dir+"/"+guest+".wasm") })
+	b.Run("raw", func(b *testing.B) { rawReactor(b, filepath.Join(skill.Dir, skill.Manifest.Sandbox.Wasm.Module)) })
 }
 
 // rawReactor calls skillbox_handle on one wazero instance again and again.

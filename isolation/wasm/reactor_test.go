@@ -287,3 +287,50 @@ func TestReactorKindDeclared(t *testing.T) {
 		t.Fatalf("a declared reactor: %v", err)
 	}
 }
+
+// All pools together keep at most Total idle instances: calls under three grants (three
+// pools) with Total 2 leave two, and the next calls still run.
+func TestReactorPoolTotalBound(t *testing.T) {
+	skill := watSkill(t, "rxtiny")
+	sb := newSandbox(t, wasm.WithPool(wasm.PoolOptions{Total: 2, Idle: time.Hour}))
+	var calls []isolation.Call
+	for _, v := range []string{"a", "b", "c"} {
+		c := pooledCall(skill, "hi")
+		c.Grant.Env = map[string]string{"TOKEN": v}
+		calls = append(calls, c)
+	}
+	outs := runs(t, sb, calls...)
+	if n := wasm.IdleInstances(sb); n != 2 {
+		t.Fatalf("%d idle instances in all pools, bounded to 2", n)
+	}
+	outs = append(outs, runs(t, sb, calls...)...)
+	if n := wasm.IdleInstances(sb); n != 2 {
+		t.Fatalf("%d idle instances after more calls, bounded to 2", n)
+	}
+	for i, o := range outs {
+		if o != "hi" {
+			t.Fatalf("call %d: %q", i, o)
+		}
+	}
+}
+
+// An instance idle for longer than Idle is released.
+func TestReactorPoolIdleRelease(t *testing.T) {
+	skill := watSkill(t, "rxtiny")
+	sb := newSandbox(t, wasm.WithPool(wasm.PoolOptions{Idle: 20 * time.Millisecond}))
+	runs(t, sb, pooledCall(skill, "hi"))
+	if n := wasm.IdleInstances(sb); n != 1 {
+		t.Fatalf("%d idle instances after a call, want 1", n)
+	}
+	// Not a timed assertion: the release must come, however long the sweeper takes.
+	deadline := time.Now().Add(30 * time.Second)
+	for wasm.IdleInstances(sb) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle instance was never released")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := runs(t, sb, pooledCall(skill, "again")); out[0] != "again" {
+		t.Fatalf("after the release: %q", out[0])
+	}
+}

@@ -12,7 +12,9 @@ import (
 // alone for an image of the size a small Go reactor has after _initialize (4 MiB),
 // with a call that dirtied few or many pages:
 //
-//	copy:     copy the whole image back (what pool.go does);
+//	copy:     copy the whole image back (what pool.go did first);
+//	compare:  compare chunk by chunk and rewrite only the chunks that differ (what
+//	          pool.go does, image.go);
 //	madvise:  the memory is a private mapping of a memfd holding the image, and
 //	          MADV_DONTNEED drops the call's copy-on-write pages, so the next touch
 //	          faults the image's page back in (Wasmtime's pooling allocator on Linux).
@@ -32,6 +34,28 @@ func BenchmarkRestore(b *testing.B) {
 			for b.Loop() {
 				touch(mem, dirty)
 				copy(mem, image)
+			}
+		})
+		b.Run("compare/dirty="+itoa(dirty), func(b *testing.B) {
+			// What pool.go does (memImage): compare each 4 KiB chunk, rewrite those that
+			// differ. Half the image's chunks are zeros, as in a small Go reactor's.
+			var zero [imageChunk]byte
+			image := make([]byte, size)
+			for i := range image {
+				if (i/imageChunk)%2 == 1 {
+					image[i] = byte(i)
+				}
+			}
+			im := takeImage(image, &zero)
+			mem := make([]byte, size)
+			copy(mem, image)
+			b.SetBytes(size)
+			for b.Loop() {
+				touch(mem, dirty)
+				im.restore(mem)
+			}
+			if mem[4096*3+1] != image[4096*3+1] {
+				b.Fatal("the reset did not bring the image back")
 			}
 		})
 		b.Run("madvise/dirty="+itoa(dirty), func(b *testing.B) {

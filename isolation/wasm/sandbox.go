@@ -466,11 +466,13 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		inst.bind(ctx, st, call.Input)
 	}
 	inst.mem.peak = uint64(len(inst.mem.buf))
-	res, err := inst.handle.Call(ctx)
+	// The stack the export's result comes back on is the instance's: no allocation.
+	inst.stack[0] = 0
+	err := inst.handle.CallWithStack(ctx, inst.stack[:])
 	st.mem.peak, st.mem.hit = inst.mem.peak, inst.mem.hit
 	inst.unbind()
-	if err == nil && res[0] != 0 {
-		err = sys.NewExitError(uint32(res[0]))
+	if err == nil && inst.stack[0] != 0 {
+		err = sys.NewExitError(uint32(inst.stack[0]))
 	}
 	clean := err == nil && !st.stdout.over && !st.stderr.over && !st.mem.hit && context.Cause(ctx) == nil
 	if pooled && clean {

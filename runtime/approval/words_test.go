@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/manifest"
 )
 
 // UX review A, B, C: approval and grant mistakes in the operator's words: a timestamp
@@ -52,5 +54,28 @@ func TestApprovalMistakesInPlainWords(t *testing.T) {
 				t.Errorf("%v holds %q", e, bad)
 			}
 		}
+	}
+}
+
+// The grant's words: cpu only where there is a CPU budget (a container), and what the
+// grant left out of the manifest's ask, including write access narrowed to read.
+func TestGrantWordsCPUAndLeftOut(t *testing.T) {
+	m := testManifest(t)
+	g := Grant{Network: m.Capabilities.Network[:1], Files: []File{{Path: "/scratch", Host: "/srv/s", Access: manifest.AccessRead}},
+		Env: map[string]string{"LANG": "C"}}
+	words := strings.Join(g.Words(m), "\n")
+	if strings.Contains(words, "cpu") {
+		t.Errorf("wasm grant shows cpu:\n%s", words)
+	}
+	if want := "left out: network https://*.wikipedia.org, file /data, write access to /scratch, secret API_TOKEN"; !strings.Contains(words, want) {
+		t.Errorf("words lack %q:\n%s", want, words)
+	}
+	cm, err := manifest.Parse([]byte(strings.Replace(skillYAML, "  wasm:\n    module: module.wasm\n    sha256: 9f2c000000000000000000000000000000000000000000000000000000000000\n",
+		"  container:\n    image: image.tar\n    id: sha256:9f2c000000000000000000000000000000000000000000000000000000000000\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if words := strings.Join(g.Words(cm), "\n"); !strings.Contains(words, ", cpu 1,") {
+		t.Errorf("container grant lacks its cpu budget:\n%s", words)
 	}
 }

@@ -116,6 +116,17 @@ type Log struct {
 	offset int64 // file size after the last line
 
 	wbuf []byte // the leader's batch buffer, reused; touched only while syncing
+
+	observe func(time.Duration, error) // WithObserver; nil if none
+}
+
+// Option configures Open.
+type Option func(*Log)
+
+// WithObserver has every Append report how long it took (queueing, writing and
+// syncing) and its error, if any: the engine's audit metrics.
+func WithObserver(observe func(d time.Duration, err error)) Option {
+	return func(l *Log) { l.observe = observe }
 }
 
 // tip is the end of a chain: its last line's sequence number, sha256 (the next line's
@@ -161,7 +172,7 @@ var ErrClosed = errors.New("audit log closed")
 
 // Open opens (creating if needed) dir/audit.jsonl and continues its chain. A log whose
 // last lines do not parse or do not chain is an error: it is never repaired silently.
-func Open(dir string) (*Log, error) {
+func Open(dir string, opts ...Option) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -176,6 +187,9 @@ func Open(dir string) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{path: path, f: f, dirLock: dirLock, tip: genesis}
+	for _, o := range opts {
+		o(l)
+	}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.resume(); err != nil {
 		f.Close()
@@ -347,6 +361,16 @@ func lastLines(f *os.File, size int64, n int) ([][]byte, bool, error) {
 // further appends. ctx is checked before the record is queued; once queued, Append
 // waits for the sync rather than return while the line may still land.
 func (l *Log) Append(ctx context.Context, r Record) (string, error) {
+	if l.observe == nil {
+		return l.append(ctx, r)
+	}
+	start := time.Now()
+	id, err := l.append(ctx, r)
+	l.observe(time.Since(start), err)
+	return id, err
+}
+
+func (l *Log) append(ctx context.Context, r Record) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("audit append: %w", err)
 	}

@@ -655,3 +655,33 @@ func TestEnqueueConcurrent(t *testing.T) {
 	}
 	l.Close()
 }
+
+// WithObserver sees every durable append, with its error: the engine's audit latency
+// and failure metrics.
+func TestObserverSeesAppends(t *testing.T) {
+	var ok, failed atomic.Int32
+	l, err := Open(t.TempDir(), WithObserver(func(d time.Duration, err error) {
+		if d < 0 {
+			t.Errorf("negative duration %v", d)
+		}
+		if err != nil {
+			failed.Add(1)
+		} else {
+			ok.Add(1)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 3)
+	if _, err := l.Append(context.Background(), Record{}); err == nil {
+		t.Fatal("a record without an event was appended")
+	}
+	l.Close()
+	if _, err := l.Append(context.Background(), Record{Event: "x"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if ok.Load() != 3 || failed.Load() != 2 {
+		t.Fatalf("observer saw %d appends and %d failures, want 3 and 2", ok.Load(), failed.Load())
+	}
+}

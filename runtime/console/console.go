@@ -201,7 +201,7 @@ func (c *Console) operator(h func(w http.ResponseWriter, r *http.Request, a acto
 		}
 		if err := c.cfg.CheckAdmin(r.Context(), a.who, "console "+r.Method+" "+r.URL.Path); err != nil {
 			c.render(w, http.StatusForbidden, "error.html", errorView{Title: "Not an admin",
-				Message: err.Error() + ". An operator adds this identity with `skillbox serve --admin " + a.who + "`."})
+				Message: err.Error() + ". To let it in, an operator serves with --admin " + a.who + "."})
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -354,7 +354,8 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // login takes a token from the form, names its holder by the listener's rule, and
-// starts a session. A wrong token is refused (and audited) like one in a header.
+// starts a session if the holder is an admin. A wrong token is refused (and audited)
+// like one in a header; a non-admin's is refused (and audited) with 403.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !c.cfg.Admission.Tokens() {
 		http.Error(w, "no token login on this console", http.StatusNotFound)
@@ -375,6 +376,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			c.cfg.Refused(r, err)
 		}
 		c.render(w, http.StatusUnauthorized, "login.html", loginView{Error: "That token is not valid here."})
+		return
+	}
+	// Only an admin gets a session: sessions are few (maxSessions, the oldest ending
+	// first), and a caller's token that is not an admin's must not be able to sign the
+	// operators out by signing in again and again.
+	if err := c.cfg.CheckAdmin(r.Context(), who, "console POST /login"); err != nil {
+		c.render(w, http.StatusForbidden, "error.html", errorView{Title: "Not an admin",
+			Message: err.Error() + ". To let it in, an operator serves with --admin " + who + "."})
 		return
 	}
 	v, err := c.newSession(who)

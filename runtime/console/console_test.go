@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/console"
@@ -205,8 +207,14 @@ func TestAdmission(t *testing.T) {
 	}
 
 	agent := newBrowser(t, s.base)
-	agent.login(agentToken)
-	code, body = agent.get("/")
+	code, body, hdr = agent.post("/login", s.base, url.Values{"token": {agentToken}})
+	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service. To let it in, an operator serves with --admin token:agent.") ||
+		strings.Contains(body, "`") || hdr.Get("Set-Cookie") != "" {
+		t.Errorf("non-admin login: %d (cookie %q), want 403 in words and no session:\n%s", code, hdr.Get("Set-Cookie"), body)
+	}
+	req, _ := http.NewRequest("GET", s.base+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+agentToken)
+	code, body, _ = agent.do(req)
 	if code != http.StatusForbidden || !strings.Contains(body, "token:agent may not use the Admin service") || strings.Contains(body, "echo") {
 		t.Errorf("non-admin: %d, want 403 in words and no skills:\n%s", code, body)
 	}
@@ -221,7 +229,7 @@ func TestAdmission(t *testing.T) {
 		t.Errorf("admin: %d, want the overview with echo:\n%s", code, body)
 	}
 	// A bearer header works too (curl), and is the same identity.
-	req, _ := http.NewRequest("GET", s.base+"/audit", nil)
+	req, _ = http.NewRequest("GET", s.base+"/audit", nil)
 	req.Header.Set("Authorization", "Bearer "+opsToken)
 	if code, body, hdr := newBrowser(t, s.base).do(req); code != 200 || !strings.Contains(body, "verify: ok") ||
 		!strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'self'") || hdr.Get("X-Frame-Options") != "DENY" {
@@ -410,6 +418,34 @@ func TestNoSecretValues(t *testing.T) {
 	}
 }
 
+// A skill page's "What the manifest asks" names every secret as `skillbox review` does:
+// a brokered one with where it goes (it was missing, and a skill asking only a brokered
+// secret read "nothing but compute"), a plain one with its risk.
+func TestSkillPageNamesEverySecret(t *testing.T) {
+	body := "input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [\"https://api.example.com\"]\n" +
+		"  secrets:\n    - PLAIN_KEY\n    - name: API_TOKEN\n      origins: [\"https://api.example.com\"]\n" +
+		"limits: {timeout: 5s, memory: 16MiB}\n"
+	s := startConsole(t, func(s *consoleServer) {
+		s.install(t, "keyed", "../engine/testdata/echo.wasm", body, &approval.Grant{})
+	})
+	ops := newBrowser(t, s.base)
+	ops.login(opsToken)
+	_, page := ops.get("/skills/keyed")
+	_, asks, _ := strings.Cut(page, "What the manifest asks")
+	asks, _, _ = strings.Cut(asks, "Risk notes")
+	for _, want := range []string{
+		"use secret API_TOKEN: sent only to https://api.example.com as Authorization, never visible to the skill",
+		"receive secrets PLAIN_KEY (" + review.PlainSecretRisk + ")",
+	} {
+		if !strings.Contains(html.UnescapeString(asks), want) {
+			t.Errorf("what the manifest asks lacks %q:\n%s", want, asks)
+		}
+	}
+	if strings.Contains(asks, "nothing but compute") {
+		t.Errorf("a skill with secrets reads as compute only:\n%s", asks)
+	}
+}
+
 // An unknown skill is a 404 in words; an action on a name that is not one is refused
 // by the engine and nothing is recorded.
 func TestUnknownSkill(t *testing.T) {
@@ -518,5 +554,21 @@ func TestPendingAllowDeny(t *testing.T) {
 	}
 	if rs := records(t, s.eng, engine.EventApprovalRefused); len(rs) < 2 || rs[0].Caller != "token:lead" {
 		t.Errorf("refused decisions %+v, want the lead's recorded", rs)
+	}
+}
+
+// A caller's token that is not an admin's cannot sign the operators out: signing in
+// with it again and again makes no session, so it never pushes an operator's out of
+// the bounded session table.
+func TestNonAdminLoginsDoNotEvictOperators(t *testing.T) {
+	s := startConsole(t, nil)
+	ops := newBrowser(t, s.base)
+	ops.login(opsToken)
+	agent := newBrowser(t, s.base)
+	for range 70 { // more than the console keeps
+		agent.post("/login", s.base, url.Values{"token": {agentToken}})
+	}
+	if code, body := ops.get("/"); code != http.StatusOK {
+		t.Fatalf("the operator's session after a non-admin signed in 70 times: %d, want 200:\n%s", code, body)
 	}
 }

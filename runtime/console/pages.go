@@ -22,6 +22,8 @@ var funcs = template.FuncMap{
 	// kill is what an action form needs: the skill, the caller's CSRF token and the
 	// page to come back to.
 	"kill": func(name, csrf, from string) actionForm { return actionForm{Name: name, CSRF: csrf, From: from} },
+	// plainSecretRisk is what `skillbox review` says of a plain secret.
+	"plainSecretRisk": func() string { return review.PlainSecretRisk },
 }
 
 type actionForm struct{ Name, CSRF, From string }

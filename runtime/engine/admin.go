@@ -392,6 +392,10 @@ type SkillInfo struct {
 	Approved bool               // an approval pins exactly this version
 	Disabled bool
 	Limits   isolation.Limits // effective limits min(manifest, approval)
+	// Pending is a newer installed version waiting for approval while the approved
+	// one (Entry) serves: the newest installed version, when an approval pins another
+	// and this one is not older. Nil when there is none or nothing is approved.
+	Pending *store.Entry
 }
 
 // Manifest is the skill's manifest.
@@ -437,6 +441,12 @@ func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) 
 	}
 	info := &SkillInfo{Entry: entry, Approval: a, Disabled: disabled}
 	info.Approved = a != nil && a.ManifestDigest == entry.ManifestDigest
+	if info.Approved && pin == a.ManifestDigest {
+		if newest, err := e.store.Lookup(name, ""); err == nil && newest.ManifestDigest != entry.ManifestDigest &&
+			store.CompareVersions(newest.Version, entry.Version) >= 0 {
+			info.Pending = &newest
+		}
+	}
 	var g manifest.Limits
 	if info.Approved {
 		g = a.Grant.Limits

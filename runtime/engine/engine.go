@@ -103,7 +103,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, err := audit.Open(audit.Dir(cfg.Home))
+	c := newCore(cfg.Sandboxes, cfg.Metrics)
+	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended))
 	if err != nil {
 		return nil, fmt.Errorf("engine: audit log: %w", err)
 	}
@@ -111,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		home:      cfg.Home,
 		store:     st,
 		audit:     log,
-		core:      newCore(cfg.Sandboxes, cfg.Metrics),
+		core:      c,
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
 		calls:     map[string]*inflight{},
@@ -130,7 +131,36 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		log.Close()
 		return nil, err
 	}
+	e.metrics.PrepareVerification(signing.Checks()...)
+	e.metrics.Watch(e.status)
 	return e, nil
+}
+
+// status is what the metrics report at each scrape: the skills by state and the idle
+// warm instances of each sandbox.
+func (e *Engine) status() metrics.Status {
+	st := e.state.Load()
+	out := metrics.Status{Disabled: len(st.disabled), Warm: map[string]int{}}
+	for _, p := range st.pinned {
+		if p.err == nil {
+			out.Approved++
+		}
+	}
+	if entries, err := e.store.List(); err == nil {
+		names := map[string]bool{}
+		for _, ent := range entries {
+			names[ent.Name] = true
+		}
+		out.Installed = len(names)
+	}
+	for kind, sb := range e.sandboxes {
+		n := 0
+		if w, ok := sb.(isolation.Warmer); ok {
+			n = w.Warm()
+		}
+		out.Warm[kind] = n
+	}
+	return out
 }
 
 // core is what every call needs, verified or not: the sandboxes by kind and the
@@ -216,6 +246,8 @@ func (e *Engine) publish(st *state) {
 	st.pinned = make(map[string]pinned, len(st.approvals))
 	for name, a := range st.approvals {
 		st.pinned[name] = e.pin(a)
+		// Series at zero for what an operator alerts on; approvals bound them.
+		e.metrics.PrepareSkill(name)
 	}
 	e.state.Store(st)
 	if len(e.pending) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -312,6 +313,14 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		if rt != "" {
 			end.Details["runtime"] = rt
 		}
+	}
+	if c := out.Usage.Compile; c > 0 {
+		// The wait for the module's compilation, apart from usage.wallMs. A new map:
+		// base's is shared with the start record.
+		d := make(map[string]any, len(end.Details)+1)
+		maps.Copy(d, end.Details)
+		d["compileMs"] = c.Milliseconds()
+		end.Details = d
 	}
 	// The record is written with a context the caller cannot cancel: a call that ran
 	// is recorded even if the caller has gone.

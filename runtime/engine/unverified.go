@@ -116,8 +116,12 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 	skill := isolation.Skill{Manifest: m, Dir: pkg.Dir, Digest: pkg.CodeDigest().String()}
 	// What install does for an installed skill (compile the module, load image.tar
 	// and check its ID), done before the call so that its budget covers the call only.
+	var prepared time.Duration
 	if p, ok := sb.(isolation.Preparer); ok {
-		if err := p.Prepare(ctx, skill); err != nil {
+		start := time.Now()
+		err := p.Prepare(ctx, skill)
+		prepared = time.Since(start)
+		if err != nil {
 			reason := isolation.ReasonInvalidModule // code that cannot be made ready
 			var ie *isolation.Error
 			if errors.As(err, &ie) {
@@ -135,6 +139,9 @@ func (c *core) runUnverified(ctx context.Context, pkg *skillpkg.Package, req Unv
 		Limits: limits,
 	}
 	out, err := c.execute(ctx, sb, call, true)
+	// The author's first run compiles (or loads image.tar) in Prepare, not in the call:
+	// that wait is the call's compile time, apart from its wall time.
+	out.Usage.Compile += prepared
 	res := &Result{CallID: call.ID, Version: m.Version, Output: out.Output, Logs: out.Logs,
 		Usage: out.Usage, Egress: out.Egress, Limits: limits}
 	if err != nil {

@@ -276,6 +276,31 @@ func TestConsoleInBrowser(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the allowed call has no result a minute later")
 	}
+
+	// Another waiting call: deny it in the browser, with the reason its caller is shown.
+	denied := make(chan error, 1)
+	go func() {
+		_, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(`{"amount":9000}`), Caller: "token:agent", Door: "mcp"})
+		denied <- err
+	}()
+	denyForm := `article.pending[data-skill="guarded"] form.deny`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(denyForm), chromedp.RetryInterval(200*time.Millisecond)),
+		chromedp.SendKeys(chromedp.CSS(denyForm+` input[name="reason"]`), "not this customer"),
+		chromedp.Click(chromedp.CSS(denyForm+` button`)),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	); err != nil {
+		t.Fatalf("deny: %v; the page: %s", err, page(ctx))
+	}
+	select {
+	case err := <-denied:
+		if engine.ReasonOf(err) != engine.ReasonApprovalDenied || !strings.Contains(engine.CallerMessage(err), "not this customer") {
+			t.Errorf("the denied call ended with %v (%s), want APPROVAL_DENIED with the reason", err, engine.ReasonOf(err))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the denied call has no answer a minute later")
+	}
 	t.Logf("screenshots in %s", shots)
 }
 

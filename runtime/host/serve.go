@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -300,6 +301,9 @@ func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error
 		doors = append(doors, l.console)
 	}
 
+	// serving is true while the doors take calls: /healthz answers 200, and 503 from
+	// the start of the drain on.
+	var serving atomic.Bool
 	if opts.Metrics != "" {
 		ml, err := net.Listen("tcp", opts.Metrics)
 		if err != nil {
@@ -307,6 +311,7 @@ func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", h.engine.Metrics().Handler())
+		mux.Handle("/healthz", healthHandler(&serving))
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(ml) }()
 		defer hs.Close()
@@ -333,6 +338,7 @@ func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error
 		go func() { served <- d.serve() }()
 		h.emit(Event{Kind: Serving, Door: d.name(), Addr: d.addr()})
 	}
+	serving.Store(true)
 	select {
 	case err := <-served:
 		// A door stopped by itself: stop the others too.
@@ -342,8 +348,25 @@ func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error
 		return err
 	case <-ctx.Done():
 	}
+	serving.Store(false)
 	h.drain(ctx, doors, opts.Drain)
 	return nil
+}
+
+// healthHandler answers GET /healthz: 200 "ok" while the doors take calls, 503
+// "draining" once they stop (or before they start). It tells a load balancer or an
+// orchestrator's probe where calls can go; it says nothing about single skills.
+func healthHandler(serving *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !serving.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "draining")
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }
 
 // drain stops the doors gracefully, and past the drain time has the engine cancel the

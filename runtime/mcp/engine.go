@@ -35,6 +35,13 @@ func skillOf(m *manifest.Manifest, g approval.Grant) Skill {
 			s.ReadWrite = true
 		}
 	}
+	for _, b := range g.Granted(m).Capabilities.Brokered {
+		bs := BrokeredSecret{Name: b.Name, Header: b.Header, Origins: []string{}}
+		for _, o := range b.Origins {
+			bs.Origins = append(bs.Origins, o.String())
+		}
+		s.Brokered = append(s.Brokered, bs)
+	}
 	return s
 }
 

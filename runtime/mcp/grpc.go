@@ -39,6 +39,10 @@ func (b GRPCBackend) Skills(ctx context.Context, _ string) ([]Skill, error) {
 				s.ReadWrite = true
 			}
 		}
+		for _, b := range in.GetCapabilities().GetBrokeredSecrets() {
+			s.Brokered = append(s.Brokered, BrokeredSecret{Name: b.GetName(), Header: b.GetHeader(),
+				Origins: append([]string{}, b.GetOrigins()...)})
+		}
 		out = append(out, s)
 	}
 	return out, nil

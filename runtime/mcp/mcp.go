@@ -1,8 +1,9 @@
 // Package mcp is skillbox's MCP door: the Model Context Protocol over the same engine
 // as gRPC. Every installed, approved, enabled skill a caller may call is one tool for
 // that caller (an approval's callers hide it from everyone else), with the manifest's
-// name, description and JSON Schemas, and annotations derived from the operator's
-// grant, never from the author's claims. tools/call goes to the backend's Invoke with
+// name, description and JSON Schemas, and annotations (and, in _meta, the brokered
+// secrets with their origins) derived from the operator's grant, never from the
+// author's claims. tools/call goes to the backend's Invoke with
 // the caller's identity; the engine behind it does every check and writes every audit
 // record, so the door has no checks of its own beyond bounding the arguments it hands
 // on. A refused or failed call is a tool result with isError set, one sentence the
@@ -47,6 +48,17 @@ type Skill struct {
 	Input, Output              map[string]any // JSON Schemas from the manifest
 	// From the operator's grant: granted network origins, read-write files.
 	Network, ReadWrite bool
+	// From the grant too: the brokered secrets and where they are sent, shown in the
+	// tool's _meta (MetaBrokeredSecrets); never a value.
+	Brokered []BrokeredSecret
+}
+
+// BrokeredSecret is a secret skillbox adds at egress to the skill's requests for
+// Origins, in Header; the skill never sees its value.
+type BrokeredSecret struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
 }
 
 // Usage is what a call used.
@@ -277,6 +289,9 @@ func toolOf(s Skill) *sdk.Tool {
 	}
 	a.ReadOnlyHint = !s.Network && !s.ReadWrite
 	t.Annotations = a
+	if len(s.Brokered) > 0 {
+		t.Meta = sdk.Meta{MetaBrokeredSecrets: s.Brokered}
+	}
 	return t
 }
 
@@ -291,6 +306,10 @@ func wrapSchema(key string, s map[string]any) map[string]any {
 	}
 	return map[string]any{"type": "object", "properties": map[string]any{key: inner}, "required": []any{key}}
 }
+
+// MetaBrokeredSecrets is the tool's _meta key listing its brokered secrets (name,
+// origins, header) from the operator's grant.
+const MetaBrokeredSecrets = "skillbox/brokeredSecrets"
 
 // Meta keys of a result.
 const (

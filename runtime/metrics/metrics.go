@@ -5,11 +5,15 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/skillbox-dev/skillbox/internal/buildinfo"
 )
 
 // Egress decisions, the values of the decision label.
@@ -19,9 +23,36 @@ const (
 )
 
 // OutcomeOK is the outcome label of a successful call; failed calls use their reason
-// (isolation.Reason or an engine reason such as INVALID_INPUT), which keeps the label's
-// values a small fixed set.
+// (isolation.Reason or an engine reason such as INVALID_INPUT) in lower case
+// (Outcome), so every value of the label is one convention and the set is small and
+// fixed: ok, timeout, invalid_input, not_approved, …
 const OutcomeOK = "ok"
+
+// Outcome is the outcome label of a call that ended with reason ("" or OutcomeOK for
+// success): the reason in lower case.
+func Outcome(reason string) string {
+	if reason == "" {
+		return OutcomeOK
+	}
+	return strings.ToLower(reason)
+}
+
+// budgetKinds are the values of the kind label of skillbox_budget_exhausted_total.
+var budgetKinds = [...]string{"time", "memory", "output", "logs", "requests"}
+
+// Skill states, the values of the state label of skillbox_skills.
+const (
+	SkillsInstalled = "installed"
+	SkillsApproved  = "approved"
+	SkillsDisabled  = "disabled"
+)
+
+// Status is what the engine reports at each scrape: the skills by state and the idle
+// warm instances by sandbox kind.
+type Status struct {
+	Installed, Approved, Disabled int
+	Warm                          map[string]int // by sandbox kind (wasm, container)
+}
 
 // DoorLocal is the door label of a call made in-process, not through a door (an
 // embedding program, a test). The doors name themselves: "grpc", "mcp", "cli".
@@ -41,6 +72,13 @@ type Metrics struct {
 	approvalOutcomes *prometheus.CounterVec
 	approvalWait     *prometheus.HistogramVec
 	approvalsPending *prometheus.GaugeVec
+
+	auditAppend   prometheus.Histogram
+	auditFailures prometheus.Counter
+
+	// status reports the state gauges (see Watch); guarded by mu.
+	mu     sync.Mutex
+	status func() Status
 }
 
 // Approval outcomes, the values of the outcome label of the approval metrics: a
@@ -79,7 +117,7 @@ func New() *Metrics {
 		}, []string{"skill"}),
 		budget: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "budget_exhausted_total",
-			Help: "Calls stopped for going over a budget, by skill and kind (timeout, memory, output, logs, requests).",
+			Help: "Calls stopped for going over a budget, by skill and kind (time, memory, output, logs, requests).",
 		}, []string{"skill", "kind"}),
 		verifyFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "verification_failures_total",
@@ -104,8 +142,26 @@ func New() *Metrics {
 		Namespace: ns, Name: "approvals_pending",
 		Help: "Calls waiting for a decision now, by skill.",
 	}, []string{"skill"})
+	m.auditAppend = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "audit_append_seconds",
+		Help: "How long durable audit appends took (queue, write and fsync).",
+		// From a lone fsync on a fast disk to a stalled one.
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "audit_append_failures_total",
+		Help: "Audit appends that failed: the action they recorded was refused or failed.",
+	})
+	bi := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Name: "build_info",
+		Help:        "Always 1; the labels say which skillbox is running.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
 	m.reg.MustRegister(m.calls, m.duration, m.egress, m.inFlight, m.budget, m.verifyFail,
 		m.approvalRequests, m.approvalOutcomes, m.approvalWait, m.approvalsPending,
+		m.auditAppend, m.auditFailures, build, newStatusCollector(m),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -135,7 +191,7 @@ func (m *Metrics) CallStarted(skill, door string) (ended func(outcome string)) {
 	return func(outcome string) {
 		g.Dec()
 		m.duration.WithLabelValues(skill, door).Observe(time.Since(start).Seconds())
-		m.calls.WithLabelValues(skill, door, outcome).Inc()
+		m.calls.WithLabelValues(skill, door, Outcome(outcome)).Inc()
 	}
 }
 
@@ -171,5 +227,80 @@ func (m *Metrics) ApprovalRequested(skill string) (ended func(outcome string)) {
 		g.Dec()
 		m.approvalWait.WithLabelValues(skill, outcome).Observe(time.Since(start).Seconds())
 		m.approvalOutcomes.WithLabelValues(skill, outcome).Inc()
+	}
+}
+
+// PrepareSkill makes the per-skill series of skill exist at zero (egress decisions,
+// budgets), so that an alert sees 0 rather than "absent" before the first event. The
+// engine calls it for every approved skill when it loads or changes its state, which
+// bounds the series by the operator's approvals.
+func (m *Metrics) PrepareSkill(skill string) {
+	m.egress.WithLabelValues(skill, DecisionAllowed)
+	m.egress.WithLabelValues(skill, DecisionDenied)
+	for _, k := range budgetKinds {
+		m.budget.WithLabelValues(skill, k)
+	}
+}
+
+// PrepareVerification makes skillbox_verification_failures_total exist at zero for
+// each reason (the checks a verification can fail).
+func (m *Metrics) PrepareVerification(reasons ...string) {
+	for _, r := range reasons {
+		m.verifyFail.WithLabelValues(r)
+	}
+}
+
+// AuditAppended observes one durable audit append: how long it took and whether it
+// failed.
+func (m *Metrics) AuditAppended(d time.Duration, err error) {
+	m.auditAppend.Observe(d.Seconds())
+	if err != nil {
+		m.auditFailures.Inc()
+	}
+}
+
+// Watch sets what reports the state gauges at each scrape (the engine, once opened);
+// a later call replaces it. Until then they are 0.
+func (m *Metrics) Watch(status func() Status) {
+	m.mu.Lock()
+	m.status = status
+	m.mu.Unlock()
+}
+
+// statusCollector reports Status at scrape time.
+type statusCollector struct {
+	m            *Metrics
+	skills, warm *prometheus.Desc
+}
+
+func newStatusCollector(m *Metrics) statusCollector {
+	return statusCollector{m: m,
+		skills: prometheus.NewDesc("skillbox_skills",
+			"Skills by state: installed (distinct names in the store), approved (an approval pins an installed version), disabled (the kill switch is on).",
+			[]string{"state"}, nil),
+		warm: prometheus.NewDesc("skillbox_warm_instances",
+			"Idle warm instances by sandbox: started containers (container) and reset reactor instances (wasm).",
+			[]string{"sandbox"}, nil),
+	}
+}
+
+func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.skills
+	ch <- c.warm
+}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	fn := c.m.status
+	c.m.mu.Unlock()
+	var st Status
+	if fn != nil {
+		st = fn()
+	}
+	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Installed), SkillsInstalled)
+	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Approved), SkillsApproved)
+	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Disabled), SkillsDisabled)
+	for kind, n := range st.Warm {
+		ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(n), kind)
 	}
 }

@@ -68,7 +68,7 @@ func TestScrape(t *testing.T) {
 	for _, want := range []string{
 		`skillbox_calls_total{door="grpc",outcome="ok",skill="echo"} 5`,
 		`skillbox_calls_total{door="mcp",outcome="ok",skill="echo"} 2`,
-		`skillbox_calls_total{door="mcp",outcome="TIMEOUT",skill="echo"} 3`,
+		`skillbox_calls_total{door="mcp",outcome="timeout",skill="echo"} 3`,
 		`skillbox_calls_total{door="local",outcome="ok",skill="echo"} 1`,
 		`skillbox_call_duration_seconds_count{door="grpc",skill="echo"} 5`,
 		`skillbox_call_duration_seconds_count{door="mcp",skill="echo"} 5`,
@@ -119,5 +119,47 @@ func TestApprovalMetrics(t *testing.T) {
 	still(ApprovalEnded)
 	if out := scrape(t, m); !strings.Contains(out, `skillbox_approvals_pending{skill="pay"} 0`) {
 		t.Error("the pending gauge did not go back to zero")
+	}
+}
+
+// Series an alert watches exist at zero before their first event; the state gauges
+// come from the engine's report; outcomes are lower case; the build is described.
+func TestSeriesAtZeroAndStatus(t *testing.T) {
+	m := New()
+	m.PrepareSkill("fetch")
+	m.PrepareVerification("signature", "code-digest")
+	body := scrape(t, m)
+	for _, want := range []string{
+		`skillbox_egress_decisions_total{decision="denied",skill="fetch"} 0`,
+		`skillbox_budget_exhausted_total{kind="requests",skill="fetch"} 0`,
+		`skillbox_verification_failures_total{reason="code-digest"} 0`,
+		`skillbox_skills{state="installed"} 0`,
+		`skillbox_audit_append_failures_total 0`,
+		`skillbox_build_info{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	m.Watch(func() Status {
+		return Status{Installed: 3, Approved: 2, Disabled: 1, Warm: map[string]int{"wasm": 4, "container": 0}}
+	})
+	m.AuditAppended(2*time.Millisecond, nil)
+	m.AuditAppended(time.Millisecond, io.ErrShortWrite)
+	m.CallStarted("fetch", "grpc")("EGRESS_DENIED")
+	body = scrape(t, m)
+	for _, want := range []string{
+		`skillbox_skills{state="installed"} 3`,
+		`skillbox_skills{state="approved"} 2`,
+		`skillbox_skills{state="disabled"} 1`,
+		`skillbox_warm_instances{sandbox="wasm"} 4`,
+		`skillbox_warm_instances{sandbox="container"} 0`,
+		`skillbox_audit_append_seconds_count 2`,
+		`skillbox_audit_append_failures_total 1`,
+		`skillbox_calls_total{door="grpc",outcome="egress_denied",skill="fetch"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
 	}
 }

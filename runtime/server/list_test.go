@@ -1,14 +1,19 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -98,6 +103,49 @@ func TestWatch(t *testing.T) {
 				t.Fatalf("after Shutdown: %v, want the stream ended (EOF)", err)
 			}
 			return
+		}
+	}
+}
+
+// TestListShowsBrokeredSecrets: a brokered secret is listed by name, header and the
+// origins it is really sent to (the manifest's, narrowed by the grant's secretOrigins);
+// a plain secret is a name only; the value is nowhere in the answer.
+func TestListShowsBrokeredSecrets(t *testing.T) {
+	f := newFixture(t)
+	const a, b = "https://api.example.test", "https://uploads.example.test"
+	body := listBody + `capabilities:
+  network: ["` + a + `", "` + b + `"]
+  secrets:
+    - PLAIN_KEY
+    - name: API_TOKEN
+      origins: ["` + a + `", "` + b + `"]
+      header: X-Api-Key
+`
+	t.Setenv("SKILLBOX_TEST_LIST_TOKEN", "list-value-0123456789")
+	oa, _ := manifest.ParseOrigin(a)
+	ob, _ := manifest.ParseOrigin(b)
+	f.installApprove(t, testkit.Package{Name: "api", Version: "1.0.0", Module: echoWasm, Body: body}, &approval.Grant{
+		Network:       []manifest.Origin{oa, ob},
+		Secrets:       map[string]string{"API_TOKEN": "env:SKILLBOX_TEST_LIST_TOKEN", "PLAIN_KEY": "env:SKILLBOX_TEST_LIST_TOKEN"},
+		SecretOrigins: map[string][]manifest.Origin{"API_TOKEN": {ob}},
+	})
+	for _, callable := range []bool{false, true} {
+		res, err := f.skills.List(context.Background(), &pb.ListSkillsRequest{Callable: callable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.GetSkills()) != 1 {
+			t.Fatalf("List(callable %v): %d skills", callable, len(res.GetSkills()))
+		}
+		caps := res.GetSkills()[0].GetCapabilities()
+		names := slices.Sorted(slices.Values(caps.GetSecrets()))
+		bs := caps.GetBrokeredSecrets()
+		if !slices.Equal(names, []string{"API_TOKEN", "PLAIN_KEY"}) || len(bs) != 1 || bs[0].GetName() != "API_TOKEN" ||
+			bs[0].GetHeader() != "X-Api-Key" || !slices.Equal(bs[0].GetOrigins(), []string{b}) {
+			t.Fatalf("List(callable %v): secrets %v, brokered %v; want API_TOKEN brokered as X-Api-Key to %s only", callable, names, bs, b)
+		}
+		if wire, _ := proto.Marshal(res); bytes.Contains(wire, []byte("list-value-0123456789")) {
+			t.Fatal("the listing holds the secret's value")
 		}
 	}
 }

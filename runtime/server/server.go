@@ -336,7 +336,7 @@ func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideR
 	default:
 		return nil, detailed(engine.ReasonInvalidInput, "decision: want DECISION_ALLOW or DECISION_DENY", "decision", "")
 	}
-	if err := s.eng.Decide(ctx, engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
+	if err := s.eng.Decide(engine.WithDoor(ctx, "grpc"), engine.Decision{ID: req.GetId(), By: who, Allow: allow, Reason: req.GetReason(), Digest: req.GetDigest()}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DecideResponse{}, nil
@@ -442,8 +442,12 @@ func limits(l isolation.Limits) *pb.Limits {
 
 func usage(u isolation.Usage) *pb.Usage {
 	return &pb.Usage{WallMs: u.Wall.Milliseconds(), PeakMemoryBytes: u.PeakMemory, OutputBytes: u.OutputBytes,
-		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests)}
+		Requests: int64(u.Requests), DeniedRequests: int64(u.DeniedRequests), CompileMs: u.Compile.Milliseconds()}
 }
+
+// SkillInfo is a skill as the Skills service describes it: what `skillbox skills`
+// prints, from a server or, offline, from the skill home.
+func SkillInfo(in engine.SkillInfo) *pb.SkillInfo { return skillInfo(in) }
 
 func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	m := in.Entry.Manifest
@@ -462,6 +466,9 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 	}
 	if in.Disabled {
 		out.State = pb.State_STATE_DISABLED
+	}
+	if in.Pending != nil {
+		out.PendingVersion = in.Pending.Version
 	}
 	// The wire enum spells each kind SANDBOX_KIND_<KIND>; a kind it does not know yet
 	// is UNSPECIFIED.
@@ -484,6 +491,15 @@ func skillInfo(in engine.SkillInfo) *pb.SkillInfo {
 		}
 		for n := range g.Secrets {
 			out.Capabilities.Secrets = append(out.Capabilities.Secrets, n)
+		}
+		// Where each brokered secret really goes: the manifest's origins narrowed by
+		// the grant's secretOrigins and network (what approval.Effective sends).
+		for _, b := range g.Granted(m).Capabilities.Brokered {
+			bs := &pb.BrokeredSecret{Name: b.Name, Header: b.Header}
+			for _, o := range b.Origins {
+				bs.Origins = append(bs.Origins, o.String())
+			}
+			out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets, bs)
 		}
 	}
 	return out

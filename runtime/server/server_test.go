@@ -56,8 +56,14 @@ type fixture struct {
 
 func newFixture(t testing.TB, sopts ...server.Option) *fixture {
 	t.Helper()
+	return newFixtureAt(t, testkit.NewHome(t), sopts...)
+}
+
+// newFixtureAt is newFixture over an existing home: another engine, with its own wasm
+// sandbox, as after a restart of the server.
+func newFixtureAt(t testing.TB, home *testkit.Home, sopts ...server.Option) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	home := testkit.NewHome(t)
 	eng := home.Engine(t, engine.Config{})
 
 	// A short directory: a unix socket path must fit in 107 bytes.
@@ -589,6 +595,7 @@ func benchParallel(b *testing.B, call func(ctx context.Context) error) {
 	b.SetParallelism(16)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	b.RunParallel(func(p *testing.PB) {
 		lat := make([]time.Duration, 0, 1024)
@@ -605,15 +612,27 @@ func benchParallel(b *testing.B, call func(ctx context.Context) error) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	if len(all) == 0 {
 		return
+	}
+	// The process's CPU time (user and system: server and clients) per call: the cost
+	// of a call apart from how much of the machine the benchmark got, which calls/s
+	// depends on when other work shares it.
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/call")
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) }
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+	// The process's peak resident set so far (server and clients are one process):
+	// meaningful for the benchmark run alone (-bench '^BenchmarkX$').
+	if mib := peakRSSMiB(); mib > 0 {
+		b.ReportMetric(mib, "peak-RSS-MiB")
+	}
 }
 
 // BenchmarkInvokeGRPC: echo.wasm over the unix socket, 32 concurrent callers, every

@@ -4,10 +4,18 @@
 // "granted=http://127.0.0.1:P1 internal=http://127.0.0.1:P2" to --addr-file once both
 // listen, and appends one line per request it receives to --log, so the demo can show
 // that the origin left out of the grant received no request at all.
+//
+// The granted origin also stands in for an API that needs a credential: with
+// DEMO_TOKEN set in its environment, /api/ answers only a request carrying
+// "Authorization: Bearer $DEMO_TOKEN" (401 otherwise), and /echo-headers answers with
+// the request's headers as JSON, as some APIs and error pages do. The log says whether
+// a request carried the right token, never what it carried.
 package main
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -15,6 +23,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +66,7 @@ func run(addrFile, logFile string) error {
 	}
 	defer lf.Close()
 	var mu sync.Mutex // one line per request, never interleaved
+	token := os.Getenv("DEMO_TOKEN")
 
 	origins := map[string]string{"granted": grantedPage, "internal": internalPage}
 	urls := map[string]string{}
@@ -67,11 +78,32 @@ func run(addrFile, logFile string) error {
 		}
 		page := origins[name]
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth := "no token"
+			if t := r.Header.Get("Authorization"); t != "" {
+				auth = "wrong token"
+				if token != "" && subtle.ConstantTimeCompare([]byte(t), []byte("Bearer "+token)) == 1 {
+					auth = "right token"
+				}
+			}
 			mu.Lock()
-			fmt.Fprintf(lf, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339), name, r.Method, r.URL)
+			fmt.Fprintf(lf, "%s %s %s %s (%s)\n", time.Now().UTC().Format(time.RFC3339), name, r.Method, r.URL, auth)
 			mu.Unlock()
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprint(w, page)
+			switch {
+			case name == "granted" && token != "" && strings.HasPrefix(r.URL.Path, "/api/"):
+				w.Header().Set("Content-Type", "application/json")
+				if auth != "right token" {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="demo"`)
+					w.WriteHeader(http.StatusUnauthorized)
+					fmt.Fprintf(w, `{"error":"this API needs Authorization: Bearer <token> (%s)"}`+"\n", auth)
+					return
+				}
+				fmt.Fprint(w, `{"account":"demo","balance":"1234.56 USD","token":"accepted"}`+"\n")
+			case name == "granted" && r.URL.Path == "/echo-headers":
+				echoHeaders(w, r)
+			default:
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprint(w, page)
+			}
 		})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		servers = append(servers, srv)
@@ -90,4 +122,20 @@ func run(addrFile, logFile string) error {
 		s.Close()
 	}
 	return nil
+}
+
+// echoHeaders answers with the request's headers as JSON, the way an API that
+// reflects what it received would.
+func echoHeaders(w http.ResponseWriter, r *http.Request) {
+	names := make([]string, 0, len(r.Header))
+	for n := range r.Header {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := map[string]string{}
+	for _, n := range names {
+		h[n] = strings.Join(r.Header[n], ", ")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"you_sent": h})
 }

@@ -138,6 +138,9 @@ func ParseRef(s string) (Ref, error) {
 	}
 	r, err := registry.ParseReference(raw)
 	if err != nil {
+		if _, repo, ok := strings.Cut(raw, "/"); ok && strings.Contains(err.Error(), "invalid repository") {
+			return bad(fmt.Sprintf("repository %q: lower-case letters and digits, parts joined by . _ - or /", repo))
+		}
 		return bad(oneLine(err))
 	}
 	out := Ref{Registry: r.Registry, Repository: r.Repository, Tag: tag, Digest: dgst}

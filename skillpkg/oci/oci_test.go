@@ -563,8 +563,13 @@ func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	// plain-HTTP registry does not answer.
 	addr := startRegistry(t, nil)
 	_, err := Pull(ctx, "oci://"+addr+"/s/echo:1", filepath.Join(t.TempDir(), "pkg"), Options{DockerConfig: "-"})
-	if err == nil || !strings.Contains(err.Error(), "http") {
-		t.Fatalf("TLS to a plain registry: %v", err)
+	if want := addr + " answers plain HTTP, not HTTPS (a plain-HTTP registry on loopback needs --plain-http-unsafe)"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("TLS to a plain registry: %v, want it to end %q", err, want)
+	}
+	// Push says the same, once: the CLI adds "push: ".
+	_, err = Push(ctx, writePackage(t, newSigner(t), "echo", "1.0.0", "echo module"), addr+"/s/echo:1", Options{DockerConfig: "-"})
+	if want := "oci://" + addr + "/s/echo:1: " + addr + " answers plain HTTP, not HTTPS"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("push over TLS to a plain registry: %v, want it to start %q", err, want)
 	}
 }
 
@@ -585,5 +590,9 @@ func TestParseRef(t *testing.T) {
 		if _, err := ParseRef(in); err == nil {
 			t.Errorf("%s: accepted", in)
 		}
+	}
+	if _, err := ParseRef("oci://h.example/Skills/Echo:1"); err == nil || err.Error() !=
+		`oci://h.example/Skills/Echo:1: repository "Skills/Echo": lower-case letters and digits, parts joined by . _ - or /` {
+		t.Errorf("upper-case repository: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -273,7 +274,14 @@ func fetchLayer(ctx context.Context, repo *remote.Repository, root *os.Root, l o
 func transportWords(err error) string {
 	s := oneLine(err)
 	if strings.Contains(s, "server gave HTTP response to HTTPS client") {
-		s += " (a plain-HTTP registry on loopback needs --plain-http-unsafe)"
+		host := "the registry"
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+				host = u.Host
+			}
+		}
+		return host + " answers plain HTTP, not HTTPS (a plain-HTTP registry on loopback needs --plain-http-unsafe)"
 	}
 	return s
 }

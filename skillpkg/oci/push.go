@@ -132,7 +132,7 @@ func Push(ctx context.Context, dir, ref string, opts Options) (*Pushed, error) {
 }
 
 func pushError(r Ref, err error) error {
-	return fmt.Errorf("push %s: %s", r, transportWords(err))
+	return fmt.Errorf("%s: %s", r, transportWords(err)) // the CLI says "push: "
 }
 
 // pushBytes uploads data as a blob unless the registry has it already.

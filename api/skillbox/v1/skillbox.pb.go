@@ -389,10 +389,13 @@ type Capabilities struct {
 	Files []*FileAccess `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
 	// Names of env variables set (values are not disclosed).
 	Env []string `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`
-	// Names of secrets available (values are never disclosed).
-	Secrets       []string `protobuf:"bytes,4,rep,name=secrets,proto3" json:"secrets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Names of secrets available (values are never disclosed): plain and brokered.
+	Secrets []string `protobuf:"bytes,4,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// The brokered ones among secrets: skillbox adds each at egress, as a header, to
+	// requests for its origins only; the skill never sees the value.
+	BrokeredSecrets []*BrokeredSecret `protobuf:"bytes,5,rep,name=brokered_secrets,json=brokeredSecrets,proto3" json:"brokered_secrets,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -453,6 +456,13 @@ func (x *Capabilities) GetSecrets() []string {
 	return nil
 }
 
+func (x *Capabilities) GetBrokeredSecrets() []*BrokeredSecret {
+	if x != nil {
+		return x.BrokeredSecrets
+	}
+	return nil
+}
+
 // SkillInfo describes one installed skill version.
 type SkillInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -481,9 +491,14 @@ type SkillInfo struct {
 	// Whether calls are accepted now.
 	State State `protobuf:"varint,12,opt,name=state,proto3,enum=skillbox.v1.State" json:"state,omitempty"`
 	// Whether an approval for exactly this manifest digest exists.
-	Approved      bool `protobuf:"varint,13,opt,name=approved,proto3" json:"approved,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Approved bool `protobuf:"varint,13,opt,name=approved,proto3" json:"approved,omitempty"`
+	// A newer installed version that waits for the operator's approval (`skillbox
+	// review NAME`, then `skillbox approve NAME`), while the approved one above keeps
+	// serving; empty when there is none. A skill never approved has approved = false
+	// and its newest version above instead.
+	PendingVersion string `protobuf:"bytes,14,opt,name=pending_version,json=pendingVersion,proto3" json:"pending_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SkillInfo) Reset() {
@@ -605,6 +620,13 @@ func (x *SkillInfo) GetApproved() bool {
 		return x.Approved
 	}
 	return false
+}
+
+func (x *SkillInfo) GetPendingVersion() string {
+	if x != nil {
+		return x.PendingVersion
+	}
+	return ""
 }
 
 // ListSkillsRequest asks for every installed skill. A skill whose approval names
@@ -845,8 +867,12 @@ type Usage struct {
 	Requests int64 `protobuf:"varint,4,opt,name=requests,proto3" json:"requests,omitempty"`
 	// Requests refused by the egress policy.
 	DeniedRequests int64 `protobuf:"varint,5,opt,name=denied_requests,json=deniedRequests,proto3" json:"denied_requests,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Time the call waited for its code to be compiled, milliseconds: the first call of
+	// a module that was not compiled yet. Apart from wall_ms and never charged to the
+	// call's time budget; 0 when the code was ready.
+	CompileMs     int64 `protobuf:"varint,6,opt,name=compile_ms,json=compileMs,proto3" json:"compile_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -910,6 +936,13 @@ func (x *Usage) GetRequests() int64 {
 func (x *Usage) GetDeniedRequests() int64 {
 	if x != nil {
 		return x.DeniedRequests
+	}
+	return 0
+}
+
+func (x *Usage) GetCompileMs() int64 {
+	if x != nil {
+		return x.CompileMs
 	}
 	return 0
 }
@@ -2110,6 +2143,72 @@ func (*DecideResponse) Descriptor() ([]byte, []int) {
 	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{27}
 }
 
+// BrokeredSecret is a secret skillbox adds to a skill's requests without handing it
+// to the skill: its name, the origins it is sent to (the manifest's, narrowed by the
+// operator's grant and its network origins) and the header that carries it.
+type BrokeredSecret struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret's name, as in Capabilities.secrets.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Origins it is sent to, scheme://host[:port] ("*." for one wildcard label).
+	Origins []string `protobuf:"bytes,2,rep,name=origins,proto3" json:"origins,omitempty"`
+	// The HTTP header it is set in, e.g. "Authorization".
+	Header        string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrokeredSecret) Reset() {
+	*x = BrokeredSecret{}
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokeredSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokeredSecret) ProtoMessage() {}
+
+func (x *BrokeredSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_skillbox_v1_skillbox_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokeredSecret.ProtoReflect.Descriptor instead.
+func (*BrokeredSecret) Descriptor() ([]byte, []int) {
+	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *BrokeredSecret) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BrokeredSecret) GetOrigins() []string {
+	if x != nil {
+		return x.Origins
+	}
+	return nil
+}
+
+func (x *BrokeredSecret) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
 var File_skillbox_v1_skillbox_proto protoreflect.FileDescriptor
 
 const file_skillbox_v1_skillbox_proto_rawDesc = "" +
@@ -2125,12 +2224,13 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\n" +
 	"FileAccess\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12+\n" +
-	"\x06access\x18\x02 \x01(\x0e2\x13.skillbox.v1.AccessR\x06access\"\x83\x01\n" +
+	"\x06access\x18\x02 \x01(\x0e2\x13.skillbox.v1.AccessR\x06access\"\xcb\x01\n" +
 	"\fCapabilities\x12\x18\n" +
 	"\anetwork\x18\x01 \x03(\tR\anetwork\x12-\n" +
 	"\x05files\x18\x02 \x03(\v2\x17.skillbox.v1.FileAccessR\x05files\x12\x10\n" +
 	"\x03env\x18\x03 \x03(\tR\x03env\x12\x18\n" +
-	"\asecrets\x18\x04 \x03(\tR\asecrets\"\xeb\x03\n" +
+	"\asecrets\x18\x04 \x03(\tR\asecrets\x12F\n" +
+	"\x10brokered_secrets\x18\x05 \x03(\v2\x1b.skillbox.v1.BrokeredSecretR\x0fbrokeredSecrets\"\x94\x04\n" +
 	"\tSkillInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -2146,7 +2246,8 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"codeDigest\x122\n" +
 	"\asandbox\x18\v \x01(\x0e2\x18.skillbox.v1.SandboxKindR\asandbox\x12(\n" +
 	"\x05state\x18\f \x01(\x0e2\x12.skillbox.v1.StateR\x05state\x12\x1a\n" +
-	"\bapproved\x18\r \x01(\bR\bapproved\"/\n" +
+	"\bapproved\x18\r \x01(\bR\bapproved\x12'\n" +
+	"\x0fpending_version\x18\x0e \x01(\tR\x0ependingVersion\"/\n" +
 	"\x11ListSkillsRequest\x12\x1a\n" +
 	"\bcallable\x18\x01 \x01(\bR\bcallable\"D\n" +
 	"\x12ListSkillsResponse\x12.\n" +
@@ -2159,13 +2260,15 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x03pin\x18\x02 \x01(\tR\x03pin\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x03 \x01(\tR\tinputJson\x12+\n" +
-	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xb4\x01\n" +
+	"\x06limits\x18\x04 \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xd3\x01\n" +
 	"\x05Usage\x12\x17\n" +
 	"\awall_ms\x18\x01 \x01(\x03R\x06wallMs\x12*\n" +
 	"\x11peak_memory_bytes\x18\x02 \x01(\x03R\x0fpeakMemoryBytes\x12!\n" +
 	"\foutput_bytes\x18\x03 \x01(\x03R\voutputBytes\x12\x1a\n" +
 	"\brequests\x18\x04 \x01(\x03R\brequests\x12'\n" +
-	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\"\xac\x01\n" +
+	"\x0fdenied_requests\x18\x05 \x01(\x03R\x0edeniedRequests\x12\x1d\n" +
+	"\n" +
+	"compile_ms\x18\x06 \x01(\x03R\tcompileMs\"\xac\x01\n" +
 	"\fEgressRecord\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\tR\x04time\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x10\n" +
@@ -2245,7 +2348,11 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\bdecision\x18\x02 \x01(\x0e2\x15.skillbox.v1.DecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\tR\x06digest\"\x10\n" +
-	"\x0eDecideResponse*E\n" +
+	"\x0eDecideResponse\"V\n" +
+	"\x0eBrokeredSecret\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aorigins\x18\x02 \x03(\tR\aorigins\x12\x16\n" +
+	"\x06header\x18\x03 \x01(\tR\x06header*E\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_ENABLED\x10\x01\x12\x12\n" +
@@ -2288,7 +2395,7 @@ func file_skillbox_v1_skillbox_proto_rawDescGZIP() []byte {
 }
 
 var file_skillbox_v1_skillbox_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_skillbox_v1_skillbox_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_skillbox_v1_skillbox_proto_goTypes = []any{
 	(State)(0),                  // 0: skillbox.v1.State
 	(SandboxKind)(0),            // 1: skillbox.v1.SandboxKind
@@ -2322,48 +2429,50 @@ var file_skillbox_v1_skillbox_proto_goTypes = []any{
 	(*PendingSnapshot)(nil),     // 29: skillbox.v1.PendingSnapshot
 	(*DecideRequest)(nil),       // 30: skillbox.v1.DecideRequest
 	(*DecideResponse)(nil),      // 31: skillbox.v1.DecideResponse
+	(*BrokeredSecret)(nil),      // 32: skillbox.v1.BrokeredSecret
 }
 var file_skillbox_v1_skillbox_proto_depIdxs = []int32{
 	2,  // 0: skillbox.v1.FileAccess.access:type_name -> skillbox.v1.Access
 	5,  // 1: skillbox.v1.Capabilities.files:type_name -> skillbox.v1.FileAccess
-	6,  // 2: skillbox.v1.SkillInfo.capabilities:type_name -> skillbox.v1.Capabilities
-	4,  // 3: skillbox.v1.SkillInfo.limits:type_name -> skillbox.v1.Limits
-	1,  // 4: skillbox.v1.SkillInfo.sandbox:type_name -> skillbox.v1.SandboxKind
-	0,  // 5: skillbox.v1.SkillInfo.state:type_name -> skillbox.v1.State
-	7,  // 6: skillbox.v1.ListSkillsResponse.skills:type_name -> skillbox.v1.SkillInfo
-	4,  // 7: skillbox.v1.InvokeRequest.limits:type_name -> skillbox.v1.Limits
-	12, // 8: skillbox.v1.InvokeResponse.usage:type_name -> skillbox.v1.Usage
-	13, // 9: skillbox.v1.InvokeResponse.egress:type_name -> skillbox.v1.EgressRecord
-	4,  // 10: skillbox.v1.InvokeResponse.limits:type_name -> skillbox.v1.Limits
-	23, // 11: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
-	4,  // 12: skillbox.v1.PendingRequest.limits:type_name -> skillbox.v1.Limits
-	28, // 13: skillbox.v1.PendingSnapshot.requests:type_name -> skillbox.v1.PendingRequest
-	3,  // 14: skillbox.v1.DecideRequest.decision:type_name -> skillbox.v1.Decision
-	8,  // 15: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
-	10, // 16: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
-	11, // 17: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
-	25, // 18: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
-	16, // 19: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
-	18, // 20: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
-	20, // 21: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
-	22, // 22: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
-	27, // 23: skillbox.v1.Admin.WatchPending:input_type -> skillbox.v1.WatchPendingRequest
-	30, // 24: skillbox.v1.Admin.Decide:input_type -> skillbox.v1.DecideRequest
-	9,  // 25: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
-	7,  // 26: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
-	14, // 27: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
-	26, // 28: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
-	17, // 29: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
-	19, // 30: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
-	21, // 31: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
-	24, // 32: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
-	29, // 33: skillbox.v1.Admin.WatchPending:output_type -> skillbox.v1.PendingSnapshot
-	31, // 34: skillbox.v1.Admin.Decide:output_type -> skillbox.v1.DecideResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	32, // 2: skillbox.v1.Capabilities.brokered_secrets:type_name -> skillbox.v1.BrokeredSecret
+	6,  // 3: skillbox.v1.SkillInfo.capabilities:type_name -> skillbox.v1.Capabilities
+	4,  // 4: skillbox.v1.SkillInfo.limits:type_name -> skillbox.v1.Limits
+	1,  // 5: skillbox.v1.SkillInfo.sandbox:type_name -> skillbox.v1.SandboxKind
+	0,  // 6: skillbox.v1.SkillInfo.state:type_name -> skillbox.v1.State
+	7,  // 7: skillbox.v1.ListSkillsResponse.skills:type_name -> skillbox.v1.SkillInfo
+	4,  // 8: skillbox.v1.InvokeRequest.limits:type_name -> skillbox.v1.Limits
+	12, // 9: skillbox.v1.InvokeResponse.usage:type_name -> skillbox.v1.Usage
+	13, // 10: skillbox.v1.InvokeResponse.egress:type_name -> skillbox.v1.EgressRecord
+	4,  // 11: skillbox.v1.InvokeResponse.limits:type_name -> skillbox.v1.Limits
+	23, // 12: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
+	4,  // 13: skillbox.v1.PendingRequest.limits:type_name -> skillbox.v1.Limits
+	28, // 14: skillbox.v1.PendingSnapshot.requests:type_name -> skillbox.v1.PendingRequest
+	3,  // 15: skillbox.v1.DecideRequest.decision:type_name -> skillbox.v1.Decision
+	8,  // 16: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
+	10, // 17: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
+	11, // 18: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
+	25, // 19: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
+	16, // 20: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
+	18, // 21: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
+	20, // 22: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
+	22, // 23: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
+	27, // 24: skillbox.v1.Admin.WatchPending:input_type -> skillbox.v1.WatchPendingRequest
+	30, // 25: skillbox.v1.Admin.Decide:input_type -> skillbox.v1.DecideRequest
+	9,  // 26: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
+	7,  // 27: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
+	14, // 28: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
+	26, // 29: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
+	17, // 30: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
+	19, // 31: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
+	21, // 32: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
+	24, // 33: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
+	29, // 34: skillbox.v1.Admin.WatchPending:output_type -> skillbox.v1.PendingSnapshot
+	31, // 35: skillbox.v1.Admin.Decide:output_type -> skillbox.v1.DecideResponse
+	26, // [26:36] is the sub-list for method output_type
+	16, // [16:26] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_skillbox_v1_skillbox_proto_init() }
@@ -2377,7 +2486,7 @@ func file_skillbox_v1_skillbox_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_skillbox_v1_skillbox_proto_rawDesc), len(file_skillbox_v1_skillbox_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
