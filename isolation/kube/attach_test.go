@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
@@ -99,10 +100,18 @@ func (a attacher) AttachContainer(ctx context.Context, pod, _, container string,
 	a.k.stdin = stdin
 	a.k.mu.Unlock()
 	code := a.k.skill(stdin, out, errw)
-	// The container exited: the kubelet reports it in the pod's status.
-	var p corev1.Pod
-	if err := testClient.Get(context.Background(), clientKey(a.ns, pod), &p); err == nil {
-		setStatus(a.k.t, &p, terminated(code, "", ""))
+	// The container exited: the kubelet reports it in the pod's status. The call
+	// may already have ended (a cap passed) and deleted the pod: then nothing is left
+	// to report to.
+	for {
+		var p corev1.Pod
+		if err := testClient.Get(context.Background(), clientKey(a.ns, pod), &p); err != nil {
+			break
+		}
+		p.Status = terminated(code, "", "")
+		if err := testClient.Status().Update(context.Background(), &p); err == nil || !apierrors.IsConflict(err) {
+			break
+		}
 	}
 	return nil
 }
