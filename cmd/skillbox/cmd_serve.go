@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,6 +42,16 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-host-firewall", Usage: "do not confine network-granted containers to the egress proxy's port with iptables (for a non-root server; weaker: see SECURITY.md)"},
 			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},
 			&cli.StringFlag{Name: "container-runtime", Usage: "run container skills under the Docker engine's OCI runtime `NAME`, e.g. runsc (gVisor: docs/gvisor.md)", DefaultText: "the engine's default, runc"},
+			&cli.StringFlag{Name: "container-backend", Value: "docker", Usage: "where container skills run: docker (this host's engine) or kubernetes (a cluster; see docs/kubernetes.md)"},
+			&cli.StringFlag{Name: "kubeconfig", Usage: "with --container-backend kubernetes: the kubeconfig `FILE` (default: the pod's service account, else $KUBECONFIG)"},
+			&cli.StringFlag{Name: "kube-namespace", Value: "skillbox-skills", Usage: "namespace container skills run in"},
+			&cli.StringFlag{Name: "kube-state-namespace", Usage: "namespace whose ConfigMaps hold the kill switch and approvals shared by every replica (empty: not shared)"},
+			&cli.StringFlag{Name: "kube-runtime-class", Usage: "runtimeClassName of skill pods (e.g. gvisor)"},
+			&cli.StringFlag{Name: "kube-workload", Usage: "sandbox (agent-sandbox's Sandbox) or job; default: sandbox when its CRD is installed"},
+			&cli.StringFlag{Name: "egress-listen", Usage: "where the egress proxy for skill pods listens (e.g. :3128); without it network-granted skills are refused"},
+			&cli.StringFlag{Name: "egress-addr", Usage: "host:port at which skill pods reach the egress proxy (this pod's IP and port)"},
+			&cli.StringFlag{Name: "egress-namespace", Usage: "namespace of this server's pods, for the NetworkPolicy"},
+			&cli.StringSliceFlag{Name: "egress-pod-label", Usage: "KEY=VALUE label of this server's pods, for the NetworkPolicy (repeatable)"},
 			&cli.DurationFlag{Name: "drain", Value: host.DefaultDrain, Usage: "how long shutdown waits for calls in flight"},
 			&cli.IntFlag{Name: "max-concurrent", Value: engine.DefaultMaxConcurrent, Usage: "calls in flight per skill; more wait up to --queue-wait, then fail with BUSY"},
 			&cli.DurationFlag{Name: "queue-wait", Value: engine.DefaultQueueWait, Usage: "how long a call waits for one of its skill's slots"},
@@ -66,6 +77,29 @@ func serve(c *cli.Context) error {
 		MaxConcurrent:        c.Int("max-concurrent"),
 		QueueWait:            c.Duration("queue-wait"),
 		Events:               func(ev host.Event) { printServeEvent(w, ev) },
+	}
+	switch b := c.String("container-backend"); b {
+	case "docker":
+	case "kubernetes":
+		if c.String("container-runtime") != "" {
+			return fmt.Errorf("serve: --container-runtime is the Docker engine's; with --container-backend kubernetes use --kube-runtime-class")
+		}
+		labels := map[string]string{}
+		for _, kv := range c.StringSlice("egress-pod-label") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("serve: --egress-pod-label %q: want KEY=VALUE", kv)
+			}
+			labels[k] = v
+		}
+		opts.Kubernetes = &host.KubeOptions{
+			Kubeconfig: c.String("kubeconfig"), Namespace: c.String("kube-namespace"),
+			StateNamespace: c.String("kube-state-namespace"), RuntimeClass: c.String("kube-runtime-class"),
+			Backend: c.String("kube-workload"), EgressListen: c.String("egress-listen"), EgressAddr: c.String("egress-addr"),
+			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels,
+		}
+	default:
+		return fmt.Errorf("serve: --container-backend %q: want docker or kubernetes", b)
 	}
 	sopts := host.ServeOptions{
 		Listen: transport.ServerConfig{

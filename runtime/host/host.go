@@ -47,6 +47,10 @@ type Options struct {
 	// e.g. "runsc" (gVisor, docs/gvisor.md); empty is the engine's default (runc). A
 	// name the engine does not list fails Open, naming those it does.
 	ContainerRuntime string
+	// Kubernetes, if set, runs container skills on a cluster instead of the local
+	// Docker engine and shares the kill switch and approvals through its API server
+	// (see KubeOptions).
+	Kubernetes *KubeOptions
 	// Logger receives the sandboxes' own trouble (a watchdog that exited), not the
 	// skills' logs; nil discards it.
 	Logger *slog.Logger
@@ -115,6 +119,7 @@ type Host struct {
 	sandboxes   map[string]isolation.Sandbox
 	unavailable map[string]error // kind → why it has no sandbox
 	closers     []func(context.Context) error
+	stopFirst   []func() // before the engine closes (the replica mirror)
 
 	eventMu sync.Mutex // one event at a time
 }
@@ -166,6 +171,10 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.engine = eng
+	if err := h.startReplica(ctx); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -184,6 +193,9 @@ func (h *Host) openSandbox(ctx context.Context, kind string) (isolation.Sandbox,
 		}
 		return ws, ws.Close, nil
 	case manifest.KindContainer:
+		if h.opts.Kubernetes != nil {
+			return h.openKube(ctx)
+		}
 		return h.openContainer(ctx)
 	}
 	return nil, nil, fmt.Errorf("no %s sandbox in this build", kind)
@@ -258,6 +270,10 @@ func (h *Host) Reload(ctx context.Context, by string) (int, error) {
 // ended (Serve drains them).
 func (h *Host) Close() error {
 	var errs []error
+	for _, stop := range h.stopFirst {
+		stop()
+	}
+	h.stopFirst = nil
 	if h.engine != nil {
 		errs = append(errs, h.engine.Close())
 		h.engine = nil

@@ -1,0 +1,463 @@
+// Package replica lets several skillbox servers agree on the operator's decisions
+// that must hold everywhere at once — the kill switch and the approvals — by keeping
+// them in the Kubernetes API server as ConfigMaps, watched by every replica and
+// mirrored into its engine. A skill disabled on one replica is disabled on the others
+// as soon as their watch delivers the change (calls in flight there are cancelled);
+// an approval made on one, or applied with kubectl from git, reaches the others the
+// same way. The API server is the source of truth: at start a replica takes the
+// cluster's state over its own disk.
+//
+// One ConfigMap per decision, so each is one atomic create, update or delete:
+//
+//	skillbox-disabled-NAME  labels skillbox.dev/state=disabled; data: reason, by
+//	skillbox-approval-NAME  labels skillbox.dev/state=approval; data: approval.yaml
+//
+// The approval's file is the one approvals/NAME.yaml holds, so an operator can keep it
+// in git and `kubectl apply` it. Skill packages are not mirrored: every replica
+// installs them (from the same OCI reference), and an approval pins the digest.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/store"
+)
+
+// Labels and keys of the ConfigMaps.
+const (
+	LabelState    = "skillbox.dev/state" // "disabled" or "approval"
+	LabelSkill    = "skillbox.dev/skill"
+	StateDisabled = "disabled"
+	StateApproval = "approval"
+	KeyApproval   = "approval.yaml"
+	KeyReason     = "reason"
+	KeyBy         = "by"
+)
+
+// Engine is what the mirror needs of the engine (*engine.Engine).
+type Engine interface {
+	Home() string
+	Disable(ctx context.Context, name, by, reason string) (int, error)
+	Enable(ctx context.Context, name, by string) error
+	Reload(ctx context.Context, by string) (int, error)
+	Watch() (<-chan struct{}, func())
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Mirror keeps one engine and the API server in step. Start it; Stop ends it.
+type Mirror struct {
+	c      client.WithWatch
+	ns     string
+	eng    Engine
+	st     *store.Store
+	by     string // how this replica names itself in the others' audit logs
+	log    *slog.Logger
+	synced map[string]string // key → value both sides last agreed on
+
+	ready   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	errOnce sync.Once
+	err     error
+}
+
+// Option configures a Mirror.
+type Option func(*Mirror)
+
+// WithLogger receives what the mirror could not do (a ConfigMap it could not write,
+// an approval in the cluster that does not load).
+func WithLogger(l *slog.Logger) Option { return func(m *Mirror) { m.log = l } }
+
+// WithName is how this replica signs what it applies ("replica NAME" in the audit
+// log); default the host name.
+func WithName(name string) Option { return func(m *Mirror) { m.by = "replica " + name } }
+
+// Scheme holds the kinds the mirror reads and writes.
+func Scheme() *runtime.Scheme {
+	sc := runtime.NewScheme()
+	_ = corev1.AddToScheme(sc)
+	return sc
+}
+
+// Start reads the cluster's decisions in namespace ns, applies them to eng (the
+// cluster wins over the replica's disk), and keeps both in step until Stop or ctx
+// ends. It returns once the first state has been applied.
+func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ...Option) (*Mirror, error) {
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("replica: client: %w", err)
+	}
+	st, err := store.Open(eng.Home())
+	if err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	host, _ := os.Hostname()
+	m := &Mirror{c: c, ns: ns, eng: eng, st: st, by: "replica " + host, log: slog.New(slog.DiscardHandler),
+		ready: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(m)
+	}
+	// The cluster wins at start: what this replica's disk holds counts as agreed, so
+	// whatever the cluster says otherwise is applied here, not pushed there.
+	local, err := m.local()
+	if err != nil {
+		return nil, err
+	}
+	m.synced = local
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	remote := make(chan map[string]string, 1)
+	go m.watchRemote(rctx, remote)
+	go m.loop(rctx, remote)
+	select {
+	case <-m.ready:
+		return m, nil
+	case <-m.done:
+		return nil, m.err
+	case <-ctx.Done():
+		m.Stop()
+		return nil, ctx.Err()
+	}
+}
+
+// Stop ends the mirror and waits for it.
+func (m *Mirror) Stop() {
+	m.cancel()
+	<-m.done
+}
+
+func (m *Mirror) fail(err error) { m.errOnce.Do(func() { m.err = err }) }
+
+// loop owns the state: it reconciles on every remote snapshot and local change.
+func (m *Mirror) loop(ctx context.Context, remoteC <-chan map[string]string) {
+	defer close(m.done)
+	changed, stop := m.eng.Watch()
+	defer stop()
+	var remote map[string]string
+	first := true
+	for {
+		select {
+		case r, ok := <-remoteC:
+			if !ok {
+				if ctx.Err() == nil {
+					m.fail(errors.New("replica: the watch of the cluster's state ended"))
+				}
+				return
+			}
+			remote = r
+		case <-changed:
+			if remote == nil {
+				continue
+			}
+		case <-ctx.Done():
+			return
+		}
+		m.reconcile(ctx, remote)
+		if first {
+			first = false
+			close(m.ready)
+		}
+	}
+}
+
+// local is the replica's own decisions, as keys and values.
+func (m *Mirror) local() (map[string]string, error) {
+	out := map[string]string{}
+	dis, err := m.st.DisabledSet()
+	if err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	for name, d := range dis {
+		out[StateDisabled+"/"+name] = d.Reason
+	}
+	dir := approval.Dir(m.eng.Home())
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("replica: approvals: %w", err)
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("replica: approvals: %w", err)
+		}
+		out[StateApproval+"/"+name] = string(data)
+	}
+	return out, nil
+}
+
+// reconcile is a three-way merge of the cluster, this replica and what both last
+// agreed on: a side that changed since is applied to the other; when both changed,
+// the cluster wins, except that a kill switch on either side holds (fail closed).
+func (m *Mirror) reconcile(ctx context.Context, remote map[string]string) {
+	local, err := m.local()
+	if err != nil {
+		m.log.Warn("replica: read local state", "err", err)
+		return
+	}
+	keys := map[string]bool{}
+	for _, mp := range []map[string]string{remote, local, m.synced} {
+		for k := range mp {
+			keys[k] = true
+		}
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	// Kill switches first: they are the ones that must arrive fast.
+	sort.Slice(sorted, func(i, j int) bool {
+		di, dj := strings.HasPrefix(sorted[i], StateDisabled), strings.HasPrefix(sorted[j], StateDisabled)
+		if di != dj {
+			return di
+		}
+		return sorted[i] < sorted[j]
+	})
+	reload := false
+	for _, k := range sorted {
+		if strings.Contains(k, "\x00") {
+			continue // who disabled: read with its switch
+		}
+		r, rok := remote[k]
+		l, lok := local[k]
+		s, sok := m.synced[k]
+		if rok == lok && r == l {
+			m.agree(k, r, rok)
+			continue
+		}
+		remoteChanged := rok != sok || r != s
+		localChanged := lok != sok || l != s
+		kind, name, _ := strings.Cut(k, "/")
+		pushLocal := localChanged && (!remoteChanged || (kind == StateDisabled && lok))
+		if pushLocal {
+			if err := m.push(ctx, kind, name, l, lok); err != nil {
+				m.log.Warn("replica: write to the cluster", "key", k, "err", err)
+				continue
+			}
+			m.agree(k, l, lok)
+			continue
+		}
+		ok, needReload := m.apply(ctx, kind, name, r, rok, remote)
+		if ok {
+			m.agree(k, r, rok)
+		}
+		reload = reload || needReload
+	}
+	if reload {
+		if _, err := m.eng.Reload(ctx, m.by); err != nil {
+			m.log.Warn("replica: reload after the cluster's approvals changed", "err", err)
+		}
+	}
+}
+
+func (m *Mirror) agree(k, v string, present bool) {
+	if present {
+		m.synced[k] = v
+	} else {
+		delete(m.synced, k)
+	}
+}
+
+// apply makes the cluster's decision this replica's; it says whether it did and
+// whether the engine must reload.
+func (m *Mirror) apply(ctx context.Context, kind, name, v string, present bool, remote map[string]string) (ok, reload bool) {
+	switch kind {
+	case StateDisabled:
+		if present {
+			by := m.by
+			if b := remote[kind+"/"+name+"\x00by"]; b != "" {
+				by = b + " (via " + m.by + ")"
+			}
+			_, err := m.eng.Disable(ctx, name, by, v)
+			var ee *engine.Error
+			if errors.As(err, &ee) && ee.Reason == engine.ReasonNotFound {
+				// Not installed here: the switch must still hold once it is.
+				err = m.st.Disable(name, by, v)
+			}
+			if err != nil && !(errors.As(err, &ee) && ee.Reason == engine.ReasonCallsRunning) {
+				m.log.Warn("replica: disable", "skill", name, "err", err)
+				return false, false
+			}
+			return true, false
+		}
+		if err := m.eng.Enable(ctx, name, m.by); err != nil {
+			m.log.Warn("replica: enable", "skill", name, "err", err)
+			return false, false
+		}
+		return true, false
+	case StateApproval:
+		path := approval.Path(m.eng.Home(), name)
+		if !present {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				m.log.Warn("replica: remove approval", "skill", name, "err", err)
+				return false, false
+			}
+			return true, true
+		}
+		if err := writeApproval(path, name, []byte(v)); err != nil {
+			m.log.Warn("replica: the cluster's approval does not load; this replica keeps its own", "skill", name, "err", err)
+			return false, false
+		}
+		return true, true
+	}
+	return true, false
+}
+
+// writeApproval checks that data is a good approval of name and puts it in place.
+func writeApproval(path, name string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".replica-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	a, err := approval.Load(tmp.Name())
+	if err != nil {
+		return err
+	}
+	if a.Skill != name {
+		return fmt.Errorf("it approves %q, not %q", a.Skill, name)
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ConfigMapName is the name of the ConfigMap holding one decision.
+func ConfigMapName(kind, skill string) string { return "skillbox-" + kind + "-" + skill }
+
+// push writes this replica's decision to the cluster.
+func (m *Mirror) push(ctx context.Context, kind, name, v string, present bool) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(kind, name), Namespace: m.ns,
+		Labels: map[string]string{LabelState: kind, LabelSkill: name}}}
+	if !present {
+		return client.IgnoreNotFound(m.c.Delete(ctx, cm))
+	}
+	switch kind {
+	case StateDisabled:
+		cm.Data = map[string]string{KeyReason: v, KeyBy: m.by}
+	case StateApproval:
+		cm.Data = map[string]string{KeyApproval: v}
+	}
+	err := m.c.Create(ctx, cm)
+	if apierrors.IsAlreadyExists(err) {
+		var have corev1.ConfigMap
+		if err = m.c.Get(ctx, client.ObjectKeyFromObject(cm), &have); err == nil {
+			have.Data, have.Labels = cm.Data, cm.Labels
+			err = m.c.Update(ctx, &have)
+		}
+	}
+	return err
+}
+
+// watchRemote sends a full snapshot of the cluster's decisions after the first list
+// and after every change, until ctx ends.
+func (m *Mirror) watchRemote(ctx context.Context, out chan map[string]string) {
+	defer close(out)
+	sel := client.HasLabels{LabelState}
+	objs := map[string]*corev1.ConfigMap{}
+	send := func() bool {
+		snap := snapshot(objs)
+		select {
+		case <-out: // an unread older snapshot: replace it
+		default:
+		}
+		select {
+		case out <- snap:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for ctx.Err() == nil {
+		var l corev1.ConfigMapList
+		if err := m.c.List(ctx, &l, client.InNamespace(m.ns), sel); err != nil {
+			m.fail(fmt.Errorf("replica: list ConfigMaps in %s: %w", m.ns, err))
+			return
+		}
+		objs = map[string]*corev1.ConfigMap{}
+		for i := range l.Items {
+			objs[l.Items[i].Name] = &l.Items[i]
+		}
+		if !send() {
+			return
+		}
+		w, err := m.c.Watch(ctx, &corev1.ConfigMapList{}, client.InNamespace(m.ns), sel,
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: l.ResourceVersion}})
+		if err != nil {
+			m.fail(fmt.Errorf("replica: watch ConfigMaps in %s: %w", m.ns, err))
+			return
+		}
+		for ev := range w.ResultChan() {
+			cm, ok := ev.Object.(*corev1.ConfigMap)
+			if !ok {
+				break // an error event: list again
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				objs[cm.Name] = cm
+			case watch.Deleted:
+				delete(objs, cm.Name)
+			default:
+				continue
+			}
+			if !send() {
+				w.Stop()
+				return
+			}
+		}
+		w.Stop()
+	}
+}
+
+// snapshot turns the ConfigMaps into keys and values; who disabled is carried under
+// a key no skill name can make.
+func snapshot(objs map[string]*corev1.ConfigMap) map[string]string {
+	out := map[string]string{}
+	for _, cm := range objs {
+		kind, name := cm.Labels[LabelState], cm.Labels[LabelSkill]
+		if name == "" || cm.Name != ConfigMapName(kind, name) {
+			continue // not one of ours, or misnamed: ignored rather than guessed at
+		}
+		switch kind {
+		case StateDisabled:
+			out[kind+"/"+name] = cm.Data[KeyReason]
+			out[kind+"/"+name+"\x00by"] = cm.Data[KeyBy]
+		case StateApproval:
+			if v, ok := cm.Data[KeyApproval]; ok {
+				out[kind+"/"+name] = v
+			}
+		}
+	}
+	return out
+}
