@@ -224,7 +224,7 @@ shown env DEMO_TOKEN=… skillbox serve "${serve_args[@]}"
 DEMO_TOKEN=$demo_token "$bin/skillbox" serve "${serve_args[@]}" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
 for i in $(seq 150); do
-	"$bin/skillbox" skills >/dev/null 2>&1 && break
+	"$bin/skillbox" calls >/dev/null 2>&1 && break # calls needs the server (skills answers offline)
 	kill -0 "$server_pid" 2>/dev/null || die "the server exited: $(tail -n 3 "$tmp/serve.log")"
 	((i < 150)) || die "the server did not answer within 30s: $(tail -n 3 "$tmp/serve.log")"
 	sleep 0.2
