@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -456,7 +457,7 @@ func grantWords(r *resolved, lim isolation.Limits) string {
 	for _, f := range g.Files {
 		fmt.Fprintf(&b, "  %s is the host directory %s (%s)\n", f.Path, f.Host, f.Access)
 	}
-	for _, n := range sortedNames(g.Secrets) {
+	for _, n := range slices.Sorted(maps.Keys(g.Secrets)) {
 		src, _, _ := strings.Cut(g.Secrets[n], ":")
 		fmt.Fprintf(&b, "  secret %s comes from the server's %s\n", n, src)
 	}
@@ -467,13 +468,4 @@ func grantWords(r *resolved, lim isolation.Limits) string {
 	}
 	fmt.Fprintf(&b, "  oversight: %s\n", g.Oversight.Words())
 	return b.String()
-}
-
-func sortedNames(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
