@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/skillbox-dev/skillbox/internal/jsonschema"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skillbox-dev/skillbox/internal/strictyaml"
