@@ -77,6 +77,10 @@ type Error = runner.Error
 // into the reply, never into the audit log (which gets Error()).
 func CallerMessage(err error) string { return runner.CallerMessage(err) }
 
+// ErrNoApprovers is the cause of a call under oversight refused by an engine opened
+// with Config.NoApprovers.
+var ErrNoApprovers = errors.New("no approver can reach this engine")
+
 func errorf(reason reasons.Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }
