@@ -176,11 +176,6 @@ func (c *Compiler) MustCompile(loc string) *Schema {
 
 // Compile compiles json-schema at given loc.
 func (c *Compiler) Compile(loc string) (*Schema, error) {
-	draftsOnce.Do(loadDrafts)
-	return c.compile(loc)
-}
-
-func (c *Compiler) compile(loc string) (*Schema, error) {
 	uf, err := absolute(loc)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ type Draft struct {
 	vocabPrefix   string             // prefix used for vocabulary
 	allVocabs     map[string]*Schema // names of supported vocabs with its schemas
 	defaultVocabs []string           // names of default vocabs
+	once          sync.Once          // compiles sch and allVocabs (ensure)
 }
 
 // String returns the specification url.
@@ -125,25 +126,26 @@ var (
 	draftLatest = Draft2020
 )
 
-// draftsOnce compiles the drafts' metaschemas on first use rather than in init
-// (skillbox patch: init made every program that links this package pay ~3 ms).
-var draftsOnce sync.Once
+// ensure compiles the draft's metaschemas on its first use rather than in init, and
+// only that draft's (skillbox patch: compiling all five drafts' in init made every
+// program that links this package pay 3-8 ms before main). roots calls it for every
+// draft a schema's resources name, except in the compiler that loads a draft.
+func (d *Draft) ensure() { d.once.Do(d.load) }
 
-func loadDrafts() {
+func (d *Draft) load() {
 	c := NewCompiler()
 	c.AssertFormat()
+	c.roots.loadingMeta = true
 	must := func(loc string) *Schema {
-		sch, err := c.compile(loc)
+		sch, err := c.Compile(loc)
 		if err != nil {
 			panic(fmt.Sprintf("jsonschema: Compile(%q): %v", loc, err))
 		}
 		return sch
 	}
-	for _, d := range []*Draft{Draft4, Draft6, Draft7, Draft2019, Draft2020} {
-		d.sch = must(d.url)
-		for name := range d.allVocabs {
-			d.allVocabs[name] = must(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
-		}
+	d.sch = must(d.url)
+	for name := range d.allVocabs {
+		d.allVocabs[name] = must(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
 	}
 }
 

@@ -12,6 +12,7 @@ type roots struct {
 	regexpEngine RegexpEngine
 	vocabularies map[string]*Vocabulary
 	assertVocabs bool
+	loadingMeta  bool // this compiler compiles a draft's metaschemas (skillbox patch)
 }
 
 func newRoots() *roots {
@@ -24,6 +25,14 @@ func newRoots() *roots {
 		},
 		regexpEngine: goRegexpCompile,
 		vocabularies: map[string]*Vocabulary{},
+	}
+}
+
+// ensure compiles d's metaschemas if they are not yet (skillbox patch; see
+// Draft.ensure), except in the compiler that is compiling a draft's own.
+func (rr *roots) ensure(d *Draft) {
+	if d != nil && !rr.loadingMeta {
+		d.ensure()
 	}
 }
 
@@ -83,6 +92,7 @@ func (rr *roots) _collectResources(r *root, sch any, base url, schPtr jsonPointe
 	if !ok {
 		if schPtr.isEmpty() {
 			// root resource
+			rr.ensure(fallback.draft)
 			res := newResource(schPtr, base)
 			res.dialect = fallback
 			r.resources[schPtr] = res
@@ -101,6 +111,8 @@ func (rr *roots) _collectResources(r *root, sch any, base url, schPtr jsonPointe
 	if err != nil {
 		return err
 	}
+	rr.ensure(draft)
+	rr.ensure(fallback.draft)
 	id := draft.getID(obj)
 	if id == "" && !schPtr.isEmpty() {
 		// ignore $schema
