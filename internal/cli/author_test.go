@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -23,10 +23,7 @@ func TestAuthorWorkflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI and a wasm module")
 	}
-	bin := filepath.Join(t.TempDir(), "skillbox")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build CLI: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	work := t.TempDir()
 
 	// skillbox runs the CLI in work and returns stdout, stderr and the exit code.

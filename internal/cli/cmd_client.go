@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -167,14 +168,14 @@ func invokeCommand() *cli.Command {
 			out := runOutput{
 				Output: json.RawMessage(res.GetOutputJson()),
 				Logs:   res.GetLogs(),
-				Usage: runUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+				Usage: base.RunUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
 					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
-				Egress:  []runEgress{},
+				Egress:  []base.RunEgress{},
 				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
 			}
 			for _, e := range res.GetEgress() {
 				t, _ := time.Parse(time.RFC3339Nano, e.GetTime())
-				out.Egress = append(out.Egress, runEgress{Time: t, Method: e.GetMethod(), URL: e.GetUrl(), Allowed: e.GetAllowed(),
+				out.Egress = append(out.Egress, base.RunEgress{Time: t, Method: e.GetMethod(), URL: e.GetUrl(), Allowed: e.GetAllowed(),
 					Reason: e.GetReason(), Status: int(e.GetStatus()), Bytes: e.GetBytes()})
 			}
 			return writeRunOutput(c, out, false)
@@ -189,35 +190,6 @@ func waitingLine(skill string, w client.Waiting) string {
 		line += fmt.Sprintf(", until %s", w.Expires.Local().Format("15:04:05"))
 	}
 	return line + "); approvers see it in the console or with skillbox pending"
-}
-
-// maxInput bounds --input: a call's input is JSON for one skill, not a bulk upload
-// (the server's own gRPC limit is 4 MiB).
-const maxInput = 16 << 20
-
-// readInput reads --input: inline JSON, @FILE or @- for stdin, at most maxInput bytes.
-func readInput(s string) ([]byte, error) {
-	name, ok := strings.CutPrefix(s, "@")
-	if !ok {
-		return []byte(s), nil
-	}
-	var r io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxInput+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxInput {
-		return nil, fmt.Errorf("%s is larger than %d MiB", s, maxInput>>20)
-	}
-	return b, nil
 }
 
 func skillsCommand() *cli.Command {

@@ -1,12 +1,10 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/skillbox-dev/skillbox/internal/buildinfo"
 )
 
 // helpTopic turns `skillbox help [COMMAND...]` into `skillbox [COMMAND...] --help`,
@@ -125,22 +123,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// versionLine is what `skillbox version` and `--version` print after the name.
-func versionLine() string { return buildinfo.Read().Line() }
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "version",
-		Usage:     "print skillbox's version, commit and Go toolchain",
-		UsageText: "skillbox version\n\nExample:\n  skillbox version   (the same as skillbox --version)",
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 0 {
-				return fmt.Errorf("version: takes no arguments")
-			}
-			fmt.Fprintf(c.App.Writer, "skillbox version %s\n", versionLine())
-			return nil
-		},
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
@@ -23,9 +24,7 @@ import (
 )
 
 // homeFlag is the skill home, shared by every operator command.
-func homeFlag() cli.Flag {
-	return &cli.StringFlag{Name: "home", EnvVars: []string{host.EnvHome}, Usage: "skill home (trust.yaml, skills/, approvals/, audit/)", DefaultText: "~/" + host.DefaultHomeDir}
-}
+func homeFlag() cli.Flag { return base.HomeFlag() }
 
 // skillboxHome is --home, else $SKILLBOX_HOME, else ~/.skillbox.
 func skillboxHome(c *cli.Context) (host.Home, error) {
@@ -444,44 +443,4 @@ func asksValues(m *manifest.Manifest) bool {
 	return len(c.Env)+len(c.Secrets)+len(c.Brokered) > 0
 }
 
-// isPackageDir decides whether the argument of `run` or `review` is a package
-// directory (the author's) or the name of an installed skill (the operator's). A path
-// with a slash is a directory; a bare name that is both a directory here and an
-// installed skill is refused, so that an operator standing in the author's folder never
-// runs unapproved code thinking it is the installed skill.
-func isPackageDir(c *cli.Context, arg string) (bool, error) {
-	st, err := os.Stat(arg)
-	dirHere := err == nil && st.IsDir()
-	if strings.ContainsRune(arg, '/') || arg == "." || arg == ".." || manifest.CheckName(arg) != nil {
-		return true, nil
-	}
-	installed, err := isInstalled(c, arg)
-	if err != nil {
-		return false, err
-	}
-	if dirHere && installed {
-		return false, fmt.Errorf("%s is both a directory here and an installed skill: write ./%s for the directory", arg, arg)
-	}
-	return dirHere, nil
-}
-
-// isInstalled reports whether the skill home holds any version of name, without
-// creating the home.
-func isInstalled(c *cli.Context, name string) (bool, error) {
-	home, err := skillboxHome(c)
-	if err != nil {
-		return false, err
-	}
-	if _, err := os.Stat(home.Skills()); err != nil {
-		return false, nil
-	}
-	st, err := store.Open(home.Dir())
-	if err != nil {
-		return false, err
-	}
-	_, err = st.Lookup(name, "")
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
+func isPackageDir(c *cli.Context, arg string) (bool, error) { return base.IsPackageDir(c, arg) }

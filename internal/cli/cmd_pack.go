@@ -1,15 +1,14 @@
-package main
+package cli
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/skillbox-dev/skillbox/manifest"
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
@@ -66,12 +65,5 @@ func packCommand() *cli.Command {
 	}
 }
 
-// authorError renders an error as one line; manifest problems are joined with "; ".
-func authorError(err error) string {
-	var me *manifest.Error
-	var pe *skillpkg.ManifestError
-	if errors.As(err, &pe) && errors.As(err, &me) {
-		return pe.File + ": " + strings.Join(me.Lines(), "; ")
-	}
-	return err.Error()
-}
+// authorError renders an error as one line (base.AuthorError).
+func authorError(err error) string { return base.AuthorError(err) }

@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,10 +17,7 @@ func TestRunStopsOnSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
-	bin := filepath.Join(t.TempDir(), "skillbox")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build CLI: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	dir := runSkillDir(t, "sleep.wasm", "limits:\n  timeout: 15m\n")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,15 +11,21 @@ import (
 	"testing"
 )
 
-// signBuildCLI builds this command into a temporary directory.
-func signBuildCLI(t *testing.T) string {
+// signBuildCLI builds the CLI as users install it (buildCLI).
+func signBuildCLI(t *testing.T) string { return buildCLI(t) }
+
+// buildCLI builds the two binaries users install, skillbox (the lean front,
+// cmd/skillbox) and skillbox-full (this package), side by side in a temporary
+// directory, and returns skillbox's path: tests drive the CLI as users do, through
+// the front, which hands what it does not run itself to skillbox-full.
+func buildCLI(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "skillbox")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../../cmd/skillbox", "../../cmd/skillbox-full").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return filepath.Join(dir, "skillbox")
 }
 
 type signCLIResult struct {
