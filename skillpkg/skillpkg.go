@@ -83,13 +83,17 @@ func Load(dir string) (*Package, error) {
 // LoadStale is Load for the author's inner loop: code whose digest differs from what
 // skill.yaml records is loaded anyway, as it is on disk, with the difference in
 // Package.Stale. Such a package can never verify; it can be run unverified.
-func LoadStale(dir string) (*Package, error) {
+func LoadStale(dir string) (*Package, error) { return LoadStaleWith(dir, nil) }
+
+// LoadStaleWith is LoadStale remembering the manifest's schema checks in checks
+// (manifest.ParseWith).
+func LoadStaleWith(dir string, checks manifest.SchemaChecks) (*Package, error) {
 	mpath := filepath.Join(dir, ManifestFile)
 	data, err := readManifest(dir)
 	if err != nil {
 		return nil, err
 	}
-	m, err := manifest.Parse(data)
+	m, err := manifest.ParseWith(data, checks)
 	if err != nil {
 		return nil, &ManifestError{File: mpath, Err: err}
 	}

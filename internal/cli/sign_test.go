@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -15,17 +17,34 @@ import (
 func signBuildCLI(t *testing.T) string { return buildCLI(t) }
 
 // buildCLI builds the two binaries users install, skillbox (the lean front,
-// cmd/skillbox) and skillbox-full (this package), side by side in a temporary
-// directory, and returns skillbox's path: tests drive the CLI as users do, through
-// the front, which hands what it does not run itself to skillbox-full.
+// cmd/skillbox) and skillbox-full (this package), side by side, and returns
+// skillbox's path: tests drive the CLI as users do, through the front, which hands
+// what it does not run itself to skillbox-full. They are built once per test run
+// (linking skillbox-full takes seconds) and removed by TestMain.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../../cmd/skillbox", "../../cmd/skillbox-full").CombinedOutput()
+	bin, err := builtCLI()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return filepath.Join(dir, "skillbox")
+	return bin
+}
+
+// cliDir holds the binaries buildCLI builds; TestMain removes it.
+var cliDir = filepath.Join(os.TempDir(), fmt.Sprintf("skillbox-cli-test-%d", os.Getpid()))
+
+var builtCLI = sync.OnceValues(func() (string, error) {
+	out, err := exec.Command("go", "build", "-o", cliDir+string(filepath.Separator), "../../cmd/skillbox", "../../cmd/skillbox-full").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(cliDir, "skillbox"), nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	os.RemoveAll(cliDir)
+	os.Exit(code)
 }
 
 type signCLIResult struct {

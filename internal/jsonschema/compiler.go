@@ -132,6 +132,15 @@ func (c *Compiler) AddResource(url string, doc any) error {
 	return nil
 }
 
+// SkipMetaschemaCheck makes the compiler skip checking the schemas it is given
+// against their draft's metaschema, and so skip compiling the metaschema (skillbox
+// patch). Only for schemas known to pass that check: the compiler assumes a valid
+// schema, and one that is not may fail to compile in other words, or validate
+// instances wrongly.
+func (c *Compiler) SkipMetaschemaCheck() {
+	c.roots.skipMeta = true
+}
+
 // UseLoader overrides the default [URLLoader] used
 // to load schema resources.
 func (c *Compiler) UseLoader(loader URLLoader) {

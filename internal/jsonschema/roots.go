@@ -13,6 +13,7 @@ type roots struct {
 	vocabularies map[string]*Vocabulary
 	assertVocabs bool
 	loadingMeta  bool // this compiler compiles a draft's metaschemas (skillbox patch)
+	skipMeta     bool // SkipMetaschemaCheck (skillbox patch)
 }
 
 func newRoots() *roots {
@@ -34,6 +35,15 @@ func (rr *roots) ensure(d *Draft) {
 	if d != nil && !rr.loadingMeta {
 		d.ensure()
 	}
+}
+
+// checksMeta reports whether r is checked against its draft's metaschema: always,
+// unless the compiler was told to skip that for the schemas it is given
+// (SkipMetaschemaCheck; skillbox patch); the metaschemas themselves are handled as
+// always.
+func (rr *roots) checksMeta(r *root) bool {
+	u := r.url.String()
+	return !rr.skipMeta || strings.HasPrefix(u, "http://json-schema.org/") || strings.HasPrefix(u, "https://json-schema.org/")
 }
 
 func (rr *roots) orLoad(u url) (*root, error) {
@@ -92,7 +102,9 @@ func (rr *roots) _collectResources(r *root, sch any, base url, schPtr jsonPointe
 	if !ok {
 		if schPtr.isEmpty() {
 			// root resource
-			rr.ensure(fallback.draft)
+			if rr.checksMeta(r) {
+				rr.ensure(fallback.draft)
+			}
 			res := newResource(schPtr, base)
 			res.dialect = fallback
 			r.resources[schPtr] = res
@@ -111,8 +123,10 @@ func (rr *roots) _collectResources(r *root, sch any, base url, schPtr jsonPointe
 	if err != nil {
 		return err
 	}
-	rr.ensure(draft)
-	rr.ensure(fallback.draft)
+	if rr.checksMeta(r) {
+		rr.ensure(draft)
+		rr.ensure(fallback.draft)
+	}
 	id := draft.getID(obj)
 	if id == "" && !schPtr.isEmpty() {
 		// ignore $schema
@@ -247,6 +261,9 @@ func (rr *roots) addSubschema(r *root, ptr jsonPointer) error {
 }
 
 func (rr *roots) validate(r *root, v any, ptr jsonPointer) error {
+	if !rr.checksMeta(r) {
+		return nil
+	}
 	dialect := r.resource(ptr).dialect
 	meta := dialect.getSchema(rr.assertVocabs, rr.vocabularies)
 	if err := meta.validate(v, rr.regexpEngine, meta, r.resources, rr.assertVocabs, rr.vocabularies); err != nil {

@@ -8,6 +8,7 @@ package hostlite
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,34 @@ func ResolveHome(dir string) (string, error) {
 
 // CacheDir is the home's cache/: compiled code, shared by the server, run and install.
 func CacheDir(root string) string { return filepath.Join(root, "cache") }
+
+// SchemaChecks is manifest.SchemaChecks kept in the home's cache (cache/schemas/, one
+// empty file per schema that passed its metaschema check), beside the compiled code
+// the cache already holds, which is trusted more: it runs. A file that cannot be
+// read or written only costs the check again.
+type SchemaChecks struct{ dir string }
+
+// NewSchemaChecks keeps schema checks in the cache of the home at root.
+func NewSchemaChecks(root string) SchemaChecks {
+	return SchemaChecks{dir: filepath.Join(CacheDir(root), "schemas")}
+}
+
+// Known reports whether a schema with this sum passed before.
+func (s SchemaChecks) Known(sum [32]byte) bool {
+	_, err := os.Stat(s.path(sum))
+	return err == nil
+}
+
+// Passed records a schema that passed.
+func (s SchemaChecks) Passed(sum [32]byte) {
+	if os.MkdirAll(s.dir, 0o700) == nil {
+		_ = os.WriteFile(s.path(sum), nil, 0o600)
+	}
+}
+
+func (s SchemaChecks) path(sum [32]byte) string {
+	return filepath.Join(s.dir, hex.EncodeToString(sum[:]))
+}
 
 // OpenWasm opens the wasm sandbox with the home's compile cache, so that the server,
 // run and install share compiled code and a restart does not recompile.

@@ -106,7 +106,13 @@ func RunAction(o RunOptions) cli.ActionFunc {
 // runDir is the author's loop: the directory as it is, code changed since the last
 // pack included, with a warning (it is unverified anyway, and could never verify so).
 func runDir(c *cli.Context, f RunFlags, o RunOptions) error {
-	pkg, err := skillpkg.LoadStale(f.Dir)
+	root, err := HomeRoot(c)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", f.Dir, err)
+	}
+	// The author runs the same directory again and again: a schema checked against
+	// its metaschema once is not checked again (hostlite.SchemaChecks).
+	pkg, err := skillpkg.LoadStaleWith(f.Dir, hostlite.NewSchemaChecks(root))
 	if err != nil {
 		return fmt.Errorf("run %s: %s", f.Dir, AuthorError(err))
 	}
@@ -123,10 +129,6 @@ func runDir(c *cli.Context, f RunFlags, o RunOptions) error {
 		return fmt.Errorf("run %s: input: %w", m.Name, err)
 	}
 	mounts, err := ParseMounts(f.Mounts)
-	if err != nil {
-		return fmt.Errorf("run %s: %w", m.Name, err)
-	}
-	root, err := HomeRoot(c)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", m.Name, err)
 	}
