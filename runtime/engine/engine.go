@@ -123,8 +123,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		queueWait: cfg.QueueWait,
 
 		noApprovers: cfg.NoApprovers,
-		calls:     map[string]*inflight{},
-		watchers:  map[chan struct{}]struct{}{},
+		calls:       map[string]*inflight{},
+		watchers:    map[chan struct{}]struct{}{},
 
 		pending:         map[string]*pendingCall{},
 		pendingWatchers: map[chan struct{}]struct{}{},

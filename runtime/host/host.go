@@ -61,7 +61,7 @@ type Options struct {
 	// NoApprovers: no door an approver could decide through reaches this host (a
 	// one-call CLI); calls under oversight are refused at once (engine.Config).
 	NoApprovers bool
-	QueueWait     time.Duration
+	QueueWait   time.Duration
 
 	// Events is told what the host does and what goes wrong without stopping it (a
 	// sandbox that could not be opened, a reload, a drain), one event at a time; nil
