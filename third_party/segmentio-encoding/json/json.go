@@ -418,16 +418,16 @@ func (dec *Decoder) readValue() (v []byte, err error) {
 		}
 
 		if dec.buffer == nil {
-			dec.buffer = make([]byte, 0, minBufferSize)
+			dec.buffer = make([]byte, 0, firstBufferSize(dec.reader))
 		} else {
 			dec.buffer = dec.buffer[:copy(dec.buffer[:cap(dec.buffer)], dec.remain)]
 			dec.remain = nil
-		}
 
-		if (cap(dec.buffer) - len(dec.buffer)) < minReadSize {
-			buf := make([]byte, len(dec.buffer), 2*cap(dec.buffer))
-			copy(buf, dec.buffer)
-			dec.buffer = buf
+			if (cap(dec.buffer) - len(dec.buffer)) < minReadSize {
+				buf := make([]byte, len(dec.buffer), 2*cap(dec.buffer))
+				copy(buf, dec.buffer)
+				dec.buffer = buf
+			}
 		}
 
 		n, err = io.ReadFull(dec.reader, dec.buffer[len(dec.buffer):cap(dec.buffer)])
@@ -444,6 +444,21 @@ func (dec *Decoder) readValue() (v []byte, err error) {
 		dec.inputOffset += int64(n)
 		dec.err = err
 	}
+}
+
+// firstBufferSize is the capacity of a decoder's first buffer: minBufferSize, or
+// less when the reader says it holds less (*bytes.Reader, *bytes.Buffer,
+// *strings.Reader have a Len method). Patched in skillbox (see ../README.md):
+// decoding a small message held in memory, as NewDecoder(bytes.NewReader(b))
+// does, then allocates the message's size rather than 32 KiB. A short Len only
+// sizes the buffer; readValue grows it as before when a value needs more.
+func firstBufferSize(r io.Reader) int {
+	if l, ok := r.(interface{ Len() int }); ok {
+		if n := l.Len(); n > 0 && n < minBufferSize {
+			return n
+		}
+	}
+	return minBufferSize
 }
 
 // DisallowUnknownFields is documented at https://golang.org/pkg/encoding/json/#Decoder.DisallowUnknownFields
