@@ -203,16 +203,9 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		CodeDigest:     r.entry.CodeDigest,
 		CallID:         call.ID,
 	}
-	if door := doorName(req.Door); door != "" {
-		base.Details = map[string]any{"door": door}
-	}
 	rt := runtimeOf(sb)
-	if rt != "" {
-		if base.Details == nil {
-			base.Details = map[string]any{}
-		}
-		base.Details["runtime"] = rt
-	}
+	// Shared with every record below that does not replace it: read, never written.
+	base.Details = e.callDetails(doorName(req.Door), rt)
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
@@ -550,6 +543,37 @@ func denialReason(rec isolation.EgressRecord) isolation.Reason {
 		return isolation.ReasonRequests
 	}
 	return isolation.ReasonEgressDenied
+}
+
+// callDetails are the details of a call's records: its door and the sandbox's OCI
+// runtime, if any (nil for neither). Records are encoded and never changed, so the
+// map of a door without a runtime (every wasm call) is made once per door and shared
+// by all its calls; callers must not write to it.
+func (e *Engine) callDetails(door, rt string) map[string]any {
+	switch {
+	case rt != "":
+		d := map[string]any{"runtime": rt}
+		if door != "" {
+			d["door"] = door
+		}
+		return d
+	case door == "":
+		return nil
+	}
+	if d := (*e.doorDetails.Load())[door]; d != nil {
+		return d
+	}
+	e.doorDetailsMu.Lock()
+	defer e.doorDetailsMu.Unlock()
+	old := *e.doorDetails.Load()
+	if d := old[door]; d != nil {
+		return d
+	}
+	m := make(map[string]map[string]any, len(old)+1)
+	maps.Copy(m, old)
+	m[door] = map[string]any{"door": door}
+	e.doorDetails.Store(&m)
+	return m[door]
 }
 
 // doorName is a door's name as recorded: a short word of lowercase letters, else
