@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/server"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
@@ -154,7 +155,11 @@ func invokeCommand() *cli.Command {
 			} else if d > 0 {
 				req.Limits = &pb.Limits{TimeoutMs: d.Milliseconds()}
 			}
-			res, err := pb.NewSkillsClient(conn).Invoke(c.Context, req)
+			// A call under oversight says so while it waits: otherwise the terminal
+			// would sit silent until a person decides (or the wait ends).
+			res, err := client.Invoke(c.Context, conn, req, func(w client.Waiting) {
+				fmt.Fprintln(c.App.ErrWriter, waitingLine(req.Name, w))
+			})
 			if err != nil {
 				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
 			}
@@ -175,6 +180,15 @@ func invokeCommand() *cli.Command {
 			return writeRunOutput(c, out, false)
 		},
 	}
+}
+
+// waitingLine is what invoke prints (to stderr) while its call waits for a decision.
+func waitingLine(skill string, w client.Waiting) string {
+	line := fmt.Sprintf("waiting: this call of %s needs an approver's decision (request %s", skill, w.CallID)
+	if !w.Expires.IsZero() {
+		line += fmt.Sprintf(", until %s", w.Expires.Local().Format("15:04:05"))
+	}
+	return line + "); approvers see it in the console or with skillbox pending"
 }
 
 // maxInput bounds --input: a call's input is JSON for one skill, not a bulk upload

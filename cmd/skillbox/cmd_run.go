@@ -219,13 +219,18 @@ func runInstalled(c *cli.Context, f runFlags) error {
 	if len(f.mounts) > 0 {
 		return fmt.Errorf("run %s: --mount is for skill directories; an installed skill's files are bound by its approval", f.dir)
 	}
-	h, err := host.Open(c.Context, host.Options{Home: home})
+	// No approver can decide a call of this process: one under oversight is refused
+	// at once, not after its whole wait.
+	h, err := host.Open(c.Context, host.Options{Home: home, NoApprovers: true})
 	if err != nil {
 		return fmt.Errorf("run %s: %w", f.dir, err)
 	}
 	defer h.Close()
 	eng := h.Engine()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.dir, Input: input, Caller: transport.LocalCaller(), Door: "cli"})
+	if errors.Is(err, engine.ErrNoApprovers) {
+		return fmt.Errorf("run %s: %s needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke %s), where approvers see it in the console or with skillbox pending", f.dir, f.dir, f.dir)
+	}
 	if err != nil {
 		reason := engine.ReasonOf(err)
 		msg := fmt.Sprintf("run %s: %s", f.dir, engine.CallerMessage(err))

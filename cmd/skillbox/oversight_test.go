@@ -129,14 +129,25 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		t.Fatalf("deny: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	d := result(second)
-	msg := strings.TrimSpace(d.stderr)
-	if d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PERMISSION_DENIED)") || strings.Contains(msg, "\n") {
+	// While it waited the agent saw why no answer came; then one line says why it failed.
+	lines := strings.Split(strings.TrimSpace(d.stderr), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "waiting: this call of echo needs an approver's decision (request "+p.ID+", until ") ||
+		!strings.Contains(lines[0], "skillbox pending") {
+		t.Fatalf("denied call's stderr, want a waiting line then the error: %q", d.stderr)
+	}
+	if msg := lines[1]; d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PERMISSION_DENIED)") {
 		t.Fatalf("denied call: exit %d: %q", d.code, msg)
 	}
 	if r := ops("pending"); r.code != 0 || r.stdout != "no calls wait for a decision\n" {
 		t.Fatalf("pending at the end: %q %q", r.stdout, r.stderr)
 	}
 	stopServer(t, srv, srvLog)
+	// run NAME opens the engine for one call that no approver can reach: refused at
+	// once with where to call it instead, not after the grant's 10 minutes.
+	if r := signRunCLI(t, bin, op.env, "run", "echo", "--input", `{"to":"acme","amount":1}`); r.code == 0 ||
+		!strings.Contains(r.stderr, "run echo: echo needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke echo)") {
+		t.Fatalf("run NAME of a skill under oversight: %d %q", r.code, r.stderr)
+	}
 	if out := op.must("audit", "verify"); !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("audit verify: %s", out)
 	}

@@ -51,6 +51,11 @@ type Config struct {
 	// QueueWait for a slot, then fails with BUSY.
 	MaxConcurrent int
 	QueueWait     time.Duration
+	// NoApprovers says that no approver can reach this engine (`skillbox run NAME`
+	// opens one for a single call, with no door an approver could decide through): a
+	// call of a skill under oversight is refused at once with UNAVAILABLE rather than
+	// waiting out its wait for a decision nobody can make.
+	NoApprovers bool
 }
 
 // Engine is safe for concurrent use.
@@ -78,6 +83,7 @@ type Engine struct {
 	pending          map[string]*pendingCall
 	pendingWatchers  map[chan struct{}]struct{}
 	approvalsStopped bool // StopApprovals was called: no new request is parked
+	noApprovers      bool // Config.NoApprovers
 
 	// doorDetails holds each door's shared details map (see callDetails), replaced
 	// whole under doorDetailsMu. Doors are named by skillbox, not by callers.
@@ -120,8 +126,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		core:      c,
 		maxConc:   cfg.MaxConcurrent,
 		queueWait: cfg.QueueWait,
-		calls:     map[string]*inflight{},
-		watchers:  map[chan struct{}]struct{}{},
+
+		noApprovers: cfg.NoApprovers,
+		calls:       map[string]*inflight{},
+		watchers:    map[chan struct{}]struct{}{},
 
 		pending:         map[string]*pendingCall{},
 		pendingWatchers: map[chan struct{}]struct{}{},

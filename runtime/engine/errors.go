@@ -100,6 +100,10 @@ func CallerMessage(err error) string {
 	return oneLine(msg)
 }
 
+// ErrNoApprovers is the cause of a call under oversight refused by an engine opened
+// with Config.NoApprovers.
+var ErrNoApprovers = errors.New("no approver can reach this engine")
+
 func errorf(reason reasons.Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }

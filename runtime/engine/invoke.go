@@ -30,6 +30,10 @@ type Request struct {
 	// recorded in the call's audit records as details.door and in the call metrics'
 	// door label (metrics.DoorLocal when empty). Lowercase letters only, at most 16.
 	Door string
+	// Waiting, if set, is told once that the call waits for a person's decision (the
+	// skill is under oversight), when its request is recorded and listed for approvers:
+	// a door uses it to tell its caller why no answer comes yet. It must not block.
+	Waiting func(PendingRequest)
 }
 
 // Result is a successful call.

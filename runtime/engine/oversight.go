@@ -146,6 +146,8 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 	switch {
 	case e.closing || e.approvalsStopped:
 		refusal = errorf(ReasonUnavailable, "the server is shutting down")
+	case e.noApprovers:
+		refusal = &Error{Reason: ReasonUnavailable, Msg: m.Name + " needs an approver's decision for each call", Err: ErrNoApprovers}
 	case st.disabled[m.Name]:
 		refusal = errorf(ReasonDisabled, "%s is disabled", m.Name)
 	case !sameApproval(st.approvals[m.Name], r.approval):
@@ -176,11 +178,15 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 	}
 	ended := e.metrics.ApprovalRequested(m.Name)
 	e.mu.Lock()
-	if _, ok := e.pending[p.view.ID]; ok {
+	_, listed := e.pending[p.view.ID]
+	if listed {
 		p.listed = true
 		e.notifyPending()
 	}
 	e.mu.Unlock()
+	if listed && req.Waiting != nil {
+		req.Waiting(p.view) // a copy; its Input must not be changed
+	}
 
 	timer := time.NewTimer(time.Until(p.view.Expires))
 	defer timer.Stop()

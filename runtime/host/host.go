@@ -58,7 +58,10 @@ type Options struct {
 	// MaxConcurrent and QueueWait bound the calls in flight per skill (engine.Config);
 	// zero takes the engine's defaults.
 	MaxConcurrent int
-	QueueWait     time.Duration
+	// NoApprovers: no door an approver could decide through reaches this host (a
+	// one-call CLI); calls under oversight are refused at once (engine.Config).
+	NoApprovers bool
+	QueueWait   time.Duration
 
 	// Events is told what the host does and what goes wrong without stopping it (a
 	// sandbox that could not be opened, a reload, a drain), one event at a time; nil
@@ -165,7 +168,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		h.closers = append(h.closers, closer)
 	}
 	eng, err := engine.Open(ctx, engine.Config{Home: opts.Home.root, Sandboxes: h.sandboxes,
-		MaxConcurrent: opts.MaxConcurrent, QueueWait: opts.QueueWait})
+		MaxConcurrent: opts.MaxConcurrent, QueueWait: opts.QueueWait, NoApprovers: opts.NoApprovers})
 	if err != nil {
 		_ = h.Close()
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -142,8 +143,26 @@ func TestOversightOverGRPC(t *testing.T) {
 		t.Fatal("the allowed call had not returned after 20s")
 	}
 
-	denied := call(`{"to":"mallory","amount":5000}`)
+	// A caller that reads the headers learns the call waits, with its id, before
+	// anyone decides.
+	waiting := make(chan client.Waiting, 1)
+	denied := make(chan reply, 1)
+	go func() {
+		res, err := client.Invoke(ctx, agentConn, &pb.InvokeRequest{Name: "pay", InputJson: `{"to":"mallory","amount":5000}`},
+			func(w client.Waiting) { waiting <- w })
+		denied <- reply{res, err}
+	}()
 	p = next(1)[0]
+	select {
+	case w := <-waiting:
+		if w.CallID != p.GetId() || w.Expires.IsZero() || time.Until(w.Expires) <= 0 {
+			t.Fatalf("waiting notice %+v for request %s", w, p.GetId())
+		}
+	case r := <-denied:
+		t.Fatalf("the call ended before it was decided: %v %v", r.res, r.err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no waiting notice 20s after the request was listed")
+	}
 	if err := admin(opsConn, p.GetId(), pb.Decision_DECISION_DENY, "unknown payee"); err != nil {
 		t.Fatal(err)
 	}

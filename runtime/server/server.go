@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/reasons"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
 
@@ -246,6 +248,13 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 		Caller: s.who(ctx),
 		Limits: lowerLimits(req.GetLimits()),
 		Door:   "grpc",
+		// Headers go out at once: a caller reading them (grpc.ClientStream.Header)
+		// learns that the call waits for a person before the answer comes.
+		Waiting: func(p engine.PendingRequest) {
+			_ = grpc.SendHeader(ctx, metadata.Pairs(
+				client.MetadataPendingCall, p.ID,
+				client.MetadataPendingExpires, p.Expires.UTC().Format(time.RFC3339)))
+		},
 	})
 	if err != nil {
 		return nil, toStatus(err)
