@@ -196,7 +196,7 @@ func (m *Manifest) compiled() (*schemas, error) {
 }
 
 func validate(which string, s *jsonschema.Schema, data []byte) error {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	v, err := decodeJSON(data)
 	if err != nil {
 		// The decoder's message quotes the offending character; say where instead.
 		var se *json.SyntaxError

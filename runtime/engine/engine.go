@@ -84,6 +84,11 @@ type Engine struct {
 	pendingWatchers  map[chan struct{}]struct{}
 	approvalsStopped bool // StopApprovals was called: no new request is parked
 	noApprovers      bool // Config.NoApprovers
+
+	// doorDetails holds each door's shared details map (see callDetails), replaced
+	// whole under doorDetailsMu. Doors are named by skillbox, not by callers.
+	doorDetails   atomic.Pointer[map[string]map[string]any]
+	doorDetailsMu sync.Mutex
 }
 
 type inflight struct {
@@ -129,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		pending:         map[string]*pendingCall{},
 		pendingWatchers: map[chan struct{}]struct{}{},
 	}
+	e.doorDetails.Store(&map[string]map[string]any{})
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
 	}
