@@ -196,7 +196,7 @@ func (m *Manifest) compiled() (*schemas, error) {
 }
 
 func validate(which string, s *jsonschema.Schema, data []byte) error {
-	v, err := decodeJSON(data)
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		// The decoder's message quotes the offending character; say where instead.
 		var se *json.SyntaxError

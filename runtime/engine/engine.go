@@ -85,10 +85,6 @@ type Engine struct {
 	approvalsStopped bool // StopApprovals was called: no new request is parked
 	noApprovers      bool // Config.NoApprovers
 
-	// doorDetails holds each door's shared details map (see callDetails), replaced
-	// whole under doorDetailsMu. Doors are named by skillbox, not by callers.
-	doorDetails   atomic.Pointer[map[string]map[string]any]
-	doorDetailsMu sync.Mutex
 }
 
 type inflight struct {
@@ -134,7 +130,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		pending:         map[string]*pendingCall{},
 		pendingWatchers: map[chan struct{}]struct{}{},
 	}
-	e.doorDetails.Store(&map[string]map[string]any{})
 	if e.maxConc <= 0 {
 		e.maxConc = DefaultMaxConcurrent
 	}

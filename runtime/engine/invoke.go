@@ -208,8 +208,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		CallID:         call.ID,
 	}
 	rt := runtimeOf(sb)
-	// Shared with every record below that does not replace it: read, never written.
-	base.Details = e.callDetails(doorName(req.Door), rt)
+	base.Details = callDetails(doorName(req.Door), rt)
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
@@ -566,34 +565,20 @@ func denialReason(rec isolation.EgressRecord) isolation.Reason {
 }
 
 // callDetails are the details of a call's records: its door and the sandbox's OCI
-// runtime, if any (nil for neither). Records are encoded and never changed, so the
-// map of a door without a runtime (every wasm call) is made once per door and shared
-// by all its calls; callers must not write to it.
-func (e *Engine) callDetails(door, rt string) map[string]any {
-	switch {
-	case rt != "":
-		d := map[string]any{"runtime": rt}
-		if door != "" {
-			d["door"] = door
-		}
-		return d
-	case door == "":
+// runtime, if any (nil for neither). A fresh map per call: records that add to their
+// details never share one.
+func callDetails(door, rt string) map[string]any {
+	if door == "" && rt == "" {
 		return nil
 	}
-	if d := (*e.doorDetails.Load())[door]; d != nil {
-		return d
+	d := make(map[string]any, 2)
+	if door != "" {
+		d["door"] = door
 	}
-	e.doorDetailsMu.Lock()
-	defer e.doorDetailsMu.Unlock()
-	old := *e.doorDetails.Load()
-	if d := old[door]; d != nil {
-		return d
+	if rt != "" {
+		d["runtime"] = rt
 	}
-	m := make(map[string]map[string]any, len(old)+1)
-	maps.Copy(m, old)
-	m[door] = map[string]any{"door": door}
-	e.doorDetails.Store(&m)
-	return m[door]
+	return d
 }
 
 // doorName is a door's name as recorded: a short word of lowercase letters, else
