@@ -85,6 +85,7 @@ type Engine struct {
 	approvalsStopped bool         // StopApprovals was called: no new request is parked
 	noApprovers      bool         // Config.NoApprovers
 	peers            PendingPeers // other replicas' pending requests (peers.go); guarded by mu
+
 }
 
 type inflight struct {
