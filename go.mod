@@ -19,9 +19,15 @@ require github.com/skillbox-dev/skillbox/skills/sdk v0.1.0
 
 replace github.com/skillbox-dev/skillbox/skills/sdk => ./skills/sdk
 
+// The MCP SDK decodes every JSON-RPC message with segmentio's json.Decoder, which
+// allocated 32 KiB per decode; this copy sizes the buffer from the message
+// (third_party/segmentio-encoding/README.md says exactly what is patched and why).
+replace github.com/segmentio/encoding => ./third_party/segmentio-encoding
+
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
+	github.com/segmentio/encoding v0.5.4
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
@@ -67,7 +73,6 @@ require (
 	github.com/redis/go-redis/extra/redisotel/v9 v9.5.3 // indirect
 	github.com/redis/go-redis/v9 v9.20.1 // indirect
 	github.com/segmentio/asm v1.1.3 // indirect
-	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.opentelemetry.io/contrib/bridges/prometheus v0.71.0 // indirect

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -88,14 +89,17 @@ type pulled struct {
 }
 
 // pullPackage fetches an oci:// reference into a temporary package directory, with
-// the same bounds as an archive install.
-func pullPackage(c *cli.Context, ref string) (*pulled, error) {
+// the same bounds as an archive install; verify, when set, judges each bundle
+// referrer (the first it accepts is kept).
+func pullPackage(c *cli.Context, ref string, verify func(ctx context.Context, rawManifest, bundle []byte) error) (*pulled, error) {
 	tmp, err := os.MkdirTemp("", "skillbox-oci-")
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(tmp, "pkg")
-	p, err := oci.Pull(c.Context, ref, dir, registryOptions(c))
+	opts := registryOptions(c)
+	opts.VerifyBundle = verify
+	p, err := oci.Pull(c.Context, ref, dir, opts)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -118,4 +122,13 @@ func resolvedLine(p *oci.Pulled) string {
 		return ""
 	}
 	return fmt.Sprintf("resolved %s to %s\n", p.Ref, p.Pinned())
+}
+
+// withRejected adds to a refused registry package that more than one of its bundle
+// referrers was tried: the refusal is the first's, and none verified.
+func withRejected(err error, p *oci.Pulled) error {
+	if p == nil || p.Verified || len(p.Rejected) < 2 {
+		return err
+	}
+	return fmt.Errorf("%w (none of its %d bundle referrers verifies against the trust policy)", err, len(p.Rejected))
 }

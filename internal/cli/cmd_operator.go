@@ -87,19 +87,21 @@ func installCommand() *cli.Command {
 			defer h.Close()
 			eng := h.Engine()
 			src, origin := c.Args().First(), engine.Origin{}
+			var pulledOrigin *oci.Pulled
 			if oci.IsRef(src) {
-				p, err := pullPackage(c, src)
+				p, err := pullPackage(c, src, eng.VerifyBundle)
 				if err != nil {
 					return fmt.Errorf("install: %w", err)
 				}
 				defer p.done()
 				fmt.Fprint(c.App.Writer, resolvedLine(p.origin))
-				origin = engine.Origin{Source: p.origin.Pinned(), Details: originDetails(p.origin)}
+				origin = engine.Origin{Source: p.origin.Pinned(), Details: originDetails(p.origin), Ref: p.origin.Pinned()}
+				pulledOrigin = p.origin
 				src = p.dir
 			}
 			in, err := eng.InstallFrom(c.Context, src, operator(c), origin)
 			if err != nil {
-				return err
+				return withRejected(err, pulledOrigin)
 			}
 			verb := "installed"
 			if in.Already {

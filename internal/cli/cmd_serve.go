@@ -28,7 +28,7 @@ func serveCommand() *cli.Command {
 			"in flight (up to --drain), then cancels those still running (each ends CANCELED, recorded in\n" +
 			"the audit log) before exiting. A TCP listener needs TLS, or a token file on a\n" +
 			"loopback address.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			homeFlag(),
 			&cli.StringFlag{Name: "listen", Usage: "ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
 			&cli.StringFlag{Name: "mcp", Usage: "also serve MCP (Streamable HTTP) at http(s)://`ADDR`/mcp: host:port, TLS or a loopback address with --token-file"},
@@ -55,7 +55,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain", Value: host.DefaultDrain, Usage: "how long shutdown waits for calls in flight"},
 			&cli.IntFlag{Name: "max-concurrent", Value: engine.DefaultMaxConcurrent, Usage: "calls in flight per skill; more wait up to --queue-wait, then fail with BUSY"},
 			&cli.DurationFlag{Name: "queue-wait", Value: engine.DefaultQueueWait, Usage: "how long a call waits for one of its skill's slots"},
-		},
+		}, registryFlags()...), // with --kube-state-namespace: pull the packages other replicas approved
 		Action: serve,
 	}
 }
@@ -96,7 +96,7 @@ func serve(c *cli.Context) error {
 			Kubeconfig: c.String("kubeconfig"), Namespace: c.String("kube-namespace"),
 			StateNamespace: c.String("kube-state-namespace"), RuntimeClass: c.String("kube-runtime-class"),
 			Backend: c.String("kube-workload"), EgressListen: c.String("egress-listen"), EgressAddr: c.String("egress-addr"),
-			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels,
+			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels, Registry: registryOptions(c),
 		}
 	default:
 		return fmt.Errorf("serve: --container-backend %q: want docker or kubernetes", b)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -180,28 +181,6 @@ func verifyCommand() *cli.Command {
 			if err := missingSource("verify", name); err != nil {
 				return err
 			}
-			// The archive an operator receives is verified as it would be installed:
-			// unpacked (with the install's limits) into a directory removed afterwards;
-			// a registry artifact is pulled as install pulls it.
-			if oci.IsRef(name) {
-				p, err := pullPackage(c, name)
-				if err != nil {
-					return fmt.Errorf("verify: %w", err)
-				}
-				defer p.done()
-				fmt.Fprint(c.App.Writer, resolvedLine(p.origin))
-				name, dir = p.origin.Pinned(), p.dir
-			} else if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
-				tmp, err := os.MkdirTemp("", "skillbox-verify-")
-				if err != nil {
-					return fmt.Errorf("verify: %w", err)
-				}
-				defer os.RemoveAll(tmp)
-				if err := skillpkg.Extract(name, tmp); err != nil {
-					return fmt.Errorf("verify %s: %w", name, err)
-				}
-				dir = tmp
-			}
 			var policy *signing.Policy
 			switch {
 			case c.String("trust") != "" && c.String("key") != "":
@@ -234,6 +213,32 @@ func verifyCommand() *cli.Command {
 					return fmt.Errorf("verify: %w", err)
 				}
 			}
+			var pulledOrigin *oci.Pulled
+			// The archive an operator receives is verified as it would be installed:
+			// unpacked (with the install's limits) into a directory removed afterwards;
+			// a registry artifact is pulled as install pulls it.
+			if oci.IsRef(name) {
+				p, err := pullPackage(c, name, func(ctx context.Context, raw, bundle []byte) error {
+					_, err := signing.VerifyManifest(ctx, bundle, skillpkg.ManifestSubject(raw), policy)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				defer p.done()
+				fmt.Fprint(c.App.Writer, resolvedLine(p.origin))
+				name, dir, pulledOrigin = p.origin.Pinned(), p.dir, p.origin
+			} else if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+				tmp, err := os.MkdirTemp("", "skillbox-verify-")
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				defer os.RemoveAll(tmp)
+				if err := skillpkg.Extract(name, tmp); err != nil {
+					return fmt.Errorf("verify %s: %w", name, err)
+				}
+				dir = tmp
+			}
 			bundle, err := signing.ReadBundle(filepath.Join(dir, signing.BundleFile))
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", name, err)
@@ -244,7 +249,7 @@ func verifyCommand() *cli.Command {
 			}
 			id, err := signing.VerifySkill(c.Context, bundle, mSubj, code, policy)
 			if err != nil {
-				return fmt.Errorf("verify %s: %w", name, err)
+				return withRejected(fmt.Errorf("verify %s: %w", name, err), pulledOrigin)
 			}
 			fmt.Fprintf(c.App.Writer, "verified %s: signed by %s\n", name, id)
 			return nil

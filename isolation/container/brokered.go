@@ -2,7 +2,6 @@ package container
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,24 +21,9 @@ import (
 // writes for that container; it never holds a private key.
 const CAPath = "/etc/skillbox/ca.pem"
 
-// caEnv are the variables that point the common TLS stacks at CAPath: OpenSSL, Go,
-// Python's ssl and curl read SSL_CERT_FILE, requests and curl their own; Node.js adds
-// NODE_EXTRA_CA_CERTS to its built-in roots (read once, at start). They replace any
-// granted env of the same name.
-var caEnv = []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"}
-
-// maxRootsBytes bounds the roots file read from the host.
-const maxRootsBytes = 4 << 20
-
-// hostRootFiles are where the host's trusted roots usually are (Go's list for Linux).
-var hostRootFiles = []string{
-	"/etc/ssl/certs/ca-certificates.crt",
-	"/etc/pki/tls/certs/ca-bundle.crt",
-	"/etc/ssl/ca-bundle.pem",
-	"/etc/pki/tls/cacert.pem",
-	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-	"/etc/ssl/cert.pem",
-}
+// caEnv are the variables that point the common TLS stacks at CAPath
+// (egress.CAEnv). They replace any granted env of the same name.
+var caEnv = egress.CAEnv
 
 // WithContainerRoots sets the PEM certificates a container with brokered https
 // secrets trusts besides its call's CA: SSL_CERT_FILE names one file, which replaces
@@ -51,24 +35,7 @@ func WithContainerRoots(pem []byte) Option {
 }
 
 // hostRoots reads the host's root bundle, or returns nil.
-func hostRoots() []byte {
-	files := hostRootFiles
-	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
-		files = []string{f}
-	}
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(fh, maxRootsBytes))
-		fh.Close()
-		if err == nil && bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) {
-			return b
-		}
-	}
-	return nil
-}
+func hostRoots() []byte { return egress.HostRoots() }
 
 // interceptOrigins are the https origins of a grant's brokered secrets, each once,
 // sorted: the proxy terminates TLS for them, so a container with any needs a CA. They

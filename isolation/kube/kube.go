@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,6 +106,13 @@ func WithGuardOptions(opts ...egress.Option) Option {
 	return func(s *Sandbox) { s.guardOpts = append(s.guardOpts, opts...) }
 }
 
+// WithPodRoots sets the PEM certificates a pod with brokered https secrets trusts
+// besides its call's CA (SSL_CERT_FILE names one file, which replaces the image's own
+// roots for most TLS stacks). Default: this process's host roots (egress.HostRoots).
+func WithPodRoots(pem []byte) Option {
+	return func(s *Sandbox) { s.roots, s.rootsSet = slices.Clone(pem), true }
+}
+
 // WithLogger receives the sandbox's own trouble (a workload it could not delete).
 func WithLogger(l *slog.Logger) Option { return func(s *Sandbox) { s.log = l } }
 
@@ -129,6 +137,8 @@ type Sandbox struct {
 	backstop     time.Duration
 	instance     string
 	log          *slog.Logger
+	roots        []byte // trusted by pods with brokered https secrets, after the call's CA
+	rootsSet     bool
 
 	mu     sync.Mutex
 	closed bool
@@ -157,6 +167,9 @@ func New(ctx context.Context, cfg *rest.Config, opts ...Option) (*Sandbox, error
 	s := &Sandbox{cfg: rest.CopyConfig(cfg), ns: "skillbox-skills", instance: randomID(), backstop: DefaultBackstop, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
+	}
+	if !s.rootsSet {
+		s.roots = egress.HostRoots()
 	}
 	switch s.backend {
 	case BackendAuto, BackendSandbox, BackendJob:

@@ -208,8 +208,13 @@ func checkHardened(t *testing.T, ps corev1.PodSpec, lim isolation.Limits, runtim
 			t.Errorf("cpu %s, want %v", cpu, lim.CPU)
 		}
 	}
-	if len(c.Env) != 0 {
-		t.Errorf("env values in the pod spec: %+v", c.Env)
+	for _, e := range c.Env {
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			t.Errorf("env %s: a value in the pod spec, not a reference to the call's Secret", e.Name)
+		}
+	}
+	if len(c.EnvFrom) != 0 {
+		t.Errorf("envFrom %+v", c.EnvFrom)
 	}
 	for _, v := range ps.Volumes {
 		if v.HostPath != nil {
@@ -270,8 +275,14 @@ func TestSandboxObjectsHardened(t *testing.T) {
 		!strings.HasSuffix(string(sec.Data["HTTPS_PROXY"]), "@10.0.0.7:3128") {
 		t.Errorf("secret data: %v", sec.Data)
 	}
-	if ef := pod.Spec.Containers[0].EnvFrom; len(ef) != 1 || ef[0].SecretRef == nil || ef[0].SecretRef.Name != x.Name {
-		t.Errorf("envFrom %+v", ef)
+	refs := map[string]string{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == x.Name {
+			refs[e.Name] = e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	if len(refs) != len(sec.Data) || refs["GREETING"] != "GREETING" || refs["HTTPS_PROXY"] != "HTTPS_PROXY" {
+		t.Errorf("env references %v, want one per key of the Secret", refs)
 	}
 
 	// Deny all; then, for network-granted pods only, the proxy's pods on its port.

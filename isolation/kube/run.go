@@ -49,7 +49,18 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		return res, err
 	}
 	if sp.network {
-		token, bind, release := s.proxy.Reserve(nil)
+		var ca *egress.CallCA
+		if len(sp.intercept) > 0 {
+			// The pod may start late: the CA lasts as long as its workload may.
+			if ca, err = egress.NewCallCA(sp.intercept, lim.Timeout+s.backstop); err != nil {
+				return res, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "make the call's CA", Err: err}
+			}
+			sp.caPEM = ca.CertPEM()
+			if len(s.roots) > 0 {
+				sp.caPEM = append(append(sp.caPEM, '\n'), s.roots...)
+			}
+		}
+		token, bind, release := s.proxy.Reserve(ca) // release drops the CA's keys
 		defer release()
 		guard := egress.NewGuard(call.Grant.Network, egress.Limits{MaxRequests: lim.Requests, MaxResponseBytes: lim.Response}, s.guardOptions(call.Grant)...)
 		bind(guard)

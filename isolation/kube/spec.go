@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/manifest"
 )
 
@@ -31,6 +34,18 @@ const DefaultBackstop = 60 * time.Second
 const (
 	tmpSize   = "16Mi"
 	nonRootID = int64(65534)
+)
+
+// CAPath is where a pod whose grant has brokered secrets for https origins finds its
+// call's CA certificate (then the roots it trusts for every other origin), as on
+// Docker. It is one key of the call's Secret, mounted read-only; the CA's private key
+// stays in the skillbox process, with the proxy that terminates TLS for those origins.
+const CAPath = "/etc/skillbox/ca.pem"
+
+// KeyCA is the call Secret's key holding CAPath's content; caVolume mounts it.
+const (
+	KeyCA    = "skillbox-ca.pem"
+	caVolume = "skillbox-ca"
 )
 
 // imageOf is the image a kubelet pulls for skill: the manifest's registry reference,
@@ -60,6 +75,11 @@ type callSpec struct {
 	env     map[string]string // into the call's Secret
 	network bool
 	lim     isolation.Limits
+	// intercept are the https origins of the grant's brokered secrets: the proxy
+	// terminates TLS for them with a CA made for the call, whose certificate (caPEM,
+	// with the roots) the pod trusts through CAPath.
+	intercept []manifest.Origin
+	caPEM     []byte
 }
 
 // labels are on the workload, its pod and its Secret.
@@ -131,9 +151,19 @@ func (s *Sandbox) podSpec(sp *callSpec) corev1.PodSpec {
 		Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &tmp}}}},
 	}
-	if len(sp.env) > 0 {
-		ps.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: sp.name}}}}
+	// Each variable by reference to its key in the call's Secret: the names are in the
+	// spec, the values only in the Secret (envFrom would also turn KeyCA into a
+	// variable where names are not validated strictly).
+	for _, k := range sortedKeys(sp.env) {
+		ps.Containers[0].Env = append(ps.Containers[0].Env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: sp.name}, Key: k}}})
+	}
+	if sp.caPEM != nil {
+		mode := int32(0o444) // the container runs as another user; the file is public
+		ps.Volumes = append(ps.Volumes, corev1.Volume{Name: caVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: sp.name, DefaultMode: &mode, Items: []corev1.KeyToPath{{Key: KeyCA, Path: path.Base(CAPath)}}}}})
+		ps.Containers[0].VolumeMounts = append(ps.Containers[0].VolumeMounts,
+			corev1.VolumeMount{Name: caVolume, MountPath: path.Dir(CAPath), ReadOnly: true})
 	}
 	if s.runtimeClass != "" {
 		rc := s.runtimeClass
@@ -146,12 +176,25 @@ func (s *Sandbox) podSpec(sp *callSpec) corev1.PodSpec {
 // token): kept out of the workload's spec, which more people may read.
 func (s *Sandbox) secret(sp *callSpec) *corev1.Secret {
 	t := true
-	return &corev1.Secret{
+	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: sp.name, Namespace: s.ns, Labels: s.labels(sp)},
 		Immutable:  &t,
 		Type:       corev1.SecretTypeOpaque,
 		StringData: sp.env,
 	}
+	if sp.caPEM != nil {
+		sec.Data = map[string][]byte{KeyCA: sp.caPEM}
+	}
+	return sec
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // workload is the call's Sandbox or Job.
@@ -260,7 +303,7 @@ func (s *Sandbox) specFor(call isolation.Call, lim isolation.Limits) (*callSpec,
 	m := call.Skill.Manifest
 	if len(call.Grant.Files) > 0 {
 		return nil, isolation.Errorf(isolation.ReasonNotGranted,
-			"%s: file grants cannot be served on Kubernetes (the nodes do not have the operator's directories); approve it without files or run it with the Docker backend", m.Name)
+			"%s: file grants are refused on Kubernetes (a hostPath volume would break the pod's isolation, and the nodes lack the operator's directories): approve it without files, or run it with the Docker backend", m.Name)
 	}
 	sp := &callSpec{name: workloadName(m.Name), skill: m.Name, callID: call.ID, image: img,
 		command: m.Sandbox.Container.Command, env: map[string]string{}, lim: lim}
@@ -281,12 +324,13 @@ func (s *Sandbox) specFor(call isolation.Call, lim isolation.Limits) (*callSpec,
 		}
 		sp.env[k] = v
 	}
-	for _, b := range call.Grant.Brokered {
-		for _, o := range b.Origins {
-			if strings.EqualFold(o.Scheme, "https") {
-				return nil, isolation.Errorf(isolation.ReasonNotGranted,
-					"%s: brokered secret %s for an https origin needs a per-call CA in the pod, which the Kubernetes backend does not make yet", m.Name, b.Name)
-			}
+	sp.intercept = interceptOrigins(call.Grant)
+	if len(sp.intercept) > 0 {
+		if len(call.Grant.Network) == 0 {
+			return nil, isolation.Errorf(isolation.ReasonInternal, "brokered secrets for https origins without a network grant")
+		}
+		for _, k := range egress.CAEnv {
+			sp.env[k] = CAPath // replaces a granted variable of the same name
 		}
 	}
 	if len(call.Grant.Network) > 0 {
@@ -303,4 +347,19 @@ func withDefaults(l isolation.Limits) isolation.Limits {
 	l = l.WithDefaults()
 	l.CPU = max(l.CPU, manifest.MinCPU)
 	return l
+}
+
+// interceptOrigins are the https origins of a grant's brokered secrets, each once,
+// sorted: the proxy terminates TLS for them, so a pod with any needs the call's CA.
+func interceptOrigins(g isolation.Grant) []manifest.Origin {
+	var out []manifest.Origin
+	for _, b := range g.Brokered {
+		for _, o := range b.Origins {
+			if strings.EqualFold(o.Scheme, "https") && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b manifest.Origin) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }

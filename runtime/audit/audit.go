@@ -105,6 +105,7 @@ type Log struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    []*pending // records waiting for the next batch
+	spare    []*pending // the last batch's slice, emptied: the next queue
 	enqueued uint64     // tickets handed out
 	finished uint64     // tickets whose batch is done (written or failed)
 	syncing  bool       // a leader is writing a batch
@@ -160,11 +161,40 @@ func tooLarge(op string, n int) error {
 // maxKeptBuf bounds the batch buffer kept between batches.
 const maxKeptBuf = 1 << 20
 
+// pending is one record on its way to the file. Its body is encoded by the appender,
+// outside the lock; the leader only numbers, chains and hashes it.
 type pending struct {
-	rec  Record
-	time string
-	id   string
-	err  error
+	body     []byte // appendBody of the record
+	detached bool   // enqueued: no one waits for it, so the leader recycles it
+	seq      uint64 // the line's sequence number, once written
+	err      error
+}
+
+// pendings recycles pending records and their body buffers: two per call on the
+// engine's path.
+var pendings = sync.Pool{New: func() any { return &pending{body: make([]byte, 0, 512)} }}
+
+// maxKeptBody bounds the body buffer a recycled pending keeps.
+const maxKeptBody = 4 << 10
+
+// newPending encodes r, stamped now, into a pending record.
+func newPending(r *Record) (*pending, error) {
+	p := pendings.Get().(*pending)
+	body, err := appendBodyAt(p.body[:0], time.Now(), r)
+	p.body = body
+	if err != nil {
+		freePending(p)
+		return nil, err
+	}
+	return p, nil
+}
+
+func freePending(p *pending) {
+	if cap(p.body) > maxKeptBody {
+		return
+	}
+	*p = pending{body: p.body[:0]}
+	pendings.Put(p)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -377,14 +407,21 @@ func (l *Log) append(ctx context.Context, r Record) (string, error) {
 	if r.Event == "" {
 		return "", errors.New("audit append: event is required")
 	}
-	p := &pending{rec: r, time: time.Now().UTC().Format(time.RFC3339Nano)}
+	p, err := newPending(&r)
+	if err != nil {
+		return "", fmt.Errorf("audit append: %w", err) // this record only
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
+		freePending(p)
 		return "", ErrClosed
 	}
 	if l.err != nil {
-		return "", l.err
+		err := l.err
+		l.mu.Unlock()
+		freePending(p)
+		return "", err
 	}
 	ticket := l.enqueued
 	l.enqueued++
@@ -396,7 +433,13 @@ func (l *Log) append(ctx context.Context, r Record) (string, error) {
 		}
 		l.flushLocked()
 	}
-	return p.id, p.err
+	l.mu.Unlock()
+	seq, err := p.seq, p.err
+	freePending(p)
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatUint(seq, 10), nil
 }
 
 // Enqueue queues r for the next group commit and returns without waiting for it to be
@@ -414,22 +457,26 @@ func (l *Log) Enqueue(ctx context.Context, r Record) error {
 	if r.Event == "" {
 		return errors.New("audit enqueue: event is required")
 	}
-	p := &pending{rec: r, time: time.Now().UTC().Format(time.RFC3339Nano)}
-	// Encoded here with the longest seq its line can have, so that a queued record can
-	// fail neither to encode nor on its size once no one is waiting for it.
-	body, err := json.Marshal(unhashed{Seq: math.MaxUint64, Time: p.time, Record: r, Prev: Genesis})
+	// Encoded here, and its size checked with the longest seq its line can have, so
+	// that a queued record can fail neither to encode nor on its size once no one is
+	// waiting for it.
+	p, err := newPending(&r)
 	if err != nil {
 		return fmt.Errorf("audit enqueue: %w", err)
 	}
-	if n := len(body) - 1 + hashSuffixLen + 1; n > MaxRecordBytes {
+	if n := lineLen(math.MaxUint64, len(p.body)); n > MaxRecordBytes {
+		freePending(p)
 		return tooLarge("audit enqueue", n)
 	}
+	p.detached = true
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
+		freePending(p)
 		return ErrClosed
 	}
 	if l.err != nil {
+		freePending(p)
 		return l.err
 	}
 	l.enqueued++
@@ -464,7 +511,8 @@ func (l *Log) Flush(ctx context.Context) error {
 // no leader running.
 func (l *Log) flushLocked() {
 	batch := l.queue
-	l.queue = nil
+	l.queue = l.spare[:0] // two queues take turns: no new slice per batch
+	l.spare = nil
 	if l.err == nil {
 		l.syncing = true
 		t, offset := l.tip, l.offset
@@ -480,11 +528,20 @@ func (l *Log) flushLocked() {
 	}
 	if l.err != nil {
 		for _, p := range batch {
-			p.id, p.err = "", l.err
+			p.seq, p.err = 0, l.err
 		}
 	}
 	l.finished += uint64(len(batch))
 	l.cond.Broadcast()
+	// Enqueued records are the leader's to recycle: no one waits for them. (The
+	// waiters of appended ones recycle their own.)
+	for i, p := range batch {
+		if p.detached {
+			freePending(p)
+		}
+		batch[i] = nil
+	}
+	l.spare = batch[:0]
 }
 
 // writeBatch appends the batch under the file lock, first catching up with lines other
@@ -512,26 +569,26 @@ func (l *Log) writeBatch(batch []*pending, t tip, offset int64) (tip, int64, err
 			l.wbuf = buf[:0]
 		}
 	}()
+	// The chain's end is kept in arrays while the batch is built, and becomes strings
+	// once per batch.
+	seq, prev, last := t.seq, [64]byte{}, -1
+	copy(prev[:], t.prev)
 	for _, p := range batch {
-		start := len(buf)
-		var err error
-		buf, err = appendEncoded(buf, unhashed{Seq: t.seq + 1, Time: p.time, Record: p.rec, Prev: t.prev})
-		if err != nil {
-			buf = buf[:start]
-			p.err = fmt.Errorf("audit append: %w", err) // this record only
-			continue
-		}
-		if n := len(buf) - start; n > MaxRecordBytes {
-			buf = buf[:start]
+		if n := lineLen(seq+1, len(p.body)); n > MaxRecordBytes {
 			p.err = tooLarge("audit append", n) // this record only
 			continue
 		}
-		t = tip{seq: t.seq + 1, prev: hashHex(buf[start : len(buf)-1]), head: hashField(buf[start:])}
-		p.id = strconv.FormatUint(t.seq, 10)
+		seq++
+		var sum [sha256.Size]byte
+		last = len(buf)
+		buf, sum = appendLine(buf, seq, p.body, prev[:])
+		prev = hexOf(sum)
+		p.seq = seq
 	}
-	if len(buf) == 0 {
+	if last < 0 {
 		return t, offset, nil
 	}
+	t = tip{seq: seq, prev: string(prev[:]), head: hashField(buf[last:])}
 	if _, err := l.f.Write(buf); err != nil {
 		return t, offset, err
 	}
@@ -586,24 +643,6 @@ func (l *Log) Close() error {
 	unlockDir(l.dirLock)
 	l.dirLock = nil
 	return err
-}
-
-// encode returns the full line, newline included: the unhashed JSON with the hash of
-// exactly those bytes spliced in as the last field.
-func encode(u unhashed) ([]byte, error) { return appendEncoded(nil, u) }
-
-// appendEncoded appends encode(u) to dst.
-func appendEncoded(dst []byte, u unhashed) ([]byte, error) {
-	body, err := json.Marshal(u)
-	if err != nil {
-		return dst, err
-	}
-	sum := sha256.Sum256(body)
-	dst = append(dst, body[:len(body)-1]...)
-	dst = append(dst, `,"hash":"`...)
-	dst = hex.AppendEncode(dst, sum[:])
-	dst = append(dst, "\"}\n"...)
-	return dst, nil
 }
 
 func hashHex(b []byte) string {

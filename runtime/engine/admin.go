@@ -38,6 +38,9 @@ type Origin struct {
 	// Details are added to the install and verify.failed audit records (e.g. the
 	// registry reference pinned by digest).
 	Details map[string]any
+	// Ref is the registry reference pinned by digest (oci://HOST/REPO@sha256:…), kept
+	// beside the package (OriginOf) so that other replicas can pull the same artifact.
+	Ref string
 }
 
 // InstallFrom is Install of a package that came from o: its messages name o.Source
@@ -104,6 +107,11 @@ func (e *Engine) InstallFrom(ctx context.Context, src, by string, o Origin) (*In
 	entry, err := e.store.InstallVerified(ctx, dir, store.InstallOptions{Source: source, Raw: raw, Check: check})
 	if err != nil {
 		return nil, err
+	}
+	if o.Ref != "" {
+		if err := store.SetOrigin(e.home, entry.ManifestDigest, o.Ref); err != nil {
+			return nil, fmt.Errorf("install %s: %w", source, err)
+		}
 	}
 	if id == nil {
 		// Already in the store (the check ran when it was installed): say who signed it

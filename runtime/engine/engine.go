@@ -83,8 +83,10 @@ type Engine struct {
 	// pendingWatchers those told of their changes (see oversight.go); guarded by mu.
 	pending          map[string]*pendingCall
 	pendingWatchers  map[chan struct{}]struct{}
-	approvalsStopped bool // StopApprovals was called: no new request is parked
-	noApprovers      bool // Config.NoApprovers
+	approvalsStopped bool         // StopApprovals was called: no new request is parked
+	noApprovers      bool         // Config.NoApprovers
+	peers            PendingPeers // other replicas' pending requests (peers.go); guarded by mu
+
 }
 
 type inflight struct {

@@ -198,16 +198,8 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		CodeDigest:     r.entry.CodeDigest,
 		CallID:         call.ID,
 	}
-	if door := doorName(req.Door); door != "" {
-		base.Details = map[string]any{"door": door}
-	}
 	rt := runtimeOf(sb)
-	if rt != "" {
-		if base.Details == nil {
-			base.Details = map[string]any{}
-		}
-		base.Details["runtime"] = rt
-	}
+	base.Details = callDetails(doorName(req.Door), rt)
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fl := &inflight{id: call.ID, skill: m.Name, version: m.Version, caller: req.Caller,
@@ -249,74 +241,12 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	}
 
 	out, runErr := e.execute(callCtx, sb, call, false)
-	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
-	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
-	// counted, and one summary record says how many.
-	recordedDenials := 0
-	for _, rec := range out.Egress {
-		if !rec.Allowed {
-			recordedDenials++
-			denied := base
-			denied.Event = audit.EventEgressDenied
-			denied.Outcome = "denied"
-			denied.Reason = string(denialReason(rec))
-			denied.Details = map[string]any{"method": rec.Method, "url": rec.URL, "why": rec.Reason}
-			// Written even if the caller has gone: the denial happened.
-			if _, err := e.audit.Append(context.WithoutCancel(ctx), denied); err != nil {
-				return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
-			}
+	if len(out.Egress) > 0 || out.Usage.DeniedRequests > 0 {
+		if err := e.recordEgress(ctx, &base, &out); err != nil {
+			return nil, err
 		}
 	}
-	// Which brokered secret went with which request: by name, never the value.
-	for _, rec := range out.Egress {
-		if !rec.Allowed || len(rec.Secrets) == 0 {
-			continue
-		}
-		sent := base
-		sent.Event = audit.EventEgressSecret
-		sent.Outcome = "ok"
-		sent.Details = map[string]any{"method": rec.Method, "url": rec.URL, "secrets": rec.Secrets, "status": rec.Status}
-		if _, err := e.audit.Append(context.WithoutCancel(ctx), sent); err != nil {
-			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
-		}
-	}
-	if more := out.Usage.DeniedRequests - recordedDenials; more > 0 {
-		summary := base
-		summary.Event = audit.EventEgressDenied
-		summary.Outcome = "denied"
-		summary.Reason = string(isolation.ReasonEgressDenied)
-		if hitRequestLimit(out.Egress) {
-			summary.Reason = string(isolation.ReasonRequests)
-		}
-		summary.Details = map[string]any{"count": more, "why": "further refused attempts, counted and not recorded one by one"}
-		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
-			return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
-		}
-	}
-
-	end := base
-	end.Event = audit.EventInvokeEnd
-	end.Usage = audit.UsageOf(out.Usage)
-	end.Outcome = "ok"
-	if runErr != nil {
-		end.Outcome = "error"
-		end.Reason = string(ReasonOf(runErr))
-		end.Details = map[string]any{"message": oneLine(runErr.Error())}
-		if door := doorName(req.Door); door != "" {
-			end.Details["door"] = door
-		}
-		if rt != "" {
-			end.Details["runtime"] = rt
-		}
-	}
-	if c := out.Usage.Compile; c > 0 {
-		// The wait for the module's compilation, apart from usage.wallMs. A new map:
-		// base's is shared with the start record.
-		d := make(map[string]any, len(end.Details)+1)
-		maps.Copy(d, end.Details)
-		d["compileMs"] = c.Milliseconds()
-		end.Details = d
-	}
+	end := endRecord(&base, &out, runErr, doorName(req.Door), rt)
 	// The record is written with a context the caller cannot cancel: a call that ran
 	// is recorded even if the caller has gone.
 	id, err := e.audit.Append(context.WithoutCancel(ctx), end)
@@ -342,6 +272,84 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		Egress:         out.Egress,
 		Limits:         limits,
 	}, nil
+}
+
+// recordEgress writes the egress records of a call that made requests. It is kept
+// out of invoke, whose frame is on every call's stack: most calls make none.
+func (e *Engine) recordEgress(ctx context.Context, base *audit.Record, out *isolation.Result) error {
+	// The sandbox's guard keeps a bounded set of records (at most requests+1, never more
+	// than egress.MaxRecords, each with bounded text); refusals beyond it are only
+	// counted, and one summary record says how many.
+	recordedDenials := 0
+	for _, rec := range out.Egress {
+		if !rec.Allowed {
+			recordedDenials++
+			denied := *base
+			denied.Event = audit.EventEgressDenied
+			denied.Outcome = "denied"
+			denied.Reason = string(denialReason(rec))
+			denied.Details = map[string]any{"method": rec.Method, "url": rec.URL, "why": rec.Reason}
+			// Written even if the caller has gone: the denial happened.
+			if _, err := e.audit.Append(context.WithoutCancel(ctx), denied); err != nil {
+				return &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
+			}
+		}
+	}
+	// Which brokered secret went with which request: by name, never the value.
+	for _, rec := range out.Egress {
+		if !rec.Allowed || len(rec.Secrets) == 0 {
+			continue
+		}
+		sent := *base
+		sent.Event = audit.EventEgressSecret
+		sent.Outcome = "ok"
+		sent.Details = map[string]any{"method": rec.Method, "url": rec.URL, "secrets": rec.Secrets, "status": rec.Status}
+		if _, err := e.audit.Append(context.WithoutCancel(ctx), sent); err != nil {
+			return &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
+		}
+	}
+	if more := out.Usage.DeniedRequests - recordedDenials; more > 0 {
+		summary := *base
+		summary.Event = audit.EventEgressDenied
+		summary.Outcome = "denied"
+		summary.Reason = string(isolation.ReasonEgressDenied)
+		if hitRequestLimit(out.Egress) {
+			summary.Reason = string(isolation.ReasonRequests)
+		}
+		summary.Details = map[string]any{"count": more, "why": "further refused attempts, counted and not recorded one by one"}
+		if _, err := e.audit.Append(context.WithoutCancel(ctx), summary); err != nil {
+			return &Error{Reason: ReasonAuditFailed, Msg: "call not recorded", Err: err}
+		}
+	}
+	return nil
+}
+
+// endRecord is the invoke.end record of a call that ran.
+func endRecord(base *audit.Record, out *isolation.Result, runErr error, door, rt string) audit.Record {
+	end := *base
+	end.Event = audit.EventInvokeEnd
+	end.Usage = audit.UsageOf(out.Usage)
+	end.Outcome = "ok"
+	if runErr != nil {
+		end.Outcome = "error"
+		end.Reason = string(ReasonOf(runErr))
+		end.Details = map[string]any{"message": oneLine(runErr.Error())}
+		if door != "" {
+			end.Details["door"] = door
+		}
+		if rt != "" {
+			end.Details["runtime"] = rt
+		}
+	}
+	if c := out.Usage.Compile; c > 0 {
+		// The wait for the module's compilation, apart from usage.wallMs. A new map:
+		// base's is shared with the start record.
+		d := make(map[string]any, len(end.Details)+1)
+		maps.Copy(d, end.Details)
+		d["compileMs"] = c.Milliseconds()
+		end.Details = d
+	}
+	return end
 }
 
 // resolve finds the approved version of name in st, checks that the pin (if any)
@@ -465,6 +473,23 @@ func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
 func hitRequestLimit(records []isolation.EgressRecord) bool { return runner.HitRequestLimit(records) }
 
 func denialReason(rec isolation.EgressRecord) isolation.Reason { return runner.DenialReason(rec) }
+
+// callDetails are the details of a call's records: its door and the sandbox's OCI
+// runtime, if any (nil for neither). A fresh map per call: records that add to their
+// details never share one.
+func callDetails(door, rt string) map[string]any {
+	if door == "" && rt == "" {
+		return nil
+	}
+	d := make(map[string]any, 2)
+	if door != "" {
+		d["door"] = door
+	}
+	if rt != "" {
+		d["runtime"] = rt
+	}
+	return d
+}
 
 // doorName is a door's name as recorded: a short word of lowercase letters, else
 // nothing (a door names itself; this only keeps the record's field well-formed).

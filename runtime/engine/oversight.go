@@ -72,6 +72,9 @@ type PendingRequest struct {
 	// input's sha256, the limits and the expiry. A decision may name it, so that what
 	// an approver saw is what is decided.
 	Digest string
+	// Replica is the server holding the request when another replica does (see
+	// SetPendingPeers); "" for a request parked on this one.
+	Replica string
 }
 
 // TimeLeft is how long the request may still wait at now.
@@ -89,6 +92,9 @@ type Decision struct {
 	// Digest, when set, must be the request's Digest: the decision is about the
 	// request the approver was shown, not another under the same id.
 	Digest string
+	// Via is the replica that took the decision and relayed it here (runtime/replica);
+	// recorded with it. "" when taken on this server.
+	Via string
 }
 
 // pendingCall is a parked call. view and the fields before ended never change after
@@ -109,6 +115,7 @@ type outcome struct {
 	by     string // the approver, for a decision
 	reason string // the approver's words, for a decision
 	door   string // the way the decision came in (WithDoor), for a decision
+	via    string // the replica that relayed the decision, if another took it
 	event  string
 	label  string // metrics.Approval*
 	err    *Error // the refusal, when not allowed
@@ -213,6 +220,9 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 		if oc.door != "" {
 			rec.Details["door"] = oc.door // the decision's; the call's is in the requested record
 		}
+		if oc.via != "" {
+			rec.Details["via"] = oc.via
+		}
 	}
 	if oc.allow {
 		rec.Outcome = "allowed"
@@ -313,6 +323,11 @@ func (e *Engine) Pending() []PendingRequest {
 		}
 	}
 	e.mu.Unlock()
+	for _, r := range e.peerPending() {
+		if !slices.ContainsFunc(out, func(p PendingRequest) bool { return p.ID == r.ID }) {
+			out = append(out, r)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Requested.Equal(out[j].Requested) {
 			return out[i].Requested.Before(out[j].Requested)
@@ -361,6 +376,15 @@ func (e *Engine) notifyPending() {
 func (e *Engine) Decide(ctx context.Context, d Decision) error {
 	d.Reason = strings.TrimSpace(oneLine(d.Reason))
 	p, err := e.decide(d, doorOf(ctx))
+	if err != nil && err.Reason == ReasonNotPending {
+		// Not parked here: perhaps on another replica, which applies it.
+		if r, found, perr := e.decidePeer(ctx, d, doorOf(ctx)); found {
+			if perr == nil {
+				return e.recordRelayed(ctx, d, r)
+			}
+			err = perr
+		}
+	}
 	if err != nil {
 		_, aerr := e.audit.Append(context.WithoutCancel(ctx), audit.Record{
 			Event: EventApprovalRefused, Caller: bounded(d.By, maxFieldBytes), CallID: bounded(d.ID, maxFieldBytes),
@@ -395,7 +419,8 @@ func (e *Engine) decide(d Decision, door string) (*pendingCall, *Error) {
 	case !slices.Contains(p.view.Approvers, d.By):
 		return nil, errorf(ReasonNotApprover, "%s is not an approver of %s", d.By, p.view.Skill)
 	}
-	oc := outcome{allow: d.Allow, by: d.By, reason: d.Reason, door: door, event: EventApprovalAllowed, label: metrics.ApprovalAllowed}
+	oc := outcome{allow: d.Allow, by: d.By, reason: d.Reason, door: door, via: bounded(d.Via, maxFieldBytes),
+		event: EventApprovalAllowed, label: metrics.ApprovalAllowed}
 	if !d.Allow {
 		oc.event, oc.label = EventApprovalDenied, metrics.ApprovalDenied
 		oc.err = errorf(ReasonApprovalDenied, "%s denied the call of %s: %s", d.By, p.view.Skill, d.Reason)

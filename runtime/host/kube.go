@@ -14,6 +14,7 @@ import (
 	"github.com/skillbox-dev/skillbox/isolation/egress"
 	"github.com/skillbox-dev/skillbox/isolation/kube"
 	"github.com/skillbox-dev/skillbox/runtime/replica"
+	"github.com/skillbox-dev/skillbox/skillpkg/oci"
 )
 
 // KubeOptions run container skills on Kubernetes (isolation/kube) instead of the
@@ -40,6 +41,9 @@ type KubeOptions struct {
 	EgressAddr      string
 	EgressNamespace string
 	EgressLabels    map[string]string
+	// Registry is how this replica pulls the packages other replicas approved (from
+	// the registry reference they were installed from).
+	Registry oci.Options
 }
 
 // restConfig finds how to reach the API server.
@@ -108,7 +112,7 @@ func (h *Host) startReplica(ctx context.Context) error {
 		return fmt.Errorf("shared state: %w", err)
 	}
 	name, _ := os.Hostname()
-	ropts := []replica.Option{replica.WithName(name)}
+	ropts := []replica.Option{replica.WithName(name), replica.WithRegistry(k.Registry)}
 	if h.opts.Logger != nil {
 		ropts = append(ropts, replica.WithLogger(h.opts.Logger))
 	}

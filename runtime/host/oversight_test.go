@@ -11,6 +11,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/mcp"
 )
 
 // Over MCP, a tool call to a skill under oversight waits for the decision: allowed, the
@@ -22,7 +23,11 @@ func TestOversightOverMCP(t *testing.T) {
 			&approval.Grant{Oversight: &approval.Oversight{Approvers: []string{"token:bob"}}})
 	})
 	ctx := context.Background()
-	alice := connect(t, s.url, aliceToken, nil)
+	// A client that asks for progress hears that its call waits, with the request id.
+	notices := make(chan *sdk.ProgressNotificationParams, 4)
+	alice := connect(t, s.url, aliceToken, &sdk.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *sdk.ProgressNotificationClientRequest) { notices <- r.Params },
+	})
 	type reply struct {
 		res *sdk.CallToolResult
 		err error
@@ -30,7 +35,9 @@ func TestOversightOverMCP(t *testing.T) {
 	call := func(args map[string]any) <-chan reply {
 		ch := make(chan reply, 1)
 		go func() {
-			res, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "pay", Arguments: args})
+			params := &sdk.CallToolParams{Name: "pay", Arguments: args}
+			params.SetProgressToken("pay-" + strings.Repeat("1", len(args)))
+			res, err := alice.CallTool(ctx, params)
 			ch <- reply{res, err}
 		}()
 		return ch
@@ -42,8 +49,22 @@ func TestOversightOverMCP(t *testing.T) {
 		return got[0]
 	}
 
+	notice := func(id string) {
+		t.Helper()
+		select {
+		case pn := <-notices:
+			if pn.ProgressToken != "pay-1" || pn.Meta[mcp.MetaPendingCall] != id ||
+				!strings.Contains(pn.Message, "waiting for an approver's decision (request "+id+", until ") {
+				t.Fatalf("progress notice %+v for request %s", pn, id)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no waiting notice for %s within 20s", id)
+		}
+	}
+
 	allowed := call(map[string]any{"amount": 1})
 	p := pending()
+	notice(p.ID)
 	if p.Door != "mcp" || p.Caller != "token:alice" {
 		t.Fatalf("pending %+v", p)
 	}
@@ -60,6 +81,7 @@ func TestOversightOverMCP(t *testing.T) {
 
 	denied := call(map[string]any{"amount": 5000})
 	p = pending()
+	notice(p.ID)
 	if err := s.eng.Decide(ctx, engine.Decision{ID: p.ID, By: "token:bob", Reason: "too much"}); err != nil {
 		t.Fatal(err)
 	}

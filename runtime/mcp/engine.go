@@ -7,6 +7,7 @@ import (
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
 
@@ -46,8 +47,12 @@ func skillOf(m *manifest.Manifest, g approval.Grant) Skill {
 }
 
 // Invoke calls the engine as caller, through the MCP door.
-func (b EngineBackend) Invoke(ctx context.Context, caller, skill string, input []byte) (*Result, error) {
-	res, err := b.Engine.Invoke(ctx, engine.Request{Skill: skill, Input: input, Caller: caller, Door: "mcp"})
+func (b EngineBackend) Invoke(ctx context.Context, caller, skill string, input []byte, waiting func(client.Waiting)) (*Result, error) {
+	req := engine.Request{Skill: skill, Input: input, Caller: caller, Door: "mcp"}
+	if waiting != nil {
+		req.Waiting = func(p engine.PendingRequest) { waiting(client.Waiting{CallID: p.ID, Expires: p.Expires}) }
+	}
+	res, err := b.Engine.Invoke(ctx, req)
 	if err != nil {
 		return nil, refusalOf(err)
 	}

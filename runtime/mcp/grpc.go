@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 )
 
 // GRPCBackend is the Backend of `skillbox mcp`: a client of a running server over its
@@ -92,8 +93,8 @@ func Bridge(ctx context.Context, conn grpc.ClientConnInterface, version string) 
 }
 
 // Invoke calls Skills.Invoke; a refusal carries the server's ErrorDetail.
-func (b GRPCBackend) Invoke(ctx context.Context, _ string, skill string, input []byte) (*Result, error) {
-	res, err := pb.NewSkillsClient(b.Conn).Invoke(ctx, &pb.InvokeRequest{Name: skill, InputJson: string(input)})
+func (b GRPCBackend) Invoke(ctx context.Context, _ string, skill string, input []byte, waiting func(client.Waiting)) (*Result, error) {
+	res, err := client.Invoke(ctx, b.Conn, &pb.InvokeRequest{Name: skill, InputJson: string(input)}, waiting)
 	if err != nil {
 		st := status.Convert(err)
 		r := &Refusal{Reason: "UNAVAILABLE", Message: st.Message()}

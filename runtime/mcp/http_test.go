@@ -12,6 +12,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/mcp"
 )
 
@@ -25,7 +26,7 @@ func (b *blocking) Skills(context.Context, string) ([]mcp.Skill, error) {
 	return []mcp.Skill{{Name: "hold", Version: "1.0.0", Input: map[string]any{"type": "object"}}}, nil
 }
 
-func (b *blocking) Invoke(ctx context.Context, _, _ string, _ []byte) (*mcp.Result, error) {
+func (b *blocking) Invoke(ctx context.Context, _, _ string, _ []byte, _ func(client.Waiting)) (*mcp.Result, error) {
 	select {
 	case b.entered <- struct{}{}:
 	case <-b.release:

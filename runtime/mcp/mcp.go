@@ -26,6 +26,7 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 )
 
 // Bounds on what a caller hands the door; past them a call is refused as a tool error
@@ -95,7 +96,9 @@ func (r *Refusal) Error() string { return r.Message }
 type Backend interface {
 	// Skills lists the skills caller may call now, in any order.
 	Skills(ctx context.Context, caller string) ([]Skill, error)
-	Invoke(ctx context.Context, caller, skill string, input []byte) (*Result, error)
+	// Invoke calls skill; waiting, if not nil, is told once if the call waits for a
+	// person's decision (the skill is under oversight).
+	Invoke(ctx context.Context, caller, skill string, input []byte, waiting func(client.Waiting)) (*Result, error)
 }
 
 // Door serves MCP over a backend. Create it with New; it is safe for concurrent use.
@@ -319,6 +322,9 @@ const (
 	MetaUsage   = "skillbox/usage"
 	MetaVersion = "skillbox/version"
 	MetaError   = "skillbox/error"
+	// MetaPendingCall, in a progress notification, is the id of the request an
+	// approver must decide before the call runs.
+	MetaPendingCall = "skillbox/pendingCall"
 )
 
 func (d *Door) handler(caller string, s Skill) sdk.ToolHandler {
@@ -341,7 +347,7 @@ func (d *Door) handler(caller string, s Skill) sdk.ToolHandler {
 			}
 			args = w["input"]
 		}
-		res, err := d.b.Invoke(ctx, caller, s.Name, args)
+		res, err := d.b.Invoke(ctx, caller, s.Name, args, waitingNotice(ctx, req))
 		if err != nil {
 			return refused(err), nil
 		}
@@ -360,6 +366,31 @@ func (d *Door) handler(caller string, s Skill) sdk.ToolHandler {
 			Content:           []sdk.Content{&sdk.TextContent{Text: string(res.Output)}},
 			StructuredContent: out,
 		}, nil
+	}
+}
+
+// waitingNotice tells a client that asked for progress (a progressToken) that its
+// call waits for an approver's decision: without it an agent's user sees a tool call
+// that hangs for minutes with no reason given.
+func waitingNotice(ctx context.Context, req *sdk.CallToolRequest) func(client.Waiting) {
+	tok := req.Params.GetProgressToken()
+	if tok == nil || req.Session == nil {
+		return nil
+	}
+	return func(w client.Waiting) {
+		msg := fmt.Sprintf("waiting for an approver's decision (request %s", w.CallID)
+		if !w.Expires.IsZero() {
+			msg += ", until " + w.Expires.UTC().Format(time.RFC3339)
+		}
+		msg += ")"
+		// Best effort, and never holding up the call (a slow client's stream may
+		// block): the notice ends with the call's context.
+		go func() {
+			_ = req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{
+				ProgressToken: tok, Message: msg, Progress: 0,
+				Meta: sdk.Meta{MetaPendingCall: w.CallID},
+			})
+		}()
 	}
 }
 

@@ -79,6 +79,46 @@ type Metrics struct {
 	// status reports the state gauges (see Watch); guarded by mu.
 	mu     sync.Mutex
 	status func() Status
+
+	// The call series of each skill and door, resolved once: a label lookup hashes
+	// its values under the vector's lock, three times a call otherwise. Bounded as
+	// the series are (installed skills, named doors); guarded by seriesMu.
+	seriesMu sync.RWMutex
+	series   map[seriesKey]*callSeries
+}
+
+type seriesKey struct{ skill, door string }
+
+// callSeries are the series every call of one skill through one door touches.
+type callSeries struct {
+	inFlight prometheus.Gauge
+	duration prometheus.Observer
+	ok       prometheus.Counter // calls with OutcomeOK; other outcomes are looked up
+}
+
+// callSeriesOf returns the resolved series of skill through door.
+func (m *Metrics) callSeriesOf(skill, door string) *callSeries {
+	k := seriesKey{skill, door}
+	m.seriesMu.RLock()
+	cs := m.series[k]
+	m.seriesMu.RUnlock()
+	if cs != nil {
+		return cs
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if cs = m.series[k]; cs == nil {
+		cs = &callSeries{
+			inFlight: m.inFlight.WithLabelValues(skill),
+			duration: m.duration.WithLabelValues(skill, door),
+			ok:       m.calls.WithLabelValues(skill, door, OutcomeOK),
+		}
+		if m.series == nil {
+			m.series = map[seriesKey]*callSeries{}
+		}
+		m.series[k] = cs
+	}
+	return cs
 }
 
 // Approval outcomes, the values of the outcome label of the approval metrics: a
@@ -185,13 +225,17 @@ func (m *Metrics) CallStarted(skill, door string) (ended func(outcome string)) {
 	if door == "" {
 		door = DoorLocal
 	}
+	cs := m.callSeriesOf(skill, door)
 	start := time.Now()
-	g := m.inFlight.WithLabelValues(skill)
-	g.Inc()
+	cs.inFlight.Inc()
 	return func(outcome string) {
-		g.Dec()
-		m.duration.WithLabelValues(skill, door).Observe(time.Since(start).Seconds())
-		m.calls.WithLabelValues(skill, door, Outcome(outcome)).Inc()
+		cs.inFlight.Dec()
+		cs.duration.Observe(time.Since(start).Seconds())
+		if o := Outcome(outcome); o == OutcomeOK {
+			cs.ok.Inc()
+		} else {
+			m.calls.WithLabelValues(skill, door, o).Inc()
+		}
 	}
 }
 

@@ -59,6 +59,15 @@ type Engine interface {
 	Enable(ctx context.Context, name, by string) error
 	Reload(ctx context.Context, by string) (int, error)
 	Watch() (<-chan struct{}, func())
+	// Per-call oversight (pending.go).
+	Pending() []engine.PendingRequest
+	WatchPending() (<-chan struct{}, func())
+	Decide(ctx context.Context, d engine.Decision) error
+	SetPendingPeers(p engine.PendingPeers) (changed func())
+	// Packages (packages.go).
+	InstallFrom(ctx context.Context, src, by string, o engine.Origin) (*engine.Installed, error)
+	VerifyBundle(ctx context.Context, rawManifest, bundle []byte) error
+	OriginOf(md string) (string, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -70,12 +79,17 @@ type Mirror struct {
 	eng    Engine
 	st     *store.Store
 	by     string // how this replica names itself in the others' audit logs
+	name   string // this replica's name (its pod's)
 	log    *slog.Logger
 	synced map[string]string // key → value both sides last agreed on
+
+	pending  *pendingShare
+	packages *packages
 
 	ready   chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	workers sync.WaitGroup // the pending calls' goroutines
 	errOnce sync.Once
 	err     error
 }
@@ -89,7 +103,7 @@ func WithLogger(l *slog.Logger) Option { return func(m *Mirror) { m.log = l } }
 
 // WithName is how this replica signs what it applies ("replica NAME" in the audit
 // log); default the host name.
-func WithName(name string) Option { return func(m *Mirror) { m.by = "replica " + name } }
+func WithName(name string) Option { return func(m *Mirror) { m.name, m.by = name, "replica "+name } }
 
 // Scheme holds the kinds the mirror reads and writes.
 func Scheme() *runtime.Scheme {
@@ -111,10 +125,14 @@ func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ..
 		return nil, fmt.Errorf("replica: %w", err)
 	}
 	host, _ := os.Hostname()
-	m := &Mirror{c: c, ns: ns, eng: eng, st: st, by: "replica " + host, log: slog.New(slog.DiscardHandler),
+	m := &Mirror{c: c, ns: ns, eng: eng, st: st, name: host, by: "replica " + host, log: slog.New(slog.DiscardHandler),
 		ready: make(chan struct{}), done: make(chan struct{})}
+	m.packages = &packages{}
 	for _, o := range opts {
 		o(m)
+	}
+	if m.name == "" {
+		return nil, errors.New("replica: no name (WithName) and no host name")
 	}
 	// The cluster wins at start: what this replica's disk holds counts as agreed, so
 	// whatever the cluster says otherwise is applied here, not pushed there.
@@ -130,6 +148,11 @@ func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ..
 	go m.loop(rctx, remote)
 	select {
 	case <-m.ready:
+		m.pending = newPendingShare(m)
+		m.pending.changed = eng.SetPendingPeers(m.pending)
+		m.workers.Add(2)
+		go func() { defer m.workers.Done(); m.pending.watch(rctx) }()
+		go func() { defer m.workers.Done(); m.pending.syncOwn(rctx) }()
 		return m, nil
 	case <-m.done:
 		return nil, m.err
@@ -143,6 +166,10 @@ func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ..
 func (m *Mirror) Stop() {
 	m.cancel()
 	<-m.done
+	m.workers.Wait()
+	if m.pending != nil {
+		m.eng.SetPendingPeers(nil)
+	}
 }
 
 func (m *Mirror) fail(err error) { m.errOnce.Do(func() { m.err = err }) }
@@ -270,6 +297,7 @@ func (m *Mirror) reconcile(ctx context.Context, remote map[string]string) {
 			m.log.Warn("replica: reload after the cluster's approvals changed", "err", err)
 		}
 	}
+	m.ensurePackages(ctx, remote)
 }
 
 func (m *Mirror) agree(k, v string, present bool) {
@@ -368,6 +396,12 @@ func (m *Mirror) push(ctx context.Context, kind, name, v string, present bool) e
 		cm.Data = map[string]string{KeyReason: v, KeyBy: m.by}
 	case StateApproval:
 		cm.Data = map[string]string{KeyApproval: v}
+		// Where the approved package came from, for the replicas that lack it.
+		if md := manifestDigestOf(v); md != "" {
+			if ref, err := m.eng.OriginOf(md); err == nil && ref != "" {
+				cm.Data[KeyOrigin] = ref
+			}
+		}
 	}
 	err := m.c.Create(ctx, cm)
 	if apierrors.IsAlreadyExists(err) {
@@ -456,6 +490,9 @@ func snapshot(objs map[string]*corev1.ConfigMap) map[string]string {
 		case StateApproval:
 			if v, ok := cm.Data[KeyApproval]; ok {
 				out[kind+"/"+name] = v
+				if o := cm.Data[KeyOrigin]; o != "" {
+					out[kind+"/"+name+"\x00"+KeyOrigin] = o
+				}
 			}
 		}
 	}

@@ -78,11 +78,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // replicaOf is one skillbox server: its own skill home (trusting the same signer as
 // the first) and engine, and its mirror of the cluster's decisions.
 type replicaOf struct {
-	home *testkit.Home
-	eng  *engine.Engine
+	home   *testkit.Home
+	eng    *engine.Engine
+	mirror *replica.Mirror
 }
 
-func newReplica(t *testing.T, cfg *rest.Config, trust *testkit.Home, ns, name string, pkg string) *replicaOf {
+// newReplica starts a replica; pkg, when not empty, is installed first.
+func newReplica(t *testing.T, cfg *rest.Config, trust *testkit.Home, ns, name string, pkg string, opts ...replica.Option) *replicaOf {
 	t.Helper()
 	h := testkit.NewHome(t)
 	if trust != nil {
@@ -98,14 +100,17 @@ func newReplica(t *testing.T, cfg *rest.Config, trust *testkit.Home, ns, name st
 	}
 	r := &replicaOf{home: h}
 	r.eng = h.Engine(t, engine.Config{})
-	if _, err := r.eng.Install(context.Background(), pkg, "test"); err != nil {
-		t.Fatal(err)
+	if pkg != "" {
+		if _, err := r.eng.Install(context.Background(), pkg, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	m, err := replica.Start(context.Background(), cfg, ns, r.eng, replica.WithName(name))
+	m, err := replica.Start(context.Background(), cfg, ns, r.eng, append([]replica.Option{replica.WithName(name)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Stop)
+	r.mirror = m
 	return r
 }
 

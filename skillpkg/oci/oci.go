@@ -11,6 +11,7 @@
 package oci
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -86,6 +87,14 @@ type Options struct {
 	// Limits bound the files Pull accepts, as an archive install's: zero means
 	// skillpkg.DefaultLimits.
 	Limits skillpkg.Limits
+	// VerifyBundle, when set, judges a bundle referrer against the caller's trust
+	// policy (rawManifest is the artifact's skill.yaml): Pull tries every bundle
+	// referrer it fetched (at most MaxReferrers, each at most MaxBundleBytes) and
+	// keeps the first that verifies, so that junk referrers anyone who can push may
+	// attach cannot fail an install (Pulled.Verified, Pulled.Rejected). Nil, or none
+	// verifies: Pull keeps the bundle whose statement names this skill.yaml, for the
+	// caller to verify and refuse.
+	VerifyBundle func(ctx context.Context, rawManifest, bundle []byte) error
 }
 
 func (o Options) limits() skillpkg.Limits {

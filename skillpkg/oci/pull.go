@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -30,6 +31,12 @@ type Pulled struct {
 	// many bundle referrers it found.
 	Bundle  string
 	Bundles int
+	// Verified says Options.VerifyBundle accepted the bundle written. When it accepted
+	// none, the one whose statement names this skill.yaml is written all the same, for
+	// the install to refuse in its own words (and record), and Rejected says why each
+	// was refused ("referrer DIGEST: reason").
+	Verified bool
+	Rejected []string
 }
 
 // Pinned is the artifact's reference by digest: what install records.
@@ -146,11 +153,27 @@ func Pull(ctx context.Context, ref, dest string, opts Options) (_ *Pulled, err e
 		}
 		return nil, fail("", reason, ErrNoBundle)
 	}
+	// Bundles whose statement names this skill.yaml first (unverified: it only orders).
+	slices.SortStableFunc(bundles, func(a, b bundleRef) int {
+		am := signing.StaleManifestBundle(a.data, skillpkg.ManifestSubject(skillYAML)) == nil
+		bm := signing.StaleManifestBundle(b.data, skillpkg.ManifestSubject(skillYAML)) == nil
+		switch {
+		case am == bm:
+			return 0
+		case am:
+			return -1
+		}
+		return 1
+	})
 	chosen := bundles[0]
-	for _, b := range bundles {
-		if signing.StaleManifestBundle(b.data, skillpkg.ManifestSubject(skillYAML)) == nil {
-			chosen = b
-			break
+	if opts.VerifyBundle != nil {
+		for _, b := range bundles {
+			err := opts.VerifyBundle(ctx, skillYAML, b.data)
+			if err == nil {
+				chosen, out.Verified = b, true
+				break
+			}
+			out.Rejected = append(out.Rejected, fmt.Sprintf("referrer %s: %s", b.digest, oneLine(err)))
 		}
 	}
 	if err := root.WriteFile(skillpkg.BundleFile, chosen.data, 0o644); err != nil {
