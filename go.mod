@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/prometheus/client_golang v1.25.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/sigstore/sigstore-go v1.3.0
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/urfave/cli/v2 v2.27.7
@@ -23,6 +24,11 @@ replace github.com/skillbox-dev/skillbox/skills/sdk => ./skills/sdk
 // allocated 32 KiB per decode; this copy sizes the buffer from the message
 // (third_party/segmentio-encoding/README.md says exactly what is patched and why).
 replace github.com/segmentio/encoding => ./third_party/segmentio-encoding
+
+// jsonschema/v6 compiled every draft's metaschema in its init, 3-8 ms before main in
+// every binary that links it; this copy compiles a draft's when a schema first names it
+// (third_party/santhosh-tekuri-jsonschema/README.md says exactly what is patched and why).
+replace github.com/santhosh-tekuri/jsonschema/v6 => ./third_party/santhosh-tekuri-jsonschema
 
 require (
 	github.com/chromedp/chromedp v0.23.0
@@ -206,7 +212,7 @@ require (
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.46.0 // indirect
-	golang.org/x/text v0.42.0
+	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	gotest.tools/v3 v3.5.2 // indirect

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/internal/jsonschema"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skillbox-dev/skillbox/internal/strictyaml"

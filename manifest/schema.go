@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/skillbox-dev/skillbox/internal/jsonschema"
-	"github.com/skillbox-dev/skillbox/internal/jsonschema/kind"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
 	"github.com/skillbox-dev/skillbox/internal/strictyaml"
 )

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/skillbox-dev/skillbox/internal/jsonschema/kind"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/message"
 )
 

@@ -1,16 +1,18 @@
-package jsonschema
+package manifest
 
 import (
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// The skillbox patch: drafts' metaschemas are compiled on first use, each draft's
-// once, safely from many goroutines, and still refuse an invalid schema and check
-// instances as before.
-func TestDraftsLoadOnFirstUse(t *testing.T) {
+// The patched jsonschema (third_party/santhosh-tekuri-jsonschema) compiles each
+// draft's metaschemas on first use, once, safely from many goroutines, and still
+// refuses an invalid schema and checks instances as before.
+func TestSchemaDraftsLoadOnFirstUse(t *testing.T) {
 	drafts := []string{
 		"http://json-schema.org/draft-04/schema#",
 		"http://json-schema.org/draft-06/schema#",
@@ -24,12 +26,12 @@ func TestDraftsLoadOnFirstUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			d := drafts[i%len(drafts)]
-			compile := func(body string) (*Schema, error) {
-				doc, err := UnmarshalJSON(strings.NewReader(`{"$schema":"` + d + `",` + body + `}`))
+			compile := func(body string) (*jsonschema.Schema, error) {
+				doc, err := jsonschema.UnmarshalJSON(strings.NewReader(`{"$schema":"` + d + `",` + body + `}`))
 				if err != nil {
 					return nil, err
 				}
-				c := NewCompiler()
+				c := jsonschema.NewCompiler()
 				loc := fmt.Sprintf("https://x.invalid/%d.json", i)
 				if err := c.AddResource(loc, doc); err != nil {
 					return nil, err
