@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start-up time of the CLI (issue 18), side by side with wazero's CLI in one hyperfine
 # run: `skillbox run DIR` of a tiny wasm module against `wazero run` of the same
-# module, then `skillbox version` and `skillbox --help` (which skillbox hands to
+# module (and `skillbox-full run DIR`, the whole CLI, what every command cost before),
+# then `skillbox version` and `skillbox --help` (which skillbox hands to
 # skillbox-full) against `wazero version`, then peak RSS and page faults of each
 # (/usr/bin/time -v). The module is runtime/engine/testdata/echo.wasm (copies stdin
 # to stdout). Needs hyperfine; builds skillbox, skillbox-full and wazero (the
@@ -40,7 +41,8 @@ echo '{"a":1}' >"$tmp/input.json"
 cd "$tmp"
 hyperfine -N --warmup 20 "$@" \
 	-n 'skillbox run DIR' "./skillbox run $skill --input '{\"a\":1}' --json" \
-	-n 'wazero run' "./wazero run $tmp/echo/module.wasm"
+	-n 'wazero run' "./wazero run $tmp/echo/module.wasm" \
+	-n 'skillbox-full run DIR' "./skillbox-full run $skill --input '{\"a\":1}' --json"
 hyperfine -N --warmup 20 "$@" \
 	-n 'skillbox version' './skillbox version' \
 	-n 'skillbox --help' './skillbox --help' \
