@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs are `make demo` and `make test` (see README.md).
 GO ?= go
 
-.PHONY: test check demo bench skills
+.PHONY: build test check demo bench skills startup-bench
 
 # The whole test suite: format and vet checks, every package's tests, the race
 # detector on the engine and the sandboxes, and the container sandbox's tests (hostile
@@ -23,6 +23,12 @@ check:
 	$(GO) vet ./...
 	cd skills/sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 
+# The two binaries users install, side by side in bin/: skillbox, the command they type
+# (the author's loop runs in it; it starts about as fast as wazero), and skillbox-full,
+# the whole CLI, to which skillbox hands every other command.
+build:
+	$(GO) build -o bin/ ./cmd/skillbox ./cmd/skillbox-full
+
 demo:
 	./scripts/demo.sh
 
@@ -32,3 +38,7 @@ skills:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./isolation/... ./runtime/...
+
+# Start-up time of `skillbox run DIR` beside `wazero run` (needs hyperfine).
+startup-bench:
+	./scripts/startup-bench.sh

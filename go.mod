@@ -25,6 +25,11 @@ replace github.com/skillbox-dev/skillbox/skills/sdk => ./skills/sdk
 // (third_party/segmentio-encoding/README.md says exactly what is patched and why).
 replace github.com/segmentio/encoding => ./third_party/segmentio-encoding
 
+// jsonschema/v6 compiled every draft's metaschema in its init, 3-8 ms before main in
+// every binary that links it; this copy compiles a draft's when a schema first names it
+// (third_party/santhosh-tekuri-jsonschema/README.md says exactly what is patched and why).
+replace github.com/santhosh-tekuri/jsonschema/v6 => ./third_party/santhosh-tekuri-jsonschema
+
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0

@@ -59,8 +59,9 @@ func (noRemote) Load(url string) (any, error) {
 const schemaBase = "https://skillbox.invalid/"
 
 // compileSchema compiles one schema document (already JSON-clean). Draft 2020-12
-// unless the schema names another with $schema.
-func compileSchema(which string, doc []byte) (*jsonschema.Schema, error) {
+// unless the schema names another with $schema. checked skips checking it against the
+// draft's metaschema: it passed before (SchemaChecks).
+func compileSchema(which string, doc []byte, checked bool) (*jsonschema.Schema, error) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		return nil, err
@@ -68,6 +69,9 @@ func compileSchema(which string, doc []byte) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noRemote{})
+	if checked {
+		c.SkipMetaschemaCheck()
+	}
 	// A URL base (not a URN) so that relative $refs resolve to a URL and reach noRemote.
 	loc := schemaBase + which + ".json"
 	if err := c.AddResource(loc, v); err != nil {
@@ -187,7 +191,7 @@ func (m *Manifest) compiled() (*schemas, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s schema: %w", x.which, err)
 		}
-		if *x.dst, err = compileSchema(x.which, b); err != nil {
+		if *x.dst, err = compileSchema(x.which, b, false); err != nil {
 			at, msg := schemaProblem(err)
 			return nil, fmt.Errorf("%s: %s", join(x.which, at), msg)
 		}

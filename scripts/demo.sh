@@ -100,6 +100,7 @@ build() {
 	printf 'built in %ds\n' $((SECONDS - t0))
 }
 build "$bin/skillbox" ./cmd/skillbox
+build "$bin/skillbox-full" ./cmd/skillbox-full
 build "$bin/agent" ./examples/agent
 build "$bin/mcp-agent" ./examples/mcp-agent
 build "$bin/demo-origin" ./scripts/demo-origin

@@ -103,11 +103,11 @@ func (k *keylessSigner) bundleOptions(ctx context.Context) (sign.Keypair, sign.B
 // SignSkill signs the in-toto statement over exactly the manifest and code subjects and
 // returns the Sigstore bundle (v0.3 JSON) holding its DSSE envelope.
 func SignSkill(ctx context.Context, manifest, code Subject, signer Signer) ([]byte, error) {
-	m, err := manifest.normalize()
+	m, err := normalize(manifest)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	c, err := code.normalize()
+	c, err := normalize(code)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}

@@ -169,13 +169,13 @@ func TestVerifySkillTamper(t *testing.T) {
 		wantCheck string
 	}{
 		{"good", good, pkg.manifest, pkg.code, pkg.policy, ""},
-		{"one flipped byte in the module", good, pkg.manifest, Subject{"module.wasm", sha(flippedModule)}, pkg.policy, CheckCodeDigest},
-		{"a changed field in skill.yaml", good, Subject{ManifestName, sha(editedManifest)}, pkg.code, pkg.policy, CheckManifestDigest},
+		{"one flipped byte in the module", good, pkg.manifest, Subject{Name: "module.wasm", SHA256: sha(flippedModule)}, pkg.policy, CheckCodeDigest},
+		{"a changed field in skill.yaml", good, Subject{Name: ManifestName, SHA256: sha(editedManifest)}, pkg.code, pkg.policy, CheckManifestDigest},
 		{"bundle moved from another skill", moved, pkg.manifest, pkg.code, pkg.policy, CheckManifestDigest},
 		{"subject renamed", pkg.signStatement(t, statement{Type: StatementType, PredicateType: PredicateType,
-			Subject: []statementSubject{subj(pkg.manifest), subj(Subject{"other.wasm", pkg.code.SHA256})}}), pkg.manifest, pkg.code, pkg.policy, CheckSubjects},
+			Subject: []statementSubject{subj(pkg.manifest), subj(Subject{Name: "other.wasm", SHA256: pkg.code.SHA256})}}), pkg.manifest, pkg.code, pkg.policy, CheckSubjects},
 		{"extra subject", pkg.signStatement(t, statement{Type: StatementType, PredicateType: PredicateType,
-			Subject: []statementSubject{subj(pkg.manifest), subj(pkg.code), subj(Subject{"extra.bin", pkg.code.SHA256})}}), pkg.manifest, pkg.code, pkg.policy, CheckSubjects},
+			Subject: []statementSubject{subj(pkg.manifest), subj(pkg.code), subj(Subject{Name: "extra.bin", SHA256: pkg.code.SHA256})}}), pkg.manifest, pkg.code, pkg.policy, CheckSubjects},
 		{"duplicate subject", pkg.signStatement(t, statement{Type: StatementType, PredicateType: PredicateType,
 			Subject: []statementSubject{subj(pkg.manifest), subj(pkg.manifest)}}), pkg.manifest, pkg.code, pkg.policy, CheckSubjects},
 		{"wrong predicate type", pkg.signStatement(t, statement{Type: StatementType, PredicateType: "https://slsa.dev/provenance/v1",
@@ -235,9 +235,9 @@ func TestSignSkillRejectsBadSubjects(t *testing.T) {
 		manifest Subject
 		code     Subject
 	}{
-		{"short digest", Subject{ManifestName, "abcd"}, pkg.code},
-		{"no name", pkg.manifest, Subject{"", pkg.code.SHA256}},
-		{"same name", pkg.manifest, Subject{ManifestName, pkg.code.SHA256}},
+		{"short digest", Subject{Name: ManifestName, SHA256: "abcd"}, pkg.code},
+		{"no name", pkg.manifest, Subject{Name: "", SHA256: pkg.code.SHA256}},
+		{"same name", pkg.manifest, Subject{Name: ManifestName, SHA256: pkg.code.SHA256}},
 	} {
 		if _, err := SignSkill(context.Background(), tt.manifest, tt.code, pkg.signer); err == nil {
 			t.Errorf("%s: signed, want error", tt.name)

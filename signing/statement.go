@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/skillbox-dev/skillbox/signing/subject"
 )
 
 // Names and types of the signed statement (spec section 2).
@@ -22,21 +24,16 @@ const (
 	BundleFile = "skill.sigstore.json"
 )
 
-// Subject is one signed file: a name and the lowercase hex sha256 of its bytes (for a
-// container image, its image ID without the algorithm prefix). The statement carries
-// the bare hex ({"sha256": "<hex>"}), so signing keeps it as a string and imports no
-// digest type of skillbox's.
-type Subject struct {
-	Name   string
-	SHA256 string
-}
+// Subject is one signed file: a name and the lowercase hex sha256 of its bytes (see
+// package subject, which holds it so that loading a package does not link signing).
+type Subject = subject.Subject
 
 // imageIDPrefix begins an image ID as Docker spells it ("sha256:<hex>"); a subject
 // digest given that way is accepted.
 const imageIDPrefix = "sha256:"
 
 // normalize lowercases the digest, drops an image ID's prefix and checks the shape.
-func (s Subject) normalize() (Subject, error) {
+func normalize(s Subject) (Subject, error) {
 	d := strings.ToLower(strings.TrimPrefix(s.SHA256, imageIDPrefix))
 	if s.Name == "" {
 		return s, fmt.Errorf("subject has no name")
@@ -151,7 +148,7 @@ func subjectNames(ss []statementSubject) string {
 // given, WITHOUT checking its signature: it lets an author's tool (pack) notice a
 // bundle left over from before an edit. It is never a verification.
 func StaleBundle(bundleJSON []byte, manifest, code Subject) error {
-	c, err := code.normalize()
+	c, err := normalize(code)
 	if err != nil {
 		return err
 	}
@@ -168,7 +165,7 @@ func StaleManifestBundle(bundleJSON []byte, manifest Subject) error {
 // staleStatement compares the unverified statement of bundleJSON with manifest and,
 // when code is not nil, with code.
 func staleStatement(bundleJSON []byte, manifest Subject, code *Subject) error {
-	m, err := manifest.normalize()
+	m, err := normalize(manifest)
 	if err != nil {
 		return err
 	}

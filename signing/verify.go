@@ -57,7 +57,7 @@ func (id *Identity) String() string {
 // exactly the digests the caller computed from the files in hand. Every refusal is a
 // *VerifyError naming the check.
 func VerifySkill(ctx context.Context, bundleJSON []byte, manifest, code Subject, policy *Policy) (*Identity, error) {
-	c, err := code.normalize()
+	c, err := normalize(code)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -90,7 +90,7 @@ func verifySkill(ctx context.Context, bundleJSON []byte, manifest Subject, code 
 	if policy == nil {
 		return nil, &VerifyError{Check: CheckPolicy, Err: errors.New("no trust policy")}
 	}
-	m, err := manifest.normalize()
+	m, err := normalize(manifest)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/skillbox-dev/skillbox/manifest"
-	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/signing/subject"
 )
 
 // File names inside a package directory.
@@ -30,7 +30,7 @@ type Package struct {
 	ManifestBytes []byte
 	// Code is the code subject: its name (module path, image tar path or registry
 	// reference) and its digest as lowercase hex (module sha256 or image ID).
-	Code signing.Subject
+	Code subject.Subject
 	// HasBundle reports whether skill.sigstore.json is present.
 	HasBundle bool
 	// Stale is set only by LoadStale: the code's digest differs from what skill.yaml
@@ -40,7 +40,7 @@ type Package struct {
 
 // Subjects are the two subjects p's signature covers: skill.yaml's bytes and the code,
 // as Load computed them from the files.
-func (p *Package) Subjects() (manifestSubj, code signing.Subject) {
+func (p *Package) Subjects() (manifestSubj, code subject.Subject) {
 	return ManifestSubject(p.ManifestBytes), p.Code
 }
 
@@ -83,13 +83,17 @@ func Load(dir string) (*Package, error) {
 // LoadStale is Load for the author's inner loop: code whose digest differs from what
 // skill.yaml records is loaded anyway, as it is on disk, with the difference in
 // Package.Stale. Such a package can never verify; it can be run unverified.
-func LoadStale(dir string) (*Package, error) {
+func LoadStale(dir string) (*Package, error) { return LoadStaleWith(dir, nil) }
+
+// LoadStaleWith is LoadStale remembering the manifest's schema checks in checks
+// (manifest.ParseWith).
+func LoadStaleWith(dir string, checks manifest.SchemaChecks) (*Package, error) {
 	mpath := filepath.Join(dir, ManifestFile)
 	data, err := readManifest(dir)
 	if err != nil {
 		return nil, err
 	}
-	m, err := manifest.Parse(data)
+	m, err := manifest.ParseWith(data, checks)
 	if err != nil {
 		return nil, &ManifestError{File: mpath, Err: err}
 	}
@@ -107,7 +111,7 @@ func LoadStale(dir string) (*Package, error) {
 		}
 	}
 	_, berr := os.Lstat(filepath.Join(dir, BundleFile))
-	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: signing.Subject{Name: name, SHA256: sum.Hex()},
+	return &Package{Dir: dir, Manifest: m, ManifestBytes: data, Code: subject.Subject{Name: name, SHA256: sum.Hex()},
 		HasBundle: berr == nil, Stale: stale}, nil
 }
 
@@ -118,8 +122,8 @@ func ManifestDigest(data []byte) string {
 
 // ManifestSubject is skill.yaml's subject, from its exact bytes: what a signature over
 // the manifest alone is checked against before anything in it is parsed.
-func ManifestSubject(data []byte) signing.Subject {
-	return signing.Subject{Name: ManifestFile, SHA256: manifest.DigestOf(data).Hex()}
+func ManifestSubject(data []byte) subject.Subject {
+	return subject.Subject{Name: ManifestFile, SHA256: manifest.DigestOf(data).Hex()}
 }
 
 // Subjects is the one way from a package directory to the two subjects its signature
@@ -128,7 +132,7 @@ func ManifestSubject(data []byte) signing.Subject {
 // from an image tar, or a registry image's recorded ID (the container sandbox checks
 // it after pulling). Unlike Load it does not compare the code with the digest m
 // records: a mismatch is the signature check's to name.
-func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code signing.Subject, err error) {
+func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code subject.Subject, err error) {
 	data, err := readManifest(dir)
 	if err != nil {
 		return manifestSubj, code, err
@@ -141,7 +145,7 @@ func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code signing.Subj
 	if err != nil {
 		return manifestSubj, code, err
 	}
-	return ManifestSubject(data), signing.Subject{Name: name, SHA256: sum.Hex()}, nil
+	return ManifestSubject(data), subject.Subject{Name: name, SHA256: sum.Hex()}, nil
 }
 
 // codeSubject computes the code's name and digest from the files in dir. A registry

@@ -24,6 +24,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/metrics"
+	"github.com/skillbox-dev/skillbox/runtime/runner"
 	"github.com/skillbox-dev/skillbox/runtime/store"
 	"github.com/skillbox-dev/skillbox/signing"
 )
@@ -178,13 +179,14 @@ func (e *Engine) status() metrics.Status {
 type core struct {
 	sandboxes map[string]isolation.Sandbox // by kind; never changed after it is made
 	metrics   *metrics.Metrics
+	run       *runner.Runner // the path every call takes once it has a sandbox
 }
 
 func newCore(sandboxes map[string]isolation.Sandbox, m *metrics.Metrics) core {
 	if m == nil {
 		m = metrics.New()
 	}
-	return core{sandboxes: maps.Clone(sandboxes), metrics: m}
+	return core{sandboxes: maps.Clone(sandboxes), metrics: m, run: runner.New(sandboxes, m, cutShort)}
 }
 
 // Home is the skill home the engine was opened on.

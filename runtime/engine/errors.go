@@ -6,23 +6,24 @@ import (
 
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/reasons"
+	"github.com/skillbox-dev/skillbox/runtime/runner"
 )
 
 // Reasons a call can fail for, beyond the sandbox's own (isolation.Reason*), each with
 // its category in CategoryOf. They are the machine-readable reason of the wire API's
 // ErrorDetail.
 const (
-	ReasonInvalidInput     reasons.Reason = "INVALID_INPUT"      // the input does not match the input schema
-	ReasonInvalidOutput    reasons.Reason = "INVALID_OUTPUT"     // the skill's output does not match its output schema
-	ReasonNotFound         reasons.Reason = "NOT_FOUND"          // no installed skill by that name, version or digest
-	ReasonNotApproved      reasons.Reason = "NOT_APPROVED"       // no approval, or one for another version or signer
-	ReasonCallerNotAllowed reasons.Reason = "CALLER_NOT_ALLOWED" // the approval does not list this caller
-	ReasonDisabled         reasons.Reason = "DISABLED"           // the kill switch is on
-	ReasonVerifyFailed     reasons.Reason = "VERIFY_FAILED"      // the package no longer verifies against trust.yaml
-	ReasonBusy             reasons.Reason = "BUSY"               // the skill's concurrency limit stayed full
-	ReasonUnavailable      reasons.Reason = "UNAVAILABLE"        // the sandbox this skill needs is not available
-	ReasonAuditFailed      reasons.Reason = "AUDIT_FAILED"       // the call could not be recorded, so it is failed
-	ReasonCallsRunning     reasons.Reason = "CALLS_RUNNING"      // the kill switch is on, but cancelled calls had not ended within its bound
+	ReasonInvalidInput                    = runner.ReasonInvalidInput  // the input does not match the input schema
+	ReasonInvalidOutput                   = runner.ReasonInvalidOutput // the skill's output does not match its output schema
+	ReasonNotFound         reasons.Reason = "NOT_FOUND"                // no installed skill by that name, version or digest
+	ReasonNotApproved      reasons.Reason = "NOT_APPROVED"             // no approval, or one for another version or signer
+	ReasonCallerNotAllowed reasons.Reason = "CALLER_NOT_ALLOWED"       // the approval does not list this caller
+	ReasonDisabled         reasons.Reason = "DISABLED"                 // the kill switch is on
+	ReasonVerifyFailed     reasons.Reason = "VERIFY_FAILED"            // the package no longer verifies against trust.yaml
+	ReasonBusy             reasons.Reason = "BUSY"                     // the skill's concurrency limit stayed full
+	ReasonUnavailable                     = runner.ReasonUnavailable   // the sandbox this skill needs is not available
+	ReasonAuditFailed      reasons.Reason = "AUDIT_FAILED"             // the call could not be recorded, so it is failed
+	ReasonCallsRunning     reasons.Reason = "CALLS_RUNNING"            // the kill switch is on, but cancelled calls had not ended within its bound
 
 	// Per-call oversight (see Decide).
 	ReasonApprovalDenied  reasons.Reason = "APPROVAL_DENIED"  // an approver denied this call
@@ -66,39 +67,16 @@ func CategoryOf(r reasons.Reason) reasons.Category {
 	return isolation.CategoryOf(r)
 }
 
-// Error is a refused or failed call. Reason is machine-readable; Error() is one line of
-// at most MaxMessageBytes (it goes into audit records and replies).
-type Error struct {
-	Reason  reasons.Reason
-	Msg     string
-	Field   string // for INVALID_INPUT and INVALID_OUTPUT: the offending field's path
-	AuditID string // the audit record of the failed call, when it was recorded
-	Err     error
-}
-
-func (e *Error) Error() string {
-	switch {
-	case e.Err != nil && e.Msg == "":
-		return oneLine(e.Err.Error())
-	case e.Err != nil:
-		return oneLine(e.Msg + ": " + e.Err.Error())
-	}
-	return oneLine(e.Msg)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a refused or failed call (runner.Error). Reason is machine-readable;
+// Error() is one line of at most MaxMessageBytes (it goes into audit records and
+// replies).
+type Error = runner.Error
 
 // CallerMessage is err's message for the caller who made the call, one line of at
 // most MaxMessageBytes: Error() and, for a skill that failed, the skill's own last
 // words (the end of its stderr). Those may echo the caller's input, so they go only
 // into the reply, never into the audit log (which gets Error()).
-func CallerMessage(err error) string {
-	msg := err.Error()
-	if words := isolation.SkillMessage(err); words != "" {
-		msg += ": " + words
-	}
-	return oneLine(msg)
-}
+func CallerMessage(err error) string { return runner.CallerMessage(err) }
 
 // ErrNoApprovers is the cause of a call under oversight refused by an engine opened
 // with Config.NoApprovers.
@@ -110,31 +88,7 @@ func errorf(reason reasons.Reason, format string, args ...any) *Error {
 
 // ReasonOf returns the machine-readable reason of err: an engine reason, a sandbox
 // reason, or INTERNAL.
-func ReasonOf(err error) reasons.Reason {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return isolation.ReasonOf(err)
-}
-
-// budgetKind names the budget a sandbox reason exhausted, or "" when it is not a
-// budget.
-func budgetKind(r isolation.Reason) string {
-	switch r {
-	case isolation.ReasonTimeout:
-		return "time"
-	case isolation.ReasonMemory:
-		return "memory"
-	case isolation.ReasonOutput:
-		return "output"
-	case isolation.ReasonLogs:
-		return "logs"
-	case isolation.ReasonRequests:
-		return "requests"
-	}
-	return ""
-}
+func ReasonOf(err error) reasons.Reason { return runner.ReasonOf(err) }
 
 // EventInvokeRefused is the audit event of a call refused before it started.
 const EventInvokeRefused = "invoke.refused"

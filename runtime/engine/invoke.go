@@ -14,6 +14,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/metrics"
+	"github.com/skillbox-dev/skillbox/runtime/runner"
 	"github.com/skillbox-dev/skillbox/runtime/store"
 	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg"
@@ -37,17 +38,7 @@ type Request struct {
 }
 
 // Result is a successful call.
-type Result struct {
-	CallID         string
-	AuditID        string
-	Version        string
-	ManifestDigest string
-	Output         []byte
-	Logs           []byte
-	Usage          isolation.Usage
-	Egress         []isolation.EgressRecord
-	Limits         isolation.Limits
-}
+type Result = runner.Result
 
 // resolved is a skill ready to run: installed, verified, approved.
 type resolved struct {
@@ -433,76 +424,26 @@ func verifyPackage(ctx context.Context, dir string, m *manifest.Manifest, policy
 	return signing.VerifySkill(ctx, bundle, manifestSubj, code, policy)
 }
 
-// execute is the core every call shares, the operator's and the author's: the run in
-// the sandbox, the output checked against its schema, the kill switch named as the
-// cause, egress metrics, a refused request named as the likely cause of a failure, and
-// budget metrics. It returns what the sandbox reported and the call's failure, if any.
-// author keeps the schema validator's words in an output refusal (the author's own
-// data on the author's terminal); the operator's path never lets them out.
+// execute is the path every call shares, the operator's and the author's
+// (runner.Runner.Execute).
 func (c *core) execute(ctx context.Context, sb isolation.Sandbox, call isolation.Call, author bool) (isolation.Result, error) {
-	m := call.Skill.Manifest
-	out, runErr := sb.Run(ctx, call)
-	// Nothing the sandbox reports leaves skillbox with a brokered value in it: not the
-	// output (before it is validated, so a reply is what was checked), not the logs,
-	// not the egress records, not the failure's words.
-	if r := isolation.NewRedactor(call.Grant.Brokered); r != nil {
-		out, runErr = redactResult(r, out, runErr)
-	}
-	if runErr == nil {
-		if err := m.ValidateOutput(out.Output); err != nil {
-			runErr = schemaRefusal(ReasonInvalidOutput, "output", out.Output, err)
-			if author {
-				runErr = &Error{Reason: ReasonInvalidOutput, Field: runErr.(*Error).Field, Msg: "invalid output", Err: err}
-			}
-		}
-	}
-	if runErr != nil && errors.Is(context.Cause(ctx), errDisabled) {
-		runErr = &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
-	}
-	if err := shutdownError(ctx); runErr != nil && err != nil {
-		runErr = err
-	}
-	// Metrics count every attempt, recorded or not.
-	c.metrics.Egress(m.Name, out.Usage.Requests, out.Usage.DeniedRequests)
-	runErr = attributeDenial(runErr, out.Egress)
-	if kind := budgetKind(isolation.ReasonOf(runErr)); runErr != nil && kind != "" {
-		c.metrics.BudgetExhausted(m.Name, kind)
-	} else if hitRequestLimit(out.Egress) {
-		c.metrics.BudgetExhausted(m.Name, budgetKind(isolation.ReasonRequests))
-	}
-	return out, runErr
-}
-
-// redactResult replaces brokered values in everything a sandbox reports. A failure
-// whose words held a value is replaced by one with the same reason and redacted
-// words (its chain, which may hold the value, is dropped).
-func redactResult(r *isolation.Redactor, out isolation.Result, runErr error) (isolation.Result, error) {
-	out.Output = r.Bytes(out.Output)
-	out.Logs = r.Bytes(out.Logs)
-	if len(out.Egress) > 0 {
-		recs := make([]isolation.EgressRecord, len(out.Egress))
-		for i, rec := range out.Egress {
-			rec.URL, rec.Reason, rec.Method = r.String(rec.URL), r.String(rec.Reason), r.String(rec.Method)
-			recs[i] = rec
-		}
-		out.Egress = recs
-	}
-	if runErr != nil {
-		msg, skill := runErr.Error(), isolation.SkillMessage(runErr)
-		if rm, rs := r.String(msg), r.String(skill); rm != msg || rs != skill {
-			runErr = &isolation.Error{Reason: isolation.ReasonOf(runErr), Msg: rm, SkillMsg: rs}
-		}
-	}
-	return out, runErr
+	return c.run.Execute(ctx, sb, call, author)
 }
 
 // sandboxFor is the sandbox registered for the skill's kind.
 func (c *core) sandboxFor(m *manifest.Manifest) (isolation.Sandbox, error) {
-	kind := m.Sandbox.Kind()
-	if sb := c.sandboxes[kind]; sb != nil {
-		return sb, nil
+	return c.run.SandboxFor(m)
+}
+
+// cutShort is why a call the engine cancelled failed: a shutdown, or the kill switch.
+func cutShort(ctx context.Context, m *manifest.Manifest) error {
+	if err := shutdownError(ctx); err != nil {
+		return err
 	}
-	return nil, errorf(ReasonUnavailable, "%s needs the %s sandbox, which is not available", m.Name, kind)
+	if errors.Is(context.Cause(ctx), errDisabled) {
+		return &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	}
+	return nil
 }
 
 // acquire takes one of the skill's concurrency slots, waiting at most queueWait.
@@ -529,40 +470,9 @@ func (e *Engine) acquire(ctx context.Context, skill string) (func(), error) {
 	}
 }
 
-// attributeDenial names the likely cause of a skill that failed after one of its
-// requests was refused: the caller then sees EGRESS_DENIED or REQUEST_LIMIT (with the
-// URL) instead of a bare SKILL_FAILED. A skill that handled the denial and succeeded is
-// not failed; the denial is in its egress records and the audit log either way.
-func attributeDenial(runErr error, records []isolation.EgressRecord) error {
-	if runErr == nil || isolation.ReasonOf(runErr) != isolation.ReasonSkillFailed {
-		return runErr
-	}
-	for _, rec := range records {
-		if rec.Allowed {
-			continue
-		}
-		return &isolation.Error{Reason: denialReason(rec),
-			Msg: fmt.Sprintf("the skill failed after %s %s was refused (%s)", rec.Method, rec.URL, rec.Reason), Err: runErr}
-	}
-	return runErr
-}
+func hitRequestLimit(records []isolation.EgressRecord) bool { return runner.HitRequestLimit(records) }
 
-func hitRequestLimit(records []isolation.EgressRecord) bool {
-	for _, rec := range records {
-		if rec.Denial == isolation.DenialRequestLimit {
-			return true
-		}
-	}
-	return false
-}
-
-// denialReason is the call failure reason a refused egress record stands for.
-func denialReason(rec isolation.EgressRecord) isolation.Reason {
-	if rec.Denial == isolation.DenialRequestLimit {
-		return isolation.ReasonRequests
-	}
-	return isolation.ReasonEgressDenied
-}
+func denialReason(rec isolation.EgressRecord) isolation.Reason { return runner.DenialReason(rec) }
 
 // callDetails are the details of a call's records: its door and the sandbox's OCI
 // runtime, if any (nil for neither). A fresh map per call: records that add to their

@@ -11,23 +11,22 @@ package host
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/hostlite"
 	"github.com/skillbox-dev/skillbox/runtime/store"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
 // EnvHome is the environment variable that names the skill home.
-const EnvHome = "SKILLBOX_HOME"
+const EnvHome = hostlite.EnvHome
 
 // DefaultHomeDir is the skill home's directory inside the user's home directory when
 // $SKILLBOX_HOME is not set.
-const DefaultHomeDir = ".skillbox"
+const DefaultHomeDir = hostlite.DefaultHomeDir
 
 // Home is one skill home: the operator's trust policy, installed packages, approvals,
 // kill-switch state, audit log, compile cache and default socket. Its zero value is
@@ -37,21 +36,11 @@ type Home struct{ root string }
 // ResolveHome is the skill home dir (a --home flag), or else $SKILLBOX_HOME, or else
 // ~/.skillbox, made absolute. Nothing is created.
 func ResolveHome(dir string) (Home, error) {
-	if dir == "" {
-		dir = os.Getenv(EnvHome)
-	}
-	if dir == "" {
-		user, err := os.UserHomeDir()
-		if err != nil {
-			return Home{}, fmt.Errorf("no %s and no home directory: %w", EnvHome, err)
-		}
-		return Home{root: filepath.Join(user, DefaultHomeDir)}, nil
-	}
-	abs, err := filepath.Abs(dir)
+	root, err := hostlite.ResolveHome(dir)
 	if err != nil {
-		return Home{}, fmt.Errorf("skill home %s: %w", dir, err)
+		return Home{}, err
 	}
-	return Home{root: abs}, nil
+	return Home{root: root}, nil
 }
 
 // errNoHome is the zero Home used where a home is needed.
@@ -86,7 +75,7 @@ func (h Home) AuditDir() string { return audit.Dir(h.root) }
 func (h Home) AuditLog() string { return filepath.Join(h.AuditDir(), audit.FileName) }
 
 // Cache is cache/, compiled wasm code kept across restarts.
-func (h Home) Cache() string { return filepath.Join(h.root, "cache") }
+func (h Home) Cache() string { return hostlite.CacheDir(h.root) }
 
 // Socket is the server's default address, a unix socket in the home, in the form
 // --listen and --server take ("unix:///abs/home/skillbox.sock").

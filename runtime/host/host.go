@@ -13,9 +13,9 @@ import (
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/container"
 	"github.com/skillbox-dev/skillbox/isolation/egress"
-	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/hostlite"
 )
 
 // Options say how Open assembles a skillbox.
@@ -185,14 +185,9 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 func (h *Host) openSandbox(ctx context.Context, kind string) (isolation.Sandbox, func(context.Context) error, error) {
 	switch kind {
 	case manifest.KindWasm:
-		// Compiled code is kept under cache/, so the server, run and install share it
-		// and a restart does not recompile.
-		if err := os.MkdirAll(h.home.Cache(), 0o700); err != nil {
-			return nil, nil, fmt.Errorf("wasm sandbox: cache: %w", err)
-		}
-		ws, err := wasm.New(ctx, wasm.WithCacheDir(h.home.Cache()))
+		ws, err := hostlite.OpenWasm(ctx, h.home.root)
 		if err != nil {
-			return nil, nil, fmt.Errorf("wasm sandbox: %w", err)
+			return nil, nil, err
 		}
 		return ws, ws.Close, nil
 	case manifest.KindContainer:
@@ -302,10 +297,7 @@ func (h *Host) emit(ev Event) {
 
 // Author runs `skillbox run DIR`'s unverified calls: the engine's author path over
 // the one sandbox a package's kind needs.
-type Author struct {
-	*engine.Author
-	close func(context.Context) error
-}
+type Author = hostlite.Author
 
 // OpenAuthor opens only the sandbox of kind (a wasm skill never waits for Docker),
 // with the home's compile cache, and the engine's author path over it. Of opts only
@@ -319,11 +311,8 @@ func OpenAuthor(ctx context.Context, opts Options, kind string) (*Author, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Author{Author: engine.NewAuthor(map[string]isolation.Sandbox{kind: sb}, nil), close: closer}, nil
+	return hostlite.NewAuthor(engine.NewAuthor(map[string]isolation.Sandbox{kind: sb}, nil), closer), nil
 }
-
-// Close closes the author's sandbox.
-func (a *Author) Close() error { return a.close(context.Background()) }
 
 // RunContainerWatchdog is the body of the process WatchdogArgs starts: it reads the
 // server's end of the pipe on stdin and, when the server dies unclosed, removes the

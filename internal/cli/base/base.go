@@ -1,0 +1,199 @@
+// Package base is the part of the command line that skillbox (the lean front,
+// package front) and skillbox-full (package cli) share: the app's name and words,
+// flag handling and the one-line failure, `version`, and `run DIR` of a skill
+// directory with its flags, help text and output. Both import it, so what the two
+// binaries say cannot drift. It must stay light: it is linked into the front, whose
+// start-up time is the author's loop's (issue 18; TestFrontLinksNoHeavyPackage).
+package base
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/buildinfo"
+)
+
+// The app's name and one-line description, the same in both binaries.
+const (
+	Name  = "skillbox"
+	Usage = "run untrusted AI agent skills in verified, granted, budgeted sandboxes"
+)
+
+// Prepare sets app's writers and makes every usage error one line, like every other
+// failure, rather than the whole help text.
+func Prepare(app *cli.App, stdout, stderr io.Writer) {
+	app.Writer = stdout
+	app.ErrWriter = stderr
+	app.ExitErrHandler = func(*cli.Context, error) {} // Run prints errors itself
+	quiet := func(_ *cli.Context, err error, _ bool) error { return err }
+	app.OnUsageError = quiet
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = quiet
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+}
+
+// Fail prints msg as the one line of a failure and returns the exit code 1.
+func Fail(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "skillbox: %s\n", msg)
+	return 1
+}
+
+// Run runs app (Prepared) with args under a context that SIGINT and SIGTERM cancel
+// and returns the exit code; a failure ends as one line on stderr.
+func Run(app *cli.App, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reordered, err := Interspersed(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, reordered)
+	}
+	if err == nil {
+		return 0
+	}
+	msg := OneLine(err)
+	// urfave/cli's flag errors do not say which command they are about.
+	for _, p := range []string{"flag provided but not defined", "invalid value", "Required flag", "flag needs an argument"} {
+		if strings.HasPrefix(msg, p) {
+			if cmd := CommandPath(app, args); cmd != "" {
+				msg = cmd + ": " + msg
+			}
+		}
+	}
+	Fail(app.ErrWriter, msg)
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() != 0 {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// Interspersed moves flags written after positional arguments in front of them, so
+// that `skillbox sign DIR --key K` means what the spec writes: urfave/cli v2, like Go's
+// flag package, stops parsing flags at the first positional argument. Which tokens
+// take a value is read from the command's own flag definitions; everything after
+// "--" stays positional.
+func Interspersed(app *cli.App, args []string) ([]string, error) {
+	if len(args) < 2 {
+		return args, nil
+	}
+	i, cmds := 1, app.Commands
+	var cmd *cli.Command
+	for i < len(args) && !strings.HasPrefix(args[i], "-") {
+		next := FindCommand(cmds, args[i])
+		if next == nil {
+			break
+		}
+		cmd, cmds = next, next.Subcommands
+		i++
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if cmd == nil {
+		return args, nil
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	rest := args[i:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		if a == "--" {
+			pos = append(pos, rest[j+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if takesValue[name] && !hasValue {
+			if j+1 >= len(rest) || rest[j+1] == "--" {
+				return nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			j++
+			flags = append(flags, rest[j])
+		}
+	}
+	out := append(append([]string{}, args[:i]...), flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+	}
+	return append(out, pos...), nil
+}
+
+// CommandPath is the (sub)command named in args, e.g. "audit verify".
+func CommandPath(app *cli.App, args []string) string {
+	var names []string
+	cmds := app.Commands
+	for _, a := range args[1:] {
+		c := FindCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		names = append(names, c.Name)
+		cmds = c.Subcommands
+	}
+	return strings.Join(names, " ")
+}
+
+// FindCommand is the command of cmds called name, or nil.
+func FindCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// OneLine flattens an error to a single line.
+func OneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// VersionLine is what `skillbox version` and `--version` print after the name.
+func VersionLine() string { return buildinfo.Read().Line() }
+
+// VersionCommand is `skillbox version`.
+func VersionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "version",
+		Usage:     "print skillbox's version, commit and Go toolchain",
+		UsageText: "skillbox version\n\nExample:\n  skillbox version   (the same as skillbox --version)",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return fmt.Errorf("version: takes no arguments")
+			}
+			fmt.Fprintf(c.App.Writer, "skillbox version %s\n", VersionLine())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,466 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/client"
+	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/server"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+)
+
+// clientFlags are the flags of every command that talks to a server.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{
+		homeFlag(),
+		&cli.StringFlag{Name: "server", EnvVars: []string{"SKILLBOX_SERVER"}, Usage: "server ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
+		&cli.StringFlag{Name: "ca", Usage: "CA certificate (PEM) that verifies a TLS server"},
+		&cli.StringFlag{Name: "cert", Usage: "client certificate (PEM) for a server that asks for one"},
+		&cli.StringFlag{Name: "key", Usage: "client key (PEM) for --cert"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"SKILLBOX_TOKEN"}, Usage: "bearer token for a server with a token file"},
+	}
+}
+
+func dial(c *cli.Context) (*grpc.ClientConn, error) {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return nil, err
+	}
+	return transport.Dial(c.Context, transport.ClientConfig{
+		Addr: c.String("server"), Home: home.Dir(), CACert: c.String("ca"),
+		ClientCert: c.String("cert"), ClientKey: c.String("key"), Token: c.String("token"),
+	})
+}
+
+// serverDown reports whether err means that no server answered (as opposed to a
+// server that answered with a refusal).
+func serverDown(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// statusLine turns a gRPC error into one line with its machine-readable reason.
+func statusLine(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	if st.Code() == codes.Unavailable && (strings.Contains(st.Message(), "no such file or directory") ||
+		strings.Contains(st.Message(), "connection refused")) {
+		return errors.New("no server answers (is `skillbox serve` running? --server names another address)")
+	}
+	for _, d := range st.Details() {
+		if ed, ok := d.(*pb.ErrorDetail); ok {
+			words := ed.GetReason() + ", " + codeName(st.Code())
+			if ed.GetReason() == codeName(st.Code()) {
+				words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
+			}
+			msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
+			if ed.GetAuditId() != "" {
+				msg += " audit " + ed.GetAuditId()
+			}
+			return errors.New(msg)
+		}
+	}
+	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
+		return errors.New("the server shut down during the call (UNAVAILABLE)")
+	}
+	if st.Code() == codes.Unauthenticated {
+		return fmt.Errorf("%s (UNAUTHENTICATED): pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", st.Message())
+	}
+	return fmt.Errorf("%s (%s)", st.Message(), codeName(st.Code()))
+}
+
+// codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them
+// (PERMISSION_DENIED), not as Go prints them (PermissionDenied).
+var codeNames = [...]string{
+	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
+	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
+}
+
+func codeName(c codes.Code) string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("code %d", c)
+}
+
+// serverWentAway reports whether an UNAVAILABLE status without details is gRPC's word
+// for a connection the server closed under the call (a shutdown, or a crash), e.g.
+// "closing transport due to: connection error: desc = \"error reading from server:
+// EOF\", received prior goaway: code: NO_ERROR, debug data: \"graceful_stop\"".
+func serverWentAway(msg string) bool {
+	for _, s := range []string{"goaway", "error reading from server", "transport is closing", "connection reset by peer"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func invokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "invoke",
+		Usage:     "call a skill over gRPC",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin) (required)"},
+			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
+			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("invoke: want exactly one NAME (see skillbox invoke --help)")
+			}
+			if !c.IsSet("input") {
+				return errors.New("invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)")
+			}
+			input, err := readInput(c.String("input"))
+			if err != nil {
+				return fmt.Errorf("invoke: %w", err)
+			}
+			conn, err := dial(c)
+			if err != nil {
+				return fmt.Errorf("invoke: %w", err)
+			}
+			defer conn.Close()
+			req := &pb.InvokeRequest{Name: c.Args().First(), Pin: c.String("pin"), InputJson: string(input)}
+			if d := c.Duration("timeout"); d < 0 {
+				return fmt.Errorf("invoke: --timeout %s: must not be negative", d)
+			} else if d > 0 {
+				req.Limits = &pb.Limits{TimeoutMs: d.Milliseconds()}
+			}
+			// A call under oversight says so while it waits: otherwise the terminal
+			// would sit silent until a person decides (or the wait ends).
+			res, err := client.Invoke(c.Context, conn, req, func(w client.Waiting) {
+				fmt.Fprintln(c.App.ErrWriter, waitingLine(req.Name, w))
+			})
+			if err != nil {
+				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
+			}
+			u := res.GetUsage()
+			out := runOutput{
+				Output: json.RawMessage(res.GetOutputJson()),
+				Logs:   res.GetLogs(),
+				Usage: base.RunUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
+				Egress:  []base.RunEgress{},
+				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
+			}
+			for _, e := range res.GetEgress() {
+				t, _ := time.Parse(time.RFC3339Nano, e.GetTime())
+				out.Egress = append(out.Egress, base.RunEgress{Time: t, Method: e.GetMethod(), URL: e.GetUrl(), Allowed: e.GetAllowed(),
+					Reason: e.GetReason(), Status: int(e.GetStatus()), Bytes: e.GetBytes()})
+			}
+			return writeRunOutput(c, out, false)
+		},
+	}
+}
+
+// waitingLine is what invoke prints (to stderr) while its call waits for a decision.
+func waitingLine(skill string, w client.Waiting) string {
+	line := fmt.Sprintf("waiting: this call of %s needs an approver's decision (request %s", skill, w.CallID)
+	if !w.Expires.IsZero() {
+		line += fmt.Sprintf(", until %s", w.Expires.Local().Format("15:04:05"))
+	}
+	return line + "); approvers see it in the console or with skillbox pending"
+}
+
+func skillsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "skills",
+		Usage:     "list the skills a server offers",
+		UsageText: "skillbox skills [--server ADDR] [--json]\n\nExample:\n  skillbox skills --json | jq '.[].name'",
+		Description: "A newer installed version that waits for approval is named after the list (and as\n" +
+			"pendingVersion in --json). With no server answering on the default socket, the skills are\n" +
+			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).",
+		Flags: append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
+		Action: func(c *cli.Context) error {
+			skills, offline, err := listSkills(c)
+			if err != nil {
+				return fmt.Errorf("skills: %w", err)
+			}
+			if offline {
+				fmt.Fprintln(c.App.ErrWriter, "skillbox: no server answers; the offline view from the skill home (what a server started now would offer)")
+			}
+			if c.Bool("json") {
+				out := make([]skillJSON, 0, len(skills))
+				for _, sk := range skills {
+					out = append(out, toSkillJSON(sk))
+				}
+				return writeJSON(c.App.Writer, out)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
+			var pending []string
+			for _, s := range skills {
+				sandbox := strings.ToLower(strings.TrimPrefix(s.GetSandbox().String(), "SANDBOX_KIND_"))
+				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
+				if p := s.GetPendingVersion(); p != "" {
+					pending = append(pending, fmt.Sprintf("%s %s is installed and waits for approval (%s %s serves): skillbox review %s, then skillbox approve %s",
+						s.GetName(), p, s.GetName(), s.GetVersion(), s.GetName(), s.GetName()))
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range pending {
+				fmt.Fprintln(c.App.Writer, p)
+			}
+			return writeBrokered(c.App.Writer, skills)
+		},
+	}
+}
+
+// listSkills asks the server for its skills. With no server answering on the default
+// socket (no --server or SKILLBOX_SERVER), it lists them from the skill home and says
+// so (offline); a server named explicitly that does not answer is an error.
+func listSkills(c *cli.Context) (skills []*pb.SkillInfo, offline bool, err error) {
+	conn, err := dial(c)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	res, err := pb.NewSkillsClient(conn).List(c.Context, &pb.ListSkillsRequest{})
+	if err == nil {
+		return res.GetSkills(), false, nil
+	}
+	if !serverDown(err) || c.IsSet("server") {
+		return nil, false, statusLine(err)
+	}
+	h, herr := openHost(c, host.Options{NoSandboxes: true})
+	if herr != nil {
+		return nil, false, fmt.Errorf("%w; the skill home cannot be read either: %w", statusLine(err), herr)
+	}
+	defer h.Close()
+	infos, err := h.Engine().List(c.Context)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, in := range infos {
+		skills = append(skills, server.SkillInfo(in))
+	}
+	return skills, true, nil
+}
+
+func disableCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "disable",
+		Usage:     "the kill switch: refuse new calls of a skill and cancel its calls in flight",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox disable [--server ADDR] NAME [--reason TEXT]\n\nExample:\n  skillbox disable fetch --reason 'suspicious egress'",
+		Description: "With a server answering, it cancels the skill's calls in flight and returns once they\n" +
+			"have ended. With no server answering, the state is written to $SKILLBOX_HOME and holds\n" +
+			"from the next start. Either way it survives restarts until `skillbox enable NAME`.",
+		Flags: append(clientFlags(), &cli.StringFlag{Name: "reason", Usage: "why, for the audit log"}, &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
+		Action: func(c *cli.Context) error {
+			return switchSkill(c, true)
+		},
+	}
+}
+
+func enableCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "enable",
+		Usage:     "lift the kill switch of a skill",
+		ArgsUsage: "NAME",
+		UsageText: "skillbox enable [--server ADDR] NAME\n\nExample:\n  skillbox enable fetch",
+		Flags:     append(clientFlags(), &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
+		Action: func(c *cli.Context) error {
+			return switchSkill(c, false)
+		},
+	}
+}
+
+// switchSkill disables or enables through the server, or, with none answering, in the
+// skill home directly.
+func switchSkill(c *cli.Context, disable bool) error {
+	verb := map[bool]string{true: "disable", false: "enable"}[disable]
+	if c.NArg() != 1 {
+		return fmt.Errorf("%s: want exactly one NAME (see skillbox %s --help)", verb, verb)
+	}
+	name := c.Args().First()
+	conn, err := dial(c)
+	if err == nil {
+		defer conn.Close()
+		admin := pb.NewAdminClient(conn)
+		if disable {
+			res, err := admin.Disable(c.Context, &pb.DisableRequest{Name: name, Reason: c.String("reason")})
+			if err == nil {
+				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
+				return nil
+			}
+			if !serverDown(err) {
+				return fmt.Errorf("disable %s: %w", name, statusLine(err))
+			}
+		} else {
+			_, err := admin.Enable(c.Context, &pb.EnableRequest{Name: name})
+			if err == nil {
+				fmt.Fprintf(c.App.Writer, "enabled %s\n", name)
+				return nil
+			}
+			if !serverDown(err) {
+				return fmt.Errorf("enable %s: %w", name, statusLine(err))
+			}
+		}
+	}
+	h, err := openHost(c, host.Options{NoSandboxes: true})
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	defer h.Close()
+	eng := h.Engine()
+	if disable {
+		if _, err := eng.Disable(c.Context, name, operator(c), c.String("reason")); err != nil {
+			return fmt.Errorf("disable %s: %w", name, err)
+		}
+	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
+		return fmt.Errorf("enable %s: %w", name, err)
+	}
+	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)\n", verb, name)
+	return nil
+}
+
+// notifyReload asks a running server to re-read approvals; no server is fine.
+func notifyReload(c *cli.Context) {
+	conn, err := dial(c)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(c.Context, 3*time.Second)
+	defer cancel()
+	if _, err := pb.NewAdminClient(conn).Reload(ctx, &pb.ReloadRequest{}); err == nil {
+		fmt.Fprintln(c.App.Writer, "the running server reloaded its approvals")
+	} else if !serverDown(err) {
+		fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: the server did not reload: %v\n", statusLine(err))
+	}
+}
+
+// skillJSON is a skill as `skills --json` prints it: schemas as JSON, not strings,
+// and states by name.
+type skillJSON struct {
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	Description    string          `json:"description"`
+	Sandbox        string          `json:"sandbox"`
+	State          string          `json:"state"`
+	Approved       bool            `json:"approved"`
+	PendingVersion string          `json:"pendingVersion,omitempty"`
+	Signer         string          `json:"signer,omitempty"`
+	ManifestDigest string          `json:"manifestDigest"`
+	CodeDigest     string          `json:"codeDigest"`
+	InputSchema    json.RawMessage `json:"inputSchema"`
+	OutputSchema   json.RawMessage `json:"outputSchema"`
+	Capabilities   struct {
+		Network         []string             `json:"network"`
+		Files           []fileJSON           `json:"files"`
+		Env             []string             `json:"env"`
+		Secrets         []string             `json:"secrets"`
+		BrokeredSecrets []brokeredSecretJSON `json:"brokeredSecrets"`
+	} `json:"capabilities"`
+	Limits struct {
+		TimeoutMs   int64   `json:"timeoutMs"`
+		MemoryBytes int64   `json:"memoryBytes"`
+		OutputBytes int64   `json:"outputBytes"`
+		CPU         float64 `json:"cpu"`
+		Requests    int64   `json:"requests"`
+	} `json:"limits"`
+}
+
+// fileJSON is a files capability as `skills --json` prints it.
+type fileJSON struct {
+	Path   string `json:"path"`
+	Access string `json:"access"`
+}
+
+// brokeredSecretJSON is a brokered secret as `skills --json` prints it.
+type brokeredSecretJSON struct {
+	Name    string   `json:"name"`
+	Origins []string `json:"origins"`
+	Header  string   `json:"header"`
+}
+
+// writeBrokered prints, under the skills table, each brokered secret with the origins
+// it is sent to: what a skill's requests carry without the skill seeing it. Nothing
+// when no skill has one.
+func writeBrokered(w io.Writer, skills []*pb.SkillInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range skills {
+		for _, b := range s.GetCapabilities().GetBrokeredSecrets() {
+			if n == 0 {
+				fmt.Fprintln(tw, "\nbrokered secrets: added at egress to these origins only, never seen by the skill")
+				fmt.Fprintln(tw, "SKILL\tSECRET\tHEADER\tORIGINS")
+			}
+			n++
+			origins := strings.Join(b.GetOrigins(), " ")
+			if origins == "" {
+				origins = "(none granted: never sent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.GetName(), b.GetName(), b.GetHeader(), origins)
+		}
+	}
+	return tw.Flush()
+}
+
+func toSkillJSON(sk *pb.SkillInfo) skillJSON {
+	enum := func(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }
+	schema := func(s string) json.RawMessage {
+		if json.Valid([]byte(s)) {
+			return json.RawMessage(s)
+		}
+		return json.RawMessage("{}")
+	}
+	out := skillJSON{
+		Name: sk.GetName(), Version: sk.GetVersion(), Description: sk.GetDescription(),
+		Sandbox: enum(sk.GetSandbox().String(), "SANDBOX_KIND_"), State: enum(sk.GetState().String(), "STATE_"),
+		Approved: sk.GetApproved(), PendingVersion: sk.GetPendingVersion(), Signer: sk.GetSigner(), ManifestDigest: sk.GetManifestDigest(), CodeDigest: sk.GetCodeDigest(),
+		InputSchema: schema(sk.GetInputSchema()), OutputSchema: schema(sk.GetOutputSchema()),
+	}
+	caps := sk.GetCapabilities()
+	out.Capabilities.Network = append([]string{}, caps.GetNetwork()...)
+	out.Capabilities.Env = append([]string{}, caps.GetEnv()...)
+	out.Capabilities.Secrets = append([]string{}, caps.GetSecrets()...)
+	out.Capabilities.BrokeredSecrets = []brokeredSecretJSON{}
+	for _, b := range caps.GetBrokeredSecrets() {
+		out.Capabilities.BrokeredSecrets = append(out.Capabilities.BrokeredSecrets,
+			brokeredSecretJSON{Name: b.GetName(), Origins: append([]string{}, b.GetOrigins()...), Header: b.GetHeader()})
+	}
+	out.Capabilities.Files = []fileJSON{} // [] like the other lists, never null
+	for _, f := range caps.GetFiles() {
+		out.Capabilities.Files = append(out.Capabilities.Files,
+			fileJSON{f.GetPath(), strings.ReplaceAll(enum(f.GetAccess().String(), "ACCESS_"), "_", "-")})
+	}
+	l := sk.GetLimits()
+	out.Limits.TimeoutMs, out.Limits.MemoryBytes, out.Limits.OutputBytes = l.GetTimeoutMs(), l.GetMemoryBytes(), l.GetOutputBytes()
+	out.Limits.CPU, out.Limits.Requests = l.GetCpu(), l.GetRequests()
+	return out
+}

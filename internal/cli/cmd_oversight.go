@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/urfave/cli/v2"
+
+	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+)
+
+// maxShownInput bounds the input `pending` prints as text; --json prints it whole.
+const maxShownInput = 4 << 10
+
+func pendingCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "pending",
+		Usage: "list the calls waiting for a person's decision (per-call oversight)",
+		UsageText: "skillbox pending [--server ADDR] [--watch] [--json]\n\nExample:\n  skillbox pending\n" +
+			"  skillbox pending --watch          # print the list again after each change; Ctrl-C ends\n" +
+			"  skillbox pending --json | jq '.[].id'",
+		Description: "Each call shows its id, the skill, the caller, the exact input that runs if allowed, the time\n" +
+			"left and what the skill may do under its grant. Decide with `skillbox allow ID` or\n" +
+			"`skillbox deny ID --reason TEXT`. Admins only; see docs/oversight.md.",
+		Flags: append(clientFlags(),
+			&cli.BoolFlag{Name: "watch", Usage: "keep printing the list after each change"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (with --watch: one array per line)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return errors.New("pending: takes no arguments (see skillbox pending --help)")
+			}
+			conn, err := dial(c)
+			if err != nil {
+				return fmt.Errorf("pending: %w", err)
+			}
+			defer conn.Close()
+			stream, err := pb.NewAdminClient(conn).WatchPending(c.Context, &pb.WatchPendingRequest{})
+			if err != nil {
+				return fmt.Errorf("pending: %w", statusLine(err))
+			}
+			for first := true; ; first = false {
+				snap, err := stream.Recv()
+				if err != nil {
+					if c.Context.Err() != nil {
+						return nil // Ctrl-C
+					}
+					return fmt.Errorf("pending: %w", statusLine(err))
+				}
+				if err := writePending(c.App.Writer, snap.GetRequests(), c.Bool("json"), c.Bool("watch"), first); err != nil {
+					return err
+				}
+				if !c.Bool("watch") {
+					return nil
+				}
+			}
+		},
+	}
+}
+
+func allowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "allow",
+		Usage:     "allow one call waiting for a decision",
+		ArgsUsage: "ID",
+		UsageText: "skillbox allow [--server ADDR] ID [--reason TEXT] [--digest SHA256]\n\nExample:\n  skillbox allow 0c11b9fae5de00c7e4999d74 --reason 'invoice 42 checked'",
+		Description: "The call runs at once, with exactly the input `skillbox pending` showed. You must be an\n" +
+			"admin, one of the skill's approvers, and not the call's own caller.",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "reason", Usage: "why, for the audit log"},
+			&cli.StringFlag{Name: "digest", Usage: "the request's digest as `pending --json` showed it: refuse if the request is another"},
+		),
+		Action: func(c *cli.Context) error { return decide(c, true) },
+	}
+}
+
+func denyCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "deny",
+		Usage:       "deny one call waiting for a decision; the caller is told why",
+		ArgsUsage:   "ID",
+		UsageText:   "skillbox deny [--server ADDR] ID --reason TEXT [--digest SHA256]\n\nExample:\n  skillbox deny 0c11b9fae5de00c7e4999d74 --reason 'unknown payee'",
+		Description: "The call ends APPROVAL_DENIED with your reason in its message; nothing runs.",
+		Flags: append(clientFlags(),
+			&cli.StringFlag{Name: "reason", Usage: "why: shown to the caller and recorded (required)"},
+			&cli.StringFlag{Name: "digest", Usage: "the request's digest as `pending --json` showed it: refuse if the request is another"},
+		),
+		Action: func(c *cli.Context) error { return decide(c, false) },
+	}
+}
+
+// decide sends allow or deny for the one ID argument.
+func decide(c *cli.Context, allow bool) error {
+	verb := map[bool]string{true: "allow", false: "deny"}[allow]
+	if c.NArg() != 1 {
+		return fmt.Errorf("%s: want exactly one ID, as `skillbox pending` shows it (see skillbox %s --help)", verb, verb)
+	}
+	id := c.Args().First()
+	if !allow && strings.TrimSpace(c.String("reason")) == "" {
+		return fmt.Errorf("deny %s: --reason is required: the caller is told why (skillbox deny %s --reason TEXT)", id, id)
+	}
+	conn, err := dial(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	defer conn.Close()
+	d := pb.Decision_DECISION_DENY
+	if allow {
+		d = pb.Decision_DECISION_ALLOW
+	}
+	if _, err := pb.NewAdminClient(conn).Decide(c.Context, &pb.DecideRequest{Id: id, Decision: d, Reason: c.String("reason"), Digest: c.String("digest")}); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, id, statusLine(err))
+	}
+	fmt.Fprintf(c.App.Writer, "%sed %s\n", map[bool]string{true: "allow", false: "deni"}[allow], id)
+	return nil
+}
+
+// pendingJSON is a pending call as `pending --json` prints it: the input as JSON.
+type pendingJSON struct {
+	ID             string          `json:"id"`
+	Skill          string          `json:"skill"`
+	Version        string          `json:"version"`
+	ManifestDigest string          `json:"manifestDigest"`
+	CodeDigest     string          `json:"codeDigest"`
+	Signer         string          `json:"signer"`
+	Caller         string          `json:"caller"`
+	Door           string          `json:"door,omitempty"`
+	Input          json.RawMessage `json:"input"`
+	InputSHA256    string          `json:"inputSha256"`
+	Approvers      []string        `json:"approvers"`
+	Reason         string          `json:"reason,omitempty"`
+	Review         string          `json:"review"`
+	Requested      string          `json:"requested"`
+	Expires        string          `json:"expires"`
+	TimeLeftMs     int64           `json:"timeLeftMs"`
+	Digest         string          `json:"digest"`
+}
+
+func writePending(w io.Writer, reqs []*pb.PendingRequest, asJSON, watch, first bool) error {
+	if asJSON {
+		out := make([]pendingJSON, 0, len(reqs))
+		for _, p := range reqs {
+			in := json.RawMessage(p.GetInputJson())
+			if !json.Valid(in) {
+				in = json.RawMessage("null")
+			}
+			out = append(out, pendingJSON{ID: p.GetId(), Skill: p.GetSkill(), Version: p.GetVersion(),
+				ManifestDigest: p.GetManifestDigest(), CodeDigest: p.GetCodeDigest(), Signer: p.GetSigner(),
+				Caller: p.GetCaller(), Door: p.GetDoor(), Input: in, InputSHA256: p.GetInputSha256(),
+				Approvers: p.GetApprovers(), Reason: p.GetReason(), Review: p.GetReview(), Requested: p.GetRequested(),
+				Expires: p.GetExpires(), TimeLeftMs: p.GetTimeLeftMs(), Digest: p.GetDigest()})
+		}
+		if watch {
+			b, err := json.Marshal(out)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(w, "%s\n", b)
+			return err
+		}
+		return writeJSON(w, out)
+	}
+	var b strings.Builder
+	if watch && !first {
+		b.WriteString("\n---- " + time.Now().Format("15:04:05") + "\n")
+	}
+	if len(reqs) == 0 {
+		b.WriteString("no calls wait for a decision\n")
+	}
+	for i, p := range reqs {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		left := (time.Duration(p.GetTimeLeftMs()) * time.Millisecond).Round(time.Second)
+		door := ""
+		if p.GetDoor() != "" {
+			door = " over " + p.GetDoor()
+		}
+		fmt.Fprintf(&b, "%s  %s %s  from %s%s  %s left\n", p.GetId(), p.GetSkill(), p.GetVersion(), p.GetCaller(), door, left)
+		in := p.GetInputJson()
+		if len(in) > maxShownInput {
+			in = in[:maxShownInput] + fmt.Sprintf("… (%d bytes in all; --json prints it whole)", len(p.GetInputJson()))
+		}
+		fmt.Fprintf(&b, "  input:  %s\n", in)
+		fmt.Fprintf(&b, "  sha256: %s\n", p.GetInputSha256())
+		if p.GetReason() != "" {
+			fmt.Fprintf(&b, "  note:   %s\n", p.GetReason())
+		}
+		fmt.Fprintf(&b, "  decide: skillbox allow %s   |   skillbox deny %s --reason TEXT\n", p.GetId(), p.GetId())
+		b.WriteString("  grant:\n")
+		for _, line := range strings.Split(strings.TrimRight(p.GetReview(), "\n"), "\n") {
+			if line == "" {
+				b.WriteString("\n") // no trailing blanks
+				continue
+			}
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	_, err := io.WriteString(w, terminalSafe(b.String()))
+	return err
+}
+
+// terminalSafe escapes control characters other than newlines: the input and the
+// skill's words come from a caller and an author, and must not drive the operator's
+// terminal (escape sequences, C1 controls, carriage returns).
+func terminalSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || !unicode.IsControl(r) {
+			return r
+		}
+		return '\uFFFD'
+	}, s)
+}

@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
+	"github.com/skillbox-dev/skillbox/signing"
+	"github.com/skillbox-dev/skillbox/skillpkg"
+)
+
+func packCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pack",
+		Usage:     "compute the code digest into skill.yaml, validate, optionally archive",
+		ArgsUsage: "DIR",
+		UsageText: "skillbox pack DIR [-o FILE.tar.gz]\n\nExample:\n  skillbox pack ./hello -o hello-0.1.0.tar.gz",
+		Description: "Writes the sha256 of the wasm module (or the image ID of image.tar, computed without\n" +
+			"Docker) into skill.yaml, keeping its comments, validates the manifest and prints both\n" +
+			"digests. With -o it also writes a deterministic archive of the package.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the package to `FILE.tar.gz`"},
+		},
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) != 1 {
+				return errors.New("pack: want exactly one DIR (see skillbox pack --help)")
+			}
+			dir := args[0]
+			p, err := skillpkg.Fill(dir)
+			if err != nil {
+				return fmt.Errorf("pack: %s", authorError(err))
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "%s %s\n", skillpkg.ManifestFile, skillpkg.ManifestDigest(p.ManifestBytes))
+			fmt.Fprintf(w, "%s sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			// A bundle signed before the last edit would only be refused at install:
+			// say so now, and do not ship it.
+			var stale error
+			if p.HasBundle {
+				bundle, err := os.ReadFile(filepath.Join(dir, skillpkg.BundleFile))
+				if err != nil {
+					return fmt.Errorf("pack: %w", err)
+				}
+				manifestSubj, code := p.Subjects()
+				stale = signing.StaleBundle(bundle, manifestSubj, code)
+			}
+			if out := c.String("output"); out != "" && stale != nil {
+				return fmt.Errorf("pack: %s does not match the package any more (%v): sign it again before archiving", skillpkg.BundleFile, oneLine(stale))
+			} else if stale != nil {
+				fmt.Fprintf(c.App.ErrWriter, "skillbox: warning: %s does not match the package any more: sign it again\n", skillpkg.BundleFile)
+			}
+			if out := c.String("output"); out != "" {
+				if err := skillpkg.Archive(dir, out); err != nil {
+					return fmt.Errorf("pack: %s", authorError(err))
+				}
+				fmt.Fprintf(w, "wrote %s\n", out)
+			}
+			return nil
+		},
+	}
+}
+
+// authorError renders an error as one line (base.AuthorError).
+func authorError(err error) string { return base.AuthorError(err) }

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/runtime/engine"
+	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/transport"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the gRPC API (skillbox.v1) to agent frameworks and operators",
+		UsageText: "skillbox serve [--listen ADDR] [--metrics ADDR] [--tls-cert F --tls-key F [--client-ca F]] [--token-file F]\n\n" +
+			"Examples:\n  skillbox serve                                   # unix socket $SKILLBOX_HOME/skillbox.sock, mode 0600\n" +
+			"  skillbox serve --metrics 127.0.0.1:9464\n" +
+			"  skillbox serve --mcp 127.0.0.1:7300 --token-file tokens   # MCP agents at http://127.0.0.1:7300/mcp\n" +
+			"  skillbox serve --console 127.0.0.1:7400 --token-file tokens --admin token:ops   # the operator's console\n" +
+			"  skillbox serve --listen 0.0.0.0:7443 --tls-cert srv.pem --tls-key srv.key --client-ca ca.pem",
+		Description: "Calls run through the engine: verified, approved, budgeted, audited. SIGHUP re-reads\n" +
+			"trust.yaml and the approvals; SIGTERM or SIGINT stops accepting calls and drains the calls\n" +
+			"in flight (up to --drain), then cancels those still running (each ends CANCELED, recorded in\n" +
+			"the audit log) before exiting. A TCP listener needs TLS, or a token file on a\n" +
+			"loopback address.",
+		Flags: append([]cli.Flag{
+			homeFlag(),
+			&cli.StringFlag{Name: "listen", Usage: "ADDR: unix:///abs/path.sock or host:port", DefaultText: "unix://$SKILLBOX_HOME/skillbox.sock"},
+			&cli.StringFlag{Name: "mcp", Usage: "also serve MCP (Streamable HTTP) at http(s)://`ADDR`/mcp: host:port, TLS or a loopback address with --token-file"},
+			&cli.StringFlag{Name: "console", Usage: "also serve the operator's web console at http(s)://`ADDR`/: host:port, TLS or a loopback address with --token-file; only --admin identities may use it"},
+			&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics over HTTP on host:port (e.g. 127.0.0.1:9464)"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "server certificate (PEM) for a TCP listener"},
+			&cli.StringFlag{Name: "tls-key", Usage: "server key (PEM) for --tls-cert"},
+			&cli.StringFlag{Name: "client-ca", Usage: "require client certificates signed by this CA (PEM)"},
+			&cli.StringFlag{Name: "token-file", Usage: "`FILE` of bearer tokens, one \"NAME TOKEN\" per line (mode 0600)"},
+			&cli.StringSliceFlag{Name: "admin", Usage: "caller identity allowed to use the Admin service (repeatable)", DefaultText: "unix:uid=<this uid>"},
+			&cli.BoolFlag{Name: "no-host-firewall", Usage: "do not confine network-granted containers to the egress proxy's port with iptables (for a non-root server; weaker: see SECURITY.md)"},
+			&cli.BoolFlag{Name: "no-container", Usage: "do not connect to Docker: container skills are refused"},
+			&cli.StringFlag{Name: "container-runtime", Usage: "run container skills under the Docker engine's OCI runtime `NAME`, e.g. runsc (gVisor: docs/gvisor.md)", DefaultText: "the engine's default, runc"},
+			&cli.StringFlag{Name: "container-backend", Value: "docker", Usage: "where container skills run: docker (this host's engine) or kubernetes (a cluster; see docs/kubernetes.md)"},
+			&cli.StringFlag{Name: "kubeconfig", Usage: "with --container-backend kubernetes: the kubeconfig `FILE` (default: the pod's service account, else $KUBECONFIG)"},
+			&cli.StringFlag{Name: "kube-namespace", Value: "skillbox-skills", Usage: "namespace container skills run in"},
+			&cli.StringFlag{Name: "kube-state-namespace", Usage: "namespace whose ConfigMaps hold the kill switch and approvals shared by every replica (empty: not shared)"},
+			&cli.StringFlag{Name: "kube-runtime-class", Usage: "runtimeClassName of skill pods (e.g. gvisor)"},
+			&cli.StringFlag{Name: "kube-workload", Usage: "sandbox (agent-sandbox's Sandbox) or job; default: sandbox when its CRD is installed"},
+			&cli.StringFlag{Name: "egress-listen", Usage: "where the egress proxy for skill pods listens (e.g. :3128); without it network-granted skills are refused"},
+			&cli.StringFlag{Name: "egress-addr", Usage: "host:port at which skill pods reach the egress proxy (this pod's IP and port)"},
+			&cli.StringFlag{Name: "egress-namespace", Usage: "namespace of this server's pods, for the NetworkPolicy"},
+			&cli.StringSliceFlag{Name: "egress-pod-label", Usage: "KEY=VALUE label of this server's pods, for the NetworkPolicy (repeatable)"},
+			&cli.DurationFlag{Name: "drain", Value: host.DefaultDrain, Usage: "how long shutdown waits for calls in flight"},
+			&cli.IntFlag{Name: "max-concurrent", Value: engine.DefaultMaxConcurrent, Usage: "calls in flight per skill; more wait up to --queue-wait, then fail with BUSY"},
+			&cli.DurationFlag{Name: "queue-wait", Value: engine.DefaultQueueWait, Usage: "how long a call waits for one of its skill's slots"},
+		}, registryFlags()...), // with --kube-state-namespace: pull the packages other replicas approved
+		Action: serve,
+	}
+}
+
+func serve(c *cli.Context) error {
+	home, err := skillboxHome(c)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	w := c.App.ErrWriter
+	opts := host.Options{
+		Home:                 home,
+		NoContainer:          c.Bool("no-container"),
+		WarmContainers:       2,
+		WatchdogArgs:         []string{"internal", "container-watchdog"},
+		NoHostFirewallUnsafe: c.Bool("no-host-firewall"),
+		ContainerRuntime:     c.String("container-runtime"),
+		Logger:               slog.New(slog.NewTextHandler(w, nil)),
+		MaxConcurrent:        c.Int("max-concurrent"),
+		QueueWait:            c.Duration("queue-wait"),
+		Events:               func(ev host.Event) { printServeEvent(w, ev) },
+	}
+	switch b := c.String("container-backend"); b {
+	case "docker":
+	case "kubernetes":
+		if c.String("container-runtime") != "" {
+			return fmt.Errorf("serve: --container-runtime is the Docker engine's; with --container-backend kubernetes use --kube-runtime-class")
+		}
+		labels := map[string]string{}
+		for _, kv := range c.StringSlice("egress-pod-label") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("serve: --egress-pod-label %q: want KEY=VALUE", kv)
+			}
+			labels[k] = v
+		}
+		opts.Kubernetes = &host.KubeOptions{
+			Kubeconfig: c.String("kubeconfig"), Namespace: c.String("kube-namespace"),
+			StateNamespace: c.String("kube-state-namespace"), RuntimeClass: c.String("kube-runtime-class"),
+			Backend: c.String("kube-workload"), EgressListen: c.String("egress-listen"), EgressAddr: c.String("egress-addr"),
+			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels, Registry: registryOptions(c),
+		}
+	default:
+		return fmt.Errorf("serve: --container-backend %q: want docker or kubernetes", b)
+	}
+	sopts := host.ServeOptions{
+		Listen: transport.ServerConfig{
+			Addr:    c.String("listen"),
+			TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"),
+			ClientCA: c.String("client-ca"), TokenFile: c.String("token-file"),
+		},
+		Admins:         c.StringSlice("admin"),
+		Metrics:        c.String("metrics"),
+		Drain:          c.Duration("drain"),
+		ReloadOnSIGHUP: true,
+		MCP:            c.String("mcp"),
+		Console:        c.String("console"),
+		Version:        c.App.Version,
+	}
+	if err := host.Serve(c.Context, opts, sopts); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// printServeEvent is one line on stderr for what the server reports.
+func printServeEvent(w io.Writer, ev host.Event) {
+	switch ev.Kind {
+	case host.SandboxUnavailable:
+		fmt.Fprintf(w, "skillbox: %s sandbox unavailable, %s skills will be refused: %v\n", ev.Sandbox, ev.Sandbox, oneLine(ev.Err))
+	case host.NoWatchdog:
+		fmt.Fprintf(w, "skillbox: warning: no container watchdog (%v): a crash leaves containers running until the next start\n", oneLine(ev.Err))
+	case host.AnonymousTLS:
+		fmt.Fprintf(w, "skillbox: warning: TLS without --client-ca or --token-file (%s): every caller is tls:anonymous, "+
+			"so approvals without `callers` are open to anyone who can reach the port\n", ev.Door)
+	case host.Serving:
+		fmt.Fprintf(w, "skillbox: serving on %s\n", ev.Addr)
+	case host.ServingMetrics:
+		fmt.Fprintf(w, "skillbox: metrics on http://%s/metrics\n", ev.Addr)
+	case host.Reloaded:
+		fmt.Fprintf(w, "skillbox: reloaded (%s)\n", map[bool]string{true: "1 package", false: fmt.Sprint(ev.Packages, " packages")}[ev.Packages == 1])
+	case host.ReloadFailed:
+		fmt.Fprintf(w, "skillbox: SIGHUP: %v\n", oneLine(ev.Err)) // the error says the previous state is kept
+	case host.Draining:
+		fmt.Fprintln(w, "skillbox: shutting down, draining calls in flight")
+	case host.DrainTimedOut:
+		fmt.Fprintln(w, "skillbox: drain timed out; cancelling the calls still running")
+	case host.ShutdownFailed:
+		fmt.Fprintf(w, "skillbox: %v\n", oneLine(ev.Err))
+	}
+}

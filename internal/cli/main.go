@@ -1,0 +1,77 @@
+// Package cli is the whole command line of the skillbox runtime: author commands
+// (init, keygen, pack, sign), operator commands (verify, review, install, approve,
+// disable, audit), the server (serve) and clients of it (invoke, skills, mcp). It
+// parses flags, calls a package and prints one clear line; it holds no logic of its
+// own. cmd/skillbox-full is this CLI; cmd/skillbox, the command users type, runs the
+// author's loop itself and hands every other command to skillbox-full (package front).
+package cli
+
+import (
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
+)
+
+// Main runs the CLI with args (args[0] the program) and returns the exit code.
+func Main(args []string, stdout, stderr *os.File) int { return run(args, stdout, stderr) }
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                 base.Name,
+		Usage:                base.Usage,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		Commands: []*cli.Command{
+			initCommand(),
+			keygenCommand(),
+			packCommand(),
+			signCommand(),
+			verifyCommand(),
+			verifyBundleCommand(),
+			reviewCommand(),
+			installCommand(),
+			pushCommand(),
+			approveCommand(),
+			runCommand(),
+			serveCommand(),
+			mcpCommand(),
+			invokeCommand(),
+			skillsCommand(),
+			disableCommand(),
+			enableCommand(),
+			reloadCommand(),
+			callsCommand(),
+			pendingCommand(),
+			allowCommand(),
+			denyCommand(),
+			auditCommand(),
+			base.VersionCommand(),
+			internalCommand(),
+		},
+		Version: base.VersionLine(),
+	}
+}
+
+// run executes the CLI and returns the exit code. Every failure ends as one line on
+// stderr.
+func run(args []string, stdout, stderr *os.File) int {
+	app := newApp()
+	base.Prepare(app, stdout, stderr)
+	args, err := helpTopic(app, args)
+	if err != nil {
+		return base.Fail(stderr, err.Error())
+	}
+	if msg := checkCommandPath(app, args); msg != "" {
+		return base.Fail(stderr, msg)
+	}
+	return base.Run(app, args)
+}
+
+// The names the rest of this package uses for what package base holds.
+func interspersed(app *cli.App, args []string) ([]string, error) { return base.Interspersed(app, args) }
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command { return base.FindCommand(cmds, name) }
+
+func oneLine(err error) string { return base.OneLine(err) }
