@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +68,22 @@ type Grant struct {
 	// Brokered are the secrets the skill uses but never sees: the sandbox's egress
 	// Guard adds each to requests for its origins. Their values never go in Env.
 	Brokered []BrokeredSecret
+}
+
+// InterceptOrigins are the https origins of g's brokered secrets, each once, sorted:
+// the egress proxy terminates TLS for them (and only them), so a sandbox whose call
+// has any gives it a CA made for the call, named for exactly these hosts.
+func (g Grant) InterceptOrigins() []manifest.Origin {
+	var out []manifest.Origin
+	for _, b := range g.Brokered {
+		for _, o := range b.Origins {
+			if strings.EqualFold(o.Scheme, "https") && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b manifest.Origin) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
 // BrokeredSecret is one secret added at egress. The Guard sets Header to Value on every

@@ -37,23 +37,6 @@ func WithContainerRoots(pem []byte) Option {
 // hostRoots reads the host's root bundle, or returns nil.
 func hostRoots() []byte { return egress.HostRoots() }
 
-// interceptOrigins are the https origins of a grant's brokered secrets, each once,
-// sorted: the proxy terminates TLS for them, so a container with any needs a CA. They
-// shape the container (its CA's names) and so are part of its spec; the secrets'
-// values are not, and never reach it.
-func interceptOrigins(g isolation.Grant) []manifest.Origin {
-	var out []manifest.Origin
-	for _, s := range g.Brokered {
-		for _, o := range s.Origins {
-			if strings.EqualFold(o.Scheme, "https") && !slices.Contains(out, o) {
-				out = append(out, o)
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b manifest.Origin) int { return strings.Compare(a.String(), b.String()) })
-	return out
-}
-
 // checkBrokered refuses a grant that hands a brokered secret's value to the container
 // in its env: the engine never does, and the container must never see it.
 func checkBrokered(g isolation.Grant) error {

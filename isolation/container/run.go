@@ -94,7 +94,7 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 	sp := &spec{
 		Skill: call.Skill.Manifest.Name, Image: img, User: info.user,
 		Mounts: call.Grant.Files, Network: call.Grant.Network,
-		Intercept: interceptOrigins(call.Grant),
+		Intercept: call.Grant.InterceptOrigins(), // shape the container (its CA's names), so part of its spec
 		Memory:    lim.Memory, CPU: lim.CPU,
 	}
 	if err := checkBrokered(call.Grant); err != nil {

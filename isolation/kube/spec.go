@@ -7,7 +7,6 @@ import (
 	"net"
 	"path"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -324,7 +323,7 @@ func (s *Sandbox) specFor(call isolation.Call, lim isolation.Limits) (*callSpec,
 		}
 		sp.env[k] = v
 	}
-	sp.intercept = interceptOrigins(call.Grant)
+	sp.intercept = call.Grant.InterceptOrigins()
 	if len(sp.intercept) > 0 {
 		if len(call.Grant.Network) == 0 {
 			return nil, isolation.Errorf(isolation.ReasonInternal, "brokered secrets for https origins without a network grant")
@@ -347,19 +346,4 @@ func withDefaults(l isolation.Limits) isolation.Limits {
 	l = l.WithDefaults()
 	l.CPU = max(l.CPU, manifest.MinCPU)
 	return l
-}
-
-// interceptOrigins are the https origins of a grant's brokered secrets, each once,
-// sorted: the proxy terminates TLS for them, so a pod with any needs the call's CA.
-func interceptOrigins(g isolation.Grant) []manifest.Origin {
-	var out []manifest.Origin
-	for _, b := range g.Brokered {
-		for _, o := range b.Origins {
-			if strings.EqualFold(o.Scheme, "https") && !slices.Contains(out, o) {
-				out = append(out, o)
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b manifest.Origin) int { return strings.Compare(a.String(), b.String()) })
-	return out
 }
