@@ -20,6 +20,8 @@ test: check
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@bins=$$(git ls-files -z | xargs -0 grep -l -m1 -P '\A\x7fELF' 2>/dev/null || true); \
+	if [ -n "$$bins" ]; then echo "built binaries are tracked (nobody can review them):"; echo "$$bins"; exit 1; fi
 	$(GO) vet ./...
 	cd skills/sdk && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 

@@ -187,7 +187,7 @@ func invokeCommand() *cli.Command {
 func waitingLine(skill string, w client.Waiting) string {
 	line := fmt.Sprintf("waiting: this call of %s needs an approver's decision (request %s", skill, w.CallID)
 	if !w.Expires.IsZero() {
-		line += fmt.Sprintf(", until %s", w.Expires.Local().Format("15:04:05"))
+		line += fmt.Sprintf(", until %s", w.Expires.Local().Format("15:04:05 MST"))
 	}
 	return line + "); approvers see it in the console or with skillbox pending"
 }

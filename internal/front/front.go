@@ -105,5 +105,5 @@ func fullPath() (string, error) {
 	if p, err := exec.LookPath(FullName); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("this command is in %s, which is neither next to skillbox (%s) nor on PATH: install both (go install ./cmd/skillbox ./cmd/skillbox-full)", FullName, here)
+	return "", fmt.Errorf("help and every command but run DIR of a wasm skill and version are in %s, which is neither next to this skillbox (%s) nor on PATH: put it beside skillbox (make build, or go install ./cmd/skillbox ./cmd/skillbox-full in a checkout of the same version)", FullName, here)
 }

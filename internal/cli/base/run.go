@@ -43,7 +43,7 @@ run NAME is the operator's path: the installed skill, verified, approved and bud
 the same engine as the server, recorded in the audit log, with this user as the caller
 (unix:uid=N). Compiled code is cached under $SKILLBOX_HOME/cache (default ~/.skillbox).`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "input", Usage: "the call's input: JSON, or @FILE to read it from a file (required)"},
+			&cli.StringFlag{Name: "input", Usage: "the call's input: JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "bind the manifest's files path GUEST to host directory HOSTDIR (repeatable)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line"},
 			HomeFlag(),
