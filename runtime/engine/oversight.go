@@ -458,12 +458,16 @@ func sameApproval(a, b *approval.Approval) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ga, gb)
 }
 
-// bindingDigest is the sha256 of what a request binds, length-prefixed field by field.
+// bindingDigest is the sha256 of what a request binds, length-prefixed field by field:
+// everything an approver is shown (a request read from another replica cannot show
+// other words, signer or approvers under the same digest).
 func bindingDigest(v *PendingRequest) string {
 	h := sha256.New()
-	for _, f := range []string{"skillbox-pending-v1", v.ID, v.Skill, v.ManifestDigest, v.CodeDigest, v.Caller, v.InputSHA256,
+	for _, f := range []string{"skillbox-pending-v2", v.ID, v.Skill, v.Version, v.ManifestDigest, v.CodeDigest, v.Signer,
+		v.Caller, v.Door, v.InputSHA256,
 		fmt.Sprintf("%d/%d/%d/%d/%g/%d/%d", v.Limits.Timeout, v.Limits.Memory, v.Limits.Output, v.Limits.Requests, v.Limits.CPU, v.Limits.Logs, v.Limits.Response),
-		v.Expires.UTC().Format(time.RFC3339Nano)} {
+		strings.Join(v.Approvers, "\x00"), v.Reason, v.Review,
+		v.Requested.UTC().Format(time.RFC3339Nano), v.Expires.UTC().Format(time.RFC3339Nano)} {
 		fmt.Fprintf(h, "%d:%s\n", len(f), f)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))

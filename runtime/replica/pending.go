@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -84,12 +85,15 @@ func PendingConfigMapName(id string) string { return "skillbox-pending-" + id }
 
 var labelValue = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
 
-// holderLabel is name as a label value (a host name is one; anything else is hashed).
+// holderLabel is name as a label value: a name that is one stays as it is; anything
+// else is its sha256 (truncating an encoding could give two replicas one label, and a
+// replica deletes what carries its label when it starts).
 func holderLabel(name string) string {
 	if labelValue.MatchString(name) {
 		return name
 	}
-	return fmt.Sprintf("h%x", name)[:min(63, 1+2*len(name))]
+	sum := sha256.Sum256([]byte(name))
+	return "h" + hex.EncodeToString(sum[:])[:62]
 }
 
 // pendingShare is the pending half of a Mirror.
@@ -230,6 +234,9 @@ func (p *pendingShare) syncOwn(ctx context.Context) {
 	var old corev1.ConfigMapList
 	if err := p.m.c.List(ctx, &old, client.InNamespace(p.m.ns), client.MatchingLabels{LabelPending: me}); err == nil {
 		for i := range old.Items {
+			if old.Items[i].Data[KeyHolder] != p.m.name {
+				continue // another replica's, whatever its label says
+			}
 			_ = client.IgnoreNotFound(p.m.c.Delete(ctx, &old.Items[i]))
 		}
 	}

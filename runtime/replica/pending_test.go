@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,21 @@ func TestReplicasSharePendingCalls(t *testing.T) {
 	t.Logf("a call parked on a was listed on b after %s", lag.Round(time.Millisecond))
 	if req.Replica != "a" || req.Skill != "echo" || req.Caller != "token:carol" || req.Reason != "payments" || req.Check() != nil {
 		t.Fatalf("b lists %+v", req)
+	}
+	// Everything an approver is shown is bound: other words, approvers, signer or
+	// reason under the same digest do not check.
+	for name, edit := range map[string]func(*engine.PendingRequest){
+		"review":    func(r *engine.PendingRequest) { r.Review = "nothing but compute on its input" },
+		"approvers": func(r *engine.PendingRequest) { r.Approvers = append(r.Approvers, "token:mallory") },
+		"signer":    func(r *engine.PendingRequest) { r.Signer = "someone else" },
+		"reason":    func(r *engine.PendingRequest) { r.Reason = "routine" },
+	} {
+		forged := req
+		forged.Approvers = slices.Clone(req.Approvers)
+		edit(&forged)
+		if forged.Check() == nil {
+			t.Errorf("a request whose %s was changed still checks", name)
+		}
 	}
 	var cm corev1.ConfigMap
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: replica.PendingConfigMapName(req.ID)}, &cm); err != nil {
