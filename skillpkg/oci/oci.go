@@ -64,8 +64,12 @@ const (
 	MaxManifestBytes = 256 << 10
 	// MaxBundleBytes bounds a Sigstore bundle, as the store does (a real one is a few KiB).
 	MaxBundleBytes = 1 << 20
-	// MaxReferrers is how many bundle referrers Pull looks at.
-	MaxReferrers = 16
+	// MaxReferrers is how many bundle referrers Pull looks at, and MaxReferrerBytes
+	// how many bytes of bundles it fetches in all: anyone who can push to a repository
+	// can attach referrers, so more junk than this fails an install (closed), and less
+	// cannot.
+	MaxReferrers     = 64
+	MaxReferrerBytes = 16 << 20
 	// maxMetadataBytes bounds a referrers list; maxReferrerPages its pages.
 	maxMetadataBytes = 1 << 20
 	maxReferrerPages = 4

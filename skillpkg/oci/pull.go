@@ -330,23 +330,33 @@ type bundleRef struct {
 // referrers tag schema where the registry has no such API) and fetches up to
 // MaxReferrers of them. A referrer that does not hold one bounded bundle about this
 // very artifact is skipped, its reason kept.
+// errEnoughReferrers ends a referrers listing once MaxReferrers were seen.
+var errEnoughReferrers = errors.New("enough referrers")
+
 func fetchBundles(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor) ([]bundleRef, []string, error) {
 	var list []ocispec.Descriptor
 	err := repo.Referrers(ctx, subject, BundleMediaType, func(rs []ocispec.Descriptor) error {
 		for _, d := range rs {
-			if len(list) < MaxReferrers {
-				list = append(list, d)
+			if len(list) == MaxReferrers {
+				return errEnoughReferrers // no further pages of a list anyone may grow
 			}
+			list = append(list, d)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, errEnoughReferrers) {
 		return nil, nil, err
 	}
 	var out []bundleRef
 	var reasons []string
+	fetched := int64(0)
 	for _, d := range list {
+		if fetched+max(d.Size, 0) > MaxReferrerBytes {
+			reasons = append(reasons, fmt.Sprintf("referrer %s and later ones: over the %d bytes fetched for bundles", d.Digest, MaxReferrerBytes))
+			break
+		}
 		data, err := fetchBundle(ctx, repo, subject, d)
+		fetched += max(d.Size, 0) + int64(len(data))
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("referrer %s: %v", d.Digest, err))
 			continue
