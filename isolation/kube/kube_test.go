@@ -137,8 +137,13 @@ func leftovers(t *testing.T, sb *Sandbox) []string {
 
 func assertClean(t *testing.T, sb *Sandbox) {
 	t.Helper()
-	var left []string
-	waitFor(t, "the call's objects to be deleted", func() bool { left = leftovers(t, sb); return len(left) == 0 })
+	deadline := time.Now().Add(60 * time.Second)
+	for left := leftovers(t, sb); len(left) > 0; left = leftovers(t, sb) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the call's objects were not deleted within 60s: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func reasonOf(t *testing.T, err error) isolation.Reason {
