@@ -57,18 +57,13 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 	defer h.Close()
 	eng := h.Engine()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.Dir, Input: input, Caller: transport.LocalCaller(), Door: "cli"})
-	if errors.Is(err, engine.ErrNoApprovers) {
-		msg := fmt.Sprintf("run %s: %s needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke %s), where approvers see it in the console or with skillbox pending (%s)", f.Dir, f.Dir, f.Dir, engine.ReasonUnavailable)
-		var ee *engine.Error
-		if errors.As(err, &ee) && ee.AuditID != "" {
-			msg += " audit " + ee.AuditID
-		}
-		return errors.New(msg)
-	}
 	if err != nil {
 		reason := engine.ReasonOf(err)
 		msg := fmt.Sprintf("run %s: %s", f.Dir, engine.CallerMessage(err))
-		if reason == engine.ReasonUnavailable {
+		switch {
+		case errors.Is(err, engine.ErrNoApprovers):
+			msg = fmt.Sprintf("run %s: %s needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke %s), where approvers see it in the console or with skillbox pending", f.Dir, f.Dir, f.Dir)
+		case reason == engine.ReasonUnavailable:
 			if why := h.SandboxError(manifest.KindContainer); why != nil {
 				msg += ": " + why.Error()
 			}
