@@ -254,3 +254,18 @@ func TestAuditRecoverKeepsARecordWithoutItsNewline(t *testing.T) {
 		t.Fatalf("verify after recover: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A negative --audit-commit-delay is refused in one line that says what is allowed,
+// before the server opens anything.
+func TestServeRefusesNegativeCommitDelay(t *testing.T) {
+	bin := signBuildCLI(t)
+	home := t.TempDir()
+	r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + home}, "serve", "--no-container", "--audit-commit-delay", "-1ms")
+	if r.code == 0 || !strings.Contains(r.stderr, "--audit-commit-delay -1ms: want 0 (never wait) or a positive duration") ||
+		strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("serve --audit-commit-delay -1ms: exit %d: %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, "audit")); !os.IsNotExist(err) {
+		t.Fatalf("the refused server opened its audit log: %v", err)
+	}
+}

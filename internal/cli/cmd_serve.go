@@ -55,6 +55,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain", Value: host.DefaultDrain, Usage: "how long shutdown waits for calls in flight"},
 			&cli.IntFlag{Name: "max-concurrent", Value: engine.DefaultMaxConcurrent, Usage: "calls in flight per skill; more wait up to --queue-wait, then fail with BUSY"},
 			&cli.DurationFlag{Name: "queue-wait", Value: engine.DefaultQueueWait, Usage: "how long a call waits for one of its skill's slots"},
+			&cli.DurationFlag{Name: "audit-commit-delay", Value: engine.DefaultAuditCommitDelay, Usage: "how long a batch of audit records may wait for other calls' records to share one fsync (a lone call never waits; 0: never wait)"},
 		}, registryFlags()...), // with --kube-state-namespace: pull the packages other replicas approved
 		Action: serve,
 	}
@@ -66,6 +67,13 @@ func serve(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	w := c.App.ErrWriter
+	commitDelay := c.Duration("audit-commit-delay")
+	switch {
+	case commitDelay < 0:
+		return fmt.Errorf("serve: --audit-commit-delay %v: want 0 (never wait) or a positive duration", commitDelay)
+	case commitDelay == 0:
+		commitDelay = -1 // the engine's "never wait"
+	}
 	opts := host.Options{
 		Home:                 home,
 		NoContainer:          c.Bool("no-container"),
@@ -76,6 +84,7 @@ func serve(c *cli.Context) error {
 		Logger:               slog.New(slog.NewTextHandler(w, nil)),
 		MaxConcurrent:        c.Int("max-concurrent"),
 		QueueWait:            c.Duration("queue-wait"),
+		AuditCommitDelay:     commitDelay,
 		Events:               func(ev host.Event) { printServeEvent(w, ev) },
 	}
 	switch b := c.String("container-backend"); b {

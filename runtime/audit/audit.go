@@ -118,11 +118,35 @@ type Log struct {
 
 	wbuf []byte // the leader's batch buffer, reused; touched only while syncing
 
+	// Commit delay (WithCommitDelay). waiters counts the durable appends in the queue,
+	// lastWaiters those of the last batch; while a leader lingers, lingerFor is the
+	// count it waits for and more wakes it when that many are queued.
+	delay       time.Duration
+	waiters     int
+	lastWaiters int
+	lingerFor   int
+	more        chan struct{}
+	timer       *time.Timer
+
 	observe func(time.Duration, error) // WithObserver; nil if none
 }
 
 // Option configures Open.
 type Option func(*Log)
+
+// lingerGap ends a commit delay early: a leader that saw no new durable append for this
+// long stops waiting for more.
+const lingerGap = time.Millisecond
+
+// WithCommitDelay lets a batch wait up to max for more records before it is written,
+// so that concurrent calls share one fsync instead of a few each. A batch waits only
+// when the last batch held more than one durable append, only until as many are queued
+// again, and never more than a millisecond without a new one arriving: a lone appender
+// never waits, and a burst that ends costs at most a millisecond. Every Append still
+// returns only once its line is synced. Zero (the default) never waits.
+func WithCommitDelay(max time.Duration) Option {
+	return func(l *Log) { l.delay = max }
+}
 
 // WithObserver has every Append report how long it took (queueing, writing and
 // syncing) and its error, if any: the engine's audit metrics.
@@ -426,6 +450,11 @@ func (l *Log) append(ctx context.Context, r Record) (string, error) {
 	ticket := l.enqueued
 	l.enqueued++
 	l.queue = append(l.queue, p)
+	l.waiters++
+	if l.lingerFor > 0 && l.waiters >= l.lingerFor {
+		l.lingerFor = 0
+		l.more <- struct{}{} // buffered, and only one send per linger
+	}
 	for l.finished <= ticket {
 		if l.syncing {
 			l.cond.Wait()
@@ -510,6 +539,10 @@ func (l *Log) Flush(ctx context.Context) error {
 // record queued so far as one batch, then wakes the waiters. Called with l.mu held and
 // no leader running.
 func (l *Log) flushLocked() {
+	if l.delay > 0 && l.err == nil && !l.closed && l.lastWaiters > 1 && l.waiters < l.lastWaiters {
+		l.linger()
+	}
+	l.lastWaiters, l.waiters = l.waiters, 0
 	batch := l.queue
 	l.queue = l.spare[:0] // two queues take turns: no new slice per batch
 	l.spare = nil
@@ -542,6 +575,46 @@ func (l *Log) flushLocked() {
 		batch[i] = nil
 	}
 	l.spare = batch[:0]
+}
+
+// linger is the commit delay: called by a leader with l.mu held, it releases l.mu
+// until as many durable appends are queued as the last batch held, no new one came
+// for lingerGap, or l.delay is up. Other appenders queue behind it as behind a write.
+func (l *Log) linger() {
+	if l.more == nil {
+		l.more = make(chan struct{}, 1)
+		l.timer = time.NewTimer(time.Hour)
+		l.timer.Stop()
+	}
+	l.syncing = true
+	deadline := time.Now().Add(l.delay)
+	for {
+		seen := l.waiters
+		wait := min(lingerGap, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		l.lingerFor = l.lastWaiters
+		l.mu.Unlock()
+		l.timer.Reset(wait)
+		reached := false
+		select {
+		case <-l.more:
+			reached = true
+		case <-l.timer.C:
+		}
+		l.timer.Stop()
+		l.mu.Lock()
+		if l.lingerFor == 0 && !reached {
+			<-l.more // sent after the timer fired, under the lock we now hold
+			reached = true
+		}
+		l.lingerFor = 0
+		if reached || l.waiters == seen || l.closed {
+			break
+		}
+	}
+	l.syncing = false
 }
 
 // writeBatch appends the batch under the file lock, first catching up with lines other

@@ -215,8 +215,14 @@ func TestReopenLongLines(t *testing.T) {
 }
 
 func TestConcurrentAppends(t *testing.T) {
+	for _, opts := range [][]Option{nil, {WithCommitDelay(time.Hour)}} {
+		t.Run(fmt.Sprintf("delay=%v", len(opts) > 0), func(t *testing.T) { testConcurrentAppends(t, opts...) })
+	}
+}
+
+func testConcurrentAppends(t *testing.T, opts ...Option) {
 	dir := t.TempDir()
-	l, err := Open(dir)
+	l, err := Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,8 +603,14 @@ func TestEnqueueWriteFailure(t *testing.T) {
 // Many goroutines each enqueue a start and durably append an end: every start precedes
 // its end in the chain and none is lost.
 func TestEnqueueConcurrent(t *testing.T) {
+	for _, opts := range [][]Option{nil, {WithCommitDelay(time.Hour)}} {
+		t.Run(fmt.Sprintf("delay=%v", len(opts) > 0), func(t *testing.T) { testEnqueueConcurrent(t, opts...) })
+	}
+}
+
+func testEnqueueConcurrent(t *testing.T, opts ...Option) {
 	dir := t.TempDir()
-	l, err := Open(dir)
+	l, err := Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,5 +695,44 @@ func TestObserverSeesAppends(t *testing.T) {
 	}
 	if ok.Load() != 3 || failed.Load() != 2 {
 		t.Fatalf("observer saw %d appends and %d failures, want 3 and 2", ok.Load(), failed.Load())
+	}
+}
+
+// The commit delay never holds up an appender that is alone, nor outlives the burst
+// that set it off: with a delay of an hour, a lone appender's appends return, and so
+// do the appends of the one goroutine left appending after a burst of 32 (each batch
+// then waits at most the gap for company that does not come). Without those two rules
+// this test would wait an hour per batch.
+func TestCommitDelayWaitsOnlyForCompany(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, WithCommitDelay(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	appendN(t, l, 20) // alone: no batch has ever held two appends
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := l.Append(ctx, Record{Event: EventInvokeEnd, Skill: "s"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	appendN(t, l, 20) // alone again, after batches of many
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, _, err := VerifyReader(f); err != nil || n != 20+320+20 {
+		t.Fatalf("verify: %d lines, %v; want %d", n, err, 20+320+20)
 	}
 }

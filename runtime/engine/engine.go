@@ -57,7 +57,15 @@ type Config struct {
 	// call of a skill under oversight is refused at once with UNAVAILABLE rather than
 	// waiting out its wait for a decision nobody can make.
 	NoApprovers bool
+	// AuditCommitDelay bounds how long a batch of audit records may wait for more
+	// concurrent calls' records before one fsync makes them all durable (see
+	// audit.WithCommitDelay: a lone call never waits). Zero means
+	// DefaultAuditCommitDelay; negative means never wait.
+	AuditCommitDelay time.Duration
 }
+
+// DefaultAuditCommitDelay is Config.AuditCommitDelay's default.
+const DefaultAuditCommitDelay = 5 * time.Millisecond
 
 // Engine is safe for concurrent use.
 type Engine struct {
@@ -113,7 +121,14 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	c := newCore(cfg.Sandboxes, cfg.Metrics)
-	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended))
+	delay := cfg.AuditCommitDelay
+	switch {
+	case delay == 0:
+		delay = DefaultAuditCommitDelay
+	case delay < 0:
+		delay = 0
+	}
+	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended), audit.WithCommitDelay(delay))
 	if err != nil {
 		return nil, fmt.Errorf("engine: audit log: %w", err)
 	}

@@ -62,6 +62,10 @@ type Options struct {
 	// one-call CLI); calls under oversight are refused at once (engine.Config).
 	NoApprovers bool
 	QueueWait   time.Duration
+	// AuditCommitDelay bounds how long a batch of audit records waits for more
+	// concurrent calls' records (engine.Config): zero takes the engine's default,
+	// negative never waits.
+	AuditCommitDelay time.Duration
 
 	// Events is told what the host does and what goes wrong without stopping it (a
 	// sandbox that could not be opened, a reload, a drain), one event at a time; nil
@@ -168,7 +172,8 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		h.closers = append(h.closers, closer)
 	}
 	eng, err := engine.Open(ctx, engine.Config{Home: opts.Home.root, Sandboxes: h.sandboxes,
-		MaxConcurrent: opts.MaxConcurrent, QueueWait: opts.QueueWait, NoApprovers: opts.NoApprovers})
+		MaxConcurrent: opts.MaxConcurrent, QueueWait: opts.QueueWait, NoApprovers: opts.NoApprovers,
+		AuditCommitDelay: opts.AuditCommitDelay})
 	if err != nil {
 		_ = h.Close()
 		return nil, err
