@@ -133,7 +133,7 @@ func invokeCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
 			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line, and a failed call's reason as one too (as run --json)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line; a failed call prints one too, with its error (reason, message, audit id)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -139,8 +139,8 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		t.Fatalf("denied call: exit %d: %q", d.code, msg)
 	}
 	// With --json, stdout says so too: the reason, and the id of the call that waited.
-	if f := parseFailure(t, d.stdout); f.Error.Reason != "APPROVAL_DENIED" || f.Error.CallID != p.ID || !strings.Contains(f.Error.Message, "unknown payee") {
-		t.Errorf("denied call --json: %s: want APPROVAL_DENIED, callId %s and the approver's reason", d.stdout, p.ID)
+	if f := parseFailure(t, d.stdout); f.Error.Reason != "APPROVAL_DENIED" || f.Error.CallID != p.ID || f.Error.AuditID == "" || !strings.Contains(f.Error.Message, "unknown payee") {
+		t.Errorf("denied call --json: %s: want APPROVAL_DENIED, callId %s, an auditId and the approver's reason", d.stdout, p.ID)
 	}
 	if r := ops("pending"); r.code != 0 || r.stdout != "no calls wait for a decision\n" {
 		t.Fatalf("pending at the end: %q %q", r.stdout, r.stderr)

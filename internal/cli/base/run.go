@@ -45,7 +45,7 @@ the same engine as the server, recorded in the audit log, with this user as the 
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "the call's input: JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "bind the manifest's files path GUEST to host directory HOSTDIR (repeatable)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line; a failed call prints one too, with its error (reason, message)"},
 			HomeFlag(),
 		},
 		Action: action,
