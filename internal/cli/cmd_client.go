@@ -128,11 +128,12 @@ func invokeCommand() *cli.Command {
 		Name:      "invoke",
 		Usage:     "call a skill over gRPC",
 		ArgsUsage: "NAME",
-		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
+		UsageText: "skillbox invoke [--server ADDR] NAME --input JSON|@FILE [--pin VERSION|DIGEST] [--json]\n\nExample:\n  skillbox invoke decimal --input '{\"expression\":\"19.99 * 3\"}'",
 		Flags: append(clientFlags(),
 			&cli.StringFlag{Name: "input", Usage: "input JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringFlag{Name: "pin", Usage: "version or manifest digest the call must run"},
 			&cli.DurationFlag{Name: "timeout", Usage: "lower the call's time budget"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line; a failed call prints one too, with its error (reason, message, audit id)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -158,10 +159,19 @@ func invokeCommand() *cli.Command {
 			}
 			// A call under oversight says so while it waits: otherwise the terminal
 			// would sit silent until a person decides (or the wait ends).
+			var waitedFor string // the call's id, once it waits for a decision
 			res, err := client.Invoke(c.Context, conn, req, func(w client.Waiting) {
+				waitedFor = w.CallID
 				fmt.Fprintln(c.App.ErrWriter, waitingLine(req.Name, w))
 			})
 			if err != nil {
+				if c.Bool("json") {
+					fail := invokeFailure(err)
+					fail.Error.CallID = waitedFor
+					if werr := base.WriteRunFailure(c.App.Writer, fail); werr != nil {
+						return werr
+					}
+				}
 				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
 			}
 			u := res.GetUsage()
@@ -178,9 +188,25 @@ func invokeCommand() *cli.Command {
 				out.Egress = append(out.Egress, base.RunEgress{Time: t, Method: e.GetMethod(), URL: e.GetUrl(), Allowed: e.GetAllowed(),
 					Reason: e.GetReason(), Status: int(e.GetStatus()), Bytes: e.GetBytes()})
 			}
-			return writeRunOutput(c, out, false)
+			return writeRunOutput(c, out, c.Bool("json"))
 		},
 	}
+}
+
+// invokeFailure is a failed invoke as --json prints it: the reason, message, field
+// and audit id of the status's ErrorDetail; for a status without one (no server, a
+// refused token, a server gone during the call), the status code's name and the
+// stderr line's words.
+func invokeFailure(err error) base.RunFailure {
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if ed, ok := d.(*pb.ErrorDetail); ok {
+				return base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
+					Field: ed.GetField(), AuditID: ed.GetAuditId()}}
+			}
+		}
+	}
+	return base.RunFailure{Error: base.RunError{Reason: codeName(status.Code(err)), Message: statusLine(err).Error()}}
 }
 
 // waitingLine is what invoke prints (to stderr) while its call waits for a decision.

@@ -58,6 +58,11 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 	eng := h.Engine()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.Dir, Input: input, Caller: transport.LocalCaller(), Door: "cli"})
 	if err != nil {
+		if f.JSON {
+			if werr := base.WriteRunFailure(c.App.Writer, base.CallFailure(err, nil)); werr != nil {
+				return werr
+			}
+		}
 		reason := engine.ReasonOf(err)
 		msg := fmt.Sprintf("run %s: %s", f.Dir, engine.CallerMessage(err))
 		switch {

@@ -40,8 +40,8 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		code           int
 		stdout, stderr string
 	}
-	invoke := func(input string) <-chan done {
-		cmd := exec.Command(bin, "invoke", "echo", "--input", input)
+	invoke := func(input string, flags ...string) <-chan done {
+		cmd := exec.Command(bin, append([]string{"invoke", "echo", "--input", input}, flags...)...)
 		cmd.Env = append(os.Environ(), agentEnv...)
 		var out, errb lockedWriter
 		cmd.Stdout, cmd.Stderr = &out, &errb
@@ -120,7 +120,7 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		t.Fatalf("allow again: %d %q", r.code, r.stderr)
 	}
 
-	second := invoke(`{"to":"mallory","amount":5000}`)
+	second := invoke(`{"to":"mallory","amount":5000}`, "--json")
 	p = waitOne()
 	if r := ops("deny", p.ID); r.code == 0 || !strings.Contains(r.stderr, "reason") {
 		t.Fatalf("deny without --reason: %d %q", r.code, r.stderr)
@@ -137,6 +137,10 @@ func TestOversightThroughTheCLI(t *testing.T) {
 	}
 	if msg := lines[1]; d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PERMISSION_DENIED)") {
 		t.Fatalf("denied call: exit %d: %q", d.code, msg)
+	}
+	// With --json, stdout says so too: the reason, and the id of the call that waited.
+	if f := parseFailure(t, d.stdout); f.Error.Reason != "APPROVAL_DENIED" || f.Error.CallID != p.ID || f.Error.AuditID == "" || !strings.Contains(f.Error.Message, "unknown payee") {
+		t.Errorf("denied call --json: %s: want APPROVAL_DENIED, callId %s, an auditId and the approver's reason", d.stdout, p.ID)
 	}
 	if r := ops("pending"); r.code != 0 || r.stdout != "no calls wait for a decision\n" {
 		t.Fatalf("pending at the end: %q %q", r.stdout, r.stderr)

@@ -209,3 +209,82 @@ func TestRunDirReportsCompileTime(t *testing.T) {
 		t.Errorf("usage %+v: want compileMs and wallMs above 0:\n%s", out.Usage, stdout)
 	}
 }
+
+// jsonFailure is the line `run --json` and `invoke --json` print for a failed call.
+type jsonFailure struct {
+	Error struct {
+		Reason, Message, Field, AuditID, CallID string
+	}
+	Output json.RawMessage
+	Logs   *string
+	Usage  *struct {
+		WallMs float64
+	}
+	Egress  []json.RawMessage
+	Warning string
+}
+
+// parseFailure reads stdout as exactly one compact JSON line with an error.
+func parseFailure(t *testing.T, stdout string) jsonFailure {
+	t.Helper()
+	var f jsonFailure
+	if err := json.Unmarshal([]byte(stdout), &f); err != nil || strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
+		t.Fatalf("stdout is not one JSON line (%v): %q", err, stdout)
+	}
+	if f.Error.Reason == "" || f.Error.Message == "" {
+		t.Fatalf("stdout has no error reason and message: %s", stdout)
+	}
+	return f
+}
+
+// A failed `run DIR --json` prints why on stdout as one JSON line (the reason the
+// stderr line carries, and the call's logs and usage when it ran), while stderr and
+// the exit code stay what they are without --json.
+func TestRunDirJSONFailure(t *testing.T) {
+	echo := runSkillDir(t, "echo.wasm", "capabilities:\n  files:\n    - path: /data\n      access: read\n")
+	loop := runSkillDir(t, "loop.wasm", "limits:\n  timeout: 100ms\n")
+	fail := runSkillDir(t, "exit.wasm", "")
+	host := t.TempDir()
+	for _, tc := range []struct {
+		name, reason, field string
+		args                []string
+		ran                 bool
+		logs                string // substring of logs, when it ran
+	}{
+		{"invalid input", "INVALID_INPUT", "input.name", []string{"run", echo, "--input", `{"nam":"x"}`, "--mount", "/data=" + host}, false, ""},
+		{"file capability without mount", "INVALID_INPUT", "mounts", []string{"run", echo, "--input", `{"name":"x"}`}, false, ""},
+		{"timeout", "TIMEOUT", "", []string{"run", loop, "--input", `{"name":"x"}`}, true, ""},
+		{"skill fails", "SKILL_FAILED", "", []string{"run", fail, "--input", `{"name":"x"}`}, true, "bad input: no name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plainCode, _, plainErr := runRunCLI(t, tc.args...)
+			code, stdout, stderr := runRunCLI(t, append(tc.args, "--json")...)
+			if code != 1 || plainCode != 1 {
+				t.Fatalf("exit %d (without --json %d), want 1; stderr %q", code, plainCode, stderr)
+			}
+			if stderr != plainErr {
+				t.Errorf("stderr with --json %q, without %q: want the same", stderr, plainErr)
+			}
+			f := parseFailure(t, stdout)
+			if f.Error.Reason != tc.reason || f.Error.Field != tc.field {
+				t.Errorf("error %+v: want reason %s field %q", f.Error, tc.reason, tc.field)
+			}
+			if !strings.Contains(f.Warning, "nothing was verified or approved") {
+				t.Errorf("warning %q", f.Warning)
+			}
+			// A call that ran has output null; one refused before it ran, none.
+			if want := map[bool]string{true: "null", false: ""}[tc.ran]; string(f.Output) != want {
+				t.Errorf("output %q, want %q", f.Output, want)
+			}
+			if ran := f.Usage != nil; ran != tc.ran || (ran && (f.Usage.WallMs <= 0 || f.Logs == nil || f.Egress == nil)) {
+				t.Errorf("usage %+v logs %v egress %v: want them (wallMs above 0) only for a call that ran (%v):\n%s", f.Usage, f.Logs, f.Egress, tc.ran, stdout)
+			}
+			if tc.logs != "" && (f.Logs == nil || !strings.Contains(*f.Logs, tc.logs)) {
+				t.Errorf("logs do not contain %q:\n%s", tc.logs, stdout)
+			}
+			if tc.reason == "SKILL_FAILED" && !strings.Contains(f.Error.Message, "bad input: no name") {
+				t.Errorf("message %q lacks the skill's own last words", f.Error.Message)
+			}
+		})
+	}
+}

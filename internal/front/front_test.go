@@ -99,6 +99,12 @@ func runBin(t *testing.T, bin string, env []string, args ...string) result {
 // skillDir is an unsigned wasm skill directory around the engine's echo module.
 func skillDir(t *testing.T) string {
 	t.Helper()
+	return skillDirOutput(t, "{type: object}")
+}
+
+// skillDirOutput is skillDir with the output schema output.
+func skillDirOutput(t *testing.T, output string) string {
+	t.Helper()
 	dir := t.TempDir()
 	code, err := os.ReadFile(filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"))
 	if err != nil {
@@ -109,7 +115,7 @@ func skillDir(t *testing.T) string {
 	}
 	yaml := "apiVersion: skillbox/v1\nname: echo\nversion: 1.0.0\ndescription: Echo the input.\n" +
 		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: " + fmt.Sprintf("%x", sha256.Sum256(code)) + "\n" +
-		"input:\n  type: object\n  properties:\n    name: {type: string}\n  required: [name]\noutput: {type: object}\n"
+		"input:\n  type: object\n  properties:\n    name: {type: string}\n  required: [name]\noutput: " + output + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "skill.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +142,15 @@ func withoutTimes(t *testing.T, stdout string) string {
 func TestRunDirSameThroughBothBinaries(t *testing.T) {
 	front, full := binaries(t)
 	dir := skillDir(t)
+	// Its output never matches: the call runs and fails INVALID_OUTPUT.
+	strict := skillDirOutput(t, "{type: object, required: [greeting]}")
 	env := []string{"SKILLBOX_HOME=" + filepath.Join(t.TempDir(), "home")}
 	for _, args := range [][]string{
 		{"run", dir, "--input", `{"name":"Ada"}`},
 		{"run", dir, "--input", `{"name":"Ada"}`, "--json"},
-		{"run", "--json", dir, "--input", `{"name":7}`},                      // invalid input
+		{"run", "--json", dir, "--input", `{"name":7}`},        // invalid input
+		{"run", strict, "--input", `{"name":"Ada"}`, "--json"}, // ran, and failed
+		{"run", strict, "--input", `{"name":"Ada"}`},
 		{"run", dir, "--input", `{"name":"Ada"}`, "--mount", "/data=" + dir}, // a mount the manifest does not ask
 		{"run", dir},            // no --input
 		{"run", dir, "--input"}, // --input without a value
@@ -154,7 +164,7 @@ func TestRunDirSameThroughBothBinaries(t *testing.T) {
 		if a.code != b.code || a.stderr != b.stderr {
 			t.Errorf("%q: skillbox exit %d, stderr %q; skillbox-full exit %d, stderr %q", args, a.code, a.stderr, b.code, b.stderr)
 		}
-		if a.code == 0 && args[0] == "run" {
+		if args[0] == "run" && a.stdout != "" {
 			if x, y := withoutTimes(t, a.stdout), withoutTimes(t, b.stdout); x != y {
 				t.Errorf("%q: stdout differs:\nskillbox:      %s\nskillbox-full: %s", args, x, y)
 			}
@@ -165,6 +175,28 @@ func TestRunDirSameThroughBothBinaries(t *testing.T) {
 	// The call really ran, in both.
 	if r := runBin(t, front, env, "run", dir, "--input", `{"name":"Ada"}`, "--json"); r.code != 0 || !strings.Contains(r.stdout, `"output":{"name":"Ada"}`) {
 		t.Fatalf("run DIR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A failed call with --json says why on stdout too, as one JSON line: refused
+	// before it ran (no usage), or after (its usage).
+	for _, tc := range []struct {
+		dir, input, reason string
+		ran                bool
+	}{
+		{dir, `{"name":7}`, "INVALID_INPUT", false},
+		{strict, `{"name":"Ada"}`, "INVALID_OUTPUT", true},
+	} {
+		r := runBin(t, front, env, "run", tc.dir, "--input", tc.input, "--json")
+		var out struct {
+			Error   struct{ Reason, Message, Field string }
+			Usage   *struct{ WallMs float64 }
+			Warning string
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); r.code != 1 || err != nil || strings.Count(r.stdout, "\n") != 1 {
+			t.Fatalf("run %s --json: exit %d, want 1 and one JSON line on stdout (%v):\n%s%s", tc.input, r.code, err, r.stdout, r.stderr)
+		}
+		if out.Error.Reason != tc.reason || out.Error.Message == "" || out.Warning == "" || (out.Usage != nil) != tc.ran {
+			t.Errorf("run %s --json: %s: want reason %s, a message, the warning, usage only if it ran", tc.input, r.stdout, tc.reason)
+		}
 	}
 }
 

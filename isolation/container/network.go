@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/network"
 
@@ -116,9 +118,28 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 	if n.unconfine != nil {
 		n.unconfine()
 	}
-	// Gone already: a watchdog signalled twice removes the objects of a live server.
-	if err := s.cli.NetworkRemove(context.WithoutCancel(ctx), n.id); err != nil && !isGone(err) {
-		return fmt.Errorf("remove network %s: %w", n.name, err)
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := range 8 {
+		// Gone already: a watchdog signalled twice removes the objects of a live server.
+		if err = s.cli.NetworkRemove(ctx, n.id); err == nil || isGone(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "active endpoints") {
+			break
+		}
+		// A container of this network can still be on its way out (a removal the
+		// engine reported "already in progress" counts as done for the container, not
+		// yet for its endpoint). Wait for it, then cut off whatever is still attached:
+		// every endpoint on this network is one of this sandbox's.
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		if attempt >= 3 {
+			if nw, ierr := s.cli.NetworkInspect(ctx, n.id, network.InspectOptions{}); ierr == nil {
+				for id := range nw.Containers {
+					_ = s.cli.NetworkDisconnect(ctx, n.id, id, true)
+				}
+			}
+		}
 	}
-	return nil
+	return fmt.Errorf("remove network %s: %w", n.name, err)
 }

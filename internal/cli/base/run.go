@@ -45,7 +45,7 @@ the same engine as the server, recorded in the audit log, with this user as the 
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "the call's input: JSON, or @FILE to read it from a file (@- for stdin) (required)"},
 			&cli.StringSliceFlag{Name: "mount", Usage: "bind the manifest's files path GUEST to host directory HOSTDIR (repeatable)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as one compact JSON line; a failed call prints one too, with its error (reason, message)"},
 			HomeFlag(),
 		},
 		Action: action,
@@ -149,11 +149,18 @@ func runDir(c *cli.Context, f RunFlags, o RunOptions) error {
 	})
 	if err != nil {
 		// A call that ran shows its logs, usage and egress decisions (output null)
-		// before the one line saying why it failed.
-		if res != nil {
+		// before the one line saying why it failed; with --json, every failed call
+		// says why on stdout too.
+		if f.JSON {
+			fail := CallFailure(err, res)
+			fail.Warning = warning
+			if werr := WriteRunFailure(c.App.Writer, fail); werr != nil {
+				return werr
+			}
+		} else if res != nil {
 			out := ResultOutput(res)
 			out.Warning = warning
-			if werr := WriteRunOutput(c.App.Writer, out, f.JSON); werr != nil {
+			if werr := WriteRunOutput(c.App.Writer, out, false); werr != nil {
 				return werr
 			}
 		}
@@ -174,6 +181,53 @@ type RunOutput struct {
 	CallID  string          `json:"callId,omitempty"`
 	AuditID string          `json:"auditId,omitempty"`
 	Warning string          `json:"warning,omitempty"`
+}
+
+// RunError is why a call failed, as `run --json` and `invoke --json` print it: the
+// machine-readable reason (the one the stderr line ends with, and the wire API's
+// ErrorDetail.reason), one line for people, and what identifies the call where known.
+type RunError struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	// Field is the offending field's path, for INVALID_INPUT and INVALID_OUTPUT.
+	Field string `json:"field,omitempty"`
+	// AuditID is the audit record of the failed or refused call (run NAME, invoke).
+	AuditID string `json:"auditId,omitempty"`
+	// CallID is the call's id, where the failure carries it (invoke of a call that
+	// waited for an approver's decision).
+	CallID string `json:"callId,omitempty"`
+}
+
+// RunFailure is a failed call as `run --json` and `invoke --json` print it, one
+// compact line: error, and, when the call ran far enough to have them, the fields of
+// RunOutput (output null, logs, usage, egress).
+type RunFailure struct {
+	Error RunError `json:"error"`
+	// *RunOutput is nil for a call refused before it ran: its fields are left out.
+	*RunOutput
+	// Warning is run DIR's warning, whether or not the call ran.
+	Warning string `json:"warning,omitempty"`
+}
+
+// CallFailure is err's line for a failed call; res, if not nil, is what the call that
+// ran left (its output is not printed).
+func CallFailure(err error, res *runner.Result) RunFailure {
+	fail := RunFailure{Error: RunError{Reason: string(runner.ReasonOf(err)), Message: runner.CallerMessage(err)}}
+	var re *runner.Error
+	if errors.As(err, &re) {
+		fail.Error.Field, fail.Error.AuditID = re.Field, re.AuditID
+	}
+	if res != nil {
+		out := ResultOutput(res)
+		out.Output = nil
+		fail.RunOutput = &out
+	}
+	return fail
+}
+
+// WriteRunFailure prints fail to w as one compact line.
+func WriteRunFailure(w io.Writer, fail RunFailure) error {
+	return json.NewEncoder(w).Encode(fail)
 }
 
 // RunUsage is what a call used, as printed.

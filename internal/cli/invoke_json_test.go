@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// `invoke --json` prints what `run --json` prints: one compact JSON line for a call
+// that answered, and for one that failed its reason, message and audit id (the ones
+// the stderr line names), with stderr and the exit code as without --json. `run NAME
+// --json` says why a call failed the same way.
+func TestInvokeAndRunNameJSON(t *testing.T) {
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	run := func(args ...string) signCLIResult { t.Helper(); return signRunCLI(t, bin, op.env, args...) }
+	// failed runs args with and without --json and returns the parsed line, after
+	// checking that --json changed nothing but stdout.
+	failed := func(reason string, args ...string) (jsonFailure, string) {
+		t.Helper()
+		plain, r := run(args...), run(append(args, "--json")...)
+		// Each call is recorded anew: only the audit id may differ.
+		audit := regexp.MustCompile(`audit [0-9a-zA-Z]+`)
+		if r.code == 0 || r.code != plain.code || audit.ReplaceAllString(r.stderr, "audit N") != audit.ReplaceAllString(plain.stderr, "audit N") {
+			t.Fatalf("%s --json: exit %d, stderr %q; without --json exit %d, stderr %q: want a failure, alike",
+				strings.Join(args, " "), r.code, r.stderr, plain.code, plain.stderr)
+		}
+		f := parseFailure(t, r.stdout)
+		if f.Error.Reason != reason {
+			t.Errorf("%s --json: reason %q, want %s: %s", strings.Join(args, " "), f.Error.Reason, reason, r.stdout)
+		}
+		if f.Error.AuditID != "" && !strings.Contains(r.stderr, "audit "+f.Error.AuditID) {
+			t.Errorf("%s --json: auditId %s is not the one the stderr line names: %q", strings.Join(args, " "), f.Error.AuditID, r.stderr)
+		}
+		return f, r.stderr
+	}
+
+	// run NAME: refused by the engine, recorded in the audit log.
+	if f, _ := failed("INVALID_INPUT", "run", "echo", "--input", "[]"); f.Error.AuditID == "" || f.Usage != nil {
+		t.Errorf("run NAME --json of invalid input: %+v: want an audit id and no usage (it never ran)", f)
+	}
+	// No server: the reason is the status code's.
+	if f, _ := failed("UNAVAILABLE", "invoke", "echo", "--input", "{}"); !strings.Contains(f.Error.Message, "no server answers") {
+		t.Errorf("invoke --json without a server: message %q", f.Error.Message)
+	}
+
+	srv, srvLog := startServer(t, op, "--no-container")
+	defer stopServer(t, srv, srvLog)
+
+	r := run("invoke", "echo", "--input", `{"a":1}`, "--json")
+	var ok map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &ok); r.code != 0 || err != nil || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("invoke --json: exit %d (%v), want one JSON line:\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if string(ok["output"]) != `{"a":1}` || string(ok["version"]) != `"1.0.0"` || len(ok["callId"]) < 3 || len(ok["auditId"]) < 3 || ok["usage"] == nil || ok["error"] != nil {
+		t.Errorf("invoke --json: %s: want output, version, callId, auditId, usage and no error", r.stdout)
+	}
+
+	if f, _ := failed("INVALID_INPUT", "invoke", "echo", "--input", "[]"); f.Error.AuditID == "" {
+		t.Errorf("invoke --json of invalid input: no audit id: %+v", f.Error)
+	}
+	failed("NOT_FOUND", "invoke", "nosuch", "--input", "{}")
+	op.must("disable", "echo", "--reason", "leaks tokens, see ticket 42")
+	if f, _ := failed("DISABLED", "invoke", "echo", "--input", "{}"); !strings.Contains(f.Error.Message, "leaks tokens, see ticket 42") {
+		t.Errorf("invoke --json of a disabled skill: message %q lacks the operator's reason", f.Error.Message)
+	}
+	op.must("enable", "echo")
+}
