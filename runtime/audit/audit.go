@@ -120,13 +120,15 @@ type Log struct {
 
 	// Commit delay (WithCommitDelay). waiters counts the durable appends in the queue,
 	// lastWaiters those of the last batch; while a leader lingers, lingerFor is the
-	// count it waits for and more wakes it when that many are queued.
+	// count it waits for, more wakes it when that many are queued, and arrived is when
+	// the linger began or the last durable append joined it.
 	delay       time.Duration
 	waiters     int
 	lastWaiters int
 	lingerFor   int
 	more        chan struct{}
 	timer       *time.Timer
+	arrived     time.Time
 
 	observe func(time.Duration, error) // WithObserver; nil if none
 }
@@ -135,8 +137,8 @@ type Log struct {
 type Option func(*Log)
 
 // lingerGap ends a commit delay early: a leader that saw no new durable append for this
-// long stops waiting for more.
-const lingerGap = time.Millisecond
+// long stops waiting for more. A variable only so that a test can lengthen it.
+var lingerGap = time.Millisecond
 
 // WithCommitDelay lets a batch wait up to max for more records before it is written,
 // so that concurrent calls share one fsync instead of a few each. A batch waits only
@@ -451,9 +453,12 @@ func (l *Log) append(ctx context.Context, r Record) (string, error) {
 	l.enqueued++
 	l.queue = append(l.queue, p)
 	l.waiters++
-	if l.lingerFor > 0 && l.waiters >= l.lingerFor {
-		l.lingerFor = 0
-		l.more <- struct{}{} // buffered, and only one send per linger
+	if l.lingerFor > 0 {
+		l.arrived = time.Now()
+		if l.waiters >= l.lingerFor {
+			l.lingerFor = 0
+			l.more <- struct{}{} // buffered, and only one send per linger
+		}
 	}
 	for l.finished <= ticket {
 		if l.syncing {
@@ -587,10 +592,12 @@ func (l *Log) linger() {
 		l.timer.Stop()
 	}
 	l.syncing = true
-	deadline := time.Now().Add(l.delay)
+	l.arrived = time.Now()
+	deadline := l.arrived.Add(l.delay)
 	for {
-		seen := l.waiters
-		wait := min(lingerGap, time.Until(deadline))
+		// A gap from the last arrival, not from this wait's start: an append that came
+		// just after a wait began must not let the next one idle a whole gap more.
+		wait := min(time.Until(l.arrived.Add(lingerGap)), time.Until(deadline))
 		if wait <= 0 {
 			break
 		}
@@ -610,7 +617,7 @@ func (l *Log) linger() {
 			reached = true
 		}
 		l.lingerFor = 0
-		if reached || l.waiters == seen || l.closed {
+		if reached || l.closed {
 			break
 		}
 	}

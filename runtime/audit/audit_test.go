@@ -736,3 +736,45 @@ func TestCommitDelayWaitsOnlyForCompany(t *testing.T) {
 		t.Fatalf("verify: %d lines, %v; want %d", n, err, 20+320+20)
 	}
 }
+
+// A lingering batch stops a gap after the last durable append that joined it, as
+// documented ("never more than a millisecond without a new one"), not at the end of the
+// gap window that append happened to arrive in, which kept it waiting nearly two gaps.
+// The last batch is made to have held three, so that the leader and one append that
+// joins it a tenth of a gap later wait for a third that never comes; the gap is made
+// long so that timers' slack cannot blur the difference.
+func TestCommitDelayGapCountsFromTheLastArrival(t *testing.T) {
+	defer func(gap time.Duration) { lingerGap = gap }(lingerGap)
+	lingerGap = 50 * time.Millisecond
+	l, err := Open(t.TempDir(), WithCommitDelay(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	var took []time.Duration
+	for range 3 {
+		l.mu.Lock()
+		l.lastWaiters = 3
+		l.mu.Unlock()
+		joined := make(chan error, 1)
+		go func() {
+			time.Sleep(lingerGap / 10)
+			_, err := l.Append(ctx, Record{Event: EventInvokeEnd, Skill: "s"})
+			joined <- err
+		}()
+		start := time.Now()
+		if _, err := l.Append(ctx, Record{Event: EventInvokeEnd, Skill: "s"}); err != nil {
+			t.Fatal(err)
+		}
+		d := time.Since(start)
+		if err := <-joined; err != nil {
+			t.Fatal(err)
+		}
+		if d < lingerGap*3/2 { // a gap after the join, a tenth of a gap in, and the sync
+			return
+		}
+		took = append(took, d)
+	}
+	t.Fatalf("a batch joined a tenth of a gap (%v) in took %v, want about 1.1 gaps", lingerGap, took)
+}
