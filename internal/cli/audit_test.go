@@ -255,15 +255,17 @@ func TestAuditRecoverKeepsARecordWithoutItsNewline(t *testing.T) {
 	}
 }
 
-// A negative --audit-commit-delay is refused in one line that says what is allowed,
-// before the server opens anything.
-func TestServeRefusesNegativeCommitDelay(t *testing.T) {
+// A negative or too long --audit-commit-delay is refused in one line that says what is
+// allowed, before the server opens anything.
+func TestServeRefusesBadCommitDelay(t *testing.T) {
 	bin := signBuildCLI(t)
 	home := t.TempDir()
-	r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + home}, "serve", "--no-container", "--audit-commit-delay", "-1ms")
-	if r.code == 0 || !strings.Contains(r.stderr, "--audit-commit-delay -1ms: want 0 (never wait) or a positive duration") ||
-		strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-		t.Fatalf("serve --audit-commit-delay -1ms: exit %d: %q", r.code, r.stderr)
+	for _, v := range []string{"-1ms", "1s"} {
+		r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + home}, "serve", "--no-container", "--audit-commit-delay", v)
+		if r.code == 0 || !strings.Contains(r.stderr, "--audit-commit-delay "+v+": want 0 (never wait) or a duration up to 100ms") ||
+			strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Fatalf("serve --audit-commit-delay %s: exit %d: %q", v, r.code, r.stderr)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(home, "audit")); !os.IsNotExist(err) {
 		t.Fatalf("the refused server opened its audit log: %v", err)

@@ -69,8 +69,8 @@ func serve(c *cli.Context) error {
 	w := c.App.ErrWriter
 	commitDelay := c.Duration("audit-commit-delay")
 	switch {
-	case commitDelay < 0:
-		return fmt.Errorf("serve: --audit-commit-delay %v: want 0 (never wait) or a positive duration", commitDelay)
+	case commitDelay < 0 || commitDelay > engine.MaxAuditCommitDelay:
+		return fmt.Errorf("serve: --audit-commit-delay %v: want 0 (never wait) or a duration up to %v", commitDelay, engine.MaxAuditCommitDelay)
 	case commitDelay == 0:
 		commitDelay = -1 // the engine's "never wait"
 	}

@@ -544,7 +544,9 @@ func (l *Log) Flush(ctx context.Context) error {
 // record queued so far as one batch, then wakes the waiters. Called with l.mu held and
 // no leader running.
 func (l *Log) flushLocked() {
-	if l.delay > 0 && l.err == nil && !l.closed && l.lastWaiters > 1 && l.waiters < l.lastWaiters {
+	// A Flush (the kill switch's, say) with no durable append of its own in the queue
+	// does not wait for company: its caller wants the queue on disk now.
+	if l.delay > 0 && l.err == nil && !l.closed && l.waiters > 0 && l.lastWaiters > 1 && l.waiters < l.lastWaiters {
 		l.linger()
 	}
 	l.lastWaiters, l.waiters = l.waiters, 0

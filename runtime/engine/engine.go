@@ -64,8 +64,13 @@ type Config struct {
 	AuditCommitDelay time.Duration
 }
 
-// DefaultAuditCommitDelay is Config.AuditCommitDelay's default.
-const DefaultAuditCommitDelay = 5 * time.Millisecond
+// DefaultAuditCommitDelay is Config.AuditCommitDelay's default, and
+// MaxAuditCommitDelay the longest allowed: past it a batch's wait would be felt as
+// latency by every call in it, for no fewer fsyncs.
+const (
+	DefaultAuditCommitDelay = 5 * time.Millisecond
+	MaxAuditCommitDelay     = 100 * time.Millisecond
+)
 
 // Engine is safe for concurrent use.
 type Engine struct {
@@ -127,6 +132,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		delay = DefaultAuditCommitDelay
 	case delay < 0:
 		delay = 0
+	case delay > MaxAuditCommitDelay:
+		return nil, fmt.Errorf("engine: audit commit delay %v: at most %v", delay, MaxAuditCommitDelay)
 	}
 	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended), audit.WithCommitDelay(delay))
 	if err != nil {
