@@ -118,6 +118,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Home == "" {
 		return nil, errors.New("engine: no skill home")
 	}
+	if cfg.AuditCommitDelay > MaxAuditCommitDelay {
+		return nil, fmt.Errorf("engine: audit commit delay %v: at most %v", cfg.AuditCommitDelay, MaxAuditCommitDelay)
+	}
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -132,8 +135,6 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		delay = DefaultAuditCommitDelay
 	case delay < 0:
 		delay = 0
-	case delay > MaxAuditCommitDelay:
-		return nil, fmt.Errorf("engine: audit commit delay %v: at most %v", delay, MaxAuditCommitDelay)
 	}
 	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended), audit.WithCommitDelay(delay))
 	if err != nil {

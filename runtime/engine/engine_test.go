@@ -512,3 +512,18 @@ func TestCallerDeadlineStillRecordsTheCall(t *testing.T) {
 		t.Fatal("the denied server was reached")
 	}
 }
+
+// An audit commit delay past the maximum is refused when the engine opens, naming the
+// bound; the maximum itself is accepted.
+func TestAuditCommitDelayBounded(t *testing.T) {
+	ctx := context.Background()
+	_, err := engine.Open(ctx, engine.Config{Home: t.TempDir(), AuditCommitDelay: engine.MaxAuditCommitDelay + time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "at most 100ms") {
+		t.Fatalf("a 101ms commit delay: %v", err)
+	}
+	eng, err := engine.Open(ctx, engine.Config{Home: t.TempDir(), AuditCommitDelay: engine.MaxAuditCommitDelay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Close()
+}
