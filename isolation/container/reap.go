@@ -43,6 +43,10 @@ func (s *Sandbox) Reap(ctx context.Context) error {
 		quarantine: func(dir string, err error) {
 			s.grants.setDirty(canonical(dir), &quarantine{left: sweepLeft(dir, err)})
 		},
+		stale: func(name string, err error) {
+			s.log.Warn("an empty network of a dead skillbox process could not be removed; the Docker engine still counts an endpoint on it (a restart of the engine clears it)",
+				"network", name, "err", err)
+		},
 	})
 	return err
 }
@@ -59,6 +63,9 @@ type reapScope struct {
 	// quarantine is told of a read-write grant the sweep could not clean; nil in the
 	// watchdog, whose process ends (the next call's own sweep before it runs catches it).
 	quarantine func(dir string, err error)
+	// stale is told of an empty network the engine will not remove (it still counts
+	// an endpoint of a container that is gone); nil: that is an error like any other.
+	stale func(name string, err error)
 }
 
 // reap is the one removal of leftovers, shared by Reap at start (every dead
@@ -108,7 +115,26 @@ func reap(ctx context.Context, cli *client.Client, sc reapScope) (int, error) {
 			continue
 		}
 		n++
-		if err := cli.NetworkRemove(ctx, nw.ID); err != nil && !isGone(err) {
+		err := cli.NetworkRemove(ctx, nw.ID)
+		if err != nil && strings.Contains(err.Error(), "active endpoints") {
+			// Its containers are gone (removed above), but the engine still counts an
+			// endpoint: cut off whatever it lists and try once more.
+			if in, ierr := cli.NetworkInspect(ctx, nw.ID, network.InspectOptions{}); ierr == nil {
+				for id := range in.Containers {
+					_ = cli.NetworkDisconnect(ctx, nw.ID, id, true)
+				}
+				if err = cli.NetworkRemove(ctx, nw.ID); err != nil && len(in.Containers) == 0 && sc.stale != nil &&
+					strings.Contains(err.Error(), "active endpoints") {
+					// Docker 20.10 can keep counting an endpoint of a container long
+					// gone, with none attached, until the engine restarts. An empty
+					// network of a dead process confines nothing and holds nothing: it is
+					// reported, not allowed to stop the sandbox from starting.
+					sc.stale(nw.Name, err)
+					continue
+				}
+			}
+		}
+		if err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("reap network %s: %w", nw.Name, err))
 		}
 	}
