@@ -115,19 +115,9 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 	if n.ln != nil {
 		n.ln.Close()
 	}
-	if n.unconfine != nil {
-		n.unconfine()
-	}
 	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt := range 8 {
-		// Gone already: a watchdog signalled twice removes the objects of a live server.
-		if err = s.cli.NetworkRemove(ctx, n.id); err == nil || isGone(err) {
-			return nil
-		}
-		if !strings.Contains(err.Error(), "active endpoints") {
-			break
-		}
+	err := s.cli.NetworkRemove(ctx, n.id)
+	for attempt := 0; err != nil && !isGone(err) && strings.Contains(err.Error(), "active endpoints") && attempt < 8; attempt++ {
 		// A container of this network can still be on its way out (a removal the
 		// engine reported "already in progress" counts as done for the container, not
 		// yet for its endpoint). Wait for it, then cut off whatever is still attached:
@@ -140,6 +130,16 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 				}
 			}
 		}
+		err = s.cli.NetworkRemove(ctx, n.id)
 	}
-	return fmt.Errorf("remove network %s: %w", n.name, err)
+	// Gone already: a watchdog signalled twice removes the objects of a live server.
+	if err != nil && !isGone(err) {
+		// The host firewall rules that confine it stay while anything may still be
+		// attached; Reap removes them once its bridge is gone.
+		return fmt.Errorf("remove network %s: %w", n.name, err)
+	}
+	if n.unconfine != nil {
+		n.unconfine()
+	}
+	return nil
 }

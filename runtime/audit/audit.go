@@ -465,7 +465,7 @@ func (l *Log) append(ctx context.Context, r Record) (string, error) {
 			l.cond.Wait()
 			continue
 		}
-		l.flushLocked()
+		l.flushLocked(true)
 	}
 	l.mu.Unlock()
 	seq, err := p.seq, p.err
@@ -535,7 +535,7 @@ func (l *Log) Flush(ctx context.Context) error {
 			l.cond.Wait()
 			continue
 		}
-		l.flushLocked()
+		l.flushLocked(false)
 	}
 	return l.err
 }
@@ -543,10 +543,11 @@ func (l *Log) Flush(ctx context.Context) error {
 // flushLocked makes the caller the leader: with l.mu released it writes and syncs every
 // record queued so far as one batch, then wakes the waiters. Called with l.mu held and
 // no leader running.
-func (l *Log) flushLocked() {
-	// A Flush (the kill switch's, say) with no durable append of its own in the queue
-	// does not wait for company: its caller wants the queue on disk now.
-	if l.delay > 0 && l.err == nil && !l.closed && l.waiters > 0 && l.lastWaiters > 1 && l.waiters < l.lastWaiters {
+// An appender's batch may first wait for company (WithCommitDelay); a Flush's or a
+// Close's never does: their callers (the kill switch, shutdown) want the queue on disk
+// now. (A Flush can still wait behind a batch that another leader holds.)
+func (l *Log) flushLocked(mayLinger bool) {
+	if mayLinger && l.delay > 0 && l.err == nil && !l.closed && l.lastWaiters > 1 && l.waiters < l.lastWaiters {
 		l.linger()
 	}
 	l.lastWaiters, l.waiters = l.waiters, 0
@@ -715,7 +716,7 @@ func (l *Log) Close() error {
 			l.cond.Wait()
 			continue
 		}
-		l.flushLocked()
+		l.flushLocked(false)
 	}
 	err := l.err
 	l.mu.Unlock()
