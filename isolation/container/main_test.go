@@ -206,10 +206,8 @@ func leftovers(ctx context.Context, cli *client.Client, label string) string {
 		// An empty network the engine refuses to remove for an endpoint of a container
 		// long gone (moby/moby#42119, Docker 20.10) holds nothing and runs nothing: the
 		// sandbox reports it and so does not this check.
-		if in, err := cli.NetworkInspect(ctx, n.ID, network.InspectOptions{}); err == nil && len(in.Containers) == 0 {
-			if err := cli.NetworkRemove(ctx, n.ID); err != nil && strings.Contains(err.Error(), "active endpoints") {
-				continue
-			}
+		if stale, _ := removeNet(ctx, cli, n.ID, 0); stale {
+			continue
 		}
 		left = append(left, "network "+n.Name)
 	}

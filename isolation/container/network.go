@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 )
@@ -115,32 +116,12 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 	if n.ln != nil {
 		n.ln.Close()
 	}
-	ctx = context.WithoutCancel(ctx)
-	err := s.cli.NetworkRemove(ctx, n.id)
-	for attempt := 0; err != nil && !isGone(err) && strings.Contains(err.Error(), "active endpoints") && attempt < 8; attempt++ {
-		// A container of this network can still be on its way out (a removal the
-		// engine reported "already in progress" counts as done for the container, not
-		// yet for its endpoint). Wait for it, then cut off whatever is still attached:
-		// every endpoint on this network is one of this sandbox's.
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
-		if attempt >= 3 {
-			if nw, ierr := s.cli.NetworkInspect(ctx, n.id, network.InspectOptions{}); ierr == nil {
-				for id := range nw.Containers {
-					_ = s.cli.NetworkDisconnect(ctx, n.id, id, true)
-				}
-			}
-		}
-		err = s.cli.NetworkRemove(ctx, n.id)
-	}
-	if err != nil && strings.Contains(err.Error(), "active endpoints") {
-		if nw, ierr := s.cli.NetworkInspect(ctx, n.id, network.InspectOptions{}); ierr == nil && len(nw.Containers) == 0 {
-			// Docker 20.10 can go on counting an endpoint of a container that is gone,
-			// with none attached, until the engine restarts (moby/moby#42119). An empty
-			// network holds nothing and lets nothing out: reported, not an error.
-			s.log.Warn("the Docker engine will not remove an empty network of this sandbox: it still counts an endpoint of a container that is gone (a restart of the engine clears it)",
-				"network", n.name, "err", err)
-			err = nil
-		}
+	stale, err := removeNet(context.WithoutCancel(ctx), s.cli, n.id, 8)
+	if stale {
+		// An empty network holds nothing and lets nothing out: reported, not an error.
+		s.log.Warn("the Docker engine will not remove an empty network of this sandbox: it still counts an endpoint of a container that is gone (a restart of the engine clears it)",
+			"network", n.name, "err", err)
+		err = nil
 	}
 	// Gone already: a watchdog signalled twice removes the objects of a live server.
 	if err != nil && !isGone(err) {
@@ -152,4 +133,51 @@ func (s *Sandbox) removeNetwork(ctx context.Context, n *skillNet) error {
 		n.unconfine()
 	}
 	return nil
+}
+
+// removeNet removes a network of skillbox's, every endpoint on which is skillbox's
+// own. The engine refuses one that still counts an endpoint ("active endpoints"): a
+// container of it can still be on its way out (a removal the engine reported "already
+// in progress" counts as done for the container, not yet for its endpoint), so it
+// waits and tries again up to waits times, cutting off what the network lists from the
+// fourth try on, and last cuts off what is listed and tries once more. stale reports
+// an empty network the engine still refuses (err is that refusal): Docker 20.10 can go
+// on counting an endpoint of a container that is gone until the engine restarts
+// (moby/moby#42119).
+func removeNet(ctx context.Context, cli *client.Client, id string, waits int) (stale bool, err error) {
+	err = cli.NetworkRemove(ctx, id)
+	for attempt := 0; activeEndpoints(err) && attempt < waits; attempt++ {
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		if attempt >= 3 {
+			disconnectAll(ctx, cli, id)
+		}
+		err = cli.NetworkRemove(ctx, id)
+	}
+	if !activeEndpoints(err) {
+		return false, err
+	}
+	attached := disconnectAll(ctx, cli, id)
+	if err = cli.NetworkRemove(ctx, id); activeEndpoints(err) && attached == 0 {
+		return true, err
+	}
+	return false, err
+}
+
+// activeEndpoints says whether err is the engine refusing to remove a network that
+// still counts an endpoint.
+func activeEndpoints(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "active endpoints")
+}
+
+// disconnectAll force-disconnects every container the network lists and returns how
+// many it listed (-1 if it could not be inspected).
+func disconnectAll(ctx context.Context, cli *client.Client, id string) int {
+	in, err := cli.NetworkInspect(ctx, id, network.InspectOptions{})
+	if err != nil {
+		return -1
+	}
+	for c := range in.Containers {
+		_ = cli.NetworkDisconnect(ctx, id, c, true)
+	}
+	return len(in.Containers)
 }

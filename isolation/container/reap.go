@@ -115,24 +115,13 @@ func reap(ctx context.Context, cli *client.Client, sc reapScope) (int, error) {
 			continue
 		}
 		n++
-		err := cli.NetworkRemove(ctx, nw.ID)
-		if err != nil && strings.Contains(err.Error(), "active endpoints") {
-			// Its containers are gone (removed above), but the engine still counts an
-			// endpoint: cut off whatever it lists and try once more.
-			if in, ierr := cli.NetworkInspect(ctx, nw.ID, network.InspectOptions{}); ierr == nil {
-				for id := range in.Containers {
-					_ = cli.NetworkDisconnect(ctx, nw.ID, id, true)
-				}
-				if err = cli.NetworkRemove(ctx, nw.ID); err != nil && len(in.Containers) == 0 && sc.stale != nil &&
-					strings.Contains(err.Error(), "active endpoints") {
-					// Docker 20.10 can keep counting an endpoint of a container long
-					// gone, with none attached, until the engine restarts. An empty
-					// network of a dead process confines nothing and holds nothing: it is
-					// reported, not allowed to stop the sandbox from starting.
-					sc.stale(nw.Name, err)
-					continue
-				}
-			}
+		// Its containers are gone (removed above): no waiting for them.
+		stale, err := removeNet(ctx, cli, nw.ID, 0)
+		if stale && sc.stale != nil {
+			// An empty network of a dead process confines nothing and holds nothing:
+			// reported, not allowed to stop the sandbox from starting.
+			sc.stale(nw.Name, err)
+			continue
 		}
 		if err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("reap network %s: %w", nw.Name, err))
