@@ -63,18 +63,16 @@ func statusLine(err error) error {
 		strings.Contains(st.Message(), "connection refused")) {
 		return errors.New("no server answers (is `skillbox serve` running? --server names another address)")
 	}
-	for _, d := range st.Details() {
-		if ed, ok := d.(*pb.ErrorDetail); ok {
-			words := ed.GetReason() + ", " + codeName(st.Code())
-			if ed.GetReason() == codeName(st.Code()) {
-				words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
-			}
-			msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
-			if ed.GetAuditId() != "" {
-				msg += " audit " + ed.GetAuditId()
-			}
-			return errors.New(msg)
+	if ed := client.Detail(err); ed != nil {
+		words := ed.GetReason() + ", " + codeName(st.Code())
+		if ed.GetReason() == codeName(st.Code()) {
+			words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
 		}
+		msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
+		if ed.GetAuditId() != "" {
+			msg += " audit " + ed.GetAuditId()
+		}
+		return errors.New(msg)
 	}
 	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
 		return errors.New("the server shut down during the call (UNAVAILABLE)")
@@ -198,13 +196,9 @@ func invokeCommand() *cli.Command {
 // refused token, a server gone during the call), the status code's name and the
 // stderr line's words.
 func invokeFailure(err error) base.RunFailure {
-	if st, ok := status.FromError(err); ok {
-		for _, d := range st.Details() {
-			if ed, ok := d.(*pb.ErrorDetail); ok {
-				return base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
-					Field: ed.GetField(), AuditID: ed.GetAuditId()}}
-			}
-		}
+	if ed := client.Detail(err); ed != nil {
+		return base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
+			Field: ed.GetField(), AuditID: ed.GetAuditId()}}
 	}
 	return base.RunFailure{Error: base.RunError{Reason: codeName(status.Code(err)), Message: statusLine(err).Error()}}
 }

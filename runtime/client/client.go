@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
 )
@@ -82,4 +83,15 @@ func waitingOf(md metadata.MD) (Waiting, bool) {
 		}
 	}
 	return w, true
+}
+
+// Detail is the ErrorDetail a failed call's status carries (reason, message, field,
+// audit id), or nil when it carries none (no server, a refused token, a transport error).
+func Detail(err error) *pb.ErrorDetail {
+	for _, d := range status.Convert(err).Details() {
+		if ed, ok := d.(*pb.ErrorDetail); ok {
+			return ed
+		}
+	}
+	return nil
 }

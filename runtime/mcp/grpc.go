@@ -96,12 +96,9 @@ func Bridge(ctx context.Context, conn grpc.ClientConnInterface, version string) 
 func (b GRPCBackend) Invoke(ctx context.Context, _ string, skill string, input []byte, waiting func(client.Waiting)) (*Result, error) {
 	res, err := client.Invoke(ctx, b.Conn, &pb.InvokeRequest{Name: skill, InputJson: string(input)}, waiting)
 	if err != nil {
-		st := status.Convert(err)
-		r := &Refusal{Reason: "UNAVAILABLE", Message: st.Message()}
-		for _, d := range st.Details() {
-			if ed, ok := d.(*pb.ErrorDetail); ok {
-				r.Reason, r.Field, r.AuditID = ed.GetReason(), ed.GetField(), ed.GetAuditId()
-			}
+		r := &Refusal{Reason: "UNAVAILABLE", Message: status.Convert(err).Message()}
+		if ed := client.Detail(err); ed != nil {
+			r.Reason, r.Field, r.AuditID = ed.GetReason(), ed.GetField(), ed.GetAuditId()
 		}
 		return nil, r
 	}
