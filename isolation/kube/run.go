@@ -164,16 +164,17 @@ func (s *Sandbox) cleanup(ctx context.Context, sp *callSpec) {
 	w := s.workload(sp)
 	errs := []error{ignoreGone(s.c.Delete(ctx, w, fg, zero))}
 	// The pod at once, not when the garbage collector gets to it; but a Sandbox's
-	// controller makes its pod again until the Sandbox is gone (its finalizer runs
-	// first), so delete the pod once the workload is gone, or after a short wait.
+	// controller makes its pod again until it has seen the Sandbox go (it reads a
+	// cache that can lag the deletion), so delete the pod a second time once the
+	// workload is gone, or after a short wait. A pod made later still is owned by the
+	// gone workload: the cluster's garbage collector removes it.
 	pods := func() error {
 		return ignoreGone(s.c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(s.ns),
 			client.MatchingLabels{LabelCall: sp.callID, LabelInstance: s.instance}, zero))
 	}
 	errs = append(errs, pods())
-	if s.awaitGone(ctx, w, workloadGoneWait) {
-		errs = append(errs, pods())
-	}
+	s.awaitGone(ctx, w, workloadGoneWait)
+	errs = append(errs, pods())
 	if len(sp.env) > 0 {
 		errs = append(errs, ignoreGone(s.c.Delete(ctx, s.secret(sp))))
 	}
@@ -183,25 +184,22 @@ func (s *Sandbox) cleanup(ctx context.Context, sp *callSpec) {
 }
 
 // workloadGoneWait bounds how long cleanup waits for a deleted workload to go before
-// deleting its pod a second time (a Sandbox whose controller is down keeps its
-// finalizer: the cluster's backstop then removes what is left).
+// deleting its pod a second time (a workload held by a finalizer whose controller is
+// down stays: the cluster's backstop then removes what is left).
 const workloadGoneWait = 5 * time.Second
 
-// awaitGone waits, at most d, until obj is no longer found; it reports whether it had
-// to wait (the object was still there when first asked).
-func (s *Sandbox) awaitGone(ctx context.Context, obj client.Object, d time.Duration) bool {
+// awaitGone waits, at most d, until obj is no longer found.
+func (s *Sandbox) awaitGone(ctx context.Context, obj client.Object, d time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	key := client.ObjectKeyFromObject(obj)
-	waited := false
 	for {
 		if err := s.c.Get(ctx, key, obj); apierrors.IsNotFound(err) || ctx.Err() != nil {
-			return waited
+			return
 		}
-		waited = true
 		select {
 		case <-ctx.Done():
-			return waited
+			return
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
