@@ -267,7 +267,7 @@ func (d *grpcDoor) attach(h *Host, opts ServeOptions) {
 		sopts = append(sopts, server.WithAdmins(append(append([]string{}, opts.Admins...), server.LocalAdmin())...))
 	}
 	d.srv = server.New(h.engine, transport.Caller, sopts...)
-	d.g = grpc.NewServer(d.gopts...)
+	d.g = grpc.NewServer(append(d.gopts, server.GRPCOptions()...)...)
 	d.srv.Register(d.g)
 }
 

@@ -44,7 +44,7 @@ func accessFixture(t *testing.T, opts ...server.Option) (*engine.Engine, *server
 		t.Fatal(err)
 	}
 	srv = server.New(eng, transport.Caller, opts...)
-	g := grpc.NewServer(gopts...)
+	g := grpc.NewServer(append(gopts, server.GRPCOptions()...)...)
 	srv.Register(g)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)

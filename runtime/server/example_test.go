@@ -31,7 +31,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g := grpc.NewServer(opts...)
+	g := grpc.NewServer(append(opts, server.GRPCOptions()...)...)
 	server.New(eng, transport.Caller).Register(g)
 	go func() { _ = g.Serve(lis) }()
 	defer g.Stop()

@@ -44,7 +44,7 @@ func TestOversightOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(gopts...)
+	g := grpc.NewServer(append(gopts, server.GRPCOptions()...)...)
 	server.New(eng, transport.Caller, server.WithAdmins("token:ops")).Register(g)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)

@@ -77,7 +77,7 @@ func newFixtureAt(t testing.TB, home *testkit.Home, sopts ...server.Option) *fix
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(opts...)
+	g := grpc.NewServer(append(opts, server.GRPCOptions()...)...)
 	srv := server.New(eng, transport.Caller, sopts...)
 	srv.Register(g)
 	go g.Serve(lis)
