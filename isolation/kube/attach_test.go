@@ -203,6 +203,7 @@ func TestAttachThroughAPIServer(t *testing.T) {
 			if len(paths) == 0 || paths[len(paths)-1] != wantPath {
 				t.Errorf("kubelet saw %v, want %s", paths, wantPath)
 			}
+			assertPodGone(t, pod)
 			assertClean(t, sb)
 		})
 	}

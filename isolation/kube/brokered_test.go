@@ -173,6 +173,7 @@ func TestBrokeredHTTPSCA(t *testing.T) {
 	if o := await(t, done); reasonOf(t, o.err) != isolation.ReasonCanceled {
 		t.Errorf("reason %v, want CANCELED", o.err)
 	}
+	assertPodGone(t, pod)
 	assertClean(t, sb)
 	// The call is over: its token no longer opens the proxy.
 	if resp, err := hc.Get(origin.String() + "/y"); err == nil {

@@ -140,37 +140,45 @@ func leftovers(t *testing.T, sb *Sandbox) []string {
 }
 
 // orphaned stands in for the cluster's garbage collector, which envtest does not run:
-// a pod whose controlling Sandbox or Job is gone is deleted, as the collector would,
-// and not counted as left behind. Agent-sandbox's controller can make a Sandbox's pod
-// again just after the call deleted it, from a cache that has not yet seen the Sandbox
-// go; in a cluster the collector removes that pod by its owner reference.
+// a pod whose controlling Sandbox is gone is deleted, as the collector would, and not
+// counted as left behind. Agent-sandbox's controller can make a Sandbox's pod again
+// just after the call deleted it, from a cache that has not yet seen the Sandbox go; in
+// a cluster the collector removes that pod by its owner reference. That the call
+// deletes its own pod at once is asserted apart (assertPodGone).
 func orphaned(t *testing.T, p *corev1.Pod) bool {
 	t.Helper()
 	ref := metav1.GetControllerOf(p)
-	if ref == nil {
+	if ref == nil || ref.Kind != "Sandbox" {
 		return false
 	}
-	var owner client.Object
-	switch ref.Kind {
-	case "Sandbox":
-		owner = &sandboxv1.Sandbox{}
-	case "Job":
-		owner = &batchv1.Job{}
-	default:
-		return false
-	}
-	err := testClient.Get(context.Background(), client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, owner)
-	if err == nil && owner.GetUID() == ref.UID {
+	var owner sandboxv1.Sandbox
+	err := testClient.Get(context.Background(), client.ObjectKey{Namespace: p.Namespace, Name: ref.Name}, &owner)
+	if err == nil && owner.UID == ref.UID {
 		return false
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	if err := testClient.Delete(context.Background(), p, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+	uid := p.UID
+	if err := testClient.Delete(context.Background(), p, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		t.Fatal(err)
 	}
-	t.Logf("pod %s outlived its %s %s: deleted as the garbage collector would", p.Name, ref.Kind, ref.Name)
+	t.Logf("pod %s outlived its Sandbox: deleted as the garbage collector would", p.Name)
 	return true
+}
+
+// assertPodGone asserts that pod, as the test saw it during the call, was deleted when
+// the call ended (a pod of the same name may have been made again: see orphaned).
+func assertPodGone(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	var now corev1.Pod
+	err := testClient.Get(context.Background(), client.ObjectKeyFromObject(pod), &now)
+	if err == nil && now.UID == pod.UID {
+		t.Fatalf("the call's pod %s is still there after the call", pod.Name)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
 }
 
 func assertClean(t *testing.T, sb *Sandbox) {
@@ -352,6 +360,7 @@ func TestSandboxObjectsHardened(t *testing.T) {
 	if r := reasonOf(t, o.err); r != isolation.ReasonCanceled {
 		t.Errorf("reason %s, want CANCELED (%v)", r, o.err)
 	}
+	assertPodGone(t, pod)
 	assertClean(t, sb)
 }
 
@@ -430,7 +439,8 @@ func TestSandboxConditions(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			call := testCall("cond", 60*time.Second)
 			done := start(sb, context.Background(), call)
-			setStatus(t, podOf(t, sb, call.ID), c.status)
+			pod := podOf(t, sb, call.ID)
+			setStatus(t, pod, c.status)
 			o := await(t, done)
 			if c.want == "" {
 				if o.err != nil {
@@ -442,6 +452,7 @@ func TestSandboxConditions(t *testing.T) {
 			if c.msg != "" && isolation.SkillMessage(o.err) != c.msg {
 				t.Errorf("skill message %q, want %q", isolation.SkillMessage(o.err), c.msg)
 			}
+			assertPodGone(t, pod)
 			assertClean(t, sb)
 		})
 	}
@@ -454,6 +465,7 @@ func TestSandboxConditions(t *testing.T) {
 		if r := reasonOf(t, o.err); r != isolation.ReasonSkillFailed {
 			t.Errorf("reason %s, want SKILL_FAILED (%v)", r, o.err)
 		}
+		assertPodGone(t, pod)
 		assertClean(t, sb)
 	})
 	t.Run("expired", func(t *testing.T) {

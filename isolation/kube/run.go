@@ -159,15 +159,16 @@ func apiWords(err error) string {
 func (s *Sandbox) cleanup(ctx context.Context, sp *callSpec) {
 	ctx, cancel := context.WithTimeout(ctx, deleteTimeout)
 	defer cancel()
-	fg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
 	zero := client.GracePeriodSeconds(0)
 	w := s.workload(sp)
-	errs := []error{ignoreGone(s.c.Delete(ctx, w, fg, zero))}
-	// The pod at once, not when the garbage collector gets to it; but a Sandbox's
-	// controller makes its pod again until it has seen the Sandbox go (it reads a
-	// cache that can lag the deletion), so delete the pod a second time once the
-	// workload is gone, or after a short wait. A pod made later still is owned by the
-	// gone workload: the cluster's garbage collector removes it.
+	errs := []error{ignoreGone(s.c.Delete(ctx, w, bg, zero))}
+	// The pod at once, not when the garbage collector gets to it. A Sandbox's
+	// controller can make its pod again until it has seen the Sandbox go (it reads a
+	// cache that can lag the deletion): deleting the pod a second time once the
+	// workload is gone (or after a short wait) narrows that window, and a pod made
+	// later still is owned by the gone workload, which the cluster's garbage collector
+	// removes.
 	pods := func() error {
 		return ignoreGone(s.c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(s.ns),
 			client.MatchingLabels{LabelCall: sp.callID, LabelInstance: s.instance}, zero))
@@ -184,8 +185,8 @@ func (s *Sandbox) cleanup(ctx context.Context, sp *callSpec) {
 }
 
 // workloadGoneWait bounds how long cleanup waits for a deleted workload to go before
-// deleting its pod a second time (a workload held by a finalizer whose controller is
-// down stays: the cluster's backstop then removes what is left).
+// deleting its pod a second time (neither a Sandbox nor a Job has a finalizer of its
+// own, but a cluster may add one; what stays is then the cluster's backstop's).
 const workloadGoneWait = 5 * time.Second
 
 // awaitGone waits, at most d, until obj is no longer found.

@@ -91,7 +91,15 @@ func (d *grpcDoor) serve() error {
 }
 func (d *grpcDoor) gracefulStop() { d.srv.Shutdown(); d.g.GracefulStop() }
 func (d *grpcDoor) stop()         { d.g.Stop() }
-func (d *grpcDoor) close()        { d.lis.Close() }
+
+// close also stops the server if one was made: its stream workers run from
+// grpc.NewServer on, served or not (a later door's attach can fail first).
+func (d *grpcDoor) close() {
+	if d.g != nil {
+		d.g.Stop()
+	}
+	d.lis.Close()
+}
 
 // mcpDoor is MCP over Streamable HTTP on a transport listener.
 type mcpDoor struct {

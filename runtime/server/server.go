@@ -144,8 +144,9 @@ func (s *Server) Unauthenticated(ctx context.Context, peer, method string, err e
 }
 
 // StreamWorkers is how many goroutines of a grpc.Server made with GRPCOptions take
-// calls in turn. A call on a worker finds its stack already grown to what the engine's
-// path needs (schema validation, the sandbox, the audit log); a goroutine made per call
+// calls in turn. A call on a worker usually finds its stack already grown to what the
+// engine's path needs: schema validation, the sandbox, the audit log (a collection
+// halves an idle worker's stack when it uses little of it). A goroutine made per call
 // starts small and grows, copying its stack several times a call (≈ 10 % of a pooled
 // call's CPU at 32 callers). A call that finds every worker busy (a long Watch holds
 // one) gets a goroutine of its own, as without workers: none waits for a worker. Idle
