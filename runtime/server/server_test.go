@@ -29,6 +29,7 @@ import (
 	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/internal/testkit"
 	"github.com/skillbox-dev/skillbox/runtime/server"
@@ -127,10 +128,8 @@ func detailOf(t *testing.T, err error) (codes.Code, *pb.ErrorDetail) {
 	if !ok {
 		t.Fatalf("not a gRPC status: %v", err)
 	}
-	for _, d := range st.Details() {
-		if ed, ok := d.(*pb.ErrorDetail); ok {
-			return st.Code(), ed
-		}
+	if ed := client.Detail(err); ed != nil {
+		return st.Code(), ed
 	}
 	t.Fatalf("status %v carries no ErrorDetail", st)
 	return 0, nil
