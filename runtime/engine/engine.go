@@ -178,6 +178,8 @@ func (e *Engine) status() metrics.Status {
 	for _, p := range st.pinned {
 		if p.err == nil {
 			out.Approved++
+		} else {
+			out.Unavailable++
 		}
 	}
 	if entries, err := e.store.List(); err == nil {

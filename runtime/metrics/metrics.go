@@ -42,16 +42,20 @@ var budgetKinds = [...]string{"time", "memory", "output", "logs", "requests"}
 
 // Skill states, the values of the state label of skillbox_skills.
 const (
-	SkillsInstalled = "installed"
-	SkillsApproved  = "approved"
-	SkillsDisabled  = "disabled"
+	SkillsInstalled   = "installed"
+	SkillsApproved    = "approved"
+	SkillsDisabled    = "disabled"
+	SkillsUnavailable = "unavailable"
 )
 
 // Status is what the engine reports at each scrape: the skills by state and the idle
 // warm instances by sandbox kind.
 type Status struct {
 	Installed, Approved, Disabled int
-	Warm                          map[string]int // by sandbox kind (wasm, container)
+	// Unavailable counts approvals this server cannot serve: the package they pin is
+	// not installed here (a replica that could not fetch it) or no longer matches.
+	Unavailable int
+	Warm        map[string]int // by sandbox kind (wasm, container)
 }
 
 // DoorLocal is the door label of a call made in-process, not through a door (an
@@ -320,7 +324,7 @@ type statusCollector struct {
 func newStatusCollector(m *Metrics) statusCollector {
 	return statusCollector{m: m,
 		skills: prometheus.NewDesc("skillbox_skills",
-			"Skills by state: installed (distinct names in the store), approved (an approval pins an installed version), disabled (the kill switch is on).",
+			"Skills by state: installed (distinct names in the store), approved (an approval pins an installed version), disabled (the kill switch is on), unavailable (an approval this server cannot serve: its package is not installed here or does not match it).",
 			[]string{"state"}, nil),
 		warm: prometheus.NewDesc("skillbox_warm_instances",
 			"Idle warm instances by sandbox: started containers (container) and reset reactor instances (wasm).",
@@ -344,6 +348,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Installed), SkillsInstalled)
 	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Approved), SkillsApproved)
 	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Disabled), SkillsDisabled)
+	ch <- prometheus.MustNewConstMetric(c.skills, prometheus.GaugeValue, float64(st.Unavailable), SkillsUnavailable)
 	for kind, n := range st.Warm {
 		ch <- prometheus.MustNewConstMetric(c.warm, prometheus.GaugeValue, float64(n), kind)
 	}

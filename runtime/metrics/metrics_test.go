@@ -134,6 +134,7 @@ func TestSeriesAtZeroAndStatus(t *testing.T) {
 		`skillbox_budget_exhausted_total{kind="requests",skill="fetch"} 0`,
 		`skillbox_verification_failures_total{reason="code-digest"} 0`,
 		`skillbox_skills{state="installed"} 0`,
+		`skillbox_skills{state="unavailable"} 0`,
 		`skillbox_audit_append_failures_total 0`,
 		`skillbox_build_info{`,
 	} {
@@ -142,7 +143,7 @@ func TestSeriesAtZeroAndStatus(t *testing.T) {
 		}
 	}
 	m.Watch(func() Status {
-		return Status{Installed: 3, Approved: 2, Disabled: 1, Warm: map[string]int{"wasm": 4, "container": 0}}
+		return Status{Installed: 3, Approved: 2, Disabled: 1, Unavailable: 1, Warm: map[string]int{"wasm": 4, "container": 0}}
 	})
 	m.AuditAppended(2*time.Millisecond, nil)
 	m.AuditAppended(time.Millisecond, io.ErrShortWrite)
@@ -152,6 +153,7 @@ func TestSeriesAtZeroAndStatus(t *testing.T) {
 		`skillbox_skills{state="installed"} 3`,
 		`skillbox_skills{state="approved"} 2`,
 		`skillbox_skills{state="disabled"} 1`,
+		`skillbox_skills{state="unavailable"} 1`,
 		`skillbox_warm_instances{sandbox="wasm"} 4`,
 		`skillbox_warm_instances{sandbox="container"} 0`,
 		`skillbox_audit_append_seconds_count 2`,

@@ -3,6 +3,8 @@ package replica_test
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +101,15 @@ func TestReplicasPullApprovedPackages(t *testing.T) {
 	if _, ok := b.mirror.Missing()["echo"]; ok {
 		t.Errorf("b reports echo missing: %v", b.mirror.Missing())
 	}
+	// b's operator sees it in b's metrics: two approvals, one b cannot serve.
+	waitFor(t, "b's metrics to count local as unavailable", func() bool {
+		body := scrapeMetrics(t, b.eng)
+		return strings.Contains(body, `skillbox_skills{state="unavailable"} 1`) &&
+			strings.Contains(body, `skillbox_skills{state="approved"} 1`)
+	})
+	if body := scrapeMetrics(t, a.eng); !strings.Contains(body, `skillbox_skills{state="unavailable"} 0`) {
+		t.Errorf("a, which has both packages, counts one unavailable:\n%s", body)
+	}
 
 	// c does not trust the signer: it pulls the bytes and refuses them.
 	waitFor(t, "c to refuse the untrusted package", func() bool {
@@ -111,4 +122,15 @@ func TestReplicasPullApprovedPackages(t *testing.T) {
 		t.Errorf("c's store holds %d packages", len(entries))
 	}
 	t.Logf("c: %s", stranger.mirror.Missing()["echo"])
+}
+
+// scrapeMetrics returns what eng's metrics endpoint serves.
+func scrapeMetrics(t *testing.T, eng *engine.Engine) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	eng.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: status %d", rec.Code)
+	}
+	return rec.Body.String()
 }
