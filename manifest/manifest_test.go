@@ -251,6 +251,8 @@ func TestValidateInputOutput(t *testing.T) {
 		{`[1]`, "input: want an object, got an array"},
 		{`{"url":"x"} {}`, "input: not valid JSON: invalid character after top-level value"},
 		{``, "input: not valid JSON: EOF"},
+		// Go's decoder would read these bytes as U+FFFD and the schema would pass them.
+		{"{\"url\":\"https://x\xff\"}", "input: not valid JSON (not UTF-8 text)"},
 	} {
 		err := m.ValidateInput([]byte(tc.in))
 		if tc.want == "" {
@@ -266,6 +268,9 @@ func TestValidateInputOutput(t *testing.T) {
 	}
 	if err := m.ValidateOutput([]byte(`"text"`)); err == nil || err.Error() != "output: want an object, got a string" {
 		t.Errorf("output: %v", err)
+	}
+	if err := m.ValidateOutput([]byte("{\"a\":\"\xc3\"}")); err == nil || err.Error() != "output: not valid JSON (not UTF-8 text)" {
+		t.Errorf("output that is not UTF-8: %v", err)
 	}
 	c, err := Parse([]byte(goodContainer))
 	if err != nil {

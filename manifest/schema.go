@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -200,6 +201,13 @@ func (m *Manifest) compiled() (*schemas, error) {
 }
 
 func validate(which string, s *jsonschema.Schema, data []byte) error {
+	// JSON is UTF-8 text (RFC 8259); Go's decoder would quietly turn bad bytes into
+	// U+FFFD, so the schema would judge a value other than the bytes the skill gets
+	// (or the caller is sent), and a reply could not carry them (a protobuf string
+	// must be UTF-8).
+	if !utf8.Valid(data) {
+		return schemaError(which, "not valid JSON (not UTF-8 text)")
+	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		// The decoder's message quotes the offending character; say where instead.

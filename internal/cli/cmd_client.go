@@ -163,21 +163,28 @@ func invokeCommand() *cli.Command {
 				fmt.Fprintln(c.App.ErrWriter, waitingLine(req.Name, w))
 			})
 			if err != nil {
-				if c.Bool("json") {
-					fail := invokeFailure(err)
+				// A call that ran shows the end of its logs and its usage (output null)
+				// before the line saying why it failed, as run does; with --json, every
+				// failed call says why on stdout too.
+				fail := invokeFailure(err)
+				if fail.Error.CallID == "" {
 					fail.Error.CallID = waitedFor
+				}
+				if c.Bool("json") {
 					if werr := base.WriteRunFailure(c.App.Writer, fail); werr != nil {
+						return werr
+					}
+				} else if fail.RunOutput != nil {
+					if werr := writeRunOutput(c, *fail.RunOutput, false); werr != nil {
 						return werr
 					}
 				}
 				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
 			}
-			u := res.GetUsage()
 			out := runOutput{
-				Output: json.RawMessage(res.GetOutputJson()),
-				Logs:   res.GetLogs(),
-				Usage: base.RunUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
-					Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())},
+				Output:  json.RawMessage(res.GetOutputJson()),
+				Logs:    res.GetLogs(),
+				Usage:   runUsageOf(res.GetUsage()),
 				Egress:  []base.RunEgress{},
 				Version: res.GetVersion(), CallID: res.GetCallId(), AuditID: res.GetAuditId(),
 			}
@@ -191,14 +198,27 @@ func invokeCommand() *cli.Command {
 	}
 }
 
-// invokeFailure is a failed invoke as --json prints it: the reason, message, field
-// and audit id of the status's ErrorDetail; for a status without one (no server, a
+// runUsageOf is the wire's usage as run and invoke print it.
+func runUsageOf(u *pb.Usage) base.RunUsage {
+	return base.RunUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(),
+		OutputBytes: u.GetOutputBytes(), Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())}
+}
+
+// invokeFailure is a failed invoke as --json prints it: the reason, message, field,
+// audit id and call id of the status's ErrorDetail, and for a call that ran the end of
+// its logs and its usage (its egress decisions are in the audit log, not the reply);
+// for a status without one (no server, a
 // refused token, a server gone during the call), the status code's name and the
 // stderr line's words.
 func invokeFailure(err error) base.RunFailure {
 	if ed := client.Detail(err); ed != nil {
-		return base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
-			Field: ed.GetField(), AuditID: ed.GetAuditId()}}
+		fail := base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
+			Field: ed.GetField(), AuditID: ed.GetAuditId(), CallID: ed.GetCallId()}}
+		if ed.GetCallId() != "" { // the call ran: the end of its logs and its usage
+			fail.RunOutput = &base.RunOutput{Logs: ed.GetLogs(), LogsTruncated: ed.GetLogsTruncated(),
+				Usage: runUsageOf(ed.GetUsage()), CallID: ed.GetCallId(), AuditID: ed.GetAuditId()}
+		}
+		return fail
 	}
 	return base.RunFailure{Error: base.RunError{Reason: codeName(status.Code(err)), Message: statusLine(err).Error()}}
 }

@@ -58,8 +58,18 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 	eng := h.Engine()
 	res, err := eng.Invoke(c.Context, engine.Request{Skill: f.Dir, Input: input, Caller: transport.LocalCaller(), Door: "cli"})
 	if err != nil {
+		// A call that ran shows its logs, usage and egress decisions (output null)
+		// before the line saying why it failed, as run DIR does.
+		fail := base.CallFailure(err, res)
+		if fail.RunOutput != nil {
+			fail.RunOutput.Version, fail.RunOutput.CallID, fail.RunOutput.AuditID = res.Version, res.CallID, res.AuditID
+		}
 		if f.JSON {
-			if werr := base.WriteRunFailure(c.App.Writer, base.CallFailure(err, nil)); werr != nil {
+			if werr := base.WriteRunFailure(c.App.Writer, fail); werr != nil {
+				return werr
+			}
+		} else if fail.RunOutput != nil {
+			if werr := base.WriteRunOutput(c.App.Writer, *fail.RunOutput, false); werr != nil {
 				return werr
 			}
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,6 +41,26 @@ func TestInvokeAndRunNameJSON(t *testing.T) {
 	if f, _ := failed("INVALID_INPUT", "run", "echo", "--input", "[]"); f.Error.AuditID == "" || f.Usage != nil {
 		t.Errorf("run NAME --json of invalid input: %+v: want an audit id and no usage (it never ran)", f)
 	}
+	// A skill that ran and failed: its logs and usage come with the reason, with and
+	// without --json, for run NAME and (below) invoke alike.
+	pkg := writeWasmSkill(t, op.work, "errecho", filepath.Join("..", "..", "runtime", "engine", "testdata", "stdinerr.wasm"), "")
+	op.must("pack", pkg)
+	op.must("sign", pkg, "--key", filepath.Join(op.work, "release.key"))
+	op.must("install", pkg)
+	op.must("approve", "errecho", "--yes", "--by", "test")
+	const badInput = `{"in":"bad input: no name"}`
+	ran := func(args ...string) {
+		t.Helper()
+		f, _ := failed("SKILL_FAILED", args...)
+		if f.Logs == nil || *f.Logs != badInput || f.Usage == nil || f.Output == nil || string(f.Output) != "null" {
+			t.Errorf("%s --json: %+v: want the skill's stderr as logs, its usage and output null", strings.Join(args, " "), f)
+		}
+		if plain := run(args...); !strings.Contains(plain.stdout, `"logs": "{\"in\":\"bad input: no name\"}"`) {
+			t.Errorf("%s: stdout %q: want the call's logs before the failure line", strings.Join(args, " "), plain.stdout)
+		}
+	}
+	ran("run", "errecho", "--input", badInput)
+
 	// No server: the reason is the status code's.
 	if f, _ := failed("UNAVAILABLE", "invoke", "echo", "--input", "{}"); !strings.Contains(f.Error.Message, "no server answers") {
 		t.Errorf("invoke --json without a server: message %q", f.Error.Message)
@@ -61,6 +82,10 @@ func TestInvokeAndRunNameJSON(t *testing.T) {
 		t.Errorf("invoke --json of invalid input: no audit id: %+v", f.Error)
 	}
 	failed("NOT_FOUND", "invoke", "nosuch", "--input", "{}")
+	ran("invoke", "errecho", "--input", badInput)
+	if f, _ := failed("SKILL_FAILED", "invoke", "errecho", "--input", badInput); f.Error.CallID == "" {
+		t.Errorf("invoke --json of a call that ran: no call id in the error: %+v", f.Error)
+	}
 	op.must("disable", "echo", "--reason", "leaks tokens, see ticket 42")
 	if f, _ := failed("DISABLED", "invoke", "echo", "--input", "{}"); !strings.Contains(f.Error.Message, "leaks tokens, see ticket 42") {
 		t.Errorf("invoke --json of a disabled skill: message %q lacks the operator's reason", f.Error.Message)

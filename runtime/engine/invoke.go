@@ -37,7 +37,7 @@ type Request struct {
 	Waiting func(PendingRequest)
 }
 
-// Result is a successful call.
+// Result is a call's outcome (see runner.Result).
 type Result = runner.Result
 
 // resolved is a skill ready to run: installed, verified, approved.
@@ -50,7 +50,8 @@ type resolved struct {
 // Invoke runs one call through the whole path. A refused or failed call is an *Error
 // (or an *isolation.Error from the sandbox) carrying its reason; every call that got
 // as far as the sandbox is in the audit log, and if its record cannot be written the
-// call fails.
+// call fails. A call that ran and failed returns its Result too, without output: its
+// call id, logs, usage and egress decisions; a refused call returns nil.
 func (e *Engine) Invoke(ctx context.Context, req Request) (*Result, error) {
 	// Metrics are labelled by installed skill names only, so a caller cannot mint
 	// label values (series) by calling names that do not exist.
@@ -253,15 +254,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	if err != nil {
 		return nil, &Error{Reason: ReasonAuditFailed, Msg: "call not recorded, so its result is withheld", Err: err}
 	}
-	if runErr != nil {
-		var ee *Error
-		if errors.As(runErr, &ee) {
-			ee.AuditID = id
-			return nil, ee
-		}
-		return nil, &Error{Reason: isolation.ReasonOf(runErr), Err: runErr, AuditID: id}
-	}
-	return &Result{
+	res := &Result{
 		CallID:         call.ID,
 		AuditID:        id,
 		Version:        m.Version,
@@ -271,7 +264,19 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		Usage:          out.Usage,
 		Egress:         out.Egress,
 		Limits:         limits,
-	}, nil
+	}
+	if runErr != nil {
+		// What the call left (its logs, usage and egress decisions) goes back with the
+		// error: it is what the caller needs to see why. The output does not.
+		res.Output = nil
+		var ee *Error
+		if errors.As(runErr, &ee) {
+			ee.AuditID = id
+			return res, ee
+		}
+		return res, &Error{Reason: isolation.ReasonOf(runErr), Err: runErr, AuditID: id}
+	}
+	return res, nil
 }
 
 // recordEgress writes the egress records of a call that made requests. It is kept

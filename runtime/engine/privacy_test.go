@@ -45,8 +45,9 @@ func TestSchemaFailuresKeepValuesOut(t *testing.T) {
 	}
 
 	res, err := f.eng.Invoke(ctx, engine.Request{Skill: "echo", Input: []byte(`{"out":"` + outSecret + `"}`), Caller: "test"})
-	if reasonOf(t, err) != engine.ReasonInvalidOutput || res != nil {
-		t.Fatalf("output: %v, result %v", err, res)
+	// The call ran, so what it left comes back, but never the withheld output.
+	if reasonOf(t, err) != engine.ReasonInvalidOutput || res == nil || res.Output != nil || strings.Contains(string(res.Logs), outSecret) {
+		t.Fatalf("output: %v, result %+v: want INVALID_OUTPUT and the output withheld", err, res)
 	}
 	if !asEngineError(err, &ee) || ee.Field != "output.out" || strings.Contains(err.Error(), outSecret) {
 		t.Fatalf("output refusal: %v (field %q)", err, ee.Field)

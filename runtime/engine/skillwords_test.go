@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -56,5 +57,34 @@ func TestSkillStderrStaysOutOfTheAuditLog(t *testing.T) {
 	}
 	if want := fmt.Sprintf("skill exited with code 1 after writing %d bytes to stderr", len(input)); end != want {
 		t.Fatalf("invoke.end message %q, want %q", end, want)
+	}
+}
+
+// A call that ran and failed comes back with what it left beside its error (its id,
+// audit record, logs and usage; no output), so every door can show the caller why;
+// a call refused before it ran comes back with nothing.
+func TestFailedCallReturnsWhatItLeft(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.installApprove(t, testkit.Package{Name: "errecho", Version: "1.0.0", Module: "testdata/stdinerr.wasm", Body: stdinErrBody}, nil)
+	input := `{"in":"bad input: no name"}`
+	res, err := f.eng.Invoke(ctx, engine.Request{Skill: "errecho", Input: []byte(input), Caller: "test"})
+	if reasonOf(t, err) != isolation.ReasonSkillFailed {
+		t.Fatalf("want SKILL_FAILED, got %v", err)
+	}
+	if res == nil {
+		t.Fatal("a call that ran and failed returned no result")
+	}
+	var ee *engine.Error
+	if !errors.As(err, &ee) || res.CallID == "" || res.AuditID == "" || res.AuditID != ee.AuditID || res.Version != "1.0.0" {
+		t.Errorf("result %+v beside error %+v: want the call's id, its audit record and version", res, ee)
+	}
+	if string(res.Logs) != input || res.Output != nil || res.Usage.Wall <= 0 {
+		t.Errorf("logs %q, output %q, usage %+v: want the skill's stderr, no output, the time it ran", res.Logs, res.Output, res.Usage)
+	}
+
+	res, err = f.eng.Invoke(ctx, engine.Request{Skill: "errecho", Input: []byte(`{"in":1}`), Caller: "test"})
+	if reasonOf(t, err) != engine.ReasonInvalidInput || res != nil {
+		t.Fatalf("a refused call: %+v, %v; want INVALID_INPUT and no result", res, err)
 	}
 }

@@ -54,7 +54,12 @@ func (b EngineBackend) Invoke(ctx context.Context, caller, skill string, input [
 	}
 	res, err := b.Engine.Invoke(ctx, req)
 	if err != nil {
-		return nil, refusalOf(err)
+		r := refusalOf(err)
+		if res != nil { // the call ran
+			u := usageOf(res.Usage)
+			r.CallID, r.Usage = res.CallID, &u
+		}
+		return nil, r
 	}
 	return &Result{Output: res.Output, CallID: res.CallID, AuditID: res.AuditID, Version: res.Version, Usage: usageOf(res.Usage)}, nil
 }

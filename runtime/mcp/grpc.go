@@ -99,11 +99,19 @@ func (b GRPCBackend) Invoke(ctx context.Context, _ string, skill string, input [
 		r := &Refusal{Reason: "UNAVAILABLE", Message: status.Convert(err).Message()}
 		if ed := client.Detail(err); ed != nil {
 			r.Reason, r.Field, r.AuditID = ed.GetReason(), ed.GetField(), ed.GetAuditId()
+			if ed.GetCallId() != "" { // the call ran
+				u := usageFromWire(ed.GetUsage())
+				r.CallID, r.Usage = ed.GetCallId(), &u
+			}
 		}
 		return nil, r
 	}
-	u := res.GetUsage()
 	return &Result{Output: []byte(res.GetOutputJson()), CallID: res.GetCallId(), AuditID: res.GetAuditId(), Version: res.GetVersion(),
-		Usage: Usage{WallMillis: u.GetWallMs(), PeakMemory: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
-			Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())}}, nil
+		Usage: usageFromWire(res.GetUsage())}, nil
+}
+
+// usageFromWire is the wire's usage as the door reports it.
+func usageFromWire(u *pb.Usage) Usage {
+	return Usage{WallMillis: u.GetWallMs(), PeakMemory: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
+		Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())}
 }

@@ -87,6 +87,9 @@ type Refusal struct {
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 	AuditID string `json:"auditId,omitempty"`
+	// CallID and Usage are set for a call that ran and failed.
+	CallID string `json:"callId,omitempty"`
+	Usage  *Usage `json:"usage,omitempty"`
 }
 
 func (r *Refusal) Error() string { return r.Message }
@@ -395,7 +398,8 @@ func waitingNotice(ctx context.Context, req *sdk.CallToolRequest) func(client.Wa
 }
 
 // refused is the tool result of a refused or failed call: isError, one sentence,
-// and the reason (and field) under _meta.
+// and the reason (and field) under _meta; a call that ran has its id and usage there
+// too, as a successful call's.
 func refused(err error) *sdk.CallToolResult {
 	var r *Refusal
 	if !errors.As(err, &r) {
@@ -407,9 +411,13 @@ func refused(err error) *sdk.CallToolResult {
 	} else if r.Reason != "" {
 		text = fmt.Sprintf("%s (%s)", r.Message, r.Reason)
 	}
+	meta := sdk.Meta{MetaError: r, MetaAuditID: r.AuditID}
+	if r.CallID != "" {
+		meta[MetaCallID], meta[MetaUsage] = r.CallID, r.Usage
+	}
 	return &sdk.CallToolResult{
 		IsError: true,
-		Meta:    sdk.Meta{MetaError: r, MetaAuditID: r.AuditID},
+		Meta:    meta,
 		Content: []sdk.Content{&sdk.TextContent{Text: text}},
 	}
 }

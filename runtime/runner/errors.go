@@ -21,7 +21,8 @@ const (
 	ReasonUnavailable   reasons.Reason = "UNAVAILABLE"    // the sandbox this skill needs is not available
 )
 
-// Result is a successful call.
+// Result is a call's outcome: a successful call's, or what a call that ran and failed
+// left (Output nil) beside its error.
 type Result struct {
 	CallID         string
 	AuditID        string

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -275,11 +276,12 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 		},
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, callStatus(err, res)
 	}
 	out := &pb.InvokeResponse{
-		OutputJson: string(res.Output),
-		Logs:       string(res.Logs),
+		OutputJson: string(res.Output), // UTF-8: the engine checked it is JSON
+		// A protobuf string must be UTF-8; a skill's stderr need not be.
+		Logs: text(string(res.Logs)),
 		// LogsTruncated stays false: a sandbox fails a call whose stderr passes its
 		// budget (LOG_LIMIT), so the logs of a reply are never cut. Logs that fill the
 		// budget exactly are whole.
@@ -292,8 +294,8 @@ func (s *Server) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.InvokeR
 	}
 	for _, r := range res.Egress {
 		out.Egress = append(out.Egress, &pb.EgressRecord{
-			Time: r.Time.UTC().Format(time.RFC3339Nano), Method: r.Method, Url: r.URL,
-			Allowed: r.Allowed, Reason: r.Reason, Status: int32(r.Status), Bytes: r.Bytes,
+			Time: r.Time.UTC().Format(time.RFC3339Nano), Method: text(r.Method), Url: text(r.URL),
+			Allowed: r.Allowed, Reason: text(r.Reason), Status: int32(r.Status), Bytes: r.Bytes,
 		})
 	}
 	return out, nil
@@ -438,7 +440,11 @@ func codeOf(c reasons.Category) codes.Code {
 }
 
 // toStatus turns an engine or sandbox error into a status with an ErrorDetail.
-func toStatus(err error) error {
+func toStatus(err error) error { return callStatus(err, nil) }
+
+// callStatus is toStatus for a call that may have run: res, when not nil, is what it
+// left, and its id, usage and the end of its logs go into the detail too.
+func callStatus(err error, res *engine.Result) error {
 	if err == nil {
 		return nil
 	}
@@ -448,21 +454,53 @@ func toStatus(err error) error {
 	if reason == isolation.ReasonInternal && errors.Is(err, context.Canceled) {
 		return status.Error(codes.Canceled, engine.OneLine(err.Error()))
 	}
-	var field, auditID string
+	// The caller's reply carries the skill's own last words; the audit log does not.
+	d := &pb.ErrorDetail{Reason: string(reason), Message: engine.CallerMessage(err)}
 	var e *engine.Error
 	if errors.As(err, &e) {
-		field, auditID = e.Field, e.AuditID
+		d.Field, d.AuditId = e.Field, e.AuditID
 	}
-	// The caller's reply carries the skill's own last words; the audit log does not.
-	return detailed(reason, engine.CallerMessage(err), field, auditID)
+	if res != nil {
+		d.CallId, d.Usage = res.CallID, usage(res.Usage)
+		d.Logs, d.LogsTruncated = logsTail(res.Logs, MaxDetailLogs)
+	}
+	return withDetail(d)
 }
 
-// detailed is the one way a refusal leaves the server: its code from the reason's
-// category, and msg bounded to one line (engine.OneLine) whatever produced it.
+// MaxDetailLogs bounds the logs a failed call's ErrorDetail carries: the detail
+// travels in the reply's trailers, which proxies cap at a few tens of KiB.
+const MaxDetailLogs = 4 << 10
+
+// logsTail is the end of logs, at most limit bytes, as valid UTF-8 (a proto string
+// must be): cut to start after a newline when one is in the first quarter of the tail,
+// and whether anything was cut.
+func logsTail(logs []byte, limit int) (string, bool) {
+	if len(logs) <= limit {
+		return text(string(logs)), false
+	}
+	tail := logs[len(logs)-limit:]
+	if i := bytes.IndexByte(tail[:limit/4], '\n'); i >= 0 {
+		tail = tail[i+1:]
+	}
+	return text(string(tail)), true
+}
+
+// text is s as a protobuf string may hold it: UTF-8, each bad byte sequence replaced
+// by U+FFFD. What a skill wrote or asked for (its stderr, a URL it requested) need
+// not be UTF-8, and a reply that cannot be marshalled never reaches the caller.
+func text(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// detailed is a refusal with no call behind it (see withDetail).
 func detailed(reason reasons.Reason, msg, field, auditID string) error {
-	msg = engine.OneLine(msg)
-	st := status.New(codeOf(categoryOf(reason)), msg)
-	if withDetail, err := st.WithDetails(&pb.ErrorDetail{Reason: string(reason), Message: msg, Field: field, AuditId: auditID}); err == nil {
+	return withDetail(&pb.ErrorDetail{Reason: string(reason), Message: msg, Field: field, AuditId: auditID})
+}
+
+// withDetail is the one way a refusal leaves the server: its code from the reason's
+// category, and the message bounded to one line (engine.OneLine) whatever produced it.
+func withDetail(d *pb.ErrorDetail) error {
+	d.Message = engine.OneLine(d.Message)
+	st := status.New(codeOf(categoryOf(reasons.Reason(d.Reason))), d.Message)
+	if withDetail, err := st.WithDetails(d); err == nil {
 		st = withDetail
 	}
 	return st.Err()

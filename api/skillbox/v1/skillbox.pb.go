@@ -1188,7 +1188,17 @@ type ErrorDetail struct {
 	// The audit record id when the failed call was recorded.
 	AuditId string `protobuf:"bytes,3,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
 	// For INVALID_INPUT: the JSON path of the offending field.
-	Field         string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// For a call that ran and failed (the skill's own failure, a budget, the kill
+	// switch, invalid output): what it left. Empty for a call refused before it ran.
+	// The call's id, as InvokeResponse.call_id.
+	CallId string `protobuf:"bytes,5,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// What the call consumed before it failed.
+	Usage *Usage `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The end of the skill's stderr: its last MaxDetailLogs (4 KiB) bytes, cut at a
+	// line start where one is near; logs_truncated says whether anything came before.
+	Logs          string `protobuf:"bytes,7,opt,name=logs,proto3" json:"logs,omitempty"`
+	LogsTruncated bool   `protobuf:"varint,8,opt,name=logs_truncated,json=logsTruncated,proto3" json:"logs_truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1249,6 +1259,34 @@ func (x *ErrorDetail) GetField() string {
 		return x.Field
 	}
 	return ""
+}
+
+func (x *ErrorDetail) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *ErrorDetail) GetLogs() string {
+	if x != nil {
+		return x.Logs
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetLogsTruncated() bool {
+	if x != nil {
+		return x.LogsTruncated
+	}
+	return false
 }
 
 // DisableRequest switches a skill off (the kill switch).
@@ -2289,12 +2327,16 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\aversion\x18\b \x01(\tR\aversion\x12'\n" +
 	"\x0fmanifest_digest\x18\t \x01(\tR\x0emanifestDigest\x12+\n" +
 	"\x06limits\x18\n" +
-	" \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"p\n" +
+	" \x01(\v2\x13.skillbox.v1.LimitsR\x06limits\"\xee\x01\n" +
 	"\vErrorDetail\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x19\n" +
 	"\baudit_id\x18\x03 \x01(\tR\aauditId\x12\x14\n" +
-	"\x05field\x18\x04 \x01(\tR\x05field\"<\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12\x17\n" +
+	"\acall_id\x18\x05 \x01(\tR\x06callId\x12(\n" +
+	"\x05usage\x18\x06 \x01(\v2\x12.skillbox.v1.UsageR\x05usage\x12\x12\n" +
+	"\x04logs\x18\a \x01(\tR\x04logs\x12%\n" +
+	"\x0elogs_truncated\x18\b \x01(\bR\rlogsTruncated\"<\n" +
 	"\x0eDisableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
@@ -2444,35 +2486,36 @@ var file_skillbox_v1_skillbox_proto_depIdxs = []int32{
 	12, // 9: skillbox.v1.InvokeResponse.usage:type_name -> skillbox.v1.Usage
 	13, // 10: skillbox.v1.InvokeResponse.egress:type_name -> skillbox.v1.EgressRecord
 	4,  // 11: skillbox.v1.InvokeResponse.limits:type_name -> skillbox.v1.Limits
-	23, // 12: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
-	4,  // 13: skillbox.v1.PendingRequest.limits:type_name -> skillbox.v1.Limits
-	28, // 14: skillbox.v1.PendingSnapshot.requests:type_name -> skillbox.v1.PendingRequest
-	3,  // 15: skillbox.v1.DecideRequest.decision:type_name -> skillbox.v1.Decision
-	8,  // 16: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
-	10, // 17: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
-	11, // 18: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
-	25, // 19: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
-	16, // 20: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
-	18, // 21: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
-	20, // 22: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
-	22, // 23: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
-	27, // 24: skillbox.v1.Admin.WatchPending:input_type -> skillbox.v1.WatchPendingRequest
-	30, // 25: skillbox.v1.Admin.Decide:input_type -> skillbox.v1.DecideRequest
-	9,  // 26: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
-	7,  // 27: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
-	14, // 28: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
-	26, // 29: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
-	17, // 30: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
-	19, // 31: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
-	21, // 32: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
-	24, // 33: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
-	29, // 34: skillbox.v1.Admin.WatchPending:output_type -> skillbox.v1.PendingSnapshot
-	31, // 35: skillbox.v1.Admin.Decide:output_type -> skillbox.v1.DecideResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	12, // 12: skillbox.v1.ErrorDetail.usage:type_name -> skillbox.v1.Usage
+	23, // 13: skillbox.v1.CallsResponse.calls:type_name -> skillbox.v1.Call
+	4,  // 14: skillbox.v1.PendingRequest.limits:type_name -> skillbox.v1.Limits
+	28, // 15: skillbox.v1.PendingSnapshot.requests:type_name -> skillbox.v1.PendingRequest
+	3,  // 16: skillbox.v1.DecideRequest.decision:type_name -> skillbox.v1.Decision
+	8,  // 17: skillbox.v1.Skills.List:input_type -> skillbox.v1.ListSkillsRequest
+	10, // 18: skillbox.v1.Skills.Get:input_type -> skillbox.v1.GetSkillRequest
+	11, // 19: skillbox.v1.Skills.Invoke:input_type -> skillbox.v1.InvokeRequest
+	25, // 20: skillbox.v1.Skills.Watch:input_type -> skillbox.v1.WatchSkillsRequest
+	16, // 21: skillbox.v1.Admin.Disable:input_type -> skillbox.v1.DisableRequest
+	18, // 22: skillbox.v1.Admin.Enable:input_type -> skillbox.v1.EnableRequest
+	20, // 23: skillbox.v1.Admin.Reload:input_type -> skillbox.v1.ReloadRequest
+	22, // 24: skillbox.v1.Admin.Calls:input_type -> skillbox.v1.CallsRequest
+	27, // 25: skillbox.v1.Admin.WatchPending:input_type -> skillbox.v1.WatchPendingRequest
+	30, // 26: skillbox.v1.Admin.Decide:input_type -> skillbox.v1.DecideRequest
+	9,  // 27: skillbox.v1.Skills.List:output_type -> skillbox.v1.ListSkillsResponse
+	7,  // 28: skillbox.v1.Skills.Get:output_type -> skillbox.v1.SkillInfo
+	14, // 29: skillbox.v1.Skills.Invoke:output_type -> skillbox.v1.InvokeResponse
+	26, // 30: skillbox.v1.Skills.Watch:output_type -> skillbox.v1.SkillsChanged
+	17, // 31: skillbox.v1.Admin.Disable:output_type -> skillbox.v1.DisableResponse
+	19, // 32: skillbox.v1.Admin.Enable:output_type -> skillbox.v1.EnableResponse
+	21, // 33: skillbox.v1.Admin.Reload:output_type -> skillbox.v1.ReloadResponse
+	24, // 34: skillbox.v1.Admin.Calls:output_type -> skillbox.v1.CallsResponse
+	29, // 35: skillbox.v1.Admin.WatchPending:output_type -> skillbox.v1.PendingSnapshot
+	31, // 36: skillbox.v1.Admin.Decide:output_type -> skillbox.v1.DecideResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_skillbox_v1_skillbox_proto_init() }

@@ -173,14 +173,17 @@ func runDir(c *cli.Context, f RunFlags, o RunOptions) error {
 
 // RunOutput is one call's result as `run` and `invoke` print it.
 type RunOutput struct {
-	Output  json.RawMessage `json:"output"`
-	Logs    string          `json:"logs"`
-	Usage   RunUsage        `json:"usage"`
-	Egress  []RunEgress     `json:"egress"`
-	Version string          `json:"version,omitempty"`
-	CallID  string          `json:"callId,omitempty"`
-	AuditID string          `json:"auditId,omitempty"`
-	Warning string          `json:"warning,omitempty"`
+	Output json.RawMessage `json:"output"`
+	Logs   string          `json:"logs"`
+	// LogsTruncated: Logs is only the end of the call's logs (a failed invoke's reply
+	// carries the last 4 KiB).
+	LogsTruncated bool        `json:"logsTruncated,omitempty"`
+	Usage         RunUsage    `json:"usage"`
+	Egress        []RunEgress `json:"egress"`
+	Version       string      `json:"version,omitempty"`
+	CallID        string      `json:"callId,omitempty"`
+	AuditID       string      `json:"auditId,omitempty"`
+	Warning       string      `json:"warning,omitempty"`
 }
 
 // RunError is why a call failed, as `run --json` and `invoke --json` print it: the
