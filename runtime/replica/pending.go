@@ -59,7 +59,8 @@ const (
 const MaxSharedInput = 512 << 10
 
 // staleAfter is how long after its expiry any replica deletes a pending request whose
-// holder did not (a replica that died).
+// holder did not (a replica that died); a running replica looks every staleAfter/2.
+// Start copies both into Mirror.stale and Mirror.sweepEvery, which tests shorten.
 const staleAfter = time.Minute
 
 // decisionDoc is a decision taken on one replica for the holder to apply.
@@ -343,7 +344,7 @@ func (p *pendingShare) unshare(ctx context.Context, id string) {
 // watch follows every replica's pending ConfigMaps until ctx ends.
 func (p *pendingShare) watch(ctx context.Context) {
 	sel := client.HasLabels{LabelPending}
-	sweep := time.NewTicker(staleAfter / 2)
+	sweep := time.NewTicker(p.m.sweepEvery)
 	defer sweep.Stop()
 	for ctx.Err() == nil {
 		var l corev1.ConfigMapList
@@ -551,7 +552,7 @@ func (p *pendingShare) sweep(ctx context.Context) {
 	var stale []*corev1.ConfigMap
 	for _, cm := range p.objs {
 		var r struct{ Expires time.Time }
-		if json.Unmarshal([]byte(cm.Data[KeyRequest]), &r) == nil && time.Since(r.Expires) > staleAfter {
+		if json.Unmarshal([]byte(cm.Data[KeyRequest]), &r) == nil && time.Since(r.Expires) > p.m.stale {
 			stale = append(stale, cm)
 		}
 	}

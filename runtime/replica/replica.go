@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -85,6 +86,9 @@ type Mirror struct {
 
 	pending  *pendingShare
 	packages *packages
+	// How long past its expiry a pending request is stale, and how often a running
+	// replica looks for such requests (staleAfter and staleAfter/2; tests shorten them).
+	stale, sweepEvery time.Duration
 
 	ready   chan struct{}
 	cancel  context.CancelFunc
@@ -126,7 +130,7 @@ func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ..
 	}
 	host, _ := os.Hostname()
 	m := &Mirror{c: c, ns: ns, eng: eng, st: st, name: host, by: "replica " + host, log: slog.New(slog.DiscardHandler),
-		ready: make(chan struct{}), done: make(chan struct{})}
+		ready: make(chan struct{}), done: make(chan struct{}), stale: staleAfter, sweepEvery: staleAfter / 2}
 	m.packages = &packages{}
 	for _, o := range opts {
 		o(m)
