@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -143,6 +144,11 @@ func invokeCommand() *cli.Command {
 			input, err := readInput(c.String("input"))
 			if err != nil {
 				return fmt.Errorf("invoke: %w", err)
+			}
+			if !utf8.Valid(input) {
+				// The wire carries input as a protobuf string, which must be UTF-8 (as
+				// JSON must): say so here rather than as a marshalling error.
+				return errors.New("invoke: --input: not valid JSON (not UTF-8 text)")
 			}
 			conn, err := dial(c)
 			if err != nil {

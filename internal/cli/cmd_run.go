@@ -62,6 +62,7 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 		// before the line saying why it failed, as run DIR does.
 		fail := base.CallFailure(err, res)
 		if fail.RunOutput != nil {
+			fail.Error.CallID = res.CallID
 			fail.RunOutput.Version, fail.RunOutput.CallID, fail.RunOutput.AuditID = res.Version, res.CallID, res.AuditID
 		}
 		if f.JSON {

@@ -82,6 +82,10 @@ func TestInvokeAndRunNameJSON(t *testing.T) {
 		t.Errorf("invoke --json of invalid input: no audit id: %+v", f.Error)
 	}
 	failed("NOT_FOUND", "invoke", "nosuch", "--input", "{}")
+	// Input that is not UTF-8 cannot go over the wire (a protobuf string): said as such.
+	if r := run("invoke", "echo", "--input", "{\"a\":\"\xff\"}"); r.code == 0 || !strings.Contains(r.stderr, "--input: not valid JSON (not UTF-8 text)") {
+		t.Errorf("invoke of input that is not UTF-8: exit %d, stderr %q", r.code, r.stderr)
+	}
 	ran("invoke", "errecho", "--input", badInput)
 	if f, _ := failed("SKILL_FAILED", "invoke", "errecho", "--input", badInput); f.Error.CallID == "" {
 		t.Errorf("invoke --json of a call that ran: no call id in the error: %+v", f.Error)

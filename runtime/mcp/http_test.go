@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -125,5 +126,30 @@ func TestRequestsBoundedPerCaller(t *testing.T) {
 	}
 	if _, err := alice.CallTool(ctx, &sdk.CallToolParams{Name: "hold", Arguments: map[string]any{}}); err != nil {
 		t.Fatalf("after the calls ended: %v", err)
+	}
+}
+
+// Arguments that are not UTF-8 are refused as the engine refuses such input, before
+// any backend is asked: the gRPC backend could not even send them (a protobuf string
+// must be UTF-8) and would have answered with a marshalling error.
+func TestArgumentsNotUTF8Refused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := &blocking{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	close(b.release) // a call that reaches the backend returns at once
+	srv := httptest.NewServer(mcp.New(b, "test").Handler(bearerAdmission{}, nil))
+	defer srv.Close()
+	cs := connect(t, ctx, srv.URL+mcp.Path, "alice")
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "hold", Arguments: json.RawMessage("{\"a\":\"\xff\"}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || len(res.Content) != 1 || !strings.Contains(res.Content[0].(*sdk.TextContent).Text, "not UTF-8 text") {
+		t.Fatalf("result %+v: want an isError result saying the arguments are not UTF-8", res)
+	}
+	select {
+	case <-b.entered:
+		t.Fatal("the backend was asked")
+	default:
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/skillbox-dev/skillbox/runtime/client"
@@ -87,9 +88,10 @@ type Refusal struct {
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 	AuditID string `json:"auditId,omitempty"`
-	// CallID and Usage are set for a call that ran and failed.
-	CallID string `json:"callId,omitempty"`
-	Usage  *Usage `json:"usage,omitempty"`
+	// CallID and Usage are set for a call that ran and failed; they go under their own
+	// _meta keys (skillbox/callId, skillbox/usage), as a successful call's.
+	CallID string `json:"-"`
+	Usage  *Usage `json:"-"`
 }
 
 func (r *Refusal) Error() string { return r.Message }
@@ -423,11 +425,16 @@ func refused(err error) *sdk.CallToolResult {
 }
 
 // checkArguments refuses arguments past MaxArgumentBytes or MaxArgumentDepth (the
-// engine would refuse them too, but only after decoding them whole).
+// engine would refuse them too, but only after decoding them whole), and arguments
+// that are not UTF-8 (the engine refuses them as input; the gRPC backend could not
+// even send them).
 func checkArguments(args []byte) error {
 	if len(args) > MaxArgumentBytes {
 		return &Refusal{Reason: "INVALID_INPUT", Field: "arguments",
 			Message: fmt.Sprintf("arguments are %d bytes, over the limit of %d", len(args), MaxArgumentBytes)}
+	}
+	if !utf8.Valid(args) {
+		return &Refusal{Reason: "INVALID_INPUT", Field: "arguments", Message: "arguments: not valid JSON (not UTF-8 text)"}
 	}
 	depth, inString, escaped := 0, false, false
 	for _, c := range args {

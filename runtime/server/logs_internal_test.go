@@ -25,9 +25,14 @@ func TestLogsTail(t *testing.T) {
 	if !utf8.ValidString(got) || !strings.HasPrefix(got, "ok ") {
 		t.Errorf("invalid UTF-8 kept: %q", got)
 	}
-	// A cut inside a multi-byte character does not leave half of it.
+	// A cut inside a multi-byte character starts at the next one, and replaced bytes
+	// do not push the tail past the limit.
 	got, _ = logsTail([]byte("€€€€"), 5)
-	if !utf8.ValidString(got) {
-		t.Errorf("a cut character kept: %q", got)
+	if got != "€" {
+		t.Errorf("a cut character: %q, want the last whole one", got)
+	}
+	got, cut = logsTail([]byte(strings.Repeat("\xffa", 40)), 16)
+	if !cut || len(got) > 16 || !utf8.ValidString(got) {
+		t.Errorf("replaced bytes: %q (%d bytes): want at most 16 bytes of U+FFFD", got, len(got))
 	}
 }

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -471,18 +471,22 @@ func callStatus(err error, res *engine.Result) error {
 // travels in the reply's trailers, which proxies cap at a few tens of KiB.
 const MaxDetailLogs = 4 << 10
 
-// logsTail is the end of logs, at most limit bytes, as valid UTF-8 (a proto string
-// must be): cut to start after a newline when one is in the first quarter of the tail,
-// and whether anything was cut.
+// logsTail is the end of logs as valid UTF-8 (a proto string must be), at most limit
+// bytes, starting on a character and, when a newline is in the first quarter of the
+// tail, after it; and whether anything was cut.
 func logsTail(logs []byte, limit int) (string, bool) {
-	if len(logs) <= limit {
-		return text(string(logs)), false
+	s := text(string(logs))
+	if len(s) <= limit {
+		return s, false
 	}
-	tail := logs[len(logs)-limit:]
-	if i := bytes.IndexByte(tail[:limit/4], '\n'); i >= 0 {
+	tail := s[len(s)-limit:]
+	for len(tail) > 0 && !utf8.RuneStart(tail[0]) {
+		tail = tail[1:]
+	}
+	if i := strings.IndexByte(tail[:len(tail)/4], '\n'); i >= 0 {
 		tail = tail[i+1:]
 	}
-	return text(string(tail)), true
+	return tail, true
 }
 
 // text is s as a protobuf string may hold it: UTF-8, each bad byte sequence replaced

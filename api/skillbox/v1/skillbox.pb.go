@@ -1178,7 +1178,10 @@ func (x *InvokeResponse) GetLimits() *Limits {
 // ErrorDetail is attached to every failed call's status: a machine-readable reason
 // (e.g. INVALID_INPUT, NOT_APPROVED, CALLER_NOT_ALLOWED, DISABLED, TIMEOUT, MEMORY,
 // OUTPUT_LIMIT, LOG_LIMIT, REQUEST_LIMIT, EGRESS_DENIED, SKILL_FAILED, CANCELED, INTERNAL)
-// and a one-line message. Clients branch on reason, never on message.
+// and a one-line message. Clients branch on reason, never on message. A call that ran
+// and failed (its own failure, a budget, the kill switch, INVALID_OUTPUT, EGRESS_DENIED)
+// also says what it left: call_id, usage and the end of its logs; all three are empty
+// for a call refused before it ran.
 type ErrorDetail struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Machine-readable reason, UPPER_SNAKE_CASE.
@@ -1189,16 +1192,16 @@ type ErrorDetail struct {
 	AuditId string `protobuf:"bytes,3,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
 	// For INVALID_INPUT: the JSON path of the offending field.
 	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
-	// For a call that ran and failed (the skill's own failure, a budget, the kill
-	// switch, invalid output): what it left. Empty for a call refused before it ran.
-	// The call's id, as InvokeResponse.call_id.
+	// The id of a call that ran, as InvokeResponse.call_id.
 	CallId string `protobuf:"bytes,5,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	// What the call consumed before it failed.
+	// What a call that ran consumed before it failed.
 	Usage *Usage `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
-	// The end of the skill's stderr: its last MaxDetailLogs (4 KiB) bytes, cut at a
-	// line start where one is near; logs_truncated says whether anything came before.
-	Logs          string `protobuf:"bytes,7,opt,name=logs,proto3" json:"logs,omitempty"`
-	LogsTruncated bool   `protobuf:"varint,8,opt,name=logs_truncated,json=logsTruncated,proto3" json:"logs_truncated,omitempty"`
+	// The end of a call's stderr: at most its last 4 KiB (a status travels in the
+	// reply's trailers), starting after a line break when one is near the cut; bytes
+	// that are not UTF-8 are replaced by U+FFFD.
+	Logs string `protobuf:"bytes,7,opt,name=logs,proto3" json:"logs,omitempty"`
+	// Whether logs is only the end of the call's stderr (earlier bytes left out).
+	LogsTruncated bool `protobuf:"varint,8,opt,name=logs_truncated,json=logsTruncated,proto3" json:"logs_truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -196,8 +196,8 @@ type RunError struct {
 	Field string `json:"field,omitempty"`
 	// AuditID is the audit record of the failed or refused call (run NAME, invoke).
 	AuditID string `json:"auditId,omitempty"`
-	// CallID is the call's id, where the failure carries it (invoke of a call that
-	// waited for an approver's decision).
+	// CallID is the call's id, where the failure carries it: a call that ran (invoke,
+	// run NAME) or that waited for an approver's decision (invoke).
 	CallID string `json:"callId,omitempty"`
 }
 
