@@ -15,9 +15,10 @@ type Draft struct {
 	id            string             // property name used to represent id
 	subschemas    []SchemaPath       // locations of subschemas
 	vocabPrefix   string             // prefix used for vocabulary
-	allVocabs     map[string]*Schema // names of supported vocabs with its schemas
+	allVocabs     map[string]*Schema // names of supported vocabs (skillbox patch: never written, see vocabSchemas)
 	defaultVocabs []string           // names of default vocabs
-	once          sync.Once          // compiles sch and allVocabs (ensure)
+	once          sync.Once          // compiles sch and vocabSchemas (ensure; skillbox patch)
+	vocabSchemas  map[string]*Schema // allVocabs' schemas, by name (skillbox patch)
 }
 
 // String returns the specification url.
@@ -144,8 +145,12 @@ func (d *Draft) load() {
 		return sch
 	}
 	d.sch = must(d.url)
+	// skillbox patch: the schemas go to vocabSchemas, read only after ensure, and not
+	// into allVocabs, which getVocabs reads without ensure (SkipMetaschemaCheck) while
+	// another compiler may be running load.
+	d.vocabSchemas = map[string]*Schema{}
 	for name := range d.allVocabs {
-		d.allVocabs[name] = must(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
+		d.vocabSchemas[name] = must(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
 	}
 }
 
@@ -285,7 +290,7 @@ func (d *dialect) getSchema(assertVocabs bool, vocabularies map[string]*Vocabula
 
 	var allOf []*Schema
 	for _, vocab := range vocabs {
-		sch := d.draft.allVocabs[vocab]
+		sch := d.draft.vocabSchemas[vocab] // skillbox patch (was allVocabs)
 		if sch == nil {
 			if v, ok := vocabularies[vocab]; ok {
 				sch = v.Schema
@@ -296,7 +301,7 @@ func (d *dialect) getSchema(assertVocabs bool, vocabularies map[string]*Vocabula
 		}
 	}
 	if !slices.Contains(vocabs, "core") {
-		sch := d.draft.allVocabs["core"]
+		sch := d.draft.vocabSchemas["core"] // skillbox patch (was allVocabs)
 		if sch == nil {
 			sch = d.draft.sch
 		}
