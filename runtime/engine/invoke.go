@@ -269,6 +269,11 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 		// What the call left (its logs, usage and egress decisions) goes back with the
 		// error: it is what the caller needs to see why. The output does not.
 		res.Output = nil
+		if ReasonOf(runErr) == ReasonDisabled {
+			// The operator switched the skill off mid-call: nothing more of what it
+			// wrote or fetched goes to the caller, only that it ran and for how long.
+			res.Logs, res.Egress = nil, nil
+		}
 		var ee *Error
 		if errors.As(runErr, &ee) {
 			ee.AuditID = id

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/isolation"
@@ -86,5 +89,37 @@ func TestFailedCallReturnsWhatItLeft(t *testing.T) {
 	res, err = f.eng.Invoke(ctx, engine.Request{Skill: "errecho", Input: []byte(`{"in":1}`), Caller: "test"})
 	if reasonOf(t, err) != engine.ReasonInvalidInput || res != nil {
 		t.Fatalf("a refused call: %+v, %v; want INVALID_INPUT and no result", res, err)
+	}
+}
+
+// A call the kill switch ends comes back with its id and usage but nothing of what the
+// skill wrote or fetched: the operator switched it off.
+func TestDisabledCallReturnsNothingOfTheSkill(t *testing.T) {
+	var hits atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer origin.Close()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.installApprove(t, testkit.Package{Name: "stuck", Version: "1.0.0", Module: "testdata/denyloop.wasm",
+		Body: fmt.Sprintf("input: {type: object}\noutput: {type: object}\ncapabilities:\n  network: [%q]\nlimits: {requests: 5, timeout: 60s}\n", origin.URL)}, nil)
+	type outcome struct {
+		res *engine.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := f.eng.Invoke(ctx, engine.Request{Skill: "stuck", Input: []byte(fmt.Sprintf(`{"method":"GET","url":%q}`, origin.URL)), Caller: "t"})
+		done <- outcome{res, err}
+	}()
+	waitFor(t, func() bool { return hits.Load() == 1 }) // its request went out; now it spins
+	if _, err := f.eng.Disable(ctx, "stuck", "test", "leaks"); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if reasonOf(t, o.err) != engine.ReasonDisabled {
+		t.Fatalf("want DISABLED, got %v", o.err)
+	}
+	if o.res == nil || o.res.CallID == "" || o.res.Egress != nil || o.res.Logs != nil || o.res.Output != nil {
+		t.Fatalf("result %+v: want the call's id and usage, no egress, logs or output", o.res)
 	}
 }

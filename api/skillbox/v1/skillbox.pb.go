@@ -1178,10 +1178,11 @@ func (x *InvokeResponse) GetLimits() *Limits {
 // ErrorDetail is attached to every failed call's status: a machine-readable reason
 // (e.g. INVALID_INPUT, NOT_APPROVED, CALLER_NOT_ALLOWED, DISABLED, TIMEOUT, MEMORY,
 // OUTPUT_LIMIT, LOG_LIMIT, REQUEST_LIMIT, EGRESS_DENIED, SKILL_FAILED, CANCELED, INTERNAL)
-// and a one-line message. Clients branch on reason, never on message. A call that ran
-// and failed (its own failure, a budget, the kill switch, INVALID_OUTPUT, EGRESS_DENIED)
-// also says what it left: call_id, usage and the end of its logs; all three are empty
-// for a call refused before it ran.
+// and a one-line message. Clients branch on reason, never on message. A call that
+// reached the sandbox and failed (its own failure, a budget, the kill switch,
+// INVALID_OUTPUT, EGRESS_DENIED) also says what it left: call_id, usage and the end of
+// its logs (none for DISABLED: the operator switched the skill off); all three are
+// empty for a call refused before it reached the sandbox.
 type ErrorDetail struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Machine-readable reason, UPPER_SNAKE_CASE.
