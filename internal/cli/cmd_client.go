@@ -213,9 +213,8 @@ func runUsageOf(u *pb.Usage) base.RunUsage {
 // invokeFailure is a failed invoke as --json prints it: the reason, message, field,
 // audit id and call id of the status's ErrorDetail, and for a call that ran the end of
 // its logs and its usage (its egress decisions are in the audit log, not the reply);
-// for a status without one (no server, a
-// refused token, a server gone during the call), the status code's name and the
-// stderr line's words.
+// for a status without one (no server, a refused token, a server gone during the
+// call), the status code's name and the stderr line's words.
 func invokeFailure(err error) base.RunFailure {
 	if ed := client.Detail(err); ed != nil {
 		fail := base.RunFailure{Error: base.RunError{Reason: ed.GetReason(), Message: ed.GetMessage(),
