@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,8 +23,8 @@ import (
 )
 
 // serve starts a real in-process server (engine, wasm sandbox, gRPC on a unix socket)
-// on a fresh home with one trusted key and the WAT skill `upper` installed, signed and
-// approved. It returns the server's address and the engine.
+// on a fresh home with one trusted key and two skills installed, signed and approved:
+// the WAT skill `upper`, and `errecho`, which always fails. It returns the server's address and the engine.
 func serve(t *testing.T) (string, *engine.Engine) {
 	t.Helper()
 	ctx := context.Background()
@@ -39,26 +41,6 @@ func serve(t *testing.T) (string, *engine.Engine) {
 	write(t, filepath.Join(home, "release.pub"), pub)
 	write(t, filepath.Join(home, "trust.yaml"), []byte("signers:\n  - name: example-release\n    key: release.pub\n"))
 
-	// The package: a copy of examples/wat-skill/upper, signed.
-	pkgDir := t.TempDir()
-	for _, f := range []string{"skill.yaml", "module.wasm"} {
-		b, err := os.ReadFile(filepath.Join("..", "wat-skill", "upper", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(pkgDir, f), b)
-	}
-	pkg, err := skillpkg.Load(pkgDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifestSubj, code := pkg.Subjects()
-	bundle, err := signing.SignSkill(ctx, manifestSubj, code, signing.KeySigner(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(pkgDir, skillpkg.BundleFile), bundle)
-
 	ws, err := wasm.New(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -69,15 +51,50 @@ func serve(t *testing.T) (string, *engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.Install(ctx, pkgDir, "test"); err != nil {
-		t.Fatal(err)
+
+	// The packages: a copy of examples/wat-skill/upper, and errecho (a module that
+	// writes its input to stderr and exits 1), each signed, installed and approved.
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	cand, err := eng.Candidate(ctx, "upper", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Approve(ctx, cand, nil, "test"); err != nil {
-		t.Fatal(err)
+	errecho := read(filepath.Join("..", "..", "runtime", "engine", "testdata", "stdinerr.wasm"))
+	sum := sha256.Sum256(errecho)
+	for _, p := range []struct {
+		name           string
+		manifest, code []byte
+	}{
+		{"upper", read(filepath.Join("..", "wat-skill", "upper", "skill.yaml")), read(filepath.Join("..", "wat-skill", "upper", "module.wasm"))},
+		{"errecho", []byte("apiVersion: skillbox/v1\nname: errecho\nversion: 1.0.0\ndescription: Writes its input to stderr and fails.\n" +
+			"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: \"" + hex.EncodeToString(sum[:]) + "\"\n" +
+			"input: {type: object}\noutput: {type: object}\nlimits: {timeout: 2s, memory: 16MiB}\n"), errecho},
+	} {
+		pkgDir := t.TempDir()
+		write(t, filepath.Join(pkgDir, "skill.yaml"), p.manifest)
+		write(t, filepath.Join(pkgDir, "module.wasm"), p.code)
+		pkg, err := skillpkg.Load(pkgDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifestSubj, code := pkg.Subjects()
+		bundle, err := signing.SignSkill(ctx, manifestSubj, code, signing.KeySigner(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(pkgDir, skillpkg.BundleFile), bundle)
+		if _, err := eng.Install(ctx, pkgDir, "test"); err != nil {
+			t.Fatal(err)
+		}
+		cand, err := eng.Candidate(ctx, p.name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Approve(ctx, cand, nil, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	lis, opts, err := transport.Listen(ctx, transport.ServerConfig{Home: home})
@@ -133,6 +150,11 @@ func TestAgentListsAndCalls(t *testing.T) {
 	}
 	refused(`upper={"text":1}`, "✗ INVALID_INPUT: ")
 	refused(`nosuch={}`, "✗ NOT_FOUND: ")
+	// A call that ran and failed: what it left, from the ErrorDetail.
+	refused(`errecho={"in":"bad input: no name"}`, "✗ SKILL_FAILED: ")
+	if !strings.Contains(out.String(), "    it ran ") || !strings.Contains(out.String(), `last log line: {"in":"bad input: no name"}`) {
+		t.Errorf("a failed call that ran: output lacks its usage and last log line:\n%s", out.String())
+	}
 	if _, err := eng.Disable(ctx, "upper", "test", "testing the kill switch"); err != nil {
 		t.Fatal(err)
 	}

@@ -179,6 +179,15 @@ func invoke(ctx context.Context, w io.Writer, skills pb.SkillsClient, c call, ti
 	resp, err := skills.Invoke(ctx, req)
 	if err != nil {
 		fmt.Fprintf(w, "  ✗ %s\n", describe(err))
+		// A call that ran before it failed says what it left: its usage and the end
+		// of its logs (the last line is usually why).
+		if d := detail(err); d.GetCallId() != "" {
+			u := d.GetUsage()
+			fmt.Fprintf(w, "    it ran %dms, %d request(s), %d denied; call %s\n", u.GetWallMs(), u.GetRequests(), u.GetDeniedRequests(), d.GetCallId())
+			if last := lastLine(d.GetLogs()); last != "" {
+				fmt.Fprintf(w, "    last log line: %s\n", last)
+			}
+		}
 		return false
 	}
 	u := resp.GetUsage()
@@ -208,21 +217,35 @@ func describe(err error) string {
 	if !ok {
 		return err.Error()
 	}
-	for _, d := range st.Details() {
-		if ed, ok := d.(*pb.ErrorDetail); ok {
-			s := ed.GetReason() + ": " + ed.GetMessage()
-			if ed.GetField() != "" {
-				s += " (field " + ed.GetField() + ")"
-			}
-			s += " [" + st.Code().String()
-			if ed.GetAuditId() != "" {
-				s += ", audit " + ed.GetAuditId()
-			}
-			return s + "]"
+	if ed := detail(err); ed != nil {
+		s := ed.GetReason() + ": " + ed.GetMessage()
+		if ed.GetField() != "" {
+			s += " (field " + ed.GetField() + ")"
 		}
+		s += " [" + st.Code().String()
+		if ed.GetAuditId() != "" {
+			s += ", audit " + ed.GetAuditId()
+		}
+		return s + "]"
 	}
 	// No detail: not skillbox's answer (e.g. the server is not running).
 	return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+}
+
+// detail is the ErrorDetail in a failed RPC's status, or nil.
+func detail(err error) *pb.ErrorDetail {
+	for _, d := range status.Convert(err).Details() {
+		if ed, ok := d.(*pb.ErrorDetail); ok {
+			return ed
+		}
+	}
+	return nil
+}
+
+// lastLine is the last non-empty line of logs.
+func lastLine(logs string) string {
+	lines := strings.Split(strings.TrimRight(logs, "\n"), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // compact prints JSON on one line (schemas and outputs).
