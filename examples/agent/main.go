@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/client"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
@@ -181,7 +182,7 @@ func invoke(ctx context.Context, w io.Writer, skills pb.SkillsClient, c call, ti
 		fmt.Fprintf(w, "  ✗ %s\n", describe(err))
 		// A call that ran before it failed says what it left: its usage and the end
 		// of its logs (the last line is usually why).
-		if d := detail(err); d.GetCallId() != "" {
+		if d := client.Detail(err); d.GetCallId() != "" {
 			u := d.GetUsage()
 			fmt.Fprintf(w, "    it ran %dms, %d request(s), %d denied; call %s\n", u.GetWallMs(), u.GetRequests(), u.GetDeniedRequests(), d.GetCallId())
 			if last := lastLine(d.GetLogs()); last != "" {
@@ -217,7 +218,7 @@ func describe(err error) string {
 	if !ok {
 		return err.Error()
 	}
-	if ed := detail(err); ed != nil {
+	if ed := client.Detail(err); ed != nil {
 		s := ed.GetReason() + ": " + ed.GetMessage()
 		if ed.GetField() != "" {
 			s += " (field " + ed.GetField() + ")"
@@ -230,16 +231,6 @@ func describe(err error) string {
 	}
 	// No detail: not skillbox's answer (e.g. the server is not running).
 	return fmt.Sprintf("%s: %s", st.Code(), st.Message())
-}
-
-// detail is the ErrorDetail in a failed RPC's status, or nil.
-func detail(err error) *pb.ErrorDetail {
-	for _, d := range status.Convert(err).Details() {
-		if ed, ok := d.(*pb.ErrorDetail); ok {
-			return ed
-		}
-	}
-	return nil
 }
 
 // lastLine is the last non-empty line of logs.
