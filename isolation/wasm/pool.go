@@ -367,14 +367,18 @@ func (inst *instance) close() {
 	inst.image = nil
 }
 
-// newInstance instantiates the reactor and runs _initialize, bound to the call (its
-// output and logs go to the call, its memory counts against the call's budget).
+// newInstance instantiates the reactor and runs _initialize within the call (its
+// output and logs go to the call, its memory counts against the call's budget), but
+// with an empty stdin: the state _initialize leaves is what every later call of a
+// pooled instance starts from, whoever makes it, so no call's input may reach it.
+// (A fresh instance gets the same empty stdin: a skill behaves the same pooled or
+// not.) The caller binds the call's input before the handler runs.
 // When snapshot is set and the module allows it, it then records the state to
 // restore after every call; inst.image is nil when it could not.
 func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Call, st *callState, memLimit uint64, snapshot bool) (inst *instance, err error) {
 	inst = &instance{}
 	inst.mem.limit = memLimit
-	inst.bind(ctx, st, call.Input)
+	inst.bind(ctx, st, nil)
 	name := ""
 	if call.Skill.Manifest != nil {
 		name = call.Skill.Manifest.Name

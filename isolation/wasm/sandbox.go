@@ -453,7 +453,7 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		inst = s.pools.get(key)
 	}
 	if inst == nil {
-		// A new instance: its _initialize runs within this call, bound to it.
+		// A new instance: its _initialize runs within this call, without its input.
 		var err error
 		if inst, err = s.newInstance(ctx, m, call, st, memLimit, pooled); err != nil {
 			st.mem.peak, st.mem.hit, st.mem.refusedInitial = inst.mem.peak, inst.mem.hit, inst.mem.refusedInitial
@@ -462,9 +462,8 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 		if pooled {
 			inst.gen = s.pools.poolFor(key, skillName(call))
 		}
-	} else {
-		inst.bind(ctx, st, call.Input)
 	}
+	inst.bind(ctx, st, call.Input)
 	inst.mem.peak = uint64(len(inst.mem.buf))
 	// The stack the export's result comes back on is the instance's: no allocation.
 	inst.stack[0] = 0

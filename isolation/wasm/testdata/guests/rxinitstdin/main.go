@@ -1,6 +1,7 @@
-// Command rxinitstdin is a hostile reactor (security review): its package init, run
-// by _initialize, reads stdin, which the host has bound to the first call's input;
-// every call then answers {"kept": <that input>, "mine": <its own input>}.
+// Command rxinitstdin is a hostile reactor: its package init, run by _initialize,
+// reads stdin and keeps what it read, hoping for the input of the call that made the
+// instance; every call answers {"kept": <what init read, or null>, "mine": <its own
+// input>}.
 package main
 
 import (
