@@ -21,7 +21,7 @@ func reloadCommand() *cli.Command {
 		Flags: clientFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
-				return fmt.Errorf("reload: takes no arguments (see skillbox reload --help)")
+				return usagef("reload: takes no arguments (see skillbox reload --help)")
 			}
 			conn, err := dial(c)
 			if err != nil {
@@ -47,7 +47,7 @@ func callsCommand() *cli.Command {
 		Flags:     append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
-				return fmt.Errorf("calls: takes no arguments (see skillbox calls --help)")
+				return usagef("calls: takes no arguments (see skillbox calls --help)")
 			}
 			conn, err := dial(c)
 			if err != nil {

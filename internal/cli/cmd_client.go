@@ -136,10 +136,10 @@ func invokeCommand() *cli.Command {
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return errors.New("invoke: want exactly one NAME (see skillbox invoke --help)")
+				return usagef("invoke: want exactly one NAME (see skillbox invoke --help)")
 			}
 			if !c.IsSet("input") {
-				return errors.New("invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)")
+				return usagef("invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)")
 			}
 			input, err := readInput(c.String("input"))
 			if err != nil {
@@ -157,7 +157,7 @@ func invokeCommand() *cli.Command {
 			defer conn.Close()
 			req := &pb.InvokeRequest{Name: c.Args().First(), Pin: c.String("pin"), InputJson: string(input)}
 			if d := c.Duration("timeout"); d < 0 {
-				return fmt.Errorf("invoke: --timeout %s: must not be negative", d)
+				return usagef("invoke: --timeout %s: must not be negative", d)
 			} else if d > 0 {
 				req.Limits = &pb.Limits{TimeoutMs: d.Milliseconds()}
 			}
@@ -349,7 +349,7 @@ func enableCommand() *cli.Command {
 func switchSkill(c *cli.Context, disable bool) error {
 	verb := map[bool]string{true: "disable", false: "enable"}[disable]
 	if c.NArg() != 1 {
-		return fmt.Errorf("%s: want exactly one NAME (see skillbox %s --help)", verb, verb)
+		return usagef("%s: want exactly one NAME (see skillbox %s --help)", verb, verb)
 	}
 	name := c.Args().First()
 	conn, err := dial(c)

@@ -18,11 +18,11 @@ func helpTopic(app *cli.App, args []string) ([]string, error) {
 	cmds, prefix := app.Commands, ""
 	for _, name := range topic {
 		if strings.HasPrefix(name, "-") {
-			return nil, fmt.Errorf("help: want command names, not flags (example: skillbox help audit verify)")
+			return nil, usagef("help: want command names, not flags (example: skillbox help audit verify)")
 		}
 		c := findCommand(cmds, name)
 		if c == nil || c.Hidden {
-			return nil, fmt.Errorf("help: %s", unknownCommand(cmds, prefix, name))
+			return nil, usagef("help: %s", unknownCommand(cmds, prefix, name))
 		}
 		cmds, prefix = c.Subcommands, strings.TrimSpace(prefix+" "+c.Name)
 	}

@@ -33,14 +33,14 @@ func initCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) != 1 {
-				return errors.New("init: want exactly one NAME (see skillbox init --help)")
+				return usagef("init: want exactly one NAME (see skillbox init --help)")
 			}
 			name := args[0]
 			if err := manifest.CheckName(name); err != nil {
 				return fmt.Errorf("init: %w", err)
 			}
 			if c.Bool("container") && c.Bool("reactor") {
-				return errors.New("init: --reactor is a kind of wasm skill; it does not go with --container")
+				return usagef("init: --reactor is a kind of wasm skill; it does not go with --container")
 			}
 			dir := filepath.Join(c.String("dir"), name)
 			if err := scaffold(dir, name, c.Bool("container"), c.Bool("reactor")); err != nil {

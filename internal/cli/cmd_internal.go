@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -27,7 +26,7 @@ func internalCommand() *cli.Command {
 				"Example (serve starts it, with a pipe on its standard input):\n  skillbox internal container-watchdog 3f2a9c01b7de",
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
-					return fmt.Errorf("internal container-watchdog: want one INSTANCE, the sandbox's instance id")
+					return usagef("internal container-watchdog: want one INSTANCE, the sandbox's instance id")
 				}
 				// Not c.Context: the first SIGTERM ends that, and the watchdog reads its
 				// signals itself.

@@ -47,7 +47,7 @@ func pushCommand() *cli.Command {
 		Flags: registryFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
-				return errors.New("push: want DIR and REF (see skillbox push --help)")
+				return usagef("push: want DIR and REF (see skillbox push --help)")
 			}
 			dir, ref := c.Args().Get(0), c.Args().Get(1)
 			p, err := oci.Push(c.Context, dir, ref, registryOptions(c))

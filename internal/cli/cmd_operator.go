@@ -72,7 +72,7 @@ func installCommand() *cli.Command {
 		Flags: append([]cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is installing, for the audit log"}}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return errors.New("install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)")
+				return usagef("install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)")
 			}
 			if err := missingSource("install", c.Args().First()); err != nil {
 				return err
@@ -141,7 +141,7 @@ func approveCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return errors.New("approve: want exactly one NAME (see skillbox approve --help)")
+				return usagef("approve: want exactly one NAME (see skillbox approve --help)")
 			}
 			h, err := openHost(c, host.Options{NoSandboxes: true})
 			if err != nil {
@@ -307,7 +307,7 @@ func auditCommand() *cli.Command {
 						return err
 					}
 					if c.NArg() != 0 {
-						return errors.New("audit tail: takes no arguments (see skillbox audit tail --help)")
+						return usagef("audit tail: takes no arguments (see skillbox audit tail --help)")
 					}
 					if err := audit.Tail(c.Context, path, c.Bool("follow"), c.App.Writer); err != nil && !errors.Is(err, context.Canceled) {
 						return fmt.Errorf("audit tail: %w", err)
@@ -322,13 +322,13 @@ func auditCommand() *cli.Command {
 // auditVerify is `skillbox audit verify`.
 func auditVerify(c *cli.Context) error {
 	if c.NArg() != 0 {
-		return errors.New("audit verify: takes no arguments (see skillbox audit verify --help)")
+		return usagef("audit verify: takes no arguments (see skillbox audit verify --help)")
 	}
 	var kept string
 	if c.IsSet("head") {
 		h, err := audit.ParseHead(c.String("head"))
 		if err != nil {
-			return errors.New("audit verify: --head: want the 64-hex head printed by `skillbox audit verify`")
+			return usagef("audit verify: --head: want the 64-hex head printed by `skillbox audit verify`")
 		}
 		kept = h
 	}
@@ -385,7 +385,7 @@ func auditVerify(c *cli.Context) error {
 // auditRecover is `skillbox audit recover`.
 func auditRecover(c *cli.Context) error {
 	if c.NArg() != 0 {
-		return errors.New("audit recover: takes no arguments (see skillbox audit recover --help)")
+		return usagef("audit recover: takes no arguments (see skillbox audit recover --help)")
 	}
 	home, err := skillboxHome(c)
 	if err != nil {

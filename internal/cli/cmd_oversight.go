@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -33,7 +32,7 @@ func pendingCommand() *cli.Command {
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
-				return errors.New("pending: takes no arguments (see skillbox pending --help)")
+				return usagef("pending: takes no arguments (see skillbox pending --help)")
 			}
 			conn, err := dial(c)
 			if err != nil {
@@ -98,11 +97,11 @@ func denyCommand() *cli.Command {
 func decide(c *cli.Context, allow bool) error {
 	verb := map[bool]string{true: "allow", false: "deny"}[allow]
 	if c.NArg() != 1 {
-		return fmt.Errorf("%s: want exactly one ID, as `skillbox pending` shows it (see skillbox %s --help)", verb, verb)
+		return usagef("%s: want exactly one ID, as `skillbox pending` shows it (see skillbox %s --help)", verb, verb)
 	}
 	id := c.Args().First()
 	if !allow && strings.TrimSpace(c.String("reason")) == "" {
-		return fmt.Errorf("deny %s: --reason is required: the caller is told why (skillbox deny %s --reason TEXT)", id, id)
+		return usagef("deny %s: --reason is required: the caller is told why (skillbox deny %s --reason TEXT)", id, id)
 	}
 	conn, err := dial(c)
 	if err != nil {

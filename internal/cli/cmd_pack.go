@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,7 +27,7 @@ func packCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) != 1 {
-				return errors.New("pack: want exactly one DIR (see skillbox pack --help)")
+				return usagef("pack: want exactly one DIR (see skillbox pack --help)")
 			}
 			dir := args[0]
 			p, err := skillpkg.Fill(dir)

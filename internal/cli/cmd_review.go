@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +34,7 @@ func reviewCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) != 1 {
-				return errors.New("review: want exactly one DIR (see skillbox review --help)")
+				return usagef("review: want exactly one DIR (see skillbox review --help)")
 			}
 			dir := args[0]
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {

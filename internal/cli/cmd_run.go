@@ -46,7 +46,7 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 		return fmt.Errorf("run %s: input: %w", f.Dir, err)
 	}
 	if len(f.Mounts) > 0 {
-		return fmt.Errorf("run %s: --mount is for skill directories; an installed skill's files are bound by its approval", f.Dir)
+		return usagef("run %s: --mount is for skill directories; an installed skill's files are bound by its approval", f.Dir)
 	}
 	// No approver can decide a call of this process: one under oversight is refused
 	// at once, not after its whole wait.

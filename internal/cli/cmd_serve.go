@@ -70,7 +70,7 @@ func serve(c *cli.Context) error {
 	commitDelay := c.Duration("audit-commit-delay")
 	switch {
 	case commitDelay < 0 || commitDelay > engine.MaxAuditCommitDelay:
-		return fmt.Errorf("serve: --audit-commit-delay %v: want 0 (never wait) or a duration up to %v", commitDelay, engine.MaxAuditCommitDelay)
+		return usagef("serve: --audit-commit-delay %v: want 0 (never wait) or a duration up to %v", commitDelay, engine.MaxAuditCommitDelay)
 	case commitDelay == 0:
 		commitDelay = -1 // the engine's "never wait"
 	}
@@ -91,13 +91,13 @@ func serve(c *cli.Context) error {
 	case "docker":
 	case "kubernetes":
 		if c.String("container-runtime") != "" {
-			return fmt.Errorf("serve: --container-runtime is the Docker engine's; with --container-backend kubernetes use --kube-runtime-class")
+			return usagef("serve: --container-runtime is the Docker engine's; with --container-backend kubernetes use --kube-runtime-class")
 		}
 		labels := map[string]string{}
 		for _, kv := range c.StringSlice("egress-pod-label") {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return fmt.Errorf("serve: --egress-pod-label %q: want KEY=VALUE", kv)
+				return usagef("serve: --egress-pod-label %q: want KEY=VALUE", kv)
 			}
 			labels[k] = v
 		}
@@ -108,7 +108,7 @@ func serve(c *cli.Context) error {
 			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels, Registry: registryOptions(c),
 		}
 	default:
-		return fmt.Errorf("serve: --container-backend %q: want docker or kubernetes", b)
+		return usagef("serve: --container-backend %q: want docker or kubernetes", b)
 	}
 	sopts := host.ServeOptions{
 		Listen: transport.ServerConfig{

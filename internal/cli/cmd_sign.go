@@ -41,7 +41,7 @@ func keygenCommand() *cli.Command {
 			}
 			prefix := c.String("out")
 			if prefix == "" {
-				return errors.New("keygen: --out PREFIX is required")
+				return usagef("keygen: --out PREFIX is required")
 			}
 			password := os.Getenv(envKeyPassword)
 			priv, pub, err := signing.GenerateKey([]byte(password))
@@ -104,7 +104,7 @@ func signCommand() *cli.Command {
 			var signer signing.Signer
 			switch {
 			case c.String("key") != "" && c.Bool("keyless"):
-				return errors.New("sign: give --key or --keyless, not both")
+				return usagef("sign: give --key or --keyless, not both")
 			case c.String("key") != "":
 				keyFile := c.String("key")
 				pemBytes, err := os.ReadFile(keyFile)
@@ -129,14 +129,14 @@ func signCommand() *cli.Command {
 					token = os.Getenv(envIDToken)
 				}
 				if token == "" {
-					return errors.New("sign: --keyless needs an OIDC token: --identity-token or " + envIDToken)
+					return usagef("sign: --keyless needs an OIDC token: --identity-token or %s", envIDToken)
 				}
 				signer = signing.KeylessSigner(token,
 					signing.WithFulcio(c.String("fulcio-url")),
 					signing.WithRekor(c.String("rekor-url")),
 					signing.WithTimestampAuthority(c.String("tsa-url")))
 			default:
-				return errors.New("sign: give --key KEY or --keyless")
+				return usagef("sign: give --key KEY or --keyless")
 			}
 			mSubj, code, err := packageSubjects(dir, true)
 			if err != nil {
@@ -184,7 +184,7 @@ func verifyCommand() *cli.Command {
 			var policy *signing.Policy
 			switch {
 			case c.String("trust") != "" && c.String("key") != "":
-				return errors.New("verify: give --trust or --key, not both")
+				return usagef("verify: give --trust or --key, not both")
 			case c.String("key") != "":
 				keyFile := c.String("key")
 				pub, err := os.ReadFile(keyFile)
@@ -278,7 +278,7 @@ func verifyBundleCommand() *cli.Command {
 				return err
 			}
 			if c.String("bundle") == "" {
-				return errors.New("verify-bundle: --bundle FILE is required")
+				return usagef("verify-bundle: --bundle FILE is required")
 			}
 			bundle, err := signing.ReadBundle(c.String("bundle"))
 			if err != nil {
@@ -343,7 +343,7 @@ func signArgs(c *cli.Context, n int) ([]string, error) {
 		if n == 1 {
 			want = "exactly one argument"
 		}
-		return nil, fmt.Errorf("%s: want %s, got %d (see skillbox %s --help)", c.Command.Name, want, len(positional), c.Command.Name)
+		return nil, usagef("%s: want %s, got %d (see skillbox %s --help)", c.Command.Name, want, len(positional), c.Command.Name)
 	}
 	return positional, nil
 }

@@ -61,10 +61,10 @@ func run(args []string, stdout, stderr *os.File) int {
 	base.Prepare(app, stdout, stderr)
 	args, err := helpTopic(app, args)
 	if err != nil {
-		return base.Fail(stderr, err.Error())
+		return base.FailErr(stderr, err)
 	}
 	if msg := checkCommandPath(app, args); msg != "" {
-		return base.Fail(stderr, msg)
+		return base.FailErr(stderr, usagef("%s", msg))
 	}
 	return base.Run(app, args)
 }
@@ -75,3 +75,7 @@ func interspersed(app *cli.App, args []string) ([]string, error) { return base.I
 func findCommand(cmds []*cli.Command, name string) *cli.Command { return base.FindCommand(cmds, name) }
 
 func oneLine(err error) string { return base.OneLine(err) }
+
+// usagef is a usage error (base.Usagef): the command line is wrong, and the exit
+// status is 2, not 1.
+func usagef(format string, a ...any) error { return base.Usagef(format, a...) }

@@ -81,7 +81,7 @@ func TestRunCommand(t *testing.T) {
 		{"invalid input", []string{"run", echo, "--input", `{"nam":"x"}`, "--mount", "/data=" + host}, 1, "", "invalid input: input.name"},
 		{"file capability without mount", []string{"run", echo, "--input", `{"name":"x"}`}, 1, "", "bind it with --mount /data=HOSTDIR"},
 		{"mount not asked for", []string{"run", echo, "--input", `{"name":"x"}`, "--mount", "/data=" + host, "--mount", "/etc=/etc"}, 1, "", "asks for no files at /etc"},
-		{"no input", []string{"run", echo}, 1, "", "--input is required"},
+		{"no input", []string{"run", echo}, 2, "", "--input is required"}, // a usage error
 		{"timeout", []string{"run", loop, "--input", `{"name":"x"}`}, 1, "", "TIMEOUT"},
 		// The skill's last stderr line is for its caller (and kept out of the audit log).
 		{"skill fails", []string{"run", fail, "--input", `{"name":"x"}`}, 1, "", "SKILL_FAILED: skill exited with code 3 after writing 25 bytes to stderr: bad input: no name"},

@@ -145,24 +145,35 @@ func TestRunDirSameThroughBothBinaries(t *testing.T) {
 	// Its output never matches: the call runs and fails INVALID_OUTPUT.
 	strict := skillDirOutput(t, "{type: object, required: [greeting]}")
 	env := []string{"SKILLBOX_HOME=" + filepath.Join(t.TempDir(), "home")}
-	for _, args := range [][]string{
-		{"run", dir, "--input", `{"name":"Ada"}`},
-		{"run", dir, "--input", `{"name":"Ada"}`, "--json"},
-		{"run", "--json", dir, "--input", `{"name":7}`},        // invalid input
-		{"run", strict, "--input", `{"name":"Ada"}`, "--json"}, // ran, and failed
-		{"run", strict, "--input", `{"name":"Ada"}`},
-		{"run", dir, "--input", `{"name":"Ada"}`, "--mount", "/data=" + dir}, // a mount the manifest does not ask
-		{"run", dir},            // no --input
-		{"run", dir, "--input"}, // --input without a value
-		{"run", dir, "--nosuch", "--input", "{}"},
-		{"run", filepath.Join(dir, "nosuch"), "--input", "{}"},
-		{"version"},
-		{"--version"},
-		{"version", "extra"},
+	// Exit 2 is a command line that is wrong, 1 a call or directory that failed.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", dir, "--input", `{"name":"Ada"}`}, 0},
+		{[]string{"run", dir, "--input", `{"name":"Ada"}`, "--json"}, 0},
+		{[]string{"run", "--json", dir, "--input", `{"name":7}`}, 1},        // invalid input
+		{[]string{"run", dir, "--input", `{"name":`}, 1},                    // not JSON
+		{[]string{"run", strict, "--input", `{"name":"Ada"}`, "--json"}, 1}, // ran, and failed
+		{[]string{"run", strict, "--input", `{"name":"Ada"}`}, 1},
+		{[]string{"run", dir, "--input", `{"name":"Ada"}`, "--mount", "/data=" + dir}, 1}, // a mount the manifest does not ask
+		{[]string{"run", dir, "--input", `{"name":"Ada"}`, "--mount", "/data"}, 2},        // a mount without =HOSTDIR
+		{[]string{"run", dir}, 2},                                                         // no --input
+		{[]string{"run", dir, "--input"}, 2},                                              // --input without a value
+		{[]string{"run", dir, "--nosuch", "--input", "{}"}, 2},
+		{[]string{"run", dir, dir, "--input", "{}"}, 2},
+		{[]string{"run", filepath.Join(dir, "nosuch"), "--input", "{}"}, 1},
+		{[]string{"version"}, 0},
+		{[]string{"--version"}, 0},
+		{[]string{"version", "extra"}, 2},
 	} {
+		args := tc.args
 		a, b := runBin(t, front, env, args...), runBin(t, full, env, args...)
 		if a.code != b.code || a.stderr != b.stderr {
 			t.Errorf("%q: skillbox exit %d, stderr %q; skillbox-full exit %d, stderr %q", args, a.code, a.stderr, b.code, b.stderr)
+		}
+		if a.code != tc.code {
+			t.Errorf("%q: exit %d, want %d; stderr %q", args, a.code, tc.code, a.stderr)
 		}
 		if args[0] == "run" && a.stdout != "" {
 			if x, y := withoutTimes(t, a.stdout), withoutTimes(t, b.stdout); x != y {
@@ -211,8 +222,12 @@ func TestHandsOverToFull(t *testing.T) {
 	if r := runBin(t, front, env, "run", "--help"); r.code != 0 || !strings.Contains(r.stdout, "skillbox run DIR|NAME") {
 		t.Errorf("run --help: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runBin(t, front, env, "invok"); r.code != 1 || r.stderr != "skillbox: unknown command \"invok\"; did you mean skillbox invoke? (see skillbox --help)\n" {
+	// skillbox-full's exit status comes through: 2 for a command line that is wrong.
+	if r := runBin(t, front, env, "invok"); r.code != 2 || r.stderr != "skillbox: unknown command \"invok\"; did you mean skillbox invoke? (see skillbox --help)\n" {
 		t.Errorf("invok: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runBin(t, front, env, "install"); r.code != 2 || r.stderr != "skillbox: install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)\n" {
+		t.Errorf("install: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// `run NAME` of a name not installed is refused by the front itself, in the full
 	// CLI's words; an installed one would go over.

@@ -27,13 +27,49 @@ const (
 	Usage = "run untrusted AI agent skills in verified, granted, budgeted sandboxes"
 )
 
+// Exit statuses: a command line that is wrong (ExitUsage) is told apart from a
+// failure of the work it asked for (ExitFailure), as Go's flag package and POSIX
+// utilities do.
+const (
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// UsageError is a command line that asks for nothing the command can do: an unknown
+// command, an undefined flag or one missing its value, a flag value of the wrong
+// form, a required flag left out, the wrong number of arguments, flags that do not go
+// together. Run exits ExitUsage for it (it is a cli.ExitCoder); its message is Err's.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ExitCode is ExitUsage.
+func (e *UsageError) ExitCode() int { return ExitUsage }
+
+// Usagef is a UsageError with fmt.Errorf's message.
+func Usagef(format string, a ...any) error { return &UsageError{fmt.Errorf(format, a...)} }
+
+// ExitCode is the exit status of err: 0 for nil, the code of a cli.ExitCoder in its
+// chain (ExitUsage for a UsageError), else ExitFailure.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() != 0 {
+		return ec.ExitCode()
+	}
+	return ExitFailure
+}
+
 // Prepare sets app's writers and makes every usage error one line, like every other
-// failure, rather than the whole help text.
+// failure, rather than the whole help text, and a UsageError.
 func Prepare(app *cli.App, stdout, stderr io.Writer) {
 	app.Writer = stdout
 	app.ErrWriter = stderr
 	app.ExitErrHandler = func(*cli.Context, error) {} // Run prints errors itself
-	quiet := func(_ *cli.Context, err error, _ bool) error { return err }
+	quiet := func(_ *cli.Context, err error, _ bool) error { return &UsageError{err} }
 	app.OnUsageError = quiet
 	var walk func([]*cli.Command)
 	walk = func(cmds []*cli.Command) {
@@ -48,7 +84,14 @@ func Prepare(app *cli.App, stdout, stderr io.Writer) {
 // Fail prints msg as the one line of a failure and returns the exit code 1.
 func Fail(stderr io.Writer, msg string) int {
 	fmt.Fprintf(stderr, "skillbox: %s\n", msg)
-	return 1
+	return ExitFailure
+}
+
+// FailErr prints err as the one line of a failure and returns its exit code
+// (ExitCode).
+func FailErr(stderr io.Writer, err error) int {
+	Fail(stderr, OneLine(err))
+	return ExitCode(err)
 }
 
 // Run runs app (Prepared) with args under a context that SIGINT and SIGTERM cancel
@@ -64,20 +107,19 @@ func Run(app *cli.App, args []string) int {
 		return 0
 	}
 	msg := OneLine(err)
-	// urfave/cli's flag errors do not say which command they are about.
+	// urfave/cli's flag errors do not say which command they are about; they are all
+	// usage errors (a required flag's is not passed to OnUsageError).
+	code := ExitCode(err)
 	for _, p := range []string{"flag provided but not defined", "invalid value", "Required flag", "flag needs an argument"} {
 		if strings.HasPrefix(msg, p) {
 			if cmd := CommandPath(app, args); cmd != "" {
 				msg = cmd + ": " + msg
 			}
+			code = ExitUsage
 		}
 	}
 	Fail(app.ErrWriter, msg)
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) && ec.ExitCode() != 0 {
-		return ec.ExitCode()
-	}
-	return 1
+	return code
 }
 
 // Interspersed moves flags written after positional arguments in front of them, so
@@ -128,7 +170,7 @@ func Interspersed(app *cli.App, args []string) ([]string, error) {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if takesValue[name] && !hasValue {
 			if j+1 >= len(rest) || rest[j+1] == "--" {
-				return nil, fmt.Errorf("flag needs an argument: %s", a)
+				return nil, Usagef("flag needs an argument: %s", a)
 			}
 			j++
 			flags = append(flags, rest[j])
@@ -190,7 +232,7 @@ func VersionCommand() *cli.Command {
 		UsageText: "skillbox version\n\nExample:\n  skillbox version   (the same as skillbox --version)",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
-				return fmt.Errorf("version: takes no arguments")
+				return Usagef("version: takes no arguments")
 			}
 			fmt.Fprintf(c.App.Writer, "skillbox version %s\n", VersionLine())
 			return nil

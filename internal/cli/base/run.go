@@ -344,10 +344,10 @@ func ParseMounts(mounts []string) (map[string]string, error) {
 	for _, mt := range mounts {
 		guest, host, ok := strings.Cut(mt, "=")
 		if !ok || guest == "" || host == "" {
-			return nil, fmt.Errorf("--mount %q: want GUEST=HOSTDIR", mt)
+			return nil, Usagef("--mount %q: want GUEST=HOSTDIR", mt)
 		}
 		if _, dup := hosts[guest]; dup {
-			return nil, fmt.Errorf("--mount %s given twice", guest)
+			return nil, Usagef("--mount %s given twice", guest)
 		}
 		abs, err := filepath.Abs(host)
 		if err != nil {
@@ -374,10 +374,10 @@ type RunFlags struct {
 func ParseRunArgs(c *cli.Context) (RunFlags, error) {
 	f := RunFlags{Input: c.String("input"), Mounts: c.StringSlice("mount"), JSON: c.Bool("json")}
 	if c.NArg() != 1 {
-		return f, fmt.Errorf("run: want exactly one skill directory or name, got %d (see skillbox run --help)", c.NArg())
+		return f, Usagef("run: want exactly one skill directory or name, got %d (see skillbox run --help)", c.NArg())
 	}
 	if !c.IsSet("input") {
-		return f, errors.New("run: --input is required")
+		return f, Usagef("run: --input is required")
 	}
 	f.Dir = c.Args().First()
 	return f, nil

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A command line that is wrong exits 2; a failure of the work it asked for exits 1.
+// Either way the one stderr line is the same, and the same through skillbox (the
+// front, which runs `run DIR` and `version` itself and hands the rest to
+// skillbox-full by exec) and through skillbox-full run directly.
+func TestUsageErrorsExitTwo(t *testing.T) {
+	front := buildCLI(t)
+	full := filepath.Join(filepath.Dir(front), "skillbox-full")
+	work := t.TempDir()
+	home := filepath.Join(work, "home")
+	env := []string{"SKILLBOX_HOME=" + home, "SKILLBOX_SERVER=", "SKILLBOX_TOKEN="}
+	dir := runSkillDir(t, "echo.wasm", "")
+	missing := filepath.Join(work, "nosuch")
+	nosock := "unix://" + filepath.Join(work, "no.sock")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // the failure's stderr line, without "skillbox: " and the newline
+	}{
+		// An unknown command or subcommand, or help on one.
+		{"unknown command", []string{"invok"}, 2, `unknown command "invok"; did you mean skillbox invoke? (see skillbox --help)`},
+		{"unknown subcommand", []string{"audit", "verfy"}, 2, `unknown command "audit verfy"; did you mean skillbox audit verify? (see skillbox audit --help)`},
+		{"help on an unknown command", []string{"help", "nosuch"}, 2, `help: unknown command "nosuch" (see skillbox --help)`},
+		{"help with a flag", []string{"help", "--json"}, 2, "help: want command names, not flags (example: skillbox help audit verify)"},
+		// A flag not defined, a flag without its value, a value of the wrong form.
+		{"unknown flag", []string{"skills", "--nosuch"}, 2, "skills: flag provided but not defined: -nosuch"},
+		{"unknown flag, run DIR", []string{"run", dir, "--nosuch", "--input", "{}"}, 2, "run: flag provided but not defined: -nosuch"},
+		{"unknown flag, subcommand", []string{"audit", "verify", "--nosuch"}, 2, "audit verify: flag provided but not defined: -nosuch"},
+		{"flag without its value", []string{"approve", "hello", "--grant"}, 2, "approve: flag needs an argument: --grant"},
+		{"flag without its value, run DIR", []string{"run", dir, "--input"}, 2, "run: flag needs an argument: --input"},
+		{"invalid duration", []string{"invoke", "echo", "--input", "{}", "--timeout", "soon"}, 2, `invoke: invalid value "soon" for flag -timeout: parse error`},
+		{"invalid number", []string{"serve", "--max-concurrent", "many"}, 2, `serve: invalid value "many" for flag -max-concurrent: parse error`},
+		{"negative timeout", []string{"invoke", "echo", "--input", "{}", "--timeout", "-1s"}, 2, "invoke: --timeout -1s: must not be negative"},
+		{"malformed head", []string{"audit", "verify", "--head", "xyz"}, 2, "audit verify: --head: want the 64-hex head printed by `skillbox audit verify`"},
+		{"malformed mount", []string{"run", dir, "--input", `{"name":"x"}`, "--mount", "data"}, 2, `run echo: --mount "data": want GUEST=HOSTDIR`},
+		{"unknown backend", []string{"serve", "--container-backend", "podman"}, 2, `serve: --container-backend "podman": want docker or kubernetes`},
+		// The wrong number of arguments.
+		{"install, none", []string{"install"}, 2, "install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)"},
+		{"install, two", []string{"install", "a", "b"}, 2, "install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)"},
+		{"approve, none", []string{"approve"}, 2, "approve: want exactly one NAME (see skillbox approve --help)"},
+		{"invoke, none", []string{"invoke", "--input", "{}"}, 2, "invoke: want exactly one NAME (see skillbox invoke --help)"},
+		{"audit verify, one", []string{"audit", "verify", "extra"}, 2, "audit verify: takes no arguments (see skillbox audit verify --help)"},
+		{"run, none", []string{"run", "--input", "{}"}, 2, "run: want exactly one skill directory or name, got 0 (see skillbox run --help)"},
+		{"run, two", []string{"run", dir, dir, "--input", "{}"}, 2, "run: want exactly one skill directory or name, got 2 (see skillbox run --help)"},
+		{"version, one", []string{"version", "extra"}, 2, "version: takes no arguments"},
+		{"sign, none", []string{"sign", "--key", "k"}, 2, "sign: want exactly one argument, got 0 (see skillbox sign --help)"},
+		{"keygen, one", []string{"keygen", "--out", "k", "extra"}, 2, "keygen: want no arguments, got 1 (see skillbox keygen --help)"},
+		{"pack, none", []string{"pack"}, 2, "pack: want exactly one DIR (see skillbox pack --help)"},
+		{"push, one", []string{"push", dir}, 2, "push: want DIR and REF (see skillbox push --help)"},
+		{"disable, none", []string{"disable"}, 2, "disable: want exactly one NAME (see skillbox disable --help)"},
+		{"deny, none", []string{"deny", "--reason", "no"}, 2, "deny: want exactly one ID, as `skillbox pending` shows it (see skillbox deny --help)"},
+		{"reload, one", []string{"reload", "extra"}, 2, "reload: takes no arguments (see skillbox reload --help)"},
+		// A required flag left out.
+		{"run without --input", []string{"run", dir}, 2, "run: --input is required"},
+		{"invoke without --input", []string{"invoke", "echo"}, 2, "invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)"},
+		{"keygen without --out", []string{"keygen"}, 2, "keygen: --out PREFIX is required"},
+		{"deny without --reason", []string{"deny", "0c11"}, 2, "deny 0c11: --reason is required: the caller is told why (skillbox deny 0c11 --reason TEXT)"},
+		{"sign without a key", []string{"sign", dir}, 2, "sign: give --key KEY or --keyless"},
+		// Flags that do not go together.
+		{"sign --key --keyless", []string{"sign", dir, "--key", "k", "--keyless"}, 2, "sign: give --key or --keyless, not both"},
+		{"verify --trust --key", []string{"verify", dir, "--trust", "t", "--key", "k"}, 2, "verify: give --trust or --key, not both"},
+		{"init --container --reactor", []string{"init", "hello", "--container", "--reactor", "--dir", work}, 2, "init: --reactor is a kind of wasm skill; it does not go with --container"},
+		// The work itself failed: exit 1.
+		{"invalid JSON input", []string{"run", dir, "--input", "{nope"}, 1, "run echo: invalid input: input: not valid JSON (at byte 2)"},
+		{"missing directory", []string{"run", missing, "--input", "{}"}, 1, "run " + missing + ": " + missing + ": no skill.yaml: not a skill package"},
+		{"missing input file", []string{"run", dir, "--input", "@" + missing}, 1, "run echo: input: open " + missing + ": no such file or directory"},
+		{"install a missing directory", []string{"install", missing}, 1, "install: no file or directory " + missing + " (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)"},
+		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers (is `skillbox serve` running? --server names another address)"},
+		{"audit verify of a missing file", []string{"audit", "verify", "--file", missing}, 1, "audit verify: open " + missing + ": no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := signRunCLI(t, front, env, tc.args...), signRunCLI(t, full, env, tc.args...)
+			if a.code != tc.code || b.code != tc.code {
+				t.Errorf("%q: exit %d (skillbox-full %d), want %d; stderr %q", tc.args, a.code, b.code, tc.code, a.stderr)
+			}
+			if a.stderr != b.stderr {
+				t.Errorf("%q: stderr differs: skillbox %q, skillbox-full %q", tc.args, a.stderr, b.stderr)
+			}
+			// run DIR warns on stderr before a call it runs; the failure is the one
+			// line that starts skillbox:, the last.
+			lines := strings.Split(strings.TrimSuffix(a.stderr, "\n"), "\n")
+			line := lines[len(lines)-1]
+			if !strings.HasSuffix(a.stderr, "\n") || strings.Count(a.stderr, "skillbox: ") != 1 {
+				t.Errorf("%q: stderr %q, want one line starting skillbox: ", tc.args, a.stderr)
+			}
+			if line != "skillbox: "+tc.want {
+				t.Errorf("%q: stderr %q, want %q", tc.args, line, "skillbox: "+tc.want)
+			}
+		})
+	}
+}
