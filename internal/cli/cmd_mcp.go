@@ -29,7 +29,8 @@ func mcpCommand() *cli.Command {
 			}
 			defer conn.Close()
 			if err := mcp.Bridge(c.Context, conn, c.App.Version); err != nil {
-				return fmt.Errorf("mcp: %w", err)
+				// A desktop agent's log shows this line: the same words as every client.
+				return fmt.Errorf("mcp: %w", statusLine(err))
 			}
 			return nil
 		},

@@ -74,6 +74,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"missing input file", []string{"run", dir, "--input", "@" + missing}, 1, "run echo: input: open " + missing + ": no such file or directory"},
 		{"install a missing directory", []string{"install", missing}, 1, "install: no file or directory " + missing + " (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)"},
 		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers (is `skillbox serve` running? --server names another address)"},
+		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers (is `skillbox serve` running? --server names another address)"},
 		{"audit verify of a missing file", []string{"audit", "verify", "--file", missing}, 1, "audit verify: open " + missing + ": no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,7 +24,7 @@ type GRPCBackend struct{ Conn grpc.ClientConnInterface }
 func (b GRPCBackend) Skills(ctx context.Context, _ string) ([]Skill, error) {
 	res, err := pb.NewSkillsClient(b.Conn).List(ctx, &pb.ListSkillsRequest{Callable: true})
 	if err != nil {
-		return nil, errors.New(status.Convert(err).Message())
+		return nil, rpcError{err}
 	}
 	var out []Skill
 	for _, in := range res.GetSkills() {
@@ -115,3 +114,10 @@ func usageFromWire(u *pb.Usage) Usage {
 	return Usage{WallMillis: u.GetWallMs(), PeakMemory: u.GetPeakMemoryBytes(), OutputBytes: u.GetOutputBytes(),
 		Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())}
 }
+
+// rpcError reads as its status's message alone, and keeps the status in its chain: a
+// door's command says "no server answers" from the code, not from the words.
+type rpcError struct{ err error }
+
+func (e rpcError) Error() string { return status.Convert(e.err).Message() }
+func (e rpcError) Unwrap() error { return e.err }
