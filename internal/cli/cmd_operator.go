@@ -132,13 +132,14 @@ func approveCommand() *cli.Command {
 			"  limits: {timeout: 5s, memory: 32MiB, output: 256KiB, requests: 5}\n" +
 			"  callers: [\"unix:uid=1000\", \"token:agent\"]\n" +
 			"  oversight: {approvers: [\"token:alice\"], wait: 5m, reason: \"payments\"}  # each call waits for a person (docs/oversight.md)\n",
-		Flags: []cli.Flag{homeFlag(),
+		// The client flags name the server to tell to reload (default: the local
+		// socket, if one answers), with its credentials, as for every client command.
+		Flags: append(clientFlags(),
 			&cli.StringFlag{Name: "grant", Usage: "grant file (YAML); default: exactly what the manifest asks"},
 			&cli.StringFlag{Name: "by", Usage: "who approves, recorded in the approval and the audit log"},
 			&cli.StringFlag{Name: "pin", Usage: "approve this version or manifest digest (default: the newest installed)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "approve without asking"},
-			&cli.StringFlag{Name: "server", Usage: "server to tell to reload (default: the local socket, if one answers)"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("approve: want exactly one NAME (see skillbox approve --help)")
