@@ -48,22 +48,36 @@ var (
 		netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
 		netip.MustParsePrefix("100::/64"),        // discard
 		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+		// Addresses a relay or gateway turns into others that cannot be judged here:
+		// Teredo (the client's IPv4 address obfuscated, the server's in clear) and
+		// local-use NAT64 (RFC 8215, a site's own translator).
+		netip.MustParsePrefix("2001::/32"),
+		netip.MustParsePrefix("64:ff9b:1::/48"),
 	}
 	linkLocalPrefixes = []netip.Prefix{
 		netip.MustParsePrefix("169.254.0.0/16"),
 		netip.MustParsePrefix("fe80::/10"),
 	}
-	// IPv6 prefixes that carry an IPv4 address a gateway may forward to.
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// IPv6 prefixes that carry an IPv4 address a gateway may forward to: NAT64 and
+	// the deprecated IPv4-compatible form (both in the low 32 bits), and 6to4 (bits
+	// 16–47, the relay's own address).
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	compatible = netip.MustParsePrefix("::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
 )
 
-// classify says which class a dialled address is in. IPv4-mapped and NAT64 forms
-// are judged by the IPv4 address they carry.
+// classify says which class a dialled address is in. IPv4-mapped, NAT64,
+// IPv4-compatible and 6to4 forms are judged by the IPv4 address they carry.
 func classify(a netip.Addr) addrClass {
 	a = a.Unmap()
-	if a.Is6() && nat64.Contains(a) {
+	if a.Is6() {
 		b := a.As16()
-		a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+		switch {
+		case nat64.Contains(a), compatible.Contains(a):
+			a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+		case sixToFour.Contains(a):
+			a = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+		}
 	}
 	if a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return classNever

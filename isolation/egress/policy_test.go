@@ -160,8 +160,16 @@ func TestCheckAddr(t *testing.T) {
 		{wild, "169.254.169.254", false},
 		{wild, "::ffff:127.0.0.1", false},
 		{wild, "::ffff:169.254.169.254", false},
-		{wild, "64:ff9b::7f00:1", false}, // NAT64 of 127.0.0.1
-		{wild, "64:ff9b::808:808", true}, // NAT64 of a public address
+		{wild, "64:ff9b::7f00:1", false},     // NAT64 of 127.0.0.1
+		{wild, "64:ff9b::808:808", true},     // NAT64 of a public address
+		{wild, "::7f00:1", false},            // IPv4-compatible 127.0.0.1
+		{wild, "::a9fe:a9fe", false},         // IPv4-compatible 169.254.169.254
+		{wild, "::808:808", true},            // IPv4-compatible public address
+		{wild, "2002:7f00:1::1", false},      // 6to4 of 127.0.0.1
+		{wild, "2002:a00:1::1", false},       // 6to4 of 10.0.0.1
+		{wild, "2002:808:808::1", true},      // 6to4 of a public address
+		{wild, "2001:0:4136:e378::1", false}, // Teredo
+		{wild, "64:ff9b:1::a00:1", false},    // local-use NAT64
 		{lit, "127.0.0.1", true},
 		{lit, "::ffff:127.0.0.1", true},
 		{lit, "127.0.0.2", false},
