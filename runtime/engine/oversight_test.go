@@ -205,6 +205,26 @@ func TestOversightSelfApprovalAndNonApproverAreRefused(t *testing.T) {
 	}
 }
 
+// A call whose caller is its skill's only approver could never be allowed (no caller
+// decides its own call): it is refused at once, never listed, never run;
+// another caller's call of the same skill still waits for that approver.
+func TestOversightCallerAloneApproverRefusedAtOnce(t *testing.T) {
+	f := overseen(t, []string{alice}, time.Hour)
+	r := result(t, f.call(alice, []byte(`{}`)))
+	wantReason(t, "the only approver calling", r.err, engine.ReasonCallerNotAllowed, "token:alice is the only approver of pay, and no caller may decide its own call")
+	if n := runs(t, f.eng); n != 0 || len(f.eng.Pending()) != 0 {
+		t.Fatalf("%d runs, %d pending", n, len(f.eng.Pending()))
+	}
+	done := f.call(agent, []byte(`{}`))
+	p := waitPending(t, f.eng, 1)[0]
+	if err := f.eng.Decide(context.Background(), engine.Decision{ID: p.ID, By: alice, Allow: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, done); r.err != nil {
+		t.Fatal(r.err)
+	}
+}
+
 // A request nobody decides ends APPROVAL_EXPIRED when its wait runs out; a decision
 // after that is refused and nothing runs.
 func TestOversightExpiry(t *testing.T) {
