@@ -28,3 +28,38 @@ func TestApproveReloadsWithTheClientsCredentials(t *testing.T) {
 	}
 	stopServer(t, srv, srvLog)
 }
+
+// Re-approving without --grant keeps the approved version's callers and oversight (no
+// manifest asks for them; dropping them would silently lift who may call the skill and
+// who must allow each call) and says so; a --grant file without them lifts them.
+func TestReapproveKeepsCallersAndOversight(t *testing.T) {
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	grant := filepath.Join(op.work, "grant.yaml")
+	if err := os.WriteFile(grant, []byte("callers: [\"token:agent\"]\noversight: {approvers: [\"token:ops\"], wait: 5m}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op.must("approve", "echo", "--grant", grant, "--yes", "--by", "test")
+	saved := filepath.Join(op.home, "approvals", "echo.yaml")
+	out := op.must("approve", "echo", "--yes", "--by", "test")
+	if !strings.Contains(out, "kept from the approved version: callers and oversight") {
+		t.Fatalf("re-approve does not say what it kept:\n%s", out)
+	}
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "token:agent") || !strings.Contains(string(b), "token:ops") {
+		t.Fatalf("re-approve without --grant dropped callers or oversight:\n%s", b)
+	}
+	empty := filepath.Join(op.work, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := op.must("approve", "echo", "--grant", empty, "--yes", "--by", "test"); strings.Contains(out, "kept from") {
+		t.Fatalf("a --grant file kept the old restrictions:\n%s", out)
+	}
+	if b, _ := os.ReadFile(saved); strings.Contains(string(b), "token:agent") || strings.Contains(string(b), "token:ops") {
+		t.Fatalf("a --grant file without callers or oversight kept them:\n%s", b)
+	}
+}

@@ -121,7 +121,8 @@ func approveCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		UsageText: "skillbox approve NAME [--grant FILE] [--by WHO] [--yes] [--pin VERSION|DIGEST]\n\nExample:\n  skillbox approve fetch --grant fetch-grant.yaml --by alice --yes",
 		Description: "Writes $SKILLBOX_HOME/approvals/NAME.yaml pinned to the manifest digest and signer.\n" +
-			"Without --grant the skill gets exactly what its manifest asks (file capabilities then\n" +
+			"Without --grant the skill gets exactly what its manifest asks, under the callers and\n" +
+			"oversight of the version approved before, if any (file capabilities then\n" +
 			"need a grant file, since only the operator can choose host directories; env and secret\n" +
 			"values come only from one, so without it they are left out). A grant wider\n" +
 			"than the manifest is refused. Grant file format (every key optional):\n\n" +
@@ -164,8 +165,11 @@ func approveCommand() *cli.Command {
 			}
 			// A grant that would be refused is refused before the operator reads it.
 			shown := approval.Ask(cand.Entry.Manifest)
+			var kept []string
 			if grant != nil {
 				shown = *grant
+			} else if shown, kept = approval.Keep(shown, cand.Approval); len(kept) > 0 {
+				grant = &shown
 			}
 			if err := approval.CheckGrant(cand.Entry.Manifest, shown, "grant"); err != nil {
 				return fmt.Errorf("approve %s: %w", cand.Entry.Name, err)
@@ -173,7 +177,7 @@ func approveCommand() *cli.Command {
 			if err := writeCandidateReview(c.App.Writer, cand, false, true); err != nil {
 				return err
 			}
-			writeGrant(c.App.Writer, cand.Entry.Manifest, shown, grant == nil)
+			writeGrant(c.App.Writer, cand.Entry.Manifest, shown, c.String("grant") == "", kept)
 			if !c.Bool("yes") && !confirm(c, "Approve "+cand.Entry.Name+" "+cand.Entry.Version+"?") {
 				return errors.New("approve: not approved (answer y, or pass --yes)")
 			}
@@ -423,8 +427,11 @@ func auditPath(c *cli.Context) (string, error) {
 
 // writeGrant shows what the approval will really give, next to what was asked, so the
 // operator reads the narrowed grant before it is written.
-func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool) {
+func writeGrant(w io.Writer, m *manifest.Manifest, g approval.Grant, asked bool, kept []string) {
 	fmt.Fprintln(w, "\nGRANT (what the skill will really get):")
+	if len(kept) > 0 {
+		fmt.Fprintf(w, "  kept from the approved version: %s (a --grant file without them lifts them)\n", strings.Join(kept, " and "))
+	}
 	switch {
 	case asked && asksValues(m):
 		// The values' sources are the operator's to name; "left out" below lists them.

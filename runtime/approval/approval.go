@@ -244,6 +244,29 @@ func Ask(m *manifest.Manifest) Grant {
 	return g
 }
 
+// Keep carries into g the restrictions of prev that no manifest asks for and that
+// narrow whatever g grants: its callers and its oversight. Re-approving a skill (a new
+// version, say) without a grant file must not silently lift who may call it or who
+// must allow each call. It returns the grant and the names of what it kept (none when
+// prev is nil or has neither).
+func Keep(g Grant, prev *Approval) (Grant, []string) {
+	if prev == nil {
+		return g, nil
+	}
+	var kept []string
+	if len(prev.Grant.Callers) > 0 {
+		g.Callers = slices.Clone(prev.Grant.Callers)
+		kept = append(kept, "callers")
+	}
+	if o := prev.Grant.Oversight; o != nil {
+		c := *o
+		c.Approvers = slices.Clone(o.Approvers)
+		g.Oversight = &c
+		kept = append(kept, "oversight")
+	}
+	return g, kept
+}
+
 // syntax checks what can be checked without the manifest.
 func (g *Grant) syntax(at string) []string {
 	field := func(s string) string {
