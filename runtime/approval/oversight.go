@@ -2,6 +2,7 @@ package approval
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -64,18 +65,17 @@ func (o *Oversight) MayDecide(who string) bool {
 // decidable reports whether each of callers has an approver other than itself.
 func (o *Oversight) decidable(callers []string) bool {
 	for _, c := range callers {
-		other := false
-		for _, a := range o.Approvers {
-			if a != c {
-				other = true
-				break
-			}
-		}
-		if !other {
+		if !o.DecidableFor(c) {
 			return false
 		}
 	}
 	return true
+}
+
+// DecidableFor reports whether a call by caller can ever be allowed: some approver
+// is not caller (no caller decides its own call).
+func (o *Oversight) DecidableFor(caller string) bool {
+	return slices.ContainsFunc(o.Approvers, func(a string) bool { return a != caller })
 }
 
 // syntax checks an oversight section; at is its field path ("grant.oversight").

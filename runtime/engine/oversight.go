@@ -155,9 +155,8 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 		refusal = errorf(ReasonUnavailable, "the server is shutting down")
 	case e.noApprovers:
 		refusal = &Error{Reason: ReasonUnavailable, Msg: m.Name + " needs an approver's decision for each call", Err: ErrNoApprovers}
-	case !slices.ContainsFunc(o.Approvers, func(a string) bool { return a != req.Caller }):
-		// No one could ever allow it (no caller decides its own call): refused now,
-		// not after the whole wait.
+	case !o.DecidableFor(req.Caller):
+		// No one could ever allow it: refused now, not after the whole wait.
 		refusal = errorf(ReasonCallerNotAllowed, "%s is the only approver of %s, and no caller may decide its own call: the operator must name another approver", req.Caller, m.Name)
 	case st.disabled[m.Name]:
 		refusal = errorf(ReasonDisabled, "%s is disabled", m.Name)
