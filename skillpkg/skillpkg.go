@@ -130,8 +130,9 @@ func ManifestSubject(data []byte) subject.Subject {
 // covers, computed from the files in dir: skill.yaml's bytes as they are now, and the
 // code m names (m is dir's skill.yaml, parsed): a module's sha256, the image ID computed
 // from an image tar, or a registry image's recorded ID (the container sandbox checks
-// it after pulling). Unlike Load it does not compare the code with the digest m
-// records: a mismatch is the signature check's to name.
+// it after pulling). Unlike Load it does not compare a module with the digest m
+// records: a mismatch is the signature check's to name. An image tar must hold the
+// image m runs, whatever was signed.
 func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code subject.Subject, err error) {
 	data, err := readManifest(dir)
 	if err != nil {
@@ -144,6 +145,13 @@ func Subjects(dir string, m *manifest.Manifest) (manifestSubj, code subject.Subj
 	name, sum, err := codeSubject(dir, m)
 	if err != nil {
 		return manifestSubj, code, err
+	}
+	// The container sandbox runs the image sandbox.container.id names and loads the
+	// tar only when the engine lacks it: a tar holding another image would let a
+	// package verify over one image and run another already on the host. (A module is
+	// what runs, and the store checks it against skill.yaml as it copies it.)
+	if c := m.Sandbox.Container; c != nil && !c.FromRegistry() && sum != m.Sandbox.CodeDigest() {
+		return manifestSubj, code, &DigestMismatchError{name, "sandbox.container.id", c.ID, sum.String()}
 	}
 	return ManifestSubject(data), subject.Subject{Name: name, SHA256: sum.Hex()}, nil
 }

@@ -164,6 +164,21 @@ func TestImageID(t *testing.T) {
 	if p.Manifest.Sandbox.Container.ID != "sha256:"+hexSum(config) || p.Code.Name != "image.tar" {
 		t.Errorf("container fill: %+v %+v", p.Manifest.Sandbox.Container, p.Code)
 	}
+	if _, code, err := Subjects(dir, p.Manifest); err != nil || code != p.Code {
+		t.Fatalf("Subjects of a filled container package = %+v, %v; want %+v", code, err, p.Code)
+	}
+
+	// An image tar holding another image than the one skill.yaml runs never gives a
+	// pair to verify: a signature over the tar's image would let the package run
+	// whatever image the manifest names that the engine already has.
+	other := []byte(`{"architecture":"amd64","os":"linux","config":{"User":"65534"}}`)
+	writeFiles(t, dir, map[string][]byte{"image.tar": dockerSave(t, other)})
+	_, _, err = Subjects(dir, p.Manifest)
+	var dm *DigestMismatchError
+	if !errors.As(err, &dm) || dm.Field != "sandbox.container.id" || dm.Actual != "sha256:"+hexSum(other) ||
+		!strings.Contains(err.Error(), "image.tar: digest sha256:"+hexSum(other)+" does not match sandbox.container.id "+p.Manifest.Sandbox.Container.ID) {
+		t.Fatalf("Subjects with another image in image.tar: %v", err)
+	}
 }
 
 func TestArchiveRoundTrip(t *testing.T) {
