@@ -22,6 +22,7 @@ type rootFS struct {
 	root     *os.Root
 	writable bool
 	files    *fileTracker // nil: not tracked
+	dots     int          // handles on "." open now (files' lock)
 }
 
 // newMountFS opens dir as a root; read-only unless writable. A read-only mount is
@@ -116,38 +117,70 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	if e != 0 || r.files == nil {
 		return file, e
 	}
-	return r.files.track(file, name == "."), 0
+	var dots *int
+	if name == "." {
+		dots = &r.dots
+	}
+	return r.files.track(file, dots), 0
 }
 
 // fileTracker counts the files a guest holds open through its mounts (a preopened
 // directory is one), so that a pooled instance that ends a call with another set of
 // open files than it had after _initialize is discarded, never reused: wazero's file
-// table cannot be read or restored from outside.
+// table cannot be read or restored from outside. Nor can a directory's listing:
+// wazero caches it on the descriptor (fd_readdir's cookies index the cache), so a
+// pooled call that lists a directory would leave the names it saw to the next call.
 type fileTracker struct {
 	mu      sync.Mutex
 	live    int    // files open now
-	roots   int    // of which a mount's root, which wazero opens when first used
+	roots   int    // mounts with "." open: the root wazero opens when first used
 	epoch   uint64 // bumped by mark
 	mark    int    // live at the last mark
 	tainted bool   // a file opened before the last mark was closed
+	listed  bool   // a directory was listed since the last mark
 }
 
 type trackedFile struct {
 	experimentalsys.File
 	t      *fileTracker
 	epoch  uint64
-	root   bool
+	dots   *int // its mount's count of "." handles, if it is one
 	closed bool
 }
 
-func (t *fileTracker) track(f experimentalsys.File, root bool) experimentalsys.File {
+// track counts f; dots is its mount's count of open "." handles when f is one. One
+// of those a mount may have open (its root, which wazero opens on first use); a
+// second is a handle of the guest's own.
+func (t *fileTracker) track(f experimentalsys.File, dots *int) experimentalsys.File {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.live++
-	if root {
-		t.roots++
+	if dots != nil {
+		if *dots++; *dots == 1 {
+			t.roots++
+		}
 	}
-	return &trackedFile{File: f, t: t, epoch: t.epoch, root: root}
+	return &trackedFile{File: f, t: t, epoch: t.epoch, dots: dots}
+}
+
+// Readdir implements experimentalsys.File: wazero reads a directory only to fill
+// the listing it caches on the descriptor.
+func (f *trackedFile) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
+	f.t.listing()
+	return f.File.Readdir(n)
+}
+
+// Ino implements experimentalsys.File: wazero asks a directory's inode only to
+// create that cache (its "." entry).
+func (f *trackedFile) Ino() (sys.Inode, experimentalsys.Errno) {
+	f.t.listing()
+	return f.File.Ino()
+}
+
+func (t *fileTracker) listing() {
+	t.mu.Lock()
+	t.listed = true
+	t.mu.Unlock()
 }
 
 // Close implements experimentalsys.File.
@@ -156,8 +189,10 @@ func (f *trackedFile) Close() experimentalsys.Errno {
 	if !f.closed {
 		f.closed = true
 		f.t.live--
-		if f.root {
-			f.t.roots--
+		if f.dots != nil {
+			if *f.dots--; *f.dots == 0 {
+				f.t.roots--
+			}
 		}
 		if f.epoch < f.t.epoch {
 			f.t.tainted = true
@@ -175,6 +210,7 @@ func (t *fileTracker) setMark() {
 	t.epoch++
 	t.mark = t.live
 	t.tainted = false
+	t.listed = false
 }
 
 // atMark reports whether exactly the files open at the mark are open.
@@ -184,11 +220,19 @@ func (t *fileTracker) atMark() bool {
 	return t.live == t.mark && !t.tainted
 }
 
-// onlyRoots reports whether the only files open are mount roots.
+// listedSinceMark reports whether a directory was listed since the mark.
+func (t *fileTracker) listedSinceMark() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listed
+}
+
+// onlyRoots reports whether the only files open are mount roots (one "." a mount),
+// none of them listed.
 func (t *fileTracker) onlyRoots() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.live == t.roots
+	return t.live == t.roots && !t.listed
 }
 
 type openedFS struct {

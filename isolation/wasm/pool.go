@@ -414,7 +414,8 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 		return inst, err
 	}
 	inst.handle = inst.mod.ExportedFunction(exportHandle)
-	// A file _initialize left open has an offset and flags no reset can restore.
+	// A file _initialize left open has an offset and flags no reset can restore, a
+	// directory it listed a cached listing.
 	if !snapshot || m.plan == nil || m.plan.unpoolable != "" || !inst.files.onlyRoots() {
 		return inst, nil
 	}
@@ -486,6 +487,8 @@ func (inst *instance) reset() string {
 		return "memory grew"
 	case !inst.files.atMark():
 		return "files opened or closed"
+	case inst.files.listedSinceMark():
+		return "a directory was listed"
 	}
 	for fd, want := range inst.fds {
 		got, err := inst.probeFD(uint32(fd))

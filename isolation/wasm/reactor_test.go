@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -96,14 +97,16 @@ func TestReactorDiscardsGrownInstance(t *testing.T) {
 }
 
 type leakReport struct {
-	Counter    int   `json:"counter"`
-	Map        int   `json:"map"`
-	Goroutines int   `json:"goroutines"`
-	Ticks      int64 `json:"ticks"`
-	Files      int   `json:"files"`
-	Grown      int   `json:"grown"`
-	FD         int   `json:"fd"`
-	FDOpen     bool  `json:"fdOpen"`
+	Counter    int      `json:"counter"`
+	Map        int      `json:"map"`
+	Goroutines int      `json:"goroutines"`
+	Ticks      int64    `json:"ticks"`
+	Files      int      `json:"files"`
+	Grown      int      `json:"grown"`
+	FD         int      `json:"fd"`
+	FDOpen     bool     `json:"fdOpen"`
+	Names      []string `json:"names"`
+	Errno      uint32   `json:"errno"`
 }
 
 func reports(outs []string) ([]leakReport, error) {
@@ -201,6 +204,62 @@ func TestReactorOpenFile(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A directory's listing, which wazero caches on the descriptor for fd_readdir's
+// cookies, does not cross calls: a call that lists its mount (here after creating a
+// file it removes before it ends) is not followed by one that reads the rest of that
+// listing from the cache and learns the name. The instance is discarded, never reset.
+func TestReactorDirectoryListing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "public"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	skill := goReactor(t, "leak")
+	grant := isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: dir, Access: manifest.AccessReadWrite}}}
+	first := pooledCall(skill, `{"do":"list","fd":3,"path":"/data/alice-secret.tmp"}`)
+	first.Grant = grant
+	sb := newSandbox(t)
+	out := runs(t, sb, first)
+	reps, err := reports(out)
+	if err != nil || !slices.Contains(reps[0].Names, "alice-secret.tmp") || !slices.Contains(reps[0].Names, "public") {
+		t.Fatalf("the first call's listing of its mount: %q (%v)", out, err)
+	}
+	if n := wasm.IdleInstances(sb); n != 0 {
+		t.Errorf("an instance whose call listed a directory went back to the pool (%d idle)", n)
+	}
+	next := pooledCall(skill, `{"do":"list","fd":3,"cookie":2}`)
+	next.Grant = grant
+	resetAndControl(t, []isolation.Call{first, next}, func(outs []string) error {
+		reps, err := reports(outs)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(reps[1].Names, "alice-secret.tmp") {
+			return errors.New("the second call read the first call's listing from the cache: " + outs[1])
+		}
+		return nil
+	})
+}
+
+// A reactor whose _initialize lists a mount is never pooled: the listing it cached
+// would be every call's starting state, and no reset can see it. The same reactor
+// without that listing is pooled (the control).
+func TestReactorInitListingNotPooled(t *testing.T) {
+	dir := t.TempDir()
+	skill := goReactor(t, "leak")
+	for _, tc := range []struct {
+		env  map[string]string
+		idle int
+	}{{nil, 1}, {map[string]string{"LEAK_INIT_LIST": "/data"}, 0}} {
+		c := pooledCall(skill, `{"do":"count"}`)
+		c.Grant = isolation.Grant{Env: tc.env, Files: []isolation.Mount{{Guest: "/data", Host: dir, Access: manifest.AccessRead}}}
+		sb := newSandbox(t)
+		runs(t, sb, c)
+		if n := wasm.IdleInstances(sb); n != tc.idle {
+			t.Errorf("env %v: %d idle instances after one call, want %d", tc.env, n, tc.idle)
+		}
+	}
 }
 
 // A call that closes its stdout leaves the next call's stdout open.
