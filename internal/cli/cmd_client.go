@@ -206,7 +206,7 @@ func invokeCommand() *cli.Command {
 
 // runUsageOf is the wire's usage as run and invoke print it.
 func runUsageOf(u *pb.Usage) base.RunUsage {
-	return base.RunUsage{WallMs: float64(u.GetWallMs()), CompileMs: float64(u.GetCompileMs()), PeakMemoryBytes: u.GetPeakMemoryBytes(),
+	return base.RunUsage{WallMs: u.GetWallMs(), CompileMs: u.GetCompileMs(), PeakMemoryBytes: u.GetPeakMemoryBytes(),
 		OutputBytes: u.GetOutputBytes(), Requests: int(u.GetRequests()), DeniedRequests: int(u.GetDeniedRequests())}
 }
 

@@ -199,7 +199,7 @@ func TestRunDirSameThroughBothBinaries(t *testing.T) {
 		r := runBin(t, front, env, "run", tc.dir, "--input", tc.input, "--json")
 		var out struct {
 			Error   struct{ Reason, Message, Field string }
-			Usage   *struct{ WallMs float64 }
+			Usage   *struct{ WallMs int64 }
 			Warning string
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &out); r.code != 1 || err != nil || strings.Count(r.stdout, "\n") != 1 {

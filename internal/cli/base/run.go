@@ -233,17 +233,19 @@ func WriteRunFailure(w io.Writer, fail RunFailure) error {
 	return json.NewEncoder(w).Encode(fail)
 }
 
-// RunUsage is what a call used, as printed.
+// RunUsage is what a call used, as printed. Times are whole milliseconds, as the wire
+// API, MCP and the audit log give them (a call of under 1 ms shows 0), so a number
+// means the same wherever a user reads it.
 type RunUsage struct {
-	WallMs float64 `json:"wallMs"`
+	WallMs int64 `json:"wallMs"`
 	// CompileMs is the time the call waited for its code to be made ready (compiled, or
 	// loaded from the cache; for run DIR of a container, image.tar loaded), apart from
-	// wallMs (present only when it had to wait).
-	CompileMs       float64 `json:"compileMs,omitempty"`
-	PeakMemoryBytes int64   `json:"peakMemoryBytes"`
-	OutputBytes     int64   `json:"outputBytes"`
-	Requests        int     `json:"requests"`
-	DeniedRequests  int     `json:"deniedRequests"`
+	// wallMs (present only when it waited 1 ms or more).
+	CompileMs       int64 `json:"compileMs,omitempty"`
+	PeakMemoryBytes int64 `json:"peakMemoryBytes"`
+	OutputBytes     int64 `json:"outputBytes"`
+	Requests        int   `json:"requests"`
+	DeniedRequests  int   `json:"deniedRequests"`
 }
 
 // RunEgress is one outbound request decision, as printed.
@@ -264,8 +266,8 @@ func ResultOutput(res *runner.Result) RunOutput {
 		Output: json.RawMessage(res.Output),
 		Logs:   string(res.Logs),
 		Usage: RunUsage{
-			WallMs:          float64(res.Usage.Wall.Microseconds()) / 1000,
-			CompileMs:       float64(res.Usage.Compile.Microseconds()) / 1000,
+			WallMs:          res.Usage.Wall.Milliseconds(),
+			CompileMs:       res.Usage.Compile.Milliseconds(),
 			PeakMemoryBytes: res.Usage.PeakMemory,
 			OutputBytes:     res.Usage.OutputBytes,
 			Requests:        res.Usage.Requests,
