@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -54,34 +53,49 @@ func serverDown(err error) bool {
 	return status.Code(err) == codes.Unavailable
 }
 
-// statusLine turns a gRPC error into one line with its machine-readable reason.
+// statusWords is a gRPC error in the user's words: one line of message, the
+// machine-readable reason (the ErrorDetail's; for a status without one, its code's
+// name, the only machine word it has) and the audit record, if any. The code of a status
+// with a detail is left out: the reason alone decides it (docs/api.md, Errors).
+func statusWords(st *status.Status, ed *pb.ErrorDetail) (msg, reason, auditID string) {
+	switch {
+	case ed != nil:
+		return ed.GetMessage(), ed.GetReason(), ed.GetAuditId()
+	case st.Code() == codes.Unavailable && (strings.Contains(st.Message(), "no such file or directory") ||
+		strings.Contains(st.Message(), "connection refused")):
+		return "no server answers: start one with `skillbox serve`, or name another address with --server", "UNAVAILABLE", ""
+	case st.Code() == codes.Unavailable && serverWentAway(st.Message()):
+		return "the server shut down during the call", "UNAVAILABLE", ""
+	case st.Code() == codes.Unauthenticated:
+		return st.Message() + ": pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", "UNAUTHENTICATED", ""
+	}
+	return st.Message(), codeName(st.Code()), ""
+}
+
+// statusError is a gRPC error as one line, "MESSAGE (REASON) audit N" (statusWords),
+// keeping the status in its chain.
+type statusError struct {
+	line string
+	err  error
+}
+
+func (e *statusError) Error() string { return e.line }
+func (e *statusError) Unwrap() error { return e.err }
+
+// statusLine turns a gRPC error into one line ending with its machine-readable
+// reason: "MESSAGE (REASON) audit N", the shape of every failed call's line
+// (base.CallError). An error that is not a status is returned as it is.
 func statusLine(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
-	if st.Code() == codes.Unavailable && (strings.Contains(st.Message(), "no such file or directory") ||
-		strings.Contains(st.Message(), "connection refused")) {
-		return errors.New("no server answers (is `skillbox serve` running? --server names another address)")
+	msg, reason, auditID := statusWords(st, client.Detail(err))
+	line := fmt.Sprintf("%s (%s)", msg, reason)
+	if auditID != "" {
+		line += " audit " + auditID
 	}
-	if ed := client.Detail(err); ed != nil {
-		words := ed.GetReason() + ", " + codeName(st.Code())
-		if ed.GetReason() == codeName(st.Code()) {
-			words = ed.GetReason() // NOT_FOUND, not "NOT_FOUND, NOT_FOUND"
-		}
-		msg := fmt.Sprintf("%s (%s)", ed.GetMessage(), words)
-		if ed.GetAuditId() != "" {
-			msg += " audit " + ed.GetAuditId()
-		}
-		return errors.New(msg)
-	}
-	if st.Code() == codes.Unavailable && serverWentAway(st.Message()) {
-		return errors.New("the server shut down during the call (UNAVAILABLE)")
-	}
-	if st.Code() == codes.Unauthenticated {
-		return fmt.Errorf("%s (UNAUTHENTICATED): pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", st.Message())
-	}
-	return fmt.Errorf("%s (%s)", st.Message(), codeName(st.Code()))
+	return &statusError{line: line, err: err}
 }
 
 // codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them
@@ -147,8 +161,16 @@ func invokeCommand() *cli.Command {
 			}
 			if !utf8.Valid(input) {
 				// The wire carries input as a protobuf string, which must be UTF-8 (as
-				// JSON must): say so here rather than as a marshalling error.
-				return errors.New("invoke: --input: not valid JSON (not UTF-8 text)")
+				// JSON must): say so here rather than as a marshalling error, with the
+				// reason the server, MCP and run give such input.
+				ce := &base.CallError{Cmd: "invoke", Name: c.Args().First(), Message: "--input: not valid JSON (not UTF-8 text)", Reason: "INVALID_INPUT"}
+				if c.Bool("json") {
+					fail := base.RunFailure{Error: base.RunError{Reason: ce.Reason, Message: ce.Message, Field: "input"}}
+					if werr := base.WriteRunFailure(c.App.Writer, fail); werr != nil {
+						return werr
+					}
+				}
+				return ce
 			}
 			conn, err := dial(c)
 			if err != nil {
@@ -185,7 +207,7 @@ func invokeCommand() *cli.Command {
 						return werr
 					}
 				}
-				return fmt.Errorf("invoke %s: %w", req.Name, statusLine(err))
+				return callStatusError("invoke", req.Name, err)
 			}
 			out := runOutput{
 				Output:  json.RawMessage(res.GetOutputJson()),
@@ -225,7 +247,20 @@ func invokeFailure(err error) base.RunFailure {
 		}
 		return fail
 	}
-	return base.RunFailure{Error: base.RunError{Reason: codeName(status.Code(err)), Message: statusLine(err).Error()}}
+	st, _ := status.FromError(err)
+	msg, reason, _ := statusWords(st, nil)
+	return base.RunFailure{Error: base.RunError{Reason: reason, Message: msg}}
+}
+
+// callStatusError is a failed call's gRPC error as its one line (base.CallError):
+// "CMD NAME: MESSAGE (REASON) audit N".
+func callStatusError(cmd, name string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s %s: %w", cmd, name, err)
+	}
+	msg, reason, auditID := statusWords(st, client.Detail(err))
+	return &base.CallError{Cmd: cmd, Name: name, Message: msg, Reason: reason, AuditID: auditID, Err: err}
 }
 
 // waitingLine is what invoke prints (to stderr) while its call waits for a decision.

@@ -74,22 +74,20 @@ func runInstalled(c *cli.Context, f base.RunFlags) error {
 				return werr
 			}
 		}
-		reason := engine.ReasonOf(err)
-		msg := fmt.Sprintf("run %s: %s", f.Dir, engine.CallerMessage(err))
+		ce := &base.CallError{Cmd: "run", Name: f.Dir, Message: engine.CallerMessage(err), Reason: string(engine.ReasonOf(err)), Err: err}
 		switch {
 		case errors.Is(err, engine.ErrNoApprovers):
-			msg = fmt.Sprintf("run %s: %s needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke %s), where approvers see it in the console or with skillbox pending", f.Dir, f.Dir, f.Dir)
-		case reason == engine.ReasonUnavailable:
+			ce.Message = fmt.Sprintf("%s needs an approver's decision for each call, which run cannot ask for: call it through the server (skillbox invoke %s), where approvers see it in the console or with skillbox pending", f.Dir, f.Dir)
+		case ce.Reason == string(engine.ReasonUnavailable):
 			if why := h.SandboxError(manifest.KindContainer); why != nil {
-				msg += ": " + why.Error()
+				ce.Message += ": " + why.Error()
 			}
 		}
-		msg += " (" + string(reason) + ")"
 		var ee *engine.Error
-		if errors.As(err, &ee) && ee.AuditID != "" {
-			msg += " audit " + ee.AuditID
+		if errors.As(err, &ee) {
+			ce.AuditID = ee.AuditID
 		}
-		return errors.New(msg)
+		return ce
 	}
 	out := base.ResultOutput(res)
 	out.Version, out.CallID, out.AuditID = res.Version, res.CallID, res.AuditID

@@ -34,6 +34,7 @@ func TestInvokeAndRunNameJSON(t *testing.T) {
 		if f.Error.AuditID != "" && !strings.Contains(r.stderr, "audit "+f.Error.AuditID) {
 			t.Errorf("%s --json: auditId %s is not the one the stderr line names: %q", strings.Join(args, " "), f.Error.AuditID, r.stderr)
 		}
+		checkCallLine(t, r.stderr, args[0], args[1], f)
 		return f, r.stderr
 	}
 
@@ -95,4 +96,24 @@ func TestInvokeAndRunNameJSON(t *testing.T) {
 		t.Errorf("invoke --json of a disabled skill: message %q lacks the operator's reason", f.Error.Message)
 	}
 	op.must("enable", "echo")
+}
+
+// callLine is the one shape of a failed call's stderr line in run DIR, run NAME and
+// invoke: "skillbox: CMD NAME: MESSAGE (REASON)", then " audit N" where it was recorded.
+var callLine = regexp.MustCompile(`^skillbox: (run|invoke) ([a-z0-9-]+): (.+) \(([A-Z_]+)\)( audit ([0-9]+))?$`)
+
+// checkCallLine checks that stderr ends with a failed call's line of that shape, for
+// cmd and name, naming f's reason, message and audit record (--json's error).
+func checkCallLine(t *testing.T, stderr, cmd, name string, f jsonFailure) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	m := callLine.FindStringSubmatch(last)
+	if m == nil || m[1] != cmd || m[2] != name {
+		t.Errorf("stderr line %q: want %q", last, "skillbox: "+cmd+" "+name+": MESSAGE (REASON) [audit N]")
+		return
+	}
+	if m[3] != f.Error.Message || m[4] != f.Error.Reason || m[6] != f.Error.AuditID {
+		t.Errorf("stderr line %q: message %q, reason %s, audit %q; --json says %q, %s, %q", last, m[3], m[4], m[6], f.Error.Message, f.Error.Reason, f.Error.AuditID)
+	}
 }

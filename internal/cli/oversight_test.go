@@ -135,7 +135,7 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		!strings.Contains(lines[0], "skillbox pending") {
 		t.Fatalf("denied call's stderr, want a waiting line then the error: %q", d.stderr)
 	}
-	if msg := lines[1]; d.code == 0 || !strings.Contains(msg, "token:ops denied the call of echo: unknown payee (APPROVAL_DENIED, PERMISSION_DENIED)") {
+	if msg := lines[1]; d.code == 0 || !strings.Contains(msg, "skillbox: invoke echo: token:ops denied the call of echo: unknown payee (APPROVAL_DENIED) audit ") {
 		t.Fatalf("denied call: exit %d: %q", d.code, msg)
 	}
 	// With --json, stdout says so too: the reason, and the id of the call that waited.

@@ -51,9 +51,9 @@ limits: {requests: 5}
 	exit, stdout, stderr := runRunCLI(t, "run", dir, "--input", fmt.Sprintf(`{"method":"GET","url":%q}`, backend.URL))
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	last := lines[len(lines)-1]
-	want := "run failing: EGRESS_DENIED: the skill failed after GET " + backend.URL + " was refused ("
-	if exit != 1 || !strings.Contains(last, want) {
-		t.Fatalf("exit %d, last line %q; want it to hold %q", exit, last, want)
+	want := "run failing: the skill failed after GET " + backend.URL + " was refused ("
+	if exit != 1 || !strings.Contains(last, want) || !strings.HasSuffix(last, "(EGRESS_DENIED)") {
+		t.Fatalf("exit %d, last line %q; want it to hold %q and end (EGRESS_DENIED)", exit, last, want)
 	}
 	if hits.Load() != 0 {
 		t.Fatal("the refused server was reached")

@@ -78,13 +78,13 @@ func TestRunCommand(t *testing.T) {
 	}{
 		{"echo", []string{"run", echo, "--input", `{"name":"Ada"}`, "--mount", "/data=" + host, "--json"}, 0, `"output":{"name":"Ada"}`, "UNVERIFIED"},
 		{"input from file, flags first", []string{"run", "--input", "@" + inFile, "--mount=/data=" + host, echo}, 0, `"name": "file"`, "UNVERIFIED"},
-		{"invalid input", []string{"run", echo, "--input", `{"nam":"x"}`, "--mount", "/data=" + host}, 1, "", "invalid input: input.name"},
+		{"invalid input", []string{"run", echo, "--input", `{"nam":"x"}`, "--mount", "/data=" + host}, 1, "", "invalid input: input.name: missing property (INVALID_INPUT)"},
 		{"file capability without mount", []string{"run", echo, "--input", `{"name":"x"}`}, 1, "", "bind it with --mount /data=HOSTDIR"},
 		{"mount not asked for", []string{"run", echo, "--input", `{"name":"x"}`, "--mount", "/data=" + host, "--mount", "/etc=/etc"}, 1, "", "asks for no files at /etc"},
 		{"no input", []string{"run", echo}, 2, "", "--input is required"}, // a usage error
-		{"timeout", []string{"run", loop, "--input", `{"name":"x"}`}, 1, "", "TIMEOUT"},
+		{"timeout", []string{"run", loop, "--input", `{"name":"x"}`}, 1, "", "(TIMEOUT)"},
 		// The skill's last stderr line is for its caller (and kept out of the audit log).
-		{"skill fails", []string{"run", fail, "--input", `{"name":"x"}`}, 1, "", "SKILL_FAILED: skill exited with code 3 after writing 25 bytes to stderr: bad input: no name"},
+		{"skill fails", []string{"run", fail, "--input", `{"name":"x"}`}, 1, "", "run echo: skill exited with code 3 after writing 25 bytes to stderr: bad input: no name (SKILL_FAILED)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,6 +269,11 @@ func TestRunDirJSONFailure(t *testing.T) {
 				t.Errorf("stderr with --json %q, without %q: want the same", stderr, plainErr)
 			}
 			f := parseFailure(t, stdout)
+			if tc.name != "file capability without mount" { // the line says how to bind it, in --mount's words
+				checkCallLine(t, stderr, "run", "echo", f)
+			} else if !strings.HasSuffix(strings.TrimSpace(stderr), "(INVALID_INPUT)") {
+				t.Errorf("stderr %q: want it to end naming the reason (INVALID_INPUT)", stderr)
+			}
 			if f.Error.Reason != tc.reason || f.Error.Field != tc.field {
 				t.Errorf("error %+v: want reason %s field %q", f.Error, tc.reason, tc.field)
 			}

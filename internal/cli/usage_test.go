@@ -69,12 +69,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"verify --trust --key", []string{"verify", dir, "--trust", "t", "--key", "k"}, 2, "verify: give --trust or --key, not both"},
 		{"init --container --reactor", []string{"init", "hello", "--container", "--reactor", "--dir", work}, 2, "init: --reactor is a kind of wasm skill; it does not go with --container"},
 		// The work itself failed: exit 1.
-		{"invalid JSON input", []string{"run", dir, "--input", "{nope"}, 1, "run echo: invalid input: input: not valid JSON (at byte 2)"},
+		{"invalid JSON input", []string{"run", dir, "--input", "{nope"}, 1, "run echo: invalid input: input: not valid JSON (at byte 2) (INVALID_INPUT)"},
 		{"missing directory", []string{"run", missing, "--input", "{}"}, 1, "run " + missing + ": " + missing + ": no skill.yaml: not a skill package"},
 		{"missing input file", []string{"run", dir, "--input", "@" + missing}, 1, "run echo: input: open " + missing + ": no such file or directory"},
 		{"install a missing directory", []string{"install", missing}, 1, "install: no file or directory " + missing + " (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)"},
-		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers (is `skillbox serve` running? --server names another address)"},
-		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers (is `skillbox serve` running? --server names another address)"},
+		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
+		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
 		{"audit verify of a missing file", []string{"audit", "verify", "--file", missing}, 1, "audit verify: open " + missing + ": no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

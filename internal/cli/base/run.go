@@ -319,24 +319,47 @@ func UnsetValues(m *manifest.Manifest, env func(string) (string, bool)) []string
 	return out
 }
 
-// RunDirError is the one line `run DIR` prints for a failed call, in the words of its
-// flags.
+// CallError is a failed call as every command that makes one (run DIR, run NAME,
+// invoke) ends it, one line of one shape: "CMD NAME: MESSAGE (REASON) audit N", the
+// reason the machine-readable one (--json's error.reason, the wire's
+// ErrorDetail.reason), the audit record where the call was recorded. A script reads
+// the reason from the parentheses at the end (before " audit N"). Err keeps the cause.
+type CallError struct {
+	Cmd, Name string // "run", "invoke"; the skill
+	Message   string
+	Reason    string
+	AuditID   string
+	Err       error
+}
+
+func (e *CallError) Error() string {
+	s := e.Cmd + " " + e.Name + ": " + e.Message + " (" + e.Reason + ")"
+	if e.AuditID != "" {
+		s += " audit " + e.AuditID
+	}
+	return s
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// RunDirError is the one line `run DIR` prints for a failed call (a CallError, never
+// audited), in the words of its flags.
 func RunDirError(name string, err error) error {
+	reason := runner.ReasonOf(err)
+	msg := err.Error()
 	var me *runner.MountError
-	switch reason := runner.ReasonOf(err); {
+	switch {
 	case errors.As(err, &me) && me.Unasked:
-		return fmt.Errorf("run %s: --mount %s: the manifest asks for no files at %s", name, me.Guest, me.Guest)
+		msg = fmt.Sprintf("--mount %s: the manifest asks for no files at %s", me.Guest, me.Guest)
 	case errors.As(err, &me):
-		return fmt.Errorf("run %s: the manifest asks for files at %s: bind it with --mount %s=HOSTDIR", name, me.Guest, me.Guest)
-	case reason == runner.ReasonInvalidInput || reason == runner.ReasonInvalidOutput:
-		return fmt.Errorf("run %s: %w", name, err) // "invalid input: FIELD: what is wrong"
+		msg = fmt.Sprintf("the manifest asks for files at %s: bind it with --mount %s=HOSTDIR", me.Guest, me.Guest)
 	default:
 		// The skill's own words (the end of its stderr) are the author's to see.
 		if words := runner.SkillMessage(err); words != "" {
-			return fmt.Errorf("run %s: %s: %w: %s", name, reason, err, words)
+			msg += ": " + words
 		}
-		return fmt.Errorf("run %s: %s: %w", name, reason, err)
 	}
+	return &CallError{Cmd: "run", Name: name, Message: msg, Reason: string(reason), Err: err}
 }
 
 // ParseMounts reads --mount GUEST=HOSTDIR flags into guest → absolute host directory;
