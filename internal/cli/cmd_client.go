@@ -359,7 +359,7 @@ func disableCommand() *cli.Command {
 		Description: "With a server answering, it cancels the skill's calls in flight and returns once they\n" +
 			"have ended. With no server answering, the state is written to $SKILLBOX_HOME and holds\n" +
 			"from the next start. Either way it survives restarts until `skillbox enable NAME`.",
-		Flags: append(clientFlags(), &cli.StringFlag{Name: "reason", Usage: "why, for the audit log"}, &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
+		Flags: append(clientFlags(), &cli.StringFlag{Name: "reason", Usage: "why, for the audit log and for every caller the switch refuses or ends (one line)"}, &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
 		Action: func(c *cli.Context) error {
 			return switchSkill(c, true)
 		},

@@ -288,7 +288,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	}
 	e.mu.Lock()
 	st := e.state.Load().with()
-	st.disabled[name] = true
+	st.disabled[name] = reason
 	e.publish(st)
 	var ending []*inflight
 	for _, c := range e.calls {
@@ -302,7 +302,7 @@ func (e *Engine) Disable(ctx context.Context, name, by, reason string) (int, err
 	auditErr := e.audit.Enqueue(context.WithoutCancel(ctx), audit.Record{Event: audit.EventDisable, Caller: by, Skill: name,
 		Outcome: "ok", Details: withDoor(ctx, map[string]any{"reason": reason, "cancelledCalls": len(ending)})})
 	for _, c := range ending {
-		c.cancel(errDisabled)
+		c.cancel(&disabledCause{reason: reason})
 	}
 	e.mu.Unlock()
 	if auditErr == nil {
@@ -332,11 +332,11 @@ func (e *Engine) disabledError(name string) error {
 	if _, err := e.store.Lookup(name, ""); errors.Is(err, store.ErrNotFound) {
 		return &Error{Reason: ReasonNotFound, Err: err}
 	}
-	msg := name + " is disabled by the operator"
-	if d, err := e.store.IsDisabled(name); err == nil && d != nil && d.Reason != "" {
-		msg += ": " + d.Reason
+	var why string
+	if d, err := e.store.IsDisabled(name); err == nil && d != nil {
+		why = oneLine(d.Reason)
 	}
-	return &Error{Reason: ReasonDisabled, Msg: msg}
+	return &Error{Reason: ReasonDisabled, Msg: disabledWords(name+" is disabled by the operator", why)}
 }
 
 // checkName refuses an operator's action on something that is not a skill name.
@@ -436,7 +436,7 @@ func (e *Engine) List(ctx context.Context) ([]SkillInfo, error) {
 func (e *Engine) Get(ctx context.Context, name, pin string) (*SkillInfo, error) {
 	st := e.state.Load()
 	a := st.approvals[name]
-	disabled := st.disabled[name]
+	disabled := isDisabled(st, name)
 	if pin == "" && a != nil {
 		pin = a.ManifestDigest
 	}

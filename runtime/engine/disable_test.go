@@ -144,6 +144,10 @@ func TestDisableEndsCallBlockedInHostCall(t *testing.T) {
 				if got := reasonOf(t, err); got != engine.ReasonDisabled {
 					t.Fatalf("call ended with %s (%v), want DISABLED", got, err)
 				}
+				// The caller whose call the switch ended is told the operator's reason.
+				if got, want := engine.CallerMessage(err), "blocked was disabled during the call: runaway"; got != want {
+					t.Fatalf("the caller is told %q, want %q", got, want)
+				}
 			case <-time.After(time.Second):
 				// Disable confirms the call ended (its record written); Invoke only returns.
 				t.Fatal("the call had not returned a second after disable confirmed it ended")

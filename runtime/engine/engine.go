@@ -109,8 +109,32 @@ type inflight struct {
 	done                       chan struct{}
 }
 
-// errDisabled is the cancellation cause of calls ended by the kill switch.
+// errDisabled is the cancellation cause of calls ended by the kill switch: a
+// *disabledCause, which carries the operator's reason, is one.
 var errDisabled = errors.New("skill disabled by the operator")
+
+// disabledCause is the cancellation cause Disable gives the calls it ends.
+type disabledCause struct{ reason string }
+
+func (c *disabledCause) Error() string        { return errDisabled.Error() }
+func (c *disabledCause) Is(target error) bool { return target == errDisabled }
+
+// reasonOrNone is c's reason; "" for a nil c.
+func (c *disabledCause) reasonOrNone() string {
+	if c == nil {
+		return ""
+	}
+	return c.reason
+}
+
+// disabledWords is what a caller is told of a kill switch: what happened to the call,
+// then the operator's reason, if one was given (Disable made it one bounded line).
+func disabledWords(what, reason string) string {
+	if reason == "" {
+		return what
+	}
+	return what + ": " + reason
+}
 
 // Open opens the skill home, its store and audit log, and loads trust.yaml, the
 // approvals and the kill-switch state.
@@ -238,8 +262,10 @@ type state struct {
 	approvals map[string]*approval.Approval // by skill name, as loaded
 	// pinned is, by skill name, the store entry its approval pins, already checked
 	// against it (approval.Check), or the refusal a call gets.
-	pinned   map[string]pinned
-	disabled map[string]bool
+	pinned map[string]pinned
+	// disabled is, by skill name, the kill switches on, each with the operator's
+	// reason (one bounded line, "" for none): callers are told it.
+	disabled map[string]string
 	// verified caches manifest digest → signer for packages that verified under this
 	// policy. It is shared by the states that keep the policy and replaced with it, so a
 	// result under an old trust.yaml never serves a call under a new one.
@@ -375,9 +401,9 @@ func (e *Engine) readDisabled(st *state) error {
 	if err != nil {
 		return err
 	}
-	st.disabled = make(map[string]bool, len(disabled))
-	for n := range disabled {
-		st.disabled[n] = true
+	st.disabled = make(map[string]string, len(disabled))
+	for n, d := range disabled {
+		st.disabled[n] = oneLine(d.Reason) // a marker's file may have been edited by hand
 	}
 	return nil
 }
@@ -433,4 +459,10 @@ func newCallID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// isDisabled reports whether st has name's kill switch on.
+func isDisabled(st *state, name string) bool {
+	_, off := st.disabled[name]
+	return off
 }

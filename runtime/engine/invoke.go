@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -127,7 +126,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	if st.disabled[req.Skill] {
+	if isDisabled(st, req.Skill) {
 		return nil, e.disabledError(req.Skill)
 	}
 	r, err := e.resolve(ctx, st, req.Skill, req.Pin)
@@ -212,7 +211,7 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	e.mu.Lock()
 	e.calls[call.ID] = fl
 	now := e.state.Load()
-	disabled, closing := now.disabled[m.Name], e.closing
+	disabled, closing := isDisabled(now, m.Name), e.closing
 	changed := r.approval.Grant.Oversight != nil && !sameApproval(now.approvals[m.Name], r.approval)
 	e.mu.Unlock()
 	defer func() {
@@ -450,8 +449,10 @@ func cutShort(ctx context.Context, m *manifest.Manifest) error {
 	if err := shutdownError(ctx); err != nil {
 		return err
 	}
-	if errors.Is(context.Cause(ctx), errDisabled) {
-		return &Error{Reason: ReasonDisabled, Msg: fmt.Sprintf("%s was disabled during the call", m.Name)}
+	if cause := context.Cause(ctx); errors.Is(cause, errDisabled) {
+		var dc *disabledCause
+		errors.As(cause, &dc)
+		return &Error{Reason: ReasonDisabled, Msg: disabledWords(m.Name+" was disabled during the call", dc.reasonOrNone())}
 	}
 	return nil
 }

@@ -158,8 +158,8 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 	case !o.DecidableFor(req.Caller):
 		// No one could ever allow it: refused now, not after the whole wait.
 		refusal = errorf(ReasonCallerNotAllowed, "%s is the only approver of %s, and no caller may decide its own call: the operator must name another approver", req.Caller, m.Name)
-	case st.disabled[m.Name]:
-		refusal = errorf(ReasonDisabled, "%s is disabled", m.Name)
+	case isDisabled(st, m.Name):
+		refusal = &Error{Reason: ReasonDisabled, Msg: disabledWords(m.Name+" is disabled by the operator", st.disabled[m.Name])}
 	case !sameApproval(st.approvals[m.Name], r.approval):
 		refusal = errorf(ReasonApprovalChanged, "the approval of %s changed while the call was checked; call again", m.Name)
 	case e.pendingOf(m.Name) >= e.maxConc:
@@ -283,9 +283,9 @@ func (e *Engine) pendingOf(skill string) int {
 func (e *Engine) endChangedPending(st *state) {
 	for _, p := range e.pending {
 		switch {
-		case st.disabled[p.view.Skill]:
+		case isDisabled(st, p.view.Skill):
 			e.endLocked(p, outcome{event: EventApprovalEnded, label: metrics.ApprovalEnded,
-				err: errorf(ReasonDisabled, "%s was disabled while the call waited for a decision", p.view.Skill)})
+				err: &Error{Reason: ReasonDisabled, Msg: disabledWords(p.view.Skill+" was disabled while the call waited for a decision", st.disabled[p.view.Skill])}})
 		case !sameApproval(st.approvals[p.view.Skill], p.approval):
 			e.endLocked(p, outcome{event: EventApprovalEnded, label: metrics.ApprovalEnded,
 				err: errorf(ReasonApprovalChanged, "the approval of %s changed while the call waited for a decision; call again", p.view.Skill)})

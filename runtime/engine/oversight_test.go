@@ -256,7 +256,7 @@ func TestOversightEndsFailClosed(t *testing.T) {
 		reason reasons.Reason
 		words  string
 	}{
-		{name: "disable", reason: engine.ReasonDisabled, words: "pay was disabled while the call waited for a decision",
+		{name: "disable", reason: engine.ReasonDisabled, words: "pay was disabled while the call waited for a decision: incident",
 			end: func(t *testing.T, f *fixture) {
 				if _, err := f.eng.Disable(ctx, "pay", "ops", "incident"); err != nil {
 					t.Fatal(err)
