@@ -76,7 +76,7 @@ sb() {
 	"$bin/skillbox" "$@" 2>&1 | sed -e "s|$tmp|\$tmp|g" -e 's/^/    /'
 }
 # agent runs examples/agent the same way; every call's outcome is also kept in
-# $tmp/agent.log for the summary. Its exit status is 2 when a call failed.
+# $tmp/agent.log for the summary. Its exit status is 1 when a call failed, as skillbox's.
 agent() {
 	shown agent "$@"
 	"$bin/agent" "$@" 2>&1 | tee -a "$tmp/agent.log" | sed -e "s|$tmp|\$tmp|g" -e 's/^/    /'
@@ -283,7 +283,7 @@ agent --list=false --call "fetch={\"url\":\"$internal/admin\"}" --call 'decimal=
 refused_status=$?
 set -e
 cat "$tmp/refused.out"
-((refused_status == 2)) || die "expected the agent to report failed calls (exit 2), got $refused_status"
+((refused_status == 1)) || die "expected the agent to report failed calls (exit 1), got $refused_status"
 grep -q " internal " "$tmp/origin.log" && die "the internal origin received a request"
 note "the internal origin's log is empty: the host refused the request before any byte left"
 
@@ -294,7 +294,7 @@ agent --list=false --call "fetch={\"url\":\"$granted/\"}" >"$tmp/disabled.out"
 disabled_status=$?
 set -e
 cat "$tmp/disabled.out"
-((disabled_status == 2)) && grep -q "DISABLED" "$tmp/disabled.out" || die "a call of a disabled skill was not refused as DISABLED"
+((disabled_status == 1)) && grep -q "DISABLED" "$tmp/disabled.out" || die "a call of a disabled skill was not refused as DISABLED"
 sb enable fetch
 agent --list=false --call "fetch={\"url\":\"$granted/again\",\"max_chars\":40}"
 
@@ -305,8 +305,8 @@ set +e
 mcp_status=$?
 set -e
 sed -e "s|$tmp|\$tmp|g" -e 's/^/    /' "$tmp/mcp.out"
-((mcp_status == 2)) && grep -q '"reason":"INVALID_INPUT"' "$tmp/mcp.out" && grep -q 'result: ' "$tmp/mcp.out" ||
-	die "expected one MCP call to succeed and one to be refused as INVALID_INPUT (exit 2), got $mcp_status"
+((mcp_status == 1)) && grep -q '"reason":"INVALID_INPUT"' "$tmp/mcp.out" && grep -q 'result: ' "$tmp/mcp.out" ||
+	die "expected one MCP call to succeed and one to be refused as INVALID_INPUT (exit 1), got $mcp_status"
 note "the refusal is a tool result the model can read, with the same reason as over gRPC"
 
 step "per-call oversight: upper now waits for a person's decision on every call (a new approval)"
@@ -352,7 +352,7 @@ outcome allowed
 overseen denied "wire 5000 EUR to Mallory"
 sb deny "$pending_id" --reason "unknown payee"
 outcome denied
-((caller_status == 2)) && grep -q '"reason":"APPROVAL_DENIED"' "$tmp/calls/denied.out" && grep -q 'unknown payee' "$tmp/calls/denied.out" ||
+((caller_status == 1)) && grep -q '"reason":"APPROVAL_DENIED"' "$tmp/calls/denied.out" && grep -q 'unknown payee' "$tmp/calls/denied.out" ||
 	die "the denied call did not end APPROVAL_DENIED with the reason"
 note "the agent waited on both; one ran after the allow, the other never ran and says why"
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,8 +142,8 @@ func TestAgentListsAndCalls(t *testing.T) {
 	refused := func(call, want string) {
 		t.Helper()
 		out.Reset()
-		if code := run(ctx, []string{"--server", addr, "--list=false", call}, &out, &errOut); code != 2 {
-			t.Errorf("%s: exit %d, want 2\n%s", call, code, out.String())
+		if code := run(ctx, []string{"--server", addr, "--list=false", call}, &out, &errOut); code != 1 {
+			t.Errorf("%s: exit %d, want 1 (a call failed, as skillbox exits)\n%s", call, code, out.String())
 		}
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("%s: output lacks %q:\n%s", call, want, out.String())
@@ -158,20 +159,31 @@ func TestAgentListsAndCalls(t *testing.T) {
 	if _, err := eng.Disable(ctx, "upper", "test", "testing the kill switch"); err != nil {
 		t.Fatal(err)
 	}
-	refused(`upper={"text":"x"}`, "✗ DISABLED: upper is disabled by the operator: testing the kill switch [FailedPrecondition")
+	refused(`upper={"text":"x"}`, "✗ DISABLED: upper is disabled by the operator: testing the kill switch [FAILED_PRECONDITION, audit ")
 }
 
 func TestAgentBadUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
-	for _, args := range [][]string{
-		{"--server", "unix:///nonexistent/skillbox.sock", "not-a-call"},
-		{"--server", "unix:///nonexistent/skillbox.sock", `x={bad json`},
-		{"--server", "unix-abstract:skillbox"},            // refused by transport.Dial: no file mode guards it
-		{"--server", "unix:///nonexistent/skillbox.sock"}, // no server: List fails with one line
+	// Exit statuses as skillbox's: 2 for a command line that is wrong, 1 for an agent
+	// that could not work.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--server", "unix:///nonexistent/skillbox.sock", "not-a-call"}, 2},
+		{[]string{"--server", "unix:///nonexistent/skillbox.sock", `x={bad json`}, 2},
+		{[]string{"--server", "unix:///nonexistent/skillbox.sock", "--call", "not-a-call"}, 2},
+		{[]string{"--no-such-flag"}, 2},
+		{[]string{"--server", "unix-abstract:skillbox"}, 1},            // refused by transport.Dial: no file mode guards it
+		{[]string{"--server", "unix:///nonexistent/skillbox.sock"}, 1}, // no server: List fails with one line
 	} {
+		args := tc.args
 		errOut.Reset()
-		if code := run(context.Background(), args, &out, &errOut); code != 1 {
-			t.Errorf("%v: exit %d, want 1", args, code)
+		if code := run(context.Background(), args, &out, &errOut); code != tc.code {
+			t.Errorf("%v: exit %d, want %d", args, code, tc.code)
+		}
+		if slices.Contains(args, "--call") || args[0] == "--no-such-flag" {
+			continue // refused by the flag package, which prints its usage after the line
 		}
 		if msg := strings.TrimSpace(errOut.String()); msg == "" || strings.Contains(msg, "\n") {
 			t.Errorf("%v: stderr %q, want one line", args, msg)

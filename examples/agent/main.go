@@ -9,14 +9,16 @@
 //	go run ./examples/agent --list=false 'jsonq={"data":[1,2],"query":"add"}'
 //
 // With no --server it dials the server's default socket, unix://$SKILLBOX_HOME/skillbox.sock
-// (SKILLBOX_HOME defaults to ~/.skillbox). The exit status is 0 when every call
-// succeeded, 2 when one failed, 1 when the agent could not work at all.
+// (SKILLBOX_HOME defaults to ~/.skillbox). The exit status is skillbox's own: 0 when
+// every call succeeded, 1 when one failed or the agent could not work at all, 2 when the
+// command line is wrong (a flag it does not know, a call not written NAME=JSON).
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +27,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
@@ -69,13 +73,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return err
 	})
 	if err := fs.Parse(args); err != nil {
-		return 1
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has said why
 	}
 	for _, a := range fs.Args() {
 		c, err := parseCall(a)
 		if err != nil {
 			fmt.Fprintln(stderr, "agent:", err)
-			return 1
+			return 2
 		}
 		plan = append(plan, c)
 	}
@@ -121,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d call(s): %d ok, %d failed\n", len(plan), len(plan)-failed, failed)
 	}
 	if failed > 0 {
-		return 2
+		return 1
 	}
 	return 0
 }
@@ -212,7 +219,8 @@ func invoke(ctx context.Context, w io.Writer, skills pb.SkillsClient, c call, ti
 // describe turns a failed RPC into "REASON: message". Every failure skillbox reports
 // carries an ErrorDetail in the status details; its reason (NOT_APPROVED, DISABLED,
 // INVALID_INPUT, SKILL_FAILED, TIMEOUT, ...) is what a program branches on, never the
-// message. The gRPC code is the coarse class (PERMISSION_DENIED, ABORTED, ...).
+// message. The gRPC code is the coarse class (PERMISSION_DENIED, ABORTED, ...), written
+// as the gRPC spec and docs/api.md write it.
 func describe(err error) string {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -223,14 +231,32 @@ func describe(err error) string {
 		if ed.GetField() != "" {
 			s += " (field " + ed.GetField() + ")"
 		}
-		s += " [" + st.Code().String()
+		s += " [" + codeName(st.Code())
 		if ed.GetAuditId() != "" {
 			s += ", audit " + ed.GetAuditId()
 		}
 		return s + "]"
 	}
 	// No detail: not skillbox's answer (e.g. the server is not running).
-	return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	return fmt.Sprintf("%s: %s", codeName(st.Code()), st.Message())
+}
+
+// codeName is a gRPC code as the spec writes it: FAILED_PRECONDITION, not Go's
+// FailedPrecondition.
+func codeName(c codes.Code) string {
+	if c == codes.Canceled {
+		return "CANCELLED" // the spec's spelling; Go's is Canceled
+	}
+	var b strings.Builder
+	prevLower := false
+	for _, r := range c.String() {
+		if unicode.IsUpper(r) && prevLower {
+			b.WriteByte('_')
+		}
+		prevLower = unicode.IsLower(r)
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 // lastLine is the last non-empty line of logs.

@@ -10,14 +10,17 @@
 //
 //	SKILLBOX_TOKEN=... mcp-agent --url http://127.0.0.1:7401/mcp --call 'upper={"text":"hi"}'
 //
-// It exits 2 when a call was refused or failed, 1 on any other error.
+// Its exit status is skillbox's own: 0 when every call succeeded, 1 when one was refused
+// or failed or the agent could not work, 2 when the command line is wrong.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,13 +35,35 @@ type calls []string
 func (c *calls) String() string     { return strings.Join(*c, " ") }
 func (c *calls) Set(v string) error { *c = append(*c, v); return nil }
 
-func main() {
+func main() { os.Exit(agentMain(os.Args[1:], os.Stderr)) }
+
+// agentMain is main without the process: it returns the exit status.
+func agentMain(args []string, stderr io.Writer) int {
 	var cs calls
-	skillbox := flag.String("skillbox", "skillbox", "the skillbox command to start as the MCP server")
-	url := flag.String("url", "", "speak MCP over Streamable HTTP to this URL (with $SKILLBOX_TOKEN) instead of starting skillbox mcp")
-	list := flag.Bool("list", true, "list the tools first")
-	flag.Var(&cs, "call", "NAME=JSON: call tool NAME with these arguments (repeatable)")
-	flag.Parse()
+	fs := flag.NewFlagSet("mcp-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	skillbox := fs.String("skillbox", "skillbox", "the skillbox command to start as the MCP server")
+	url := fs.String("url", "", "speak MCP over Streamable HTTP to this URL (with $SKILLBOX_TOKEN) instead of starting skillbox mcp")
+	list := fs.Bool("list", true, "list the tools first")
+	fs.Var(&cs, "call", "NAME=JSON: call tool NAME with these arguments (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has said why
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mcp-agent: unexpected argument %q: write each call as --call NAME=JSON\n", fs.Arg(0))
+		return 2
+	}
+	// Every call is checked before skillbox is started: a call written wrong is the
+	// command line's fault, not a failed call.
+	for _, c := range cs {
+		if _, _, err := parseCall(c); err != nil {
+			fmt.Fprintln(stderr, "mcp-agent:", err)
+			return 2
+		}
+	}
 	var transport sdk.Transport = &sdk.CommandTransport{Command: exec.Command(*skillbox, "mcp")}
 	if *url != "" {
 		hc := &http.Client{Transport: bearer{token: os.Getenv("SKILLBOX_TOKEN"), next: http.DefaultTransport}}
@@ -46,12 +71,25 @@ func main() {
 	}
 	failed, err := run(transport, *list, cs)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mcp-agent:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "mcp-agent:", err)
+		return 1
 	}
 	if failed {
-		os.Exit(2)
+		return 1
 	}
+	return 0
+}
+
+// parseCall reads a --call: the tool's name and its arguments (a JSON object).
+func parseCall(c string) (name string, arguments map[string]any, err error) {
+	name, args, ok := strings.Cut(c, "=")
+	if !ok || name == "" {
+		return "", nil, fmt.Errorf("--call %q: want NAME=JSON", c)
+	}
+	if err := json.Unmarshal([]byte(args), &arguments); err != nil {
+		return "", nil, fmt.Errorf("--call %s: arguments: %w", name, err)
+	}
+	return name, arguments, nil
 }
 
 // bearer adds the token to every request of the HTTP transport.
@@ -92,14 +130,11 @@ func run(transport sdk.Transport, list bool, cs calls) (failed bool, err error) 
 		}
 	}
 	for _, c := range cs {
-		name, args, ok := strings.Cut(c, "=")
-		if !ok {
-			return failed, fmt.Errorf("--call %q: want NAME=JSON", c)
+		name, arguments, err := parseCall(c)
+		if err != nil {
+			return failed, err
 		}
-		var arguments map[string]any
-		if err := json.Unmarshal([]byte(args), &arguments); err != nil {
-			return failed, fmt.Errorf("--call %s: arguments: %w", name, err)
-		}
+		_, args, _ := strings.Cut(c, "=")
 		fmt.Printf("mcp call %s %s\n", name, args)
 		res, err := session.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: arguments})
 		if err != nil {
