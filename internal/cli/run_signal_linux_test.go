@@ -75,7 +75,7 @@ func TestRunStopsOnSignal(t *testing.T) {
 			if took := time.Since(sent); took > 2*time.Second {
 				t.Fatalf("run DIR took %v to stop after %v", took, sig)
 			}
-			if want := "CANCELED: call canceled: " + sig.String() + " signal received"; !strings.Contains(e.last, want) {
+			if want := "run echo: call canceled: " + sig.String() + " signal received (CANCELED)"; !strings.HasSuffix(e.last, want) {
 				t.Fatalf("last stderr line %q, want %q", e.last, want)
 			}
 		})
