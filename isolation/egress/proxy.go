@@ -1,16 +1,18 @@
 package egress
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -377,13 +379,113 @@ func (p *Proxy) connect(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		upstream.Close()
 		return
 	}
-	g.update(idx, func(rec *isolation.EgressRecord) { rec.Status = http.StatusOK })
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		p.untrack(client, upstream)
 		return
 	}
-	p.tunnel(reg, idx, client, rw.Reader, upstream)
+	// What the client sent after its CONNECT is already in rw's buffer; the rest is read
+	// off the connection itself (reading on through rw would end ctx at a read error).
+	pending, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	src := io.MultiReader(bytes.NewReader(pending), client)
+	// Nothing goes upstream until the client's TLS hello names the host the policy
+	// checked: on a shared front end (a CDN, a cloud load balancer) another name would
+	// reach another site at the same address.
+	hello, err := p.readHello(ctx, client, src, t)
+	if err != nil {
+		var de *DeniedError
+		if errors.As(err, &de) {
+			g.denyAdmitted(idx, ru, de.Reason)
+		} else {
+			g.update(idx, func(rec *isolation.EgressRecord) { rec.Reason = "failed: " + err.Error() })
+		}
+		p.untrack(client, upstream)
+		return
+	}
+	g.update(idx, func(rec *isolation.EgressRecord) { rec.Status = http.StatusOK })
+	p.tunnel(reg, idx, client, io.MultiReader(bytes.NewReader(hello), src), upstream)
 }
+
+// maxHello bounds what the proxy reads of a tunnel looking for the client's TLS hello.
+// A hello is a few KiB (with post-quantum key shares too); Go's TLS stack already
+// refuses one over 64 KiB, so this is a belt.
+const maxHello = 128 << 10
+
+// errHelloRead stops the TLS handshake readHello starts once the hello is read.
+var errHelloRead = errors.New("TLS hello read")
+
+// readHello reads the client's TLS hello off a tunnel to t and returns the bytes read,
+// which go upstream unchanged. Go's TLS server parses the hello and is stopped before
+// it answers. The hello must name t's host (compared as the policy compares hosts): a
+// tunnel to an IP-literal origin may name none, or that address. Anything else, bytes
+// that are not a TLS hello, or no hello within the pre-auth timeout is a *DeniedError.
+// Other errors (the call ended, the client closed the tunnel first) are not refusals.
+func (p *Proxy) readHello(ctx context.Context, client net.Conn, buf io.Reader, t Target) ([]byte, error) {
+	hc := &helloConn{Conn: client, r: buf}
+	var hello *tls.ClientHelloInfo
+	tc := tls.Server(hc, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		hello = h
+		return nil, errHelloRead
+	}})
+	client.SetReadDeadline(time.Now().Add(p.opts.preAuth))
+	defer client.SetReadDeadline(time.Time{})
+	err := tc.HandshakeContext(ctx)
+	var ne net.Error
+	switch {
+	case hello != nil:
+		if reason := helloNameRefusal(t, hello.ServerName); reason != "" {
+			return nil, &DeniedError{Reason: reason}
+		}
+		return hc.read.Bytes(), nil
+	case ctx.Err() != nil:
+		return nil, errors.New("the call ended before the client's TLS hello")
+	case hc.read.Len() == 0 && errors.Is(err, io.EOF):
+		return nil, errors.New("the client closed the tunnel before its TLS hello")
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, &DeniedError{Reason: fmt.Sprintf("no TLS hello within %s of the tunnel opening; the proxy reads the server name before anything goes out", p.opts.preAuth)}
+	default:
+		return nil, &DeniedError{Reason: fmt.Sprintf("the tunnel did not start with a TLS hello (%v); only TLS is let through to an https origin", err)}
+	}
+}
+
+// helloNameRefusal says why a TLS hello naming sni may not open a tunnel to t, or
+// returns "". An IP-literal origin names no server: clients send no name for an
+// address (RFC 6066), and a name would pick a virtual host the grant never named.
+func helloNameRefusal(t Target, sni string) string {
+	if t.IP.IsValid() {
+		if a, err := netip.ParseAddr(sni); sni == "" || err == nil && a.Unmap() == t.IP {
+			return ""
+		}
+		return fmt.Sprintf("the TLS hello names the server %q, but the granted host is the address %s", sni, t.Host)
+	}
+	if sni == "" {
+		return fmt.Sprintf("the TLS hello names no server; it must name the granted host %s", t.Host)
+	}
+	if name, err := normaliseName(strings.TrimSuffix(sni, ".")); err != nil || name != t.Host {
+		return fmt.Sprintf("the TLS hello names the server %q, not the granted host %s", sni, t.Host)
+	}
+	return ""
+}
+
+// helloConn is what readHello's TLS server reads the client through: it keeps every
+// byte read, at most maxHello, and drops what the server writes (the alert it sends
+// when stopped), so the client sees none of it.
+type helloConn struct {
+	net.Conn
+	r    io.Reader
+	read bytes.Buffer
+}
+
+func (c *helloConn) Read(b []byte) (int, error) {
+	left := maxHello - c.read.Len()
+	if left <= 0 {
+		return 0, fmt.Errorf("no TLS hello in the first %d bytes", maxHello)
+	}
+	n, err := c.r.Read(b[:min(len(b), left)])
+	c.read.Write(b[:n])
+	return n, err
+}
+
+func (c *helloConn) Write(b []byte) (int, error) { return len(b), nil }
 
 // track registers a tunnel's two connections so Close can end them; it refuses once
 // the proxy is closed.
@@ -400,10 +502,14 @@ func (p *Proxy) track(conns ...net.Conn) bool {
 	return true
 }
 
+// untrack closes a tunnel's connections and forgets them. It closes them before it
+// takes p.mu: a client connection's first Close takes p.mu too (proxyConn.forget).
 func (p *Proxy) untrack(conns ...net.Conn) {
-	p.mu.Lock()
 	for _, c := range conns {
 		c.Close()
+	}
+	p.mu.Lock()
+	for _, c := range conns {
 		delete(p.tunnels, c)
 	}
 	p.mu.Unlock()
@@ -412,7 +518,7 @@ func (p *Proxy) untrack(conns ...net.Conn) {
 
 // tunnel copies bytes both ways until either side ends, the call is released, a side
 // stays idle too long, or the upstream has sent MaxResponseBytes.
-func (p *Proxy) tunnel(reg *registration, idx int, client net.Conn, clientBuf *bufio.Reader, upstream net.Conn) {
+func (p *Proxy) tunnel(reg *registration, idx int, client net.Conn, clientBuf io.Reader, upstream net.Conn) {
 	g := reg.g
 	limit := g.limits.MaxResponseBytes
 	stop := context.AfterFunc(reg.ctx, func() {
