@@ -204,13 +204,18 @@ func (p *Proxy) Reserve(ca *CallCA) (token string, bind func(*Guard), release fu
 func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
+	tunnels := make([]net.Conn, 0, len(p.tunnels))
 	for c := range p.tunnels {
-		c.Close()
+		tunnels = append(tunnels, c)
 	}
 	for _, r := range p.calls {
 		r.cancel()
 	}
 	p.mu.Unlock()
+	// Closed without p.mu: a client connection's first Close takes it (proxyConn.forget).
+	for _, c := range tunnels {
+		c.Close()
+	}
 	err := p.srv.Close()
 	p.wg.Wait()
 	return err

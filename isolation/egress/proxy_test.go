@@ -2,6 +2,7 @@ package egress
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -284,6 +285,45 @@ func TestProxyReleaseEndsTunnel(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Read(buf); err != io.EOF {
 		t.Fatalf("tunnel still open after release: %v", err)
+	}
+}
+
+// TestProxyCloseEndsOpenTunnel: Close ends a tunnel that is still open and returns
+// (it used to close the client's connection under the lock that connection's Close
+// takes, and hung).
+func TestProxyCloseEndsOpenTunnel(t *testing.T) {
+	srv := newCountingServer(t, hello("x"), true)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProxy()
+	errc := make(chan error, 1)
+	go func() { errc <- p.Serve(l) }()
+	g := NewGuard([]manifest.Origin{origin("https", "127.0.0.1", srv.port)}, roomy)
+	token, release := p.Register(g)
+	defer release()
+	c := connectRaw(t, l.Addr().String(), token, fmt.Sprintf("127.0.0.1:%d", srv.port))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tls.Client(c, &tls.Config{InsecureSkipVerify: true}).Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	var ne net.Error
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("tunnel after Close: %v, want it closed", err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return with a tunnel open")
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }
 
