@@ -196,8 +196,17 @@ func (d *consoleDoor) attach(h *Host, gd *grpcDoor) error {
 	if err != nil {
 		return err
 	}
-	d.hs = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	d.hs = doorServer(c.Handler())
 	return nil
+}
+
+// doorServer is the HTTP server of a door (console, MCP) that anyone who can reach
+// its address may talk to before authenticating: a peer that sends a request slowly,
+// or holds a connection idle, is cut off rather than keep a descriptor for ever (a
+// security review). ReadTimeout bounds reading a request's headers and body only:
+// net/http lifts it once the body is read, so an MCP event stream stays open.
+func doorServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 }
 
 // mcpConfig is the MCP door's listener settings: opts.Listen's TLS, client CA and
@@ -236,7 +245,7 @@ func (d *mcpDoor) attach(h *Host, opts ServeOptions, gd *grpcDoor) {
 	refused := func(r *http.Request, err error) {
 		gd.srv.Unauthenticated(r.Context(), transport.HTTPPeer(r), "mcp "+mcp.Path, err)
 	}
-	d.hs = &http.Server{Handler: d.door.Handler(d.lis, refused), ReadHeaderTimeout: 10 * time.Second}
+	d.hs = doorServer(d.door.Handler(d.lis, refused))
 	// Approve, disable, enable and reload change the tools; clients are told.
 	changed, unwatch := h.engine.Watch()
 	ctx, cancel := context.WithCancel(context.Background())
