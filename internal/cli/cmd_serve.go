@@ -10,6 +10,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/replica"
 	"github.com/skillbox-dev/skillbox/runtime/transport"
 )
 
@@ -46,6 +47,8 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "kubeconfig", Usage: "with --container-backend kubernetes: the kubeconfig `FILE` (default: the pod's service account, else $KUBECONFIG)"},
 			&cli.StringFlag{Name: "kube-namespace", Value: "skillbox-skills", Usage: "namespace container skills run in"},
 			&cli.StringFlag{Name: "kube-state-namespace", Usage: "namespace whose ConfigMaps hold the kill switch and approvals shared by every replica (empty: not shared)"},
+			&cli.StringSliceFlag{Name: "kube-relayed-secret-sources", Usage: "secret sources an approval taken from --kube-state-namespace may name, comma-separated or repeated: `SOURCE` is env:NAME, env:PREFIX*, file:/abs/file or file:/abs/dir/ (any file under it); an approval naming another is not applied, unless this replica's own approval of the skill binds it the same way", DefaultText: "none"},
+			&cli.StringSliceFlag{Name: "kube-relayed-host-dirs", Usage: "host directories the file grants of an approval taken from --kube-state-namespace may mount (`DIR` or under it), comma-separated or repeated; as for --kube-relayed-secret-sources, another is refused unless this replica's own approval binds it", DefaultText: "none"},
 			&cli.StringFlag{Name: "kube-runtime-class", Usage: "runtimeClassName of skill pods (e.g. gvisor)"},
 			&cli.StringFlag{Name: "kube-workload", Usage: "sandbox (agent-sandbox's Sandbox) or job; default: sandbox when its CRD is installed"},
 			&cli.StringFlag{Name: "egress-listen", Usage: "where the egress proxy for skill pods listens (e.g. :3128); without it network-granted skills are refused"},
@@ -101,14 +104,24 @@ func serve(c *cli.Context) error {
 			}
 			labels[k] = v
 		}
+		relayed := replica.Relayed{SecretSources: c.StringSlice("kube-relayed-secret-sources"), HostDirs: c.StringSlice("kube-relayed-host-dirs")}
+		if err := relayed.Check(); err != nil {
+			return usagef("serve: %v", err)
+		}
 		opts.Kubernetes = &host.KubeOptions{
 			Kubeconfig: c.String("kubeconfig"), Namespace: c.String("kube-namespace"),
 			StateNamespace: c.String("kube-state-namespace"), RuntimeClass: c.String("kube-runtime-class"),
 			Backend: c.String("kube-workload"), EgressListen: c.String("egress-listen"), EgressAddr: c.String("egress-addr"),
 			EgressNamespace: c.String("egress-namespace"), EgressLabels: labels, Registry: registryOptions(c),
+			Relayed: relayed,
 		}
 	default:
 		return usagef("serve: --container-backend %q: want docker or kubernetes", b)
+	}
+	for _, f := range []string{"kube-relayed-secret-sources", "kube-relayed-host-dirs"} {
+		if c.IsSet(f) && (opts.Kubernetes == nil || opts.Kubernetes.StateNamespace == "") {
+			return usagef("serve: --%s is about approvals shared through --kube-state-namespace (with --container-backend kubernetes); without them it does nothing", f)
+		}
 	}
 	sopts := host.ServeOptions{
 		Listen: transport.ServerConfig{

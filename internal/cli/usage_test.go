@@ -42,6 +42,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"malformed head", []string{"audit", "verify", "--head", "xyz"}, 2, "audit verify: --head: want the 64-hex head printed by `skillbox audit verify`"},
 		{"malformed mount", []string{"run", dir, "--input", `{"name":"x"}`, "--mount", "data"}, 2, `run echo: --mount "data": want GUEST=HOSTDIR`},
 		{"unknown backend", []string{"serve", "--container-backend", "podman"}, 2, `serve: --container-backend "podman": want docker or kubernetes`},
+		{"relayed sources without shared state", []string{"serve", "--kube-relayed-secret-sources", "env:SKILLBOX_SECRET_*"}, 2,
+			"serve: --kube-relayed-secret-sources is about approvals shared through --kube-state-namespace (with --container-backend kubernetes); without them it does nothing"},
+		{"relayed source: the whole file system", []string{"serve", "--container-backend", "kubernetes", "--kube-state-namespace", "skillbox", "--kube-relayed-secret-sources", "env:SKILLBOX_SECRET_*,file:/"}, 2,
+			`serve: --kube-relayed-secret-sources "file:/": the root directory would be the whole file system of the server: name a directory`},
+		{"relayed host dir with ..", []string{"serve", "--container-backend", "kubernetes", "--kube-state-namespace", "skillbox", "--kube-relayed-host-dirs", "/srv/skills/.."}, 2,
+			`serve: --kube-relayed-host-dirs "/srv/skills/..": want an absolute, clean directory (no .., no //)`},
 		// The wrong number of arguments.
 		{"install, none", []string{"install"}, 2, "install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)"},
 		{"install, two", []string{"install", "a", "b"}, 2, "install: want exactly one DIR, FILE.tar.gz or oci://REF (see skillbox install --help)"},

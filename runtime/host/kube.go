@@ -44,6 +44,10 @@ type KubeOptions struct {
 	// Registry is how this replica pulls the packages other replicas approved (from
 	// the registry reference they were installed from).
 	Registry oci.Options
+	// Relayed is which secret sources and host directories an approval taken from the
+	// shared state may name (default none: such an approval is applied only where this
+	// replica's own approval of the skill binds each the same way).
+	Relayed replica.Relayed
 }
 
 // restConfig finds how to reach the API server.
@@ -112,7 +116,7 @@ func (h *Host) startReplica(ctx context.Context) error {
 		return fmt.Errorf("shared state: %w", err)
 	}
 	name, _ := os.Hostname()
-	ropts := []replica.Option{replica.WithName(name), replica.WithRegistry(k.Registry)}
+	ropts := []replica.Option{replica.WithName(name), replica.WithRegistry(k.Registry), replica.WithRelayed(k.Relayed)}
 	if h.opts.Logger != nil {
 		ropts = append(ropts, replica.WithLogger(h.opts.Logger))
 	}

@@ -15,6 +15,10 @@
 // The approval's file is the one approvals/NAME.yaml holds, so an operator can keep it
 // in git and `kubectl apply` it. Skill packages are not mirrored: every replica
 // installs them (from the same OCI reference), and an approval pins the digest.
+//
+// An approval taken from the cluster is applied only if it loads and names no secret
+// source or host directory of this server that the replica's operator does not allow
+// (Relayed, relayed.go); otherwise the replica keeps what it had and says why (Refused).
 package replica
 
 import (
@@ -22,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +96,13 @@ type Mirror struct {
 	// replica looks for such requests (staleAfter and staleAfter/2; tests shorten them).
 	stale, sweepEvery time.Duration
 
+	// What approvals taken from the cluster may name of this server (relayed.go), and
+	// per skill why the cluster's approval of it is not applied here.
+	relayedOpt Relayed
+	relayed    *relayedRules
+	refusedMu  sync.Mutex
+	refused    map[string]string
+
 	ready   chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -102,7 +115,8 @@ type Mirror struct {
 type Option func(*Mirror)
 
 // WithLogger receives what the mirror could not do (a ConfigMap it could not write,
-// an approval in the cluster that does not load).
+// an approval in the cluster that does not load or names what this replica does not
+// take from the cluster).
 func WithLogger(l *slog.Logger) Option { return func(m *Mirror) { m.log = l } }
 
 // WithName is how this replica signs what it applies ("replica NAME" in the audit
@@ -137,6 +151,9 @@ func Start(ctx context.Context, cfg *rest.Config, ns string, eng Engine, opts ..
 	}
 	if m.name == "" {
 		return nil, errors.New("replica: no name (WithName) and no host name")
+	}
+	if m.relayed, err = m.relayedOpt.compile(eng.Home()); err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
 	}
 	// The cluster wins at start: what this replica's disk holds counts as agreed, so
 	// whatever the cluster says otherwise is applied here, not pushed there.
@@ -310,6 +327,39 @@ func (m *Mirror) agree(k, v string, present bool) {
 	} else {
 		delete(m.synced, k)
 	}
+	if name, ok := cutApprovalKey(k); ok {
+		m.refuse(name, "", nil) // both sides agree: nothing of the cluster's is held back
+	}
+}
+
+// Refused says, per skill, why the cluster's approval of it is not applied on this
+// replica (it does not load, or it names a secret source or host directory this
+// replica does not take from the cluster); this replica keeps what it had. Empty when
+// every approval in the cluster is applied.
+func (m *Mirror) Refused() map[string]string {
+	m.refusedMu.Lock()
+	defer m.refusedMu.Unlock()
+	return maps.Clone(m.refused)
+}
+
+// refuse records why the cluster's approval of name is not applied ("": it is) and
+// logs it once, when the reason changes.
+func (m *Mirror) refuse(name, why string, err error) {
+	m.refusedMu.Lock()
+	defer m.refusedMu.Unlock()
+	if why == "" {
+		delete(m.refused, name)
+		return
+	}
+	why += ": " + err.Error()
+	if m.refused[name] == why {
+		return
+	}
+	if m.refused == nil {
+		m.refused = map[string]string{}
+	}
+	m.refused[name] = why
+	m.log.Warn("replica: "+why, "skill", name)
 }
 
 // apply makes the cluster's decision this replica's; it says whether it did and
@@ -348,8 +398,14 @@ func (m *Mirror) apply(ctx context.Context, kind, name, v string, present bool, 
 			}
 			return true, true
 		}
-		if err := writeApproval(path, name, []byte(v)); err != nil {
-			m.log.Warn("replica: the cluster's approval does not load; this replica keeps its own", "skill", name, "err", err)
+		err := writeApproval(path, name, []byte(v), m.relayed)
+		var re *relayedError
+		switch {
+		case errors.As(err, &re):
+			m.refuse(name, fmt.Sprintf("the cluster's approval of %s is not applied, this replica keeps what it had: it names what this replica does not take from the cluster", name), err)
+			return false, false
+		case err != nil:
+			m.refuse(name, fmt.Sprintf("the cluster's approval of %s does not load, this replica keeps what it had", name), err)
 			return false, false
 		}
 		return true, true
@@ -357,8 +413,9 @@ func (m *Mirror) apply(ctx context.Context, kind, name, v string, present bool, 
 	return true, false
 }
 
-// writeApproval checks that data is a good approval of name and puts it in place.
-func writeApproval(path, name string, data []byte) error {
+// writeApproval checks that data is a good approval of name that names only what rr
+// allows, or what the approval already at path binds the same way, and puts it in place.
+func writeApproval(path, name string, data []byte, rr *relayedRules) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -377,10 +434,18 @@ func writeApproval(path, name string, data []byte) error {
 	}
 	a, err := approval.Load(tmp.Name())
 	if err != nil {
-		return err
+		// Without the temporary file's name, which is new on every try.
+		return errors.New(strings.TrimPrefix(err.Error(), tmp.Name()+": "))
 	}
 	if a.Skill != name {
 		return fmt.Errorf("it approves %q, not %q", a.Skill, name)
+	}
+	own, err := approval.Load(path)
+	if err != nil {
+		own = nil // none, or one that does not load: it binds nothing
+	}
+	if probs := rr.refusals(a, own); len(probs) > 0 {
+		return &relayedError{probs}
 	}
 	return os.Rename(tmp.Name(), path)
 }
@@ -415,7 +480,22 @@ func (m *Mirror) push(ctx context.Context, kind, name, v string, present bool) e
 			err = m.c.Update(ctx, &have)
 		}
 	}
+	if err == nil && kind == StateApproval {
+		m.warnRelayed(name, v)
+	}
 	return err
+}
+
+// warnRelayed says when this replica's own approval names what replicas with its flags
+// will not take from the cluster: there it stays this replica's alone.
+func (m *Mirror) warnRelayed(name, v string) {
+	var a approval.Approval
+	if yaml.Unmarshal([]byte(v), &a) != nil {
+		return
+	}
+	if probs := m.relayed.refusals(&a, nil); len(probs) > 0 {
+		m.log.Warn("replica: this replica's approval of "+name+" is in the cluster, but replicas with the same flags will not apply it unless their own approval of "+name+" binds these the same way: "+strings.Join(probs, "; "), "skill", name)
+	}
 }
 
 // watchRemote sends a full snapshot of the cluster's decisions after the first list
