@@ -217,6 +217,12 @@ func validate(which string, s *jsonschema.Schema, data []byte) error {
 		}
 		return schemaError(which, "not valid JSON: "+err.Error())
 	}
+	// A key given twice: the decoder kept the last value, other parsers keep the first,
+	// and an approver reading the text may see either. Refused for every skill, input
+	// and output alike, before the schema judges one of the values.
+	if at, key, ok := repeatedKey(data, v); ok {
+		return schemaError(instancePath(which, at), fmt.Sprintf("key %q appears twice in this object", strictyaml.Cut(key, maxTokenLen)))
+	}
 	if s == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/reasons"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
@@ -52,6 +53,33 @@ limits: {timeout: 5s, memory: 16MiB}
 		}
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "AKIA") {
 			t.Errorf("%s: the refusal quotes the value: %v", tc.input, err)
+		}
+	}
+}
+
+// An input with a key given twice is refused INVALID_INPUT, naming the object and the
+// key, for a skill under oversight before anyone is asked: no request is parked, so no
+// approver is shown one value while the skill would read the other (sec-doors 1).
+func TestRepeatedKeyRefusedBeforeOversight(t *testing.T) {
+	f := overseen(t, []string{alice}, time.Minute)
+	for _, tc := range []struct{ input, field, want string }{
+		{`{"amount":5,"payee":"alice","memo":"` + strings.Repeat("invoice ", 600) + `","amount":1000000,"payee":"mallory"}`,
+			"input", `invalid input: input: key "amount" appears twice in this object`},
+		{`{"lines":[{"amount":5},{"amount":5,"amount":1000000}]}`,
+			"input.lines[1]", `invalid input: input.lines[1]: key "amount" appears twice in this object`},
+	} {
+		r := result(t, f.call(agent, []byte(tc.input)))
+		var ee *engine.Error
+		if !asEngineError(r.err, &ee) || ee.Reason != engine.ReasonInvalidInput || ee.Field != tc.field || ee.Msg != tc.want {
+			t.Errorf("%.60s: %v, want INVALID_INPUT %s %q", tc.input, r.err, tc.field, tc.want)
+		}
+	}
+	if p := f.eng.Pending(); len(p) != 0 || runs(t, f.eng) != 0 {
+		t.Errorf("pending %d, runs %d; want the calls refused before parking", len(p), runs(t, f.eng))
+	}
+	for _, e := range approvalEvents(t, f.eng) {
+		if strings.HasPrefix(e, engine.EventApprovalRequested) {
+			t.Errorf("an approver was asked: %s", e)
 		}
 	}
 }
