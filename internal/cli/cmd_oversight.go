@@ -7,27 +7,34 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
 )
 
-// maxShownInput bounds the input `pending` prints as text; --json prints it whole.
+// maxShownInput bounds the input `pending` prints as text; --full and --json print it
+// whole.
 const maxShownInput = 4 << 10
 
 func pendingCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "pending",
 		Usage: "list the calls waiting for a person's decision (per-call oversight)",
-		UsageText: "skillbox pending [--server ADDR] [--watch] [--json]\n\nExample:\n  skillbox pending\n" +
+		UsageText: "skillbox pending [--server ADDR] [--watch] [--full] [--json]\n\nExample:\n  skillbox pending\n" +
+			"  skillbox pending --full           # inputs whole, however long\n" +
 			"  skillbox pending --watch          # print the list again after each change; Ctrl-C ends\n" +
 			"  skillbox pending --json | jq '.[].id'",
-		Description: "Each call shows its id, the skill, the caller, the exact input that runs if allowed, the time\n" +
-			"left and what the skill may do under its grant. Decide with `skillbox allow ID` or\n" +
+		Description: "Each call shows its id, the skill, the caller, the input that runs if allowed, the time\n" +
+			"left and what the skill may do under its grant. The input is shown as its value: indented,\n" +
+			"keys sorted, characters that could hide or reorder text written as \\uXXXX; beyond 4 KiB it\n" +
+			"is cut unless --full, and a cut input is not offered for allow. Decide with `skillbox allow ID` or\n" +
 			"`skillbox deny ID --reason TEXT`. Admins only; see docs/oversight.md.",
 		Flags: append(clientFlags(),
 			&cli.BoolFlag{Name: "watch", Usage: "keep printing the list after each change"},
+			&cli.BoolFlag{Name: "full", Usage: "print every input whole, however long"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (with --watch: one array per line)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -51,7 +58,7 @@ func pendingCommand() *cli.Command {
 					}
 					return fmt.Errorf("pending: %w", statusLine(err))
 				}
-				if err := writePending(c.App.Writer, snap.GetRequests(), c.Bool("json"), c.Bool("watch"), first); err != nil {
+				if err := writePending(c.App.Writer, snap.GetRequests(), pendingOptions{json: c.Bool("json"), watch: c.Bool("watch"), full: c.Bool("full")}, first); err != nil {
 					return err
 				}
 				if !c.Bool("watch") {
@@ -140,7 +147,11 @@ type pendingJSON struct {
 	Digest         string          `json:"digest"`
 }
 
-func writePending(w io.Writer, reqs []*pb.PendingRequest, asJSON, watch, first bool) error {
+// pendingOptions are `pending`'s flags.
+type pendingOptions struct{ json, watch, full bool }
+
+func writePending(w io.Writer, reqs []*pb.PendingRequest, o pendingOptions, first bool) error {
+	asJSON, watch := o.json, o.watch
 	if asJSON {
 		out := make([]pendingJSON, 0, len(reqs))
 		for _, p := range reqs {
@@ -181,16 +192,30 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, asJSON, watch, first b
 			door = " over " + p.GetDoor()
 		}
 		fmt.Fprintf(&b, "%s  %s %s  from %s%s  %s left\n", p.GetId(), p.GetSkill(), p.GetVersion(), p.GetCaller(), door, left)
-		in := p.GetInputJson()
-		if len(in) > maxShownInput {
-			in = in[:maxShownInput] + fmt.Sprintf("… (%d bytes in all; --json prints it whole)", len(p.GetInputJson()))
+		// The input as its value (approval.InputView), never the caller's own text: no
+		// layout of theirs (lines made to look like this tool's own), no character that
+		// hides or reorders text.
+		view := approval.InputView([]byte(p.GetInputJson()))
+		cut := !o.full && len(view) > maxShownInput
+		if cut {
+			view = cutText(view, maxShownInput)
 		}
-		fmt.Fprintf(&b, "  input:  %s\n", in)
+		fmt.Fprintf(&b, "  input (%d bytes as sent; shown as its value, keys sorted, hidden characters as \\uXXXX):\n", len(p.GetInputJson()))
+		for _, line := range strings.Split(view, "\n") {
+			b.WriteString("    " + line + "\n")
+		}
+		if cut {
+			b.WriteString("    … (cut here; skillbox pending --full shows it whole)\n")
+		}
 		fmt.Fprintf(&b, "  sha256: %s\n", p.GetInputSha256())
 		if p.GetReason() != "" {
 			fmt.Fprintf(&b, "  note:   %s\n", p.GetReason())
 		}
-		fmt.Fprintf(&b, "  decide: skillbox allow %s   |   skillbox deny %s --reason TEXT\n", p.GetId(), p.GetId())
+		if cut {
+			fmt.Fprintf(&b, "  decide: the input is cut: read it whole (skillbox pending --full) before you allow   |   skillbox deny %s --reason TEXT\n", p.GetId())
+		} else {
+			fmt.Fprintf(&b, "  decide: skillbox allow %s   |   skillbox deny %s --reason TEXT\n", p.GetId(), p.GetId())
+		}
 		b.WriteString("  grant:\n")
 		for _, line := range strings.Split(strings.TrimRight(p.GetReview(), "\n"), "\n") {
 			if line == "" {
@@ -204,14 +229,32 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, asJSON, watch, first b
 	return err
 }
 
-// terminalSafe escapes control characters other than newlines: the input and the
-// skill's words come from a caller and an author, and must not drive the operator's
-// terminal (escape sequences, C1 controls, carriage returns).
+// terminalSafe replaces control characters other than newlines, and characters that
+// hide or reorder text (bidirectional overrides, zero-width and other format
+// characters; approval.Disguising), with U+FFFD, spaces other than ASCII's with a
+// space: the skill's words and the operator's note come from an author and an
+// operator, and must neither drive the operator's terminal (escape sequences, C1
+// controls, carriage returns) nor disguise what is printed. (The input is already
+// escaped by approval.InputView.)
 func terminalSafe(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\n' || !unicode.IsControl(r) {
+		switch {
+		case !approval.Disguising(r):
 			return r
+		case unicode.Is(unicode.Zs, r):
+			return ' '
 		}
 		return '\uFFFD'
 	}, s)
+}
+
+// cutText cuts s to at most n bytes, at a character's start.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

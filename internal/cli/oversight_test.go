@@ -97,7 +97,7 @@ func TestOversightThroughTheCLI(t *testing.T) {
 		t.Fatalf("pending shows %+v", p)
 	}
 	text := ops("pending")
-	for _, w := range []string{p.ID + "  echo 1.0.0  from token:agent over grpc", `input:  {"to":"acme","amount":100}`,
+	for _, w := range []string{p.ID + "  echo 1.0.0  from token:agent over grpc", "    {\n      \"amount\": 100,\n      \"to\": \"acme\"\n    }\n",
 		"decide: skillbox allow " + p.ID, "nothing but compute on its input"} {
 		if !strings.Contains(text.stdout, w) {
 			t.Errorf("pending lacks %q:\n%s", w, text.stdout)

@@ -126,6 +126,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /audit", c.operator(c.audit))
 	mux.HandleFunc("POST /skills/{name}/disable", c.operator(c.disable))
 	mux.HandleFunc("POST /skills/{name}/enable", c.operator(c.enable))
+	mux.HandleFunc("GET /pending/{id}", c.operator(c.request))
 	mux.HandleFunc("POST /pending/{id}/allow", c.operator(c.decide(true)))
 	mux.HandleFunc("POST /pending/{id}/deny", c.operator(c.decide(false)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -510,7 +510,7 @@ func TestPendingAllowDeny(t *testing.T) {
 
 	ended := call(`{"pay":"<b>42</b>"}`)
 	id, digest, csrf, page := ops.waitPending(t, ended)
-	for _, want := range []string{"token:agent", "over mcp", "sends money", `{&#34;pay&#34;:&#34;&lt;b&gt;42&lt;/b&gt;&#34;}`, "oversight: every call waits"} {
+	for _, want := range []string{"token:agent", "over mcp", "sends money", "{\n  &#34;pay&#34;: &#34;&lt;b&gt;42&lt;/b&gt;&#34;\n}", "oversight: every call waits"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the pending request does not show %q:\n%s", want, page)
 		}

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
+	"github.com/skillbox-dev/skillbox/runtime/approval"
 	"github.com/skillbox-dev/skillbox/runtime/audit"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
@@ -75,20 +78,27 @@ type callRow struct {
 }
 
 // pendingRow is one call waiting for a decision, as its approver must see it: the
-// skill, the caller, the exact input, the grant in plain words and the time left.
+// skill, the caller, the input, the grant in plain words and the time left.
 type pendingRow struct {
 	ID, Skill, Version, Caller, Door string
-	Input                            string // the input, cut to maxInputShown
-	InputBytes                       int
-	InputSHA256, Digest              string
-	Approvers                        []string
-	Reason                           string // the operator's note from the grant
-	Review                           string
-	Expires                          time.Time
-	Left                             string
+	// Input is the input as approvers see it (approval.InputView: the parsed value,
+	// indented, characters that could disguise text escaped). On the overview it is cut
+	// to maxInputShown, and then Cut is set: the overview offers no Allow beside it,
+	// only a link to the request's own page, which shows it whole (Whole).
+	Input               string
+	Cut, Whole          bool
+	InputBytes          int
+	InputSHA256, Digest string
+	Approvers           []string
+	Reason              string // the operator's note from the grant
+	Review              string
+	Expires             time.Time
+	Left                string
+	CSRF                string // the forms' CSRF token
 }
 
-// maxInputShown bounds the input shown on the page; its size and sha256 are beside it.
+// maxInputShown bounds the input shown on the overview; its size and sha256 are
+// beside it, and the request's own page shows it whole.
 const maxInputShown = 4 << 10
 
 type overviewView struct {
@@ -96,6 +106,10 @@ type overviewView struct {
 	Pending []pendingRow
 	Skills  []skillRow
 	Calls   []callRow
+	// State names what the overview lists (requests, calls, skills' states): while a
+	// call waits the page does not reload itself, its script fetches the overview and
+	// offers a reload when State differs.
+	State string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, a actor) {
@@ -104,20 +118,55 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, a actor) {
 	if err != nil {
 		v.Error = "The skill list is unavailable: " + engine.OneLine(err.Error())
 	}
+	state := sha256.New()
 	for _, in := range infos {
-		v.Skills = append(v.Skills, rowOf(in))
+		row := rowOf(in)
+		v.Skills = append(v.Skills, row)
+		fmt.Fprintf(state, "skill %q %q %q\n", row.Name, row.Version, row.State)
 	}
 	for _, call := range c.cfg.Engine.Calls() {
 		v.Calls = append(v.Calls, callRow{ID: call.ID, Skill: call.Skill, Version: call.Version, Caller: call.Caller, Started: call.Started})
+		fmt.Fprintf(state, "call %q\n", call.ID)
 	}
 	now := time.Now()
 	for _, p := range c.cfg.Engine.Pending() {
-		v.Pending = append(v.Pending, pendingRow{ID: p.ID, Skill: p.Skill, Version: p.Version, Caller: p.Caller, Door: p.Door,
-			Input: cut(string(p.Input), maxInputShown), InputBytes: len(p.Input), InputSHA256: p.InputSHA256, Digest: p.Digest,
-			Approvers: p.Approvers, Reason: p.Reason, Review: p.Review, Expires: p.Expires,
-			Left: p.TimeLeft(now).Round(time.Second).String()})
+		row := pendingRowOf(p, a, now)
+		if len(row.Input) > maxInputShown {
+			row.Input, row.Cut = cut(row.Input, maxInputShown), true
+		}
+		v.Pending = append(v.Pending, row)
+		fmt.Fprintf(state, "pending %q %q\n", p.ID, p.Digest)
 	}
+	v.State = hex.EncodeToString(state.Sum(nil)[:16])
 	c.render(w, http.StatusOK, "overview.html", v)
+}
+
+func pendingRowOf(p engine.PendingRequest, a actor, now time.Time) pendingRow {
+	return pendingRow{ID: p.ID, Skill: p.Skill, Version: p.Version, Caller: p.Caller, Door: p.Door,
+		Input: approval.InputView(p.Input), InputBytes: len(p.Input), InputSHA256: p.InputSHA256, Digest: p.Digest,
+		Approvers: p.Approvers, Reason: p.Reason, Review: p.Review, Expires: p.Expires,
+		Left: p.TimeLeft(now).Round(time.Second).String(), CSRF: a.csrf}
+}
+
+type requestView struct {
+	page
+	Request pendingRow
+}
+
+// request is one pending request's own page: everything the overview shows, the input
+// whole, and Allow and Deny. It does not reload itself.
+func (c *Console) request(w http.ResponseWriter, r *http.Request, a actor) {
+	id := r.PathValue("id")
+	for _, p := range c.cfg.Engine.Pending() {
+		if p.ID == id {
+			row := pendingRowOf(p, a, time.Now())
+			row.Whole = true
+			c.render(w, http.StatusOK, "request.html", requestView{page: c.page(r, a, "Call of "+p.Skill), Request: row})
+			return
+		}
+	}
+	c.render(w, http.StatusNotFound, "error.html", errorView{Title: "Not waiting",
+		Message: "No call waits for a decision under this id: it was decided, expired or ended."})
 }
 
 func rowOf(in engine.SkillInfo) skillRow {

@@ -1,8 +1,7 @@
 package console_test
 
 import (
-	"context"
-	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -10,10 +9,12 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 )
 
-// SECURITY REVIEW (sec-doors): the approver's view of a pending input is the caller's
-// raw text cut at 4 KiB, and inputs with duplicate keys pass validation. A caller can
-// show the approver one value and run another: the console shows "amount":5, the
-// skill (any last-wins JSON parser: Go, Python, JS) gets 1000000, and Allow is offered.
+// SECURITY REVIEW (sec-doors, finding 1): the approver's view of a pending input was
+// the caller's raw text cut at 4 KiB, and inputs with duplicate keys passed validation.
+// A caller could show the approver one value and run another: the console showed
+// "amount":5, the skill (any last-wins JSON parser: Go, Python, JS) got 1000000, and
+// Allow was offered. Fixed: such an input is refused INVALID_INPUT before any request
+// is parked, so there is nothing to allow, and nothing runs.
 func TestSecDoorsApproverSeesOtherValue(t *testing.T) {
 	s := startConsole(t, func(s *consoleServer) {
 		s.install(t, "guarded", "../engine/testdata/echo.wasm", echoBody, &approval.Grant{
@@ -22,34 +23,29 @@ func TestSecDoorsApproverSeesOtherValue(t *testing.T) {
 	ops := newBrowser(t, s.base)
 	ops.login(opsToken)
 	input := `{"amount":5,"payee":"alice","memo":"` + strings.Repeat("invoice 2024-117 ", 300) + `","amount":1000000,"payee":"mallory"}`
-	ended := make(chan error, 1)
-	out := make(chan []byte, 1)
-	go func() {
-		res, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(input), Caller: "token:agent", Door: "mcp"})
-		if err == nil {
-			out <- res.Output
+	ended, out := callGuarded(s, input)
+	var err error
+	for done := false; !done; {
+		select {
+		case err = <-ended:
+			done = true
+		default:
+			if p := s.eng.Pending(); len(p) != 0 {
+				t.Fatalf("VULNERABLE: the call waits for a decision (the console offers Allow) though its input holds two values for amount")
+			}
+			runtime.Gosched()
 		}
-		ended <- err
-	}()
-	id, digest, csrf, page := ops.waitPending(t, ended)
-	if !strings.Contains(page, `&#34;amount&#34;:5`) || strings.Contains(page, "1000000") || strings.Contains(page, "mallory") {
-		t.Fatalf("expected the page to show amount 5 only")
 	}
-	if code, _, _ := ops.post("/pending/"+id+"/allow", s.base, map[string][]string{"csrf": {csrf}, "digest": {digest}, "skill": {"guarded"}}); code != 303 {
-		t.Fatalf("allow: %d", code)
+	if err == nil {
+		t.Fatalf("VULNERABLE: the call ran (output %.80s…) though its input holds two values for amount", <-out)
 	}
-	if err := <-ended; err != nil {
-		t.Fatal(err)
+	if engine.ReasonOf(err) != engine.ReasonInvalidInput || !strings.Contains(err.Error(), `key "amount" appears twice`) {
+		t.Fatalf("the call ended with %v (%s), want INVALID_INPUT naming the repeated key", err, engine.ReasonOf(err))
 	}
-	var got struct {
-		Amount int    `json:"amount"`
-		Payee  string `json:"payee"`
+	if p := s.eng.Pending(); len(p) != 0 {
+		t.Fatalf("%d requests wait for a decision, want none: the input was refused", len(p))
 	}
-	if err := json.Unmarshal(<-out, &got); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("approver was shown amount 5 to alice; the skill (Go encoding/json) read amount %d to %s", got.Amount, got.Payee)
-	if got.Amount == 1000000 && got.Payee == "mallory" {
-		t.Errorf("VULNERABLE: the allowed call ran with a value the approver was never shown")
+	if _, page := ops.get("/"); strings.Contains(page, `id="pending-`) || strings.Contains(page, "1000000") {
+		t.Errorf("the console offers a decision on the refused input:\n%s", page)
 	}
 }

@@ -249,16 +249,36 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(allowForm), chromedp.RetryInterval(200*time.Millisecond)),
+		shot("pending"),
 	); err != nil {
 		t.Fatalf("pending call: %v; the page: %s", err, page(ctx))
 	}
 	// The request is on the page (at once, or after one of its reloads).
-	if pending := text(`article.pending[data-skill="guarded"]`); !strings.Contains(pending, `{"amount":42}`) ||
+	if pending := text(`article.pending[data-skill="guarded"]`); !strings.Contains(pending, `"amount": 42`) ||
 		!strings.Contains(pending, "token:agent") || !strings.Contains(pending, "moves money") {
 		t.Errorf("the pending request reads %q", pending)
 	}
+	// A second call waits now: the page listing the first does not reload by itself (a
+	// reload could move the second's Allow under the pointer); it says the list changed.
+	denied := make(chan error, 1)
+	go func() {
+		_, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(`{"amount":9000}`), Caller: "token:agent", Door: "mcp"})
+		denied <- err
+	}()
 	if err := chromedp.Do(ctx,
-		shot("pending"),
+		chromedp.WaitVisible(chromedp.ID("changed"), chromedp.RetryInterval(200*time.Millisecond)),
+		shot("changed"),
+	); err != nil {
+		t.Fatalf("the notice of a change: %v; the page: %s", err, page(ctx))
+	}
+	listed, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("article.pending").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed != 1 || !strings.Contains(text(`article.pending`), `"amount": 42`) {
+		t.Errorf("after a second call parked the page lists %d requests, want still the first alone", listed)
+	}
+	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(allowForm+` input[name="reason"]`), "checked the invoice"),
 		chromedp.Click(chromedp.CSS(allowForm+` button`)),
 		chromedp.WaitVisible(chromedp.ID("flash")),
@@ -277,12 +297,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("the allowed call has no result a minute later")
 	}
 
-	// Another waiting call: deny it in the browser, with the reason its caller is shown.
-	denied := make(chan error, 1)
-	go func() {
-		_, err := s.eng.Invoke(context.Background(), engine.Request{Skill: "guarded", Input: []byte(`{"amount":9000}`), Caller: "token:agent", Door: "mcp"})
-		denied <- err
-	}()
+	// The second waiting call: deny it in the browser, with the reason its caller is shown.
 	denyForm := `article.pending[data-skill="guarded"] form.deny`
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
