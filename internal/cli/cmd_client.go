@@ -282,6 +282,9 @@ func skillsCommand() *cli.Command {
 			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).",
 		Flags: append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
 		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usagef("skills: takes no arguments (see skillbox skills --help)")
+			}
 			skills, offline, err := listSkills(c)
 			if err != nil {
 				return fmt.Errorf("skills: %w", err)

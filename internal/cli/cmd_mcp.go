@@ -23,6 +23,9 @@ func mcpCommand() *cli.Command {
 			"the socket, token:NAME or cert:NAME on TCP).",
 		Flags: clientFlags(),
 		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return usagef("mcp: takes no arguments (see skillbox mcp --help)")
+			}
 			conn, err := dial(c)
 			if err != nil {
 				return fmt.Errorf("mcp: %w", err)

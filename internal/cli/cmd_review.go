@@ -34,7 +34,7 @@ func reviewCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) != 1 {
-				return usagef("review: want exactly one DIR (see skillbox review --help)")
+				return usagef("review: want exactly one DIR, FILE.tar.gz or NAME (see skillbox review --help)")
 			}
 			dir := args[0]
 			if st, err := os.Stat(dir); err == nil && !st.IsDir() {

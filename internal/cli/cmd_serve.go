@@ -65,6 +65,9 @@ func serveCommand() *cli.Command {
 }
 
 func serve(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usagef("serve: takes no arguments (see skillbox serve --help)")
+	}
 	home, err := skillboxHome(c)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -64,6 +64,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"disable, none", []string{"disable"}, 2, "disable: want exactly one NAME (see skillbox disable --help)"},
 		{"deny, none", []string{"deny", "--reason", "no"}, 2, "deny: want exactly one ID, as `skillbox pending` shows it (see skillbox deny --help)"},
 		{"reload, one", []string{"reload", "extra"}, 2, "reload: takes no arguments (see skillbox reload --help)"},
+		{"skills, one", []string{"skills", "extra"}, 2, "skills: takes no arguments (see skillbox skills --help)"},
+		{"serve, one", []string{"serve", "extra", "--container-backend", "podman"}, 2, "serve: takes no arguments (see skillbox serve --help)"},
+		{"mcp, one", []string{"mcp", "extra"}, 2, "mcp: takes no arguments (see skillbox mcp --help)"},
+		{"review, two", []string{"review", "a", "b"}, 2, "review: want exactly one DIR, FILE.tar.gz or NAME (see skillbox review --help)"},
 		// A required flag left out.
 		{"run without --input", []string{"run", dir}, 2, "run: --input is required"},
 		{"invoke without --input", []string{"invoke", "echo"}, 2, "invoke: --input is required: the call's input as JSON, or @FILE (@- for stdin)"},
