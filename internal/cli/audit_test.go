@@ -271,3 +271,90 @@ func TestServeRefusesBadCommitDelay(t *testing.T) {
 		t.Fatalf("the refused server opened its audit log: %v", err)
 	}
 }
+
+// UX review B1–B3. A home without an audit log is a failure said in words (it may be
+// a removed one); a torn log read with --file or --home is told to give recover the
+// same, and recover --file repairs that file; tail -n prints the last N records.
+func TestAuditCommandsNameTheirLog(t *testing.T) {
+	bin := signBuildCLI(t)
+	work := t.TempDir()
+	empty := filepath.Join(work, "empty")
+	for _, sub := range []string{"verify", "tail", "recover"} {
+		r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + empty}, "audit", sub)
+		want := "skillbox: audit " + sub + ": there is no audit log at " + filepath.Join(empty, "audit", audit.FileName) +
+			": nothing has been recorded in this home, or the log was removed (is --home or SKILLBOX_HOME right?)\n"
+		if r.code != 1 || r.stderr != want {
+			t.Errorf("audit %s without a log: exit %d, stderr %q, want %q", sub, r.code, r.stderr, want)
+		}
+		if r := signRunCLI(t, bin, nil, "audit", sub, "--file", filepath.Join(work, "nosuch")); r.code != 1 ||
+			r.stderr != "skillbox: audit "+sub+": --file "+filepath.Join(work, "nosuch")+" does not exist\n" {
+			t.Errorf("audit %s --file of a missing file: exit %d, stderr %q", sub, r.code, r.stderr)
+		}
+	}
+
+	home, env, lines := auditHome(t, 5)
+	if r := signRunCLI(t, bin, env, "audit", "tail", "-n", "2"); r.code != 0 || r.stdout != lines[3]+lines[4] {
+		t.Errorf("tail -n 2: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "tail", "--lines", "9"); r.code != 0 || r.stdout != strings.Join(lines, "") {
+		t.Errorf("tail --lines 9: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "tail", "-n", "0"); r.code != 0 || r.stdout != "" {
+		t.Errorf("tail -n 0: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "tail", "-n", "-1"); r.code != 2 || r.stderr != "skillbox: audit tail: -n -1: want a number of records, 0 or more\n" {
+		t.Errorf("tail -n -1: exit %d, %q", r.code, r.stderr)
+	}
+
+	// A torn copy: the advice names the copy, and recover --file repairs it (its side
+	// file next to it), leaving the home's log as it was.
+	cp := filepath.Join(work, "copy of audit.jsonl")
+	torn := strings.Join(lines[:4], "") + lines[4][:50]
+	if err := os.WriteFile(cp, []byte(torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	advice := "run `skillbox audit recover --file '" + cp + "'` to move it aside"
+	for _, args := range [][]string{{"audit", "verify", "--file", cp}, {"audit", "tail", "--file", cp}} {
+		if r := signRunCLI(t, bin, env, args...); r.code != 1 || !strings.HasSuffix(r.stderr, advice+"\n") {
+			t.Errorf("%q of a torn copy: exit %d, stderr %q, want it to end %q", args, r.code, r.stderr, advice)
+		}
+	}
+	r := signRunCLI(t, bin, env, "audit", "verify", "--file", cp, "--json")
+	var res struct {
+		Error       string
+		Recoverable bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || !res.Recoverable || !strings.HasSuffix(res.Error, advice) {
+		t.Errorf("verify --json of a torn copy: %v %+v", err, res)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "recover", "--file", cp, "--by", "ops"); r.code != 0 || !strings.Contains(r.stdout, "line 5 is torn") {
+		t.Fatalf("recover --file: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if sides, _ := filepath.Glob(cp + ".torn-5-*"); len(sides) != 1 {
+		t.Errorf("side files next to the copy: %v", sides)
+	}
+	if r := signRunCLI(t, bin, env, "audit", "verify", "--file", cp); r.code != 0 || !strings.HasPrefix(r.stdout, "ok: 5 records") {
+		t.Errorf("verify --file after recover --file: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "audit", audit.FileName)); string(b) != strings.Join(lines, "") {
+		t.Error("recover --file changed the home's log")
+	}
+
+	// A torn log named with --home: the advice keeps --home (not from the environment).
+	other := filepath.Join(work, "other")
+	if err := os.MkdirAll(filepath.Join(other, "audit"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "audit", audit.FileName), []byte(torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"audit", "verify", "--home", other}, {"serve", "--no-container", "--home", other}} {
+		r := signRunCLI(t, bin, []string{"SKILLBOX_HOME="}, args...)
+		if want := "run `skillbox audit recover --home " + other + "` to move it aside"; r.code != 1 || !strings.HasSuffix(r.stderr, want+"\n") {
+			t.Errorf("%q of a torn log: exit %d, stderr %q, want it to end %q", args, r.code, r.stderr, want)
+		}
+	}
+	if r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + other}, "audit", "verify"); !strings.HasSuffix(r.stderr, "run `skillbox audit recover` to move it aside\n") {
+		t.Errorf("verify of SKILLBOX_HOME's torn log: %q", r.stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"strings"
@@ -277,7 +278,8 @@ func auditCommand() *cli.Command {
 					"then also fails unless that record is still in the chain. The head is the last record's \"hash\"\n" +
 					"field, the one in the log's last line (`tail -n1 audit.jsonl | jq -r .hash` prints it too).\n" +
 					"A bad last line (a crash, or an edit of that line) is named with `skillbox audit recover`, which\n" +
-					"moves it aside; damage further up is not recoverable: it says the log was changed.\n\n" +
+					"moves it aside (`audit recover --file PATH` for a log verified with --file); damage further up is\n" +
+					"not recoverable: it says the log was changed. No log at all is a failure too: it may have been removed.\n\n" +
 					"Examples:\n  skillbox audit verify\n  skillbox audit verify --head 3f1c...e9\n" +
 					"  skillbox audit verify --json    # {\"ok\":true,\"lines\":46,\"head\":\"3f1c...e9\"}",
 				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"},
@@ -288,34 +290,43 @@ func auditCommand() *cli.Command {
 			{
 				Name:  "recover",
 				Usage: "move a bad last line (left by a crash) aside and continue the chain",
-				UsageText: "skillbox audit recover [--by NAME]\n\n" +
+				UsageText: "skillbox audit recover [--file PATH] [--by NAME]\n\n" +
 					"Only the log's last line is repaired, and only after lines that chain. A torn line (no newline)\n" +
 					"or a whole line that is not a record continuing the chain is moved to a side file next to the log\n" +
 					"(audit.jsonl.torn-LINE-HASH or .bad-LINE-HASH), and an audit.recovered record with its length\n" +
 					"and sha256 continues the chain. A last record complete but for its newline is kept: the newline\n" +
 					"is added and recorded. Damage before the last line is refused, changing nothing.\n" +
-					"Refused while a server (or another skillbox command) has the log open: stop the server first.\n\n" +
+					"Refused while a server (or another skillbox command) has the log open: stop the server first.\n" +
+					"--file repairs a log elsewhere (a copy, or another home's), its side file written next to it.\n\n" +
 					"Example:\n  skillbox audit recover",
-				Flags:  []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is recovering, for the audit log"}},
+				Flags: []cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is recovering, for the audit log"},
+					&cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"}},
 				Action: auditRecover,
 			},
 			{
 				Name:      "tail",
-				Usage:     "print the audit log, optionally following it",
-				UsageText: "skillbox audit tail [-f] [--file PATH]\n\nExample:\n  skillbox audit tail -f | jq -c 'select(.event==\"invoke.end\")'",
+				Usage:     "print the audit log (or its last N records), optionally following it",
+				UsageText: "skillbox audit tail [-n N] [-f] [--file PATH]\n\nExamples:\n  skillbox audit tail -n 20\n  skillbox audit tail -f | jq -c 'select(.event==\"invoke.end\")'",
 				Flags: []cli.Flag{homeFlag(),
 					&cli.StringFlag{Name: "file", Usage: "audit log file (default: $SKILLBOX_HOME/audit/audit.jsonl)"},
+					&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "print only the last `N` records (default: all; with -f, then the new ones)"},
 					&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new records"}},
 				Action: func(c *cli.Context) error {
-					path, err := auditPath(c)
-					if err != nil {
-						return err
-					}
 					if c.NArg() != 0 {
 						return usagef("audit tail: takes no arguments (see skillbox audit tail --help)")
 					}
-					if err := audit.Tail(c.Context, path, c.Bool("follow"), c.App.Writer); err != nil && !errors.Is(err, context.Canceled) {
-						return fmt.Errorf("audit tail: %w", err)
+					last := -1
+					if c.IsSet("lines") {
+						if last = c.Int("lines"); last < 0 {
+							return usagef("audit tail: -n %d: want a number of records, 0 or more", last)
+						}
+					}
+					path, err := auditLog(c, "audit tail")
+					if err != nil {
+						return err
+					}
+					if err := audit.TailLast(c.Context, path, last, c.Bool("follow"), c.App.Writer); err != nil && !errors.Is(err, context.Canceled) {
+						return fmt.Errorf("audit tail: %w", recoverAdvice(c, path, err))
 					}
 					return nil
 				},
@@ -337,7 +348,7 @@ func auditVerify(c *cli.Context) error {
 		}
 		kept = h
 	}
-	path, err := auditPath(c)
+	path, err := auditLog(c, "audit verify")
 	if err != nil {
 		return err
 	}
@@ -353,6 +364,7 @@ func auditVerify(c *cli.Context) error {
 	} else {
 		n, head, err = audit.VerifyReader(f)
 	}
+	err = recoverAdvice(c, path, err)
 	if c.Bool("json") {
 		type result struct {
 			OK          bool   `json:"ok"`
@@ -392,11 +404,11 @@ func auditRecover(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("audit recover: takes no arguments (see skillbox audit recover --help)")
 	}
-	home, err := skillboxHome(c)
+	path, err := auditLog(c, "audit recover")
 	if err != nil {
 		return err
 	}
-	r, err := audit.Recover(home.AuditDir(), operator(c))
+	r, err := audit.RecoverFile(path, operator(c))
 	if errors.Is(err, audit.ErrNothingToRecover) {
 		fmt.Fprintln(c.App.Writer, strings.TrimPrefix(oneLine(err), "audit recover: "))
 		return nil
@@ -412,6 +424,57 @@ func auditRecover(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "recorded as record %d; head %s\n", r.Seq, r.Head)
 	return nil
+}
+
+// auditLog is the log an audit subcommand (cmd) works on, auditPath, said to be missing
+// in words when it is: a failure, not an empty log, since a log that is not there may
+// be one that was removed.
+func auditLog(c *cli.Context, cmd string) (string, error) {
+	path, err := auditPath(c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", cmd, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if c.String("file") != "" {
+			return "", fmt.Errorf("%s: --file %s does not exist", cmd, path)
+		}
+		return "", fmt.Errorf("%s: there is no audit log at %s: nothing has been recorded in this home, or the log was removed "+
+			"(is --home or SKILLBOX_HOME right?)", cmd, path)
+	}
+	return path, nil
+}
+
+// recoverAdvice makes a bad last line's advice name the log that was read: a command
+// given --file or --home is told to give recover the same (the audit package names
+// plain `skillbox audit recover`, which repairs the log of $SKILLBOX_HOME or ~/.skillbox).
+// An error already wrapped has its words fixed in place; its chain is kept.
+func recoverAdvice(c *cli.Context, path string, err error) error {
+	var ce *audit.ChainError
+	if !errors.As(err, &ce) || !ce.Last {
+		return err
+	}
+	switch {
+	case c.String("file") != "":
+		ce.Fix = "skillbox audit recover --file " + shellWord(path)
+	case c.String("home") != "" && c.String("home") != os.Getenv(host.EnvHome):
+		ce.Fix = "skillbox audit recover --home " + shellWord(c.String("home"))
+	default:
+		return err
+	}
+	if err == error(ce) {
+		return err
+	}
+	// Wrapping wrote the message when it was made (fmt.Errorf).
+	return &worded{strings.Replace(err.Error(), "`skillbox audit recover`", "`"+ce.Fix+"`", 1), err}
+}
+
+// shellWord is s as one word of a shell command line: as it is when that is safe,
+// else in single quotes.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+=:@,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func auditPath(c *cli.Context) (string, error) {

@@ -141,7 +141,7 @@ func serve(c *cli.Context) error {
 		Version:        c.App.Version,
 	}
 	if err := host.Serve(c.Context, opts, sopts); err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return fmt.Errorf("serve: %w", recoverAdvice(c, home.AuditLog(), err))
 	}
 	return nil
 }

@@ -57,7 +57,14 @@ type Recovery struct {
 // has the log open (a server appending to it would continue the chain from the line
 // Recover replaces).
 func Recover(dir, by string) (*Recovery, error) {
-	path := filepath.Join(dir, FileName)
+	return RecoverFile(filepath.Join(dir, FileName), by)
+}
+
+// RecoverFile is Recover of the log at path, which need not be a home's: a log kept or
+// copied elsewhere. Its directory is locked as Open locks a home's audit directory, and
+// the side file is written next to it (PATH.torn-LINE-HASH or PATH.bad-LINE-HASH).
+func RecoverFile(path, by string) (*Recovery, error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("audit recover: there is no audit log at %s (is --home or SKILLBOX_HOME right?)", path)
 	}
@@ -119,7 +126,7 @@ func Recover(dir, by string) (*Recovery, error) {
 	if bad.Torn {
 		kind, rec.Reason, rec.Why = "torn", ReasonTornTail, "is torn (no newline at the end)"
 	}
-	rec.SideFile = filepath.Join(dir, FileName+"."+kind+"-"+strconv.Itoa(bad.Line)+"-"+rec.SHA256[:16])
+	rec.SideFile = filepath.Join(dir, base+"."+kind+"-"+strconv.Itoa(bad.Line)+"-"+rec.SHA256[:16])
 	// The evidence is durable before the log changes.
 	if err := writeDurable(rec.SideFile, removed); err != nil {
 		return nil, fmt.Errorf("audit recover: keep the line's bytes: %w", err)

@@ -30,18 +30,26 @@ type ChainError struct {
 	Torn, Whole bool
 	// Bytes is the line's length, newline included, when Last.
 	Bytes int64
+	// Fix is the command the message names for a Last line; empty: `skillbox audit
+	// recover`, which repairs the home's log. A caller that read another file sets the
+	// command that repairs that one (`skillbox audit recover --file F`).
+	Fix string
 }
 
 func (e *ChainError) Error() string {
+	fix := e.Fix
+	if fix == "" {
+		fix = "skillbox audit recover"
+	}
 	switch {
 	case e.Whole:
 		return fmt.Sprintf("line %d is a whole record without its final newline (a crash between writing the two); "+
-			"run `skillbox audit recover` to add the newline", e.Line)
+			"run `%s` to add the newline", e.Line, fix)
 	case e.Torn:
 		return fmt.Sprintf("line %d is torn: its %d bytes have no newline at the end, as a crash in the middle of a write leaves; "+
-			"run `skillbox audit recover` to move it aside", e.Line, e.Bytes)
+			"run `%s` to move it aside", e.Line, e.Bytes, fix)
 	case e.Last:
-		return fmt.Sprintf("line %d %s (a crash or an edit left it); run `skillbox audit recover` to move it aside", e.Line, e.Reason)
+		return fmt.Sprintf("line %d %s (a crash or an edit left it); run `%s` to move it aside", e.Line, e.Reason, fix)
 	}
 	return fmt.Sprintf("line %d %s", e.Line, e.Reason)
 }
@@ -221,11 +229,25 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // line without a newline (when not following) is a *ChainError after the lines before
 // it were copied.
 func Tail(ctx context.Context, path string, follow bool, w io.Writer) error {
+	return TailLast(ctx, path, -1, follow, w)
+}
+
+// TailLast is Tail that copies only the last n of the complete lines the log has when it
+// starts (all of them when n < 0; none when n is 0, for following only what comes).
+func TailLast(ctx context.Context, path string, n int, follow bool, w io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	skip := 0
+	if n >= 0 {
+		have, err := countLines(f)
+		if err != nil {
+			return err
+		}
+		skip = max(have-n, 0)
+	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	var partial []byte
 	lines := 0
@@ -235,8 +257,10 @@ func Tail(ctx context.Context, path string, follow bool, w io.Writer) error {
 		chunk, err := br.ReadBytes('\n')
 		partial = append(partial, chunk...)
 		if err == nil {
-			if _, werr := w.Write(partial); werr != nil {
-				return werr
+			if lines >= skip {
+				if _, werr := w.Write(partial); werr != nil {
+					return werr
+				}
 			}
 			partial = partial[:0]
 			lines++
@@ -257,4 +281,22 @@ func Tail(ctx context.Context, path string, follow bool, w io.Writer) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// countLines counts the complete lines of f (its newlines) and leaves it at its start.
+func countLines(f *os.File) (int, error) {
+	buf := make([]byte, 64<<10)
+	n := 0
+	for {
+		k, err := f.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	_, err := f.Seek(0, io.SeekStart)
+	return n, err
 }
