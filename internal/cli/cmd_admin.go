@@ -58,7 +58,7 @@ func callsCommand() *cli.Command {
 			defer cancel()
 			res, err := pb.NewAdminClient(conn).Calls(ctx, &pb.CallsRequest{})
 			if err != nil {
-				return fmt.Errorf("calls: %w", statusLine(err))
+				return clientFailure(c, "calls", err)
 			}
 			if c.Bool("json") {
 				type callJSON struct {

@@ -130,6 +130,19 @@ func serverWentAway(msg string) bool {
 	return false
 }
 
+// clientFailure is what a client command with --json (pending, skills, calls) does with
+// err, the server's refusal or no server answering: with --json it prints invoke --json's
+// error object on stdout (reason, message, field, audit id), so that a script reading
+// stdout gets an answer either way; the stderr line is cmd's, as without --json.
+func clientFailure(c *cli.Context, cmd string, err error) error {
+	if c.Bool("json") {
+		if werr := base.WriteRunFailure(c.App.Writer, base.RunFailure{Error: invokeFailure(err).Error}); werr != nil {
+			return werr
+		}
+	}
+	return fmt.Errorf("%s: %w", cmd, statusLine(err))
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -287,7 +300,7 @@ func skillsCommand() *cli.Command {
 			}
 			skills, offline, err := listSkills(c)
 			if err != nil {
-				return fmt.Errorf("skills: %w", err)
+				return clientFailure(c, "skills", err)
 			}
 			if offline {
 				fmt.Fprintln(c.App.ErrWriter, "skillbox: no server answers; the offline view from the skill home (what a server started now would offer)")
@@ -324,7 +337,8 @@ func skillsCommand() *cli.Command {
 
 // listSkills asks the server for its skills. With no server answering on the default
 // socket (no --server or SKILLBOX_SERVER), it lists them from the skill home and says
-// so (offline); a server named explicitly that does not answer is an error.
+// so (offline); a server named explicitly that does not answer is an error (the
+// server's status, for clientFailure).
 func listSkills(c *cli.Context) (skills []*pb.SkillInfo, offline bool, err error) {
 	conn, err := dial(c)
 	if err != nil {
@@ -336,7 +350,7 @@ func listSkills(c *cli.Context) (skills []*pb.SkillInfo, offline bool, err error
 		return res.GetSkills(), false, nil
 	}
 	if !serverDown(err) || c.IsSet("server") {
-		return nil, false, statusLine(err)
+		return nil, false, err
 	}
 	h, herr := openHost(c, host.Options{NoSandboxes: true})
 	if herr != nil {

@@ -48,7 +48,7 @@ func pendingCommand() *cli.Command {
 			defer conn.Close()
 			stream, err := pb.NewAdminClient(conn).WatchPending(c.Context, &pb.WatchPendingRequest{})
 			if err != nil {
-				return fmt.Errorf("pending: %w", statusLine(err))
+				return clientFailure(c, "pending", err)
 			}
 			for first := true; ; first = false {
 				snap, err := stream.Recv()
@@ -56,7 +56,7 @@ func pendingCommand() *cli.Command {
 					if c.Context.Err() != nil {
 						return nil // Ctrl-C
 					}
-					return fmt.Errorf("pending: %w", statusLine(err))
+					return clientFailure(c, "pending", err)
 				}
 				if err := writePending(c.App.Writer, snap.GetRequests(), pendingOptions{json: c.Bool("json"), watch: c.Bool("watch"), full: c.Bool("full")}, first); err != nil {
 					return err

@@ -82,6 +82,14 @@ func TestClientWordsThroughTheServer(t *testing.T) {
 		": pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file (UNAUTHENTICATED)")
 	wantLine(t, "pending by a non-admin", signRunCLI(t, bin, as(agentTok), "pending"),
 		"pending: token:agent may not use the Admin service (NOT_ADMIN)")
+	for _, cmd := range []string{"pending", "calls"} {
+		r := signRunCLI(t, bin, as(agentTok), cmd, "--json")
+		var got jsonError
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 1 || got.Error.Reason != "NOT_ADMIN" ||
+			got.Error.Message != "token:agent may not use the Admin service" {
+			t.Errorf("%s --json by a non-admin: exit %d, stdout %q (%v)", cmd, r.code, r.stdout, err)
+		}
+	}
 	wantLine(t, "deny without a reason", signRunCLI(t, bin, as(opsTok), "deny", "0c11b9fae5de00c7e4999d74"),
 		"deny 0c11b9fae5de00c7e4999d74: --reason is required: the caller is told why")
 	wantLine(t, "invoke without input", signRunCLI(t, bin, as(agentTok), "invoke", "echo"),
