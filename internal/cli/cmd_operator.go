@@ -21,6 +21,7 @@ import (
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
 	"github.com/skillbox-dev/skillbox/runtime/store"
+	"github.com/skillbox-dev/skillbox/signing"
 	"github.com/skillbox-dev/skillbox/skillpkg/oci"
 )
 
@@ -69,7 +70,11 @@ func installCommand() *cli.Command {
 			"approve: run `skillbox approve NAME` next.\n" +
 			"From a registry (oci://), the artifact is pulled with the archive's size limits, every\n" +
 			"layer checked against its digest, the bundle taken from its referrers; a tag is resolved\n" +
-			"to a digest, which is printed and kept in the audit log. Then it is verified as above.",
+			"to a digest, which is printed and kept in the audit log. Then it is verified as above.\n" +
+			"trust.yaml lists the signers you trust (docs/operator-guide.md, section 1), e.g.:\n\n" +
+			"  signers:\n" +
+			"    - name: acme-release\n" +
+			"      key: keys/acme.pub      # the signer's PEM public key, relative to trust.yaml\n",
 		Flags: append([]cli.Flag{homeFlag(), &cli.StringFlag{Name: "by", Usage: "who is installing, for the audit log"}}, registryFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -77,6 +82,15 @@ func installCommand() *cli.Command {
 			}
 			if err := missingSource("install", c.Args().First()); err != nil {
 				return err
+			}
+			// No trust.yaml is the first hour's usual stop: say how to write one,
+			// before anything is pulled or unpacked.
+			home, err := skillboxHome(c)
+			if err != nil {
+				return fmt.Errorf("install: %w", err)
+			}
+			if _, err := signing.LoadPolicy(home.Trust()); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("install: %w (write one listing your signers: skillbox install --help shows how)", err)
 			}
 			// Docker loads and checks a container package's image (without Docker such a
 			// package is refused); a wasm module is compiled into the cache the server

@@ -166,10 +166,11 @@ func verifyCommand() *cli.Command {
 			"         skillbox verify oci://registry.example.com/skills/http-fetch@sha256:…",
 		Description: "Checks DIR/" + signing.BundleFile + " (or the one in a package archive, unpacked as install would): the signature, the exact two subjects and predicate type, " +
 			"and the digests recomputed from skill.yaml and the code in DIR. The signer must be in trust.yaml " +
-			"(default $" + host.EnvHome + "/trust.yaml, $" + host.EnvHome + " defaulting to ~/.skillbox) or be the --key given. " +
+			"(default: the skill home's, --home, else $" + host.EnvHome + ", else ~/.skillbox) or be the --key given. " +
 			"Prints the signer; on refusal exits non-zero naming the failed check.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "trust", Usage: "trust policy file (default $" + host.EnvHome + "/trust.yaml)"},
+			homeFlag(),
+			&cli.StringFlag{Name: "trust", Usage: "trust policy file (default: trust.yaml in the skill home, --home)"},
 			&cli.StringFlag{Name: "key", Usage: "trust exactly this public key instead of a policy"},
 		}, registryFlags()...),
 		Action: func(c *cli.Context) error {
@@ -201,7 +202,7 @@ func verifyCommand() *cli.Command {
 			default:
 				path := c.String("trust")
 				if path == "" {
-					if path, err = defaultTrustFile(); err != nil {
+					if path, err = defaultTrustFile(c); err != nil {
 						return fmt.Errorf("verify: %w", err)
 					}
 				}
@@ -325,8 +326,10 @@ func artifactArg(arg string) (signing.Artifact, error) {
 	return signing.ArtifactBytes(data), nil
 }
 
-func defaultTrustFile() (string, error) {
-	home, err := host.ResolveHome("")
+// defaultTrustFile is trust.yaml in the skill home (--home, else $SKILLBOX_HOME, else
+// ~/.skillbox).
+func defaultTrustFile(c *cli.Context) (string, error) {
+	home, err := skillboxHome(c)
 	if err != nil {
 		return "", fmt.Errorf("no --trust: %w", err)
 	}

@@ -36,3 +36,24 @@ func TestClientJSONFailures(t *testing.T) {
 		}
 	}
 }
+
+// UX review B6 and B7: verify takes --home, whose trust.yaml it uses, as the other
+// operator commands do; install without a trust.yaml says how to write one, as verify
+// does.
+func TestVerifyHomeAndInstallTrustHint(t *testing.T) {
+	bin := buildCLI(t)
+	op := newOperatorHome(t, bin)
+	tgz := filepath.Join(op.work, "echo.tar.gz")
+	empty := filepath.Join(op.work, "empty")
+	elsewhere := []string{"SKILLBOX_HOME=" + empty}
+	if r := signRunCLI(t, bin, elsewhere, "verify", tgz, "--home", op.home); r.code != 0 || !strings.HasPrefix(r.stdout, "verified "+tgz+": signed by release") {
+		t.Errorf("verify --home: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	wantLine(t, "verify without a trust.yaml", signRunCLI(t, bin, elsewhere, "verify", tgz),
+		"verify: no usable trust policy at "+filepath.Join(empty, "trust.yaml")+": the file does not exist (write one listing your signers, or give --trust FILE or --key PUB)")
+	wantLine(t, "install without a trust.yaml", signRunCLI(t, bin, elsewhere, "install", tgz),
+		"install: no usable trust policy at "+filepath.Join(empty, "trust.yaml")+": the file does not exist (write one listing your signers: skillbox install --help shows how)")
+	if r := signRunCLI(t, bin, nil, "install", "--help"); !strings.Contains(r.stdout, "signers:") || !strings.Contains(r.stdout, "key: keys/acme.pub") {
+		t.Errorf("install --help does not show a trust.yaml:\n%s", r.stdout)
+	}
+}
