@@ -223,6 +223,7 @@ func confirm(c *cli.Context, question string) bool {
 // review is shown by approve, which is about to approve it.
 func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON, approving bool) error {
 	r := review.Describe(cand.Entry.Manifest)
+	moduleKind(&r, cand.Entry.Manifest, cand.Entry.Dir)
 	r.Signer = cand.Signer.String()
 	r.ManifestDigest = cand.Entry.ManifestDigest
 	r.CodeDigest = cand.Entry.CodeDigest

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
@@ -73,12 +74,7 @@ func reviewDir(c *cli.Context, dir, verifyHint string) error {
 		return fmt.Errorf("review: %s", authorError(err))
 	}
 	r := review.Describe(p.Manifest)
-	if w := p.Manifest.Sandbox.Wasm; w != nil && r.WasmKind == "" {
-		// Not declared: the module's exports say.
-		if code, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(w.Module))); err == nil {
-			r.WasmKind, _ = wasm.KindOf(code)
-		}
-	}
+	moduleKind(&r, p.Manifest, dir)
 	r.ManifestDigest = skillpkg.ManifestDigest(p.ManifestBytes)
 	r.CodeDigest = p.CodeDigest().String()
 	if p.HasBundle {
@@ -112,4 +108,15 @@ func reviewInstalled(c *cli.Context, name string) error {
 		return fmt.Errorf("review: %w", err)
 	}
 	return writeCandidateReview(c.App.Writer, cand, c.Bool("json"), false)
+}
+
+// moduleKind sets r's wasm kind, when the manifest of the package in dir does not
+// declare it, from what its module exports: the same `kind:` line for a directory and
+// an installed skill.
+func moduleKind(r *review.Report, m *manifest.Manifest, dir string) {
+	if w := m.Sandbox.Wasm; w != nil && r.WasmKind == "" {
+		if code, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(w.Module))); err == nil {
+			r.WasmKind, _ = wasm.KindOf(code)
+		}
+	}
 }

@@ -57,3 +57,25 @@ func TestVerifyHomeAndInstallTrustHint(t *testing.T) {
 		t.Errorf("install --help does not show a trust.yaml:\n%s", r.stdout)
 	}
 }
+
+// UX review B8: review NAME (an installed skill) has the kind: line review DIR has,
+// and so does approve, which shows the same review.
+func TestReviewInstalledNamesKind(t *testing.T) {
+	bin := buildCLI(t)
+	op := newOperatorHome(t, bin)
+	const kind = "\n  kind:     command: a fresh instance for every call\n"
+	dir := writeWasmSkill(t, filepath.Join(op.work, "fresh"), "echo", filepath.Join("..", "..", "runtime", "engine", "testdata", "echo.wasm"), "")
+	op.must("pack", dir) // fills in the module's digest
+	if out := op.must("review", dir); !strings.Contains(out, kind) {
+		t.Fatalf("review DIR has no kind line:\n%s", out)
+	}
+	if out := op.must("review", "echo"); !strings.Contains(out, kind) {
+		t.Errorf("review NAME has no kind line:\n%s", out)
+	}
+	if out := op.must("review", "echo", "--json"); !strings.Contains(out, `"wasmKind": "command"`) {
+		t.Errorf("review NAME --json has no wasmKind:\n%s", out)
+	}
+	if out := op.must("approve", "echo", "--yes", "--by", "test"); !strings.Contains(out, kind) {
+		t.Errorf("approve's review has no kind line:\n%s", out)
+	}
+}
