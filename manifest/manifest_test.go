@@ -175,7 +175,7 @@ func TestParseBad(t *testing.T) {
 		{"env bad and duplicate", with(t, "env: [LANG]", "env: [LANG, lang, LANG]"), []string{`capabilities.env[1]: "lang": must match ^[A-Z_][A-Z0-9_]*$`, `capabilities.env[2]: "LANG": already listed at capabilities.env[0]`}},
 		{"env and secret", with(t, "secrets: [API_TOKEN]", "secrets: [API_TOKEN, LANG]"), []string{`capabilities.secrets[1]: "LANG": already listed at capabilities.env[0]`}},
 		{"limits bad values", with(t, "  timeout: 10s\n  memory: 64MiB\n  output: 1MiB\n  cpu: 1\n  requests: 20\n", "  timeout: 1h\n  memory: 64 MiB\n  output: 0\n  cpu: many\n  requests: 0\n"), []string{
-			`limits.timeout: "1h": at most 15m0s`,
+			`limits.timeout: "1h": at most 15m`,
 			`limits.memory: "64 MiB": want a whole number with an optional unit (B, KiB, MiB, GiB, KB, MB, GB)`,
 			`limits.output: "0" is below the 1 byte minimum`,
 			"limits.cpu: want a number of cores, got a string",

@@ -321,8 +321,18 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(d), nil
 }
 
-// String gives the Go form (10s, 1m30s).
-func (d Duration) String() string { return time.Duration(d).String() }
+// String gives the form people write, which ParseDuration reads back: Go's without the
+// zero units at its end (10m, 1h, 1m30s, 500ms; not 10m0s or 1h0m0s).
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -135,6 +135,22 @@ func TestDuration(t *testing.T) {
 	}
 }
 
+// Durations print as people write them (UX review B9): no zero units at the end.
+func TestDurationString(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Second: "1m30s", 500 * time.Millisecond: "500ms",
+		150 * time.Minute: "2h30m", time.Hour + 5*time.Second: "1h0m5s", 2500 * time.Millisecond: "2.5s", 0: "0s", 10 * time.Second: "10s",
+	} {
+		got := Duration(d).String()
+		if got != want {
+			t.Errorf("Duration(%v).String() = %q, want %q", d, got, want)
+		}
+		if back, err := ParseDuration(got); err != nil || time.Duration(back) != d {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", got, back, err, d)
+		}
+	}
+}
+
 func TestValueMarshalling(t *testing.T) {
 	type doc struct {
 		O Origin   `json:"o" yaml:"o"`

@@ -53,7 +53,7 @@ func TestDescribe(t *testing.T) {
 		"http://[fe80::1]: link-local address (cloud metadata services live here)",
 		"/out: read-write: can change and delete files there",
 		"secrets: receives API_TOKEN: the skill can read this value and send it anywhere it can reach",
-		"limit timeout 5m0s: over 1m0s",
+		"limit timeout 5m: over 1m",
 		"limit memory 1GiB: over 512MiB",
 		"limit requests 500: over 100 requests a call",
 	}
@@ -70,7 +70,7 @@ func TestDescribe(t *testing.T) {
 		"  read and write files under /out\n",
 		"  see environment variables LANG\n",
 		"  receive secrets API_TOKEN (the skill can read this value and send it anywhere it can reach)\n",
-		"Limits per call: timeout 5m0s, memory 1GiB, output 1MiB, requests 500\n",
+		"Limits per call: timeout 5m, memory 1GiB, output 1MiB, requests 500\n",
 		"  ! /out: read-write: can change and delete files there\n",
 	} {
 		if !strings.Contains(text, want) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/urfave/cli/v2"
 )
 
@@ -82,11 +83,20 @@ func callsCommand() *cli.Command {
 			for _, k := range res.GetCalls() {
 				age := ""
 				if t, err := time.Parse(time.RFC3339Nano, k.GetStarted()); err == nil {
-					age = " for " + now.Sub(t).Round(time.Millisecond).String()
+					age = " for " + callAge(now.Sub(t))
 				}
 				fmt.Fprintf(c.App.Writer, "%s  %s %s  caller %s  running%s\n", k.GetCallId(), k.GetSkill(), k.GetVersion(), k.GetCaller(), age)
 			}
 			return nil
 		},
 	}
+}
+
+// callAge is how long a call has run, as people write it: milliseconds under a minute
+// (1.234s), whole seconds beyond (2m5s, 10m).
+func callAge(d time.Duration) string {
+	if d < time.Minute {
+		return manifest.Duration(d.Round(time.Millisecond)).String()
+	}
+	return manifest.Duration(d.Round(time.Second)).String()
 }

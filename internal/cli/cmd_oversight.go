@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
+	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/runtime/approval"
 )
 
@@ -186,7 +187,7 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, o pendingOptions, firs
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		left := (time.Duration(p.GetTimeLeftMs()) * time.Millisecond).Round(time.Second)
+		left := manifest.Duration((time.Duration(p.GetTimeLeftMs()) * time.Millisecond).Round(time.Second))
 		door := ""
 		if p.GetDoor() != "" {
 			door = " over " + p.GetDoor()

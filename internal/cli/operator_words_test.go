@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonError is the error object a client command prints on stdout with --json.
@@ -77,5 +78,17 @@ func TestReviewInstalledNamesKind(t *testing.T) {
 	}
 	if out := op.must("approve", "echo", "--yes", "--by", "test"); !strings.Contains(out, kind) {
 		t.Errorf("approve's review has no kind line:\n%s", out)
+	}
+}
+
+// UX review B9: how long a call has run, as `calls` prints it, is written as people
+// write durations.
+func TestCallAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		1234 * time.Millisecond: "1.234s", 90*time.Second + 300*time.Millisecond: "1m30s", 10 * time.Minute: "10m", 61 * time.Minute: "1h1m",
+	} {
+		if got := callAge(d); got != want {
+			t.Errorf("callAge(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func TestOversightThroughTheCLI(t *testing.T) {
 	if err := os.WriteFile(grant, []byte("oversight:\n  approvers: [\"token:ops\"]\n  wait: 10m\n  reason: payments leave the company\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := op.must("approve", "echo", "--grant", grant, "--yes", "--by", "test"); !strings.Contains(out, "oversight: every call waits for a decision by token:ops, at most 10m0s") {
+	if out := op.must("approve", "echo", "--grant", grant, "--yes", "--by", "test"); !strings.Contains(out, "oversight: every call waits for a decision by token:ops, at most 10m (payments leave the company)") {
 		t.Fatalf("approve shows no oversight: %s", out)
 	}
 	opsEnv := append(append([]string{}, op.env...), "SKILLBOX_TOKEN="+opsTok)

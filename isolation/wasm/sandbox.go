@@ -571,7 +571,7 @@ func classify(ctx context.Context, timeout time.Duration, runErr error, mem *cal
 func ended(cause error, timeout time.Duration) *isolation.Error {
 	switch {
 	case cause == causeTimeout:
-		return isolation.Errorf(isolation.ReasonTimeout, "call exceeded its time budget of %s", timeout)
+		return isolation.Errorf(isolation.ReasonTimeout, "call exceeded its time budget of %s", manifest.Duration(timeout))
 	case cause == context.DeadlineExceeded:
 		return isolation.Errorf(isolation.ReasonTimeout, "the caller's deadline passed before the call ended")
 	case cause == context.Canceled:

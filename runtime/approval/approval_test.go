@@ -116,7 +116,7 @@ func TestCheck(t *testing.T) {
 		{name: "bad secret source", edit: func(a *Approval) { a.Grant.Secrets["API_TOKEN"] = "vault:x" },
 			wantErr: "grant.secrets.API_TOKEN: \"vault:x\": want env:VAR or file:/abs/path"},
 		{name: "timeout raised", edit: func(a *Approval) { a.Grant.Limits.Timeout = manifest.Duration(time.Minute) },
-			wantErr: "grant.limits.timeout: 1m0s is more than the manifest's 10s"},
+			wantErr: "grant.limits.timeout: 1m is more than the manifest's 10s"},
 		{name: "memory raised", edit: func(a *Approval) { a.Grant.Limits.Memory = 128 << 20 },
 			wantErr: "grant.limits.memory: 128MiB is more than the manifest's 64MiB"},
 		{name: "requests raised", edit: func(a *Approval) { a.Grant.Limits.Requests = 21 },

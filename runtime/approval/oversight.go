@@ -101,7 +101,8 @@ func (o *Oversight) syntax(at string) []string {
 	switch w := time.Duration(o.Wait); {
 	case w == 0:
 	case w < MinOversightWait || w > MaxOversightWait:
-		probs = append(probs, fmt.Sprintf("%s.wait: %s: want between %s and %s (default %s)", at, w, MinOversightWait, MaxOversightWait, DefaultOversightWait))
+		probs = append(probs, fmt.Sprintf("%s.wait: %s: want between %s and %s (default %s)", at, manifest.Duration(w),
+			manifest.Duration(MinOversightWait), manifest.Duration(MaxOversightWait), manifest.Duration(DefaultOversightWait)))
 	}
 	if len(o.Reason) > MaxOversightReasonBytes {
 		probs = append(probs, fmt.Sprintf("%s.reason: %d bytes; at most %d", at, len(o.Reason), MaxOversightReasonBytes))
@@ -130,7 +131,7 @@ func (o *Oversight) Words() string {
 	if o == nil {
 		return "none: calls run without a person's decision"
 	}
-	s := fmt.Sprintf("every call waits for a decision by %s, at most %s", strings.Join(o.Approvers, ", "), o.WaitBound())
+	s := fmt.Sprintf("every call waits for a decision by %s, at most %s", strings.Join(o.Approvers, ", "), manifest.Duration(o.WaitBound()))
 	if o.Reason != "" {
 		s += " (" + o.Reason + ")"
 	}

@@ -24,7 +24,7 @@ func TestOversightGrantMistakesNameTheField(t *testing.T) {
 		{"oversight: {approvers: [bob]}\n", `oversight.approvers[0]: "bob" is not a person's identity; write unix:uid=N, cert:NAME or token:NAME`},
 		{"oversight: {approvers: [\"tls:anonymous\"]}\n", `oversight.approvers[0]: "tls:anonymous" is not a person's identity`},
 		{"oversight: {approvers: [\"token:a\", \"token:a\"]}\n", `oversight.approvers[1]: "token:a" is listed twice`},
-		{"oversight: {approvers: [\"token:a\"], wait: 2h}\n", "oversight.wait: 2h0m0s: want between 1s and 1h0m0s (default 5m0s)"},
+		{"oversight: {approvers: [\"token:a\"], wait: 2h}\n", "oversight.wait: 2h: want between 1s and 1h (default 5m)"},
 		{"oversight: {approvers: [\"token:a\"], wait: 10ms}\n", "oversight.wait: 10ms: want between 1s"},
 		{"oversight: {approvers: [\"token:a\"], reason: \"a\\nb\"}\n", "oversight.reason: one line of text"},
 		{"oversight: {approvers: [\"token:a\"], reason: " + strings.Repeat("x", MaxOversightReasonBytes+1) + "}\n", "oversight.reason: 513 bytes; at most 512"},

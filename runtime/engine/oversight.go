@@ -204,7 +204,7 @@ func (e *Engine) awaitDecision(ctx context.Context, req Request, r *resolved, li
 	case <-p.ended:
 	case <-timer.C:
 		e.end(p, outcome{event: EventApprovalExpired, label: metrics.ApprovalExpired,
-			err: errorf(ReasonApprovalExpired, "no approver decided the call of %s within %s", m.Name, o.WaitBound())})
+			err: errorf(ReasonApprovalExpired, "no approver decided the call of %s within %s", m.Name, manifest.Duration(o.WaitBound()))})
 	case <-ctx.Done():
 		e.end(p, outcome{event: EventApprovalEnded, label: metrics.ApprovalEnded,
 			err: &Error{Reason: isolation.ReasonCanceled, Msg: "the caller went away while the call waited for a decision", Err: ctx.Err()}})

@@ -114,7 +114,7 @@ func TestOversightAllowRunsExactlyThatRequest(t *testing.T) {
 		p.TimeLeft(time.Now()) <= 0 || p.Reason != "money leaves the company" || !strings.HasPrefix(p.Digest, "sha256:") {
 		t.Fatalf("pending request %+v", p)
 	}
-	for _, w := range []string{"nothing but compute on its input", "oversight: every call waits for a decision by token:alice, at most 1h0m0s", "signer:   " + testkit.SignerName} {
+	for _, w := range []string{"nothing but compute on its input", "oversight: every call waits for a decision by token:alice, at most 1h", "signer:   " + testkit.SignerName} {
 		if !strings.Contains(p.Review, w) {
 			t.Errorf("review text lacks %q:\n%s", w, p.Review)
 		}
