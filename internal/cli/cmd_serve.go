@@ -140,6 +140,9 @@ func serve(c *cli.Context) error {
 		Console:        c.String("console"),
 		Version:        c.App.Version,
 	}
+	if w := consoleWithoutAdmin(c); w != "" {
+		fmt.Fprintln(c.App.ErrWriter, "skillbox: warning: "+w)
+	}
 	if err := host.Serve(c.Context, opts, sopts); err != nil {
 		return fmt.Errorf("serve: %w", recoverAdvice(c, home.AuditLog(), err))
 	}
@@ -171,4 +174,31 @@ func printServeEvent(w io.Writer, ev host.Event) {
 	case host.ShutdownFailed:
 		fmt.Fprintf(w, "skillbox: %v\n", oneLine(ev.Err))
 	}
+}
+
+// consoleWithoutAdmin is the warning for a console nobody can use: every page needs
+// an --admin identity, and the default admin (this uid on the unix socket) is never a
+// console caller, who is token:NAME (--token-file), cert:NAME (--client-ca) or, over
+// TLS with neither, tls:anonymous. "" when some --admin is of a kind the console admits.
+func consoleWithoutAdmin(c *cli.Context) string {
+	if c.String("console") == "" {
+		return ""
+	}
+	tokens, certs := c.String("token-file") != "", c.String("client-ca") != ""
+	for _, a := range c.StringSlice("admin") {
+		if tokens && strings.HasPrefix(a, "token:") || certs && strings.HasPrefix(a, "cert:") ||
+			!tokens && !certs && a == "tls:anonymous" {
+			return ""
+		}
+	}
+	const refused = "nobody can use the console: only --admin identities may, and "
+	switch {
+	case tokens && certs:
+		return refused + "none is a token:NAME or cert:NAME (add --admin token:NAME, a NAME in the token file)"
+	case tokens:
+		return refused + "none is a token:NAME (add --admin token:NAME, a NAME in the token file)"
+	case certs:
+		return refused + "none is a cert:NAME (add --admin cert:NAME, a client certificate's name)"
+	}
+	return refused + "over TLS without --token-file or --client-ca every caller is tls:anonymous (add one of them, and an --admin)"
 }

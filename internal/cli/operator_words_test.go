@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,6 +90,32 @@ func TestCallAge(t *testing.T) {
 	} {
 		if got := callAge(d); got != want {
 			t.Errorf("callAge(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// UX review B10: a console no --admin can use (the default admin is the socket's uid,
+// never a console caller) is warned of at start; an --admin token:NAME silences it.
+func TestServeWarnsOfAConsoleNobodyCanUse(t *testing.T) {
+	bin := buildCLI(t)
+	home, err := os.MkdirTemp("", "sb") // short: the socket path must fit in 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	tokens := filepath.Join(home, "tokens")
+	if err := os.WriteFile(tokens, []byte("ops ops-token-console-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SKILLBOX_HOME=" + home, "SKILLBOX_SERVER=", "SKILLBOX_TOKEN="}
+	const warning = "skillbox: warning: nobody can use the console: only --admin identities may, and none is a token:NAME " +
+		"(add --admin token:NAME, a NAME in the token file)\n"
+	for _, admin := range [][]string{{"--admin", "unix:uid=0"}, {"--admin", "token:ops"}} {
+		args := append([]string{"--no-container", "--console", "127.0.0.1:0", "--token-file", tokens}, admin...)
+		srv, log := startServerWith(t, bin, env, args...)
+		stopServer(t, srv, log)
+		if warned := strings.Contains(log.String(), warning); warned != (admin[1] != "token:ops") {
+			t.Errorf("serve %q: warned %v:\n%s", args, warned, log)
 		}
 	}
 }
