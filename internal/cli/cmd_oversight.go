@@ -146,6 +146,9 @@ type pendingJSON struct {
 	Expires        string          `json:"expires"`
 	TimeLeftMs     int64           `json:"timeLeftMs"`
 	Digest         string          `json:"digest"`
+	// MayDecide: whether the identity asking may decide it (an approver, not its
+	// caller); left out by servers that do not say.
+	MayDecide *bool `json:"mayDecide,omitempty"`
 }
 
 // pendingOptions are `pending`'s flags.
@@ -164,7 +167,7 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, o pendingOptions, firs
 				ManifestDigest: p.GetManifestDigest(), CodeDigest: p.GetCodeDigest(), Signer: p.GetSigner(),
 				Caller: p.GetCaller(), Door: p.GetDoor(), Input: in, InputSHA256: p.GetInputSha256(),
 				Approvers: p.GetApprovers(), Reason: p.GetReason(), Review: p.GetReview(), Requested: p.GetRequested(),
-				Expires: p.GetExpires(), TimeLeftMs: p.GetTimeLeftMs(), Digest: p.GetDigest()})
+				Expires: p.GetExpires(), TimeLeftMs: p.GetTimeLeftMs(), Digest: p.GetDigest(), MayDecide: p.MayDecide})
 		}
 		if watch {
 			b, err := json.Marshal(out)
@@ -212,9 +215,12 @@ func writePending(w io.Writer, reqs []*pb.PendingRequest, o pendingOptions, firs
 		if p.GetReason() != "" {
 			fmt.Fprintf(&b, "  note:   %s\n", p.GetReason())
 		}
-		if cut {
+		switch {
+		case p.MayDecide != nil && !p.GetMayDecide():
+			fmt.Fprintf(&b, "  decide: not yours to decide (approvers: %s; never the call's own caller)\n", strings.Join(p.GetApprovers(), ", "))
+		case cut:
 			fmt.Fprintf(&b, "  decide: the input is cut: read it whole (skillbox pending --full) before you allow   |   skillbox deny %s --reason TEXT\n", p.GetId())
-		} else {
+		default:
 			fmt.Fprintf(&b, "  decide: skillbox allow %s   |   skillbox deny %s --reason TEXT\n", p.GetId(), p.GetId())
 		}
 		b.WriteString("  grant:\n")

@@ -56,9 +56,9 @@ func TestApproveWithoutGrantNamesValuesLeftOut(t *testing.T) {
 func TestClientWordsThroughTheServer(t *testing.T) {
 	bin := signBuildCLI(t)
 	op := newOperatorHome(t, bin)
-	const agentTok, opsTok = "agent-token-words-0123456789", "ops-token-words-0123456789ab"
+	const agentTok, opsTok, watchTok = "agent-token-words-0123456789", "ops-token-words-0123456789ab", "watch-token-words-0123456789"
 	tokens := filepath.Join(op.work, "tokens")
-	if err := os.WriteFile(tokens, []byte("agent "+agentTok+"\nops "+opsTok+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokens, []byte("agent "+agentTok+"\nops "+opsTok+"\nwatch "+watchTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	grant := filepath.Join(op.work, "grant.yaml")
@@ -67,7 +67,7 @@ func TestClientWordsThroughTheServer(t *testing.T) {
 	}
 	op.must("approve", "echo", "--grant", grant, "--yes", "--by", "test")
 	as := func(tok string) []string { return append(append([]string{}, op.env...), "SKILLBOX_TOKEN="+tok) }
-	srv, srvLog := startServerWith(t, bin, as(opsTok), "--no-container", "--token-file", tokens, "--admin", "token:ops")
+	srv, srvLog := startServerWith(t, bin, as(opsTok), "--no-container", "--token-file", tokens, "--admin", "token:ops", "--admin", "token:watch")
 
 	var listed []skillJSON
 	js := signRunCLI(t, bin, as(agentTok), "skills", "--json")
@@ -114,6 +114,20 @@ func TestClientWordsThroughTheServer(t *testing.T) {
 		}
 	}
 	id := strings.Fields(pending)[0]
+	// UX review B11: an admin who is not an approver is not told how to decide, and
+	// --json says who may (mayDecide).
+	watched := signRunCLI(t, bin, as(watchTok), "pending").stdout
+	if !strings.Contains(watched, id) || strings.Contains(watched, "skillbox allow") ||
+		!strings.Contains(watched, "  decide: not yours to decide (approvers: token:ops; never the call's own caller)\n") {
+		t.Errorf("pending for an admin who is not an approver:\n%s", watched)
+	}
+	for tok, want := range map[string]bool{opsTok: true, watchTok: false} {
+		var list []struct{ MayDecide *bool }
+		r := signRunCLI(t, bin, as(tok), "pending", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0].MayDecide == nil || *list[0].MayDecide != want {
+			t.Errorf("pending --json (mayDecide %v): %v %s", want, err, r.stdout)
+		}
+	}
 	if r := signRunCLI(t, bin, as(opsTok), "deny", id, "--reason", "not now"); r.code != 0 {
 		t.Fatalf("deny: %s", r.stderr)
 	}

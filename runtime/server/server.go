@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,13 +357,14 @@ func (s *Server) Calls(ctx context.Context, _ *pb.CallsRequest) (*pb.CallsRespon
 // each change, until the client goes or the server stops approvals.
 func (s *Server) WatchPending(_ *pb.WatchPendingRequest, stream pb.Admin_WatchPendingServer) error {
 	ctx := stream.Context()
-	if _, err := s.admin(ctx); err != nil {
+	who, err := s.admin(ctx)
+	if err != nil {
 		return err
 	}
 	changed, stop := s.eng.WatchPending()
 	defer stop()
 	for {
-		if err := stream.Send(pendingSnapshot(s.eng.Pending(), time.Now())); err != nil {
+		if err := stream.Send(pendingSnapshot(s.eng.Pending(), time.Now(), who)); err != nil {
 			return err
 		}
 		select {
@@ -396,15 +398,16 @@ func (s *Server) Decide(ctx context.Context, req *pb.DecideRequest) (*pb.DecideR
 	return &pb.DecideResponse{}, nil
 }
 
-func pendingSnapshot(reqs []engine.PendingRequest, now time.Time) *pb.PendingSnapshot {
+func pendingSnapshot(reqs []engine.PendingRequest, now time.Time, watcher string) *pb.PendingSnapshot {
 	out := &pb.PendingSnapshot{Requests: make([]*pb.PendingRequest, 0, len(reqs))}
 	for _, p := range reqs {
+		mayDecide := watcher != p.Caller && slices.Contains(p.Approvers, watcher)
 		out.Requests = append(out.Requests, &pb.PendingRequest{
 			Id: p.ID, Skill: p.Skill, Version: p.Version, ManifestDigest: p.ManifestDigest, CodeDigest: p.CodeDigest,
 			Signer: p.Signer, Caller: p.Caller, Door: p.Door, InputJson: string(p.Input), InputSha256: p.InputSHA256,
 			Limits: limits(p.Limits), Approvers: p.Approvers, Reason: p.Reason, Review: p.Review,
 			Requested: p.Requested.UTC().Format(time.RFC3339Nano), Expires: p.Expires.UTC().Format(time.RFC3339Nano),
-			TimeLeftMs: p.TimeLeft(now).Milliseconds(), Digest: p.Digest,
+			TimeLeftMs: p.TimeLeft(now).Milliseconds(), Digest: p.Digest, MayDecide: &mayDecide,
 		})
 	}
 	return out

@@ -1869,7 +1869,11 @@ type PendingRequest struct {
 	// Milliseconds left when this snapshot was taken.
 	TimeLeftMs int64 `protobuf:"varint,17,opt,name=time_left_ms,json=timeLeftMs,proto3" json:"time_left_ms,omitempty"`
 	// sha256 binding the fields above; a DecideRequest may name it.
-	Digest        string `protobuf:"bytes,18,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,18,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Whether the identity watching may decide this request: it is one of the
+	// approvers and not the call's caller. Not bound by digest (it is the watcher's).
+	// Unset from servers that predate it.
+	MayDecide     *bool `protobuf:"varint,19,opt,name=may_decide,json=mayDecide,proto3,oneof" json:"may_decide,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2028,6 +2032,13 @@ func (x *PendingRequest) GetDigest() string {
 		return x.Digest
 	}
 	return ""
+}
+
+func (x *PendingRequest) GetMayDecide() bool {
+	if x != nil && x.MayDecide != nil {
+		return *x.MayDecide
+	}
+	return false
 }
 
 // PendingSnapshot is every pending call at one moment, oldest first.
@@ -2363,7 +2374,7 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x05calls\x18\x01 \x03(\v2\x11.skillbox.v1.CallR\x05calls\"\x14\n" +
 	"\x12WatchSkillsRequest\"\x0f\n" +
 	"\rSkillsChanged\"\x15\n" +
-	"\x13WatchPendingRequest\"\x8d\x04\n" +
+	"\x13WatchPendingRequest\"\xc0\x04\n" +
 	"\x0ePendingRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05skill\x18\x02 \x01(\tR\x05skill\x12\x18\n" +
@@ -2386,7 +2397,10 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\aexpires\x18\x10 \x01(\tR\aexpires\x12 \n" +
 	"\ftime_left_ms\x18\x11 \x01(\x03R\n" +
 	"timeLeftMs\x12\x16\n" +
-	"\x06digest\x18\x12 \x01(\tR\x06digest\"J\n" +
+	"\x06digest\x18\x12 \x01(\tR\x06digest\x12\"\n" +
+	"\n" +
+	"may_decide\x18\x13 \x01(\bH\x00R\tmayDecide\x88\x01\x01B\r\n" +
+	"\v_may_decide\"J\n" +
 	"\x0fPendingSnapshot\x127\n" +
 	"\brequests\x18\x01 \x03(\v2\x1b.skillbox.v1.PendingRequestR\brequests\"\x82\x01\n" +
 	"\rDecideRequest\x12\x0e\n" +
@@ -2527,6 +2541,7 @@ func file_skillbox_v1_skillbox_proto_init() {
 	if File_skillbox_v1_skillbox_proto != nil {
 		return
 	}
+	file_skillbox_v1_skillbox_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
