@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/runtime/client"
 )
 
 // jsonError is the error object a client command prints on stdout with --json.
@@ -117,5 +119,50 @@ func TestServeWarnsOfAConsoleNobodyCanUse(t *testing.T) {
 		if warned := strings.Contains(log.String(), warning); warned != (admin[1] != "token:ops") {
 			t.Errorf("serve %q: warned %v:\n%s", args, warned, log)
 		}
+	}
+}
+
+// UX review B12: the docs show what the binary prints: operator-guide.md's GRANT
+// sample (a skill like init's hello, approved without a grant file) and
+// oversight.md's waiting: line.
+func TestDocsSamplesMatchTheBinary(t *testing.T) {
+	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "operator-guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "GRANT (what the skill will really get):\n"
+	i := strings.Index(string(guide), head)
+	if i < 0 {
+		t.Fatal("operator-guide.md has no GRANT sample")
+	}
+	sample := string(guide[i:])
+	sample = sample[:strings.Index(sample, "```")]
+
+	bin := buildCLI(t)
+	op := newOperatorHome(t, bin)
+	op.installWasmSkill(t, "hello", "limits: {timeout: 5s, memory: 32MiB, output: 64KiB}\n")
+	out := op.must("approve", "hello", "--by", "alice", "--yes")
+	j := strings.Index(out, head)
+	if j < 0 {
+		t.Fatalf("approve prints no GRANT section:\n%s", out)
+	}
+	if got := out[j : j+strings.Index(out[j:], "\n\n")+1]; got != sample {
+		t.Errorf("operator-guide.md's GRANT sample:\n%s\nwhat approve prints:\n%s", sample, got)
+	}
+
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "oversight.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := strings.Index(string(doc), "`waiting: ")
+	if k < 0 {
+		t.Fatal("oversight.md has no waiting: line")
+	}
+	line := string(doc[k+1:])
+	line = line[:strings.Index(line, "`")]
+	at := time.Date(2026, 1, 2, 14, 5, 9, 0, time.Local)
+	want := strings.Replace(line, "14:05:09 UTC", at.Format("15:04:05 MST"), 1)
+	if got := waitingLine("pay", client.Waiting{CallID: "4f007c3e…", Expires: at}); got != want {
+		t.Errorf("oversight.md's waiting: line:\n%s\ninvoke prints:\n%s", want, got)
 	}
 }
