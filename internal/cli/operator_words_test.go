@@ -32,7 +32,8 @@ func TestClientJSONFailures(t *testing.T) {
 			got.Error.Reason != "UNAVAILABLE" || !strings.HasPrefix(got.Error.Message, "no server answers") {
 			t.Errorf("%s --json with no server: exit %d, stdout %q (%v), stderr %q", cmd, r.code, r.stdout, err, r.stderr)
 		}
-		if want := "skillbox: " + cmd + ": " + got.Error.Message + "\n"; r.stderr != want {
+		// The one failure line of every client command: MESSAGE (REASON).
+		if want := "skillbox: " + cmd + ": " + got.Error.Message + " (" + got.Error.Reason + ")\n"; r.stderr != want {
 			t.Errorf("%s --json with no server: stderr %q, want %q", cmd, r.stderr, want)
 		}
 		if r := signRunCLI(t, bin, env, cmd, "--server", nosock); r.stdout != "" {
