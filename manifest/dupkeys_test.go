@@ -37,6 +37,12 @@ func TestRepeatedKeysRefused(t *testing.T) {
 		{`{"url":"x","items":[{"a":1},{"b":[1,2],"c":{"d":1},"b":2}]}`, `input.items[1]: key "b" appears twice in this object`},
 		{`{"url":"x","m":[[{"a":1}],[{"a":1,"a":2}]]}`, `input.m[1][0]: key "a" appears twice in this object`},
 		{`{"url":"x",` + many.String() + `"k17":0}`, `input: key "k17" appears twice in this object`},
+		// Keys that differ only in case are one key to Go's encoding/json (the SDK's),
+		// which reads the last: the schema would judge "count" and the skill read "COUNT".
+		{`{"url":"x","count":5,"COUNT":1000000}`, `input: keys "count" and "COUNT" differ only in case, which counts as the same key twice in this object`},
+		{`{"url":"x","to":{"Payee":"alice","pAYEE":"mallory"}}`, `input.to: keys "Payee" and "pAYEE" differ only in case, which counts as the same key twice in this object`},
+		{"{\"url\":\"x\",\"k\":1,\"\u212a\":2}", "input: keys \"k\" and \"\u212a\" differ only in case, which counts as the same key twice in this object"}, // the Kelvin sign folds to k
+		{`{"url":"x",` + many.String() + `"K17":0}`, `input: keys "k17" and "K17" differ only in case, which counts as the same key twice in this object`},
 		// A key with characters that could disguise it is named escaped.
 		{`{"url":"x","a\u202eb":1,"a\u202eb":2}`, `input: key "a\u202eb" appears twice in this object`},
 	} {
@@ -55,6 +61,7 @@ func TestRepeatedKeysRefused(t *testing.T) {
 		`{"url":"a:b:c","count":3}`,
 		`{"url":"x\":y","count":1,"z":"\"  :"}`, // quote-colons inside strings: walked, none repeats
 		`{"url":"x",` + many.String() + `"k40":0}`,
+		`{"url":"x","Count":1,"amount":2,"a":{"COUNT":1}}`, // case differs across objects only
 	} {
 		if err := withSchema.ValidateInput([]byte(in)); err != nil {
 			t.Errorf("%.80s: %v", in, err)
@@ -70,7 +77,7 @@ func TestRepeatedKeysRefused(t *testing.T) {
 // repeated key) never hides one the walk finds.
 func FuzzRepeatedKey(f *testing.F) {
 	for _, seed := range []string{`{"a":1,"a":2}`, `{"a":"\":","b":{"a":1}}`, `[{"a":1},{"a":1,"b":{"c":":"},"a":3}]`,
-		`{"a" : {"b":1, "b" :2}}`, `{"\u0061":1,"a":2}`, `"x:"`, `{}`} {
+		`{"a" : {"b":1, "b" :2}}`, `{"\u0061":1,"a":2}`, `"x:"`, `{}`, `{"a":1,"A":2}`, `{"k":{"K":1,"\u212a":2}}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

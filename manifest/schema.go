@@ -221,7 +221,11 @@ func validate(which string, s *jsonschema.Schema, data []byte) error {
 	// and an approver reading the text may see either. Refused for every skill, input
 	// and output alike, before the schema judges one of the values.
 	if at, key, ok := repeatedKey(data, v); ok {
-		return schemaError(instancePath(which, at), fmt.Sprintf("key %q appears twice in this object", strictyaml.Cut(key, maxTokenLen)))
+		if key.Key == key.Earlier {
+			return schemaError(instancePath(which, at), fmt.Sprintf("key %q appears twice in this object", strictyaml.Cut(key.Key, maxTokenLen)))
+		}
+		return schemaError(instancePath(which, at), fmt.Sprintf("keys %q and %q differ only in case, which counts as the same key twice in this object",
+			strictyaml.Cut(key.Earlier, maxTokenLen), strictyaml.Cut(key.Key, maxTokenLen)))
 	}
 	if s == nil {
 		return nil
