@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 )
@@ -437,6 +439,9 @@ func (p *Proxy) readHello(ctx context.Context, client net.Conn, buf io.Reader, t
 	var ne net.Error
 	switch {
 	case hello != nil:
+		if slices.Contains(hello.Extensions, 0xfe0d) { // encrypted_client_hello: the inner name is not seen
+			return nil, &DeniedError{Reason: "the TLS hello is an Encrypted Client Hello, whose inner server name the proxy cannot check"}
+		}
 		if reason := helloNameRefusal(t, hello.ServerName); reason != "" {
 			return nil, &DeniedError{Reason: reason}
 		}
@@ -464,6 +469,13 @@ func helloNameRefusal(t Target, sni string) string {
 	}
 	if sni == "" {
 		return fmt.Sprintf("the TLS hello names no server; it must name the granted host %s", t.Host)
+	}
+	// The name goes upstream as written: a Unicode spelling that IDNA maps to the
+	// granted host (full-width letters, an ideographic full stop) names no site there.
+	for i := 0; i < len(sni); i++ {
+		if sni[i] >= utf8.RuneSelf {
+			return fmt.Sprintf("the TLS hello names the server %q, not in ASCII as the granted host %s is", sni, t.Host)
+		}
 	}
 	if name, err := normaliseName(strings.TrimSuffix(sni, ".")); err != nil || name != t.Host {
 		return fmt.Sprintf("the TLS hello names the server %q, not the granted host %s", sni, t.Host)
