@@ -42,8 +42,16 @@ func InputView(input []byte) string {
 	// every character escaped here is inside a string, where \uXXXX means the same.
 	var out strings.Builder
 	out.Grow(b.Len())
+	marks := 0 // combining marks in a row
 	for _, r := range strings.TrimSuffix(b.String(), "\n") {
-		if !Disguising(r) {
+		if unicode.In(r, unicode.Mn, unicode.Me) {
+			marks++
+		} else {
+			marks = 0
+		}
+		// Two marks on a letter are writing (Vietnamese, Hebrew points); a stack of
+		// them draws over the lines around it.
+		if !Disguising(r) && marks <= maxMarks {
 			out.WriteRune(r)
 			continue
 		}
@@ -55,6 +63,10 @@ func InputView(input []byte) string {
 	}
 	return out.String()
 }
+
+// maxMarks is how many combining marks in a row InputView shows as they are; the
+// rest are escaped.
+const maxMarks = 2
 
 // Disguising reports whether r could hide or disguise text on an approver's screen
 // (see InputView). A newline is not: in InputView's output it is only the layout's.
@@ -68,6 +80,8 @@ func Disguising(r rune) bool {
 		return false
 	case r == unicode.ReplacementChar:
 		return true // may stand for bytes that were not UTF-8
+	case r == '\u2800', r == '\u3164', r == '\u115f', r == '\u1160', r == '\uffa0':
+		return true // graphic, yet drawn blank: braille blank, Hangul fillers
 	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp, unicode.Zs,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) || !unicode.IsGraphic(r)

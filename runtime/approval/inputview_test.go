@@ -39,6 +39,11 @@ func TestInputView(t *testing.T) {
 	if err := json.Unmarshal([]byte(got), &b); err != nil || !reflect.DeepEqual(a, b) {
 		t.Errorf("the view is not the input's value: %v", err)
 	}
+	// A stack of combining marks (drawn over the lines around it) is escaped past the
+	// second; characters drawn blank are escaped (a second review).
+	if v := approval.InputView([]byte("\"a\u0301\u0302\u0303\u0304b\u2800c\u3164\"")); v != `"a`+"\u0301\u0302"+`\u0303\u0304b\u2800c\u3164"` {
+		t.Errorf("marks and blanks: %q", v)
+	}
 	if v := approval.InputView([]byte(`{"a":1} {}`)); !strings.HasPrefix(v, "(not shown: 10 bytes") {
 		t.Errorf("not one JSON value: %q", v)
 	}
