@@ -104,9 +104,9 @@ func walkRepeatedKey(data []byte) (at []string, key Repeat, found bool) {
 // jsonFrame is one open object or array of repeatedKey's walk.
 type jsonFrame struct {
 	object  bool
-	wantKey bool   // an object's next string is a key
-	label   string // where the current value sits: its key, or its index in an array
-	index   int    // an array's next index
+	wantKey bool              // an object's next string is a key
+	label   string            // where the current value sits: its key, or its index in an array
+	index   int               // an array's next index
 	keys    [][2]string       // the keys so far: folded (foldKey) and as written
 	set     map[string]string // the keys, folded to as written, once there are more than smallObject
 }
