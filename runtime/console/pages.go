@@ -20,7 +20,7 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	"ago": func(t time.Time) string { return manifest.Duration(time.Since(t).Round(time.Second)).String() },
 	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
 	// kill is what an action form needs: the skill, the caller's CSRF token and the
 	// page to come back to.
@@ -145,7 +145,7 @@ func pendingRowOf(p engine.PendingRequest, a actor, now time.Time) pendingRow {
 	return pendingRow{ID: p.ID, Skill: p.Skill, Version: p.Version, Caller: p.Caller, Door: p.Door,
 		Input: approval.InputView(p.Input), InputBytes: len(p.Input), InputSHA256: p.InputSHA256, Digest: p.Digest,
 		Approvers: p.Approvers, Reason: p.Reason, Review: p.Review, Expires: p.Expires,
-		Left: p.TimeLeft(now).Round(time.Second).String(), CSRF: a.csrf}
+		Left: manifest.Duration(p.TimeLeft(now).Round(time.Second)).String(), CSRF: a.csrf}
 }
 
 type requestView struct {

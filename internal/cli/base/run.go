@@ -21,7 +21,7 @@ import (
 )
 
 // UnverifiedWarning is printed with every `run DIR`: an author's unsigned directory.
-const UnverifiedWarning = "UNVERIFIED: this skill ran from a directory with exactly what its manifest asks; nothing was verified or approved"
+const UnverifiedWarning = "UNVERIFIED: run from a directory, this skill gets exactly what its manifest asks; nothing is verified or approved"
 
 // RunCommand is `skillbox run`, with action.
 func RunCommand(action cli.ActionFunc) *cli.Command {
