@@ -104,7 +104,7 @@ func TestRunCommand(t *testing.T) {
 				if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 					t.Fatalf("stdout is not one JSON object: %v", err)
 				}
-				if w, _ := out["warning"].(string); !strings.Contains(w, "nothing was verified or approved") {
+				if w, _ := out["warning"].(string); !strings.Contains(w, "nothing is verified or approved") {
 					t.Errorf("warning %q", w)
 				}
 			}
@@ -277,7 +277,7 @@ func TestRunDirJSONFailure(t *testing.T) {
 			if f.Error.Reason != tc.reason || f.Error.Field != tc.field {
 				t.Errorf("error %+v: want reason %s field %q", f.Error, tc.reason, tc.field)
 			}
-			if !strings.Contains(f.Warning, "nothing was verified or approved") {
+			if !strings.Contains(f.Warning, "nothing is verified or approved") {
 				t.Errorf("warning %q", f.Warning)
 			}
 			// A call that ran has output null; one refused before it ran, none.

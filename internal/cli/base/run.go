@@ -35,7 +35,7 @@ func RunCommand(action cli.ActionFunc) *cli.Command {
    skillbox run ./grep --input @query.json --mount /data=$PWD/corpus --json
    skillbox run fetch --input '{"url":"https://example.com"}'    # an installed, approved skill`,
 		Description: `run DIR is the author's inner loop: an unsigned skill directory (wasm, or a container
-with image.tar) gets exactly what its manifest asks and nothing was verified or approved,
+with image.tar) gets exactly what its manifest asks and nothing is verified or approved,
 which the output says loudly. Each files capability must be bound to a host directory
 with --mount; granted env and secret names take their values from this process's
 environment. Limits come from the manifest.
