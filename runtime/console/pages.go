@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
@@ -286,18 +287,17 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, a actor) {
 	c.render(w, http.StatusOK, "audit.html", v)
 }
 
+// cut shortens s to at most n bytes, at the start of a character (never leaving
+// part of one), and marks the cut.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	s = s[:n]
-	for len(s) > 0 && !utf8Start(s[len(s)-1]) {
-		s = s[:len(s)-1]
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return strings.TrimRight(s, "\x00") + "…"
+	return strings.TrimRight(s[:n], "\x00") + "…"
 }
-
-func utf8Start(b byte) bool { return b < 0x80 || b >= 0xC0 }
 
 // disable is the kill switch: the engine refuses new calls of the skill, cancels
 // those in flight and records the switch with the operator and door "console".
