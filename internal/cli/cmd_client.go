@@ -91,11 +91,7 @@ func statusLine(err error) error {
 		return err
 	}
 	msg, reason, auditID := statusWords(st, client.Detail(err))
-	line := fmt.Sprintf("%s (%s)", msg, reason)
-	if auditID != "" {
-		line += " audit " + auditID
-	}
-	return &statusError{line: line, err: err}
+	return &statusError{line: base.ReasonLine(msg, reason, auditID), err: err}
 }
 
 // codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them

@@ -333,9 +333,15 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string {
-	s := e.Cmd + " " + e.Name + ": " + e.Message + " (" + e.Reason + ")"
-	if e.AuditID != "" {
-		s += " audit " + e.AuditID
+	return e.Cmd + " " + e.Name + ": " + ReasonLine(e.Message, e.Reason, e.AuditID)
+}
+
+// ReasonLine is the end of every failure line that has a machine-readable reason:
+// "MESSAGE (REASON)", then " audit N" when the failure was recorded.
+func ReasonLine(msg, reason, auditID string) string {
+	s := msg + " (" + reason + ")"
+	if auditID != "" {
+		s += " audit " + auditID
 	}
 	return s
 }
