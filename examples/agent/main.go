@@ -27,9 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/skillbox-dev/skillbox/api/skillbox/v1"
@@ -231,32 +229,14 @@ func describe(err error) string {
 		if ed.GetField() != "" {
 			s += " (field " + ed.GetField() + ")"
 		}
-		s += " [" + codeName(st.Code())
+		s += " [" + client.CodeName(st.Code())
 		if ed.GetAuditId() != "" {
 			s += ", audit " + ed.GetAuditId()
 		}
 		return s + "]"
 	}
 	// No detail: not skillbox's answer (e.g. the server is not running).
-	return fmt.Sprintf("%s: %s", codeName(st.Code()), st.Message())
-}
-
-// codeName is a gRPC code as the spec writes it: FAILED_PRECONDITION, not Go's
-// FailedPrecondition.
-func codeName(c codes.Code) string {
-	if c == codes.Canceled {
-		return "CANCELLED" // the spec's spelling; Go's is Canceled
-	}
-	var b strings.Builder
-	prevLower := false
-	for _, r := range c.String() {
-		if unicode.IsUpper(r) && prevLower {
-			b.WriteByte('_')
-		}
-		prevLower = unicode.IsLower(r)
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return b.String()
+	return fmt.Sprintf("%s: %s", client.CodeName(st.Code()), st.Message())
 }
 
 // lastLine is the last non-empty line of logs.

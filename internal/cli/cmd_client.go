@@ -69,7 +69,7 @@ func statusWords(st *status.Status, ed *pb.ErrorDetail) (msg, reason, auditID st
 	case st.Code() == codes.Unauthenticated:
 		return st.Message() + ": pass --token or set SKILLBOX_TOKEN to a token from the server's --token-file", "UNAUTHENTICATED", ""
 	}
-	return st.Message(), codeName(st.Code()), ""
+	return st.Message(), client.CodeName(st.Code()), ""
 }
 
 // statusError is a gRPC error as one line, "MESSAGE (REASON) audit N" (statusWords),
@@ -92,25 +92,6 @@ func statusLine(err error) error {
 	}
 	msg, reason, auditID := statusWords(st, client.Detail(err))
 	return &statusError{line: base.ReasonLine(msg, reason, auditID), err: err}
-}
-
-// codeNames are the gRPC status codes as the gRPC spec and docs/api.md write them
-// (PERMISSION_DENIED), not as Go prints them (PermissionDenied).
-var codeNames = [...]string{
-	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
-	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
-}
-
-func codeName(c codes.Code) string {
-	if int(c) < len(codeNames) {
-		return codeNames[c]
-	}
-	return fmt.Sprintf("code %d", c)
 }
 
 // serverWentAway reports whether an UNAVAILABLE status without details is gRPC's word

@@ -1,5 +1,6 @@
 // Package client is what a Go caller of skillbox's gRPC API needs beyond the generated
-// stubs: an Invoke that says when a call waits for a person's decision.
+// stubs: an Invoke that says when a call waits for a person's decision, the
+// ErrorDetail of a failure (Detail) and status codes as the spec spells them (CodeName).
 package client
 
 import (
