@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -163,5 +165,28 @@ func TestRelayedOwnBinding(t *testing.T) {
 	// Without an own approval, the same grant is refused.
 	if got := rr.refusals(&approval.Approval{Skill: "s", Grant: own.Grant}, nil); len(got) != 4 {
 		t.Errorf("without an own approval: %q, want all four refused", got)
+	}
+}
+
+// TestWriteApprovalKeepsLoadError: an approval from the cluster that does not load is
+// refused with Load's problem (its chain kept, so a caller can tell a grant's problems
+// apart), never the temporary file's name, and nothing is written.
+func TestWriteApprovalKeepsLoadError(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/echo.yaml"
+	rr, err := Relayed{}.compile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = writeApproval(path, "echo", []byte("skill: echo\nmanifestDigest: nope\nsigner: x\n"), rr)
+	var ge *approval.GrantError
+	if !errors.As(err, &ge) {
+		t.Fatalf("error %v (%T) does not keep the grant's problems", err, err)
+	}
+	if strings.Contains(err.Error(), ".replica-") || !strings.Contains(err.Error(), "manifestDigest") {
+		t.Fatalf("error %q: want the problem without the temporary file", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("left %v", entries)
 	}
 }

@@ -434,8 +434,13 @@ func writeApproval(path, name string, data []byte, rr *relayedRules) error {
 	}
 	a, err := approval.Load(tmp.Name())
 	if err != nil {
-		// Without the temporary file's name, which is new on every try.
-		return errors.New(strings.TrimPrefix(err.Error(), tmp.Name()+": "))
+		// Load's error is "TMPFILE: problem"; the problem alone, its chain kept
+		// (ErrNotApproved, *GrantError), without the temporary file's name, which is
+		// new on every try.
+		if inner := errors.Unwrap(err); inner != nil {
+			return inner
+		}
+		return err
 	}
 	if a.Skill != name {
 		return fmt.Errorf("it approves %q, not %q", a.Skill, name)
