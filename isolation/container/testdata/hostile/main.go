@@ -197,6 +197,13 @@ func main() {
 		reply(out)
 	case "plant":
 		reply(plant(in.Path))
+	case "link":
+		// Make path a symbolic link to name (a path on the host, which the container
+		// cannot follow but the host can), then stay for sleep.
+		err := os.Symlink(in.Name, in.Path)
+		d, _ := time.ParseDuration(in.Sleep)
+		time.Sleep(d)
+		reply(map[string]any{"error": errString(err)})
 	case "fds":
 		// Open files until the kernel refuses: the container's nofile limit.
 		var rl syscall.Rlimit
