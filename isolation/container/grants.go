@@ -31,11 +31,11 @@ type entryError struct {
 func (e *entryError) Error() string { return e.Op + " " + e.Rel + ": " + e.Err.Error() }
 func (e *entryError) Unwrap() error { return e.Err }
 
-// grantGuard holds the read-write directories of running calls and the quarantined
-// ones. The zero value is ready to use.
+// grantGuard holds the grants of running calls and the quarantined read-write
+// directories. The zero value is ready to use.
 type grantGuard struct {
 	mu      sync.Mutex
-	held    map[string]bool
+	held    map[*claim]bool
 	changed chan struct{} // closed, and replaced, whenever held shrinks
 	dirty   map[string]*quarantine
 }
@@ -64,42 +64,128 @@ func within(p, dir string) bool {
 	return dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
+// claim is what a call holds in the guard: the read-write directories it writes,
+// until its sweep after the call is done, and the places on the host its grant paths
+// lead through, until its container's mounts are made (Docker follows symbolic links
+// in a mount's source on the host). While one call's read-write directory holds a
+// place another's path leads through, that call could make it a link out of every
+// grant (a security review: a read-only grant inside a running call's read-write
+// grant was mounted from, and a read-write one swept and written in, a directory no
+// grant names), so the two never run at once.
+type claim struct {
+	rw    []string // canonical read-write directories
+	trail []string // every path looked at while resolving the grant paths
+}
+
+// conflicts reports whether calls holding a and b may not run at once.
+func (a *claim) conflicts(b *claim) bool {
+	for _, x := range a.rw {
+		for _, y := range b.rw {
+			if overlaps(x, y) {
+				return true
+			}
+		}
+	}
+	return a.reaches(b) || b.reaches(a)
+}
+
+// reaches reports whether a read-write directory of a holds, below its top, a place a
+// path of b leads through: a's call could change where that path leads.
+func (a *claim) reaches(b *claim) bool {
+	for _, x := range a.rw {
+		for _, t := range b.trail {
+			if within(t, x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// trail returns every path on the host that resolving p as the kernel does looks at:
+// each component and each symbolic link, where they really are (links resolved in
+// the parents). It stops at the first one that is missing or cannot be read.
+func trail(p string) []string {
+	var seen []string
+	cur, todo := "/", strings.Split(p, "/")
+	for links := 0; len(todo) > 0; {
+		name := todo[0]
+		todo = todo[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		seen = append(seen, next)
+		fi, err := os.Lstat(next)
+		if err != nil {
+			return seen
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		target, err := os.Readlink(next)
+		if links++; err != nil || links > 255 {
+			return seen
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	return seen
+}
+
+// errGrantBusy is hold's answer when it may not wait.
+var errGrantBusy = errors.New("a running call writes a directory the grant's path leads through")
+
 // acquire waits, within ctx, until no running call holds a directory that overlaps
 // one of dirs (canonical), then holds them all until release.
 func (g *grantGuard) acquire(ctx context.Context, dirs []string) (release func(), err error) {
+	release, _, err = g.hold(ctx, func() *claim { return &claim{rw: dirs} }, nil, true)
+	return release, err
+}
+
+// hold waits, within ctx, until the claim build returns conflicts with none held
+// but own (the caller's own claim, or nil), then holds it until release. build is
+// called again after each wait: the paths may lead elsewhere by then. Without wait,
+// a conflict is errGrantBusy at once.
+func (g *grantGuard) hold(ctx context.Context, build func() *claim, own *claim, wait bool) (release func(), c *claim, err error) {
 	for {
+		c = build()
 		g.mu.Lock()
 		if g.held == nil {
-			g.held = map[string]bool{}
+			g.held = map[*claim]bool{}
 			g.changed = make(chan struct{})
 		}
 		busy := false
 		for h := range g.held {
-			for _, d := range dirs {
-				busy = busy || overlaps(h, d)
-			}
+			busy = busy || h != own && h.conflicts(c)
 		}
 		if !busy {
-			for _, d := range dirs {
-				g.held[d] = true
-			}
+			g.held[c] = true
 			g.mu.Unlock()
 			return func() {
 				g.mu.Lock()
 				defer g.mu.Unlock()
-				for _, d := range dirs {
-					delete(g.held, d)
-				}
+				delete(g.held, c)
 				close(g.changed)
 				g.changed = make(chan struct{})
-			}, nil
+			}, c, nil
 		}
 		ch := g.changed
 		g.mu.Unlock()
+		if !wait {
+			return nil, nil, errGrantBusy
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 }

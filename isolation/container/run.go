@@ -146,18 +146,23 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 			return res, qerr
 		}
 	} else {
-		canon := make([]string, len(rw))
-		for i, g := range rw {
-			canon[i] = g.canon
-		}
 		// One call at a time per directory: nothing else writes there between this
-		// call's sweep and its reply.
-		release, aerr := s.grants.acquire(ctx, canon)
+		// call's sweep and its reply, nor where the directory's path leads through.
+		release, own, aerr := s.grants.hold(ctx, func() *claim {
+			c := &claim{}
+			for _, g := range rw {
+				g.canon = canonical(g.host)
+				c.rw = append(c.rw, g.canon)
+				c.trail = append(c.trail, trail(g.host)...)
+			}
+			return c
+		}, nil, true)
 		if aerr != nil {
 			res.Usage.Wall = time.Since(start)
 			return res, ctxErr(ctx, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "wait for the read-write directory", Err: aerr})
 		}
 		defer release() // after the sweep below
+		ctx = context.WithValue(ctx, ownClaimKey{}, own)
 		if oerr := s.openGrants(rw, readGrants(sp)); oerr != nil {
 			res.Usage.Wall = time.Since(start)
 			return res, oerr
@@ -217,6 +222,9 @@ func readGrants(sp *spec) []string {
 	return dirs
 }
 
+// ownClaimKey carries, in a call's context, the claim its read-write grants hold.
+type ownClaimKey struct{}
+
 // prepare creates, attaches and starts a container for sp; it then blocks on stdin.
 // timeout is the call's time limit (unused for a warm container, callID poolCallID).
 func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout time.Duration) (inst *instance, err error) {
@@ -231,6 +239,22 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout 
 			s.remove(inst)
 		}
 	}()
+	if ro := readGrants(sp); len(ro) > 0 {
+		// Until the mounts are made: no running call may change where their paths lead.
+		// A warm container does not wait; its pool tries again later.
+		own, _ := ctx.Value(ownClaimKey{}).(*claim)
+		release, _, err := s.grants.hold(ctx, func() *claim {
+			c := &claim{}
+			for _, dir := range ro {
+				c.trail = append(c.trail, trail(dir)...)
+			}
+			return c
+		}, own, callID != poolCallID)
+		if err != nil {
+			return inst, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "wait for the call that writes in the directory holding a read-only grant", Err: err}
+		}
+		defer release()
+	}
 	cfg := &container.Config{
 		Image:        sp.Image,
 		User:         sp.User,

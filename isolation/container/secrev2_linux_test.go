@@ -104,3 +104,47 @@ func TestWriteGrantInsideRunningWriteGrant(t *testing.T) {
 		t.Errorf("a call wrote into a host directory no grant names")
 	}
 }
+
+// TestClaimTrail: a path that leads through a running call's read-write directory
+// conflicts with it, also through an operator's link into it; paths beside it or
+// above it do not.
+func TestClaimTrail(t *testing.T) {
+	base := t.TempDir()
+	rw := filepath.Join(base, "workspace")
+	must(t, os.MkdirAll(filepath.Join(rw, "inbox"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "other"), 0o755))
+	must(t, os.Symlink(filepath.Join(rw, "inbox"), filepath.Join(base, "alias")))
+	writer := &claim{rw: []string{canonical(rw)}, trail: trail(rw)}
+	for dir, want := range map[string]bool{
+		filepath.Join(rw, "inbox"):         true,
+		filepath.Join(base, "alias"):       true,
+		base + "/other/../workspace/inbox": true,
+		filepath.Join(base, "other"):       false,
+		base:                               false,
+		rw:                                 false,
+	} {
+		reader := &claim{trail: trail(dir)}
+		if got := writer.conflicts(reader); got != want {
+			t.Errorf("a read-only grant of %s conflicts with a running read-write grant of %s: %v, want %v (trail %q)", dir, rw, got, want, reader.trail)
+		}
+	}
+}
+
+// TestReadGrantInsideOwnWriteGrant: a call granted a directory read-write and a
+// directory inside it read-only runs (its own grants never wait for each other).
+func TestReadGrantInsideOwnWriteGrant(t *testing.T) {
+	s := newSandbox(t)
+	rw := t.TempDir()
+	must(t, os.Chmod(rw, 0o777))
+	must(t, os.Mkdir(filepath.Join(rw, "in"), 0o755))
+	must(t, os.WriteFile(filepath.Join(rw, "in", "x.txt"), []byte("inside"), 0o644))
+	c := hostileCall(`{"mode":"read","path":"/in/x.txt"}`)
+	c.Grant.Files = []isolation.Mount{
+		{Guest: "/out", Host: rw, Access: manifest.AccessReadWrite},
+		{Guest: "/in", Host: filepath.Join(rw, "in"), Access: manifest.AccessRead},
+	}
+	res, err := s.Run(context.Background(), c)
+	if err != nil || !strings.Contains(string(res.Output), "inside") {
+		t.Fatalf("Run: %v, output %s", err, res.Output)
+	}
+}
