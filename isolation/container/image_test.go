@@ -1,6 +1,8 @@
 package container
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,5 +157,148 @@ func TestLoadImageDoesNotRetag(t *testing.T) {
 	}
 	if loaded, err := env.cli.ImageInspect(ctx, pkgID); err != nil || len(loaded.RepoTags) != 0 {
 		t.Fatalf("the package's image was loaded with tags %v (%v)", loaded.RepoTags, err)
+	}
+}
+
+// rewriteTar copies the tarball at src to dst, passing each entry's name and contents
+// through edit (nil drops the entry), then appending extra entries.
+func rewriteTar(t *testing.T, src, dst string, edit func(name string, data []byte) []byte, extra ...[2]string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data = edit(h.Name, data); data == nil {
+			continue
+		}
+		h.Size = int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range extra {
+		if target, ok := strings.CutPrefix(e[1], "->"); ok { // a symbolic link
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: e[0], Linkname: target, Mode: 0o777}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: e[0], Mode: 0o644, Size: int64(len(e[1]))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadImageDoesNotRetagSpelledOtherwise: TestLoadImageDoesNotRetag with the tag
+// written as `docker load` reads it but the untagging did not (security review): the
+// key "repoTags" (docker decodes manifest.json with encoding/json, which matches field
+// names in any case), or a second manifest.json named "/manifest.json" (extracted over
+// the first). The package's image has its signed ID, so the load succeeds either way.
+func TestLoadImageDoesNotRetagSpelledOtherwise(t *testing.T) {
+	s := newSandbox(t)
+	ctx := context.Background()
+	removeLater := func(id string) {
+		t.Cleanup(func() {
+			_, _ = env.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+		})
+	}
+	for _, tc := range []struct {
+		name    string
+		tamper  func(t *testing.T, saved, tarPath string)
+		refused string // LoadImage fails saying this
+	}{
+		{"repoTags", func(t *testing.T, saved, tarPath string) {
+			rewriteTar(t, saved, tarPath, func(name string, data []byte) []byte {
+				if name == "manifest.json" {
+					return bytes.ReplaceAll(data, []byte(`"RepoTags"`), []byte(`"repoTags"`))
+				}
+				return data
+			})
+		}, ""},
+		{"/manifest.json", func(t *testing.T, saved, tarPath string) {
+			var manifestJSON []byte
+			rewriteTar(t, saved, tarPath, func(name string, data []byte) []byte {
+				if name == "manifest.json" {
+					manifestJSON = data
+				}
+				return data
+			})
+			rewriteTar(t, saved, tarPath, func(_ string, data []byte) []byte { return data }, [2]string{"/manifest.json", string(manifestJSON)})
+		}, ""},
+		{"through a symbolic link", func(t *testing.T, saved, tarPath string) {
+			var manifestJSON []byte
+			rewriteTar(t, saved, tarPath, func(name string, data []byte) []byte {
+				if name == "manifest.json" {
+					manifestJSON = data
+				}
+				return data
+			})
+			rewriteTar(t, saved, tarPath, func(_ string, data []byte) []byte { return data },
+				[2]string{"here", "->."}, [2]string{"here/manifest.json", string(manifestJSON)})
+		}, `entry "here/manifest.json" is written through the symbolic link "here": refused`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			victimTag := fmt.Sprintf("skillbox-test/victim-spelled:%d", os.Getpid())
+			pkgID, err := buildImage(ctx, env.cli, "./testdata/hostile", "hostile", victimTag, "LABEL dev.skillbox.test.pkg="+randomID()+"\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeLater(pkgID)
+			dir := t.TempDir()
+			saved := saveImage(t, victimTag, dir)
+			if _, err := env.cli.ImageRemove(ctx, pkgID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+				t.Fatal(err)
+			}
+			tarPath := filepath.Join(dir, "tampered.tar")
+			tc.tamper(t, saved, tarPath)
+			victimID, err := buildImage(ctx, env.cli, "./testdata/hostile", "hostile", victimTag, "LABEL dev.skillbox.test.victim="+randomID()+"\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			removeLater(victimID)
+
+			err = s.LoadImage(ctx, tarPath, pkgID)
+			if tc.refused == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)) {
+				t.Fatalf("LoadImage = %v, want a refusal saying %q", err, tc.refused)
+			}
+			ins, err := env.cli.ImageInspect(ctx, victimTag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ins.ID != victimID {
+				t.Fatalf("%s now names %s (the package's image), not the victim %s", victimTag, ins.ID, victimID)
+			}
+		})
 	}
 }
