@@ -127,12 +127,20 @@ func verifySkill(ctx context.Context, bundleJSON []byte, manifest Subject, code 
 	return id, nil
 }
 
-func parseBundle(data []byte) (*bundle.Bundle, error) {
-	var b bundle.Bundle
+func parseBundle(data []byte) (b *bundle.Bundle, err error) {
+	// Every bundle is hostile input to sigstore-go's parser, verified or not (a pull
+	// orders a registry's unverified referrers by parsing them): a panic there is a
+	// refusal, as in verifySkill.
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, &VerifyError{Check: CheckBundle, Err: fmt.Errorf("malformed bundle: %v", r)}
+		}
+	}()
+	b = &bundle.Bundle{}
 	if err := b.UnmarshalJSON(data); err != nil {
 		return nil, &VerifyError{Check: CheckBundle, Err: err}
 	}
-	return &b, nil
+	return b, nil
 }
 
 func keyMaterial(k trustedKey) root.TrustedMaterial {
