@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -157,10 +158,43 @@ func (s *Server) Unauthenticated(ctx context.Context, peer, method string, err e
 // between it and none (docs/rationale.md).
 const StreamWorkers = 32
 
+// MaxConnectionIdle is how long a gRPC connection may carry no call before the server
+// closes it (GOAWAY; grpc-go's default is never). Idle means no RPC open on it: a Watch
+// or WatchPending stream, or a call waiting for an approver, keeps a connection in use
+// however long it lasts. It bounds how long a peer that connected and makes no call (or
+// only refused ones) holds a descriptor. The close is graceful and a grpc-go client
+// dials again on its next call, so a client that pauses pays one handshake; 5 minutes is
+// longer than the pauses of a person at the CLI or of an agent between steps.
+const MaxConnectionIdle = 5 * time.Minute
+
+// MaxConcurrentStreams bounds the RPCs open at once on one gRPC connection (grpc-go's
+// server default is no bound). Each is a goroutine, and a stream may wait for its
+// request message for ever before any interceptor authenticates it, so without a bound
+// one connection could hold goroutines without end. A client multiplexes all its calls
+// on one connection: 16 Watch streams (MaxWatchStreams), and calls running or waiting
+// for an approver, at most engine.DefaultMaxConcurrent (64) each per skill; 1024 is 16
+// skills at that limit on one connection. Past it a client's call is not refused: the
+// bound is advertised in HTTP/2 SETTINGS and a grpc-go client waits for a stream to end
+// before opening another. StreamWorkers is per server, this bound per connection: a
+// stream admitted takes a worker or a goroutine of its own as before.
+const MaxConcurrentStreams = 1024
+
 // GRPCOptions are the settings of the grpc.Server that serves this package's services,
-// besides the listener's (transport.Listen): pass both to grpc.NewServer.
+// besides the listener's (transport.Listen): pass both to grpc.NewServer. Ping
+// enforcement is grpc-go's default, which bounds a ping flood: a client that pings
+// more often than every 5 minutes while a call is open (every 2 hours with none), when
+// the server has sent nothing in between, is sent GOAWAY (too_many_pings) at the third
+// such ping and disconnected.
 func GRPCOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.NumStreamWorkers(StreamWorkers)}
+	return grpcOptions(MaxConnectionIdle, MaxConcurrentStreams)
+}
+
+func grpcOptions(idle time.Duration, streams uint32) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.NumStreamWorkers(StreamWorkers),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idle}),
+		grpc.MaxConcurrentStreams(streams),
+	}
 }
 
 // Register adds Skills, Admin, health and reflection to g.
