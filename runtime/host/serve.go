@@ -204,7 +204,9 @@ func (d *consoleDoor) attach(h *Host, gd *grpcDoor) error {
 // its address may talk to before authenticating: a peer that sends a request slowly,
 // or holds a connection idle, is cut off rather than keep a descriptor for ever (a
 // security review). ReadTimeout bounds reading a request's headers and body only:
-// net/http lifts it once the body is read, so an MCP event stream stays open.
+// net/http lifts it once the body is read, so an MCP event stream stays open. How many
+// connections a door has open at once is its listener's bound (transport.ListenHTTP,
+// transport.MaxHTTPConns).
 func doorServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 }

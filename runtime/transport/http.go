@@ -21,8 +21,15 @@ type HTTPListener struct {
 }
 
 // ListenHTTP listens for an HTTP door as cfg says (Addr is "host:port"; a unix socket
-// is not an HTTP door's address). With TLS the listener hands out TLS connections.
+// is not an HTTP door's address). With TLS the listener hands out TLS connections. At
+// most MaxHTTPConns connections are open at once; Accept waits for one to close.
 func ListenHTTP(ctx context.Context, cfg ServerConfig) (*HTTPListener, error) {
+	return listenHTTP(ctx, cfg, MaxHTTPConns, nil)
+}
+
+// listenHTTP is ListenHTTP with at most maxConns connections open at once; full, if
+// set, is called whenever Accept finds them all taken (tests).
+func listenHTTP(ctx context.Context, cfg ServerConfig, maxConns int, full func()) (*HTTPListener, error) {
 	addr, err := parseAddr(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -46,6 +53,9 @@ func ListenHTTP(ctx context.Context, cfg ServerConfig) (*HTTPListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
+	// The bound is under TLS: a handshake holds a place, and net/http still sees the
+	// *tls.Conn it needs for r.TLS (client certificates).
+	lis = newLimitListener(lis, maxConns, full)
 	if tc != nil {
 		lis = tls.NewListener(lis, tc)
 	}
