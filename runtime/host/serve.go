@@ -200,6 +200,9 @@ func (d *consoleDoor) attach(h *Host, gd *grpcDoor) error {
 	return nil
 }
 
+// maxMetricsConns bounds the connections open at once to the metrics endpoint.
+const maxMetricsConns = 64
+
 // doorServer is the HTTP server of a door (console, MCP) that anyone who can reach
 // its address may talk to before authenticating: a peer that sends a request slowly,
 // or holds a connection idle, is cut off rather than keep a descriptor for ever (a
@@ -328,10 +331,14 @@ func (h *Host) serve(ctx context.Context, l *listening, opts ServeOptions) error
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		// Unauthenticated, like the HTTP doors before they authenticate: the same
+		// bounds on slow and idle peers, and few connections (a scraper and a probe
+		// each keep one).
+		ml = transport.LimitListener(ml, maxMetricsConns)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", h.engine.Metrics().Handler())
 		mux.Handle("/healthz", healthHandler(&serving))
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		hs := doorServer(mux)
 		go func() { _ = hs.Serve(ml) }()
 		defer hs.Close()
 		h.emit(Event{Kind: ServingMetrics, Addr: ml.Addr().String()})

@@ -88,3 +88,7 @@ func (c *limitConn) CloseWrite() error {
 	}
 	return nil
 }
+
+// LimitListener returns l accepting at most n connections open at once: Accept waits
+// for one to close. For plain-HTTP listeners outside ListenHTTP (the metrics endpoint).
+func LimitListener(l net.Listener, n int) net.Listener { return newLimitListener(l, n, nil) }
