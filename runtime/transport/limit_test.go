@@ -10,6 +10,10 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // An HTTP door holds at most its bound of connections: past it a connection is not
@@ -164,5 +168,65 @@ func testConnectionBound(t *testing.T, cfg ServerConfig, caFile string) {
 		}
 	case <-ctx.Done():
 		t.Fatal("Serve did not return after Close with Accept waiting at the bound")
+	}
+}
+
+// A gRPC TCP listener holds at most its bound of connections, below TLS: with the bound
+// taken no further connection is accepted (a call on it waits) until one closes, and
+// then its call is served.
+func TestGRPCConnectionBound(t *testing.T) {
+	dir := shortDir(t)
+	p := newPKI(t, dir, "a")
+	const bound = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a test timeout only
+	defer cancel()
+	full := make(chan struct{}, 1)
+	lis, opts, err := listen(ctx, ServerConfig{Addr: "127.0.0.1:0", TLSCert: p.srvCert, TLSKey: p.srvKey}, bound, func() {
+		select {
+		case full <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(lis) }()
+	defer func() { s.Stop(); <-done }()
+
+	dial := func() *grpc.ClientConn {
+		cc, err := Dial(ctx, ClientConfig{Addr: lis.Addr().String(), CACert: p.caCert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cc
+	}
+	call := func(cc *grpc.ClientConn) error {
+		_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	var ccs []*grpc.ClientConn
+	for range bound {
+		cc := dial()
+		defer cc.Close()
+		if err := call(cc); err != nil {
+			t.Fatal(err)
+		}
+		ccs = append(ccs, cc)
+	}
+	select {
+	case <-full:
+	case <-ctx.Done():
+		t.Fatalf("Accept never waited with %d connections open: the listener is not bounded", bound)
+	}
+	third := dial()
+	defer third.Close()
+	answered := make(chan error, 1)
+	go func() { answered <- call(third) }()
+	ccs[0].Close() // a place frees: the third connection is accepted and served
+	if err := <-answered; err != nil {
+		t.Fatalf("the call waiting for a place: %v", err)
 	}
 }

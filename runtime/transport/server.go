@@ -76,6 +76,20 @@ type callerKey struct{}
 // interceptors with grpc.ChainUnaryInterceptor; they run after these). Closing the
 // listener removes a unix socket.
 func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerOption, error) {
+	return listen(ctx, cfg, MaxGRPCConns, nil)
+}
+
+// MaxGRPCConns bounds the connections a gRPC TCP listener has open at once, as
+// MaxHTTPConns does an HTTP door's, for the same reason: anyone who can reach the
+// address may connect before authenticating. A gRPC client multiplexes its calls on one
+// connection, so 512 is hundreds of agents. The unix socket has no bound: its file mode
+// admits only its owner (and the bound's wrapper would hide the *net.UnixConn the peer
+// credentials are read from).
+const MaxGRPCConns = 512
+
+// listen is Listen with at most maxConns TCP connections open at once; full, if set,
+// is called whenever Accept finds them all taken (tests).
+func listen(ctx context.Context, cfg ServerConfig, maxConns int, full func()) (net.Listener, []grpc.ServerOption, error) {
 	addrStr := cfg.Addr
 	if addrStr == "" {
 		if cfg.Home == "" {
@@ -119,6 +133,10 @@ func Listen(ctx context.Context, cfg ServerConfig) (net.Listener, []grpc.ServerO
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s: %w", addrStr, err)
+	}
+	if !addr.isUnix() {
+		// Below the TLS handshake, which gRPC runs on the accepted connection.
+		lis = newLimitListener(lis, maxConns, full)
 	}
 	opts := []grpc.ServerOption{
 		grpc.Creds(creds),
