@@ -189,6 +189,9 @@ func approveCommand() *cli.Command {
 			if err := approval.CheckGrant(cand.Entry.Manifest, shown, "grant"); err != nil {
 				return fmt.Errorf("approve %s: %w", cand.Entry.Name, err)
 			}
+			if err := approval.CheckHome(shown.Files, eng.Home(), "grant"); err != nil {
+				return fmt.Errorf("approve %s: %w", cand.Entry.Name, err)
+			}
 			if err := writeCandidateReview(c.App.Writer, cand, false, true); err != nil {
 				return err
 			}

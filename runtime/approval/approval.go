@@ -386,6 +386,19 @@ func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
 		}
 		seen[f.Path] = true
 	}
+	// A read-only directory at or inside a read-write one is writable through it.
+	for i, f := range g.Files {
+		if f.Access != manifest.AccessRead || !filepath.IsAbs(f.Host) {
+			continue
+		}
+		for j, w := range g.Files {
+			if w.Access == manifest.AccessReadWrite && filepath.IsAbs(w.Host) && within(filepath.Clean(f.Host), filepath.Clean(w.Host)) {
+				probs = append(probs, fmt.Sprintf("%s: %s is read-only for %s but inside %s, granted read-write for %s (%s), through which the skill could write it; grant one or the other",
+					field(fmt.Sprintf("files[%d].host", i)), f.Host, f.Path, w.Host, w.Path, field(fmt.Sprintf("files[%d]", j))))
+				break
+			}
+		}
+	}
 
 	envAsked := setOf(m.Capabilities.Env)
 	for _, name := range sortedKeys(g.Env) {
@@ -489,4 +502,67 @@ func setOf(xs []string) map[string]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// CheckHome refuses file grants that would hand the skill skillbox's own state: a host
+// directory that is home ($SKILLBOX_HOME), holds it (an operator's home directory holds
+// ~/.skillbox, the default) or is inside it. Read-write, the skill could write approvals,
+// trust.yaml or native code into the compile cache the server runs; read-only, it could
+// read the audit log. Paths are compared as given and with symbolic links resolved; at
+// prefixes each field path, as for CheckGrant.
+func CheckHome(files []File, home, at string) error {
+	if home == "" || len(files) == 0 {
+		return nil
+	}
+	homes := pathForms(home)
+	var probs []string
+	for i, f := range files {
+		p := fmt.Sprintf("files[%d].host", i)
+		if at != "" {
+			p = at + "." + p
+		}
+		for _, h := range pathForms(f.Host) {
+			var why string
+			for _, hm := range homes {
+				switch {
+				case hm == h:
+					why = "is skillbox's own directory ($SKILLBOX_HOME)"
+				case within(hm, h):
+					why = "holds skillbox's own directory " + home + " ($SKILLBOX_HOME)"
+				case within(h, hm):
+					why = "is inside skillbox's own directory " + home + " ($SKILLBOX_HOME)"
+				}
+				if why != "" {
+					break
+				}
+			}
+			if why != "" {
+				probs = append(probs, fmt.Sprintf("%s: %s %s: the skill could read the audit log, and through a read-write grant rewrite approvals, trust.yaml and the compile cache the server runs; grant a directory that does not hold it", p, f.Host, why))
+				break
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return &GrantError{probs}
+	}
+	return nil
+}
+
+// pathForms is p made absolute and clean, and, if different, with its symbolic links
+// resolved.
+func pathForms(p string) []string {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	out := []string{p}
+	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+		out = append(out, r)
+	}
+	return out
+}
+
+// within reports whether p is dir or inside it (both absolute and clean).
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

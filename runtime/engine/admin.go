@@ -213,6 +213,9 @@ func (e *Engine) Approve(ctx context.Context, c *Candidate, grant *approval.Gran
 	if err := approval.Check(m, c.Entry.ManifestDigest, a); err != nil {
 		return nil, fmt.Errorf("approve %s: %w", m.Name, err)
 	}
+	if err := approval.CheckHome(g.Files, e.home, "grant"); err != nil {
+		return nil, fmt.Errorf("approve %s: %w", m.Name, err)
+	}
 	if err := os.MkdirAll(approval.Dir(e.home), 0o700); err != nil {
 		return nil, fmt.Errorf("approve: %w", err)
 	}

@@ -140,6 +140,11 @@ func (e *Engine) invoke(ctx context.Context, st *state, req Request) (*Result, e
 	if err := m.ValidateInput(req.Input); err != nil {
 		return nil, schemaRefusal(ReasonInvalidInput, "input", req.Input, err)
 	}
+	// A grant of a directory holding skillbox's own state is refused at approval; one
+	// written by hand, or whose host path has since become a link to it, is refused here.
+	if err := approval.CheckHome(r.approval.Grant.Files, e.home, "grant"); err != nil {
+		return nil, &Error{Reason: ReasonNotApproved, Msg: "grant cannot be applied", Err: err}
+	}
 	limits, grant, err := approval.Effective(m, r.approval, req.Limits)
 	if err != nil {
 		// The caller's own limits (below a floor, negative) are bad input; anything else
