@@ -173,7 +173,7 @@ func TestAuthorWorkflow(t *testing.T) {
 		}
 		failsWith(t, "init: twice already exists", "init", "twice")
 		failsWith(t, "review: nowhere: no such package directory, and no installed skill by that name", "review", "nowhere")
-		failsWith(t, "pack: flag provided but not defined: -bogus", "pack", "twice", "--bogus")
+		failsWith(t, "pack: unknown flag --bogus (see skillbox pack --help)", "pack", "twice", "--bogus")
 	})
 
 	t.Run("container", func(t *testing.T) {

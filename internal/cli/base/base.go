@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -112,7 +114,9 @@ func Run(app *cli.App, args []string) int {
 	code := ExitCode(err)
 	for _, p := range []string{"flag provided but not defined", "invalid value", "Required flag", "flag needs an argument"} {
 		if strings.HasPrefix(msg, p) {
-			if cmd := CommandPath(app, args); cmd != "" {
+			cmd := CommandPath(app, args)
+			msg = FlagWords(FindCommandPath(app, args), cmd, msg)
+			if cmd != "" {
 				msg = cmd + ": " + msg
 			}
 			code = ExitUsage
@@ -120,6 +124,74 @@ func Run(app *cli.App, args []string) int {
 	}
 	Fail(app.ErrWriter, msg)
 	return code
+}
+
+// FlagWords says a flag error of Go's flag package in the CLI's words: the flag as it
+// is typed (--timeout, not -timeout), and what it takes or where the flags are listed.
+// cmd is the command the error is about (nil for the app's own flags), path its name
+// ("audit verify"). Any other message is returned as it is.
+func FlagWords(cmd *cli.Command, path, msg string) string {
+	help := "skillbox --help"
+	if path != "" {
+		help = "skillbox " + path + " --help"
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag " + dashes(name) + " (see " + help + ")"
+	}
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	if !ok {
+		return msg
+	}
+	value, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return msg
+	}
+	name, ok := strings.CutPrefix(rest[len(value):], " for flag -")
+	if !ok {
+		return msg
+	}
+	name, _, _ = strings.Cut(name, ":")
+	want := "see " + help
+	if cmd != nil {
+		for _, f := range cmd.Flags {
+			if !slices.Contains(f.Names(), name) {
+				continue
+			}
+			switch f.(type) {
+			case *cli.DurationFlag:
+				want = "want a duration such as 30s, 2m or 1h30m"
+			case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
+				want = "want a whole number"
+			case *cli.Float64Flag:
+				want = "want a number"
+			case *cli.BoolFlag:
+				want = "want true or false"
+			}
+		}
+	}
+	return dashes(name) + " " + value + ": " + want
+}
+
+// dashes writes a flag's name as it is typed: -n for one letter, --name otherwise.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// FindCommandPath is the (sub)command named in args, or nil.
+func FindCommandPath(app *cli.App, args []string) *cli.Command {
+	var cmd *cli.Command
+	cmds := app.Commands
+	for _, a := range args[1:] {
+		c := FindCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		cmd, cmds = c, c.Subcommands
+	}
+	return cmd
 }
 
 // Interspersed moves flags written after positional arguments in front of them, so
