@@ -2,10 +2,17 @@ package base
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skillbox-dev/skillbox/runtime/store"
 )
 
 // A flag error reads as the user typed the flag (--timeout, not Go's -timeout) and says
@@ -46,3 +53,43 @@ func TestFlagErrorsInTheUsersWords(t *testing.T) {
 	}
 }
 
+// A bare name that is both a directory here and an installed skill is refused, and the
+// refusal says how to reach either one: ./NAME for the directory, another directory for
+// the installed skill (there is no other way to name it).
+func TestAmbiguousNameSaysHowToReachEither(t *testing.T) {
+	work := t.TempDir()
+	home := filepath.Join(work, "home")
+	pkg := filepath.Join(work, "hello")
+	if err := os.Mkdir(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code := []byte("\x00asm\x01\x00\x00\x00")
+	sum := sha256.Sum256(code)
+	yaml := "apiVersion: skillbox/v1\nname: hello\nversion: 0.1.0\ndescription: Greets.\n" +
+		"sandbox:\n  wasm:\n    module: module.wasm\n    sha256: " + hex.EncodeToString(sum[:]) + "\n" +
+		"input: {type: object}\n"
+	for name, b := range map[string][]byte{"module.wasm": code, "skill.yaml": []byte(yaml)} {
+		if err := os.WriteFile(filepath.Join(pkg, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.InstallVerified(context.Background(), pkg, store.InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
+	var got error
+	app := &cli.App{Name: Name, Commands: []*cli.Command{{Name: "review",
+		Flags:  []cli.Flag{&cli.StringFlag{Name: "home"}},
+		Action: func(c *cli.Context) error { _, got = IsPackageDir(c, "hello"); return nil }}}}
+	if err := app.Run([]string{Name, "review", "--home", home}); err != nil {
+		t.Fatal(err)
+	}
+	want := "hello is both a directory here and an installed skill: write ./hello for the directory, or run this from another directory for the installed skill"
+	if got == nil || got.Error() != want {
+		t.Fatalf("IsPackageDir: %v; want %q", got, want)
+	}
+}

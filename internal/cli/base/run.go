@@ -469,7 +469,7 @@ func IsPackageDir(c *cli.Context, arg string) (bool, error) {
 		return false, err
 	}
 	if dirHere && installed {
-		return false, fmt.Errorf("%s is both a directory here and an installed skill: write ./%s for the directory", arg, arg)
+		return false, fmt.Errorf("%s is both a directory here and an installed skill: write ./%s for the directory, or run this from another directory for the installed skill", arg, arg)
 	}
 	return dirHere, nil
 }
