@@ -20,7 +20,8 @@ func packCommand() *cli.Command {
 		UsageText: "skillbox pack DIR [-o FILE.tar.gz]\n\nExample:\n  skillbox pack ./hello -o hello-0.1.0.tar.gz",
 		Description: "Writes the sha256 of the wasm module (or the image ID of image.tar, computed without\n" +
 			"Docker) into skill.yaml, keeping its comments, validates the manifest and prints both\n" +
-			"digests. With -o it also writes a deterministic archive of the package.",
+			"digests (for a container, the image ID, which is not the sha256 of image.tar). With -o\n" +
+			"it also writes a deterministic archive of the package.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write the package to `FILE.tar.gz`"},
 		},
@@ -36,7 +37,13 @@ func packCommand() *cli.Command {
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s\n", skillpkg.ManifestFile, skillpkg.ManifestDigest(p.ManifestBytes))
-			fmt.Fprintf(w, "%s sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			if p.Manifest.Sandbox.Container != nil {
+				// The image ID, not the tarball's sha256: say so, or sha256sum image.tar
+				// reads as a mismatch.
+				fmt.Fprintf(w, "%s image ID sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			} else {
+				fmt.Fprintf(w, "%s sha256:%s\n", p.Code.Name, p.Code.SHA256)
+			}
 			// A bundle signed before the last edit would only be refused at install:
 			// say so now, and do not ship it.
 			var stale error

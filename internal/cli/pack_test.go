@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +52,51 @@ func TestPackRefusesAStaleBundle(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(work, "stale.tar.gz")); !os.IsNotExist(err) {
 		t.Fatalf("an archive with a stale bundle was written: %v", err)
+	}
+}
+
+// pack names a container's code digest as what it is, the image ID: the sha256 of
+// image.tar is another number, and a reader comparing the two must not see a mismatch.
+func TestPackNamesTheImageID(t *testing.T) {
+	bin := signBuildCLI(t)
+	work := t.TempDir()
+	env := []string{"SKILLBOX_HOME=" + filepath.Join(work, "home")}
+	pkg := filepath.Join(work, "tool")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := []byte(`{"architecture":"amd64","config":{"User":"65534:65534"}}`)
+	sum := sha256.Sum256(config)
+	cfgName := "blobs/sha256/" + hex.EncodeToString(sum[:])
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{cfgName, config},
+		{"manifest.json", []byte(`[{"Config":"` + cfgName + `","RepoTags":["tool:dev"],"Layers":[]}]`)},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "image.tar"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "skill.yaml"), []byte("apiVersion: skillbox/v1\nname: tool\nversion: 1.0.0\ndescription: A tool.\n"+
+		"sandbox:\n  container:\n    image: image.tar\n    id: \"\"\ninput: {type: object}\noutput: {type: object}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := signRunCLI(t, bin, env, "pack", pkg)
+	want := "image.tar image ID sha256:" + hex.EncodeToString(sum[:]) + "\n"
+	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+		t.Fatalf("pack: exit %d, stdout %q, stderr %q; want a last line %q", r.code, r.stdout, r.stderr, want)
 	}
 }
