@@ -168,7 +168,7 @@ func approveCommand() *cli.Command {
 			eng := h.Engine()
 			cand, err := eng.Candidate(c.Context, c.Args().First(), c.String("pin"))
 			if err != nil {
-				return fmt.Errorf("approve: %w", err)
+				return fmt.Errorf("approve: %w", notInstalledWords(c, c.Args().First(), err))
 			}
 			var grant *approval.Grant
 			if f := c.String("grant"); f != "" {

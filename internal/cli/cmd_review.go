@@ -8,11 +8,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skillbox-dev/skillbox/internal/cli/base"
 	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 	"github.com/skillbox-dev/skillbox/review"
 	"github.com/skillbox-dev/skillbox/runtime/engine"
 	"github.com/skillbox-dev/skillbox/runtime/host"
+	"github.com/skillbox-dev/skillbox/runtime/store"
 	"github.com/skillbox-dev/skillbox/skillpkg"
 )
 
@@ -105,7 +107,7 @@ func reviewInstalled(c *cli.Context, name string) error {
 		return fmt.Errorf("review: %s: no such package directory, and no installed skill by that name", name)
 	}
 	if err != nil {
-		return fmt.Errorf("review: %w", err)
+		return fmt.Errorf("review: %w", notInstalledWords(c, name, err))
 	}
 	return writeCandidateReview(c.App.Writer, cand, c.Bool("json"), false)
 }
@@ -119,4 +121,30 @@ func moduleKind(r *review.Report, m *manifest.Manifest, dir string) {
 			r.WasmKind, _ = wasm.KindOf(code)
 		}
 	}
+}
+
+// notInstalledWords says what is installed when review or approve finds nothing under
+// name (and --pin): the versions of name that are, or that none is and where to look.
+// Any other error is returned as it is.
+func notInstalledWords(c *cli.Context, name string, err error) error {
+	if engine.ReasonOf(err) != engine.ReasonNotFound {
+		return err
+	}
+	pin := c.String("pin")
+	var versions []string
+	if root, herr := base.HomeRoot(c); herr == nil {
+		if st, serr := store.Open(root); serr == nil {
+			entries, _ := st.Versions(name)
+			for _, e := range entries {
+				versions = append(versions, e.Version)
+			}
+		}
+	}
+	switch {
+	case len(versions) == 0:
+		return fmt.Errorf("no skill named %s is installed (skillbox skills lists them; skillbox install PACKAGE adds one)", name)
+	case pin != "":
+		return fmt.Errorf("%s@%s is not installed; installed versions of %s: %s (--pin takes one, or a sha256: manifest digest)", name, pin, name, strings.Join(versions, ", "))
+	}
+	return err
 }

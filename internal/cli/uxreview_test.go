@@ -149,3 +149,24 @@ func TestMissingPackageSource(t *testing.T) {
 			verb+": no file or directory "+missing+" (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)")
 	}
 }
+
+// review and approve of a name or version that is not installed say what is: the
+// installed versions for a --pin that matches none, where to look for a name that has
+// none (as disable does).
+func TestNotInstalledSaysWhatIs(t *testing.T) {
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "nothere", "--yes"}, "skillbox: approve: no skill named nothere is installed (skillbox skills lists them; skillbox install PACKAGE adds one)\n"},
+		{[]string{"approve", "echo", "--pin", "9.9.9", "--yes"}, "skillbox: approve: echo@9.9.9 is not installed; installed versions of echo: 1.0.0 (--pin takes one, or a sha256: manifest digest)\n"},
+		{[]string{"review", "echo", "--pin", "9.9.9"}, "skillbox: review: echo@9.9.9 is not installed; installed versions of echo: 1.0.0 (--pin takes one, or a sha256: manifest digest)\n"},
+	} {
+		r := signRunCLI(t, bin, op.env, tc.args...)
+		if r.code != 1 || r.stderr != tc.want {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1, %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+}
