@@ -230,17 +230,17 @@ var ErrClosed = errors.New("audit log closed")
 // last lines do not parse or do not chain is an error: it is never repaired silently.
 func Open(dir string, opts ...Option) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	dirLock, err := lockDir(dir, false)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		unlockDir(dirLock)
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	l := &Log{path: path, f: f, dirLock: dirLock, tip: genesis}
 	for _, o := range opts {
@@ -250,7 +250,7 @@ func Open(dir string, opts ...Option) (*Log, error) {
 	if err := l.resume(); err != nil {
 		f.Close()
 		unlockDir(dirLock)
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, fmt.Errorf("audit log %s: %w", path, err)
 	}
 	// Make the file's directory entry durable too (a new file could vanish on crash).
 	if d, err := os.Open(dir); err == nil {

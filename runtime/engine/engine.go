@@ -162,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	log, err := audit.Open(audit.Dir(cfg.Home), audit.WithObserver(c.metrics.AuditAppended), audit.WithCommitDelay(delay))
 	if err != nil {
-		return nil, fmt.Errorf("engine: audit log: %w", err)
+		return nil, err // "audit log PATH: …", as the operator knows it
 	}
 	e := &Engine{
 		home:      cfg.Home,

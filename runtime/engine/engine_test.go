@@ -527,3 +527,21 @@ func TestAuditCommitDelayBounded(t *testing.T) {
 	}
 	eng.Close()
 }
+
+// A torn last line of the audit log stops the engine with one sentence naming the log
+// and the fix, in the operator's words (serve and run NAME print it as it is).
+func TestTornAuditLogNamedPlainly(t *testing.T) {
+	home := t.TempDir()
+	log := filepath.Join(home, "audit", "audit.jsonl")
+	if err := os.MkdirAll(filepath.Dir(log), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, []byte(`{"seq":1,"ti`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := engine.Open(context.Background(), engine.Config{Home: home})
+	want := "audit log " + log + ": line 1 is torn"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "run `skillbox audit recover` to move it aside") {
+		t.Fatalf("engine.Open over a torn log: %v; want %q…", err, want)
+	}
+}
