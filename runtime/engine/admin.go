@@ -114,8 +114,14 @@ func (e *Engine) InstallFrom(ctx context.Context, src, by string, o Origin) (*In
 		}
 	}
 	if id == nil {
-		// Already in the store (the check ran when it was installed): say who signed it
-		// under today's trust.yaml, or refuse if nobody trusted does any more.
+		// Already in the store (the check ran when it was installed). The package given
+		// is checked as a new one would be, so that a copy whose code was changed is
+		// refused, not reported installed; then say who signed the store's copy under
+		// today's trust.yaml, or refuse if nobody trusted does any more.
+		if _, err := verifyPackage(ctx, dir, entry.Manifest, policy); err != nil {
+			e.verifyFailed(ctx, by, entry, err, o.Details)
+			return nil, fmt.Errorf("install %s: verify: %w", source, err)
+		}
 		if id, err = verifyPackage(ctx, entry.Dir, entry.Manifest, policy); err != nil {
 			return nil, fmt.Errorf("install %s: already installed, but: %w", source, err)
 		}

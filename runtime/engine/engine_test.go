@@ -469,7 +469,8 @@ func TestConcurrencyLimitRefusesWithBusy(t *testing.T) {
 	}
 }
 
-// Installing the same package twice is not an error and changes nothing.
+// Installing the same package twice is not an error and changes nothing; a copy of it
+// whose code was changed is refused as a new install would be, not reported installed.
 func TestInstallTwice(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -481,6 +482,18 @@ func TestInstallTwice(t *testing.T) {
 	again, err := f.eng.Install(ctx, dir, "t")
 	if err != nil || !again.Already || again.Signer == nil || again.Entry.ManifestDigest != first.Entry.ManifestDigest {
 		t.Fatalf("second install: %+v %v", again, err)
+	}
+	module := filepath.Join(dir, "module.wasm")
+	code, err := os.ReadFile(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(module, append(code, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tampered, err := f.eng.Install(ctx, dir, "t")
+	if err == nil || !strings.Contains(err.Error(), "code-digest check failed") {
+		t.Fatalf("install of the same skill.yaml over changed code: %+v %v; want a code-digest refusal", tampered, err)
 	}
 }
 
