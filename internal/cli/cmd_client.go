@@ -418,7 +418,7 @@ func switchSkill(c *cli.Context, disable bool) error {
 	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
 		return fmt.Errorf("enable %s: %w", name, err)
 	}
-	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home, holds from the next start)\n", verb, name)
+	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home; a server on this home honours it when it starts or reloads)\n", verb, name)
 	return nil
 }
 

@@ -92,6 +92,14 @@ func TestAdminCommandsThroughTheCLI(t *testing.T) {
 	if r := run("disable", "ecoh"); r.code == 0 || !strings.Contains(r.stderr, "no skill named ecoh is installed") {
 		t.Fatalf("offline disable of a typo: exit %d %q", r.code, r.stderr)
 	}
+	// Offline, the switch is written to the home; a server running elsewhere on it (one
+	// this CLI could not reach) takes it at its next reload, which the line must not deny.
+	for _, verb := range []string{"disable", "enable"} {
+		want := verb + "d echo (no server answered: written to the skill home; a server on this home honours it when it starts or reloads)\n"
+		if out := op.must(verb, "echo"); out != want {
+			t.Fatalf("offline %s: %q; want %q", verb, out, want)
+		}
+	}
 
 	srv, srvLog := startServer(t, op, "--no-container")
 	defer stopServer(t, srv, srvLog)
