@@ -56,7 +56,7 @@ func initCommand() *cli.Command {
 func scaffold(dir, name string, container, reactor bool) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s already exists", dir)
+			return fmt.Errorf("%s already exists, and init never writes into an existing directory: choose another name, or move it away first", dir)
 		}
 		return err
 	}
@@ -114,7 +114,8 @@ output: # JSON Schema of the output, checked after every call
 #   network: [https://api.example.com]
 #   files: [{path: /data, access: read}]
 #   env: [LANG]
-#   secrets: [API_TOKEN]
+#   secrets: # brokered: skillbox sets the header on requests to these origins, the skill never sees the value
+#     - {name: API_TOKEN, origins: [https://api.example.com], header: Authorization, format: "Bearer {}"}
 `
 
 const scaffoldManifestWasm = scaffoldManifestHead + `sandbox:
