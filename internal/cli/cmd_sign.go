@@ -138,10 +138,11 @@ func signCommand() *cli.Command {
 			default:
 				return usagef("sign: give --key KEY or --keyless")
 			}
-			mSubj, code, err := packageSubjects(dir, true)
+			pkg, err := skillpkg.Load(dir)
 			if err != nil {
-				return fmt.Errorf("sign %s: %w", dir, err)
+				return fmt.Errorf("sign %s: %s", dir, authorError(err))
 			}
+			mSubj, code := pkg.Subjects()
 			bundle, err := signing.SignSkill(c.Context, mSubj, code, signer)
 			if err != nil {
 				return fmt.Errorf("sign %s: %w", dir, err)
@@ -150,7 +151,11 @@ func signCommand() *cli.Command {
 			if err := os.WriteFile(out, bundle, 0o644); err != nil {
 				return fmt.Errorf("sign %s: %w", dir, err)
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s: %s sha256:%s, %s sha256:%s\n", out, mSubj.Name, mSubj.SHA256, code.Name, code.SHA256)
+			codeWord := "sha256" // a container's code is its image ID, not image.tar's sha256 (as pack says)
+			if pkg.Manifest.Sandbox.Container != nil {
+				codeWord = "image ID sha256"
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s: %s sha256:%s, %s %s:%s\n", out, mSubj.Name, mSubj.SHA256, code.Name, codeWord, code.SHA256)
 			return nil
 		},
 	}
@@ -244,7 +249,7 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", name, err)
 			}
-			mSubj, code, err := packageSubjects(dir, false)
+			mSubj, code, err := packageSubjects(dir)
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", name, err)
 			}
@@ -354,19 +359,11 @@ func signArgs(c *cli.Context, n int) ([]string, error) {
 // packageSubjects computes the two signed subjects of the package in dir from the files
 // themselves, through skillpkg, the one reader of packages: skill.yaml's bytes, and the
 // module's sha256 or the image ID computed from image.tar (a registry image's recorded
-// ID). With strict (sign), the package must load: a valid manifest whose recorded code
-// digest matches the code, since a package that would never run is not worth signing.
-// Without it (verify), a mismatch is left for signing.VerifySkill to name as a failed
-// digest check.
-func packageSubjects(dir string, strict bool) (manifestSubj, codeSubj signing.Subject, err error) {
-	if strict {
-		p, err := skillpkg.Load(dir)
-		if err != nil {
-			return manifestSubj, codeSubj, errors.New(authorError(err))
-		}
-		manifestSubj, codeSubj = p.Subjects()
-		return manifestSubj, codeSubj, nil
-	}
+// ID), for verify: a recorded code digest that does not match the code is left for
+// signing.VerifySkill to name as a failed digest check. (sign loads the package whole
+// instead: one whose recorded digest does not match would never run, so it is not
+// signed.)
+func packageSubjects(dir string) (manifestSubj, codeSubj signing.Subject, err error) {
 	mpath := filepath.Join(dir, skillpkg.ManifestFile)
 	raw, err := os.ReadFile(mpath)
 	if err != nil {

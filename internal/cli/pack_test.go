@@ -99,4 +99,14 @@ func TestPackNamesTheImageID(t *testing.T) {
 	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
 		t.Fatalf("pack: exit %d, stdout %q, stderr %q; want a last line %q", r.code, r.stdout, r.stderr, want)
 	}
+	// sign names it the same way.
+	key := filepath.Join(work, "acme")
+	if r := signRunCLI(t, bin, env, "keygen", "--out", key); r.code != 0 {
+		t.Fatalf("keygen: %d %s", r.code, r.stderr)
+	}
+	r = signRunCLI(t, bin, env, "sign", pkg, "--key", key+".key")
+	want = ", image.tar image ID sha256:" + hex.EncodeToString(sum[:]) + "\n"
+	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+		t.Fatalf("sign: exit %d, stdout %q, stderr %q; want a line ending %q", r.code, r.stdout, r.stderr, want)
+	}
 }
