@@ -493,8 +493,19 @@ func CheckCaller(a *Approval, caller string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s may not call %s: %w", caller, a.Skill, ErrCallerNotAllowed)
+	return &callerError{caller: caller, skill: a.Skill}
 }
+
+// callerError is CheckCaller's refusal, in one sentence (the reason's words would
+// repeat it: "x may not call y: caller not allowed (CALLER_NOT_ALLOWED)"). Who is
+// admitted is not said: the caller may be anyone who reached a door.
+type callerError struct{ caller, skill string }
+
+func (e *callerError) Error() string {
+	return e.caller + " may not call " + e.skill + ": the approval's callers do not list it"
+}
+
+func (e *callerError) Is(target error) bool { return target == ErrCallerNotAllowed }
 
 func setOf(xs []string) map[string]bool {
 	m := make(map[string]bool, len(xs))

@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -38,5 +39,21 @@ func TestReadOnlyHostInsideReadWriteIsRefused(t *testing.T) {
 		if err := CheckGrant(m, files(c.data, c.scratch), "grant"); err != nil {
 			t.Errorf("read-only %s beside read-write %s: %v", c.data, c.scratch, err)
 		}
+	}
+}
+
+// A caller the approval does not list is refused in one sentence that says where the
+// list is (not who is on it), and the refusal is still ErrCallerNotAllowed.
+func TestCheckCallerWords(t *testing.T) {
+	a := &Approval{Skill: "hello", Grant: Grant{Callers: []string{"token:agent"}}}
+	err := CheckCaller(a, "unix:uid=0")
+	if !errors.Is(err, ErrCallerNotAllowed) {
+		t.Fatalf("%v is not ErrCallerNotAllowed", err)
+	}
+	if want := "unix:uid=0 may not call hello: the approval's callers do not list it"; err.Error() != want {
+		t.Fatalf("got %q, want %q", err, want)
+	}
+	if err := CheckCaller(a, "token:agent"); err != nil {
+		t.Fatal(err)
 	}
 }
