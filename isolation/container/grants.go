@@ -38,6 +38,7 @@ type grantGuard struct {
 	held    map[*claim]bool
 	changed chan struct{} // closed, and replaced, whenever held shrinks
 	dirty   map[string]*quarantine
+	waiting int // holds waiting for a claim to end (tests)
 }
 
 // quarantine is a read-write directory a sweep after a call could not clean.
@@ -182,12 +183,21 @@ func (g *grantGuard) hold(ctx context.Context, build func() *claim, own *claim, 
 		if !wait {
 			return nil, nil, errGrantBusy
 		}
+		g.setWaiting(1)
 		select {
 		case <-ch:
+			g.setWaiting(-1)
 		case <-ctx.Done():
+			g.setWaiting(-1)
 			return nil, nil, ctx.Err()
 		}
 	}
+}
+
+func (g *grantGuard) setWaiting(d int) {
+	g.mu.Lock()
+	g.waiting += d
+	g.mu.Unlock()
 }
 
 // quarantined returns the quarantine of a directory that overlaps dir, if any.
