@@ -73,9 +73,16 @@ func within(p, dir string) bool {
 // grant (a security review: a read-only grant inside a running call's read-write
 // grant was mounted from, and a read-write one swept and written in, a directory no
 // grant names), so the two never run at once.
+//
+// A call with read-write grants claims, at once, its read-write directories and the
+// trails of all its grant paths, read-only ones included (mounting, until its mounts
+// are made): a call that held its read-write directories and then waited for its
+// read-only paths could wait for a call waiting for it (skill A writes a and reads
+// b/in, skill B writes b and reads a/in: both waited until their time limit).
 type claim struct {
-	rw    []string // canonical read-write directories
-	trail []string // every path looked at while resolving the grant paths
+	rw       []string // canonical read-write directories
+	trail    []string // every path looked at while resolving the grant paths
+	mounting []string // as trail, until the container's mounts are made (mounted)
 }
 
 // conflicts reports whether calls holding a and b may not run at once.
@@ -99,8 +106,25 @@ func (a *claim) reaches(b *claim) bool {
 				return true
 			}
 		}
+		for _, t := range b.mounting {
+			if within(t, x) {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// mounted ends the part of c held until its container's mounts are made.
+func (g *grantGuard) mounted(c *claim) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c.mounting == nil {
+		return
+	}
+	c.mounting = nil
+	close(g.changed)
+	g.changed = make(chan struct{})
 }
 
 // trail returns every path on the host that resolving p as the kernel does looks at:

@@ -80,3 +80,25 @@ func TestCrossedGrantsDoNotDeadlock(t *testing.T) {
 		t.Errorf("B: %v %s", rb.err, rb.res.Output)
 	}
 }
+
+// TestMountedEndsTheMountingTrail: a call's read-only paths hold off a call writing
+// where they lead only until its mounts are made.
+func TestMountedEndsTheMountingTrail(t *testing.T) {
+	var g grantGuard
+	base := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(base, "w", "in"), 0o755))
+	reader := &claim{rw: []string{filepath.Join(base, "out")}, mounting: trail(filepath.Join(base, "w", "in"))}
+	release, _, err := g.hold(context.Background(), func() *claim { return reader }, nil, true)
+	must(t, err)
+	defer release()
+	writer := func() *claim { return &claim{rw: []string{filepath.Join(base, "w")}} }
+	if _, _, err := g.hold(context.Background(), writer, nil, false); err != errGrantBusy {
+		t.Fatalf("a writer of a directory a call's read-only path leads through, before its mounts: %v", err)
+	}
+	g.mounted(reader)
+	rel, _, err := g.hold(context.Background(), writer, nil, false)
+	if err != nil {
+		t.Fatalf("after its mounts: %v", err)
+	}
+	rel()
+}

@@ -147,13 +147,18 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		}
 	} else {
 		// One call at a time per directory: nothing else writes there between this
-		// call's sweep and its reply, nor where the directory's path leads through.
+		// call's sweep and its reply, nor where the directory's path leads through;
+		// and, until the mounts are made, where the read-only grants' paths do (held
+		// now, with the rest, so that prepare never waits holding them).
 		release, own, aerr := s.grants.hold(ctx, func() *claim {
 			c := &claim{}
 			for _, g := range rw {
 				g.canon = canonical(g.host)
 				c.rw = append(c.rw, g.canon)
 				c.trail = append(c.trail, trail(g.host)...)
+			}
+			for _, dir := range readGrants(sp) {
+				c.mounting = append(c.mounting, trail(dir)...)
 			}
 			return c
 		}, nil, true)
@@ -184,6 +189,9 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 			res.Usage.Wall = time.Since(start)
 			return res, ctxErr(ctx, err)
 		}
+	}
+	if own, _ := ctx.Value(ownClaimKey{}).(*claim); own != nil {
+		s.grants.mounted(own)
 	}
 	if inst.bind != nil {
 		// The call's own request budget, which its caller may have lowered, and its
