@@ -108,10 +108,16 @@ func (e *Engine) InstallFrom(ctx context.Context, src, by string, o Origin) (*In
 	if err != nil {
 		return nil, err
 	}
-	if o.Ref != "" {
-		if err := store.SetOrigin(e.home, entry.ManifestDigest, o.Ref); err != nil {
-			return nil, fmt.Errorf("install %s: %w", source, err)
+	// The origin is recorded once the package given is known good: other replicas
+	// pull the installed package by it.
+	setOrigin := func() error {
+		if o.Ref == "" {
+			return nil
 		}
+		if err := store.SetOrigin(e.home, entry.ManifestDigest, o.Ref); err != nil {
+			return fmt.Errorf("install %s: %w", source, err)
+		}
+		return nil
 	}
 	if id == nil {
 		// Already in the store (the check ran when it was installed). The package given
@@ -125,7 +131,13 @@ func (e *Engine) InstallFrom(ctx context.Context, src, by string, o Origin) (*In
 		if id, err = verifyPackage(ctx, entry.Dir, entry.Manifest, policy); err != nil {
 			return nil, fmt.Errorf("install %s: already installed, but: %w", source, err)
 		}
+		if err := setOrigin(); err != nil {
+			return nil, err
+		}
 		return &Installed{Entry: entry, Signer: id, Already: true}, nil
+	}
+	if err := setOrigin(); err != nil {
+		return nil, err
 	}
 	if _, err := e.audit.Append(ctx, audit.Record{Event: audit.EventInstall, Caller: by, Skill: entry.Name,
 		Version: entry.Version, ManifestDigest: entry.ManifestDigest, CodeDigest: entry.CodeDigest, Outcome: "ok",
