@@ -179,6 +179,12 @@ const MaxConnectionIdle = 5 * time.Minute
 // stream admitted takes a worker or a goroutine of its own as before.
 const MaxConcurrentStreams = 1024
 
+// HandshakeTimeout bounds how long a connection may take to complete its handshake (TLS
+// and the HTTP/2 preface) before the server closes it, as the HTTP doors' 10 s do
+// (grpc-go's default is 120 s): until then it holds one of the listener's bounded
+// places (transport.MaxGRPCConns) without having sent anything.
+const HandshakeTimeout = 10 * time.Second
+
 // GRPCOptions are the settings of the grpc.Server that serves this package's services,
 // besides the listener's (transport.Listen): pass both to grpc.NewServer. Ping
 // enforcement is grpc-go's default, which bounds a ping flood: a client that pings
@@ -194,6 +200,7 @@ func grpcOptions(idle time.Duration, streams uint32) []grpc.ServerOption {
 		grpc.NumStreamWorkers(StreamWorkers),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idle}),
 		grpc.MaxConcurrentStreams(streams),
+		grpc.ConnectionTimeout(HandshakeTimeout),
 	}
 }
 
