@@ -386,13 +386,14 @@ func CheckGrant(m *manifest.Manifest, g Grant, at string) error {
 		}
 		seen[f.Path] = true
 	}
-	// A read-only directory at or inside a read-write one is writable through it.
+	// A read-only directory at or inside a read-write one is writable through it; paths
+	// compared as written and with links resolved, as CheckHome does.
 	for i, f := range g.Files {
 		if f.Access != manifest.AccessRead || !filepath.IsAbs(f.Host) {
 			continue
 		}
 		for j, w := range g.Files {
-			if w.Access == manifest.AccessReadWrite && filepath.IsAbs(w.Host) && within(filepath.Clean(f.Host), filepath.Clean(w.Host)) {
+			if w.Access == manifest.AccessReadWrite && filepath.IsAbs(w.Host) && nested(f.Host, w.Host) {
 				probs = append(probs, fmt.Sprintf("%s: %s is read-only for %s but inside %s, granted read-write for %s (%s), through which the skill could write it; grant one or the other",
 					field(fmt.Sprintf("files[%d].host", i)), f.Host, f.Path, w.Host, w.Path, field(fmt.Sprintf("files[%d]", j))))
 				break
@@ -570,6 +571,18 @@ func pathForms(p string) []string {
 		out = append(out, r)
 	}
 	return out
+}
+
+// nested reports whether p is dir or inside it, as written or with links resolved.
+func nested(p, dir string) bool {
+	for _, x := range pathForms(p) {
+		for _, d := range pathForms(dir) {
+			if within(x, d) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // within reports whether p is dir or inside it (both absolute and clean).
