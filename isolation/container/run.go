@@ -30,7 +30,8 @@ import (
 
 var errTimeout = errors.New("call timed out")
 
-// createTimeout bounds a container create, which a call's end does not cut short.
+// createTimeout bounds a container create, and a start, which a call's end does not cut
+// short.
 const createTimeout = 30 * time.Second
 
 // spec is everything that shapes a container before its input: two calls with the
@@ -350,8 +351,16 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout 
 	if err != nil {
 		return inst, classify(err, "attach container")
 	}
-	if err = s.cli.ContainerStart(ctx, inst.id, container.StartOptions{}); err != nil {
+	// Nor a start: the daemon goes on making the mounts after a client that gave up, and
+	// the read-only grants' claim (held by the caller until this returns) must cover them.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	err = s.cli.ContainerStart(sctx, inst.id, container.StartOptions{})
+	scancel()
+	if err != nil {
 		return inst, classify(err, "start container")
+	}
+	if err := ctx.Err(); err != nil {
+		return inst, err // the caller has gone: the container is removed as after any failure
 	}
 	return inst, nil
 }

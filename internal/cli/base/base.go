@@ -138,6 +138,10 @@ func FlagWords(cmd *cli.Command, path, msg string) string {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		return "unknown flag " + dashes(name) + " (see " + help + ")"
 	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name, _, _ = strings.Cut(strings.TrimLeft(name, "-"), "=")
+		return dashes(name) + " needs a value (see " + help + ")"
+	}
 	rest, ok := strings.CutPrefix(msg, "invalid value ")
 	if !ok {
 		return msg
