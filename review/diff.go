@@ -32,7 +32,8 @@ type Changes struct {
 	// skill (a widening); NowBrokered the other way.
 	NowPlain    []string `json:"nowPlain,omitempty"`
 	NowBrokered []string `json:"nowBrokered,omitempty"`
-	// SecretOrigins are brokered secrets (in both versions) whose origins changed.
+	// SecretOrigins are brokered secrets (in both versions) whose origins, header or
+	// format changed.
 	SecretOrigins []SecretOriginsChange `json:"secretOrigins,omitempty"`
 	RaisedLimits  []LimitChange         `json:"raisedLimits,omitempty"`
 	LoweredLimits []LimitChange         `json:"loweredLimits,omitempty"`
@@ -44,12 +45,15 @@ type Changes struct {
 }
 
 // SecretOriginsChange is a brokered secret sent to more (Added) or fewer (Removed)
-// origins, or in another header.
+// origins, in another header, or with another format (where in the header's value
+// the secret goes, e.g. "Bearer {}" to "{}"; Format.Name is the new header). A new
+// header or format asks more.
 type SecretOriginsChange struct {
 	Name    string   `json:"name"`
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
 	Header  *Change  `json:"header,omitempty"`
+	Format  *Change  `json:"format,omitempty"`
 }
 
 // Change is a value that changed; Name says which (a file path, or empty).
@@ -90,7 +94,10 @@ func Diff(approved, proposed *manifest.Manifest) Changes {
 			if was.Header != now.Header {
 				sc.Header = &Change{From: was.Header, To: now.Header}
 			}
-			if len(sc.Added)+len(sc.Removed) > 0 || sc.Header != nil {
+			if was.Format != now.Format {
+				sc.Format = &Change{Name: now.Header, From: was.Format, To: now.Format}
+			}
+			if len(sc.Added)+len(sc.Removed) > 0 || sc.Header != nil || sc.Format != nil {
 				c.SecretOrigins = append(c.SecretOrigins, sc)
 			}
 		}
@@ -152,7 +159,7 @@ func sameJSON(a, b map[string]any) bool {
 // AsksMore reports whether proposed asks for anything approved did not grant.
 func (c Changes) AsksMore() bool {
 	for _, s := range c.SecretOrigins {
-		if len(s.Added) > 0 || s.Header != nil {
+		if len(s.Added) > 0 || s.Header != nil || s.Format != nil {
 			return true
 		}
 	}
@@ -212,6 +219,9 @@ func (c Changes) writeText(b *strings.Builder) {
 		}
 		if s.Header != nil {
 			fmt.Fprintf(b, "  ^ secret %s sent as %s (was %s)\n", s.Name, s.Header.To, s.Header.From)
+		}
+		if s.Format != nil {
+			fmt.Fprintf(b, "  ^ secret %s sent as %s: %q -> %q\n", s.Name, s.Format.Name, s.Format.From, s.Format.To)
 		}
 	}
 	for _, l := range c.RaisedLimits {

@@ -1,6 +1,7 @@
 package review
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -97,5 +98,55 @@ func TestDiffSecrets(t *testing.T) {
 `, ""))
 	if onlyNarrower.AsksMore() || onlyNarrower.Empty() {
 		t.Fatalf("a narrowed secret: asks more %v, empty %v", onlyNarrower.AsksMore(), onlyNarrower.Empty())
+	}
+}
+
+// A brokered secret whose format changes (where in the header's value the secret goes)
+// asks more: a new version could move it from "Bearer {}" to "{}" or "Basic {}"
+// unseen (security review secrev3 F4).
+func TestDiffSecretFormat(t *testing.T) {
+	approved := parse(t, `  network: [https://a.example]
+  secrets:
+    - {name: TOKEN, origins: [https://a.example], format: "Bearer {}"}
+    - {name: KEY, origins: [https://a.example], header: X-Key, format: "key={}"}
+`, "")
+	proposed := parse(t, `  network: [https://a.example]
+  secrets:
+    - {name: TOKEN, origins: [https://a.example]}
+    - {name: KEY, origins: [https://a.example], header: X-Api, format: "{}"}
+`, "")
+	c := Diff(approved, proposed)
+	if !c.AsksMore() || c.Empty() {
+		t.Fatalf("a changed secret format: asks more %v, empty %v", c.AsksMore(), c.Empty())
+	}
+	text := c.Text()
+	for _, line := range []string{
+		"  ^ secret TOKEN sent as Authorization: \"Bearer {}\" -> \"{}\"\n",
+		"  ^ secret KEY sent as X-Api (was X-Key)\n",
+		"  ^ secret KEY sent as X-Api: \"key={}\" -> \"{}\"\n",
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("diff lacks %q:\n%s", line, text)
+		}
+	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"name":"TOKEN","format":{"name":"Authorization","from":"Bearer {}","to":"{}"}}`; !strings.Contains(string(j), want) {
+		t.Errorf("JSON lacks %s:\n%s", want, j)
+	}
+	if same := Diff(approved, approved); !same.Empty() {
+		t.Fatalf("no change reads as %+v", same)
+	}
+	onlyFormat := Diff(parse(t, `  network: [https://a.example]
+  secrets:
+    - {name: TOKEN, origins: [https://a.example], format: "Bearer {}"}
+`, ""), parse(t, `  network: [https://a.example]
+  secrets:
+    - {name: TOKEN, origins: [https://a.example], format: "Basic {}"}
+`, ""))
+	if !onlyFormat.AsksMore() {
+		t.Fatalf("only the format changed: does not ask more:\n%s", onlyFormat.Text())
 	}
 }
