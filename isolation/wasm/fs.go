@@ -355,12 +355,26 @@ func (r *rootFS) Readlink(path string) (string, experimentalsys.Errno) {
 	return s, 0
 }
 
-// Utimens implements experimentalsys.FS.
+// Utimens implements experimentalsys.FS. A time the guest leaves out arrives as
+// experimentalsys.UTIME_OMIT (math.MinInt64 in wazero v1.12) and keeps its current
+// value, read with a stat first as wazero's own sysfs does (os.Root has no utimensat
+// with UTIME_OMIT); "now" arrives already resolved to the guest's wall clock
+// (wazero's toTimes). Both left out changes nothing, though the path must exist.
 func (r *rootFS) Utimens(path string, atim, mtim int64) experimentalsys.Errno {
-	// wazero passes UTIME_OMIT/UTIME_NOW as special values; keep it simple and
-	// only honour explicit times.
-	if atim < 0 || mtim < 0 {
-		return experimentalsys.ENOSYS
+	name := rel(path)
+	if atim == experimentalsys.UTIME_OMIT || mtim == experimentalsys.UTIME_OMIT {
+		st, e := r.Stat(path)
+		if e != 0 {
+			return e
+		}
+		if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
+			return 0
+		}
+		if atim == experimentalsys.UTIME_OMIT {
+			atim = st.Atim
+		} else {
+			mtim = st.Mtim
+		}
 	}
-	return errno(r.root.Chtimes(rel(path), time.Unix(0, atim), time.Unix(0, mtim)))
+	return errno(r.root.Chtimes(name, time.Unix(0, atim), time.Unix(0, mtim)))
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -178,5 +180,75 @@ func TestEscapeModuleSeesDirMountEscape(t *testing.T) {
 	_, err = r.InstantiateWithConfig(ctx, code, cfg)
 	if err != nil || out.String() != "top secret" {
 		t.Skipf("wazero's DirMount no longer escapes via a relative symlink (%v, %q): the control is moot", err, out.String())
+	}
+}
+
+// A time the guest leaves out of path_filestat_set_times or fd_filestat_set_times
+// (wazero passes UTIME_OMIT) keeps its value, and one set to "now" is the clock's:
+// `touch -m` changes only mtime. Before, an omitted time failed the whole call
+// (ENOSYS). A read-only grant refuses every change.
+func TestSetTimesOmitAndNow(t *testing.T) {
+	var sb isolation.Sandbox = newSandbox(t)
+	skill := goSkill(t, "touch")
+	dir := t.TempDir()
+	var (
+		atime = time.Date(2001, 9, 9, 1, 46, 40, 0, time.UTC)
+		mtime = time.Date(2002, 1, 2, 3, 4, 5, 0, time.UTC)
+		later = time.Date(2003, 4, 5, 6, 7, 8, 9000, time.UTC)
+	)
+	const setA, nowA, setM, nowM = 1, 2, 4, 8 // WASI fstflags
+	times := func(name string) (a, m time.Time) {
+		var st syscall.Stat_t
+		must(t, syscall.Stat(filepath.Join(dir, name), &st))
+		return time.Unix(st.Atim.Unix()).UTC(), time.Unix(st.Mtim.Unix()).UTC()
+	}
+	for _, tc := range []struct {
+		name      string
+		via       string
+		access    manifest.Access
+		flags     uint32
+		wantErrno bool
+		check     func(a, m time.Time) bool
+	}{
+		{"mtime only", "path", manifest.AccessReadWrite, setM, false,
+			func(a, m time.Time) bool { return a.Equal(atime) && m.Equal(later) }},
+		{"atime only", "path", manifest.AccessReadWrite, setA, false,
+			func(a, m time.Time) bool { return a.Equal(later) && m.Equal(mtime) }},
+		{"mtime now", "path", manifest.AccessReadWrite, nowM, false,
+			func(a, m time.Time) bool { return a.Equal(atime) && m.After(later) }},
+		{"atime now, mtime set", "path", manifest.AccessReadWrite, nowA | setM, false,
+			func(a, m time.Time) bool { return a.After(later) && m.Equal(later) }},
+		{"both", "path", manifest.AccessReadWrite, setA | setM, false,
+			func(a, m time.Time) bool { return a.Equal(later) && m.Equal(later) }},
+		{"neither", "path", manifest.AccessReadWrite, 0, false,
+			func(a, m time.Time) bool { return a.Equal(atime) && m.Equal(mtime) }},
+		{"fd mtime only", "fd", manifest.AccessReadWrite, setM, false,
+			func(a, m time.Time) bool { return a.Equal(atime) && m.Equal(later) }},
+		{"fd atime now", "fd", manifest.AccessReadWrite, nowA, false,
+			func(a, m time.Time) bool { return a.After(later) && m.Equal(mtime) }},
+		{"read-only grant", "path", manifest.AccessRead, setM, true,
+			func(a, m time.Time) bool { return a.Equal(atime) && m.Equal(mtime) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-") + ".txt"
+			p := filepath.Join(dir, name)
+			must(t, os.WriteFile(p, []byte("x"), 0o644))
+			must(t, os.Chtimes(p, atime, mtime))
+			in, _ := json.Marshal(map[string]any{"path": "/data/" + name, "via": tc.via,
+				"atim": later.UnixNano(), "mtim": later.UnixNano(), "flags": tc.flags})
+			res, err := sb.Run(context.Background(), isolation.Call{ID: "t", Skill: skill, Input: in, Limits: limits(),
+				Grant: isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: dir, Access: tc.access}}}})
+			if err != nil {
+				t.Fatalf("%v (logs %q)", err, res.Logs)
+			}
+			var out struct{ Errno int }
+			must(t, json.Unmarshal(res.Output, &out))
+			if (out.Errno != 0) != tc.wantErrno {
+				t.Errorf("errno %d (52 is ENOSYS), want an error: %v", out.Errno, tc.wantErrno)
+			}
+			if a, m := times(name); !tc.check(a, m) {
+				t.Errorf("atime %v, mtime %v (were %v, %v; set %v)", a, m, atime, mtime, later)
+			}
+		})
 	}
 }
