@@ -68,12 +68,26 @@ type netError struct {
 type callNet struct {
 	guard    *egress.Guard
 	maxBody  int64
+	initOnly bool // a reactor's _initialize: every request is refused (noNetInInit)
 	mu       sync.Mutex
 	pending  []byte
 	hasReply bool
 }
 
 type callNetKey struct{}
+
+// noNetInInit is why a request made during a reactor's _initialize is refused. The
+// state _initialize leaves is every later call's starting state, whoever makes it, and
+// it runs within the call that made the instance: a request then would be charged to
+// that caller's budget and audited as that caller's, and its response would reach the
+// callers after it. So it gets no network, pooled or fresh, as it gets no stdin.
+const noNetInInit = "no network during _initialize: a reactor makes its requests in " + exportHandle +
+	", under each call's own grant, request budget and audit"
+
+// initNet is the network state _initialize runs with: none.
+func initNet(ctx context.Context) context.Context {
+	return context.WithValue(ctx, callNetKey{}, &callNet{initOnly: true})
+}
 
 // instantiateHost defines the skillbox module in r once; the per-call guard travels in
 // the context, so one host module serves every call.
@@ -126,6 +140,9 @@ func httpResponse(ctx context.Context, mod api.Module, stack []uint64) {
 // do sends one request through the guard and encodes the outcome for the guest. Every
 // failure is a reply the skill can handle, never a trap.
 func (cn *callNet) do(ctx context.Context, raw []byte) []byte {
+	if cn.initOnly {
+		return encodeErr("EGRESS_DENIED", noNetInInit)
+	}
 	if ctx.Err() != nil {
 		return encodeErr("NETWORK", "the call ended before the request was sent")
 	}

@@ -372,7 +372,9 @@ func (inst *instance) close() {
 // with an empty stdin: the state _initialize leaves is what every later call of a
 // pooled instance starts from, whoever makes it, so no call's input may reach it.
 // (A fresh instance gets the same empty stdin: a skill behaves the same pooled or
-// not.) The caller binds the call's input before the handler runs.
+// not.) Nor does it get the network: its requests would go out under this call's
+// egress guard, charged to and audited as this caller (noNetInInit). The caller binds
+// the call's input before the handler runs.
 // When snapshot is set and the module allows it, it then records the state to
 // restore after every call; inst.image is nil when it could not.
 func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Call, st *callState, memLimit uint64, snapshot bool) (inst *instance, err error) {
@@ -410,7 +412,8 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 	if inst.mod, err = instantiateOnly(actx, s.runtime, m.compiled, cfg, &inst.mem); err != nil {
 		return inst, err
 	}
-	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(ctx); err != nil {
+	// No network for _initialize (noNetInInit): a request is refused, never sent.
+	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(initNet(ctx)); err != nil {
 		return inst, err
 	}
 	inst.handle = inst.mod.ExportedFunction(exportHandle)

@@ -12,7 +12,7 @@ import (
 
 // Reasons the host gives for a request that was not made or did not complete.
 const (
-	ReasonEgressDenied   = "EGRESS_DENIED"   // the origin (or a redirect's, or the dialled address) is not granted
+	ReasonEgressDenied   = "EGRESS_DENIED"   // the origin (or a redirect's, or the dialled address) is not granted, or a reactor's _initialize asked
 	ReasonRequestLimit   = "REQUEST_LIMIT"   // the call's outbound request budget is spent
 	ReasonNetwork        = "NETWORK"         // the request was allowed but failed: DNS, connect, TLS, timeout, body cap
 	ReasonInvalidRequest = "INVALID_REQUEST" // the host could not read the request
