@@ -198,20 +198,7 @@ func rewriteTar(t *testing.T, src, dst string, edit func(name string, data []byt
 			t.Fatal(err)
 		}
 	}
-	for _, e := range extra {
-		if target, ok := strings.CutPrefix(e[1], "->"); ok { // a symbolic link
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: e[0], Linkname: target, Mode: 0o777}); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: e[0], Mode: 0o644, Size: int64(len(e[1]))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(e[1])); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeEntries(t, tw, extra)
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}

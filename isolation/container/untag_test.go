@@ -18,6 +18,16 @@ func tarOf(t *testing.T, entries ...[2]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	writeEntries(t, tw, entries)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// writeEntries writes entries {name, contents} to tw as tarOf describes them.
+func writeEntries(t *testing.T, tw *tar.Writer, entries [][2]string) {
+	t.Helper()
 	for _, e := range entries {
 		if target, ok := strings.CutPrefix(e[1], "->"); ok { // a symbolic link
 			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: e[0], Linkname: target, Mode: 0o777}); err != nil {
@@ -38,10 +48,6 @@ func tarOf(t *testing.T, entries ...[2]string) []byte {
 			t.Fatal(err)
 		}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // asExtracted is what `docker load` finds in the directory it extracts a tarball to:
