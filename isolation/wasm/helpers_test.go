@@ -88,6 +88,8 @@ func buildGuest(tb testing.TB, name string, flags ...string) isolation.Skill {
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if b, berr := cmd.CombinedOutput(); berr != nil {
 			err = fmt.Errorf("build guest %s: %v\n%s", name, berr, b)
+		} else {
+			precompile(env.dir, out)
 		}
 		env.built[name] = err
 	}
@@ -96,6 +98,30 @@ func buildGuest(tb testing.TB, name string, flags ...string) isolation.Skill {
 		tb.Fatal(err)
 	}
 	return skillAt(tb, env.dir, out)
+}
+
+// precompile compiles a Go guest into the run's shared on-disk cache, with no deadline:
+// compiling a Go module takes seconds, and under the race detector on a loaded machine
+// more than a test call's 30 s budget, which bounds the wait for a first call's compile.
+// Every Sandbox of the run then loads it from the cache. A module that does not compile
+// is left for the test's own call to report.
+func precompile(dir, module string) {
+	b, err := os.ReadFile(filepath.Join(dir, module))
+	if err != nil {
+		return
+	}
+	sum := sha256.Sum256(b)
+	ctx := context.Background()
+	sb, err := wasm.New(ctx, wasm.WithCacheDir(env.cacheDir))
+	if err != nil {
+		return
+	}
+	defer sb.Close(ctx)
+	_ = sb.Prepare(ctx, isolation.Skill{
+		Manifest: &manifest.Manifest{Name: "test-skill", Sandbox: manifest.Sandbox{Wasm: &manifest.WasmSandbox{Module: module}}},
+		Dir:      dir,
+		Digest:   "sha256:" + hex.EncodeToString(sum[:]),
+	})
 }
 
 func newSandbox(tb testing.TB, opts ...wasm.Option) *wasm.Sandbox {
