@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/docker/docker/api/types/image"
@@ -31,7 +33,8 @@ func (e *MismatchError) Error() string {
 }
 
 type imageInfo struct {
-	user string // "uid:gid" the container runs as, never 0 (see runUser)
+	user    string   // "uid:gid" the container runs as, never 0 (see runUser)
+	volumes []string // the image's VOLUME paths, clean and sorted
 }
 
 // LoadImage loads a `docker save` tarball, without its tags, and checks that it holds
@@ -236,6 +239,10 @@ func (s *Sandbox) ensureImage(ctx context.Context, sk isolation.Skill) (string, 
 	var user string
 	if ins.Config != nil {
 		user = ins.Config.User
+		for v := range ins.Config.Volumes {
+			info.volumes = append(info.volumes, path.Clean("/"+v))
+		}
+		sort.Strings(info.volumes)
 	}
 	if info.user, err = s.runUser(ctx, id, user); err != nil {
 		return "", imageInfo{}, err

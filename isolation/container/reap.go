@@ -88,7 +88,7 @@ func reap(ctx context.Context, cli *client.Client, sc reapScope) (int, error) {
 			continue
 		}
 		n++
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !isGone(err) {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGone(err) {
 			errs = append(errs, fmt.Errorf("reap container %.12s: %w", c.ID, err))
 			continue
 		}

@@ -39,9 +39,11 @@ const createTimeout = 30 * time.Second
 // approved limits) or the package, except Memory and CPU for a call whose caller
 // lowered them: such a call never uses a pool (see Run).
 type spec struct {
-	Skill   string
-	Image   string
-	User    string
+	Skill string
+	Image string
+	User  string
+	// Volumes are the image's VOLUME paths, each covered by an empty read-only tmpfs.
+	Volumes []string
 	Command []string
 	Env     []string // NAME=value, sorted
 	Mounts  []isolation.Mount
@@ -93,7 +95,7 @@ func (s *Sandbox) specFor(ctx context.Context, call isolation.Call, lim isolatio
 		return nil, err
 	}
 	sp := &spec{
-		Skill: call.Skill.Manifest.Name, Image: img, User: info.user,
+		Skill: call.Skill.Manifest.Name, Image: img, User: info.user, Volumes: info.volumes,
 		Mounts: call.Grant.Files, Network: call.Grant.Network,
 		Intercept: call.Grant.InterceptOrigins(), // shape the container (its CA's names), so part of its spec
 		Memory:    lim.Memory, CPU: lim.CPU,
@@ -335,6 +337,15 @@ func (s *Sandbox) prepare(ctx context.Context, sp *spec, callID string, timeout 
 		cfg.Env = append(cfg.Env, "HTTP_PROXY="+u, "HTTPS_PROXY="+u, "http_proxy="+u, "https_proxy="+u)
 		hc.NetworkMode = container.NetworkMode(n.name)
 		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n.name: {}}}
+	}
+	// The engine backs an image's VOLUME with a writable volume on its own disk, which
+	// the read-only root does not cover: an empty read-only tmpfs takes its place,
+	// unless something of ours is mounted there already.
+	for _, v := range sp.Volumes {
+		if _, ok := hc.Tmpfs[v]; ok || slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool { return path.Clean(m.Target) == v }) {
+			continue
+		}
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: v, ReadOnly: true})
 	}
 	// Not cut short by the call's end: the engine may create a container for a request
 	// whose caller has gone, and then nothing would know its id to remove it. The call

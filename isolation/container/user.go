@@ -148,7 +148,7 @@ func (s *Sandbox) imageFiles(ctx context.Context, id string, names ...string) (m
 		return nil, classify(err, "read the image's user files")
 	}
 	defer func() {
-		_ = s.cli.ContainerRemove(context.WithoutCancel(ctx), c.ID, container.RemoveOptions{Force: true})
+		_ = s.cli.ContainerRemove(context.WithoutCancel(ctx), c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	}()
 	out := map[string][]byte{}
 	for _, name := range names {
