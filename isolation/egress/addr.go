@@ -2,6 +2,7 @@ package egress
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/skillbox-dev/skillbox/manifest"
@@ -15,6 +16,7 @@ const (
 	classInternal            // loopback, RFC 1918, ULA, CGNAT, other non-global unicast
 	classLinkLocal           // 169.254/16 (cloud metadata), fe80::/10
 	classNever               // unspecified, multicast, broadcast
+	classOwn                 // an address of this host's own interfaces, whatever its prefix
 )
 
 func (c addrClass) String() string {
@@ -25,6 +27,8 @@ func (c addrClass) String() string {
 		return "link-local"
 	case classNever:
 		return "unspecified, multicast or broadcast"
+	case classOwn:
+		return "an address of this host"
 	}
 	return "public"
 }
@@ -108,6 +112,9 @@ func classify(a netip.Addr) addrClass {
 //     means an internal host grants its address (http://10.0.0.5:8080);
 //   - link-local (including 169.254.169.254, the cloud metadata service) is reached
 //     only through an IP-literal origin.
+//
+// CheckAddr judges addr by its prefix alone; the Guard's dialler also counts the
+// host's own addresses (ownAddrs) as internal.
 func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
 	return checkAddr(origin, addr, false)
 }
@@ -115,8 +122,12 @@ func CheckAddr(origin manifest.Origin, addr netip.Addr) error {
 // checkAddr is CheckAddr; internalNames lets an exact granted name reach internal
 // (loopback, private) addresses, never link-local ones (see WithInternalNamesUnsafe).
 func checkAddr(origin manifest.Origin, addr netip.Addr, internalNames bool) error {
-	addr = addr.Unmap()
-	c := classify(addr)
+	return checkClass(origin, addr.Unmap(), classify(addr), internalNames)
+}
+
+// checkClass is checkAddr for an address already classified as c; a public address
+// of the host's own is classOwn, which names reach as they reach internal addresses.
+func checkClass(origin manifest.Origin, addr netip.Addr, c addrClass, internalNames bool) error {
 	switch {
 	case c == classPublic:
 		return nil
@@ -135,8 +146,27 @@ func checkAddr(origin manifest.Origin, addr netip.Addr, internalNames bool) erro
 	if originHost(origin) == "localhost" && addr.IsLoopback() {
 		return nil
 	}
-	if internalNames && c == classInternal {
+	if internalNames && (c == classInternal || c == classOwn) {
 		return nil
 	}
 	return fmt.Errorf("%s resolves to %s, which is %s; only an origin naming that address reaches it", originHost(origin), addr, c)
+}
+
+// ownAddrs returns the addresses of this host's interfaces. A connection to any of them
+// stays on the host and reaches its services (on 0.0.0.0, or on that address), so one
+// that classify calls public is judged as the host's own instead.
+func ownAddrs() (map[netip.Addr]bool, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list this host's addresses: %w", err)
+	}
+	own := make(map[netip.Addr]bool, len(as))
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				own[ip.Unmap()] = true
+			}
+		}
+	}
+	return own, nil
 }

@@ -317,8 +317,21 @@ func (g *Guard) dialChecked(ctx context.Context, network string, origin manifest
 	}
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	var firstDeny, lastErr error
+	var own map[netip.Addr]bool // listed once, when an answer is public
 	for _, a := range addrs {
-		if err := checkAddr(origin, a, g.opts.internalNames); err != nil {
+		a = a.Unmap()
+		c := classify(a)
+		if c == classPublic {
+			if own == nil {
+				if own, err = ownAddrs(); err != nil {
+					return nil, err // fails closed: nothing is dialled
+				}
+			}
+			if own[a] {
+				c = classOwn
+			}
+		}
+		if err := checkClass(origin, a, c, g.opts.internalNames); err != nil {
 			if firstDeny == nil {
 				firstDeny = err
 			}
