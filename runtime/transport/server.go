@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // ServerConfig says where and how the server listens. Paths are files on disk (PEM for
@@ -140,6 +141,7 @@ func listen(ctx context.Context, cfg ServerConfig, maxConns int, full func()) (n
 	}
 	opts := []grpc.ServerOption{
 		grpc.Creds(creds),
+		grpc.InTapHandle(a.tap),
 		grpc.ChainUnaryInterceptor(a.unary),
 		grpc.ChainStreamInterceptor(a.stream),
 	}
@@ -322,6 +324,20 @@ func removeStale(ctx context.Context, path string) error {
 type authenticator struct {
 	tokens  *TokenSet // nil: no token required
 	refused func(ctx context.Context, peer, method string, err error)
+}
+
+// tap refuses a stream whose caller cannot be named as soon as its headers arrive,
+// before the server reads its request message: grpc-go reads a unary call's message
+// whole (up to 4 MiB) before any interceptor runs, so a peer without a token could
+// otherwise make the server hold 4 MiB in each stream of each connection it opens. It
+// runs on the connection's reader, so the refusal costs the peer's connection alone
+// any wait for its audit record. The interceptors name the caller again for the call.
+func (a *authenticator) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if _, err := a.identify(ctx); err != nil {
+		a.report(ctx, info.FullMethodName, err)
+		return ctx, err
+	}
+	return ctx, nil
 }
 
 func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
