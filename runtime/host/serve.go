@@ -209,10 +209,18 @@ const maxMetricsConns = 64
 // security review). ReadTimeout bounds reading a request's headers and body only:
 // net/http lifts it once the body is read, so an MCP event stream stays open. How many
 // connections a door has open at once is its listener's bound (transport.ListenHTTP,
-// transport.MaxHTTPConns).
+// transport.MaxHTTPConns), and what each may make it hold before authenticating is
+// its headers, at most maxHeaderBytes.
 func doorServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: maxHeaderBytes}
 }
+
+// maxHeaderBytes bounds a request's headers at a door (net/http's default is 1 MiB,
+// which let one unauthenticated peer make a door hold 512 MiB for ReadHeaderTimeout
+// over its 512 connections): a bearer token, a session cookie and an MCP client's
+// headers are a few hundred bytes. Past it a request gets 431.
+const maxHeaderBytes = 64 << 10
 
 // mcpConfig is the MCP door's listener settings: opts.Listen's TLS, client CA and
 // token file at opts.MCP.
