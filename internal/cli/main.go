@@ -8,6 +8,7 @@ package cli
 
 import (
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -59,6 +60,20 @@ func newApp() *cli.App {
 func run(args []string, stdout, stderr *os.File) int {
 	app := newApp()
 	base.Prepare(app, stdout, stderr)
+	if group, ok := bareCommand(app, args); ok {
+		// No command (or a command group such as audit with no subcommand) is a
+		// command line that asks for nothing, as for go or git: the list of commands
+		// goes to stderr and the exit status is 2, so a script that lost its arguments
+		// does not read help as a success.
+		app.Writer = stderr
+		if code := base.Run(app, append(args[:len(args):len(args)], "--help")); code != 0 {
+			return code
+		}
+		if group == "" {
+			return base.FailErr(stderr, usagef("no command given: name one of the commands above (skillbox COMMAND --help says more)"))
+		}
+		return base.FailErr(stderr, usagef("%s: no subcommand given: name one of the commands above (skillbox %s COMMAND --help says more)", group, group))
+	}
 	args, err := helpTopic(app, args)
 	if err != nil {
 		return base.FailErr(stderr, err)
@@ -67,6 +82,20 @@ func run(args []string, stdout, stderr *os.File) int {
 		return base.FailErr(stderr, usagef("%s", msg))
 	}
 	return base.Run(app, args)
+}
+
+// bareCommand reports whether args name no command at all (group "") or a command
+// group and none of its subcommands, with nothing else on the line.
+func bareCommand(app *cli.App, args []string) (group string, ok bool) {
+	cmds, path := app.Commands, ""
+	for _, a := range args[1:] {
+		c := findCommand(cmds, a)
+		if c == nil || len(c.Subcommands) == 0 {
+			return "", false
+		}
+		cmds, path = c.Subcommands, strings.TrimSpace(path+" "+c.Name)
+	}
+	return path, true
 }
 
 // The names the rest of this package uses for what package base holds.

@@ -108,3 +108,37 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		})
 	}
 }
+
+// skillbox with no command at all (or audit with no subcommand) is a command line that
+// asks for nothing: the list of commands on stderr, nothing on stdout, exit 2 (it
+// exited 0 with the help on stdout, so a script that lost its arguments read help as a
+// success).
+func TestNoCommandExitsTwo(t *testing.T) {
+	front := buildCLI(t)
+	full := filepath.Join(filepath.Dir(front), "skillbox-full")
+	env := []string{"SKILLBOX_HOME=" + filepath.Join(t.TempDir(), "home")}
+	for _, bin := range []string{front, full} {
+		r := signRunCLI(t, bin, env)
+		if r.code != 2 || r.stdout != "" {
+			t.Errorf("%s with no command: exit %d, stdout %q; want exit 2 and nothing on stdout", filepath.Base(bin), r.code, r.stdout)
+		}
+		for _, want := range []string{"COMMANDS:", "invoke", "skillbox: no command given: name one of the commands above (skillbox COMMAND --help says more)\n"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s with no command: stderr lacks %q:\n%s", filepath.Base(bin), want, r.stderr)
+			}
+		}
+		if !strings.HasSuffix(r.stderr, "(skillbox COMMAND --help says more)\n") {
+			t.Errorf("%s with no command: stderr does not end with the one failure line:\n%s", filepath.Base(bin), r.stderr)
+		}
+	}
+	// So is a command group with no subcommand.
+	r := signRunCLI(t, front, env, "audit")
+	if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "verify") ||
+		!strings.HasSuffix(r.stderr, "skillbox: audit: no subcommand given: name one of the commands above (skillbox audit COMMAND --help says more)\n") {
+		t.Errorf("skillbox audit: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// --help still prints the same list on stdout and exits 0.
+	if r := signRunCLI(t, front, env, "--help"); r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") {
+		t.Errorf("skillbox --help: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
