@@ -186,12 +186,24 @@ func (c Changes) Text() string {
 	return b.String()
 }
 
+// Items renders the changes as Text does, without its heading: for a caller that
+// has already said what they are compared with. Empty when there are none.
+func (c Changes) Items() string {
+	var b strings.Builder
+	c.writeItems(&b)
+	return b.String()
+}
+
 func (c Changes) writeText(b *strings.Builder) {
 	fmt.Fprintf(b, "Changes since the approved version %s:\n", c.FromVersion)
 	if c.Empty() {
 		b.WriteString("  none\n")
 		return
 	}
+	c.writeItems(b)
+}
+
+func (c Changes) writeItems(b *strings.Builder) {
 	if c.Sandbox != nil {
 		fmt.Fprintf(b, "  ^ sandbox %s (was %s)\n", c.Sandbox.To, c.Sandbox.From)
 	}

@@ -273,7 +273,7 @@ func writeCandidateReview(w io.Writer, cand *engine.Candidate, asJSON, approving
 		if changes.Empty() {
 			fmt.Fprintln(w, "It asks for nothing beyond the approved version.")
 		} else {
-			fmt.Fprint(w, changes.Text())
+			fmt.Fprint(w, changes.Items()) // under the heading above, not a second one
 		}
 		fmt.Fprintln(w)
 	default:

@@ -8,8 +8,8 @@ import (
 )
 
 // An upgrade is reviewed against what the operator granted, not what the old version
-// asked; API changes for agents show; an older version says so; approve does not open
-// with "NOT APPROVED".
+// asked, under one heading; API changes for agents show; an older version says so;
+// approve does not open with "NOT APPROVED".
 func TestUpgradeReviewAgainstTheGrant(t *testing.T) {
 	bin := signBuildCLI(t)
 	op := newOperatorHome(t, bin)
@@ -53,6 +53,10 @@ func TestUpgradeReviewAgainstTheGrant(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("review of 1.1.0 lacks %q:\n%s", want, out)
 		}
+	}
+	// One heading: the changes follow it at once, not under a second one.
+	if !strings.Contains(out, "compared with what 1.0.0 was granted:\n  + connect to https://b.example\n") || strings.Contains(out, "Changes since") {
+		t.Errorf("review of 1.1.0 does not list the changes right under its one heading:\n%s", out)
 	}
 	if strings.Contains(out, "connect to https://a.example\n") && strings.Contains(out, "+ connect to https://a.example") {
 		t.Errorf("a.example was granted; it is not new:\n%s", out)
