@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -388,6 +389,9 @@ func switchSkill(c *cli.Context, disable bool) error {
 		if disable {
 			res, err := admin.Disable(c.Context, &pb.DisableRequest{Name: name, Reason: c.String("reason")})
 			if err == nil {
+				if res.GetWasDisabled() {
+					fmt.Fprintln(c.App.Writer, alreadyDisabled(name, res.GetPreviousReason(), c.String("reason")))
+				}
 				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
 				return nil
 			}
@@ -395,8 +399,11 @@ func switchSkill(c *cli.Context, disable bool) error {
 				return fmt.Errorf("disable %s: %w", name, statusLine(err))
 			}
 		} else {
-			_, err := admin.Enable(c.Context, &pb.EnableRequest{Name: name})
+			res, err := admin.Enable(c.Context, &pb.EnableRequest{Name: name})
 			if err == nil {
+				if !res.GetWasDisabled() {
+					fmt.Fprintln(c.App.Writer, notDisabled(name))
+				}
 				fmt.Fprintf(c.App.Writer, "enabled %s\n", name)
 				return nil
 			}
@@ -411,15 +418,46 @@ func switchSkill(c *cli.Context, disable bool) error {
 	}
 	defer h.Close()
 	eng := h.Engine()
+	prev, was := eng.DisabledReason(name)
 	if disable {
 		if _, err := eng.Disable(c.Context, name, operator(c), c.String("reason")); err != nil {
 			return fmt.Errorf("disable %s: %w", name, err)
 		}
-	} else if err := eng.Enable(c.Context, name, operator(c)); err != nil {
-		return fmt.Errorf("enable %s: %w", name, err)
+		if was {
+			fmt.Fprintln(c.App.Writer, alreadyDisabled(name, prev, c.String("reason")))
+		}
+	} else {
+		if err := eng.Enable(c.Context, name, operator(c)); err != nil {
+			return fmt.Errorf("enable %s: %w", name, err)
+		}
+		if !was {
+			fmt.Fprintln(c.App.Writer, notDisabled(name))
+		}
 	}
 	fmt.Fprintf(c.App.Writer, "%sd %s (no server answered: written to the skill home; a server on this home honours it when it starts or reloads)\n", verb, name)
 	return nil
+}
+
+// alreadyDisabled says that a disable found the switch on already and what became of
+// its reason, which callers are told: a second disable replaces it.
+func alreadyDisabled(name, prev, reason string) string {
+	prev, reason = strings.Join(strings.Fields(prev), " "), strings.Join(strings.Fields(reason), " ")
+	if prev == reason {
+		return fmt.Sprintf("%s was already disabled, with this reason", name)
+	}
+	was, now := "with no reason", "; its reason is now "+strconv.Quote(reason)
+	if prev != "" {
+		was = "reason " + strconv.Quote(prev)
+	}
+	if reason == "" {
+		now = "; it now has none"
+	}
+	return fmt.Sprintf("%s was already disabled (%s)%s", name, was, now)
+}
+
+// notDisabled says that an enable found no switch to lift.
+func notDisabled(name string) string {
+	return fmt.Sprintf("%s was not disabled: nothing to lift", name)
 }
 
 // notifyReload asks a running server to re-read approvals; no server is fine.

@@ -136,6 +136,46 @@ func TestAdminCommandsThroughTheCLI(t *testing.T) {
 	}
 }
 
+// A disable of a skill already disabled says so and what became of its reason (callers
+// are told the new one), and an enable of one that is not disabled says there was
+// nothing to lift: offline and through a server alike. Both were silent.
+func TestSwitchTwiceSaysSo(t *testing.T) {
+	bin := signBuildCLI(t)
+	op := newOperatorHome(t, bin)
+	const offline = " (no server answered: written to the skill home; a server on this home honours it when it starts or reloads)\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"disable", "echo", "--reason", "leaks"}, "disabled echo" + offline},
+		{[]string{"disable", "echo", "--reason", "leaks tokens"}, "echo was already disabled (reason \"leaks\"); its reason is now \"leaks tokens\"\ndisabled echo" + offline},
+		{[]string{"enable", "echo"}, "enabled echo" + offline},
+		{[]string{"enable", "echo"}, "echo was not disabled: nothing to lift\nenabled echo" + offline},
+	} {
+		if out := op.must(tc.args...); out != tc.want {
+			t.Errorf("offline %s: %q; want %q", strings.Join(tc.args, " "), out, tc.want)
+		}
+	}
+
+	srv, srvLog := startServer(t, op, "--no-container")
+	defer stopServer(t, srv, srvLog)
+	const ended = "; 0 call(s) in flight cancelled and ended\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"disable", "echo", "--reason", "leaks"}, "disabled echo" + ended},
+		{[]string{"disable", "echo", "--reason", "leaks"}, "echo was already disabled, with this reason\ndisabled echo" + ended},
+		{[]string{"disable", "echo"}, "echo was already disabled (reason \"leaks\"); it now has none\ndisabled echo" + ended},
+		{[]string{"enable", "echo"}, "enabled echo\n"},
+		{[]string{"enable", "echo"}, "echo was not disabled: nothing to lift\nenabled echo\n"},
+	} {
+		if out := op.must(tc.args...); out != tc.want {
+			t.Errorf("through the server, %s: %q; want %q", strings.Join(tc.args, " "), out, tc.want)
+		}
+	}
+}
+
 // verify reads the archive an operator receives, as install would, and refuses a
 // tampered one.
 func TestVerifyArchive(t *testing.T) {

@@ -461,6 +461,13 @@ func newCallID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// DisabledReason reports whether name's kill switch is on now, and the reason it was
+// switched on with: what a disable is about to replace, or an enable to lift.
+func (e *Engine) DisabledReason(name string) (reason string, disabled bool) {
+	reason, disabled = e.state.Load().disabled[name]
+	return reason, disabled
+}
+
 // isDisabled reports whether st has name's kill switch on.
 func isDisabled(st *state, name string) bool {
 	_, off := st.disabled[name]

@@ -349,11 +349,12 @@ func (s *Server) Disable(ctx context.Context, req *pb.DisableRequest) (*pb.Disab
 	if err != nil {
 		return nil, err
 	}
+	prev, was := s.eng.DisabledReason(req.GetName())
 	n, err := s.eng.Disable(engine.WithDoor(ctx, "grpc"), req.GetName(), who, req.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.DisableResponse{CancelledCalls: int32(n)}, nil
+	return &pb.DisableResponse{CancelledCalls: int32(n), WasDisabled: was, PreviousReason: prev}, nil
 }
 
 // Enable implements Admin.Enable.
@@ -362,10 +363,11 @@ func (s *Server) Enable(ctx context.Context, req *pb.EnableRequest) (*pb.EnableR
 	if err != nil {
 		return nil, err
 	}
+	_, was := s.eng.DisabledReason(req.GetName())
 	if err := s.eng.Enable(engine.WithDoor(ctx, "grpc"), req.GetName(), who); err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.EnableResponse{}, nil
+	return &pb.EnableResponse{WasDisabled: was}, nil
 }
 
 // Reload implements Admin.Reload.

@@ -1353,6 +1353,11 @@ type DisableResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Calls that were in flight and have been cancelled and ended.
 	CancelledCalls int32 `protobuf:"varint,1,opt,name=cancelled_calls,json=cancelledCalls,proto3" json:"cancelled_calls,omitempty"`
+	// Whether the skill was disabled already: its kill switch stays on, and the reason
+	// given now replaces previous_reason.
+	WasDisabled bool `protobuf:"varint,2,opt,name=was_disabled,json=wasDisabled,proto3" json:"was_disabled,omitempty"`
+	// The reason the skill was disabled with before, when was_disabled.
+	PreviousReason string `protobuf:"bytes,3,opt,name=previous_reason,json=previousReason,proto3" json:"previous_reason,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1392,6 +1397,20 @@ func (x *DisableResponse) GetCancelledCalls() int32 {
 		return x.CancelledCalls
 	}
 	return 0
+}
+
+func (x *DisableResponse) GetWasDisabled() bool {
+	if x != nil {
+		return x.WasDisabled
+	}
+	return false
+}
+
+func (x *DisableResponse) GetPreviousReason() string {
+	if x != nil {
+		return x.PreviousReason
+	}
+	return ""
 }
 
 // EnableRequest switches a disabled skill back on.
@@ -1440,9 +1459,11 @@ func (x *EnableRequest) GetName() string {
 	return ""
 }
 
-// EnableResponse is empty.
+// EnableResponse says whether there was a kill switch to lift.
 type EnableResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the skill was disabled; false when enable changed nothing.
+	WasDisabled   bool `protobuf:"varint,1,opt,name=was_disabled,json=wasDisabled,proto3" json:"was_disabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1475,6 +1496,13 @@ func (x *EnableResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use EnableResponse.ProtoReflect.Descriptor instead.
 func (*EnableResponse) Descriptor() ([]byte, []int) {
 	return file_skillbox_v1_skillbox_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EnableResponse) GetWasDisabled() bool {
+	if x != nil {
+		return x.WasDisabled
+	}
+	return false
 }
 
 // ReloadRequest asks the server to re-read its files.
@@ -2354,12 +2382,15 @@ const file_skillbox_v1_skillbox_proto_rawDesc = "" +
 	"\x0elogs_truncated\x18\b \x01(\bR\rlogsTruncated\"<\n" +
 	"\x0eDisableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x86\x01\n" +
 	"\x0fDisableResponse\x12'\n" +
-	"\x0fcancelled_calls\x18\x01 \x01(\x05R\x0ecancelledCalls\"#\n" +
+	"\x0fcancelled_calls\x18\x01 \x01(\x05R\x0ecancelledCalls\x12!\n" +
+	"\fwas_disabled\x18\x02 \x01(\bR\vwasDisabled\x12'\n" +
+	"\x0fprevious_reason\x18\x03 \x01(\tR\x0epreviousReason\"#\n" +
 	"\rEnableRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x10\n" +
-	"\x0eEnableResponse\"\x0f\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
+	"\x0eEnableResponse\x12!\n" +
+	"\fwas_disabled\x18\x01 \x01(\bR\vwasDisabled\"\x0f\n" +
 	"\rReloadRequest\"(\n" +
 	"\x0eReloadResponse\x12\x16\n" +
 	"\x06skills\x18\x01 \x01(\x05R\x06skills\"\x0e\n" +
