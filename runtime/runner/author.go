@@ -135,9 +135,12 @@ func (c *Runner) runUnverified(ctx context.Context, pkg *skillpkg.Package, req U
 		Limits: limits,
 	}
 	out, err := c.Execute(ctx, sb, call, true)
-	// The author's first run compiles (or loads image.tar) in Prepare, not in the call:
-	// that wait is the call's compile time, apart from its wall time.
-	out.Usage.Compile += prepared
+	// The author's first run of a wasm module compiles it in Prepare, not in the call:
+	// that wait is the call's compile time, apart from its wall time. A container's
+	// Prepare loads image.tar, which is no compilation: it is not reported as one.
+	if m.Sandbox.Wasm != nil {
+		out.Usage.Compile += prepared
+	}
 	res := &Result{CallID: call.ID, Version: m.Version, Output: out.Output, Logs: out.Logs,
 		Usage: out.Usage, Egress: out.Egress, Limits: limits}
 	if err != nil {
