@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -270,7 +271,9 @@ func skillsCommand() *cli.Command {
 		UsageText: "skillbox skills [--server ADDR] [--json]\n\nExample:\n  skillbox skills --json | jq '.[].name'",
 		Description: "A newer installed version that waits for approval is named after the list (and as\n" +
 			"pendingVersion in --json). With no server answering on the default socket, the skills are\n" +
-			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).",
+			"listed from $SKILLBOX_HOME instead (the offline view: what a server started now would offer).\n" +
+			"STATE is approved, unapproved (calls are refused until skillbox approve) or disabled (the kill\n" +
+			"switch). The description is cut to fit $COLUMNS (else 80 columns); --json has it whole.",
 		Flags: append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the full descriptions, schemas included, as JSON"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 0 {
@@ -291,16 +294,29 @@ func skillsCommand() *cli.Command {
 				return writeJSON(c.App.Writer, out)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tSANDBOX\tSTATE\tAPPROVED\tDESCRIPTION")
+			// One STATE column for the kill switch and the approval, and the description
+			// cut to the terminal's width: the table fits 80 columns for names up to
+			// about 25 characters (--json has every field whole).
+			rows := [][]string{{"NAME", "VERSION", "SANDBOX", "STATE", "DESCRIPTION"}}
 			var pending []string
 			for _, s := range skills {
 				sandbox := strings.ToLower(strings.TrimPrefix(s.GetSandbox().String(), "SANDBOX_KIND_"))
-				state := strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STATE_"))
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", s.GetName(), s.GetVersion(), sandbox, state, s.GetApproved(), s.GetDescription())
+				state := "approved"
+				switch {
+				case s.GetState() == pb.State_STATE_DISABLED:
+					state = "disabled"
+				case !s.GetApproved():
+					state = "unapproved"
+				}
+				rows = append(rows, []string{s.GetName(), s.GetVersion(), sandbox, state, strings.Join(strings.Fields(s.GetDescription()), " ")})
 				if p := s.GetPendingVersion(); p != "" {
 					pending = append(pending, fmt.Sprintf("%s %s is installed and waits for approval (%s %s serves): skillbox review %s, then skillbox approve %s",
 						s.GetName(), p, s.GetName(), s.GetVersion(), s.GetName(), s.GetName()))
 				}
+			}
+			fitLastColumn(rows, 2, tableWidth())
+			for _, r := range rows {
+				fmt.Fprintln(tw, strings.Join(r, "\t"))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -310,6 +326,40 @@ func skillsCommand() *cli.Command {
 			}
 			return writeBrokered(c.App.Writer, skills)
 		},
+	}
+}
+
+// tableWidth is the width a table is fitted to: $COLUMNS when it is set (a shell sets it
+// for a terminal), else 80.
+func tableWidth() int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
+}
+
+// fitLastColumn cuts the last cell of each row (free text: a description) with "…" so
+// that the row, laid out as tabwriter does with gap spaces between columns, fits width;
+// the other columns are names a reader types and are never cut. The last cell keeps at
+// least 20 characters, so a row whose other columns are wider than width overflows.
+func fitLastColumn(rows [][]string, gap, width int) {
+	if len(rows) == 0 {
+		return
+	}
+	last := len(rows[0]) - 1
+	used := 0
+	for col := 0; col < last; col++ {
+		w := 0
+		for _, r := range rows {
+			w = max(w, utf8.RuneCountInString(r[col]))
+		}
+		used += w + gap
+	}
+	room := max(width-used, 20)
+	for _, r := range rows {
+		if cell := []rune(r[last]); len(cell) > room {
+			r[last] = strings.TrimRight(string(cell[:room-1]), " ") + "…"
+		}
 	}
 }
 
