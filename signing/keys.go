@@ -45,6 +45,9 @@ var (
 	// ErrPrivateKeyGiven: a private key where a public key belongs (trust.yaml,
 	// verify --key).
 	ErrPrivateKeyGiven = errors.New("this is a private key; list the public key (.pub)")
+	// ErrNoPolicy: the trust policy file itself does not exist (a file it names that
+	// does not exist is another error, also fs.ErrNotExist).
+	ErrNoPolicy = errors.New("no trust policy")
 )
 
 // keyError is a key problem in the user's words that keeps its cause in the chain

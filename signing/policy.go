@@ -63,7 +63,7 @@ type trustFileSigner struct {
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &keyError{msg: fmt.Sprintf("no usable trust policy at %s: the file does not exist", path), cause: err}
+		return nil, &keyError{kind: ErrNoPolicy, msg: fmt.Sprintf("no usable trust policy at %s: the file does not exist", path), cause: err}
 	}
 	if err != nil {
 		return nil, &keyError{msg: fmt.Sprintf("trust policy %s cannot be read: %v", path, pathErr(err)), cause: err}

@@ -89,7 +89,7 @@ func installCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("install: %w", err)
 			}
-			if _, err := signing.LoadPolicy(home.Trust()); errors.Is(err, fs.ErrNotExist) {
+			if _, err := signing.LoadPolicy(home.Trust()); errors.Is(err, signing.ErrNoPolicy) {
 				return fmt.Errorf("install: %w (write one listing your signers: skillbox install --help shows how)", err)
 			}
 			// Docker loads and checks a container package's image (without Docker such a

@@ -212,7 +212,7 @@ func verifyCommand() *cli.Command {
 					}
 				}
 				if policy, err = signing.LoadPolicy(path); err != nil {
-					if errors.Is(err, os.ErrNotExist) && c.String("trust") == "" {
+					if errors.Is(err, signing.ErrNoPolicy) && c.String("trust") == "" {
 						// The same words as install, and the two ways forward.
 						return fmt.Errorf("verify: %w (write one listing your signers, or give --trust FILE or --key PUB)", err)
 					}

@@ -44,7 +44,7 @@ func TestClientJSONFailures(t *testing.T) {
 
 // UX review B6 and B7: verify takes --home, whose trust.yaml it uses, as the other
 // operator commands do; install without a trust.yaml says how to write one, as verify
-// does.
+// does, but not when the trust.yaml is there and a key file it names is not.
 func TestVerifyHomeAndInstallTrustHint(t *testing.T) {
 	bin := buildCLI(t)
 	op := newOperatorHome(t, bin)
@@ -58,6 +58,22 @@ func TestVerifyHomeAndInstallTrustHint(t *testing.T) {
 		"verify: no usable trust policy at "+filepath.Join(empty, "trust.yaml")+": the file does not exist (write one listing your signers, or give --trust FILE or --key PUB)")
 	wantLine(t, "install without a trust.yaml", signRunCLI(t, bin, elsewhere, "install", tgz),
 		"install: no usable trust policy at "+filepath.Join(empty, "trust.yaml")+": the file does not exist (write one listing your signers: skillbox install --help shows how)")
+	// A trust.yaml that exists but names a key file that does not is not told to write
+	// one: the line names the key and where relative paths are read from, and stops.
+	typo := filepath.Join(op.work, "typo")
+	if err := os.MkdirAll(typo, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(typo, "trust.yaml"), []byte("signers:\n  - name: release\n    key: keys/relase.pub\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyLine := filepath.Join(typo, "trust.yaml") + ": signers[0].key: keys/relase.pub does not exist (relative paths are read from " + typo + ", the trust file's directory)"
+	wantLine(t, "verify with a trust.yaml naming no key file", signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + typo}, "verify", tgz), "verify: "+keyLine)
+	for _, cmd := range []string{"install", "verify"} {
+		if r := signRunCLI(t, bin, []string{"SKILLBOX_HOME=" + typo}, cmd, tgz); r.code != 1 || strings.Contains(r.stderr, "write one") || !strings.Contains(r.stderr, keyLine) {
+			t.Errorf("%s with a trust.yaml naming no key file: exit %d, %q", cmd, r.code, r.stderr)
+		}
+	}
 	if r := signRunCLI(t, bin, nil, "install", "--help"); !strings.Contains(r.stdout, "signers:") || !strings.Contains(r.stdout, "key: keys/acme.pub") {
 		t.Errorf("install --help does not show a trust.yaml:\n%s", r.stdout)
 	}
