@@ -160,6 +160,13 @@ func approveCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("approve: want exactly one NAME (see skillbox approve --help)")
 			}
+			// A grant file that cannot be read is said in the words sign uses for its
+			// --key, before anything else is looked at.
+			if f := c.String("grant"); f != "" {
+				if _, err := os.Stat(f); err != nil {
+					return fmt.Errorf("approve: --grant %w", fileWords(f, err))
+				}
+			}
 			h, err := openHost(c, host.Options{NoSandboxes: true})
 			if err != nil {
 				return fmt.Errorf("approve: %w", err)

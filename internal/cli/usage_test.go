@@ -82,6 +82,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"invalid JSON input", []string{"run", dir, "--input", "{nope"}, 1, "run echo: invalid input: input: not valid JSON (at byte 2) (INVALID_INPUT)"},
 		{"missing directory", []string{"run", missing, "--input", "{}"}, 1, "run " + missing + ": " + missing + ": no skill.yaml: not a skill package"},
 		{"missing input file", []string{"run", dir, "--input", "@" + missing}, 1, "run echo: input: open " + missing + ": no such file or directory"},
+		{"approve with a missing grant file", []string{"approve", "hello", "--grant", missing}, 1, "approve: --grant " + missing + " does not exist"},
 		{"install a missing directory", []string{"install", missing}, 1, "install: no file or directory " + missing + " (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)"},
 		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
 		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
