@@ -402,8 +402,10 @@ func disableCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		UsageText: "skillbox disable [--server ADDR] NAME [--reason TEXT]\n\nExample:\n  skillbox disable fetch --reason 'suspicious egress'",
 		Description: "With a server answering, it cancels the skill's calls in flight and returns once they\n" +
-			"have ended. With no server answering, the state is written to $SKILLBOX_HOME and holds\n" +
-			"from the next start. Either way it survives restarts until `skillbox enable NAME`.",
+			"have ended. With no server answering on the default socket, the state is written to\n" +
+			"$SKILLBOX_HOME and holds from the next start (a server named with --server or\n" +
+			"SKILLBOX_SERVER that does not answer is an error instead). Either way it survives\n" +
+			"restarts until `skillbox enable NAME`.",
 		Flags: append(clientFlags(), &cli.StringFlag{Name: "reason", Usage: "why, for the audit log and for every caller the switch refuses or ends (one line)"}, &cli.StringFlag{Name: "by", Usage: "who, for the audit log (offline only)"}),
 		Action: func(c *cli.Context) error {
 			return switchSkill(c, true)
@@ -432,7 +434,13 @@ func switchSkill(c *cli.Context, disable bool) error {
 		return usagef("%s: want exactly one NAME (see skillbox %s --help)", verb, verb)
 	}
 	name := c.Args().First()
+	// A server named with --server (or SKILLBOX_SERVER) that cannot be reached is a
+	// failure: the switch written to this machine's skill home would not hold there.
+	named := c.String("server") != ""
 	conn, err := dial(c)
+	if err != nil && named {
+		return fmt.Errorf("%s %s: %w", verb, name, err)
+	}
 	if err == nil {
 		defer conn.Close()
 		admin := pb.NewAdminClient(conn)
@@ -445,7 +453,7 @@ func switchSkill(c *cli.Context, disable bool) error {
 				fmt.Fprintf(c.App.Writer, "disabled %s; %d call(s) in flight cancelled and ended\n", name, res.GetCancelledCalls())
 				return nil
 			}
-			if !serverDown(err) {
+			if !serverDown(err) || named {
 				return fmt.Errorf("disable %s: %w", name, statusLine(err))
 			}
 		} else {
@@ -457,7 +465,7 @@ func switchSkill(c *cli.Context, disable bool) error {
 				fmt.Fprintf(c.App.Writer, "enabled %s\n", name)
 				return nil
 			}
-			if !serverDown(err) {
+			if !serverDown(err) || named {
 				return fmt.Errorf("enable %s: %w", name, statusLine(err))
 			}
 		}

@@ -157,6 +157,19 @@ func TestSwitchTwiceSaysSo(t *testing.T) {
 		}
 	}
 
+	// A server named with --server that does not answer is a failure, not a switch
+	// written to this machine's home, where it would not hold for that server.
+	nosock := "unix://" + filepath.Join(op.work, "none.sock")
+	for _, verb := range []string{"disable", "enable"} {
+		r := signRunCLI(t, bin, op.env, verb, "echo", "--server", nosock)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "skillbox: "+verb+" echo: no server answers") {
+			t.Errorf("%s --server (down): exit %d, stdout %q, stderr %q", verb, r.code, r.stdout, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(op.home, "disabled", "echo")); err == nil {
+		t.Fatal("disable --server (down) wrote the switch to the skill home")
+	}
+
 	srv, srvLog := startServer(t, op, "--no-container")
 	defer stopServer(t, srv, srvLog)
 	const ended = "; 0 call(s) in flight cancelled and ended\n"
