@@ -187,6 +187,22 @@ func TestSwitchTwiceSaysSo(t *testing.T) {
 			t.Errorf("through the server, %s: %q; want %q", strings.Join(tc.args, " "), out, tc.want)
 		}
 	}
+	// A switch in the skill home that the server has not read yet (written while it
+	// ran, before a reload) is one enable lifts, and a disable replaces.
+	marker := filepath.Join(op.home, "disabled", "echo")
+	if err := os.WriteFile(marker, []byte(`{"at":"2026-01-01T00:00:00Z","reason":"written by hand"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := op.must("disable", "echo", "--reason", "leaks"); out != "echo was already disabled (reason \"written by hand\"); its reason is now \"leaks\"\ndisabled echo"+ended {
+		t.Errorf("disable over a switch the server has not read: %q", out)
+	}
+	op.must("enable", "echo")
+	if err := os.WriteFile(marker, []byte(`{"at":"2026-01-01T00:00:00Z"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := op.must("enable", "echo"); out != "enabled echo\n" {
+		t.Errorf("enable of a switch the server has not read: %q; want %q", out, "enabled echo\n")
+	}
 }
 
 // verify reads the archive an operator receives, as install would, and refuses a

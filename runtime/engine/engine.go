@@ -463,9 +463,16 @@ func newCallID() string {
 
 // DisabledReason reports whether name's kill switch is on now, and the reason it was
 // switched on with: what a disable is about to replace, or an enable to lift.
+// A switch written to the skill home that this engine has not read yet (an offline
+// disable while it ran, before a reload) counts too.
 func (e *Engine) DisabledReason(name string) (reason string, disabled bool) {
-	reason, disabled = e.state.Load().disabled[name]
-	return reason, disabled
+	if reason, disabled = e.state.Load().disabled[name]; disabled {
+		return reason, true
+	}
+	if d, _ := e.store.IsDisabled(name); d != nil {
+		return oneLine(d.Reason), true
+	}
+	return "", false
 }
 
 // isDisabled reports whether st has name's kill switch on.
