@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,10 +44,15 @@ func dial(c *cli.Context) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.Dial(c.Context, transport.ClientConfig{
+	conn, err := transport.Dial(c.Context, transport.ClientConfig{
 		Addr: c.String("server"), Home: home.Dir(), CACert: c.String("ca"),
 		ClientCert: c.String("cert"), ClientKey: c.String("key"), Token: c.String("token"),
 	})
+	// An address not of the forms --server takes is a command line that is wrong.
+	if ae := (*transport.AddrError)(nil); errors.As(err, &ae) && ae.Addr == c.String("server") {
+		return nil, usagef("--server %q: %s", ae.Addr, ae.Problem)
+	}
+	return conn, err
 }
 
 // serverDown reports whether err means that no server answered (as opposed to a

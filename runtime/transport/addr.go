@@ -7,6 +7,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -45,6 +46,15 @@ func (a address) target() string {
 	return "passthrough:///" + a.hostPort
 }
 
+// AddrError is an ADDR that is not one of the accepted forms: Problem says why, in
+// words a flag's error can carry ("--server \"x\": want unix:///abs/path.sock or
+// host:port (missing port in address)").
+type AddrError struct {
+	Addr, Problem string
+}
+
+func (e *AddrError) Error() string { return fmt.Sprintf("address %q: %s", e.Addr, e.Problem) }
+
 // parseAddr accepts gRPC's forms: "unix:///abs/path", "unix:path", "host:port".
 // Abstract unix sockets are refused: they have no file mode, so anyone on the host (in
 // the same network namespace) could connect.
@@ -53,29 +63,34 @@ func parseAddr(s string) (address, error) {
 	case s == "":
 		return address{}, fmt.Errorf("empty address")
 	case strings.HasPrefix(s, "unix-abstract:"):
-		return address{}, fmt.Errorf("address %q: abstract unix sockets have no permissions; use unix:///abs/path.sock", s)
+		return address{}, &AddrError{s, "abstract unix sockets have no permissions; use unix:///abs/path.sock"}
 	case strings.HasPrefix(s, "unix://"):
 		p := strings.TrimPrefix(s, "unix://")
 		if !filepath.IsAbs(p) {
-			return address{}, fmt.Errorf("address %q: unix:// needs an absolute path (unix:///abs/path.sock)", s)
+			return address{}, &AddrError{s, "unix:// needs an absolute path (unix:///abs/path.sock)"}
 		}
 		return unixAddr(s, p)
 	case strings.HasPrefix(s, "unix:"):
 		p := strings.TrimPrefix(s, "unix:")
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return address{}, fmt.Errorf("address %q: %w", s, err)
+			return address{}, &AddrError{s, err.Error()}
 		}
 		return unixAddr(s, abs)
 	case strings.Contains(s, "://"):
-		return address{}, fmt.Errorf("address %q: want unix:///abs/path.sock or host:port", s)
+		return address{}, &AddrError{s, "want unix:///abs/path.sock or host:port"}
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return address{}, fmt.Errorf("address %q: want unix:///abs/path.sock or host:port: %w", s, err)
+		why := err.Error()
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			why = ae.Err // without net's own "address X:" again
+		}
+		return address{}, &AddrError{s, "want unix:///abs/path.sock or host:port (" + why + ")"}
 	}
 	if port == "" {
-		return address{}, fmt.Errorf("address %q: missing port", s)
+		return address{}, &AddrError{s, "missing port"}
 	}
 	return address{hostPort: net.JoinHostPort(host, port)}, nil
 }
@@ -83,7 +98,7 @@ func parseAddr(s string) (address, error) {
 func unixAddr(orig, p string) (address, error) {
 	p = filepath.Clean(p)
 	if len(p) > maxSocketPath {
-		return address{}, fmt.Errorf("address %q: socket path is %d bytes, the limit is %d", orig, len(p), maxSocketPath)
+		return address{}, &AddrError{orig, fmt.Sprintf("socket path is %d bytes, the limit is %d", len(p), maxSocketPath)}
 	}
 	return address{unixPath: p}, nil
 }
