@@ -144,6 +144,10 @@ func ExtractLimits(file, destDir string, lim Limits) (err error) {
 	}
 	defer root.Close()
 	gz, err := gzip.NewReader(f)
+	if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// Not a package at all (a key, a zip, an empty file): say what is wanted.
+		return &ArchiveError{Reason: "not a .tar.gz (no gzip header): want a package made by skillbox pack -o"}
+	}
 	if err != nil {
 		return &ArchiveError{Reason: "not gzip: " + err.Error()}
 	}

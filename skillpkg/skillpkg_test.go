@@ -301,6 +301,16 @@ func TestExtractHostile(t *testing.T) {
 	if err := Extract(junk, filepath.Join(t.TempDir(), "o")); !errors.As(err, &ae) {
 		t.Errorf("junk: %v", err)
 	}
+	// A file that is no package at all (a key, an empty file) is said in one phrase,
+	// not gzip's own ("not gzip: gzip: invalid header").
+	empty := filepath.Join(t.TempDir(), "e.tar.gz")
+	os.WriteFile(empty, nil, 0o644)
+	for _, f := range []string{junk, empty} {
+		const want = "archive: not a .tar.gz (no gzip header): want a package made by skillbox pack -o"
+		if err := Extract(f, filepath.Join(t.TempDir(), "o")); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", filepath.Base(f), err, want)
+		}
+	}
 }
 
 var timeZero = mustTime()
