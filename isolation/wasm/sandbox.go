@@ -95,7 +95,7 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		WithCompilationCache(cache).
 		WithCloseOnContextDone(true)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r); err != nil {
+	if err := instantiateWASI(ctx, r); err != nil {
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
@@ -115,6 +115,28 @@ func New(ctx context.Context, opts ...Option) (*Sandbox, error) {
 		sb.pools = newPools(c.pool)
 	}
 	return sb, nil
+}
+
+// wasiENOTSUP is WASI preview1's errno "not supported".
+const wasiENOTSUP = 58
+
+// instantiateWASI defines WASI preview1 in r as wazero implements it, but for
+// fd_renumber, which always fails ENOTSUP: wazero grows its descriptor table to hold
+// the number the guest names as the new descriptor, up to 2^31-1 entries (16 GiB of
+// host memory, outside every budget) for one call by a guest with any file grant. Its
+// only use is moving a file the guest opened onto another number (stdio and granted
+// directories cannot be moved), which WASI programs rarely do and can do without.
+func instantiateWASI(ctx context.Context, r wazero.Runtime) error {
+	b := r.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	_, err := b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+			stack[0] = wasiENOTSUP
+		}), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).
+		WithParameterNames("fd", "to").
+		Export("fd_renumber").
+		Instantiate(ctx)
+	return err
 }
 
 // Close releases the runtime and every compiled module, after the compilations under

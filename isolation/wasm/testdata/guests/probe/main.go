@@ -5,8 +5,13 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"time"
 )
+
+//go:wasmimport wasi_snapshot_preview1 fd_renumber
+//go:noescape
+func fdRenumber(fd, to int32) uint32
 
 type input struct {
 	Op   string `json:"op"`
@@ -65,6 +70,30 @@ func main() {
 		var d time.Duration
 		if d, err = time.ParseDuration(in.Data); err == nil {
 			time.Sleep(d)
+		}
+	case "renumber":
+		// Raw WASI fd_renumber of a file just opened to the descriptor Data names.
+		var f *os.File
+		var to int
+		if f, err = os.Open(in.Path); err == nil {
+			if to, err = strconv.Atoi(in.Data); err == nil {
+				out.Data = strconv.FormatUint(uint64(fdRenumber(int32(f.Fd()), int32(to))), 10)
+			}
+		}
+	case "openmany":
+		// Open the file Path Data times without closing any; Data reports how many
+		// opened.
+		var n int
+		if n, err = strconv.Atoi(in.Data); err == nil {
+			var keep []*os.File
+			for len(keep) < n {
+				var f *os.File
+				if f, err = os.Open(in.Path); err != nil {
+					break
+				}
+				keep = append(keep, f)
+			}
+			out.Data = strconv.Itoa(len(keep))
 		}
 	case "env":
 	}
