@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/isolation"
+	"github.com/skillbox-dev/skillbox/isolation/wasm"
 	"github.com/skillbox-dev/skillbox/manifest"
 )
 
@@ -42,5 +43,21 @@ func TestRenumberToLargeDescriptor(t *testing.T) {
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
 		t.Errorf("the call allocated %d MiB on the host", grew>>20)
+	}
+}
+
+// Every file a guest opens is a host descriptor of the server, which its doors, its
+// audit log and every other call share. One call may hold at most wasm.MaxOpenFiles.
+func TestOpenFilesBounded(t *testing.T) {
+	var sb isolation.Sandbox = newSandbox(t)
+	out := runProbe(t, &sb, fdCall(t, "openmany", strconv.Itoa(4*wasm.MaxOpenFiles)))
+	n, err := strconv.Atoi(out.Data)
+	if err != nil || n >= wasm.MaxOpenFiles || out.OK {
+		t.Fatalf("a call opened %s files (bound %d): %+v", out.Data, wasm.MaxOpenFiles, out)
+	}
+	// The bound is per call: the next one opens as many again.
+	out = runProbe(t, &sb, fdCall(t, "openmany", strconv.Itoa(wasm.MaxOpenFiles/2)))
+	if !out.OK || out.Data != strconv.Itoa(wasm.MaxOpenFiles/2) {
+		t.Fatalf("after a call at the bound: %+v", out)
 	}
 }

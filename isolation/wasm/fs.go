@@ -21,9 +21,16 @@ import (
 type rootFS struct {
 	root     *os.Root
 	writable bool
-	files    *fileTracker // nil: not tracked
+	files    *fileTracker // the instance's open files, over all its mounts
 	dots     int          // handles on "." open now (files' lock)
 }
+
+// MaxOpenFiles is the most files one instance (one call, or a pooled reactor instance
+// during a call) may hold open in its granted directories, the directories themselves
+// included. Each is a descriptor of the server's own, shared with its doors, its audit
+// log and every other call: without a bound one call could open the same file until
+// the server could open nothing. An open past it fails EAGAIN.
+const MaxOpenFiles = 256
 
 // newMountFS opens dir as a root; read-only unless writable. A read-only mount is
 // refused writes twice over: wazero's ReadFS refuses the mutating calls, and OpenFile
@@ -104,6 +111,9 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	if !r.writable && flag&writeFlags != 0 {
 		return nil, experimentalsys.EROFS
 	}
+	if r.files.full() {
+		return nil, experimentalsys.EAGAIN
+	}
 	name := rel(path)
 	f, err := openInert(r.root, name, osFlag(flag), perm)
 	if err != nil {
@@ -114,7 +124,7 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	// read-only inside the same root.
 	adapted := sysfs.AdaptFS{FS: &openedFS{root: r.root, f: f}}
 	file, e := adapted.OpenFile(name, flag, perm)
-	if e != 0 || r.files == nil {
+	if e != 0 {
 		return file, e
 	}
 	var dots *int
@@ -125,9 +135,10 @@ func (r *rootFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 }
 
 // fileTracker counts the files a guest holds open through its mounts (a preopened
-// directory is one), so that a pooled instance that ends a call with another set of
-// open files than it had after _initialize is discarded, never reused: wazero's file
-// table cannot be read or restored from outside. Nor can a directory's listing:
+// directory is one), so that no instance holds more than MaxOpenFiles, and so that a
+// pooled instance that ends a call with another set of open files than it had after
+// _initialize is discarded, never reused: wazero's file table cannot be read or
+// restored from outside. Nor can a directory's listing:
 // wazero caches it on the descriptor (fd_readdir's cookies index the cache), so a
 // pooled call that lists a directory would leave the names it saw to the next call.
 type fileTracker struct {
@@ -161,6 +172,13 @@ func (t *fileTracker) track(f experimentalsys.File, dots *int) experimentalsys.F
 		}
 	}
 	return &trackedFile{File: f, t: t, epoch: t.epoch, dots: dots}
+}
+
+// full reports whether the instance holds MaxOpenFiles open.
+func (t *fileTracker) full() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live >= MaxOpenFiles
 }
 
 // Readdir implements experimentalsys.File: wazero reads a directory only to fill

@@ -438,7 +438,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, closeFS, err := mountFS(call.Grant.Files, nil)
+		fsc, closeFS, err := mountFS(call.Grant.Files, &fileTracker{})
 		if err != nil {
 			return res, err
 		}
