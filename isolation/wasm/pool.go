@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -323,6 +324,7 @@ type instance struct {
 	mem     callMemory
 	io      instanceIO
 	files   fileTracker
+	roots   []*os.Root // the mounts' roots, in the grant's order
 	closeFS func()
 
 	// The state after _initialize (snapshot), when the instance can be reused.
@@ -367,6 +369,26 @@ func (inst *instance) close() {
 	inst.image = nil
 }
 
+// mountsCurrent reports whether each granted host path still names the directory the
+// instance holds open for it. The roots are opened when the instance is made, and a
+// pooled instance serves calls long after: a path whose link was pointed elsewhere, or
+// whose directory was moved away and made again, must reach the call as it would a
+// fresh instance, never as the directory it named before. The pool key holds the paths,
+// so mounts are the instance's own in number and order.
+func (inst *instance) mountsCurrent(mounts []isolation.Mount) bool {
+	for i, r := range inst.roots {
+		held, err := r.Stat(".")
+		if err != nil {
+			return false
+		}
+		now, err := os.Stat(mounts[i].Host)
+		if err != nil || !os.SameFile(held, now) {
+			return false
+		}
+	}
+	return true
+}
+
 // newInstance instantiates the reactor and runs _initialize within the call (its
 // output and logs go to the call, its memory counts against the call's budget), but
 // with an empty stdin: the state _initialize leaves is what every later call of a
@@ -396,11 +418,11 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, closeFS, err := mountFS(call.Grant.Files, &inst.files)
+		fsc, roots, closeFS, err := mountFS(call.Grant.Files, &inst.files)
 		if err != nil {
 			return inst, err
 		}
-		inst.closeFS = closeFS
+		inst.roots, inst.closeFS = roots, closeFS
 		cfg = cfg.WithFSConfig(fsc)
 	}
 	defer func() {

@@ -107,6 +107,7 @@ type leakReport struct {
 	FDOpen     bool     `json:"fdOpen"`
 	Names      []string `json:"names"`
 	Errno      uint32   `json:"errno"`
+	Data       string   `json:"data"`
 }
 
 func reports(outs []string) ([]leakReport, error) {
@@ -391,5 +392,47 @@ func TestReactorPoolIdleRelease(t *testing.T) {
 	}
 	if out := runs(t, sb, pooledCall(skill, "again")); out[0] != "again" {
 		t.Fatalf("after the release: %q", out[0])
+	}
+}
+
+// A pooled instance holds its mounts open from the call that made it. A call it serves
+// later sees the directory its grant's host path names at that call, as a fresh instance
+// would: not the one the path named before a link was pointed elsewhere or the directory
+// moved away (an operator taking a directory out of a grant that way).
+func TestReactorMountFollowsHostPath(t *testing.T) {
+	base := t.TempDir()
+	a, b, link := filepath.Join(base, "a"), filepath.Join(base, "b"), filepath.Join(base, "current")
+	for dir, data := range map[string]string{a: "A", b: "B"} {
+		must(t, os.Mkdir(dir, 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, "f"), []byte(data), 0o644))
+	}
+	must(t, os.Symlink(a, link))
+	read := pooledCall(goReactor(t, "leak"), `{"do":"read","path":"/data/f"}`)
+	read.Grant = isolation.Grant{Files: []isolation.Mount{{Guest: "/data", Host: link, Access: manifest.AccessRead}}}
+	sb := newSandbox(t)
+	saw := func() string {
+		t.Helper()
+		reps, err := reports(runs(t, sb, read))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reps[0].Data
+	}
+	if got := saw(); got != "A" {
+		t.Fatalf("first call read %q", got)
+	}
+	if n := wasm.IdleInstances(sb); n != 1 {
+		t.Fatalf("%d idle instances after a clean call, want 1 (the test needs a pooled one)", n)
+	}
+	must(t, os.Remove(link))
+	must(t, os.Symlink(b, link))
+	if got := saw(); got != "B" {
+		t.Errorf("after the link was pointed at b, a call read %q from the directory it named before", got)
+	}
+	must(t, os.Rename(b, b+".old"))
+	must(t, os.Mkdir(b, 0o755))
+	must(t, os.WriteFile(filepath.Join(b, "f"), []byte("C"), 0o644))
+	if got := saw(); got != "C" {
+		t.Errorf("after b was moved away and made again, a call read %q from the old one", got)
 	}
 }

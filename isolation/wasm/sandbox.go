@@ -438,7 +438,7 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, closeFS, err := mountFS(call.Grant.Files, &fileTracker{})
+		fsc, _, closeFS, err := mountFS(call.Grant.Files, &fileTracker{})
 		if err != nil {
 			return res, err
 		}
@@ -472,7 +472,10 @@ func (s *Sandbox) runReactor(ctx context.Context, m *module, call isolation.Call
 	var inst *instance
 	if pooled {
 		key = poolKey(call, memLimit)
-		inst = s.pools.get(key)
+		for inst = s.pools.get(key); inst != nil && !inst.mountsCurrent(call.Grant.Files); inst = s.pools.get(key) {
+			s.logger.Debug("reactor instance discarded", "skill", skillName(call), "why", "a granted host path names another directory now")
+			inst.close()
+		}
 	}
 	if inst == nil {
 		// A new instance: its _initialize runs within this call, without its input.
@@ -612,8 +615,8 @@ func firstLine(s string) string {
 }
 
 // mountFS builds the guest's file system from the granted mounts, each on its own
-// os.Root. The returned func closes the roots.
-func mountFS(mounts []isolation.Mount, files *fileTracker) (wazero.FSConfig, func(), error) {
+// os.Root, returned in the mounts' order. The returned func closes the roots.
+func mountFS(mounts []isolation.Mount, files *fileTracker) (wazero.FSConfig, []*os.Root, func(), error) {
 	fsc := wazero.NewFSConfig()
 	roots := make([]*os.Root, 0, len(mounts))
 	closeAll := func() {
@@ -625,12 +628,12 @@ func mountFS(mounts []isolation.Mount, files *fileTracker) (wazero.FSConfig, fun
 		f, root, err := newMountFS(mt.Host, mt.Access == manifest.AccessReadWrite, files)
 		if err != nil {
 			closeAll()
-			return nil, nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "open granted directory for " + mt.Guest, Err: err}
+			return nil, nil, nil, &isolation.Error{Reason: isolation.ReasonInternal, Msg: "open granted directory for " + mt.Guest, Err: err}
 		}
 		roots = append(roots, root)
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(f, mt.Guest)
 	}
-	return fsc, closeAll, nil
+	return fsc, roots, closeAll, nil
 }
 
 // size writes a byte count in the manifest's units ("16MiB"), as budgets are written.

@@ -33,6 +33,7 @@ type report struct {
 	// descriptor and starts at 0): the names, or the errno.
 	Names []string `json:"names,omitempty"`
 	Errno uint32   `json:"errno,omitempty"`
+	Data  string   `json:"data,omitempty"` // "read": the file Path holds
 }
 
 //go:wasmimport wasi_snapshot_preview1 fd_readdir
@@ -107,6 +108,13 @@ func handle() int32 {
 		}
 		files = append(files, f)
 		rep.FD = int(f.Fd())
+	case "read":
+		b, err := os.ReadFile(in.Path)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			return 3
+		}
+		rep.Data = string(b)
 	case "probefd":
 		var st [1]byte
 		f := os.NewFile(uintptr(in.FD), "probe")
