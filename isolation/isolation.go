@@ -50,6 +50,16 @@ type Warmer interface {
 	Warm() int
 }
 
+// PathGuard is implemented by a sandbox whose running calls can change where a host
+// path leads: a container call can make symbolic links in its read-write directories.
+// Mounting waits, within ctx, until no running call of that sandbox writes a directory
+// any of paths leads through, and keeps it so until release: another sandbox opens
+// its grant's host paths in between, so that none is opened through a link a call
+// made. It returns ctx's error if ctx ends first.
+type PathGuard interface {
+	Mounting(ctx context.Context, paths []string) (release func(), err error)
+}
+
 // Skill identifies the code to run.
 type Skill struct {
 	Manifest *manifest.Manifest

@@ -218,6 +218,22 @@ func (g *grantGuard) hold(ctx context.Context, build func() *claim, own *claim, 
 	}
 }
 
+var _ isolation.PathGuard = (*Sandbox)(nil)
+
+// Mounting implements isolation.PathGuard: another sandbox (wasm) opens its grant's
+// host paths while it holds them as a read-only grant is held until its mounts are
+// made, so no running call can turn a place those paths lead through into a link.
+func (s *Sandbox) Mounting(ctx context.Context, paths []string) (release func(), err error) {
+	release, _, err = s.grants.hold(ctx, func() *claim {
+		c := &claim{}
+		for _, p := range paths {
+			c.trail = append(c.trail, trail(p)...)
+		}
+		return c
+	}, nil, true)
+	return release, err
+}
+
 func (g *grantGuard) setWaiting(d int) {
 	g.mu.Lock()
 	g.waiting += d

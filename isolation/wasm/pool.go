@@ -418,7 +418,7 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, roots, closeFS, err := mountFS(call.Grant.Files, &inst.files)
+		fsc, roots, closeFS, err := s.openMounts(ctx, call.Grant.Files, &inst.files)
 		if err != nil {
 			return inst, err
 		}

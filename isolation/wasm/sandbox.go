@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -47,6 +48,33 @@ type Sandbox struct {
 	pools *pools
 	// reuseWithoutResetUnsafe is set by tests only (export_test.go), for controls.
 	reuseWithoutResetUnsafe bool
+	// paths is the guard of another sandbox whose calls can make links (GuardPaths).
+	paths atomic.Pointer[pathGuard]
+}
+
+type pathGuard struct{ isolation.PathGuard }
+
+// GuardPaths makes every call open its granted directories only while g holds their
+// host paths (isolation.PathGuard): the container sandbox's calls can make links in
+// their read-write directories, and a wasm grant's host path that leads through one
+// must not be opened through a link such a call made. Set it before the first call.
+func (s *Sandbox) GuardPaths(g isolation.PathGuard) { s.paths.Store(&pathGuard{g}) }
+
+// openMounts is mountFS under the path guard, if any. It fails with the context's
+// error if the call ends while it waits.
+func (s *Sandbox) openMounts(ctx context.Context, mounts []isolation.Mount, files *fileTracker) (wazero.FSConfig, []*os.Root, func(), error) {
+	if g := s.paths.Load(); g != nil {
+		hosts := make([]string, len(mounts))
+		for i, m := range mounts {
+			hosts[i] = m.Host
+		}
+		release, err := g.Mounting(ctx, hosts)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer release()
+	}
+	return mountFS(mounts, files)
 }
 
 var _ isolation.Sandbox = (*Sandbox)(nil)
@@ -438,9 +466,9 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 		cfg = cfg.WithEnv(k, v)
 	}
 	if len(call.Grant.Files) > 0 {
-		fsc, _, closeFS, err := mountFS(call.Grant.Files, &fileTracker{})
+		fsc, _, closeFS, err := s.openMounts(ctx, call.Grant.Files, &fileTracker{})
 		if err != nil {
-			return res, err
+			return res, classify(ctx, lim.Timeout, err, mem, stdout, stderr)
 		}
 		defer closeFS()
 		cfg = cfg.WithFSConfig(fsc)

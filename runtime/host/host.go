@@ -171,6 +171,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		h.sandboxes[kind] = sb
 		h.closers = append(h.closers, closer)
 	}
+	guardWasmPaths(h.sandboxes)
 	eng, err := engine.Open(ctx, engine.Config{Home: opts.Home.root, Sandboxes: h.sandboxes,
 		MaxConcurrent: opts.MaxConcurrent, QueueWait: opts.QueueWait, NoApprovers: opts.NoApprovers,
 		AuditCommitDelay: opts.AuditCommitDelay})
@@ -184,6 +185,16 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// guardWasmPaths makes the wasm sandbox open a call's granted directories under the
+// container sandbox's guard, if both are open: a container call can make links in its
+// read-write directories, and a wasm grant inside one must not be opened through them.
+func guardWasmPaths(sandboxes map[string]isolation.Sandbox) {
+	ws, ok := sandboxes[manifest.KindWasm].(interface{ GuardPaths(isolation.PathGuard) })
+	if g, gok := sandboxes[manifest.KindContainer].(isolation.PathGuard); ok && gok {
+		ws.GuardPaths(g)
+	}
 }
 
 // openSandbox opens the sandbox of kind with its options and what closes it.
