@@ -76,15 +76,17 @@ type callNet struct {
 
 type callNetKey struct{}
 
-// noNetInInit is why a request made during a reactor's _initialize is refused. The
-// state _initialize leaves is every later call's starting state, whoever makes it, and
-// it runs within the call that made the instance: a request then would be charged to
-// that caller's budget and audited as that caller's, and its response would reach the
-// callers after it. So it gets no network, pooled or fresh, as it gets no stdin.
-const noNetInInit = "no network during _initialize: a reactor makes its requests in " + exportHandle +
+// noNetInInit is why a request made while a reactor's instance is made (its start
+// function, then _initialize) is refused. The state they leave is every later call's
+// starting state, whoever makes it, and they run within the call that made the
+// instance: a request then would be charged to that caller's budget and audited as that
+// caller's, and its response would reach the callers after it. So they get no network,
+// pooled or fresh, as they get no stdin.
+const noNetInInit = "no network during _initialize (nor the start function): a reactor makes its requests in " + exportHandle +
 	", under each call's own grant, request budget and audit"
 
-// initNet is the network state _initialize runs with: none.
+// initNet is the network state a reactor's start function and _initialize run with:
+// none.
 func initNet(ctx context.Context) context.Context {
 	return context.WithValue(ctx, callNetKey{}, &callNet{initOnly: true})
 }

@@ -430,11 +430,13 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 			inst.close() // the caller still reads its memory's state
 		}
 	}()
-	actx := experimental.WithMemoryAllocator(ctx, &inst.mem)
+	// No network while the instance is made (noNetInInit): neither for the module's
+	// start function, which runs as it is instantiated, nor for _initialize. A request
+	// is refused, never sent.
+	actx := experimental.WithMemoryAllocator(initNet(ctx), &inst.mem)
 	if inst.mod, err = instantiateOnly(actx, s.runtime, m.compiled, cfg, &inst.mem); err != nil {
 		return inst, err
 	}
-	// No network for _initialize (noNetInInit): a request is refused, never sent.
 	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(initNet(ctx)); err != nil {
 		return inst, err
 	}
