@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -67,6 +68,13 @@ func serveCommand() *cli.Command {
 func serve(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("serve: takes no arguments (see skillbox serve --help)")
+	}
+	// A token file that is not there is said in the flag's words, before the home is
+	// opened (the listener reads and checks the file itself: its mode, its lines).
+	if f := c.String("token-file"); f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("serve: --token-file %w", fileWords(f, err))
+		}
 	}
 	home, err := skillboxHome(c)
 	if err != nil {

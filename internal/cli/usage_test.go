@@ -89,6 +89,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"install a missing directory", []string{"install", missing}, 1, "install: no file or directory " + missing + " (want a package directory, a .tar.gz made by skillbox pack -o, or oci://REF)"},
 		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
 		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
+		{"serve with a missing token file", []string{"serve", "--token-file", missing}, 1, "serve: --token-file " + missing + " does not exist"},
 		{"audit verify of a missing file", []string{"audit", "verify", "--file", missing}, 1, "audit verify: --file " + missing + " does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
