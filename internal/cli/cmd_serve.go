@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -68,6 +69,13 @@ func serveCommand() *cli.Command {
 func serve(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usagef("serve: takes no arguments (see skillbox serve --help)")
+	}
+	// A metrics address that is no host:port is a command line that is wrong; it was
+	// only found once the engine was up.
+	if m := c.String("metrics"); m != "" {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			return usagef("serve: --metrics %q: want host:port (e.g. 127.0.0.1:9464)", m)
+		}
 	}
 	// A token file that is not there is said in the flag's words, before the home is
 	// opened (the listener reads and checks the file itself: its mode, its lines).

@@ -44,6 +44,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"malformed --server", []string{"invoke", "echo", "--input", "{}", "--server", "nonsense"}, 2, `invoke: --server "nonsense": want unix:///abs/path.sock or host:port (missing port in address)`},
 		{"malformed --server, skills", []string{"skills", "--server", "unix://rel.sock"}, 2, `skills: --server "unix://rel.sock": unix:// needs an absolute path (unix:///abs/path.sock)`},
 		{"malformed --server, disable", []string{"disable", "echo", "--server", "http://x"}, 2, `disable echo: --server "http://x": want unix:///abs/path.sock or host:port`},
+		{"malformed --metrics", []string{"serve", "--metrics", "nonsense"}, 2, `serve: --metrics "nonsense": want host:port (e.g. 127.0.0.1:9464)`},
 		{"unknown backend", []string{"serve", "--container-backend", "podman"}, 2, `serve: --container-backend "podman": want docker or kubernetes`},
 		{"relayed sources without shared state", []string{"serve", "--kube-relayed-secret-sources", "env:SKILLBOX_SECRET_*"}, 2,
 			"serve: --kube-relayed-secret-sources is about approvals shared through --kube-state-namespace (with --container-backend kubernetes); without them it does nothing"},
