@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -160,9 +161,30 @@ func serve(c *cli.Context) error {
 		fmt.Fprintln(c.App.ErrWriter, "skillbox: warning: "+w)
 	}
 	if err := host.Serve(c.Context, opts, sopts); err != nil {
+		if nt := (*transport.NoTLSError)(nil); errors.As(err, &nt) {
+			if msg := noTLSWords(c, nt.Addr); msg != "" {
+				return usagef("serve: %s", msg)
+			}
+		}
 		return fmt.Errorf("serve: %w", recoverAdvice(c, home.AuditLog(), err))
 	}
 	return nil
+}
+
+// noTLSWords says, naming the flags, why a TCP door at addr was refused for want of
+// TLS: the flags that set addr and what would let it listen. "" if no door flag has addr.
+func noTLSWords(c *cli.Context, addr string) string {
+	const tls = "TCP needs TLS (--tls-cert and --tls-key), or "
+	for _, f := range []string{"listen", "mcp", "console"} {
+		if c.String(f) != addr {
+			continue
+		}
+		if f == "listen" {
+			return "--listen " + addr + ": " + tls + "a unix socket, or a loopback address with --token-file"
+		}
+		return "--" + f + " " + addr + ": " + tls + "a loopback address with --token-file"
+	}
+	return ""
 }
 
 // printServeEvent is one line on stderr for what the server reports.

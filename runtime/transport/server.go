@@ -161,7 +161,7 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 	case cfg.ClientCA != "" && !useTLS:
 		return false, nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
 	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
-		return false, nil, fmt.Errorf("listen %s: refusing a TCP listener without TLS: %s", addrStr, how)
+		return false, nil, &NoTLSError{Addr: addrStr, How: how}
 	}
 	if cfg.TokenFile != "" {
 		if tokens, err = LoadTokens(cfg.TokenFile); err != nil {
@@ -169,6 +169,17 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 		}
 	}
 	return useTLS, tokens, nil
+}
+
+// NoTLSError is a TCP listener refused for want of TLS, with no token file either (which
+// allows plaintext on a loopback address). Addr is the address as configured, How what
+// an operator can do about it, so that a command line can say it in its flags' words.
+type NoTLSError struct {
+	Addr, How string
+}
+
+func (e *NoTLSError) Error() string {
+	return fmt.Sprintf("listen %s: refusing a TCP listener without TLS: %s", e.Addr, e.How)
 }
 
 func serverTLS(cfg ServerConfig, tokens bool) (*tls.Config, error) {
