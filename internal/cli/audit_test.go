@@ -214,6 +214,13 @@ func TestAuditVerifyHeadFlag(t *testing.T) {
 			t.Fatalf("verify --head %s: exit %d: %s %s", kept, r.code, r.stdout, r.stderr)
 		}
 	}
+	// An empty log's head is in every log: verify says it proves nothing rather than
+	// that it is in the chain.
+	r = signRunCLI(t, bin, env, "audit", "verify", "--head", audit.Genesis)
+	if r.code != 0 || strings.Contains(r.stdout, "is in the chain") ||
+		!strings.Contains(r.stdout, "the kept head is an empty log's: every log holds it, so it proves nothing about this log's end\n") {
+		t.Fatalf("verify --head of an empty log: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
 	for _, kept := range []string{"", "3f1c...e9", head[:63], head + "00"} {
 		r := signRunCLI(t, bin, env, "audit", "verify", "--head", kept)
 		if r.code == 0 || !strings.Contains(r.stderr, "--head: want the 64-hex head printed by `skillbox audit verify`") ||
