@@ -42,6 +42,15 @@ func initCommand() *cli.Command {
 			if c.Bool("container") && c.Bool("reactor") {
 				return usagef("init: --reactor is a kind of wasm skill; it does not go with --container")
 			}
+			// The parent is never created: a --dir that is not there is said in the
+			// flag's words, not as mkdir's.
+			if parent := c.String("dir"); parent != "" {
+				if fi, err := os.Stat(parent); err != nil {
+					return fmt.Errorf("init: --dir %w", fileWords(parent, err))
+				} else if !fi.IsDir() {
+					return fmt.Errorf("init: --dir %s is a file, not a directory", parent)
+				}
+			}
 			dir := filepath.Join(c.String("dir"), name)
 			if err := scaffold(dir, name, c.Bool("container"), c.Bool("reactor")); err != nil {
 				return fmt.Errorf("init: %w", err)

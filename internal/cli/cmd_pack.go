@@ -31,6 +31,9 @@ func packCommand() *cli.Command {
 				return usagef("pack: want exactly one DIR (see skillbox pack --help)")
 			}
 			dir := args[0]
+			if err := notAFile(dir); err != nil {
+				return fmt.Errorf("pack: %w", err)
+			}
 			p, err := skillpkg.Fill(dir)
 			if err != nil {
 				return fmt.Errorf("pack: %s", authorError(err))
@@ -69,6 +72,21 @@ func packCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// notAFile refuses a file where pack wants the package directory (skill.yaml, the
+// module): Fill's "open hello/skill.yaml/skill.yaml: not a directory" said it badly.
+// The package directory is named when the file is in one.
+func notAFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.IsDir() {
+		return nil // Fill says what is wrong with it
+	}
+	parent := filepath.Dir(path)
+	if _, err := os.Stat(filepath.Join(parent, skillpkg.ManifestFile)); err == nil {
+		return fmt.Errorf("%s is a file; pack takes the package directory (%s)", path, parent)
+	}
+	return fmt.Errorf("%s is a file; pack takes the package directory", path)
 }
 
 // authorError renders an error as one line (base.AuthorError).

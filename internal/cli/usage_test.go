@@ -95,6 +95,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"invoke with no server", []string{"invoke", "echo", "--input", "{}", "--server", nosock}, 1, "invoke echo: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
 		{"mcp with no server", []string{"mcp", "--server", nosock}, 1, "mcp: no server answers: start one with `skillbox serve`, or name another address with --server (UNAVAILABLE)"},
 		{"serve with a missing token file", []string{"serve", "--token-file", missing}, 1, "serve: --token-file " + missing + " does not exist"},
+		{"pack of a file in the package", []string{"pack", filepath.Join(dir, "skill.yaml")}, 1,
+			"pack: " + filepath.Join(dir, "skill.yaml") + " is a file; pack takes the package directory (" + dir + ")"},
+		{"init under a missing directory", []string{"init", "hello", "--dir", missing}, 1, "init: --dir " + missing + " does not exist"},
 		{"audit verify of a missing file", []string{"audit", "verify", "--file", missing}, 1, "audit verify: --file " + missing + " does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
