@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,6 +30,11 @@ func packCommand() *cli.Command {
 			args := c.Args().Slice()
 			if len(args) != 1 {
 				return usagef("pack: want exactly one DIR (see skillbox pack --help)")
+			}
+			// review knows an archive by its name (.tar.gz, .tgz), and so do people:
+			// one called out.zip would be a gzipped tar that says it is something else.
+			if out := c.String("output"); out != "" && !strings.HasSuffix(out, ".tar.gz") && !strings.HasSuffix(out, ".tgz") {
+				return usagef("pack: -o %q: want FILE.tar.gz or FILE.tgz (the archive is a gzipped tar)", out)
 			}
 			dir := args[0]
 			if err := notAFile(dir); err != nil {

@@ -49,6 +49,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 			"serve: --listen 0.0.0.0:7443: TCP needs TLS (--tls-cert and --tls-key), or a unix socket, or a loopback address with --token-file"},
 		{"MCP without TLS", []string{"serve", "--mcp", "0.0.0.0:7300"}, 2,
 			"serve: --mcp 0.0.0.0:7300: TCP needs TLS (--tls-cert and --tls-key), or a loopback address with --token-file"},
+		{"pack -o of another kind", []string{"pack", dir, "-o", filepath.Join(work, "out.zip")}, 2,
+			`pack: -o "` + filepath.Join(work, "out.zip") + `": want FILE.tar.gz or FILE.tgz (the archive is a gzipped tar)`},
 		{"unknown backend", []string{"serve", "--container-backend", "podman"}, 2, `serve: --container-backend "podman": want docker or kubernetes`},
 		{"relayed sources without shared state", []string{"serve", "--kube-relayed-secret-sources", "env:SKILLBOX_SECRET_*"}, 2,
 			"serve: --kube-relayed-secret-sources is about approvals shared through --kube-state-namespace (with --container-backend kubernetes); without them it does nothing"},
