@@ -37,7 +37,7 @@ func initCommand() *cli.Command {
 			}
 			name := args[0]
 			if err := manifest.CheckName(name); err != nil {
-				return fmt.Errorf("init: %w", err)
+				return usagef("init: %v", err) // the NAME typed is malformed: the command line is wrong
 			}
 			if c.Bool("container") && c.Bool("reactor") {
 				return usagef("init: --reactor is a kind of wasm skill; it does not go with --container")

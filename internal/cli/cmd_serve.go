@@ -166,6 +166,16 @@ func serve(c *cli.Context) error {
 				return usagef("serve: %s", msg)
 			}
 		}
+		if ae := (*transport.AddrError)(nil); errors.As(err, &ae) {
+			if c.String("listen") == ae.Addr {
+				return usagef("serve: --listen %q: %s", ae.Addr, ae.Problem)
+			}
+			for _, f := range []string{"mcp", "console"} { // HTTP doors: TCP only
+				if c.String(f) == ae.Addr {
+					return usagef("serve: --%s %q: want host:port (e.g. 127.0.0.1:7300)", f, ae.Addr)
+				}
+			}
+		}
 		return fmt.Errorf("serve: %w", recoverAdvice(c, home.AuditLog(), err))
 	}
 	return nil

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	dir := runSkillDir(t, "echo.wasm", "")
 	missing := filepath.Join(work, "nosuch")
 	nosock := "unix://" + filepath.Join(work, "no.sock")
+	tokens := filepath.Join(work, "tokens")
+	if err := os.WriteFile(tokens, []byte("ops ops-token-0123456789abcdef0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -47,6 +52,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"malformed --metrics", []string{"serve", "--metrics", "nonsense"}, 2, `serve: --metrics "nonsense": want host:port (e.g. 127.0.0.1:9464)`},
 		{"TCP without TLS", []string{"serve", "--listen", "0.0.0.0:7443"}, 2,
 			"serve: --listen 0.0.0.0:7443: TCP needs TLS (--tls-cert and --tls-key), or a unix socket, or a loopback address with --token-file"},
+		{"TCP off loopback with only a token file", []string{"serve", "--listen", "0.0.0.0:7443", "--token-file", tokens}, 2,
+			"serve: --listen 0.0.0.0:7443: TCP needs TLS (--tls-cert and --tls-key), or a unix socket, or a loopback address with --token-file"},
+		{"malformed --listen", []string{"serve", "--listen", "nonsense"}, 2, `serve: --listen "nonsense": want unix:///abs/path.sock or host:port (missing port in address)`},
+		{"malformed --mcp", []string{"serve", "--mcp", "nonsense"}, 2, `serve: --mcp "nonsense": want host:port (e.g. 127.0.0.1:7300)`},
+		{"malformed skill name", []string{"init", "Hello"}, 2, `init: "Hello": a skill name must match ^[a-z][a-z0-9-]{0,62}$ (lowercase letters, digits and hyphens, starting with a letter)`},
 		{"MCP without TLS", []string{"serve", "--mcp", "0.0.0.0:7300"}, 2,
 			"serve: --mcp 0.0.0.0:7300: TCP needs TLS (--tls-cert and --tls-key), or a loopback address with --token-file"},
 		{"pack -o of another kind", []string{"pack", dir, "-o", filepath.Join(work, "out.zip")}, 2,

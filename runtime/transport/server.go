@@ -162,6 +162,9 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 		return false, nil, errors.New("listen: client certificates need TLS (a server certificate and key)")
 	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
 		return false, nil, &NoTLSError{Addr: addrStr, How: how}
+	case !addr.isUnix() && !useTLS && !loopbackHost(hostOf(addr.hostPort)):
+		// listenTCP refuses it too; said here, typed, before the token file is read.
+		return false, nil, &NoTLSError{Addr: addrStr, How: "bearer tokens would cross the network in clear; set a TLS certificate and key"}
 	}
 	if cfg.TokenFile != "" {
 		if tokens, err = LoadTokens(cfg.TokenFile); err != nil {
@@ -171,8 +174,8 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 	return useTLS, tokens, nil
 }
 
-// NoTLSError is a TCP listener refused for want of TLS, with no token file either (which
-// allows plaintext on a loopback address). Addr is the address as configured, How what
+// NoTLSError is a TCP listener refused for want of TLS: with no token file either, or
+// with one on an address that is not loopback (a token file allows plaintext there only). Addr is the address as configured, How what
 // an operator can do about it, so that a command line can say it in its flags' words.
 type NoTLSError struct {
 	Addr, How string
@@ -214,10 +217,15 @@ func loadPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// hostOf is hostPort's host ("" if it has none).
+func hostOf(hostPort string) string {
+	host, _, _ := net.SplitHostPort(hostPort)
+	return host
+}
+
 func listenTCP(ctx context.Context, hostPort string, loopbackOnly bool) (net.Listener, error) {
 	if loopbackOnly {
-		host, _, _ := net.SplitHostPort(hostPort)
-		if !loopbackHost(host) {
+		if !loopbackHost(hostOf(hostPort)) {
 			return nil, errors.New("refusing plaintext TCP on a non-loopback address: bearer tokens would cross the network in clear; set a TLS certificate and key")
 		}
 	}
