@@ -484,8 +484,12 @@ func (g *Guard) roundTrip(ctx context.Context, req *http.Request) (*http.Respons
 			}
 			return nil, -1, g.denyAdmitted(idx, ru, reason)
 		}
-		g.update(idx, func(r *isolation.EgressRecord) { r.Reason = "failed: " + err.Error() })
-		return nil, -1, fmt.Errorf("egress %s %s: %w", boundMethod(method), ru, err)
+		// The transport's error may quote what the origin sent (a malformed status
+		// line), which may echo a secret this hop carried: the skill and the record
+		// get it redacted, as they get the response.
+		msg := g.redactor.String(err.Error())
+		g.update(idx, func(r *isolation.EgressRecord) { r.Reason = "failed: " + msg })
+		return nil, -1, &hopError{msg: fmt.Sprintf("egress %s %s: %s", boundMethod(method), ru, msg), err: err}
 	}
 	g.update(idx, func(r *isolation.EgressRecord) { r.Status = resp.StatusCode })
 	if g.redactor != nil {
@@ -604,3 +608,13 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// hopError is a hop that failed in the transport: its message redacted of the Guard's
+// secrets, its cause kept for errors.Is and errors.As.
+type hopError struct {
+	msg string
+	err error
+}
+
+func (e *hopError) Error() string { return e.msg }
+func (e *hopError) Unwrap() error { return e.err }

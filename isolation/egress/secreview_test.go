@@ -1,9 +1,11 @@
 package egress
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,5 +88,54 @@ func TestBrokeredEncodingInSecondHeader(t *testing.T) {
 			resp.Body.Close()
 		}
 		t.Fatalf("an identity-then-gzip response was handed on: %v", err)
+	}
+}
+
+// A listed origin that answers with bytes Go's HTTP client quotes in its error (a
+// malformed status line echoing the request's Authorization): the error the skill gets
+// (the wasm host's NETWORK reply, the proxy's 502 line) and the call's egress record
+// (in the audit log) hold the placeholder, never the value.
+func TestBrokeredEchoInTransportError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				io.WriteString(c, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")+"\r\n\r\n") // one word: quoted whole
+			}()
+		}
+	}()
+	o := origin("http", "127.0.0.1", ln.Addr().(*net.TCPAddr).Port)
+	g := NewGuard([]manifest.Origin{o}, roomy, WithSecrets([]isolation.BrokeredSecret{{
+		Name: "GH_TOKEN", Origins: []manifest.Origin{o}, Header: "Authorization",
+		Value: "Bearer " + brokeredValue, Secret: brokeredValue,
+	}}))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/x", nil)
+	resp, err := g.Do(context.Background(), req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a malformed response was taken as a response")
+	}
+	if strings.Contains(err.Error(), brokeredValue) {
+		t.Errorf("the error holds the value: %v", err)
+	} else if !strings.Contains(err.Error(), "[skillbox:secret GH_TOKEN]") {
+		t.Fatalf("the origin's echo is not in the error, so the test proves nothing: %v", err)
+	}
+	for _, r := range g.Records() {
+		if strings.Contains(r.Reason, brokeredValue) {
+			t.Errorf("the egress record holds the value: %q", r.Reason)
+		}
 	}
 }
