@@ -164,7 +164,7 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 		return false, nil, &NoTLSError{Addr: addrStr, How: how}
 	case !addr.isUnix() && !useTLS && !loopbackHost(hostOf(addr.hostPort)):
 		// listenTCP refuses it too; said here, typed, before the token file is read.
-		return false, nil, &NoTLSError{Addr: addrStr, How: "bearer tokens would cross the network in clear; set a TLS certificate and key"}
+		return false, nil, &NoTLSError{Addr: addrStr, How: "plaintext on a non-loopback address would send bearer tokens in clear; set a TLS certificate and key"}
 	}
 	if cfg.TokenFile != "" {
 		if tokens, err = LoadTokens(cfg.TokenFile); err != nil {
