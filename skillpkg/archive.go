@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -151,13 +152,21 @@ func ExtractLimits(file, destDir string, lim Limits) (err error) {
 	if err != nil {
 		return &ArchiveError{Reason: "not gzip: " + err.Error()}
 	}
-	tr := tar.NewReader(gz)
+	// Meta headers (PAX records, GNU long names) are read inside tr.Next and are no
+	// entries: the tar stream itself is bounded, or a run of them would be read to the
+	// end of any amount of decompressed data.
+	bound := streamBound(lim)
+	stream := &streamLimit{r: gz, max: bound, left: bound}
+	tr := tar.NewReader(stream)
 	seen := map[string]bool{}
 	var total int64
 	for n := 0; ; n++ {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.Is(err, errStreamLimit) {
+			return &ArchiveError{Reason: stream.reason()}
 		}
 		if err != nil {
 			return &ArchiveError{Reason: "corrupt: " + err.Error()}
@@ -208,6 +217,9 @@ func ExtractLimits(file, destDir string, lim Limits) (err error) {
 		// The header's size is what tar reads; count real bytes anyway.
 		written, err := io.Copy(out, io.LimitReader(tr, h.Size))
 		cerr := out.Close()
+		if errors.Is(err, errStreamLimit) {
+			return &ArchiveError{Entry: h.Name, Reason: stream.reason()}
+		}
 		if err != nil {
 			return &ArchiveError{Entry: h.Name, Reason: "corrupt: " + err.Error()}
 		}
@@ -217,6 +229,45 @@ func ExtractLimits(file, destDir string, lim Limits) (err error) {
 		total += written
 	}
 	return nil
+}
+
+// metaPerEntry is what one entry may take of the tar stream besides its file's bytes: a
+// 512-byte header, a PAX or GNU long-name record and padding need about 2 KiB.
+const metaPerEntry = 16 << 10
+
+// streamBound is how many bytes of tar stream an archive within lim can need: its
+// files' bytes, and headers for each entry and the end-of-archive blocks.
+func streamBound(lim Limits) int64 {
+	n := lim.Total + int64(lim.Entries+1)*metaPerEntry
+	if n < lim.Total { // overflow: no bound beyond Total's
+		return math.MaxInt64
+	}
+	return n
+}
+
+var errStreamLimit = errors.New("tar stream over its limit")
+
+// streamLimit reads at most max bytes of r (the decompressed tar stream), then fails
+// with errStreamLimit.
+type streamLimit struct {
+	r         io.Reader
+	max, left int64
+}
+
+func (s *streamLimit) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, errStreamLimit
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	return n, err
+}
+
+func (s *streamLimit) reason() string {
+	return fmt.Sprintf("tar stream over the limit of %d bytes (the files' bytes and their headers' due)", s.max)
 }
 
 // entryName checks an archive name and returns it clean and relative ("" for "./").

@@ -436,3 +436,54 @@ func TestSubjects(t *testing.T) {
 		t.Fatalf("oversized skill.yaml: %v", err)
 	}
 }
+
+// Meta headers (PAX records, GNU long names) are read inside tar.Reader.Next and are
+// no entries of their own: a run of them before one small file made Extract decompress
+// and parse any amount of data (about 1,000 times the archive's size, as gzip allows)
+// within Limits that bound only entries and file bytes. The tar stream is bounded too.
+func TestExtractBoundsMetaHeaders(t *testing.T) {
+	small := Limits{Entries: 4, FileBytes: 100, Total: 150}
+	// One PAX header of 8 KiB of records, without the file header it belongs to.
+	var one bytes.Buffer
+	tw := tar.NewWriter(&one)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "pad", Mode: 0o644, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"comment": strings.Repeat("x", 8<<10)}}); err != nil {
+		t.Fatal(err)
+	}
+	meta := one.Bytes()[:one.Len()-512]
+	var stream bytes.Buffer
+	for range 64 { // 512 KiB of headers, far past 4 entries' worth
+		stream.Write(meta)
+	}
+	tw = tar.NewWriter(&stream)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: ManifestFile, Mode: 0o644, Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("a\n"))
+	tw.Close()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	gz.Write(stream.Bytes())
+	gz.Close()
+	arch := filepath.Join(t.TempDir(), "meta.tar.gz")
+	if err := os.WriteFile(arch, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	err := ExtractLimits(arch, dest, small)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "tar stream over the limit") {
+		t.Fatalf("%d KiB of tar headers before one 2-byte file: got %v, want a refusal", stream.Len()>>10, err)
+	}
+	if ents, _ := os.ReadDir(dest); len(ents) != 0 {
+		t.Errorf("left %d entries behind", len(ents))
+	}
+	// An archive at the limits still extracts: 4 entries, 150 bytes, long PAX names.
+	long := strings.Repeat("d", 120)
+	ok := hostile(t, entry{tar.Header{Name: long + "/", Typeflag: tar.TypeDir}, ""},
+		entry{tar.Header{Name: long + "/" + strings.Repeat("a", 130)}, strings.Repeat("x", 100)},
+		entry{tar.Header{Name: "b"}, strings.Repeat("x", 49)}, entry{tar.Header{Name: "c"}, "x"})
+	if err := ExtractLimits(ok, filepath.Join(t.TempDir(), "ok"), small); err != nil {
+		t.Fatalf("an archive within the limits: %v", err)
+	}
+}
