@@ -21,6 +21,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 	sandboxv1 "sigs.k8s.io/agent-sandbox/api/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/skillbox-dev/skillbox/isolation"
 	"github.com/skillbox-dev/skillbox/isolation/egress"
@@ -81,8 +82,14 @@ func (s *Sandbox) Run(ctx context.Context, call isolation.Call) (res isolation.R
 			return res, ctxErr(ctx, err)
 		}
 	}
-	if err := s.create(ctx, s.workload(sp)); err != nil {
+	w := s.workload(sp)
+	if err := s.create(ctx, w); err != nil {
 		return res, ctxErr(ctx, err)
+	}
+	if len(sp.env) > 0 {
+		if err := s.own(ctx, sp, w); err != nil {
+			return res, ctxErr(ctx, err)
+		}
 	}
 	ob := s.observe(ctx, sp)
 	st, err := ob.until(ctx, func(st *callState) bool { return st.attachable() || st.terminal() })
@@ -153,6 +160,23 @@ func apiWords(err error) string {
 		return "the API server does not serve that kind (is its CRD installed?): " + err.Error()
 	}
 	return err.Error()
+}
+
+// own makes the call's workload the owner of its Secret, so that the cluster's garbage
+// collector removes the Secret with the workload (the Job's TTL, the Sandbox's
+// shutdown time) should skillbox die before cleanup: the Secret is made first, for the
+// pod needs it to start, and would otherwise stay for good, plain secrets and all.
+// The reference does not block the workload's deletion (that would need more RBAC).
+func (s *Sandbox) own(ctx context.Context, sp *callSpec, w client.Object) error {
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: sp.name, Namespace: s.ns}}
+	base := sec.DeepCopy()
+	if err := controllerutil.SetOwnerReference(w, sec, s.c.Scheme()); err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInternal, Msg: "own the call's Secret", Err: err}
+	}
+	if err := s.c.Patch(ctx, sec, client.MergeFrom(base)); err != nil {
+		return &isolation.Error{Reason: isolation.ReasonInternal, Msg: fmt.Sprintf("make %s/%s the owner of the call's Secret: %s", s.ns, sp.name, apiWords(err)), Err: err}
+	}
+	return nil
 }
 
 // cleanup deletes the call's workload (its pod with it) and Secret.
