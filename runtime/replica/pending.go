@@ -535,6 +535,9 @@ func (p *pendingShare) apply(ctx context.Context, id string, d decisionDoc) {
 		if err := p.m.c.Get(ctx, key, &cm); err != nil {
 			return // gone: the call ended, and the decider sees it ended
 		}
+		if cm.Data == nil { // emptied in the cluster since the decision was read
+			cm.Data = map[string]string{}
+		}
 		cm.Data[KeyResult] = string(raw)
 		err := p.m.c.Update(ctx, &cm)
 		if err == nil || !apierrors.IsConflict(err) {
