@@ -350,31 +350,41 @@ type authenticator struct {
 // whole (up to 4 MiB) before any interceptor runs, so a peer without a token could
 // otherwise make the server hold 4 MiB in each stream of each connection it opens. It
 // runs on the connection's reader, so the refusal costs the peer's connection alone
-// any wait for its audit record. The interceptors name the caller again for the call.
+// any wait for its audit record. The context it returns is the stream's, so the
+// interceptors find the caller named here.
 func (a *authenticator) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if _, err := a.identify(ctx); err != nil {
-		a.report(ctx, info.FullMethodName, err)
+	return a.named(ctx, info.FullMethodName)
+}
+
+// named returns ctx labelled with its caller: the one tap named for the stream, or,
+// for a stream that did not pass tap, named now. A peer that cannot be named is
+// reported and refused.
+func (a *authenticator) named(ctx context.Context, method string) (context.Context, error) {
+	if Caller(ctx) != "" {
+		return ctx, nil
+	}
+	id, err := a.identify(ctx)
+	if err != nil {
+		a.report(ctx, method, err)
 		return ctx, err
 	}
-	return ctx, nil
+	return WithCaller(ctx, id), nil
 }
 
 func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	id, err := a.identify(ctx)
+	ctx, err := a.named(ctx, info.FullMethod)
 	if err != nil {
-		a.report(ctx, info.FullMethod, err)
 		return nil, err
 	}
-	return h(WithCaller(ctx, id), req)
+	return h(ctx, req)
 }
 
 func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	id, err := a.identify(ss.Context())
+	ctx, err := a.named(ss.Context(), info.FullMethod)
 	if err != nil {
-		a.report(ss.Context(), info.FullMethod, err)
 		return err
 	}
-	return h(srv, callerStream{ss, WithCaller(ss.Context(), id)})
+	return h(srv, callerStream{ss, ctx})
 }
 
 type callerStream struct {
