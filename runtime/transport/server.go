@@ -163,7 +163,7 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 	case !addr.isUnix() && !useTLS && cfg.TokenFile == "":
 		return false, nil, &NoTLSError{Addr: addrStr, How: how}
 	case !addr.isUnix() && !useTLS && !loopbackHost(hostOf(addr.hostPort)):
-		// listenTCP refuses it too; said here, typed, before the token file is read.
+		// Before the token file is read; listenTCP checks what a name bound to.
 		return false, nil, &NoTLSError{Addr: addrStr, How: "plaintext on a non-loopback address would send bearer tokens in clear; set a TLS certificate and key"}
 	}
 	if cfg.TokenFile != "" {
@@ -175,8 +175,9 @@ func admit(cfg ServerConfig, addr address, addrStr, how string) (useTLS bool, to
 }
 
 // NoTLSError is a TCP listener refused for want of TLS: with no token file either, or
-// with one on an address that is not loopback (a token file allows plaintext there only). Addr is the address as configured, How what
-// an operator can do about it, so that a command line can say it in its flags' words.
+// with one on an address that is not loopback (a token file allows plaintext there
+// only). Addr is the address as configured, How what an operator can do about it, so
+// that a command line can say it in its flags' words.
 type NoTLSError struct {
 	Addr, How string
 }
@@ -223,12 +224,10 @@ func hostOf(hostPort string) string {
 	return host
 }
 
+// listenTCP listens on hostPort; loopbackOnly (plaintext) refuses a listener that is
+// not bound to loopback. admit has already refused an address that does not name
+// loopback; what a name such as "localhost" bound to is checked here.
 func listenTCP(ctx context.Context, hostPort string, loopbackOnly bool) (net.Listener, error) {
-	if loopbackOnly {
-		if !loopbackHost(hostOf(hostPort)) {
-			return nil, errors.New("refusing plaintext TCP on a non-loopback address: bearer tokens would cross the network in clear; set a TLS certificate and key")
-		}
-	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", hostPort)
 	if err != nil {
