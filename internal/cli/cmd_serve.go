@@ -167,13 +167,11 @@ func serve(c *cli.Context) error {
 			}
 		}
 		if ae := (*transport.AddrError)(nil); errors.As(err, &ae) {
-			if c.String("listen") == ae.Addr {
+			switch f := doorFlag(c, ae.Addr); f {
+			case "listen":
 				return usagef("serve: --listen %q: %s", ae.Addr, ae.Problem)
-			}
-			for _, f := range []string{"mcp", "console"} { // HTTP doors: TCP only
-				if c.String(f) == ae.Addr {
-					return usagef("serve: --%s %q: want host:port (e.g. 127.0.0.1:7300)", f, ae.Addr)
-				}
+			case "mcp", "console": // HTTP doors: TCP only
+				return usagef("serve: --%s %q: want host:port (e.g. 127.0.0.1:7300)", f, ae.Addr)
 			}
 		}
 		return fmt.Errorf("serve: %w", recoverAdvice(c, home.AuditLog(), err))
@@ -185,14 +183,22 @@ func serve(c *cli.Context) error {
 // TLS: the flags that set addr and what would let it listen. "" if no door flag has addr.
 func noTLSWords(c *cli.Context, addr string) string {
 	const tls = "TCP needs TLS (--tls-cert and --tls-key), or "
-	for _, f := range []string{"listen", "mcp", "console"} {
-		if c.String(f) != addr {
-			continue
-		}
-		if f == "listen" {
-			return "--listen " + addr + ": " + tls + "a unix socket, or a loopback address with --token-file"
-		}
+	switch f := doorFlag(c, addr); f {
+	case "":
+		return ""
+	case "listen":
+		return "--listen " + addr + ": " + tls + "a unix socket, or a loopback address with --token-file"
+	default:
 		return "--" + f + " " + addr + ": " + tls + "a loopback address with --token-file"
+	}
+}
+
+// doorFlag is the name of the door flag (listen, mcp, console) set to addr, or "".
+func doorFlag(c *cli.Context, addr string) string {
+	for _, f := range []string{"listen", "mcp", "console"} {
+		if c.String(f) == addr {
+			return f
+		}
 	}
 	return ""
 }
