@@ -433,11 +433,12 @@ func (s *Sandbox) newInstance(ctx context.Context, m *module, call isolation.Cal
 	// No network while the instance is made (noNetInInit): neither for the module's
 	// start function, which runs as it is instantiated, nor for _initialize. A request
 	// is refused, never sent.
-	actx := experimental.WithMemoryAllocator(initNet(ctx), &inst.mem)
+	nctx := initNet(ctx)
+	actx := experimental.WithMemoryAllocator(nctx, &inst.mem)
 	if inst.mod, err = instantiateOnly(actx, s.runtime, m.compiled, cfg, &inst.mem); err != nil {
 		return inst, err
 	}
-	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(initNet(ctx)); err != nil {
+	if _, err = inst.mod.ExportedFunction(exportInitialize).Call(nctx); err != nil {
 		return inst, err
 	}
 	inst.handle = inst.mod.ExportedFunction(exportHandle)
